@@ -1,0 +1,12 @@
+"""toolBox's Tornado handlers, one module per area; ``default_handlers`` routes them all."""
+
+
+def default_handlers():
+    """Every route, area by area; the JSON 404 for unknown ``/api/`` paths comes last."""
+    from handlers import agent_protocol, api_agents, api_tasks, base, pages
+
+    routes = []
+    for module in (agent_protocol, api_agents, api_tasks, pages):
+        routes.extend(module.default_handlers)
+    routes.extend(base.default_handlers)
+    return routes

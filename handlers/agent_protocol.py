@@ -1,0 +1,118 @@
+"""The agent protocol, as the deployed Go agent speaks it (see shared/legacy-agent.md).
+
+``POST /agent/new`` registers, ``GET /agent/task`` parks until a task arrives, and
+``POST /agent/task`` reports a result.  The legacy agent reads only status codes and
+``task_id``/``command``; every error body is still JSON.
+"""
+
+from tornado import iostream, web
+
+from handlers.base import BaseHandler, bearer_token
+from toolbox.agent_results import parse_report
+from toolbox.errors import TooLarge, ValidationError
+
+EMPTY_REPLY = {"task_id": 0, "command": ""}
+OVERFLOW_TAIL_BYTES = 4096
+
+class AgentNewHandler(BaseHandler):
+    """``POST /agent/new``: check an agent's name and token and record where it runs."""
+
+    async def post(self):
+        body = self.json_body(max_bytes=64 * 1024)
+        if not isinstance(body, dict):
+            raise ValidationError("the body must be a JSON object")
+        name, token = body.get("name"), body.get("token")
+        if not isinstance(name, str) or not isinstance(token, str):
+            raise ValidationError("name and token: required strings")
+        await self.toolbox.agents.authenticate(name, token)
+        await self.toolbox.agents.record_registration(
+            name, self.request.remote_ip, self.request.headers.get("User-Agent"))
+        self.write_json({"status": True})
+
+@web.stream_request_body
+class AgentTaskHandler(BaseHandler):
+    """``GET /agent/task`` hands out tasks; ``POST /agent/task`` takes results."""
+
+    def initialize(self):
+        self.parked = None
+        self.closed = False
+        self.chunks = []
+        self.kept = 0
+        self.overflow_tail = None
+
+    # --- GET: the long poll ---
+
+    async def get(self):
+        name = self.get_query_argument("agent_name", None)
+        if not name:
+            raise ValidationError("agent_name: required query argument")
+        toolbox = self.toolbox
+        await toolbox.agents.authenticate(name, bearer_token(self.request))
+        toolbox.agents.mark_seen(name)
+        self.parked = toolbox.dispatcher.park(name)
+        if self.closed:  # the client left while we authenticated
+            toolbox.dispatcher.close(self.parked)
+        doc = await toolbox.dispatcher.wait_for_task(self.parked, self.config.poll_timeout)
+        toolbox.agents.mark_seen(name)
+        if doc is None:
+            if not self.closed:
+                self.write_json(EMPTY_REPLY)
+            return
+        if self.closed:
+            await toolbox.tasks.unclaim(doc)
+            return
+        self.write_json({"task_id": doc["_id"], "command": doc["command"]})
+        try:
+            await self.finish()
+        except iostream.StreamClosedError:
+            await toolbox.tasks.unclaim(doc)
+            return
+        toolbox.tasks.delivered(doc)
+
+    def on_connection_close(self):
+        self.closed = True
+        if self.parked is not None:
+            self.toolbox.dispatcher.close(self.parked)
+
+    # --- POST: results, streamed so that a huge body is cut, not refused ---
+
+    def prepare(self):
+        if self.request.method == "POST":
+            self.request.connection.set_max_body_size(1 << 40)
+            self.keep_limit = 4 * self.config.result_max_bytes + 64 * 1024
+
+    def data_received(self, chunk):
+        if self.overflow_tail is None and self.kept + len(chunk) <= self.keep_limit:
+            self.chunks.append(chunk)
+            self.kept += len(chunk)
+            return
+        if self.overflow_tail is None:
+            room = self.keep_limit - self.kept
+            self.chunks.append(chunk[:room])
+            self.kept += room
+            self.overflow_tail = b""
+        self.overflow_tail = (self.overflow_tail + chunk)[-OVERFLOW_TAIL_BYTES:]
+
+    async def post(self):
+        body = b"".join(self.chunks)
+        if not body.strip():
+            raise ValidationError("the body is empty; a JSON result report is expected")
+        try:
+            report = parse_report(body, self.config.result_max_bytes, self.overflow_tail)
+        except ValidationError as error:
+            if self.overflow_tail is not None:
+                raise TooLarge(error.message) from None
+            raise
+        toolbox = self.toolbox
+        await toolbox.agents.authenticate(report.name, bearer_token(self.request), allow_disabled=True)
+        toolbox.agents.mark_seen(report.name)
+        outcome = await toolbox.tasks.complete(
+            report.name, report.task_id, report.result, report.exit_code, report.duration_ms,
+            truncated=report.truncated, recovered=report.recovered)
+        self.write_json({"status": True, "task_id": report.task_id, "duplicate": outcome == "duplicate",
+                         "result_truncated": report.truncated, "result_recovered": report.recovered})
+
+default_handlers = [
+    (r"/agent/new", AgentNewHandler),
+    (r"/agent/task", AgentTaskHandler),
+]

@@ -1,0 +1,71 @@
+"""Admin API for agents: create, list, read, change, delete, and reset tokens.
+
+``POST /api/agents`` and ``POST /api/agents/{name}/token`` return the agent's token:
+the only time it is ever shown (only its hash is stored).
+"""
+
+from handlers.base import APIHandler
+from toolbox import models
+
+NAME = r"(?P<name>[^/]+)"
+
+
+class AgentsHandler(APIHandler):
+    async def get(self):
+        """List agents."""
+        registry = self.toolbox.agents
+        self.write_json({"items": [registry.model(doc) for doc in registry.list()]})
+
+    async def post(self):
+        """Create an agent; the answer carries its token, shown this once."""
+        body = self.json_body()
+        models.check_fields(body, ("name", "tags", "platform"), required=("name",))
+        name = models.agent_name(body["name"])
+        tags = models.tags(body.get("tags", []))
+        platform = models.platform(body.get("platform", "linux"))
+        doc, token = await self.toolbox.agents.create(name, tags, platform)
+        self.write_json(dict(self.toolbox.agents.model(doc), token=token), status=201)
+
+
+class AgentHandler(APIHandler):
+    async def get(self, name):
+        """One agent."""
+        doc = await self.toolbox.agents.require(name)
+        self.write_json(self.toolbox.agents.model(doc))
+
+    async def patch(self, name):
+        """Change tags, platform, or disabled."""
+        body = self.json_body()
+        models.check_fields(body, ("tags", "platform", "disabled"))
+        changes = {}
+        if "tags" in body:
+            changes["tags"] = models.tags(body["tags"])
+        if "platform" in body:
+            changes["platform"] = models.platform(body["platform"])
+        if "disabled" in body:
+            changes["disabled"] = models.boolean(body["disabled"], "disabled")
+        await self.toolbox.agents.require(name)
+        doc = await self.toolbox.agents.update(name, **changes)
+        self.write_json(self.toolbox.agents.model(doc))
+
+    async def delete(self, name):
+        """Delete an agent; its queued tasks are canceled."""
+        await self.toolbox.agents.require(name)
+        await self.toolbox.agents.delete(name)
+        canceled = await self.toolbox.tasks.cancel_agent(name)
+        self.write_json({"status": True, "name": name, "canceled_tasks": [doc["_id"] for doc in canceled]})
+
+
+class AgentTokenHandler(APIHandler):
+    async def post(self, name):
+        """Reset the agent's token: the old one stops working at once."""
+        await self.toolbox.agents.require(name)
+        doc, token = await self.toolbox.agents.reset_token(name)
+        self.write_json({"name": name, "token": token})
+
+
+default_handlers = [
+    (r"/api/agents", AgentsHandler),
+    (rf"/api/agents/{NAME}/token", AgentTokenHandler),
+    (rf"/api/agents/{NAME}", AgentHandler),
+]

@@ -1,0 +1,69 @@
+"""Admin API for raw tasks: create on named agents, read, list and cancel."""
+
+from handlers.base import APIHandler
+from toolbox import models
+from toolbox.errors import NotFound, ValidationError
+
+MAX_AGENTS_PER_REQUEST = 10000
+
+
+def task_id_arg(text):
+    if not text.isdigit() or not 1 <= int(text) <= 2**62:
+        raise NotFound(f"task not found: {text[:40]}")
+    return int(text)
+
+
+class TasksHandler(APIHandler):
+    async def get(self):
+        """List tasks, newest first: ?agent=&state=&limit=&before=."""
+        args = {}
+        for key in ("agent", "state", "limit", "before"):
+            value = self.get_query_argument(key, None)
+            if value not in (None, ""):
+                args[key] = value
+        limit = models.int_in(args.get("limit", 50), "limit", 1, 500)
+        before = models.int_in(args["before"], "before", 1, 2**62) if "before" in args else None
+        docs = await self.toolbox.tasks.list(agent=args.get("agent"), state=args.get("state"),
+                                             limit=limit, before=before)
+        items = [models.task_model(doc) for doc in docs]
+        page = {"items": items, "next_before": items[-1]["task_id"] if len(items) == limit else None}
+        self.write_json(page)
+
+    async def post(self):
+        """Queue a raw command on each named agent: one task per agent."""
+        body = self.json_body()
+        models.check_fields(body, ("agents", "command"), required=("agents", "command"))
+        agents = body["agents"]
+        if not isinstance(agents, list) or not agents or len(agents) > MAX_AGENTS_PER_REQUEST:
+            raise ValidationError(f"agents: a list of 1 to {MAX_AGENTS_PER_REQUEST} agent names")
+        names = list(dict.fromkeys(models.agent_name(name, "agents") for name in agents))
+        command = models.command(body["command"])
+        for name in names:
+            doc = await self.toolbox.agents.require(name)
+            if doc.get("disabled"):
+                raise ValidationError(f"agents: agent {name} is disabled")
+        docs = await self.toolbox.tasks.create(names, command, created_by=self.current_user.name)
+        self.write_json({"items": [models.task_model(doc) for doc in docs]}, status=201)
+
+
+class TaskHandler(APIHandler):
+    async def get(self, task_id):
+        """One task."""
+        doc = await self.toolbox.tasks.find(task_id_arg(task_id))
+        if doc is None:
+            raise NotFound(f"task not found: {task_id}")
+        self.write_json(models.task_model(doc))
+
+
+class TaskCancelHandler(APIHandler):
+    async def post(self, task_id):
+        """Cancel a queued task."""
+        doc = await self.toolbox.tasks.cancel(task_id_arg(task_id))
+        self.write_json(models.task_model(doc))
+
+
+default_handlers = [
+    (r"/api/tasks", TasksHandler),
+    (r"/api/tasks/(?P<task_id>[^/]+)/cancel", TaskCancelHandler),
+    (r"/api/tasks/(?P<task_id>[^/]+)", TaskHandler),
+]

@@ -1,0 +1,121 @@
+"""Base handlers: one JSON error shape, JSON bodies, and who is asking.
+
+Every error, from any handler, is ``{"status": false, "error": "<message>"}`` with the
+right HTTP status; unexpected exceptions are logged and answered as a 500 with no
+internals.  ``APIHandler`` authenticates every request before the method runs.
+"""
+
+import hmac
+import json
+import logging
+
+from tornado import web
+
+from toolbox.errors import AuthError, NotFound, ToolboxError, ValidationError
+
+log = logging.getLogger("toolbox.web")
+
+MAX_JSON_BODY = 1024 * 1024
+
+
+class Principal:
+    """Who a request acts for: a name and a role (``admin``, ``operator``, ``viewer``)."""
+
+    __slots__ = ("name", "role", "user_id", "via")
+
+    def __init__(self, name, role, user_id=None, via="token"):
+        self.name, self.role, self.user_id, self.via = name, role, user_id, via
+
+    def __repr__(self):
+        return f"Principal({self.name!r}, {self.role!r})"
+
+
+class BaseHandler(web.RequestHandler):
+    """JSON errors and access to the application's ``Toolbox``."""
+
+    @property
+    def toolbox(self):
+        return self.application.toolbox
+
+    @property
+    def config(self):
+        return self.application.toolbox.config
+
+    def set_default_headers(self):
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-store")
+
+    def write_json(self, data, status=200):
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+
+    def write_error(self, status_code, **kwargs):
+        error = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(error, ToolboxError):
+            message = error.message
+            for name, value in error.headers.items():
+                self.set_header(name, value)
+        elif isinstance(error, web.HTTPError):
+            message = error.log_message if error.log_message and status_code < 500 else self._reason
+            if status_code == 405:
+                message = f"method {self.request.method} not allowed here"
+        else:
+            message = "internal server error" if status_code >= 500 else self._reason
+        self.clear_header("Content-Type")
+        self.write_json({"status": False, "error": message}, status_code)
+
+    def log_exception(self, typ, value, tb):
+        if isinstance(value, ToolboxError):
+            log.info("%s %s -> %d: %s", self.request.method, self.request.path, value.status_code,
+                     value.message)
+        else:
+            super().log_exception(typ, value, tb)
+
+    def json_body(self, max_bytes=MAX_JSON_BODY):
+        """The request body parsed as JSON; ValidationError when it is not."""
+        body = self.request.body
+        if len(body) > max_bytes:
+            raise ToolboxError(f"the body is larger than {max_bytes} bytes", status=413)
+        if not body.strip():
+            raise ValidationError("the body is empty; a JSON object is expected")
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise ValidationError("the body is not valid JSON") from None
+
+
+def bearer_token(request):
+    """The token in ``Authorization: Bearer T`` (or a bare ``Authorization: T``)."""
+    value = request.headers.get("Authorization", "").strip()
+    if value[:7].lower() == "bearer ":
+        value = value[7:].strip()
+    return value
+
+
+class APIHandler(BaseHandler):
+    """A JSON API handler: authenticated before the method runs."""
+
+    async def prepare(self):
+        self.current_user = await self.authenticate()
+
+    async def authenticate(self):
+        """The Principal for this request; AuthError when there is none."""
+        token = bearer_token(self.request)
+        admin_token = self.config.admin_token
+        if token and admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+            return Principal("admin-token", "admin")
+        raise AuthError("authentication required: send Authorization: Bearer <token>")
+
+    def check_xsrf_cookie(self):
+        """Bearer-authenticated API calls carry no cookie, so XSRF does not apply."""
+
+
+class API404(BaseHandler):
+    """JSON 404 for every unknown ``/api/`` path."""
+
+    def prepare(self):
+        raise NotFound(f"no such API endpoint: {self.request.path}")
+
+
+default_handlers = [(r"/api/.*", API404)]

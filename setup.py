@@ -1,0 +1,29 @@
+"""Install toolBox: the server (``toolbox``), the reference agent (``toolbox-agent``) and the console."""
+
+from setuptools import setup
+
+setup(
+    name="toolbox",
+    version="0.1.0",
+    description="Remote diagnostics from many agents, side by side",
+    python_requires=">=3.10",
+    packages=["toolbox", "toolbox.parsers", "handlers", "toolbox_static"],
+    package_dir={"toolbox_static": "static"},
+    package_data={"toolbox_static": ["*.html", "*.css", "*.js", "*.svg", "*.png", "*.ico",
+                                     "**/*.html", "**/*.css", "**/*.js", "**/*.svg"]},
+    include_package_data=False,
+    install_requires=[
+        "tornado>=6.4",
+        "motor>=3.4,<4",
+        "pymongo>=4.6,<5",
+        "pyjwt>=2.8",
+        # The embedded database (no MONGODB_URI): in-memory, for trying toolBox out.
+        "mongomock-motor>=0.0.36",
+    ],
+    entry_points={
+        "console_scripts": [
+            "toolbox = toolbox.server:main",
+            "toolbox-agent = toolbox.agent_client:main",
+        ],
+    },
+)

@@ -1,0 +1,1 @@
+"""The console's static files (installed as the ``toolbox_static`` package)."""

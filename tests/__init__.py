@@ -1,0 +1,1 @@
+"""toolBox test suite."""

@@ -1,0 +1,126 @@
+"""Reading an agent's result report, including the legacy agent's unescaped bodies.
+
+The deployed Go agent builds ``{"name":"N","task_id":7,"result":"OUTPUT"}`` by string
+concatenation, so an output containing ``"`` or ``\\`` makes the body invalid JSON.
+When a body has exactly that shape, the result is recovered verbatim and flagged.
+Bodies over the size cap keep their head and tail, so that even a huge report
+yields its name, task id and the start of its output (flagged truncated).
+"""
+
+import dataclasses
+import json
+import re
+
+from toolbox.errors import ValidationError
+
+LEGACY_BODY_RE = re.compile(
+    r'^\s*\{\s*"name"\s*:\s*"(?P<name>[^"\\]*)"\s*,\s*"task_id"\s*:\s*"?\s*(?P<task_id>\d{1,18})\s*"?\s*,'
+    r'\s*"result"\s*:\s*"(?P<result>.*)"\s*\}\s*$',
+    re.DOTALL)
+HEAD_RE = re.compile(
+    r'^\s*\{\s*"name"\s*:\s*"(?P<name>[^"\\]*)"\s*,\s*"task_id"\s*:\s*"?\s*(?P<task_id>\d{1,18})\s*"?\s*,'
+    r'\s*"result"\s*:\s*"(?P<result>.*)$',
+    re.DOTALL)
+MAX_TASK_ID = 2**62
+
+
+@dataclasses.dataclass
+class ResultReport:
+    name: str
+    task_id: int
+    result: str
+    exit_code: int | None = None
+    duration_ms: int | None = None
+    recovered: bool = False
+    truncated: bool = False
+
+
+def truncate_utf8(text, max_bytes):
+    """``text`` cut to at most ``max_bytes`` of UTF-8 (never mid-character), and whether it was cut."""
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= max_bytes:
+        return text, False
+    return data[:max_bytes].decode("utf-8", "ignore"), True
+
+
+def _task_id(value):
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASK_ID:
+        raise ValidationError("task_id: must be a positive integer (number or numeric string)")
+    return value
+
+
+def _optional_int(body, key, low, high):
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(f"{key}: must be a whole number from {low} to {high}")
+    return value
+
+
+def _from_json(body):
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object")
+    name = body.get("name")
+    if not isinstance(name, str) or not name:
+        raise ValidationError("name: required, a string")
+    result = body.get("result", "")
+    if result is None:
+        result = ""
+    elif not isinstance(result, str):
+        result = json.dumps(result, ensure_ascii=False)  # keep what the agent sent, as text
+    return ResultReport(
+        name=name, task_id=_task_id(body.get("task_id")), result=result,
+        exit_code=_optional_int(body, "exit_code", -(2**31), 2**32),
+        duration_ms=_optional_int(body, "duration_ms", 0, 10**12))
+
+
+def _unescape_partial(text):
+    """Best-effort JSON string unescape of a (possibly cut) escaped string."""
+    try:
+        return json.loads('"' + text + '"')
+    except ValueError:
+        return text
+
+
+def parse_report(body, max_result_bytes, overflow_tail=None):
+    """Parse a result report.  ``body`` is the kept bytes; ``overflow_tail`` is set when
+    the body was larger than could be kept (then ``body`` is its head)."""
+    if overflow_tail is not None:
+        head = body.decode("utf-8", "replace")
+        match = HEAD_RE.match(head)
+        if not match:
+            raise ValidationError("the body is too large and does not start like a result report")
+        text = match.group("result")
+        result = _unescape_partial(text) if "\\" in text and '"' not in text else text
+        result, _ = truncate_utf8(result, max_result_bytes)
+        return ResultReport(match.group("name"), _task_id(match.group("task_id")), result,
+                            truncated=True)
+    try:
+        report = _from_json(json.loads(body))
+    except (ValueError, RecursionError) as error:
+        if isinstance(error, ValidationError):
+            raise
+        text = body.decode("utf-8", "replace")
+        try:  # valid JSON once bytes that are not UTF-8 are replaced
+            report = _from_json(json.loads(text))
+            report.recovered = True
+        except (ValueError, RecursionError) as retry_error:
+            if isinstance(retry_error, ValidationError):
+                raise
+            report = _legacy(text)
+    report.result, report.truncated = truncate_utf8(report.result, max_result_bytes)
+    return report
+
+
+def _legacy(text):
+    """The Go agent's unescaped ``{"name":…,"task_id":…,"result":"…"}``, or ValidationError."""
+    match = LEGACY_BODY_RE.match(text)
+    if not match:
+        raise ValidationError("the body is not valid JSON")
+    return ResultReport(match.group("name"), _task_id(match.group("task_id")),
+                        match.group("result"), recovered=True)

@@ -1,0 +1,164 @@
+"""Configuration: every setting from an environment variable, with a matching flag.
+
+One place reads the environment.  ``Config.load(argv, environ)`` returns a frozen
+``Config`` or raises ``ConfigError`` with a one-line message that ``toolbox``
+prints before exiting (never a traceback).
+"""
+
+import argparse
+import dataclasses
+import os
+import secrets
+
+
+class ConfigError(ValueError):
+    """A setting has a value toolBox cannot use."""
+
+
+def _positive_float(name, raw):
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0 or value != value or value == float("inf"):
+        raise ConfigError(f"{name} must be greater than 0, not {raw!r}")
+    return value
+
+
+def _int_in(name, raw, low, high):
+    try:
+        value = int(str(raw).strip())
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _flag(name, raw):
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+# (field, environment variable, flag, parser, default, help)
+# A default of None means "not set"; parsers receive the raw string.
+_SETTINGS = [
+    ("host", "HOST", "--host", str, "127.0.0.1", "address to listen on"),
+    ("port", "PORT", "--port", lambda n, v: _int_in(n, v, 0, 65535), 8000, "port to listen on"),
+    ("mongodb_uri", "MONGODB_URI", "--mongodb-uri", str, None,
+     "MongoDB URI; unset = embedded in-memory database (data lost on restart)"),
+    ("secret", "TOOLBOX_SECRET", "--secret", str, None,
+     "secret signing sessions and cookies; unset = random per start"),
+    ("admin_token", "TOOLBOX_ADMIN_TOKEN", "--admin-token", str, None,
+     "bearer token for the admin API; unset = random, printed at start-up"),
+    ("poll_timeout", "TOOLBOX_POLL_TIMEOUT", "--poll-timeout", _positive_float, 30.0,
+     "seconds an agent's fetch may park waiting for a task"),
+    ("delivery_timeout", "TOOLBOX_DELIVERY_TIMEOUT", "--delivery-timeout", _positive_float, 300.0,
+     "seconds a task may wait for its agent to fetch it before it ends as delivery_timeout"),
+    ("task_timeout", "TOOLBOX_TASK_TIMEOUT", "--task-timeout", _positive_float, 600.0,
+     "seconds a delivered task may run before it ends as lost"),
+    ("result_max_bytes", "TOOLBOX_RESULT_MAX_BYTES", "--result-max-bytes",
+     lambda n, v: _int_in(n, v, 1024, 64 * 1024 * 1024), 1024 * 1024,
+     "results longer than this are stored truncated"),
+    ("history_limit", "TOOLBOX_HISTORY_LIMIT", "--history-limit",
+     lambda n, v: _int_in(n, v, 0, 10**9), None,
+     "finished tasks kept; oldest pruned beyond it (default 5000 embedded, 0 = unlimited with MongoDB)"),
+    ("sweep_interval", "TOOLBOX_SWEEP_INTERVAL", "--sweep-interval", _positive_float, 1.0,
+     "seconds between timeout sweeps and cross-process dispatch checks"),
+    ("agent_refresh", "TOOLBOX_AGENT_REFRESH", "--agent-refresh",
+     lambda n, v: float(v) if float(v) >= 0 else _positive_float(n, v), None,
+     "seconds between agent cache refreshes from the database (default 2 with MongoDB, off embedded)"),
+    ("id_block", "TOOLBOX_ID_BLOCK", "--id-block", lambda n, v: _int_in(n, v, 1, 10000), 20,
+     "task ids reserved per counter increment"),
+    ("debug", "TOOLBOX_DEBUG", "--debug", _flag, False, "verbose logging"),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """All of toolBox's settings; build with ``Config.load`` or ``Config(...)`` in tests."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    mongodb_uri: str | None = None
+    secret: str | None = None
+    admin_token: str | None = None
+    poll_timeout: float = 30.0
+    delivery_timeout: float = 300.0
+    task_timeout: float = 600.0
+    result_max_bytes: int = 1024 * 1024
+    history_limit: int | None = None
+    sweep_interval: float = 1.0
+    agent_refresh: float | None = None
+    id_block: int = 20
+    debug: bool = False
+    # Filled in by ``resolved()`` when the operator left them unset.
+    generated: tuple = ()
+
+    @property
+    def embedded(self):
+        """True when no MongoDB URI is given: the in-memory database."""
+        return not self.mongodb_uri
+
+    @property
+    def effective_history_limit(self):
+        """How many finished tasks to keep (0 = unlimited)."""
+        if self.history_limit is not None:
+            return self.history_limit
+        return 5000 if self.embedded else 0
+
+    @property
+    def effective_agent_refresh(self):
+        """Seconds between agent-cache refreshes (0 = never: nobody else writes)."""
+        if self.agent_refresh is not None:
+            return self.agent_refresh
+        return 0.0 if self.embedded else 2.0
+
+    def resolved(self):
+        """Return a copy with generated secrets for the settings left unset."""
+        changes, generated = {}, []
+        if not self.secret:
+            changes["secret"] = secrets.token_urlsafe(32)
+            generated.append("secret")
+        if not self.admin_token:
+            changes["admin_token"] = secrets.token_urlsafe(24)
+            generated.append("admin_token")
+        return dataclasses.replace(self, generated=tuple(generated), **changes)
+
+    @classmethod
+    def load(cls, argv=None, environ=None):
+        """Read environment variables, then command-line flags (flags win)."""
+        environ = os.environ if environ is None else environ
+        parser = argparse.ArgumentParser(
+            prog="toolbox", description="Run the toolBox server.",
+            epilog="Every flag can also be set through the environment variable named in its help.")
+        for field, env, flag, _parse, default, help_text in _SETTINGS:
+            if _parse is _flag:
+                parser.add_argument(flag, dest=field, action="store_const", const="true",
+                                    help=f"{help_text} [{env}]")
+            else:
+                parser.add_argument(flag, dest=field, metavar=env,
+                                    help=f"{help_text} [{env}, default {default}]")
+        args = parser.parse_args(argv)
+        values = {}
+        for field, env, flag, parse, default, _help in _SETTINGS:
+            raw = getattr(args, field)
+            name = flag if raw is not None else env
+            if raw is None:
+                raw = environ.get(env)
+            if raw is None or (raw == "" and parse is not str):
+                continue
+            if parse is str:
+                values[field] = raw if raw != "" else None
+                continue
+            try:
+                values[field] = parse(name, raw)
+            except ConfigError:
+                raise
+            except (TypeError, ValueError):
+                raise ConfigError(f"{name} has an unusable value {raw!r}") from None
+        return cls(**values)

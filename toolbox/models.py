@@ -1,0 +1,138 @@
+"""Validation of what clients send, and the JSON shapes toolBox sends back.
+
+Documents never leave the server raw: ``agent_model`` and ``task_model`` pick the
+public fields and turn datetimes into ISO strings.
+"""
+
+import datetime
+import re
+
+from toolbox.errors import ValidationError  # noqa: F401  (re-exported)
+
+AGENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
+PLATFORMS = ("linux", "windows")
+MAX_TAGS = 32
+MAX_COMMAND_LENGTH = 4096
+
+QUEUED, DISPATCHED, DONE = "queued", "dispatched", "done"
+CANCELED, DELIVERY_TIMEOUT, LOST = "canceled", "delivery_timeout", "lost"
+TASK_STATES = (QUEUED, DISPATCHED, DONE, CANCELED, DELIVERY_TIMEOUT, LOST)
+TERMINAL_STATES = (DONE, CANCELED, DELIVERY_TIMEOUT, LOST)
+
+
+def utcnow():
+    """Now in UTC, at the millisecond precision MongoDB stores."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+def isoformat(value):
+    """An ISO-8601 string for a stored datetime (naive ones are UTC), or None."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.timezone.utc)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def check_fields(body, allowed, required=()):
+    """Refuse a body that is not an object, lacks a required key or has an unknown one."""
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise ValidationError(f"unknown field: {unknown[0]}")
+    for key in required:
+        if key not in body:
+            raise ValidationError(f"{key}: required")
+
+
+def agent_name(value, field="name"):
+    """A valid agent name, or ValidationError."""
+    if not isinstance(value, str) or not AGENT_NAME_RE.fullmatch(value):
+        raise ValidationError(
+            f"{field}: must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value
+
+
+def tags(value):
+    """A sorted, de-duplicated list of valid tags (e.g. ``isp:telecom``)."""
+    if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
+        raise ValidationError("tags: must be a list of strings")
+    if len(value) > MAX_TAGS:
+        raise ValidationError(f"tags: at most {MAX_TAGS}")
+    for tag in value:
+        if not TAG_RE.fullmatch(tag):
+            raise ValidationError(f"tags: {tag[:70]!r} is not a valid tag (letters, digits, . _ : / -)")
+    return sorted(set(value))
+
+
+def platform(value):
+    """``linux`` or ``windows``."""
+    if value not in PLATFORMS:
+        raise ValidationError("platform: must be 'linux' or 'windows'")
+    return value
+
+
+def command(value):
+    """A raw command line: non-empty, one line, bounded."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("command: must be a non-empty string")
+    if len(value) > MAX_COMMAND_LENGTH:
+        raise ValidationError(f"command: at most {MAX_COMMAND_LENGTH} characters")
+    if any(ch in value for ch in "\r\n\x00"):
+        raise ValidationError("command: must be a single line")
+    return " ".join(value.split())
+
+
+def boolean(value, field):
+    if not isinstance(value, bool):
+        raise ValidationError(f"{field}: must be true or false")
+    return value
+
+
+def int_in(value, field, low, high):
+    """A JSON integer (or digit string from a query) within bounds."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError(f"{field}: must be a whole number from {low} to {high}")
+    return value
+
+
+def agent_model(doc, online=False, last_seen=None):
+    """The public JSON of an agent (never its token hash)."""
+    return {
+        "name": doc["_id"],
+        "tags": doc.get("tags", []),
+        "platform": doc.get("platform", "linux"),
+        "disabled": bool(doc.get("disabled", False)),
+        "online": bool(online),
+        "created_at": isoformat(doc.get("created_at")),
+        "registered_at": isoformat(doc.get("registered_at")),
+        "last_seen": isoformat(last_seen or doc.get("last_seen")),
+        "address": doc.get("address"),
+        "user_agent": doc.get("user_agent"),
+        "token_reset_at": isoformat(doc.get("token_reset_at")),
+    }
+
+
+def task_model(doc):
+    """The public JSON of a task."""
+    return {
+        "task_id": doc["_id"],
+        "agent": doc["agent"],
+        "command": doc["command"],
+        "state": doc["state"],
+        "created_at": isoformat(doc.get("created_at")),
+        "dispatched_at": isoformat(doc.get("dispatched_at")),
+        "finished_at": isoformat(doc.get("finished_at")),
+        "result": doc.get("result"),
+        "exit_code": doc.get("exit_code"),
+        "duration_ms": doc.get("duration_ms"),
+        "result_truncated": bool(doc.get("result_truncated", False)),
+        "result_recovered": bool(doc.get("result_recovered", False)),
+        "job_id": doc.get("job_id"),
+        "created_by": doc.get("created_by"),
+    }

@@ -1,0 +1,79 @@
+"""The ``toolbox`` command: read the configuration, start the server, print its URL."""
+
+import asyncio
+import logging
+import signal
+import sys
+
+from toolbox.config import Config, ConfigError
+
+log = logging.getLogger("toolbox")
+
+
+def _say(line):
+    print(line, flush=True)
+
+
+async def serve(config, ready=None):
+    """Run the server until SIGTERM/SIGINT."""
+    from pymongo.errors import PyMongoError
+
+    from toolbox.app import make_app
+
+    app = make_app(config)
+    config = app.toolbox.config
+    try:
+        await app.toolbox.start()
+    except PyMongoError as error:
+        raise ConfigError(f"cannot reach MongoDB at MONGODB_URI: {error}") from None
+    max_body = 1 << 40  # /agent/task streams and caps its own body; others cap in json_body
+    server = app.listen(config.port, config.host, xheaders=False, max_body_size=max_body)
+    port = next(iter(server._sockets.values())).getsockname()[1]
+    host = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    url = f"http://{host}:{port}/"
+    if config.embedded:
+        _say("toolbox: using the embedded in-memory database; data will NOT survive a restart "
+             "(set MONGODB_URI for a real MongoDB)")
+    if "admin_token" in config.generated:
+        _say(f"toolbox: admin API token (generated for this run; set TOOLBOX_ADMIN_TOKEN to fix it): "
+             f"{config.admin_token}")
+    if "secret" in config.generated:
+        _say("toolbox: TOOLBOX_SECRET is not set; sessions end when the server restarts")
+    _say(f"toolbox: listening on {url}")
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready(url)
+    await stop.wait()
+    _say("toolbox: shutting down")
+    server.stop()
+    await app.toolbox.stop()
+    await server.close_all_connections()
+
+
+def main(argv=None):
+    """Entry point of the ``toolbox`` console script."""
+    try:
+        config = Config.load(argv)
+    except ConfigError as error:
+        print(f"toolbox: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.DEBUG if config.debug else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("tornado.access").setLevel(logging.DEBUG if config.debug else logging.WARNING)
+    try:
+        asyncio.run(serve(config))
+    except ConfigError as error:
+        print(f"toolbox: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"toolbox: cannot listen on {config.host}:{config.port}: {error.strerror or error}",
+              file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""``Toolbox``: everything one server instance holds, wired together, with its sweeper.
+
+Handlers reach it as ``self.application.toolbox``; tests build one per app.
+"""
+
+import asyncio
+import logging
+
+from toolbox.agents import AgentRegistry
+from toolbox.dispatcher import Dispatcher
+from toolbox.events import EventHub
+from toolbox.tasks import TaskService
+
+log = logging.getLogger("toolbox")
+
+
+class Toolbox:
+    """The store, the agent registry, the task service, the dispatcher and the event hub."""
+
+    def __init__(self, config, db):
+        self.config = config
+        self.db = db
+        self.events = EventHub()
+        self.agents = AgentRegistry(db, self.events, config.poll_timeout, config.effective_agent_refresh)
+        self.tasks = TaskService(db, self.events, config)
+        self.dispatcher = Dispatcher(self.tasks, self.agents)
+        self._sweeper = None
+        self._last_refresh = 0.0
+
+    async def start(self):
+        """Create indexes, load the agents and start the sweeper."""
+        await self.agents.start()
+        await self.tasks.start()
+        self._sweeper = asyncio.ensure_future(self._sweep_forever())
+
+    async def stop(self):
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            try:
+                await self._sweeper
+            except asyncio.CancelledError:
+                pass
+            self._sweeper = None
+        self.dispatcher.close_all()
+
+    async def sweep_once(self):
+        """End stale tasks, move finished ones to history, wake cross-process work."""
+        await self.tasks.expire()
+        await self.tasks.archive()
+        await self.dispatcher.wake_queued()
+        loop = asyncio.get_running_loop()
+        refresh = self.agents.refresh_interval
+        if refresh and loop.time() - self._last_refresh >= refresh:
+            self._last_refresh = loop.time()
+            await self.agents.refresh()
+        self.agents.check_offline()
+
+    async def _sweep_forever(self):
+        while True:
+            await asyncio.sleep(self.config.sweep_interval)
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store may be away for a moment; try again next tick
+                log.exception("sweep failed; retrying in %.1fs", self.config.sweep_interval)
