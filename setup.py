@@ -19,6 +19,7 @@ setup(
         "pyjwt>=2.8",
         # The embedded database (no MONGODB_URI): in-memory, for trying toolBox out.
         "mongomock-motor>=0.0.36",
+        "typing_extensions",  # mongomock-motor imports it without declaring it
     ],
     entry_points={
         "console_scripts": [

@@ -161,6 +161,7 @@ async def test_a_fetch_whose_client_disconnects_is_dropped_and_loses_no_task(api
         await asyncio.sleep(0.02)
     assert "a1" in app.toolbox.dispatcher.parked
     writer.close()
+    await writer.wait_closed()
     for _ in range(100):
         if not app.toolbox.dispatcher.parked:
             break

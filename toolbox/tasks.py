@@ -16,7 +16,7 @@ import datetime
 import logging
 
 from toolbox import models
-from toolbox.db import ASCENDING, DESCENDING, DeleteMany, ReplaceOne, ReturnDocument, index
+from toolbox.db import ASCENDING, DESCENDING, BulkWriteError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.models import CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TERMINAL_STATES
 
@@ -207,19 +207,26 @@ class TaskService:
         return ended
 
     async def archive(self):
-        """Move finished tasks to history; return how many moved."""
+        """Move finished tasks to history; return how many moved.
+
+        Copy first, then delete only what still has the state that was copied: a task
+        that changed meanwhile (a late result for a lost task) is copied again next time.
+        """
         docs = await self.live.find({"state": {"$in": list(TERMINAL_STATES)}}).to_list(ARCHIVE_BATCH)
         if not docs:
             return 0
-        await self.history.bulk_write([ReplaceOne({"_id": doc["_id"]}, doc, upsert=True) for doc in docs],
-                                      ordered=False)
+        try:
+            await self.history.insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            failed = {e["index"] for e in error.details.get("writeErrors", [])}
+            for position in sorted(failed):  # copied before by an interrupted archive
+                doc = docs[position]
+                await self.history.replace_one({"_id": doc["_id"]}, doc, upsert=True)
         by_state = {}
         for doc in docs:
-            by_state.setdefault((doc["state"], doc.get("finished_at")), []).append(doc["_id"])
-        # Delete only what was copied unchanged; a task that changed meanwhile is copied next time.
-        await self.live.bulk_write([
-            DeleteMany({"_id": {"$in": ids}, "state": state, "finished_at": finished})
-            for (state, finished), ids in by_state.items()], ordered=False)
+            by_state.setdefault(doc["state"], []).append(doc["_id"])
+        for state, ids in by_state.items():
+            await self.live.delete_many({"_id": {"$in": ids}, "state": state})
         await self.prune()
         return len(docs)
 

@@ -1,0 +1,226 @@
+"""How the agent runs things: commands (no shell, time limit, output cap) and waits.
+
+The wire protocol (docs: /work/shared/legacy-agent.md, section 3) says a command is split
+on whitespace and executed directly: no shell, so pipes, quotes and redirections do not
+work. This module keeps that rule and adds what the legacy agent lacks:
+
+- stdout and stderr are merged and read incrementally; at most ``output_cap`` bytes are
+  kept, the rest is drained and dropped so the child never blocks on a full pipe;
+- the command is killed (with its whole process group on POSIX) after ``timeout`` seconds;
+- a missing program is reported as a result (exit code 127), never raised.
+
+Notes added to the output use the ``[toolbox-agent: ...]`` form so a reader can tell them
+apart from the command's own output.
+
+The waiting helpers at the end (``Backoff``, ``wait_unless_stopped``,
+``sleep_unless_stopped``) let the agent loop give up a wait as soon as it is told to stop.
+"""
+
+import asyncio
+import os
+import signal
+import time
+from typing import Awaitable, NamedTuple, Optional, Tuple
+
+__all__ = [
+    "Backoff",
+    "CommandResult",
+    "run_command",
+    "sleep_unless_stopped",
+    "wait_unless_stopped",
+    "NOT_FOUND_EXIT_CODE",
+    "CANNOT_RUN_EXIT_CODE",
+    "TIMEOUT_EXIT_CODE",
+]
+
+#: Exit code reported when the program does not exist (the shell's convention).
+NOT_FOUND_EXIT_CODE = 127
+#: Exit code reported when the program exists but cannot be started.
+CANNOT_RUN_EXIT_CODE = 126
+#: Exit code reported when the command was killed for running too long (as coreutils' timeout).
+TIMEOUT_EXIT_CODE = 124
+
+_READ_CHUNK = 64 * 1024
+# After a kill, how long to wait for the rest of the output still sitting in the pipe.
+_DRAIN_AFTER_KILL_SECONDS = 1.0
+_POSIX = os.name == "posix"
+
+
+class CommandResult(NamedTuple):
+    """What a command produced: decoded output, exit code and wall-clock time."""
+
+    output: str
+    exit_code: int
+    duration_ms: int
+
+
+class _CappedBuffer:
+    """Keep the first ``cap`` bytes written to it; remember whether anything was dropped."""
+
+    def __init__(self, cap: int):
+        self.cap = max(0, cap)
+        self.data = bytearray()
+        self.truncated = False
+
+    def add(self, chunk: bytes) -> None:
+        room = self.cap - len(self.data)
+        if len(chunk) > room:
+            self.truncated = True
+            chunk = chunk[: max(room, 0)]
+        self.data += chunk
+
+
+async def run_command(command: str, timeout: float, output_cap: int) -> CommandResult:
+    """Run ``command`` (split on whitespace, no shell) and return its result.
+
+    Never raises for a failing or missing program; only cancellation propagates (and the
+    child is killed first).
+    """
+    argv = command.split()
+    started = time.monotonic()
+    if not argv:
+        return CommandResult("[toolbox-agent: empty command]", NOT_FOUND_EXIT_CODE, 0)
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            # Own process group: a Ctrl-C aimed at the agent does not hit the command
+            # (it is allowed to finish), and a timeout kill reaches its children too.
+            start_new_session=_POSIX,
+        )
+    except FileNotFoundError:
+        note = f"[toolbox-agent: command not found: {argv[0]}]"
+        return CommandResult(note, NOT_FOUND_EXIT_CODE, _elapsed_ms(started))
+    except PermissionError:
+        note = f"[toolbox-agent: permission denied: {argv[0]}]"
+        return CommandResult(note, CANNOT_RUN_EXIT_CODE, _elapsed_ms(started))
+    except OSError as exc:
+        note = f"[toolbox-agent: cannot run {argv[0]}: {exc.strerror or exc}]"
+        return CommandResult(note, CANNOT_RUN_EXIT_CODE, _elapsed_ms(started))
+
+    buffer = _CappedBuffer(output_cap)
+    timed_out = False
+    try:
+        await asyncio.wait_for(_read_until_exit(proc, buffer), timeout)
+    except asyncio.TimeoutError:
+        timed_out = True
+        await _kill_and_reap(proc)
+        await _drain_briefly(proc, buffer)
+    except asyncio.CancelledError:
+        await _kill_and_reap(proc)
+        raise
+
+    exit_code = TIMEOUT_EXIT_CODE if timed_out else _exit_code(proc.returncode)
+    notes = []
+    if buffer.truncated:
+        notes.append(f"[toolbox-agent: output truncated at {buffer.cap} bytes]")
+    if timed_out:
+        notes.append(f"[toolbox-agent: command timed out after {timeout:g}s]")
+    output = _with_notes(buffer.data.decode("utf-8", errors="replace"), notes)
+    return CommandResult(output, exit_code, _elapsed_ms(started))
+
+
+async def _read_until_exit(proc: asyncio.subprocess.Process, buffer: _CappedBuffer) -> None:
+    """Read the merged output to EOF, then wait for the process to exit."""
+    await _read_to_eof(proc, buffer)
+    await proc.wait()
+
+
+async def _read_to_eof(proc: asyncio.subprocess.Process, buffer: _CappedBuffer) -> None:
+    """Copy the child's output into ``buffer`` until the pipe closes."""
+    assert proc.stdout is not None
+    while True:
+        chunk = await proc.stdout.read(_READ_CHUNK)
+        if not chunk:
+            return
+        buffer.add(chunk)
+
+
+async def _drain_briefly(proc: asyncio.subprocess.Process, buffer: _CappedBuffer) -> None:
+    """Collect output still in the pipe after a kill, without waiting for long."""
+    try:
+        await asyncio.wait_for(_read_to_eof(proc, buffer), _DRAIN_AFTER_KILL_SECONDS)
+    except asyncio.TimeoutError:
+        pass
+
+
+async def _kill_and_reap(proc: asyncio.subprocess.Process) -> None:
+    """Kill the child (and its process group on POSIX) and wait for it to exit."""
+    try:
+        if _POSIX:
+            os.killpg(proc.pid, signal.SIGKILL)
+        else:
+            proc.kill()
+    except OSError:  # already gone
+        pass
+    await proc.wait()
+
+
+def _exit_code(returncode: Optional[int]) -> int:
+    """Map a process return code to the reported exit code."""
+    return -1 if returncode is None else returncode
+
+
+def _with_notes(output: str, notes: list) -> str:
+    """Append the agent's notes to ``output``, each on its own line."""
+    if not notes:
+        return output
+    if output and not output.endswith("\n"):
+        output += "\n"
+    return output + "\n".join(notes)
+
+
+def _elapsed_ms(started: float) -> int:
+    """Milliseconds since ``started`` (a ``time.monotonic()`` value)."""
+    return int((time.monotonic() - started) * 1000)
+
+
+# --- Waiting: backoff and stop-aware waits ---
+
+class Backoff:
+    """Exponential delays: ``start``, doubling on each call, never above ``cap``."""
+
+    def __init__(self, start: float = 0.5, cap: float = 30.0):
+        self.start = start
+        self.cap = cap
+        self._next = start
+
+    def next(self) -> float:
+        """Return the delay to wait now and double the following one."""
+        delay = self._next
+        self._next = min(self._next * 2, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        """Start again from the shortest delay (after a success)."""
+        self._next = self.start
+
+
+async def wait_unless_stopped(awaitable: Awaitable, stop: asyncio.Event) -> Tuple[bool, object]:
+    """Await ``awaitable`` unless ``stop`` is set first (then cancel it).
+
+    Returns ``(True, result)`` or ``(False, None)``. A result that arrives together with
+    the stop request wins, so a task already handed out is not dropped.
+    """
+    work = asyncio.ensure_future(awaitable)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (work, stopper):
+            pending.cancel()
+        await asyncio.gather(work, stopper, return_exceptions=True)
+    if work.cancelled():
+        return False, None
+    return True, work.result()
+
+
+async def sleep_unless_stopped(delay: float, stop: Optional[asyncio.Event]) -> bool:
+    """Sleep ``delay`` seconds; return True early if ``stop`` gets set."""
+    if stop is None:
+        await asyncio.sleep(delay)
+        return False
+    finished, _ = await wait_unless_stopped(asyncio.sleep(delay), stop)
+    return not finished or stop.is_set()
