@@ -4,18 +4,20 @@
 the only time it is ever shown (only its hash is stored).
 """
 
-from handlers.base import APIHandler
+from handlers.base import APIHandler, require_role
 from toolbox import models
 
 NAME = r"(?P<name>[^/]+)"
 
 
 class AgentsHandler(APIHandler):
+    @require_role("viewer")
     async def get(self):
         """List agents."""
         registry = self.toolbox.agents
         self.write_json({"items": [registry.model(doc) for doc in registry.list()]})
 
+    @require_role("admin")
     async def post(self):
         """Create an agent; the answer carries its token, shown this once."""
         body = self.json_body()
@@ -24,15 +26,18 @@ class AgentsHandler(APIHandler):
         tags = models.tags(body.get("tags", []))
         platform = models.platform(body.get("platform", "linux"))
         doc, token = await self.toolbox.agents.create(name, tags, platform)
+        await self.audit("agent.create", name, tags=tags, platform=platform)
         self.write_json(dict(self.toolbox.agents.model(doc), token=token), status=201)
 
 
 class AgentHandler(APIHandler):
+    @require_role("viewer")
     async def get(self, name):
         """One agent."""
         doc = await self.toolbox.agents.require(name)
         self.write_json(self.toolbox.agents.model(doc))
 
+    @require_role("admin")
     async def patch(self, name):
         """Change tags, platform, or disabled."""
         body = self.json_body()
@@ -46,21 +51,29 @@ class AgentHandler(APIHandler):
             changes["disabled"] = models.boolean(body["disabled"], "disabled")
         await self.toolbox.agents.require(name)
         doc = await self.toolbox.agents.update(name, **changes)
+        if "disabled" in changes:
+            await self.audit("agent.disable" if changes["disabled"] else "agent.enable", name)
+        if "tags" in changes or "platform" in changes:
+            await self.audit("agent.update", name, **{k: v for k, v in changes.items() if k != "disabled"})
         self.write_json(self.toolbox.agents.model(doc))
 
+    @require_role("admin")
     async def delete(self, name):
         """Delete an agent; its queued tasks are canceled."""
         await self.toolbox.agents.require(name)
         await self.toolbox.agents.delete(name)
         canceled = await self.toolbox.tasks.cancel_agent(name)
+        await self.audit("agent.delete", name, canceled_tasks=len(canceled))
         self.write_json({"status": True, "name": name, "canceled_tasks": [doc["_id"] for doc in canceled]})
 
 
 class AgentTokenHandler(APIHandler):
+    @require_role("admin")
     async def post(self, name):
         """Reset the agent's token: the old one stops working at once."""
         await self.toolbox.agents.require(name)
         doc, token = await self.toolbox.agents.reset_token(name)
+        await self.audit("agent.token_reset", name)
         self.write_json({"name": name, "token": token})
 
 

@@ -1,6 +1,6 @@
 """Admin API for raw tasks: create on named agents, read, list and cancel."""
 
-from handlers.base import APIHandler
+from handlers.base import APIHandler, require_role
 from toolbox import models
 from toolbox.errors import NotFound, ValidationError
 
@@ -14,6 +14,7 @@ def task_id_arg(text):
 
 
 class TasksHandler(APIHandler):
+    @require_role("viewer")
     async def get(self):
         """List tasks, newest first: ?agent=&state=&limit=&before=."""
         args = {}
@@ -29,6 +30,7 @@ class TasksHandler(APIHandler):
         page = {"items": items, "next_before": items[-1]["task_id"] if len(items) == limit else None}
         self.write_json(page)
 
+    @require_role("admin")
     async def post(self):
         """Queue a raw command on each named agent: one task per agent."""
         body = self.json_body()
@@ -43,10 +45,13 @@ class TasksHandler(APIHandler):
             if doc.get("disabled"):
                 raise ValidationError(f"agents: agent {name} is disabled")
         docs = await self.toolbox.tasks.create(names, command, created_by=self.current_user.name)
+        await self.audit("task.raw", ",".join(names)[:200], command=command, agents=names,
+                         task_ids=[doc["_id"] for doc in docs])
         self.write_json({"items": [models.task_model(doc) for doc in docs]}, status=201)
 
 
 class TaskHandler(APIHandler):
+    @require_role("viewer")
     async def get(self, task_id):
         """One task."""
         doc = await self.toolbox.tasks.find(task_id_arg(task_id))
@@ -56,9 +61,11 @@ class TaskHandler(APIHandler):
 
 
 class TaskCancelHandler(APIHandler):
+    @require_role("admin")
     async def post(self, task_id):
         """Cancel a queued task."""
         doc = await self.toolbox.tasks.cancel(task_id_arg(task_id))
+        await self.audit("task.cancel", str(doc["_id"]), agent=doc["agent"])
         self.write_json(models.task_model(doc))
 
 

@@ -5,17 +5,45 @@ right HTTP status; unexpected exceptions are logged and answered as a 500 with n
 internals.  ``APIHandler`` authenticates every request before the method runs.
 """
 
+import functools
 import hmac
 import json
 import logging
 
 from tornado import web
 
-from toolbox.errors import AuthError, NotFound, ToolboxError, ValidationError
+from toolbox.errors import AuthError, Forbidden, NotFound, ToolboxError, ValidationError
 
 log = logging.getLogger("toolbox.web")
 
 MAX_JSON_BODY = 1024 * 1024
+
+
+ROLE_RANK = {"viewer": 1, "operator": 2, "admin": 3}
+
+
+def require_role(role):
+    """Decorate a handler method: only principals with at least ``role`` may call it."""
+    if role not in ROLE_RANK:
+        raise ValueError(f"unknown role {role!r}")
+
+    def decorate(method):
+        @functools.wraps(method)
+        async def wrapper(self, *args, **kwargs):
+            user = self.current_user
+            if user is None:
+                raise AuthError("authentication required")
+            if ROLE_RANK.get(user.role, 0) < ROLE_RANK[role]:
+                raise Forbidden(f"this needs the {role} role; you are {user.role}")
+            result = method(self, *args, **kwargs)
+            if hasattr(result, "__await__"):
+                result = await result
+            return result
+
+        wrapper.required_role = role
+        return wrapper
+
+    return decorate
 
 
 class Principal:
@@ -106,6 +134,11 @@ class APIHandler(BaseHandler):
         if token and admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
             return Principal("admin-token", "admin")
         raise AuthError("authentication required: send Authorization: Bearer <token>")
+
+    async def audit(self, action, target=None, outcome="ok", **details):
+        """Append an audit entry for this request's principal."""
+        await self.toolbox.audit.record(self.current_user, action, target, outcome, details,
+                                        address=self.request.remote_ip)
 
     def check_xsrf_cookie(self):
         """Bearer-authenticated API calls carry no cookie, so XSRF does not apply."""

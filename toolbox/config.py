@@ -44,6 +44,19 @@ def _flag(name, raw):
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
+def _csv(name, raw):
+    return tuple(part.strip() for part in str(raw).split(",") if part.strip())
+
+
+ROLES = ("viewer", "operator", "admin")
+
+
+def _role(name, raw):
+    if raw not in ROLES:
+        raise ConfigError(f"{name} must be one of {', '.join(ROLES)}, not {raw!r}")
+    return raw
+
+
 # (field, environment variable, flag, parser, default, help)
 # A default of None means "not set"; parsers receive the raw string.
 _SETTINGS = [
@@ -75,6 +88,28 @@ _SETTINGS = [
     ("id_block", "TOOLBOX_ID_BLOCK", "--id-block", lambda n, v: _int_in(n, v, 1, 10000), 20,
      "task ids reserved per counter increment"),
     ("debug", "TOOLBOX_DEBUG", "--debug", _flag, False, "verbose logging"),
+    ("public_url", "TOOLBOX_PUBLIC_URL", "--public-url", str, None,
+     "the URL people reach toolBox at (for Feishu's redirect_uri); default http://HOST:PORT"),
+    ("feishu_app_id", "FEISHU_APP_ID", "--feishu-app-id", str, None, "Feishu/Lark app id (cli_...)"),
+    ("feishu_app_secret", "FEISHU_APP_SECRET", "--feishu-app-secret", str, None, "Feishu/Lark app secret"),
+    ("feishu_accounts_url", "FEISHU_ACCOUNTS_URL", "--feishu-accounts-url", str,
+     "https://accounts.feishu.cn", "Feishu authorize host (Lark: https://accounts.larksuite.com)"),
+    ("feishu_open_url", "FEISHU_OPEN_URL", "--feishu-open-url", str,
+     "https://open.feishu.cn", "Feishu API host (Lark: https://open.larksuite.com)"),
+    ("feishu_tenant_key", "FEISHU_TENANT_KEY", "--feishu-tenant-key", str, None,
+     "when set, only users of this Feishu tenant may log in"),
+    ("admins", "TOOLBOX_ADMINS", "--admins", _csv, (), "union ids or emails made admins at first login"),
+    ("default_role", "TOOLBOX_DEFAULT_ROLE", "--default-role", _role, "viewer", "role of new users"),
+    ("session_hours", "TOOLBOX_SESSION_HOURS", "--session-hours", _positive_float, 12.0,
+     "hours a login session lasts"),
+    ("deny_private_targets", "TOOLBOX_DENY_PRIVATE_TARGETS", "--deny-private-targets", _flag, False,
+     "refuse loopback, private and link-local targets for tools"),
+    ("jobs_per_minute", "TOOLBOX_JOBS_PER_MINUTE", "--jobs-per-minute",
+     lambda n, v: _int_in(n, v, 1, 100000), 30, "jobs one user may start per minute"),
+    ("target_concurrency", "TOOLBOX_TARGET_CONCURRENCY", "--target-concurrency",
+     lambda n, v: _int_in(n, v, 1, 1000000), 2000, "unfinished tasks aimed at one target across all agents"),
+    ("job_deadline", "TOOLBOX_JOB_DEADLINE", "--job-deadline", _positive_float, 300.0,
+     "seconds after which a job's unfinished tasks stop counting and the job ends"),
 ]
 
 
@@ -96,6 +131,19 @@ class Config:
     agent_refresh: float | None = None
     id_block: int = 20
     debug: bool = False
+    public_url: str | None = None
+    feishu_app_id: str | None = None
+    feishu_app_secret: str | None = None
+    feishu_accounts_url: str = "https://accounts.feishu.cn"
+    feishu_open_url: str = "https://open.feishu.cn"
+    feishu_tenant_key: str | None = None
+    admins: tuple = ()
+    default_role: str = "viewer"
+    session_hours: float = 12.0
+    deny_private_targets: bool = False
+    jobs_per_minute: int = 30
+    target_concurrency: int = 2000
+    job_deadline: float = 300.0
     # Filled in by ``resolved()`` when the operator left them unset.
     generated: tuple = ()
 
@@ -103,6 +151,11 @@ class Config:
     def embedded(self):
         """True when no MongoDB URI is given: the in-memory database."""
         return not self.mongodb_uri
+
+    @property
+    def feishu_enabled(self):
+        """True when a Feishu app id and secret are configured."""
+        return bool(self.feishu_app_id and self.feishu_app_secret)
 
     @property
     def effective_history_limit(self):

@@ -7,6 +7,7 @@ import asyncio
 import logging
 
 from toolbox.agents import AgentRegistry
+from toolbox.audit import AuditLog
 from toolbox.dispatcher import Dispatcher
 from toolbox.events import EventHub
 from toolbox.tasks import TaskService
@@ -15,7 +16,7 @@ log = logging.getLogger("toolbox")
 
 
 class Toolbox:
-    """The store, the agent registry, the task service, the dispatcher and the event hub."""
+    """The store, agent registry, task service, dispatcher, event hub and audit log."""
 
     def __init__(self, config, db):
         self.config = config
@@ -24,6 +25,7 @@ class Toolbox:
         self.agents = AgentRegistry(db, self.events, config.poll_timeout, config.effective_agent_refresh)
         self.tasks = TaskService(db, self.events, config)
         self.dispatcher = Dispatcher(self.tasks, self.agents)
+        self.audit = AuditLog(db)
         self._sweeper = None
         self._last_refresh = 0.0
 
@@ -31,6 +33,7 @@ class Toolbox:
         """Create indexes, load the agents and start the sweeper."""
         await self.agents.start()
         await self.tasks.start()
+        await self.audit.start()
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
     async def stop(self):
