@@ -1,0 +1,205 @@
+"""Parse route tracing output: Linux/BSD ``traceroute``, Windows ``tracert`` and ``mtr`` reports.
+
+The input is collapsed to one line first, so hops are found by their numbers, not by
+line breaks: a hop starts at a bare integer equal to the next expected hop number that
+is not followed by ``ms`` (that would be an RTT such as tracert's ``3 ms``).
+
+traceroute / tracert result::
+
+    {"kind": "traceroute", "target", "address", "hops": [{"hop", "address", "host",
+     "rtt_ms": [...], "loss"}], "reached", "error"}
+
+mtr result::
+
+    {"kind": "mtr", "source", "hops": [{"hop", "address", "host", "loss_pct", "sent",
+     "last_ms", "avg_ms", "best_ms", "worst_ms", "stdev_ms"}], "error"}
+"""
+
+import re
+
+from ._common import UNKNOWN_HOST, UNKNOWN_HOST_RE, is_hostish, is_ip, ms_value, safe_parser
+
+# --- traceroute / tracert headers (the hop list starts right after them) ---
+_HEADERS = (
+    # traceroute to example.com (93.184.216.34), 30 hops max, 60 byte packets
+    re.compile(
+        r"traceroute6?\s+to\s+(\S+)\s+\(([^)\s]+)\)[^,]*,\s*\d+\s+hops\s+max"
+        r"(?:,\s*\d+\s+byte\s+packets)?"
+    ),
+    # Tracing route to example.com [93.184.216.34] over a maximum of 30 hops:
+    re.compile(r"Tracing\s+route\s+to\s+(\S+)(?:\s+\[([^\]\s]+)\])?\s+over\s+a\s+maximum\s+of\s+\d+\s+hops:?"),
+    # 通过最多 30 个跃点跟踪 到 example.com [93.184.216.34] 的路由:
+    re.compile(r"通过最多\s*\d+\s*个跃点跟踪\s*到\s*(\S+?)(?:\s*\[([^\]\s]+)\])?\s*的路由\s*[:：]?"),
+)
+# Phrases inside hop rows that are not hosts.
+_NOISE = re.compile(
+    r"Request\s+timed\s+out\.?|请求超时。?|Trace\s+complete\.?|跟踪完成。?"
+    r"|reports:\s*Destination\s+\w+\s+unreachable\.?|报告[:：]\s*无法访问目标\S*"
+    r"|General\s+failure\.?|Transmit\s+error[^.]*\.?",
+    re.I,
+)
+_UNKNOWN_TARGET = re.compile(
+    r"cmdline\s+arg\s+`([^'\s]+)'|resolve\s+target\s+system\s+name\s+(\S+?)\.?(?:\s|$)"
+    r"|无法解析目标系统名称\s*([^\s。]+)"
+)
+_MS_UNITS = ("ms", "毫秒", "msec")
+_RTT_TOKEN = re.compile(r"<?\d+(?:[.,]\d+)?")
+
+# --- mtr report ---
+_MTR_HEADER = re.compile(r"Loss%\s+Snt\s+Last\s+Avg\s+Best\s+Wrst\s+StDev")
+_MTR_SOURCE = re.compile(r"HOST:\s*(\S+)")
+_NUM = r"(\d+(?:\.\d+)?)"
+_MTR_HOP = re.compile(
+    r"(?:^|\s)(\d{1,3})\.\s*(?:\|--)?\s*(?:AS\S+\s+)?(\S+)(?:\s+\(([^)\s]+)\))?\s+"
+    + _NUM + r"%?\s+(\d+)\s+" + r"\s+".join([_NUM] * 5) + r"(?=\s|$)"
+)
+
+
+# ---------------------------------------------------------------- traceroute ---
+
+
+def _empty_trace(target=None, address=None, error=None):
+    """Return a traceroute result with every key present."""
+    return {
+        "kind": "traceroute",
+        "target": target,
+        "address": address,
+        "hops": [],
+        "reached": False,
+        "error": error,
+    }
+
+
+def _split_hops(tokens):
+    """Group tokens into [(hop_number, tokens)], starting a hop at the expected number."""
+    hops = []
+    expected = None
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        is_start = (
+            tok.isdigit()
+            and nxt not in _MS_UNITS
+            and (int(tok) == expected if expected is not None else 0 < int(tok) < 256)
+        )
+        if is_start:
+            hops.append((int(tok), []))
+            expected = int(tok) + 1
+        elif hops:
+            hops[-1][1].append(tok)
+    return hops
+
+
+def _parse_hop(number, tokens):
+    """Turn the tokens of one hop row into a hop dict."""
+    rtts, stars, responders = [], 0, []
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if tok == "*":
+            stars += 1
+        elif _RTT_TOKEN.fullmatch(tok) and nxt in _MS_UNITS:
+            value = ms_value(tok)
+            if value is not None:
+                rtts.append(value)
+            i += 1
+        elif tok[:1] in "([" and tok[-1:] in ")]":  # "(93.184.216.34)" / "[93.184.216.34]"
+            inner = tok[1:-1]
+            if is_ip(inner) and responders and responders[-1][1] is None:
+                responders[-1][1] = inner
+        elif tok.startswith("!"):  # annotations such as !H !N !X
+            pass
+        elif is_hostish(tok):
+            responders.append([tok, None])
+        i += 1
+
+    host = address = None
+    if responders:
+        name, ip = responders[0]
+        if ip is None and is_ip(name):
+            address = name
+        else:
+            address, host = ip, name
+        if host == address:
+            host = None
+    return {
+        "hop": number,
+        "address": address,
+        "host": host,
+        "rtt_ms": rtts,
+        "loss": not rtts and responders == [] and stars > 0,
+    }
+
+
+@safe_parser
+def parse_traceroute(text):
+    """Parse traceroute/tracert output (multi-line or collapsed); None when not one."""
+    target = address = None
+    body = None
+    for regex in _HEADERS:
+        m = regex.search(text)
+        if m:
+            target, address = m.group(1), m.group(2)
+            body = text[m.end():]
+            break
+    if body is None:
+        if UNKNOWN_HOST_RE.search(text) and re.search(r"traceroute|tracert|Cannot handle|跟踪|target system|目标系统", text, re.I):
+            m = _UNKNOWN_TARGET.search(text)
+            name = next((g for g in m.groups() if g), None) if m else None
+            return _empty_trace(target=name, error=UNKNOWN_HOST)
+        if not re.match(r"1\s", text):  # headerless (banner went to stderr)
+            return None
+        body = text
+    if address is None and target and is_ip(target):
+        address = target
+
+    hops = [_parse_hop(n, toks) for n, toks in _split_hops(_NOISE.sub(" ", body).split())]
+    hops = [h for h in hops if h["rtt_ms"] or h["address"] or h["host"] or h["loss"]]
+    if target is None and not any(h["rtt_ms"] for h in hops):
+        return None  # headerless text must at least show one measured hop
+    result = _empty_trace(target, address)
+    result["hops"] = hops
+    result["reached"] = bool(hops and address and hops[-1]["address"] == address)
+    return result
+
+
+# ---------------------------------------------------------------------- mtr ---
+
+
+@safe_parser
+def parse_mtr(text):
+    """Parse an ``mtr --report`` table (multi-line or collapsed); None when not one."""
+    header = _MTR_HEADER.search(text)
+    if header:
+        body = text[header.end():]
+    elif "|--" in text:
+        body = text
+    else:
+        if UNKNOWN_HOST_RE.search(text) and "mtr" in text:
+            return {"kind": "mtr", "source": None, "hops": [], "error": UNKNOWN_HOST}
+        return None
+
+    hops = []
+    for m in _MTR_HOP.finditer(body):
+        name, ip = m.group(2), m.group(3)
+        if name == "???":
+            name = None
+        address = ip if ip else (name if is_ip(name) else None)
+        host = name if name and not is_ip(name) else None
+        last, avg, best, worst, stdev = (float(g) for g in m.group(6, 7, 8, 9, 10))
+        hops.append({
+            "hop": int(m.group(1)),
+            "address": address,
+            "host": host,
+            "loss_pct": float(m.group(4)),
+            "sent": int(m.group(5)),
+            "last_ms": last,
+            "avg_ms": avg,
+            "best_ms": best,
+            "worst_ms": worst,
+            "stdev_ms": stdev,
+        })
+    if not hops:
+        return None
+    source = _MTR_SOURCE.search(text)
+    return {"kind": "mtr", "source": source.group(1) if source else None, "hops": hops, "error": None}
