@@ -123,3 +123,11 @@ def test_with_feishu_the_server_prints_no_link():
         assert not any("log in as admin" in line for line in lines), lines
     finally:
         stop(process)
+
+
+@pytest.mark.config(public_url="https://toolbox.example.com")
+@pytest.mark.gen_test
+async def test_the_session_cookie_is_secure_behind_https(app, browser):
+    opened = await browser.get(f"/auth/local?token={app.toolbox.local_login_url_token}")
+    cookie = [c for c in opened.headers.get_list("Set-Cookie") if c.startswith("toolbox_session=")][0]
+    assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
