@@ -139,3 +139,14 @@ def test_bad_settings_stop_the_server_with_one_line(tmp_path):
         assert result.returncode == 2
         assert result.stderr.strip().count("\n") == 0 and expected in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_result_far_over_every_size_limit_is_stored_truncated(server):
+    status, agent = call(server.url + "/api/agents", "POST", {"name": "big-1"})
+    token = agent["token"]
+    [task] = call(server.url + "/api/tasks", "POST", {"agents": ["big-1"], "command": "cat /dev/zero"})[1]["items"]
+    assert call(f"{server.url}/agent/task?agent_name=big-1", raw_auth=token)[1]["task_id"] == task["task_id"]
+    body = b'{"name":"big-1","task_id":%d,"result":"' % task["task_id"] + b"0" * (20 * 1024 * 1024) + b'"}'
+    assert call(server.url + "/agent/task", "POST", body, raw_auth=token)[0] == 200
+    stored = wait_for_state(server, task["task_id"], {"done"})
+    assert stored["result_truncated"] is True and stored["result"] == "0" * (1024 * 1024)
