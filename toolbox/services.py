@@ -10,13 +10,14 @@ from toolbox.agents import AgentRegistry
 from toolbox.audit import AuditLog
 from toolbox.dispatcher import Dispatcher
 from toolbox.events import EventHub
+from toolbox.jobs import JobService
 from toolbox.tasks import TaskService
 
 log = logging.getLogger("toolbox")
 
 
 class Toolbox:
-    """The store, agent registry, task service, dispatcher, event hub and audit log."""
+    """The store, agent registry, task and job services, dispatcher, event hub and audit log."""
 
     def __init__(self, config, db):
         self.config = config
@@ -26,6 +27,7 @@ class Toolbox:
         self.tasks = TaskService(db, self.events, config)
         self.dispatcher = Dispatcher(self.tasks, self.agents)
         self.audit = AuditLog(db)
+        self.jobs = JobService(db, self.events, self.agents, self.tasks, config)
         self._sweeper = None
         self._last_refresh = 0.0
 
@@ -34,6 +36,7 @@ class Toolbox:
         await self.agents.start()
         await self.tasks.start()
         await self.audit.start()
+        await self.jobs.start()
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
     async def stop(self):
@@ -45,10 +48,12 @@ class Toolbox:
                 pass
             self._sweeper = None
         self.dispatcher.close_all()
+        await self.jobs.stop()
 
     async def sweep_once(self):
-        """End stale tasks, move finished ones to history, wake cross-process work."""
+        """End stale tasks and overdue jobs, move finished tasks to history, wake cross-process work."""
         await self.tasks.expire()
+        await self.jobs.sweep()
         await self.tasks.archive()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()
