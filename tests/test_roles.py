@@ -15,7 +15,13 @@ ROLES = ("viewer", "operator", "admin")
 
 # (method, path, body, least role, status for that role and above)
 # "{role}" in a path or body is replaced by the caller's role, for routes that change state.
+PING = {"tool": "ping", "params": {"target": "93.184.216.34"}, "agents": ["a1"]}
 TABLE = [
+    ("GET", "/api/tools", None, "viewer", 200),
+    ("GET", "/api/jobs", None, "viewer", 200),
+    ("POST", "/api/jobs", PING, "operator", 201),
+    ("GET", "/api/jobs/{job}", None, "viewer", 200),
+    ("POST", "/api/jobs/{job-{role}}/cancel", None, "operator", 200),
     ("GET", "/api/agents", None, "viewer", 200),
     ("POST", "/api/agents", {"name": "new-{role}"}, "admin", 201),
     ("GET", "/api/agents/a1", None, "viewer", 200),
@@ -52,7 +58,9 @@ async def test_each_role_against_each_endpoint(app, api, login_as, make_agent):
         ids[f"cancel-{role}"] = task["task_id"]
         token = await api("/api/tokens", "POST", json={"name": "t"}, token=None, headers=sessions[role].headers)
         ids[f"token-{role}"] = token.json["id"]
+        ids[f"job-{role}"] = (await api("/api/jobs", "POST", json=PING)).json["job_id"]
     ids["task"] = ids["cancel-viewer"]
+    ids["job"] = ids["job-viewer"]
     for method, path, body, least, ok in TABLE:
         for role in ROLES:
             json_body = {k: (fill(v, role, ids) if isinstance(v, str) else v) for k, v in (body or {}).items()}
