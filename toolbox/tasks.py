@@ -9,6 +9,11 @@ Two collections keep the hot path small whatever the history size:
   never lost) and, when a history limit is set, prunes the oldest.
 
 Ids come from an atomic counter, reserved ``id_block`` at a time per process.
+
+On the embedded database (private to this process) the service also remembers which
+agents may have queued tasks, so a fetch from an agent with nothing queued parks
+without a query: that query is a whole-collection scan there (real MongoDB answers it
+from the ``claim`` index, so nothing is skipped with it).
 """
 
 import asyncio
@@ -38,6 +43,13 @@ class TaskService:
         self.notify = lambda agent: None  # set by the dispatcher
         self._ids = iter(())
         self._id_lock = asyncio.Lock()
+        # agent -> version, bumped whenever a task may have been queued for it (embedded only).
+        local = getattr(db, "local_state", None)
+        self._maybe_queued = local.setdefault("maybe_queued", {}) if local is not None else None
+
+    def _may_have_queued(self, agent):
+        if self._maybe_queued is not None:
+            self._maybe_queued[agent] = self._maybe_queued.get(agent, 0) + 1
 
     async def start(self):
         await self.live.create_indexes([
@@ -81,16 +93,25 @@ class TaskService:
         if docs:
             await self.live.insert_many(docs)
         for doc in docs:
+            self._may_have_queued(doc["agent"])
             self.events.publish("task.queued", models.task_model(doc))
             self.notify(doc["agent"])
         return docs
 
     async def claim(self, agent):
         """Atomically take the agent's oldest queued task (marking it dispatched), or None."""
-        return await self.live.find_one_and_update(
+        version = None
+        if self._maybe_queued is not None:
+            version = self._maybe_queued.get(agent)
+            if version is None:
+                return None  # nothing was queued for it since its last empty claim
+        doc = await self.live.find_one_and_update(
             {"agent": agent, "state": QUEUED},
             {"$set": {"state": DISPATCHED, "dispatched_at": models.utcnow()}},
             sort=CLAIM_ORDER, return_document=ReturnDocument.AFTER)
+        if doc is None and version is not None and self._maybe_queued.get(agent) == version:
+            del self._maybe_queued[agent]  # nothing queued meanwhile
+        return doc
 
     async def unclaim(self, doc):
         """Put back a claimed task whose response never reached its agent."""
@@ -99,6 +120,7 @@ class TaskService:
             {"$set": {"state": QUEUED, "dispatched_at": None}},
             return_document=ReturnDocument.AFTER)
         if back is not None:
+            self._may_have_queued(doc["agent"])
             log.info("task %s: response to %s not delivered; queued again", doc["_id"], doc["agent"])
             self.notify(doc["agent"])
         return back
