@@ -1,6 +1,7 @@
 """The ``toolbox`` command: read the configuration, start the server, print its URL."""
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -26,6 +27,10 @@ async def serve(config, ready=None):
         await app.toolbox.start()
     except PyMongoError as error:
         raise ConfigError(f"cannot reach MongoDB at MONGODB_URI: {error}") from None
+    # Everything built so far lives as long as the process: keep it out of the
+    # collector's full passes, which otherwise show up as pauses in dispatch latency.
+    gc.collect()
+    gc.freeze()
     max_body = 1 << 40  # /agent/task streams and caps its own body; others cap in json_body
     server = app.listen(config.port, config.host, xheaders=False, max_body_size=max_body)
     port = next(iter(server._sockets.values())).getsockname()[1]
