@@ -105,8 +105,8 @@ async def agents_loop(ctl, host, port, agents, post_results=True):
     return {"received": received, "stored": stored, "errors": errors}
 
 
-async def create_tasks(ctl, host, port, admin_token, batches, gap):
-    """POST /api/tasks for each batch of agent names, ``gap`` seconds apart.
+async def create_tasks(ctl, host, port, admin_token, batches, gap, until=None):
+    """POST /api/tasks for each batch of agent names, ``gap`` seconds apart (until ``until``).
 
     Returns [(task_ids, t_sent, t_answered)] per batch.
     """
@@ -115,6 +115,8 @@ async def create_tasks(ctl, host, port, admin_token, batches, gap):
     records = []
     for batch in batches:
         sent = time.monotonic()
+        if until is not None and sent >= until:
+            break
         status, body = await conn.json("POST", "/api/tasks", auth, {"agents": batch, "command": "echo ok"})
         answered = time.monotonic()
         if status != 201:

@@ -109,7 +109,7 @@ def legacy(server, agents, admin_token, duration, rate):
     count = max(1, int(rate * (duration - 4)))  # creating ends 2.5 s before the fleet stops
     creator = Worker(loadgen.create_tasks, deadline=duration + 60, admin_token=admin_token,
                      batches=[[random.choice(names)] for _ in range(count)], gap=1 / rate,
-                     **_address(server))
+                     until=start + duration - 2.5, **_address(server))
     most_sockets = 0
     while not fleet.pipe.poll(0.25):
         most_sockets = max(most_sockets, server.sockets())

@@ -80,7 +80,14 @@ class CountingCollection:
 
 
 class CountingDatabase:
-    """Wraps ``toolbox.db.Database``: collections come back wrapped in a counter."""
+    """Wraps ``toolbox.db.Database``: collections come back wrapped in a counter.
+
+    It presents itself as a shared (non-embedded) database, so toolBox sends the
+    queries it would send to a real MongoDB (no process-local shortcuts).
+    """
+
+    embedded = False
+    local_state = None
 
     def __init__(self, database, counter):
         self._database, self._counter = database, counter
