@@ -1,4 +1,6 @@
-"""The embedded database's claim hint: fetches of agents with nothing queued skip the scan."""
+"""The embedded database's claim by id: candidates per agent, each checked atomically."""
+
+import asyncio
 
 import pytest
 
@@ -44,22 +46,29 @@ async def test_claim_skips_the_query_when_nothing_was_queued(db):
     assert await tasks.claim("a1") is None and tasks.live.claims == 0
     [doc] = await tasks.create(["a1"], "x")
     assert (await tasks.claim("a1"))["_id"] == doc["_id"]
-    assert await tasks.claim("a1") is None  # one query finds nothing, and forgets the agent
-    assert tasks.live.claims == 2
-    assert await tasks.claim("a1") is None and tasks.live.claims == 2
+    assert await tasks.claim("a1") is None
+    assert tasks.live.claims == 1
 
 
 @pytest.mark.gen_test
-async def test_a_task_queued_during_an_empty_claim_is_not_forgotten(db):
+async def test_claims_take_the_oldest_and_skip_stale_candidates(db):
     tasks = service(db)
-    await tasks.create(["a1"], "x")
-    await tasks.claim("a1")
-    tasks.live.during = lambda: tasks._may_have_queued("a1")  # another create, mid-query
+    docs = await tasks.create(["a1"], "x") + await tasks.create(["a1"], "y") + await tasks.create(["a1"], "z")
+    await tasks.cancel(docs[0]["_id"])
+    assert (await tasks.claim("a1"))["command"] == "y"
+    assert (await tasks.claim("a1"))["command"] == "z"
     assert await tasks.claim("a1") is None
-    tasks.live.during = None
-    claims = tasks.live.claims
-    await tasks.claim("a1")
-    assert tasks.live.claims == claims + 1  # it asked the database again
+
+
+@pytest.mark.gen_test
+async def test_concurrent_claims_share_out_every_task_once(db):
+    tasks = service(db)
+    docs = []
+    for _ in range(6):
+        docs += await tasks.create(["a1", "a2"], "x")
+    claims = await asyncio.gather(*[tasks.claim(("a1", "a2")[i % 2]) for i in range(20)])
+    claimed = [doc["_id"] for doc in claims if doc is not None]
+    assert sorted(claimed) == sorted(doc["_id"] for doc in docs)
 
 
 @pytest.mark.gen_test

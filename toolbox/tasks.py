@@ -10,13 +10,17 @@ Two collections keep the hot path small whatever the history size:
 
 Ids come from an atomic counter, reserved ``id_block`` at a time per process.
 
-On the embedded database (private to this process) the service also remembers which
-agents may have queued tasks, so a fetch from an agent with nothing queued parks
-without a query: that query is a whole-collection scan there (real MongoDB answers it
-from the ``claim`` index, so nothing is skipped with it).
+On the embedded database (private to this process) the service also keeps, per agent,
+the ids of tasks that may be queued for it, and claims by ``_id``: that database
+scans the whole collection for any other query, so a claim by agent and state would
+cost a scan per fetch (a fan-out of 1,000 tasks: a million document checks).  The
+ids are only candidates: each claim still checks the state atomically.  With a
+shared MongoDB the ``claim`` index answers the query, and other processes queue tasks
+this one never sees, so the claim always asks the database.
 """
 
 import asyncio
+import bisect
 import datetime
 import logging
 
@@ -43,13 +47,14 @@ class TaskService:
         self.notify = lambda agent: None  # set by the dispatcher
         self._ids = iter(())
         self._id_lock = asyncio.Lock()
-        # agent -> version, bumped whenever a task may have been queued for it (embedded only).
+        # agent -> sorted ids of tasks that may be queued for it (embedded database only;
+        # kept with the database object, so every service on it sees the same).
         local = getattr(db, "local_state", None)
-        self._maybe_queued = local.setdefault("maybe_queued", {}) if local is not None else None
+        self._queued_ids = local.setdefault("queued_ids", {}) if local is not None else None
 
-    def _may_have_queued(self, agent):
-        if self._maybe_queued is not None:
-            self._maybe_queued[agent] = self._maybe_queued.get(agent, 0) + 1
+    def _may_be_queued(self, agent, task_id):
+        if self._queued_ids is not None:
+            bisect.insort(self._queued_ids.setdefault(agent, []), task_id)
 
     async def start(self):
         await self.live.create_indexes([
@@ -93,24 +98,32 @@ class TaskService:
         if docs:
             await self.live.insert_many(docs)
         for doc in docs:
-            self._may_have_queued(doc["agent"])
+            self._may_be_queued(doc["agent"], doc["_id"])
             self.events.publish("task.queued", models.task_model(doc))
             self.notify(doc["agent"])
         return docs
 
     async def claim(self, agent):
         """Atomically take the agent's oldest queued task (marking it dispatched), or None."""
-        version = None
-        if self._maybe_queued is not None:
-            version = self._maybe_queued.get(agent)
-            if version is None:
-                return None  # nothing was queued for it since its last empty claim
-        doc = await self.live.find_one_and_update(
-            {"agent": agent, "state": QUEUED},
-            {"$set": {"state": DISPATCHED, "dispatched_at": models.utcnow()}},
-            sort=CLAIM_ORDER, return_document=ReturnDocument.AFTER)
-        if doc is None and version is not None and self._maybe_queued.get(agent) == version:
-            del self._maybe_queued[agent]  # nothing queued meanwhile
+        update = {"$set": {"state": DISPATCHED, "dispatched_at": models.utcnow()}}
+        if self._queued_ids is None:
+            return await self.live.find_one_and_update(
+                {"agent": agent, "state": QUEUED}, update, sort=CLAIM_ORDER,
+                return_document=ReturnDocument.AFTER)
+        candidates = self._queued_ids.get(agent)
+        while candidates:
+            task_id = candidates[0]
+            doc = await self.live.find_one_and_update(
+                {"_id": task_id, "agent": agent, "state": QUEUED}, update,
+                return_document=ReturnDocument.AFTER)
+            if task_id in candidates:  # a concurrent claim may have taken it off already
+                candidates.remove(task_id)
+            if doc is not None:
+                break
+        else:
+            doc = None
+        if not candidates and self._queued_ids.get(agent) is candidates:
+            self._queued_ids.pop(agent, None)
         return doc
 
     async def unclaim(self, doc):
@@ -120,7 +133,7 @@ class TaskService:
             {"$set": {"state": QUEUED, "dispatched_at": None}},
             return_document=ReturnDocument.AFTER)
         if back is not None:
-            self._may_have_queued(doc["agent"])
+            self._may_be_queued(doc["agent"], doc["_id"])
             log.info("task %s: response to %s not delivered; queued again", doc["_id"], doc["agent"])
             self.notify(doc["agent"])
         return back
