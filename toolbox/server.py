@@ -10,6 +10,8 @@ from toolbox.config import Config, ConfigError
 
 log = logging.getLogger("toolbox")
 
+MAX_BUFFERED_BODY = 8 * 1024 * 1024
+
 
 def _say(line):
     print(line, flush=True)
@@ -31,8 +33,9 @@ async def serve(config, ready=None):
     # collector's full passes, which otherwise show up as pauses in dispatch latency.
     gc.collect()
     gc.freeze()
-    max_body = 1 << 40  # /agent/task streams and caps its own body; others cap in json_body
-    server = app.listen(config.port, config.host, xheaders=False, max_body_size=max_body)
+    # 8 MiB for buffered bodies (API handlers refuse JSON over 1 MiB with a JSON 413);
+    # /agent/task streams its body and raises its own limit, keeping only what it stores.
+    server = app.listen(config.port, config.host, xheaders=False, max_body_size=MAX_BUFFERED_BODY)
     port = next(iter(server._sockets.values())).getsockname()[1]
     host = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     url = f"http://{host}:{port}/"
@@ -44,6 +47,8 @@ async def serve(config, ready=None):
              f"{config.admin_token}")
     if "secret" in config.generated:
         _say("toolbox: TOOLBOX_SECRET is not set; sessions end when the server restarts")
+    if app.toolbox.local_login.enabled:
+        _say(f"toolbox: log in as admin (one-time link): {url}auth/local?token={app.toolbox.local_login.token}")
     _say(f"toolbox: listening on {url}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

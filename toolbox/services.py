@@ -7,16 +7,21 @@ import asyncio
 import logging
 
 from toolbox.agents import AgentRegistry
+from toolbox.api_tokens import TokenStore
 from toolbox.audit import AuditLog
 from toolbox.dispatcher import Dispatcher
 from toolbox.events import EventHub
+from toolbox.feishu import FeishuClient
+from toolbox.jobs import JobService
+from toolbox.sessions import LocalLogin
 from toolbox.tasks import TaskService
+from toolbox.users import UserStore
 
 log = logging.getLogger("toolbox")
 
 
 class Toolbox:
-    """The store, agent registry, task service, dispatcher, event hub and audit log."""
+    """The store, agent registry, task and job services, dispatcher, event hub, audit log, people."""
 
     def __init__(self, config, db):
         self.config = config
@@ -26,6 +31,16 @@ class Toolbox:
         self.tasks = TaskService(db, self.events, config)
         self.dispatcher = Dispatcher(self.tasks, self.agents)
         self.audit = AuditLog(db)
+        self.jobs = JobService(db, self.events, self.agents, self.tasks, config)
+        self.users = UserStore(db, config)
+        self.tokens = TokenStore(db, authoritative=db.embedded,
+                                 refresh=config.effective_agent_refresh or 2.0)
+        self.feishu = None
+        if config.feishu_enabled:
+            self.feishu = FeishuClient(config.feishu_app_id, config.feishu_app_secret,
+                                       accounts_url=config.feishu_accounts_url,
+                                       open_url=config.feishu_open_url)
+        self.local_login = LocalLogin(enabled=not config.feishu_enabled)
         self._sweeper = None
         self._last_refresh = 0.0
 
@@ -34,7 +49,15 @@ class Toolbox:
         await self.agents.start()
         await self.tasks.start()
         await self.audit.start()
+        await self.jobs.start()
+        await self.users.start()
+        await self.tokens.start()
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
+
+    @property
+    def local_login_url_token(self):
+        """The one-time local login token (None when Feishu is configured)."""
+        return self.local_login.token
 
     async def stop(self):
         if self._sweeper is not None:
@@ -45,10 +68,12 @@ class Toolbox:
                 pass
             self._sweeper = None
         self.dispatcher.close_all()
+        await self.jobs.stop()
 
     async def sweep_once(self):
-        """End stale tasks, move finished ones to history, wake cross-process work."""
+        """End stale tasks and overdue jobs, move finished tasks to history, wake cross-process work."""
         await self.tasks.expire()
+        await self.jobs.sweep()
         await self.tasks.archive()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()
