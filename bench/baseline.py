@@ -75,6 +75,22 @@ class TasksHandler(Handler):
         self.send_json({"items": items}, 201)
 
 
+class JobsHandler(TasksHandler):
+    """``POST /api/jobs``: the same queueing; the answer lists the tasks as a job does."""
+
+    def post(self):
+        if self.request.headers.get("Authorization") != self.state.admin:
+            raise web.HTTPError(401)
+        body = json.loads(self.request.body)
+        tasks = []
+        for agent in body["agents"]:
+            task_id = next(self.state.ids)
+            self.state.queues[agent].append((task_id, "ping -c 1 " + body["params"]["target"]))
+            self.state.wake(agent)
+            tasks.append({"task_id": task_id, "agent": agent, "state": "queued"})
+        self.send_json({"job_id": 1, "tool": body["tool"], "tasks": tasks}, 201)
+
+
 class AgentTaskHandler(Handler):
     async def get(self):
         state, agent = self.state, self.get_query_argument("agent_name")
@@ -121,6 +137,7 @@ async def serve(port, admin_token, poll_timeout, freeze):
     app = web.Application([
         (r"/api/agents", AgentsHandler, {"state": state}),
         (r"/api/tasks", TasksHandler, {"state": state}),
+        (r"/api/jobs", JobsHandler, {"state": state}),
         (r"/agent/task", AgentTaskHandler, {"state": state}),
     ])
     server = app.listen(port, "127.0.0.1")

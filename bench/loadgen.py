@@ -105,9 +105,10 @@ async def agents_loop(ctl, host, port, agents, post_results=True):
     return {"received": received, "stored": stored, "errors": errors}
 
 
-async def create_tasks(ctl, host, port, admin_token, batches, gap, until=None):
+async def create_tasks(ctl, host, port, admin_token, batches, gap, until=None, job=False):
     """POST /api/tasks for each batch of agent names, ``gap`` seconds apart (until ``until``).
 
+    With ``job``, each batch is one ``POST /api/jobs`` (ping 127.0.0.1) instead.
     Returns [(task_ids, t_sent, t_answered)] per batch.
     """
     auth = {"Authorization": f"Bearer {admin_token}"}
@@ -117,11 +118,16 @@ async def create_tasks(ctl, host, port, admin_token, batches, gap, until=None):
         sent = time.monotonic()
         if until is not None and sent >= until:
             break
-        status, body = await conn.json("POST", "/api/tasks", auth, {"agents": batch, "command": "echo ok"})
+        if job:
+            status, body = await conn.json("POST", "/api/jobs", auth, {
+                "tool": "ping", "params": {"target": "127.0.0.1"}, "agents": batch})
+        else:
+            status, body = await conn.json("POST", "/api/tasks", auth, {"agents": batch, "command": "echo ok"})
         answered = time.monotonic()
         if status != 201:
             raise RuntimeError(f"creating tasks: {status} {body}")
-        records.append(([item["task_id"] for item in body["items"]], sent, answered))
+        items = body["tasks"] if job else body["items"]
+        records.append(([item["task_id"] for item in items], sent, answered))
         await asyncio.sleep(gap)
     conn.close()
     return records

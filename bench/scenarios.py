@@ -141,7 +141,7 @@ def throughput(server, agents, admin_token, duration, warmup):
 
 
 def fanout(server, agents, admin_token, rounds, gap):
-    """Scenario 5: one request for every agent; until all delivered, until all stored."""
+    """Scenario 5: one job (``POST /api/jobs``) on every agent; until all delivered, until all stored."""
     workers = [Worker(loadgen.agents_loop, deadline=600, agents=chunk, **_address(server))
                for chunk in _split(agents, WORKERS)]
     for worker in workers:
@@ -151,7 +151,7 @@ def fanout(server, agents, admin_token, rounds, gap):
     server.wait_idle()
     names = [name for name, _ in agents]
     creator = Worker(loadgen.create_tasks, deadline=600, admin_token=admin_token,
-                     batches=[names] * rounds, gap=gap, **_address(server))
+                     batches=[names] * rounds, gap=gap, job=True, **_address(server))
     records = creator.result()
     received, stored = {}, {}
     for worker in workers:
