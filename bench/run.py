@@ -10,6 +10,7 @@ target and whether it is met.  ``--json PATH`` keeps every figure.
 import argparse
 import json
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -103,6 +104,8 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, help="repetitions (default 3, --quick 1)")
     parser.add_argument("--json", help="write every figure to this file")
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the servers started below are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     size = dict(QUICK if args.quick else FULL)
     repeat = args.repeat or size["repeat"]
     selected = args.scenario or list(NAMES)
