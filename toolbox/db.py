@@ -77,29 +77,43 @@ _ID_LOOKUP_TYPES = (int, str, bytes)
 
 
 def _install_embedded_id_lookup():
-    """Make mongomock answer ``{"_id": value, ...}`` filters from its ``_id``-keyed store.
+    """Make mongomock answer ``{"_id": value}`` and ``{"_id": {"$in": [...]}}`` filters
+    from its ``_id``-keyed store.
 
     mongomock keeps documents in a dict keyed by ``_id`` but still runs the filter on
     every document, and ``find_one_and_update`` does that three times.  When the filter
-    has a plain ``_id`` value, only the document stored under that key can match, so
-    the filter is applied to it alone: same answers, without the scan.
+    pins ``_id`` to a value (or a list of values), only the documents stored under those
+    keys can match, so the whole filter is applied to them alone: same answers, without
+    the scan.  If mongomock's internals change shape, the patch steps aside.
     """
     from mongomock import ObjectId, collection, filtering
 
-    scan = collection.Collection._iter_documents
-    if getattr(scan, "toolbox_id_lookup", False):
+    scan = getattr(collection.Collection, "_iter_documents", None)
+    if scan is None or getattr(scan, "toolbox_id_lookup", False):
         return
     exact_types = _ID_LOOKUP_TYPES + (ObjectId,)
 
-    def iter_documents(self, filter):
+    def candidate_ids(filter):
+        """The ``_id`` values the filter can match, or None when it does not pin them."""
         key = filter.get("_id") if isinstance(filter, dict) else None
-        if type(key) not in exact_types:
+        if type(key) in exact_types:
+            return (key,)
+        if type(key) is dict and set(key) == {"$in"} and isinstance(key["$in"], (list, tuple)):
+            values = key["$in"]
+            if all(type(value) in exact_types for value in values):
+                return dict.fromkeys(values)  # unique, in order
+        return None
+
+    def iter_documents(self, filter):
+        ids = candidate_ids(filter)
+        if ids is None:
             return scan(self, filter)
-        try:
-            document = self._store[key]
-        except KeyError:
-            return iter(())
-        return iter([document] if filtering.filter_applies(filter, document) else [])
+        store = self._store
+        documents = [store[key] for key in ids if key in store]
+        rest = {key: value for key, value in filter.items() if key != "_id"}  # _id holds by lookup
+        if not rest:
+            return iter(documents)
+        return iter([document for document in documents if filtering.filter_applies(rest, document)])
 
     iter_documents.toolbox_id_lookup = True
     collection.Collection._iter_documents = iter_documents

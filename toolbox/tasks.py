@@ -266,9 +266,14 @@ class TaskService:
         return len(docs)
 
     async def prune(self):
-        """Keep at most ``history_limit`` finished tasks (0 = keep all)."""
+        """Keep about ``history_limit`` finished tasks (0 = keep all): at most a tenth more."""
         limit = self.config.effective_history_limit
         if not limit:
+            return 0
+        # Prune in steps: finding the cut-off sorts the history (a scan on the embedded
+        # database), so wait until it has grown a tenth past the limit.
+        slack = max(1, limit // 10)
+        if await self.history.estimated_document_count() <= limit + slack - 1:
             return 0
         cursor = self.history.find({}, {"_id": 1}).sort("_id", DESCENDING).skip(limit).limit(1)
         oldest_kept = await cursor.to_list(1)
