@@ -10,13 +10,14 @@ from toolbox.agents import AgentRegistry
 from toolbox.audit import AuditLog
 from toolbox.dispatcher import Dispatcher
 from toolbox.events import EventHub
+from toolbox.live import LiveHub
 from toolbox.tasks import TaskService
 
 log = logging.getLogger("toolbox")
 
 
 class Toolbox:
-    """The store, agent registry, task service, dispatcher, event hub and audit log."""
+    """The store, agent registry, task service, dispatcher, event hub, live feed and audit log."""
 
     def __init__(self, config, db):
         self.config = config
@@ -26,6 +27,7 @@ class Toolbox:
         self.tasks = TaskService(db, self.events, config)
         self.dispatcher = Dispatcher(self.tasks, self.agents)
         self.audit = AuditLog(db)
+        self.live = LiveHub(self.events, config.ws_queue_size)
         self._sweeper = None
         self._last_refresh = 0.0
 
@@ -45,6 +47,7 @@ class Toolbox:
                 pass
             self._sweeper = None
         self.dispatcher.close_all()
+        self.live.close_all()
 
     async def sweep_once(self):
         """End stale tasks, move finished ones to history, wake cross-process work."""
