@@ -9,6 +9,8 @@ from toolbox.config import Config, ConfigError
 
 log = logging.getLogger("toolbox")
 
+MAX_BUFFERED_BODY = 8 * 1024 * 1024
+
 
 def _say(line):
     print(line, flush=True)
@@ -26,8 +28,9 @@ async def serve(config, ready=None):
         await app.toolbox.start()
     except PyMongoError as error:
         raise ConfigError(f"cannot reach MongoDB at MONGODB_URI: {error}") from None
-    max_body = 1 << 40  # /agent/task streams and caps its own body; others cap in json_body
-    server = app.listen(config.port, config.host, xheaders=False, max_body_size=max_body)
+    # 8 MiB for buffered bodies (API handlers refuse JSON over 1 MiB with a JSON 413);
+    # /agent/task streams its body and raises its own limit, keeping only what it stores.
+    server = app.listen(config.port, config.host, xheaders=False, max_body_size=MAX_BUFFERED_BODY)
     port = next(iter(server._sockets.values())).getsockname()[1]
     host = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     url = f"http://{host}:{port}/"
