@@ -3,10 +3,10 @@
 
 def default_handlers():
     """Every route, area by area; the JSON 404 for unknown ``/api/`` paths comes last."""
-    from handlers import agent_protocol, api_agents, api_tasks, base, pages, ws
+    from handlers import agent_protocol, api_agents, api_jobs, api_tasks, api_tools, base, pages, ws
 
     routes = []
-    for module in (agent_protocol, api_agents, api_tasks, ws, pages):
+    for module in (agent_protocol, api_agents, api_jobs, api_tasks, api_tools, ws, pages):
         routes.extend(module.default_handlers)
     routes.extend(base.default_handlers)
     return routes

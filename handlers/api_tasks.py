@@ -3,6 +3,7 @@
 from handlers.base import APIHandler, require_role
 from toolbox import models
 from toolbox.errors import NotFound, ValidationError
+from toolbox.jobs import task_json
 
 MAX_AGENTS_PER_REQUEST = 10000
 
@@ -53,11 +54,11 @@ class TasksHandler(APIHandler):
 class TaskHandler(APIHandler):
     @require_role("viewer")
     async def get(self, task_id):
-        """One task."""
+        """One task, with its result parsed (``parsed``) when the tool's output is understood."""
         doc = await self.toolbox.tasks.find(task_id_arg(task_id))
         if doc is None:
             raise NotFound(f"task not found: {task_id}")
-        self.write_json(models.task_model(doc))
+        self.write_json(task_json(doc))
 
 
 class TaskCancelHandler(APIHandler):

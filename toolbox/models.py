@@ -134,5 +134,6 @@ def task_model(doc):
         "result_truncated": bool(doc.get("result_truncated", False)),
         "result_recovered": bool(doc.get("result_recovered", False)),
         "job_id": doc.get("job_id"),
+        "tool": doc.get("tool"),
         "created_by": doc.get("created_by"),
     }

@@ -11,13 +11,14 @@ from toolbox.audit import AuditLog
 from toolbox.dispatcher import Dispatcher
 from toolbox.events import EventHub
 from toolbox.live import LiveHub
+from toolbox.jobs import JobService
 from toolbox.tasks import TaskService
 
 log = logging.getLogger("toolbox")
 
 
 class Toolbox:
-    """The store, agent registry, task service, dispatcher, event hub, live feed and audit log."""
+    """The store, agent registry, task and job services, dispatcher, event hub, live feed and audit log."""
 
     def __init__(self, config, db):
         self.config = config
@@ -28,6 +29,7 @@ class Toolbox:
         self.dispatcher = Dispatcher(self.tasks, self.agents)
         self.audit = AuditLog(db)
         self.live = LiveHub(self.events, config.ws_queue_size)
+        self.jobs = JobService(db, self.events, self.agents, self.tasks, config)
         self._sweeper = None
         self._last_refresh = 0.0
 
@@ -36,6 +38,7 @@ class Toolbox:
         await self.agents.start()
         await self.tasks.start()
         await self.audit.start()
+        await self.jobs.start()
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
     async def stop(self):
@@ -48,10 +51,12 @@ class Toolbox:
             self._sweeper = None
         self.dispatcher.close_all()
         self.live.close_all()
+        await self.jobs.stop()
 
     async def sweep_once(self):
-        """End stale tasks, move finished ones to history, wake cross-process work."""
+        """End stale tasks and overdue jobs, move finished tasks to history, wake cross-process work."""
         await self.tasks.expire()
+        await self.jobs.sweep()
         await self.tasks.archive()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()

@@ -1,0 +1,67 @@
+"""Jobs: run one tool on many agents (operators), follow and list them (viewers)."""
+
+from handlers.base import APIHandler, require_role
+from toolbox import models
+from toolbox.errors import NotFound, RateLimited
+from toolbox.jobs import job_model
+
+
+def job_id_arg(text):
+    if not text.isdigit() or not 1 <= int(text) <= 2**62:
+        raise NotFound(f"job not found: {text[:40]}")
+    return int(text)
+
+
+class JobsHandler(APIHandler):
+    @require_role("viewer")
+    async def get(self):
+        """List jobs, newest first, without tasks: ?tool=&user=&state=&limit=&before=."""
+        args = {key: self.get_query_argument(key, None) for key in ("tool", "user", "state", "limit", "before")}
+        args = {key: value for key, value in args.items() if value not in (None, "")}
+        limit = models.int_in(args.get("limit", 50), "limit", 1, 500)
+        before = models.int_in(args["before"], "before", 1, 2**62) if "before" in args else None
+        docs = await self.toolbox.jobs.list(tool=args.get("tool"), user=args.get("user"),
+                                            state=args.get("state"), limit=limit, before=before)
+        items = [job_model(doc) for doc in docs]
+        self.write_json({"items": items, "next_before": items[-1]["job_id"] if len(items) == limit else None})
+
+    @require_role("operator")
+    async def post(self):
+        """Start a job: ``{tool, params, agents: [...] | tags: [...] | all: true}`` → 201 job."""
+        body = self.json_body()
+        models.check_fields(body, ("tool", "params", "agents", "tags", "all"), required=("tool",))
+        try:
+            doc, tasks = await self.toolbox.jobs.create(
+                self.current_user, body["tool"], body.get("params"),
+                agents=body.get("agents"), tags=body.get("tags"), all_agents=body.get("all"))
+        except RateLimited as error:
+            await self.audit("job.create", None, outcome="refused", tool=str(body["tool"])[:40],
+                             reason=error.message)
+            raise
+        await self.audit("job.create", doc["target"], job_id=doc["_id"], tool=doc["tool"],
+                         params=doc["params"], agents=doc["agents"], task_ids=[t["_id"] for t in tasks])
+        self.write_json(job_model(doc, tasks), status=201)
+
+
+class JobHandler(APIHandler):
+    @require_role("viewer")
+    async def get(self, job_id):
+        """One job with its tasks (sorted by agent), each with its parsed result."""
+        doc, tasks = await self.toolbox.jobs.get(job_id_arg(job_id))
+        self.write_json(job_model(doc, tasks))
+
+
+class JobCancelHandler(APIHandler):
+    @require_role("operator")
+    async def post(self, job_id):
+        """Cancel a running job: its queued tasks are canceled; delivered ones still report."""
+        doc, canceled = await self.toolbox.jobs.cancel(job_id_arg(job_id))
+        await self.audit("job.cancel", str(doc["_id"]), tool=doc["tool"], canceled_tasks=canceled)
+        self.write_json(job_model(doc))
+
+
+default_handlers = [
+    (r"/api/jobs", JobsHandler),
+    (r"/api/jobs/(?P<job_id>[^/]+)/cancel", JobCancelHandler),
+    (r"/api/jobs/(?P<job_id>[^/]+)", JobHandler),
+]

@@ -1,0 +1,16 @@
+"""The tool catalogue: what each diagnostic tool takes and where it runs."""
+
+from handlers.base import APIHandler, require_role
+from toolbox.tools import describe_tools
+
+
+class ToolsHandler(APIHandler):
+    @require_role("viewer")
+    async def get(self):
+        """``GET /api/tools`` → ``{"items": [{name, title, description, platforms, params}]}``."""
+        self.write_json({"items": describe_tools()})
+
+
+default_handlers = [
+    (r"/api/tools", ToolsHandler),
+]

@@ -1,0 +1,192 @@
+"""Jobs over time: counts and state driven by agents through the real agent protocol,
+parsed results, events, the deadline, cancel, listing, and a restart."""
+
+import dataclasses
+
+import pytest
+
+from tests.jobs_helpers import PING_OUTPUT, FakeAgent, events_of, settle, wait_for
+from toolbox.services import Toolbox
+
+PUBLIC_IP = "93.184.216.34"
+ZERO = {"queued": 0, "dispatched": 0, "done": 0, "timed_out": 0, "canceled": 0}
+
+
+def counts(requested, **changes):
+    return dict(ZERO, requested=requested, **changes)
+
+
+async def start_job(api, agents, tool="ping", params=None):
+    reply = await api("/api/jobs", "POST", json={"tool": tool, "params": params or {"target": PUBLIC_IP},
+                                                  "agents": agents})
+    assert reply.code == 201, reply.json
+    return reply.json
+
+
+async def agents(api, make_agent, *names):
+    made = []
+    for name in names:
+        made.append(FakeAgent(api, *(await make_agent(name))))
+    return made
+
+
+@pytest.mark.gen_test
+async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(api, make_agent, app):
+    a1, a2 = await agents(api, make_agent, "a1", "a2")
+    job = await start_job(api, ["a1", "a2"])
+    job_id = job["job_id"]
+
+    async def current():
+        await settle()
+        return (await api(f"/api/jobs/{job_id}")).json
+
+    task1 = await a1.fetch()
+    assert (await current())["counts"] == counts(2, queued=1, dispatched=1)
+    await a1.post(task1["task_id"], PING_OUTPUT)
+    now = await current()
+    assert now["counts"] == counts(2, queued=1, done=1) and now["state"] == "running"
+    stored = await app.toolbox.jobs.collection.find_one({"_id": job_id})
+    assert stored["counts"] == counts(2, queued=1, done=1)  # persisted on each finished task
+    task2 = await a2.fetch()
+    await a2.post(task2["task_id"], "ping: unknown host nowhere.invalid", exit_code=2)
+    final = await current()
+    assert final["state"] == "done" and final["counts"] == counts(2, done=2) and final["finished_at"]
+    [t1, t2] = final["tasks"]
+    assert (t1["agent"], t2["agent"]) == ("a1", "a2")
+    assert t1["parsed"]["kind"] == "ping" and t1["parsed"]["loss_pct"] == 0
+    assert t1["parsed"]["rtt_min_ms"] == 11.387 and t1["parsed"]["rtt_max_ms"] == 11.612
+    assert t1["result"] == PING_OUTPUT and t2["exit_code"] == 2
+    assert app.toolbox.jobs.live == {}
+    stored = await app.toolbox.jobs.collection.find_one({"_id": job_id})
+    assert stored["state"] == "done" and stored["counts"] == counts(2, done=2)
+    assert (await api(f"/api/tasks/{t1['task_id']}")).json["parsed"] == t1["parsed"]
+
+    types = [(e["type"], e["data"].get("job_id")) for e in events_of(app, "job.")]
+    assert types[0] == ("job.created", job_id) and types[-1] == ("job.done", job_id)
+    assert types.count(("job.progress", job_id)) == 4  # 2 dispatched, 1 done, the end (2nd done)
+    created = events_of(app, "job.created")[0]["data"]
+    assert "tasks" not in created and created["counts"] == counts(2, queued=2)
+    progress = [e["data"] for e in events_of(app, "job.progress")]
+    assert progress[0] == {"job_id": job_id, "counts": counts(2, queued=1, dispatched=1), "state": "running"}
+    assert progress[-1] == {"job_id": job_id, "counts": counts(2, done=2), "state": "done"}
+    assert events_of(app, "job.done")[0]["data"]["counts"] == counts(2, done=2)
+    seqs = [e["seq"] for e in app.toolbox.events.buffer]
+    assert seqs == sorted(seqs)
+    task_done = next(e["seq"] for e in app.toolbox.events.buffer if e["type"] == "task.done")
+    first_done_progress = next(e["seq"] for e in events_of(app, "job.progress")
+                               if e["data"]["counts"]["done"] == 1)
+    assert task_done < first_done_progress
+
+
+@pytest.mark.gen_test
+@pytest.mark.config(job_deadline=0.4, delivery_timeout=60, poll_timeout=0.3)
+async def test_the_deadline_ends_a_job_and_cancels_its_queued_tasks(api, make_agent, app):
+    a1, a2, a3 = await agents(api, make_agent, "a1", "a2", "a3")
+    job = await start_job(api, ["a1", "a2", "a3"])
+    task1 = await a1.fetch()
+    await a1.post(task1["task_id"], PING_OUTPUT)
+    task2 = await a2.fetch()  # delivered, never answered
+
+    async def ended():
+        await settle()
+        return (await api(f"/api/jobs/{job['job_id']}")).json["state"] == "done"
+
+    assert await wait_for(ended)
+    final = (await api(f"/api/jobs/{job['job_id']}")).json
+    assert final["counts"] == counts(3, done=1, timed_out=2)
+    states = {t["agent"]: t["state"] for t in final["tasks"]}
+    assert states == {"a1": "done", "a2": "dispatched", "a3": "canceled"}
+    assert events_of(app, "job.done")[-1]["data"]["counts"] == counts(3, done=1, timed_out=2)
+    await a2.post(task2["task_id"], PING_OUTPUT)  # late: stored on the task, the job stays ended
+    await settle()
+    late = (await api(f"/api/jobs/{job['job_id']}")).json
+    assert late["counts"] == counts(3, done=1, timed_out=2)
+    assert {t["agent"]: t["state"] for t in late["tasks"]}["a2"] == "done"
+    assert (await a3.fetch()) is None
+
+
+@pytest.mark.gen_test
+@pytest.mark.config(delivery_timeout=0.3)
+async def test_delivery_timeouts_count_as_timed_out(api, make_agent, app):
+    await agents(api, make_agent, "a1")
+    job = await start_job(api, ["a1"])
+
+    async def ended():
+        await settle()
+        return (await api(f"/api/jobs/{job['job_id']}")).json["state"] == "done"
+
+    assert await wait_for(ended)
+    final = (await api(f"/api/jobs/{job['job_id']}")).json
+    assert final["counts"] == counts(1, timed_out=1) and final["tasks"][0]["state"] == "delivery_timeout"
+
+
+@pytest.mark.gen_test
+@pytest.mark.config(poll_timeout=0.3)
+async def test_cancel_cancels_queued_tasks_and_delivered_ones_still_report(api, make_agent, app):
+    a1, a2 = await agents(api, make_agent, "a1", "a2")
+    job = await start_job(api, ["a1", "a2"])
+    job_id = job["job_id"]
+    task1 = await a1.fetch()
+    reply = await api(f"/api/jobs/{job_id}/cancel", "POST")
+    assert reply.code == 200 and reply.json["state"] == "canceled"
+    await settle()
+    now = (await api(f"/api/jobs/{job_id}")).json
+    assert now["state"] == "canceled" and now["counts"] == counts(2, dispatched=1, canceled=1)
+    assert {t["agent"]: t["state"] for t in now["tasks"]} == {"a1": "dispatched", "a2": "canceled"}
+    assert (await a2.fetch()) is None
+    assert (await api(f"/api/jobs/{job_id}/cancel", "POST")).code == 409
+    await a1.post(task1["task_id"], PING_OUTPUT)
+    await settle()
+    final = (await api(f"/api/jobs/{job_id}")).json
+    assert final["state"] == "canceled" and final["counts"] == counts(2, done=1, canceled=1)
+    assert final["finished_at"] and final["tasks"][0]["parsed"]["kind"] == "ping"
+    assert events_of(app, "job.done")[-1]["data"]["state"] == "canceled"
+    assert (await api("/api/jobs?state=canceled")).json["items"][0]["job_id"] == job_id
+    assert (await api(f"/api/jobs/{job_id}/cancel", "POST")).code == 409
+    assert (await api("/api/jobs/999/cancel", "POST")).code == 404
+    assert (await api("/api/jobs/nope")).code == 404
+    assert (await api("/api/jobs/999")).code == 404
+
+
+@pytest.mark.gen_test
+async def test_list_jobs_newest_first_with_filters_and_pages(api, make_agent, app):
+    await agents(api, make_agent, "a1")
+    ids = [(await start_job(api, ["a1"]))["job_id"] for _ in range(3)]
+    dig = await start_job(api, ["a1"], tool="dig", params={"target": "example.com"})
+    await api(f"/api/jobs/{ids[0]}/cancel", "POST")
+    await settle()
+    listed = (await api("/api/jobs")).json
+    assert [j["job_id"] for j in listed["items"]] == [dig["job_id"]] + ids[::-1]
+    assert listed["next_before"] is None and all("tasks" not in j for j in listed["items"])
+    assert listed["items"][0]["counts"] == counts(1, queued=1)
+    page = (await api("/api/jobs?limit=2")).json
+    assert [j["job_id"] for j in page["items"]] == [dig["job_id"], ids[2]] and page["next_before"] == ids[2]
+    rest = (await api(f"/api/jobs?limit=2&before={page['next_before']}")).json
+    assert [j["job_id"] for j in rest["items"]] == [ids[1], ids[0]]
+    assert [j["job_id"] for j in (await api("/api/jobs?tool=dig")).json["items"]] == [dig["job_id"]]
+    assert [j["job_id"] for j in (await api("/api/jobs?state=canceled")).json["items"]] == [ids[0]]
+    assert len((await api("/api/jobs?user=admin-token")).json["items"]) == 4
+    assert (await api("/api/jobs?user=someone-else")).json["items"] == []
+    for query in ("state=bogus", "limit=0", "limit=x", "before=-1"):
+        assert (await api(f"/api/jobs?{query}")).code == 400, query
+
+
+@pytest.mark.gen_test
+async def test_a_restarted_server_keeps_counting_live_jobs(api, make_agent, app, db, config):
+    a1, _ = await agents(api, make_agent, "a1", "a2")
+    job = await start_job(api, ["a1", "a2"])
+    await a1.fetch()
+    await settle()
+    restarted = Toolbox(dataclasses.replace(config, target_concurrency=3), db)
+    await restarted.start()
+    try:
+        live = restarted.jobs.live[job["job_id"]]
+        assert live.counts() == counts(2, queued=1, dispatched=1)
+        assert restarted.jobs.targets.count(PUBLIC_IP) == 2
+        [queued] = [task_id for task_id, state in live.states.items() if state == "queued"]
+        await restarted.tasks.cancel(queued)
+        await settle()
+        assert live.counts() == counts(2, dispatched=1, canceled=1)
+        assert restarted.jobs.targets.count(PUBLIC_IP) == 1
+    finally:
+        await restarted.stop()

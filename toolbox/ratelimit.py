@@ -1,0 +1,124 @@
+"""Rate limits for jobs: starts per user per minute, and unfinished tasks per target.
+
+Plain in-memory objects with an injectable ``clock`` (seconds, monotonic), so tests
+move time instead of sleeping.  Both limits are per server process.
+
+- ``SlidingWindow``: at most ``limit`` hits per key within any ``window`` seconds.
+  ``retry_after(key)`` says how long until the oldest hit in the window drops out.
+- ``TargetLimiter``: at most ``limit`` unfinished tasks aimed at one target across all
+  agents.  Tasks are tracked by id (from task events); a job ``reserve``s its slots
+  before its tasks exist, so that two jobs created concurrently cannot both pass.
+  Each tracked task carries the latest moment it can still be unfinished (its timeouts),
+  which bounds the Retry-After of a refused job.
+"""
+
+import collections
+import time
+
+from toolbox.errors import RateLimited, ValidationError
+
+# A refused job is told to retry after at most this many seconds, even when its slots
+# are only guaranteed to free later (tasks usually finish long before their timeouts).
+MAX_TARGET_RETRY_AFTER = 60.0
+
+
+class SlidingWindow:
+    """At most ``limit`` hits per key in any ``window`` seconds."""
+
+    def __init__(self, limit, window=60.0, clock=time.monotonic):
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self.hits = {}  # key -> deque of hit times, oldest first
+
+    def _recent(self, key, now):
+        hits = self.hits.get(key)
+        if hits is None:
+            return None
+        while hits and hits[0] <= now - self.window:
+            hits.popleft()
+        if not hits:
+            del self.hits[key]
+            return None
+        return hits
+
+    def retry_after(self, key):
+        """Seconds until ``key`` may hit again (0 when it may now)."""
+        now = self.clock()
+        hits = self._recent(key, now)
+        if hits is None or len(hits) < self.limit:
+            return 0.0
+        return hits[-self.limit] + self.window - now
+
+    def check(self, key, what="requests"):
+        """Raise RateLimited when ``key`` has used up its window."""
+        wait = self.retry_after(key)
+        if wait > 0:
+            raise RateLimited(f"too many {what}: at most {self.limit} per {self.window:g} seconds; "
+                              f"retry in {max(1, int(wait + 0.999))} s", wait)
+
+    def hit(self, key):
+        """Record one hit for ``key`` now."""
+        self.hits.setdefault(key, collections.deque()).append(self.clock())
+
+
+class TargetLimiter:
+    """At most ``limit`` unfinished tasks aimed at one target, across all agents."""
+
+    def __init__(self, limit, clock=time.monotonic):
+        self.limit = limit
+        self.clock = clock
+        self.tasks = {}  # task id -> (target, clock time by which it is surely finished)
+        self.by_target = collections.Counter()  # target -> tracked unfinished tasks
+        self.reserved = collections.Counter()  # target -> slots held for tasks being created
+
+    def count(self, target):
+        """Unfinished tasks aimed at ``target``, counting reservations."""
+        return self.by_target[target] + self.reserved[target]
+
+    def retry_after(self, target, needed):
+        """Seconds until ``needed`` slots are surely free for ``target`` (capped)."""
+        excess = self.count(target) + needed - self.limit
+        if excess <= 0:
+            return 0.0
+        ends = sorted(end for tgt, end in self.tasks.values() if tgt == target)
+        if excess > len(ends):  # held by reservations: a moment, not a timeout away
+            return 1.0
+        wait = ends[excess - 1] - self.clock()
+        return min(max(wait, 1.0), MAX_TARGET_RETRY_AFTER)
+
+    def reserve(self, target, needed):
+        """Hold ``needed`` slots for a job's tasks, or raise (the job is refused whole)."""
+        if needed > self.limit:
+            raise ValidationError(f"this job would send {needed} tasks to {target}; at most "
+                                  f"{self.limit} may be unfinished at once: select fewer agents")
+        wait = self.retry_after(target, needed)
+        if wait > 0:
+            raise RateLimited(f"too many unfinished tasks aimed at {target} (limit {self.limit}); "
+                              f"retry in {max(1, int(wait + 0.999))} s", wait)
+        self.reserved[target] += needed
+
+    def release(self, target, needed):
+        """Give back a reservation (its tasks are tracked by id now, or were never made)."""
+        self.reserved[target] -= needed
+        if self.reserved[target] <= 0:
+            del self.reserved[target]
+
+    def track(self, task_id, target, finished_within):
+        """Count an unfinished task, surely finished within ``finished_within`` seconds."""
+        end = self.clock() + finished_within
+        if task_id not in self.tasks:
+            self.by_target[target] += 1
+        self.tasks[task_id] = (target, end)
+
+    def finish(self, task_id):
+        """A task ended; free its slot (unknown ids are ignored)."""
+        entry = self.tasks.pop(task_id, None)
+        if entry is not None:
+            self.by_target[entry[0]] -= 1
+            if self.by_target[entry[0]] <= 0:
+                del self.by_target[entry[0]]
+
+    def target_of(self, task_id):
+        entry = self.tasks.get(task_id)
+        return entry[0] if entry else None
