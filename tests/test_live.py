@@ -15,6 +15,8 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from tests.conftest import ADMIN_TOKEN
+from tests.jobs_helpers import PING_OUTPUT, FakeAgent
+from tests.role_tokens import VIEWER, role_tokens  # noqa: F401  (fixture)
 from toolbox.events import EventHub
 from toolbox.live import CLOSE_TOO_SLOW, LiveHub
 
@@ -271,3 +273,31 @@ async def test_a_client_that_never_reads_is_dropped_without_delaying_the_others(
     assert stalled.close_code == CLOSE_TOO_SLOW
     stalled.close()
     fast.close()
+
+
+@pytest.mark.gen_test(timeout=15)
+async def test_a_job_result_reaches_every_console_in_order(app, http_server, base_url, api, make_agent, role_tokens):
+    name, token = await make_agent("a1")
+    admin, viewer = await connect(base_url), await connect(base_url, token=VIEWER)
+    try:
+        for conn in (admin, viewer):
+            assert (await receive(conn))["type"] == "hello"
+        job = (await api("/api/jobs", "POST", json={"tool": "ping", "params": {"target": "192.0.2.7"},
+                                                    "agents": ["a1"]})).json
+        agent = FakeAgent(api, name, token)
+        task = await agent.fetch()
+        await agent.post(task["task_id"], PING_OUTPUT)
+        for conn in (admin, viewer):
+            seen = []
+            while not seen or seen[-1]["type"] != "job.done":
+                seen.append(await receive(conn))
+            seqs = [event["seq"] for event in seen]
+            assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+            types = [event["type"] for event in seen]
+            assert types.index("task.queued") < types.index("task.dispatched") < types.index("task.done")
+            done = next(event for event in seen if event["type"] == "task.done")
+            assert done["data"]["job_id"] == job["job_id"] and done["data"]["result"] == PING_OUTPUT
+            assert seen[-1]["data"]["counts"]["done"] == 1
+    finally:
+        admin.close()
+        viewer.close()
