@@ -9,9 +9,10 @@ const PAGE = 50;
 export async function render(page, ctx) {
   const isAdmin = ctx.can("admin");
   page.append(h("div", { class: "page-head" }, h("h1", {}, isAdmin ? "Admin" : "API tokens")));
-  const sections = [tokensSection(ctx)];
+  const audit = isAdmin ? auditSection() : null;
+  const sections = [tokensSection(() => audit && audit.load())];
   if (isAdmin) sections.unshift(usersSection(ctx));
-  if (isAdmin) sections.push(auditSection());
+  if (audit) sections.push(audit);
   for (const section of sections) page.append(section.node);
   await Promise.all(sections.map((s) => s.load()));
   return null;
@@ -68,7 +69,7 @@ function usersSection(ctx) {
   return { node, load };
 }
 
-function tokensSection() {
+function tokensSection(changed) {
   const notice = h("div", { class: "notice" });
   const body = h("div", {});
   const name = h("input", { name: "name", placeholder: "e.g. monitoring script", required: true, autocomplete: "off" });
@@ -92,6 +93,7 @@ function tokensSection() {
         h("div", { class: "copy-row" }, h("code", { class: "token" }, token.token), copyButton(() => token.token, "Copy token"))));
       name.value = ""; days.value = "";
       await load();
+      changed();
     } catch (error) {
       replace(notice, message("error", error.message));
     }
@@ -122,6 +124,7 @@ function tokensSection() {
             await api(`/api/tokens/${encodeURIComponent(token.id)}`, { method: "DELETE" });
             replace(notice, message("ok", `Token "${token.name}" revoked.`));
             await load();
+            changed();
           } catch (error) { replace(notice, message("error", error.message)); }
         } }, "Revoke")))))));
   }

@@ -41,7 +41,7 @@ export async function render(page, ctx) {
   function say(kind, ...text) { replace(notice, message(kind, ...text)); }
 
   function createForm() {
-    const name = h("input", { name: "name", required: true, placeholder: "e.g. bj-telecom-1", autocomplete: "off", pattern: "[A-Za-z0-9][A-Za-z0-9._-]{0,63}", title: "1-64 letters, digits, '.', '_' or '-'" });
+    const name = h("input", { name: "name", required: true, placeholder: "e.g. bj-telecom-1", autocomplete: "off", pattern: "[A-Za-z0-9][A-Za-z0-9._\\-]{0,63}", title: "1-64 letters, digits, '.', '_' or '-'" });
     const tags = h("input", { name: "tags", placeholder: "tags, e.g. isp:telecom city:bj", autocomplete: "off" });
     const platform = h("select", { name: "platform" }, h("option", { value: "linux" }, "Linux"), h("option", { value: "windows" }, "Windows"));
     const created = h("div", {});

@@ -155,9 +155,9 @@ export async function render(page, ctx, [idText]) {
     });
   }
 
-  function header(key, title) {
+  function header(key, title, numeric = false) {
     const active = sort.key === key;
-    return h("th", { "aria-sort": active ? (sort.dir > 0 ? "ascending" : "descending") : "none" },
+    return h("th", { class: numeric ? "num" : null, "aria-sort": active ? (sort.dir > 0 ? "ascending" : "descending") : "none" },
       h("button", { type: "button", class: "sort", dataset: { key }, onclick: () => {
         sort = { key, dir: active ? -sort.dir : 1 };
         drawTable();
@@ -206,8 +206,8 @@ export async function render(page, ctx, [idText]) {
     replace(tableBox, h("h2", {}, "Results"),
       h("div", { class: "table-scroll" }, h("table", { class: "table stack results", "data-testid": "results" },
         h("thead", {}, h("tr", {}, header("agent", "Agent"), header("state", "State"),
-          ...columns.map((col) => header(col.key, col.unit ? `${col.title} (${col.unit})` : col.title)),
-          header("time", "Time"), h("th", {}, ""))),
+          ...columns.map((col) => header(col.key, col.unit ? `${col.title} (${col.unit})` : col.title, Boolean(col.unit))),
+          header("time", "Time", true), h("th", {}, ""))),
         body)));
   }
 
@@ -245,7 +245,7 @@ export async function render(page, ctx, [idText]) {
     ctx.live.on("reset", load),
     ctx.live.on("reconnected", load),
   ];
-  const onResize = throttle(() => { if (job) drawChart(); }, 200);
+  const onResize = throttle(() => { if (job) drawChart(); }, 100);
   window.addEventListener("resize", onResize);
   await load();
   return () => { off.forEach((f) => f()); window.removeEventListener("resize", onResize); };
