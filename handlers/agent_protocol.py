@@ -17,6 +17,9 @@ OVERFLOW_TAIL_BYTES = 4096
 class AgentNewHandler(BaseHandler):
     """``POST /agent/new``: check an agent's name and token and record where it runs."""
 
+    def check_xsrf_cookie(self):
+        """Agents authenticate with their token, never a cookie: XSRF does not apply."""
+
     async def post(self):
         body = self.json_body(max_bytes=64 * 1024)
         if not isinstance(body, dict):
@@ -32,6 +35,9 @@ class AgentNewHandler(BaseHandler):
 @web.stream_request_body
 class AgentTaskHandler(BaseHandler):
     """``GET /agent/task`` hands out tasks; ``POST /agent/task`` takes results."""
+
+    def check_xsrf_cookie(self):
+        """Agents authenticate with their token, never a cookie: XSRF does not apply."""
 
     def initialize(self):
         self.parked = None

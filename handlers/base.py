@@ -2,7 +2,9 @@
 
 Every error, from any handler, is ``{"status": false, "error": "<message>"}`` with the
 right HTTP status; unexpected exceptions are logged and answered as a 500 with no
-internals.  ``APIHandler`` authenticates every request before the method runs.
+internals.  ``APIHandler`` authenticates every request before the method runs
+(``AuthMixin.authenticate``: admin token, personal API token, or session cookie) and
+``@require_role`` checks the role.
 """
 
 import functools
@@ -12,7 +14,9 @@ import logging
 
 from tornado import web
 
+from toolbox import sessions
 from toolbox.errors import AuthError, Forbidden, NotFound, ToolboxError, ValidationError
+from toolbox.users import display_name, session_ended
 
 log = logging.getLogger("toolbox.web")
 
@@ -121,19 +125,54 @@ def bearer_token(request):
     return value
 
 
-class APIHandler(BaseHandler):
+class AuthMixin:
+    """Who is asking: the one place requests are authenticated (API and websocket handlers).
+
+    In order: ``Authorization: Bearer`` = TOOLBOX_ADMIN_TOKEN → admin; ``Authorization:
+    Bearer`` = a personal API token → its owner, with the owner's current role; the
+    ``toolbox_session`` cookie → its user.  When an Authorization header is sent it alone
+    decides (no fallback to the cookie).  Users are re-read on every request, so a role
+    change, a disabled account or a logout applies at once.
+    """
+
+    user_doc = None
+
+    async def authenticate(self):
+        """The Principal for this request; AuthError (401) or Forbidden (403) when there is none."""
+        toolbox = self.application.toolbox
+        if "Authorization" in self.request.headers:
+            token = bearer_token(self.request)
+            admin_token = toolbox.config.admin_token
+            if token and admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+                return Principal("admin-token", "admin")
+            record = await toolbox.tokens.lookup(token) if token else None
+            if record is None:
+                raise AuthError("this Authorization token is not valid (wrong, expired or revoked)")
+            return await self._principal_for(record["user_id"], via="token")
+        claims = sessions.read(self.get_cookie(sessions.SESSION_COOKIE), toolbox.config.secret)
+        if claims is not None:
+            return await self._principal_for(claims["sub"], via="session", sid=claims["sid"])
+        raise AuthError("authentication required: log in, or send Authorization: Bearer <token>")
+
+    async def _principal_for(self, user_id, via, sid=None):
+        doc = await self.application.toolbox.users.get(user_id)
+        if doc is None or (sid is not None and session_ended(doc, sid)):
+            raise AuthError("your session has ended: log in again (or send Authorization: Bearer <token>)")
+        if doc.get("disabled"):
+            raise Forbidden("this toolBox account is disabled")
+        self.user_doc = doc
+        return Principal(display_name(doc), doc.get("role", "viewer"), user_id=doc["_id"], via=via)
+
+    def needs_xsrf_check(self):
+        """Only a session cookie is an ambient credential: bearer and anonymous calls skip XSRF."""
+        return "Authorization" not in self.request.headers and bool(self.get_cookie(sessions.SESSION_COOKIE))
+
+
+class APIHandler(AuthMixin, BaseHandler):
     """A JSON API handler: authenticated before the method runs."""
 
     async def prepare(self):
         self.current_user = await self.authenticate()
-
-    async def authenticate(self):
-        """The Principal for this request; AuthError when there is none."""
-        token = bearer_token(self.request)
-        admin_token = self.config.admin_token
-        if token and admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
-            return Principal("admin-token", "admin")
-        raise AuthError("authentication required: send Authorization: Bearer <token>")
 
     async def audit(self, action, target=None, outcome="ok", **details):
         """Append an audit entry for this request's principal."""
@@ -141,11 +180,16 @@ class APIHandler(BaseHandler):
                                         address=self.request.remote_ip)
 
     def check_xsrf_cookie(self):
-        """Bearer-authenticated API calls carry no cookie, so XSRF does not apply."""
+        """Cookie-authenticated writes need ``X-XSRFToken``; bearer-authenticated ones do not."""
+        if self.needs_xsrf_check():
+            super().check_xsrf_cookie()
 
 
 class API404(BaseHandler):
     """JSON 404 for every unknown ``/api/`` path."""
+
+    def check_xsrf_cookie(self):
+        """Nothing happens here, so an unknown path answers 404 whatever the method."""
 
     def prepare(self):
         raise NotFound(f"no such API endpoint: {self.request.path}")

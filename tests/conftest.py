@@ -9,20 +9,45 @@
 - ``api``: ``await api(path, method=, json=, token=, headers=, body=)`` → ``Reply``
   with ``.code``, ``.json``, ``.headers``; asserts every reply is JSON.
 - ``make_agent``: ``await make_agent("name", tags=[...])`` → (name, token) via the API.
+- ``fake_feishu``: the fake Feishu server (tests/fake_feishu.py) on its own port →
+  ``FakeFeishu`` (``.state``, ``.url``, ``.app_id``, ``.app_secret``).  A test marked
+  ``@pytest.mark.config(feishu=True, ...)`` gets a config pointing at it (public_url = the
+  app's base_url, whose callback the fake allows).
+- ``browser``: a cookie-keeping client that does not follow redirects:
+  ``await browser.get(path_or_url)``, ``await browser.post(path, json=)`` (sends the
+  ``_xsrf`` header when it has the cookie), ``await browser.feishu_login(next=)``.
+- ``login_as``: ``await login_as("operator", name="Olga")`` → ``Session`` (``.user_id``,
+  ``.headers``: session cookie + ``_xsrf`` cookie + ``X-XSRFToken``); use it as
+  ``await api(path, token=None, headers=session.headers)``.
 """
 
 import dataclasses
+import http.cookies
 import json as jsonlib
 import os
 import uuid
+from urllib.parse import urljoin
 
 import pytest
+import tornado.httpserver
+import tornado.testing
 from tornado.httpclient import HTTPRequest
+
+from tests.fake_feishu import make_fake_feishu
 
 from toolbox.config import Config
 from toolbox.db import open_database
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
+FEISHU_APP_ID = "cli_test0123456789ab"
+FEISHU_APP_SECRET = "feishu-test-secret-XYZ0123456789"
+FEISHU_USERS = {
+    "ou_alice": {"name": "Alice", "en_name": "Alice A", "union_id": "on_alice", "user_id": "a1",
+                 "email": "alice@example.com", "enterprise_email": "alice@corp.example.com",
+                 "tenant_key": "t1", "avatar_url": "https://img.example/alice"},
+    "ou_bob": {"name": "Bob", "en_name": "Bob", "union_id": "on_bob", "tenant_key": "t1"},
+    "ou_eve": {"name": "Eve", "union_id": "on_eve", "tenant_key": "t-other", "email": "eve@other.example"},
+}
 
 # A fixed pool of ports is not needed: pytest-tornado binds an unused port per test.
 
@@ -35,6 +60,13 @@ def pytest_configure(config):
 def config(request):
     marker = request.node.get_closest_marker("config")
     overrides = dict(marker.kwargs) if marker else {}
+    if overrides.pop("feishu", False):
+        fake = request.getfixturevalue("fake_feishu")
+        base = request.getfixturevalue("base_url")
+        fake.state.allow_redirect(base + "/auth/feishu/callback")
+        overrides = dict(feishu_app_id=fake.app_id, feishu_app_secret=fake.app_secret,
+                         feishu_accounts_url=fake.url, feishu_open_url=fake.url, public_url=base,
+                         **overrides)
     base = Config(poll_timeout=2.0, sweep_interval=0.1, admin_token=ADMIN_TOKEN,
                   secret="test-secret-" + "x" * 32, id_block=5)
     return dataclasses.replace(base, **overrides)
@@ -108,3 +140,106 @@ def make_agent(api):
         return name, reply.json["token"]
 
     return create
+
+
+@dataclasses.dataclass
+class FakeFeishu:
+    state: object
+    url: str
+    app_id: str = FEISHU_APP_ID
+    app_secret: str = FEISHU_APP_SECRET
+
+
+@pytest.fixture
+def fake_feishu(io_loop):
+    fake_app, state = make_fake_feishu(FEISHU_APP_ID, FEISHU_APP_SECRET, users=FEISHU_USERS)
+    sock, port = tornado.testing.bind_unused_port()
+    server = tornado.httpserver.HTTPServer(fake_app)
+    server.add_sockets([sock])
+    yield FakeFeishu(state, f"http://127.0.0.1:{port}")
+    server.stop()
+    io_loop.run_sync(server.close_all_connections)
+
+
+class Browser:
+    """Keeps cookies like a browser; never follows redirects (tests look at each hop)."""
+
+    def __init__(self, http_client, base_url):
+        self.http_client, self.base_url = http_client, base_url
+        self.cookies = {}
+        self.history = []
+
+    def cookie_header(self):
+        return "; ".join(f"{name}={value}" for name, value in self.cookies.items())
+
+    async def fetch(self, url, method="GET", body=None, headers=None):
+        url = urljoin(self.base_url + "/", url)
+        all_headers = dict(headers or {})
+        if url.startswith(self.base_url) and self.cookies:
+            all_headers["Cookie"] = self.cookie_header()
+        request = HTTPRequest(url, method=method, headers=all_headers, body=body, follow_redirects=False,
+                              request_timeout=20)
+        response = await self.http_client.fetch(request, raise_error=False)
+        if response.code == 599:
+            raise response.error
+        self.history.append(response)
+        if url.startswith(self.base_url):
+            for line in response.headers.get_list("Set-Cookie"):
+                for name, morsel in http.cookies.SimpleCookie(line).items():
+                    gone = not morsel.value or morsel["max-age"] == "0"  # clear_cookie
+                    if gone:
+                        self.cookies.pop(name, None)
+                    else:
+                        self.cookies[name] = morsel.value
+        return response
+
+    async def get(self, url, headers=None):
+        return await self.fetch(url, headers=headers)
+
+    async def post(self, url, json=None, headers=None, xsrf=True):
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if xsrf and "_xsrf" in self.cookies:
+            all_headers.setdefault("X-XSRFToken", self.cookies["_xsrf"])
+        return await self.fetch(url, "POST", body=jsonlib.dumps(json or {}), headers=all_headers)
+
+    async def feishu_login(self, next=None):
+        """Log in through the fake Feishu → the callback's response (302 on success)."""
+        start = "/auth/feishu/login" + (f"?next={next}" if next is not None else "")
+        login = await self.get(start)
+        assert login.code == 302, login.body[:300]
+        authorize = await self.get(login.headers["Location"])
+        assert authorize.code == 302, authorize.body[:300]
+        return await self.get(authorize.headers["Location"])
+
+
+@pytest.fixture
+def browser(http_client, base_url):
+    return Browser(http_client, base_url)
+
+
+@dataclasses.dataclass
+class Session:
+    user_id: str
+    headers: dict
+    session_cookie: str
+    xsrf: str
+
+
+@pytest.fixture
+def login_as(app, http_client, base_url):
+    from toolbox import sessions
+    from toolbox.feishu import FeishuProfile
+
+    async def login(role, name=None):
+        name = name or f"{role}-{uuid.uuid4().hex[:6]}"
+        profile = FeishuProfile(union_id=f"on_{name}", open_id=f"ou_{name}", tenant_key="t1", name=name,
+                                email=f"{name}@example.com")
+        doc, _ = await app.toolbox.users.upsert_feishu(profile)
+        await app.toolbox.users.collection.update_one({"_id": doc["_id"]}, {"$set": {"role": role}})
+        token, _ = sessions.issue(doc["_id"], app.toolbox.config.secret, 1)
+        page = await http_client.fetch(base_url + "/", raise_error=False)
+        xsrf = http.cookies.SimpleCookie(page.headers.get_list("Set-Cookie")[0])["_xsrf"].value
+        headers = {"Cookie": f"{sessions.SESSION_COOKIE}={token}; _xsrf={xsrf}", "X-XSRFToken": xsrf}
+        return Session(doc["_id"], headers, token, xsrf)
+
+    return login

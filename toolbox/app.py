@@ -2,8 +2,10 @@
 
 import os
 import pathlib
+import urllib.parse
 
 from tornado import web
+from tornado.log import access_log
 
 from toolbox.db import open_database
 from toolbox.services import Toolbox
@@ -17,6 +19,33 @@ def static_dir():
         return os.path.dirname(os.path.abspath(toolbox_static.__file__))
     except ImportError:
         return str(pathlib.Path(__file__).resolve().parent.parent / "static")
+
+
+SECRET_QUERY_KEYS = ("code", "state", "token", "secret")
+
+
+def redacted_uri(request):
+    """The request's path and query with the values of secret-looking keys hidden."""
+    if not request.query:
+        return request.path
+    pairs = urllib.parse.parse_qsl(request.query, keep_blank_values=True)
+    shown = [(key, "***" if any(word in key.lower() for word in SECRET_QUERY_KEYS) else value)
+             for key, value in pairs]
+    return f"{request.path}?{urllib.parse.urlencode(shown)}"
+
+
+def log_request(handler):
+    """Tornado's access log line, without login codes and one-time tokens."""
+    status = handler.get_status()
+    if status < 400:
+        method = access_log.info
+    elif status < 500:
+        method = access_log.warning
+    else:
+        method = access_log.error
+    request = handler.request
+    method("%d %s %s (%s) %.2fms", status, request.method, redacted_uri(request), request.remote_ip,
+           1000.0 * request.request_time())
 
 
 def make_app(config, db=None):
@@ -37,7 +66,9 @@ def make_app(config, db=None):
         cookie_secret=config.secret,
         static_path=static,
         template_path=static,
-        xsrf_cookies=False,
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"samesite": "Lax"},
+        log_function=log_request,
         debug=False,
         compress_response=True,
         websocket_ping_interval=20,

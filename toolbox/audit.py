@@ -7,8 +7,12 @@ secrets or codes; ``record`` drops keys whose names say they might.
 
 import logging
 
+from bson import ObjectId
+from bson.errors import InvalidId
+
 from toolbox import models
 from toolbox.db import ASCENDING, DESCENDING, index
+from toolbox.errors import ValidationError
 
 log = logging.getLogger("toolbox.audit")
 
@@ -55,15 +59,33 @@ class AuditLog:
         return entry
 
     async def list(self, actor=None, action=None, target=None, limit=50, before=None):
-        """Newest first; ``before`` is an ISO time or datetime bound."""
-        query = {}
-        for key, value in (("actor", actor), ("action", action), ("target", target)):
+        """Newest first.  ``actor`` matches the actor's name or user id; ``before`` is a
+        datetime bound, or the id of an entry (a page's ``next_before``: no entry is skipped
+        even when several share a millisecond)."""
+        clauses = []
+        if actor is not None:
+            clauses.append({"$or": [{"actor": actor}, {"actor_id": actor}]})
+        for key, value in (("action", action), ("target", target)):
             if value is not None:
-                query[key] = value
-        if before is not None:
-            query["at"] = {"$lt": before}
+                clauses.append({key: value})
+        if isinstance(before, str):
+            anchor = await self.collection.find_one({"_id": _entry_id(before)})
+            if anchor is None:
+                raise ValidationError("before: no such audit entry")
+            clauses.append({"$or": [{"at": {"$lt": anchor["at"]}},
+                                    {"at": anchor["at"], "_id": {"$lt": anchor["_id"]}}]})
+        elif before is not None:
+            clauses.append({"at": {"$lt": before}})
+        query = {"$and": clauses} if clauses else {}
         cursor = self.collection.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
         return [entry async for entry in cursor]
+
+
+def _entry_id(text):
+    try:
+        return ObjectId(text)
+    except (InvalidId, TypeError):
+        raise ValidationError("before: not an audit entry id") from None
 
 
 def audit_model(entry):

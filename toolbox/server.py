@@ -42,6 +42,8 @@ async def serve(config, ready=None):
              f"{config.admin_token}")
     if "secret" in config.generated:
         _say("toolbox: TOOLBOX_SECRET is not set; sessions end when the server restarts")
+    if app.toolbox.local_login.enabled:
+        _say(f"toolbox: log in as admin (one-time link): {url}auth/local?token={app.toolbox.local_login.token}")
     _say(f"toolbox: listening on {url}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

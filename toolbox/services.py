@@ -7,18 +7,22 @@ import asyncio
 import logging
 
 from toolbox.agents import AgentRegistry
+from toolbox.api_tokens import TokenStore
 from toolbox.audit import AuditLog
 from toolbox.dispatcher import Dispatcher
 from toolbox.events import EventHub
 from toolbox.live import LiveHub
+from toolbox.feishu import FeishuClient
 from toolbox.jobs import JobService
+from toolbox.sessions import LocalLogin
 from toolbox.tasks import TaskService
+from toolbox.users import UserStore
 
 log = logging.getLogger("toolbox")
 
 
 class Toolbox:
-    """The store, agent registry, task and job services, dispatcher, event hub, live feed and audit log."""
+    """Store, agents, tasks and jobs, dispatcher, event hub, live feed, audit log, users and tokens."""
 
     def __init__(self, config, db):
         self.config = config
@@ -30,6 +34,15 @@ class Toolbox:
         self.audit = AuditLog(db)
         self.live = LiveHub(self.events, config.ws_queue_size)
         self.jobs = JobService(db, self.events, self.agents, self.tasks, config)
+        self.users = UserStore(db, config)
+        self.tokens = TokenStore(db, authoritative=db.embedded,
+                                 refresh=config.effective_agent_refresh or 2.0)
+        self.feishu = None
+        if config.feishu_enabled:
+            self.feishu = FeishuClient(config.feishu_app_id, config.feishu_app_secret,
+                                       accounts_url=config.feishu_accounts_url,
+                                       open_url=config.feishu_open_url)
+        self.local_login = LocalLogin(enabled=not config.feishu_enabled)
         self._sweeper = None
         self._last_refresh = 0.0
 
@@ -39,7 +52,14 @@ class Toolbox:
         await self.tasks.start()
         await self.audit.start()
         await self.jobs.start()
+        await self.users.start()
+        await self.tokens.start()
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
+
+    @property
+    def local_login_url_token(self):
+        """The one-time local login token (None when Feishu is configured)."""
+        return self.local_login.token
 
     async def stop(self):
         if self._sweeper is not None:

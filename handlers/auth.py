@@ -1,0 +1,223 @@
+"""Logging in and out: Feishu OAuth, the one-time local admin link, logout, ``/auth/info``.
+
+``GET /auth/feishu/login?next=/path`` keeps a random ``state`` and ``next`` in a short-lived
+signed cookie and sends the browser to Feishu; ``GET /auth/feishu/callback`` checks the
+state, trades the code for the profile, applies the tenant and disabled checks, upserts the
+user and sets the session cookie.  Every refusal is an HTML page a person can read, and an
+audit entry (``login``, outcome ``refused``, with the reason).  Codes, tokens and secrets
+are never logged or audited (the access log hides them too: see ``toolbox.app``).
+"""
+
+import hmac
+import json
+import logging
+import secrets
+import time
+
+from tornado import escape
+
+from handlers.base import BaseHandler, Principal
+from toolbox import sessions
+from toolbox.feishu import FeishuError, callback_error_message
+from toolbox.users import display_name, expiry_from_timestamp
+
+log = logging.getLogger("toolbox.auth")
+
+STATE_COOKIE = "toolbox_oauth"
+STATE_PATH = "/auth/feishu"
+STATE_SECONDS = 600
+CALLBACK_PATH = "/auth/feishu/callback"
+_AGAIN = "Please start the login again."
+
+# FeishuError.reason -> HTTP status of the page (anything else: 502, Feishu or its app setup).
+USER_REFUSED = {"user_not_allowed", "app_not_installed", "user_status_invalid", "user_resigned",
+                "user_frozen", "user_not_registered", "user_not_found"}
+BAD_LOGIN = {"invalid_code", "code_expired", "code_used", "redirect_uri_mismatch", "client_mismatch",
+             "pkce_failed", "scope_not_granted", "missing_code", "invalid_token"}
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} · toolBox</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}}
+a{{color:#0b5fff}}</style></head>
+<body><h1>{title}</h1><p>{message}</p><p>{links}</p></body></html>
+"""
+
+
+def feishu_status(error):
+    if error.reason in USER_REFUSED:
+        return 403
+    if error.reason in BAD_LOGIN:
+        return 400
+    return 502
+
+
+class AuthPage(BaseHandler):
+    """HTML answers (never JSON, never a traceback) and the session cookie."""
+
+    def page(self, status, title, message, retry=False):
+        links = []
+        if retry:
+            links.append('<a href="/auth/feishu/login">Log in again</a>')
+        links.append('<a href="/">Back to toolBox</a>')
+        self.clear_header("Content-Type")
+        self.set_status(status)
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(PAGE.format(title=escape.xhtml_escape(title), message=escape.xhtml_escape(message),
+                                links=" · ".join(links)))
+
+    def write_error(self, status_code, **kwargs):
+        self.page(status_code, "Something went wrong",
+                  "toolBox could not complete this request. Please try again in a moment.")
+
+    @property
+    def https(self):
+        return self.request.protocol == "https" or (self.config.public_url or "").startswith("https:")
+
+    def start_session(self, doc):
+        """Set the session cookie for user ``doc``."""
+        token, claims = sessions.issue(doc["_id"], self.config.secret, self.config.session_hours)
+        self.set_cookie(sessions.SESSION_COOKIE, token, path="/", httponly=True, samesite="Lax",
+                        secure=self.https, expires=expiry_from_timestamp(claims["exp"]))
+
+    async def audit_login(self, outcome, method, doc=None, reason=None, target=None, **details):
+        actor = None
+        if doc is not None:
+            actor = Principal(display_name(doc), doc.get("role"), user_id=doc["_id"], via="session")
+            target = target or doc["_id"]
+        if reason:
+            details["reason"] = reason
+        await self.toolbox.audit.record(actor, "login", target, outcome, dict(details, method=method),
+                                        address=self.request.remote_ip)
+
+    async def refuse(self, status, reason, title, message, method="feishu", retry=True, **audit):
+        log.info("login refused: %s", reason)
+        await self.audit_login("refused", method, reason=reason, **audit)
+        self.page(status, title, message, retry=retry)
+
+
+class FeishuLoginHandler(AuthPage):
+    def get(self):
+        """Send the browser to Feishu's authorize page, remembering ``state`` and ``next``."""
+        feishu = self.toolbox.feishu
+        if feishu is None:
+            return self.page(404, "Feishu login is not set up",
+                             "This toolBox server has no Feishu app configured.")
+        state = secrets.token_urlsafe(24)
+        target = sessions.safe_next(self.get_query_argument("next", "/"))
+        value = json.dumps({"s": state, "n": target, "t": int(time.time())})
+        self.set_signed_cookie(STATE_COOKIE, value, expires_days=None, path=STATE_PATH, httponly=True,
+                               samesite="Lax", secure=self.https, max_age=STATE_SECONDS)
+        self.redirect(feishu.authorize_url(self.redirect_uri(), state))
+
+    def redirect_uri(self):
+        base = self.config.public_url or f"{self.request.protocol}://{self.request.host}"
+        return base.rstrip("/") + CALLBACK_PATH
+
+
+class FeishuCallbackHandler(FeishuLoginHandler):
+    def saved_state(self):
+        """The state cookie's {s, n, t} when it is genuine and fresh; then it is cleared."""
+        raw = self.get_signed_cookie(STATE_COOKIE, max_age_days=1)
+        self.clear_cookie(STATE_COOKIE, path=STATE_PATH)
+        try:
+            saved = json.loads(raw) if raw else None
+        except ValueError:
+            return None
+        if not isinstance(saved, dict) or not isinstance(saved.get("s"), str):
+            return None
+        if not isinstance(saved.get("t"), int) or time.time() - saved["t"] > STATE_SECONDS:
+            return None
+        return saved
+
+    async def get(self):
+        """Finish the Feishu login: verify, exchange the code, check the user, open a session."""
+        feishu = self.toolbox.feishu
+        if feishu is None:
+            return self.page(404, "Feishu login is not set up",
+                             "This toolBox server has no Feishu app configured.")
+        saved = self.saved_state()
+        state = self.get_query_argument("state", "")
+        if saved is None or not state or not hmac.compare_digest(state.encode(), saved["s"].encode()):
+            return await self.refuse(
+                400, "unknown_state", "This login could not be verified",
+                "The login did not come back to the browser it started in, or it took too long. " + _AGAIN)
+        error = self.get_query_argument("error", None)
+        if error is not None:
+            denied = error == "access_denied"
+            return await self.refuse(403 if denied else 400, "denied" if denied else "feishu_callback_error",
+                                     "Login cancelled" if denied else "Feishu could not log you in",
+                                     callback_error_message(error))
+        code = self.get_query_argument("code", "")
+        if not code:
+            return await self.refuse(400, "missing_code", "Feishu did not complete the login",
+                                     "Feishu came back without a login code. " + _AGAIN)
+        try:
+            profile = await feishu.login(code, self.redirect_uri())
+        except FeishuError as error:
+            return await self.refuse(feishu_status(error), error.reason, "Feishu could not log you in",
+                                     error.message, feishu_error=error.code)
+        tenant = self.config.feishu_tenant_key
+        if tenant and profile.tenant_key != tenant:
+            return await self.refuse(
+                403, "wrong_tenant", "This organisation may not use toolBox",
+                "Your Feishu account belongs to another organisation. Log in with an account of "
+                "the organisation that runs this toolBox.", target=profile.union_id,
+                name=profile.name, tenant_key=profile.tenant_key)
+        doc, created = await self.toolbox.users.upsert_feishu(profile)
+        if doc.get("disabled"):
+            return await self.refuse(403, "disabled", "Your toolBox account is disabled",
+                                     "An administrator has disabled your account. Ask them to enable it.",
+                                     retry=False, doc=doc)
+        self.start_session(doc)
+        await self.audit_login("ok", "feishu", doc=doc, created=created)
+        self.redirect(sessions.safe_next(saved.get("n")))
+
+
+class LocalLoginHandler(AuthPage):
+    async def get(self):
+        """The one-time admin link printed at start-up (only without Feishu)."""
+        local = self.toolbox.local_login
+        if not local.enabled:
+            return self.page(404, "Not found", "There is no such page on this toolBox server.")
+        if not local.consume(self.get_query_argument("token", "")):
+            return await self.refuse(
+                403, "bad_local_token", "This login link does not work",
+                "The one-time login link is wrong or was already used. Restart the server "
+                "to get a new one.", method="local", retry=False)
+        doc = await self.toolbox.users.ensure_local_admin()
+        if doc.get("disabled"):
+            return await self.refuse(403, "disabled", "This account is disabled",
+                                     "The local admin account is disabled.", method="local",
+                                     retry=False, doc=doc)
+        self.start_session(doc)
+        await self.audit_login("ok", "local", doc=doc)
+        self.redirect("/")
+
+
+class LogoutHandler(BaseHandler):
+    async def post(self):
+        """End this browser's session (the cookie is cleared and the session refused hereafter)."""
+        claims = sessions.read(self.get_cookie(sessions.SESSION_COOKIE), self.config.secret)
+        doc = await self.toolbox.users.get(claims["sub"]) if claims else None
+        if doc is not None:
+            await self.toolbox.users.end_session(doc["_id"], claims["sid"], expiry_from_timestamp(claims["exp"]))
+            actor = Principal(display_name(doc), doc.get("role"), user_id=doc["_id"], via="session")
+            await self.toolbox.audit.record(actor, "logout", doc["_id"], address=self.request.remote_ip)
+        self.clear_cookie(sessions.SESSION_COOKIE, path="/")
+        self.write_json({"status": True})
+
+
+class InfoHandler(BaseHandler):
+    def get(self):
+        """Which ways to log in this server offers (public)."""
+        self.write_json({"feishu": self.config.feishu_enabled, "local_login": self.toolbox.local_login.enabled})
+
+
+default_handlers = [
+    (r"/auth/feishu/login", FeishuLoginHandler),
+    (r"/auth/feishu/callback", FeishuCallbackHandler),
+    (r"/auth/local", LocalLoginHandler),
+    (r"/auth/logout", LogoutHandler),
+    (r"/auth/info", InfoHandler),
+]
