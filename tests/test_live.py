@@ -301,3 +301,25 @@ async def test_a_job_result_reaches_every_console_in_order(app, http_server, bas
     finally:
         admin.close()
         viewer.close()
+
+
+@pytest.mark.gen_test
+async def test_ws_accepts_a_session_cookie_but_not_from_another_site(app, http_server, base_url, login_as):
+    session = await login_as("viewer")
+    cookie = {"Cookie": session.headers["Cookie"]}
+    conn = await connect(base_url, token=None, headers=cookie)
+    assert (await receive(conn))["type"] == "hello"
+    conn.close()
+    with pytest.raises(HTTPClientError) as refused:  # cross-site websocket hijacking
+        await connect(base_url, token=None, headers=dict(cookie, Origin="https://evil.example"))
+    assert refused.value.code == 403
+
+
+@pytest.mark.gen_test
+async def test_ws_refuses_a_disabled_user(app, http_server, base_url, login_as):
+    session = await login_as("operator")
+    await app.toolbox.users.collection.update_one({"_id": session.user_id}, {"$set": {"disabled": True}})
+    with pytest.raises(HTTPClientError) as refused:
+        await connect(base_url, token=None, headers={"Cookie": session.headers["Cookie"]})
+    assert refused.value.code == 403
+    assert not app.toolbox.live.clients
