@@ -15,6 +15,7 @@ import asyncio
 import json
 import os
 import pathlib
+import re
 import shutil
 import threading
 import urllib.request
@@ -204,6 +205,53 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
     page.click('nav a[data-route="agents"]')
     page.wait_for_selector('tr[data-agent="agent-2"]')
     shots("agents-dark")
+    assert errors == [], errors
+    context.close()
+
+
+def test_a_lost_live_feed_is_announced_and_resumed_with_since(chromium, processes, tmp_path):
+    server = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "5"}, cwd=tmp_path)
+    processes.append(server)
+    login_url = server.wait_for_line(r"one-time link\): (http://\S+)").group(1)
+    agent = call(f"{server.url}/api/agents", "POST", {"name": "late-agent"})
+    context = chromium.new_context(viewport=LAPTOP)
+    page = context.new_page()
+    errors = watch_errors(page)
+    sockets = []  # every websocket the page opened: (url, route)
+    state = {"blocked": False}
+
+    def route(ws):
+        sockets.append(ws.url)
+        if state["blocked"]:
+            ws.close()  # the server is "away": the console must keep retrying
+        else:
+            ws.connect_to_server()
+            state["current"] = ws
+
+    page.route_web_socket("**/api/ws*", route)
+    page.goto(login_url)
+    page.wait_for_selector(".live-pill.live")
+    page.wait_for_selector('tr[data-agent="late-agent"][data-online="false"]')
+    page.evaluate("window.__noReload = 'still here'")
+    assert "since=" not in sockets[0]
+
+    state["blocked"] = True
+    state["current"].close()
+    page.wait_for_selector(".banner .msg.warn:has-text('Live updates lost')")
+    assert page.text_content(".live-pill") == "offline"
+    processes.append(AgentProcess(server.url, "late-agent", agent["token"], cwd=tmp_path))
+    for _ in range(100):  # the agent comes online while the console is cut off
+        if call(f"{server.url}/api/agents/late-agent")["online"]:
+            break
+        page.wait_for_timeout(100)
+    Shots(page, "reconnect")("lost", phone=False)
+    state["blocked"] = False
+    page.wait_for_selector(".banner .msg.ok:has-text('Reconnected')", timeout=30000)
+    page.wait_for_selector('tr[data-agent="late-agent"][data-online="true"]')
+    assert page.text_content(".live-pill") == "live"
+    resumed = sockets[-1]
+    assert re.search(r"[?&]since=[0-9]+", resumed), resumed
+    assert page.evaluate("window.__noReload") == "still here"
     assert errors == [], errors
     context.close()
 
