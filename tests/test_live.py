@@ -323,3 +323,18 @@ async def test_ws_refuses_a_disabled_user(app, http_server, base_url, login_as):
         await connect(base_url, token=None, headers={"Cookie": session.headers["Cookie"]})
     assert refused.value.code == 403
     assert not app.toolbox.live.clients
+
+
+@pytest.mark.gen_test
+async def test_an_open_socket_closes_when_its_user_is_disabled(app, http_server, base_url, login_as, monkeypatch):
+    from handlers.ws import LiveSocketHandler
+
+    monkeypatch.setattr(LiveSocketHandler, "RECHECK_SECONDS", 0.1)
+    session = await login_as("viewer")
+    conn = await connect(base_url, token=None, headers={"Cookie": session.headers["Cookie"]})
+    assert (await receive(conn))["type"] == "hello"
+    await app.toolbox.users.collection.update_one({"_id": session.user_id}, {"$set": {"disabled": True}})
+    assert await asyncio.wait_for(conn.read_message(), 5) is None
+    assert conn.close_code == 1008 and "disabled" in conn.close_reason
+    conn.close()
+    assert await wait_until(lambda: not app.toolbox.live.clients)
