@@ -167,7 +167,7 @@ export async function render(page, ctx, [idText]) {
   function cell(col, row) {
     const value = row.values[col.key];
     const text = typeof value === "number" ? num(value, "", col.unit === "ms" ? 2 : 1) : value ?? "—";
-    const td = h("td", { class: typeof value === "number" ? "num" : "", "data-label": col.unit ? `${col.title} (${col.unit})` : col.title, dataset: { col: col.key } }, text);
+    const td = h("td", { class: typeof value === "number" || col.unit ? "num" : "", "data-label": col.unit ? `${col.title} (${col.unit})` : col.title, dataset: { col: col.key } }, text);
     if (col.key === "loss" && typeof value === "number" && value > 0) td.classList.add(value >= 100 ? "bad" : "warn");
     return td;
   }
@@ -220,13 +220,18 @@ export async function render(page, ctx, [idText]) {
       replace(chartBox, h("h2", {}, spec.title), h("p", { class: "muted" }, "The chart fills in as results arrive."));
       return;
     }
-    const width = Math.max(300, Math.round(chartBox.clientWidth - 36)) || 640;
-    replace(chartBox, h("h2", {}, spec.title), barChart(data.map((r) => ({
+    const bars = data.map((r) => ({
       label: r.task.agent,
       value: r.parsed ? spec.value(r.parsed) ?? null : null,
       low: r.parsed && spec.low ? spec.low(r.parsed) : null,
       high: r.parsed && spec.high ? spec.high(r.parsed) : null,
-    })), { width }));
+    }));
+    if (!bars.some((bar) => typeof bar.value === "number")) {
+      replace(chartBox, h("h2", {}, spec.title), h("p", { class: "muted" }, "No numbers to chart yet: the raw output of each agent is in the table above."));
+      return;
+    }
+    const width = Math.max(300, Math.round(chartBox.clientWidth - 36)) || 640;
+    replace(chartBox, h("h2", {}, spec.title), barChart(bars, { width }));
   }
 
   async function cancelJob() {
