@@ -1,34 +1,29 @@
-"""TEST DOUBLE of the authentication layer, used only by the jobs/tools/rate-limit tests.
+"""Operators and viewers for the jobs, tools and rate-limit tests, with real API tokens.
 
-Real users, sessions and API tokens come from the people workstream; until then these
-tests need operators and viewers.  The ``role_tokens`` fixture wraps
-``APIHandler.authenticate`` so that the fixed bearer tokens below map to principals;
-every other request authenticates as the real code says (the admin token keeps working).
+The ``role_tokens`` fixture creates real users (as a Feishu login would) with the given
+roles and a personal API token each, through the same stores the API uses; it returns
+``{OPERATOR: token, OPERATOR_2: token, VIEWER: token}``.
 """
 
 import pytest
 
-from handlers.base import APIHandler, Principal, bearer_token
+from toolbox.feishu import FeishuProfile
 
-OPERATOR, OPERATOR_2, VIEWER = "op-token", "op2-token", "viewer-token"
-
-PRINCIPALS = {
-    OPERATOR: Principal("olga", "operator", user_id="u-op"),
-    OPERATOR_2: Principal("oscar", "operator", user_id="u-op2"),
-    VIEWER: Principal("vera", "viewer", user_id="u-viewer"),
-}
+OPERATOR, OPERATOR_2, VIEWER = "olga", "oscar", "vera"
+ROLES = {OPERATOR: "operator", OPERATOR_2: "operator", VIEWER: "viewer"}
 
 
 @pytest.fixture
-def role_tokens(monkeypatch):
-    """Make ``op-token``, ``op2-token`` and ``viewer-token`` valid bearer tokens."""
-    real_authenticate = APIHandler.authenticate
+def role_tokens(app, io_loop):
+    """A real user and API token per name in ROLES → {name: bearer token}."""
+    async def create():
+        tokens = {}
+        for name, role in ROLES.items():
+            profile = FeishuProfile(union_id=f"on_{name}", open_id=f"ou_{name}", tenant_key="t1",
+                                    name=name, email=f"{name}@example.com")
+            user, _ = await app.toolbox.users.upsert_feishu(profile)
+            await app.toolbox.users.update(user["_id"], role=role)
+            _, tokens[name] = await app.toolbox.tokens.create(user["_id"], "tests")
+        return tokens
 
-    async def authenticate(self):
-        principal = PRINCIPALS.get(bearer_token(self.request))
-        if principal is not None:
-            return principal
-        return await real_authenticate(self)
-
-    monkeypatch.setattr(APIHandler, "authenticate", authenticate)
-    return PRINCIPALS
+    return io_loop.run_sync(create)

@@ -25,7 +25,7 @@ async def test_a_job_by_names_queues_one_task_per_agent_with_the_platform_comman
     await make_agent("lin-2")
     _, win_token = await make_agent("win-1", platform="windows")
     assert await FakeAgent(api, "win-1", win_token).fetch() is None  # seen: online
-    reply = await api("/api/jobs", "POST", token=OPERATOR,
+    reply = await api("/api/jobs", "POST", token=role_tokens[OPERATOR],
                       json={"tool": "ping", "params": {"target": PUBLIC_IP, "count": "3"},
                             "agents": ["win-1", "lin-2", "lin-1", "lin-1"]})
     assert reply.code == 201, reply.json
@@ -45,7 +45,7 @@ async def test_a_job_by_names_queues_one_task_per_agent_with_the_platform_comman
         assert task["job_id"] == 1 and task["tool"] == "ping" and task["created_by"] == "olga"
         stored = await api(f"/api/tasks/{task['task_id']}")
         assert stored.json["job_id"] == 1 and stored.json["tool"] == "ping" and stored.json["state"] == "queued"
-    second = await api("/api/jobs", "POST", token=OPERATOR, json=ping(agents=["lin-1"]))
+    second = await api("/api/jobs", "POST", token=role_tokens[OPERATOR], json=ping(agents=["lin-1"]))
     assert second.json["job_id"] == 2
     await settle()
 
@@ -175,20 +175,20 @@ async def test_private_targets_are_allowed_when_the_policy_is_off(api, make_agen
 async def test_roles_viewers_read_operators_start_jobs_only_admins_run_raw_commands(api, make_agent,
                                                                                     role_tokens):
     await make_agent("a1")
-    denied = await api("/api/jobs", "POST", token=VIEWER, json=ping(agents=["a1"]))
+    denied = await api("/api/jobs", "POST", token=role_tokens[VIEWER], json=ping(agents=["a1"]))
     assert denied.code == 403 and "operator" in denied.json["error"]
     assert (await api("/api/jobs", "POST", token=None, json=ping(agents=["a1"]))).code == 401
-    job = await api("/api/jobs", "POST", token=OPERATOR, json=ping(agents=["a1"]))
+    job = await api("/api/jobs", "POST", token=role_tokens[OPERATOR], json=ping(agents=["a1"]))
     assert job.code == 201
     job_id = job.json["job_id"]
-    assert (await api("/api/jobs", token=VIEWER)).json["items"][0]["job_id"] == job_id
-    assert (await api(f"/api/jobs/{job_id}", token=VIEWER)).code == 200
-    assert (await api(f"/api/jobs/{job_id}/cancel", "POST", token=VIEWER)).code == 403
-    raw = await api("/api/tasks", "POST", token=OPERATOR, json={"agents": ["a1"], "command": "reboot"})
+    assert (await api("/api/jobs", token=role_tokens[VIEWER])).json["items"][0]["job_id"] == job_id
+    assert (await api(f"/api/jobs/{job_id}", token=role_tokens[VIEWER])).code == 200
+    assert (await api(f"/api/jobs/{job_id}/cancel", "POST", token=role_tokens[VIEWER])).code == 403
+    raw = await api("/api/tasks", "POST", token=role_tokens[OPERATOR], json={"agents": ["a1"], "command": "reboot"})
     assert raw.code == 403
-    assert (await api("/api/tasks/1/cancel", "POST", token=OPERATOR)).code == 403
-    assert len((await api("/api/tasks", token=VIEWER)).json["items"]) == 1
-    assert (await api(f"/api/jobs/{job_id}/cancel", "POST", token=OPERATOR)).code == 200
+    assert (await api("/api/tasks/1/cancel", "POST", token=role_tokens[OPERATOR])).code == 403
+    assert len((await api("/api/tasks", token=role_tokens[VIEWER])).json["items"]) == 1
+    assert (await api(f"/api/jobs/{job_id}/cancel", "POST", token=role_tokens[OPERATOR])).code == 200
     await settle()
 
 
@@ -196,8 +196,8 @@ async def test_roles_viewers_read_operators_start_jobs_only_admins_run_raw_comma
 async def test_job_create_and_cancel_are_audited(api, make_agent, app, role_tokens):
     await make_agent("a1")
     await make_agent("a2")
-    job = (await api("/api/jobs", "POST", token=OPERATOR, json=ping(agents=["a1", "a2"]))).json
-    await api(f"/api/jobs/{job['job_id']}/cancel", "POST", token=OPERATOR)
+    job = (await api("/api/jobs", "POST", token=role_tokens[OPERATOR], json=ping(agents=["a1", "a2"]))).json
+    await api(f"/api/jobs/{job['job_id']}/cancel", "POST", token=role_tokens[OPERATOR])
     [cancel, create] = await app.toolbox.audit.list(actor="olga")
     assert create["action"] == "job.create" and create["target"] == PUBLIC_IP and create["role"] == "operator"
     assert create["details"] == {"job_id": job["job_id"], "tool": "ping", "params": job["params"],

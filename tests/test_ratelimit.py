@@ -88,20 +88,20 @@ async def test_jobs_per_user_per_minute_answer_429_with_retry_after_until_the_wi
     await make_agent("a1")
     clock = FakeClock()
     app.toolbox.jobs.per_user.clock = clock
-    assert (await api("/api/jobs", "POST", token=OPERATOR, json=ping(["a1"]))).code == 201
+    assert (await api("/api/jobs", "POST", token=role_tokens[OPERATOR], json=ping(["a1"]))).code == 201
     clock.advance(15)
-    assert (await api("/api/jobs", "POST", token=OPERATOR, json=ping(["a1"]))).code == 201
+    assert (await api("/api/jobs", "POST", token=role_tokens[OPERATOR], json=ping(["a1"]))).code == 201
     clock.advance(5)
-    refused = await api("/api/jobs", "POST", token=OPERATOR, json=ping(["a1"]))
+    refused = await api("/api/jobs", "POST", token=role_tokens[OPERATOR], json=ping(["a1"]))
     assert refused.code == 429 and refused.headers["Retry-After"] == "40"
     assert "too many jobs" in refused.json["error"]
-    assert (await api("/api/jobs", "POST", token=OPERATOR_2, json=ping(["a1"]))).code == 201
+    assert (await api("/api/jobs", "POST", token=role_tokens[OPERATOR_2], json=ping(["a1"]))).code == 201
     assert len((await api("/api/jobs")).json["items"]) == 3
     clock.advance(39.5)
-    again = await api("/api/jobs", "POST", token=OPERATOR, json=ping(["a1"]))
+    again = await api("/api/jobs", "POST", token=role_tokens[OPERATOR], json=ping(["a1"]))
     assert again.code == 429 and again.headers["Retry-After"] == "1"
     clock.advance(0.5)
-    assert (await api("/api/jobs", "POST", token=OPERATOR, json=ping(["a1"]))).code == 201
+    assert (await api("/api/jobs", "POST", token=role_tokens[OPERATOR], json=ping(["a1"]))).code == 201
     outcomes = [e["outcome"] for e in await app.toolbox.audit.list(action="job.create", actor="olga")]
     assert outcomes == ["ok", "refused", "refused", "ok", "ok"]
     await settle()

@@ -8,7 +8,7 @@ from toolbox.tools import describe_tools
 
 @pytest.mark.gen_test
 async def test_viewers_read_the_tool_catalogue(api, role_tokens):
-    reply = await api("/api/tools", token=VIEWER)
+    reply = await api("/api/tools", token=role_tokens[VIEWER])
     assert reply.code == 200
     assert reply.json == {"items": describe_tools()}
     tools = {tool["name"]: tool for tool in reply.json["items"]}
@@ -26,4 +26,4 @@ async def test_viewers_read_the_tool_catalogue(api, role_tokens):
 async def test_the_catalogue_needs_authentication(api, role_tokens):
     assert (await api("/api/tools", token=None)).code == 401
     assert (await api("/api/tools", token="nope")).code == 401
-    assert (await api("/api/tools", "POST", token=VIEWER)).code == 405
+    assert (await api("/api/tools", "POST", token=role_tokens[VIEWER])).code == 405
