@@ -12,6 +12,7 @@ Playwright's sync API is used from plain test functions (no asyncio loop is runn
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import pathlib
@@ -88,6 +89,22 @@ class Shots:
         self.page.set_viewport_size(LAPTOP)
 
 
+@contextlib.contextmanager
+def evidence(name, page, processes):
+    """On failure: a screenshot of the page and every process's output, in the artifacts."""
+    try:
+        yield
+    except BaseException:
+        folder = artifacts()
+        try:
+            page.screenshot(path=str(folder / f"FAILED-{name}.png"), full_page=True)
+        except Exception:  # the page itself may be gone
+            pass
+        lines = [f"--- {' '.join(p.proc.args[1:4])}" + "\n" + "\n".join(p.lines) for p in processes]
+        (folder / f"FAILED-{name}.log").write_text("\n".join(lines))
+        raise
+
+
 def watch_errors(page):
     """Collect script errors (a broken module shows up here).
 
@@ -115,97 +132,98 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
 
     context = chromium.new_context(viewport=LAPTOP, color_scheme="light")
     page = context.new_page()
-    errors = watch_errors(page)
-    shots = Shots(page, "console")
+    with evidence("ping-scenario", page, processes):
+        errors = watch_errors(page)
+        shots = Shots(page, "console")
 
-    # Log in with the one-time link: the console opens on the agents page.
-    page.goto(login_url)
-    page.wait_for_selector(".who-name")
-    assert page.text_content(".role") == "admin"
-    page.wait_for_selector(".live-pill.live")
-    page.wait_for_selector('tr[data-agent="agent-1"][data-online="true"]')
-    page.evaluate("window.__noReload = 'still here'")
+        # Log in with the one-time link: the console opens on the agents page.
+        page.goto(login_url)
+        page.wait_for_selector(".who-name")
+        assert page.text_content(".role") == "admin"
+        page.wait_for_selector(".live-pill.live")
+        page.wait_for_selector('tr[data-agent="agent-1"][data-online="true"]')
+        page.evaluate("window.__noReload = 'still here'")
 
-    # Create a second agent in the UI; its token is shown once, with the command line.
-    page.fill('form[aria-label="Add an agent"] input[name=name]', "agent-2")
-    page.fill('form[aria-label="Add an agent"] input[name=tags]', "site:lab role:spare")
-    page.click('form[aria-label="Add an agent"] button[type=submit]')
-    token = page.text_content('[data-testid="agent-token"]').strip()
-    command = page.text_content('[data-testid="agent-command"]').strip()
-    assert command == f"toolbox-agent --server {server.url} --name agent-2 --token {token}"
-    page.wait_for_selector('tr[data-agent="agent-2"][data-online="false"]')
-    shots("agents-new-token")
-    processes.append(AgentProcess(server.url, "agent-2", token, cwd=tmp_path))
-    page.wait_for_selector('tr[data-agent="agent-2"][data-online="true"]', timeout=20000)  # live
-    shots("agents")
+        # Create a second agent in the UI; its token is shown once, with the command line.
+        page.fill('form[aria-label="Add an agent"] input[name=name]', "agent-2")
+        page.fill('form[aria-label="Add an agent"] input[name=tags]', "site:lab role:spare")
+        page.click('form[aria-label="Add an agent"] button[type=submit]')
+        token = page.text_content('[data-testid="agent-token"]').strip()
+        command = page.text_content('[data-testid="agent-command"]').strip()
+        assert command == f"toolbox-agent --server {server.url} --name agent-2 --token {token}"
+        page.wait_for_selector('tr[data-agent="agent-2"][data-online="false"]')
+        shots("agents-new-token")
+        processes.append(AgentProcess(server.url, "agent-2", token, cwd=tmp_path))
+        page.wait_for_selector('tr[data-agent="agent-2"][data-online="true"]', timeout=20000)  # live
+        shots("agents")
 
-    # Run ping on both: the form checks the target as it is typed.
-    page.click('nav a[data-route="run"]')
-    page.click('.tool-choice[data-tool="ping"]')
-    page.fill("input[name=target]", "127.0.0.1 x")
-    assert "must not contain spaces" in page.text_content("#err-target")
-    assert page.is_disabled(".run-form button[type=submit]")
-    page.fill("input[name=target]", "127.0.0.1")
-    page.fill("input[name=count]", "99")
-    assert "between 1 and 20" in page.text_content("#err-count")
-    page.fill("input[name=count]", "2")
-    page.fill("input[name=timeout]", "1")
-    assert page.text_content("#err-target") == "" and page.text_content("#err-count") == ""
-    page.click('.tab[data-mode="names"]')
-    page.check('label[data-agent="agent-1"] input')
-    page.check('label[data-agent="agent-2"] input')
-    assert page.text_content('[data-testid="selected-count"]') == "2 agents selected"
-    shots("run")
-    page.click(".run-form button[type=submit]")
+        # Run ping on both: the form checks the target as it is typed.
+        page.click('nav a[data-route="run"]')
+        page.click('.tool-choice[data-tool="ping"]')
+        page.fill("input[name=target]", "127.0.0.1 x")
+        assert "must not contain spaces" in page.text_content("#err-target")
+        assert page.is_disabled(".run-form button[type=submit]")
+        page.fill("input[name=target]", "127.0.0.1")
+        page.fill("input[name=count]", "99")
+        assert "between 1 and 20" in page.text_content("#err-count")
+        page.fill("input[name=count]", "2")
+        page.fill("input[name=timeout]", "1")
+        assert page.text_content("#err-target") == "" and page.text_content("#err-count") == ""
+        page.click('.tab[data-mode="names"]')
+        page.check('label[data-agent="agent-1"] input')
+        page.check('label[data-agent="agent-2"] input')
+        assert page.text_content('[data-testid="selected-count"]') == "2 agents selected"
+        shots("run")
+        page.click(".run-form button[type=submit]")
 
-    # The job view fills in live, without a reload.
-    page.wait_for_url("**/#/jobs/*")
-    job_id = int(page.url.rsplit("/", 1)[1])
-    page.wait_for_selector('table[data-testid="results"] tr[data-agent="agent-1"]')
-    page.wait_for_selector('tr[data-agent="agent-1"][data-state="done"]', timeout=30000)
-    page.wait_for_selector('tr[data-agent="agent-2"][data-state="done"]', timeout=30000)
-    page.wait_for_function("document.querySelectorAll('tr[data-state=done] td[data-col=avg]').length === 2 && "
-                           "[...document.querySelectorAll('td[data-col=avg]')].every(td => td.textContent !== '—')")
-    assert page.evaluate("window.__noReload") == "still here"
-    for agent in ("agent-1", "agent-2"):
-        row = f'tr[data-agent="{agent}"]'
-        assert page.text_content(f"{row} td[data-col=loss]") == "0"
-        assert page.text_content(f"{row} td[data-col=recv]") == "2/2"
-        for col in ("min", "avg", "max"):
-            assert float(page.text_content(f"{row} td[data-col={col}]")) >= 0
-    assert "2 / 2 done" in page.text_content('[data-testid="progress-text"]')
-    assert page.locator(".chart .chart-bar").count() == 2
-    page.click('tr[data-agent="agent-1"] button:has-text("Raw")')
-    assert "packets transmitted" in page.text_content('[data-testid="raw-output"]')
-    page.click('th button[data-key="avg"]')  # sortable
-    assert page.get_attribute('th:has(button[data-key="avg"])', "aria-sort") == "ascending"
-    shots("job")
+        # The job view fills in live, without a reload.
+        page.wait_for_url("**/#/jobs/*")
+        job_id = int(page.url.rsplit("/", 1)[1])
+        page.wait_for_selector('table[data-testid="results"] tr[data-agent="agent-1"]')
+        page.wait_for_selector('tr[data-agent="agent-1"][data-state="done"]', timeout=30000)
+        page.wait_for_selector('tr[data-agent="agent-2"][data-state="done"]', timeout=30000)
+        page.wait_for_function("document.querySelectorAll('tr[data-state=done] td[data-col=avg]').length === 2 && "
+                               "[...document.querySelectorAll('td[data-col=avg]')].every(td => td.textContent !== '—')")
+        assert page.evaluate("window.__noReload") == "still here"
+        for agent in ("agent-1", "agent-2"):
+            row = f'tr[data-agent="{agent}"]'
+            assert page.text_content(f"{row} td[data-col=loss]") == "0"
+            assert page.text_content(f"{row} td[data-col=recv]") == "2/2"
+            for col in ("min", "avg", "max"):
+                assert float(page.text_content(f"{row} td[data-col={col}]")) >= 0
+        assert "2 / 2 done" in page.text_content('[data-testid="progress-text"]')
+        assert page.locator(".chart .chart-bar").count() == 2
+        page.click('tr[data-agent="agent-1"] button:has-text("Raw")')
+        assert "packets transmitted" in page.text_content('[data-testid="raw-output"]')
+        page.click('th button[data-key="avg"]')  # sortable
+        assert page.get_attribute('th:has(button[data-key="avg"])', "aria-sort") == "ascending"
+        shots("job")
 
-    # The history lists the job and opens it.
-    page.click('nav a[data-route="history"]')
-    page.wait_for_selector(f'tr[data-job="{job_id}"]')
-    shots("history")
-    page.click('.tabs button:has-text("Tasks")')
-    page.wait_for_selector("table[data-testid=tasks] tr[data-task]")
-    page.click('.tabs button:has-text("Jobs")')
-    page.click(f'tr[data-job="{job_id}"] a')
-    page.wait_for_selector('tr[data-agent="agent-2"][data-state="done"]')
+        # The history lists the job and opens it.
+        page.click('nav a[data-route="history"]')
+        page.wait_for_selector(f'tr[data-job="{job_id}"]')
+        shots("history")
+        page.click('.tabs button:has-text("Tasks")')
+        page.wait_for_selector("table[data-testid=tasks] tr[data-task]")
+        page.click('.tabs button:has-text("Jobs")')
+        page.click(f'tr[data-job="{job_id}"] a')
+        page.wait_for_selector('tr[data-agent="agent-2"][data-state="done"]')
 
-    # Admin: users, own API tokens, the audit log (which recorded the job).
-    page.click('nav a[data-route="admin"]')
-    page.wait_for_selector('section[aria-label="Audit log"] tbody tr')
-    assert "job.create" in page.text_content('section[aria-label="Audit log"]')
-    page.fill('section[aria-label="API tokens"] input[name=name]', "ci script")
-    page.click('section[aria-label="API tokens"] button[type=submit]')
-    page.wait_for_selector('section[aria-label="API tokens"] .token-card code')
-    page.wait_for_selector('section[aria-label="Audit log"] td:has-text("token.create")')
-    shots("admin")
+        # Admin: users, own API tokens, the audit log (which recorded the job).
+        page.click('nav a[data-route="admin"]')
+        page.wait_for_selector('section[aria-label="Audit log"] tbody tr')
+        assert "job.create" in page.text_content('section[aria-label="Audit log"]')
+        page.fill('section[aria-label="API tokens"] input[name=name]', "ci script")
+        page.click('section[aria-label="API tokens"] button[type=submit]')
+        page.wait_for_selector('section[aria-label="API tokens"] .token-card code')
+        page.wait_for_selector('section[aria-label="Audit log"] td:has-text("token.create")')
+        shots("admin")
 
-    page.emulate_media(color_scheme="dark")
-    page.click('nav a[data-route="agents"]')
-    page.wait_for_selector('tr[data-agent="agent-2"]')
-    shots("agents-dark")
-    assert errors == [], errors
+        page.emulate_media(color_scheme="dark")
+        page.click('nav a[data-route="agents"]')
+        page.wait_for_selector('tr[data-agent="agent-2"]')
+        shots("agents-dark")
+        assert errors == [], errors
     context.close()
 
 
@@ -216,43 +234,44 @@ def test_a_lost_live_feed_is_announced_and_resumed_with_since(chromium, processe
     agent = call(f"{server.url}/api/agents", "POST", {"name": "late-agent"})
     context = chromium.new_context(viewport=LAPTOP)
     page = context.new_page()
-    errors = watch_errors(page)
-    sockets = []  # every websocket the page opened: (url, route)
-    state = {"blocked": False}
+    with evidence("reconnect", page, processes):
+        errors = watch_errors(page)
+        sockets = []  # every websocket the page opened: (url, route)
+        state = {"blocked": False}
 
-    def route(ws):
-        sockets.append(ws.url)
-        if state["blocked"]:
-            ws.close()  # the server is "away": the console must keep retrying
-        else:
-            ws.connect_to_server()
-            state["current"] = ws
+        def route(ws):
+            sockets.append(ws.url)
+            if state["blocked"]:
+                ws.close()  # the server is "away": the console must keep retrying
+            else:
+                ws.connect_to_server()
+                state["current"] = ws
 
-    page.route_web_socket("**/api/ws*", route)
-    page.goto(login_url)
-    page.wait_for_selector(".live-pill.live")
-    page.wait_for_selector('tr[data-agent="late-agent"][data-online="false"]')
-    page.evaluate("window.__noReload = 'still here'")
-    assert "since=" not in sockets[0]
+        page.route_web_socket("**/api/ws*", route)
+        page.goto(login_url)
+        page.wait_for_selector(".live-pill.live")
+        page.wait_for_selector('tr[data-agent="late-agent"][data-online="false"]')
+        page.evaluate("window.__noReload = 'still here'")
+        assert "since=" not in sockets[0]
 
-    state["blocked"] = True
-    state["current"].close()
-    page.wait_for_selector(".banner .msg.warn:has-text('Live updates lost')")
-    assert page.text_content(".live-pill") == "offline"
-    processes.append(AgentProcess(server.url, "late-agent", agent["token"], cwd=tmp_path))
-    for _ in range(100):  # the agent comes online while the console is cut off
-        if call(f"{server.url}/api/agents/late-agent")["online"]:
-            break
-        page.wait_for_timeout(100)
-    Shots(page, "reconnect")("lost", phone=False)
-    state["blocked"] = False
-    page.wait_for_selector(".banner .msg.ok:has-text('Reconnected')", timeout=30000)
-    page.wait_for_selector('tr[data-agent="late-agent"][data-online="true"]')
-    assert page.text_content(".live-pill") == "live"
-    resumed = sockets[-1]
-    assert re.search(r"[?&]since=[0-9]+", resumed), resumed
-    assert page.evaluate("window.__noReload") == "still here"
-    assert errors == [], errors
+        state["blocked"] = True
+        state["current"].close()
+        page.wait_for_selector(".banner .msg.warn:has-text('Live updates lost')")
+        assert page.text_content(".live-pill") == "offline"
+        processes.append(AgentProcess(server.url, "late-agent", agent["token"], cwd=tmp_path))
+        for _ in range(100):  # the agent comes online while the console is cut off
+            if call(f"{server.url}/api/agents/late-agent")["online"]:
+                break
+            page.wait_for_timeout(100)
+        Shots(page, "reconnect")("lost", phone=False)
+        state["blocked"] = False
+        page.wait_for_selector(".banner .msg.ok:has-text('Reconnected')", timeout=30000)
+        page.wait_for_selector('tr[data-agent="late-agent"][data-online="true"]')
+        assert page.text_content(".live-pill") == "live"
+        resumed = sockets[-1]
+        assert re.search(r"[?&]since=[0-9]+", resumed), resumed
+        assert page.evaluate("window.__noReload") == "still here"
+        assert errors == [], errors
     context.close()
 
 
@@ -306,26 +325,27 @@ def test_a_viewer_logs_in_with_feishu_and_sees_no_run_form(chromium, processes, 
         feishu.state.redirect_uris.add(f"{server.url}/auth/feishu/callback")
         context = chromium.new_context(viewport=LAPTOP)
         page = context.new_page()
-        errors = watch_errors(page)
-        shots = Shots(page, "viewer")
+        with evidence("viewer", page, processes):
+            errors = watch_errors(page)
+            shots = Shots(page, "viewer")
 
-        page.goto(server.url + "/")
-        page.wait_for_selector("a.button:has-text('Log in with Feishu')")
-        shots("login")
-        page.click("a.button:has-text('Log in with Feishu')")
-        page.wait_for_selector(".who-name")
-        assert page.text_content(".who-name") == "Alice"
-        assert page.text_content(".role") == "viewer"
-        page.goto(server.url + "/#/run")
-        page.wait_for_selector("text=Running tools needs the operator role.")
-        assert page.locator("form.run-form").count() == 0
-        shots("run")
-        page.goto(server.url + "/#/admin")  # a viewer manages only their own tokens
-        page.wait_for_selector('section[aria-label="API tokens"]')
-        assert page.locator('section[aria-label="Users"]').count() == 0
-        page.click("button:has-text('Log out')")
-        page.wait_for_selector("a.button:has-text('Log in with Feishu')")
-        assert errors == [], errors
+            page.goto(server.url + "/")
+            page.wait_for_selector("a.button:has-text('Log in with Feishu')")
+            shots("login")
+            page.click("a.button:has-text('Log in with Feishu')")
+            page.wait_for_selector(".who-name")
+            assert page.text_content(".who-name") == "Alice"
+            assert page.text_content(".role") == "viewer"
+            page.goto(server.url + "/#/run")
+            page.wait_for_selector("text=Running tools needs the operator role.")
+            assert page.locator("form.run-form").count() == 0
+            shots("run")
+            page.goto(server.url + "/#/admin")  # a viewer manages only their own tokens
+            page.wait_for_selector('section[aria-label="API tokens"]')
+            assert page.locator('section[aria-label="Users"]').count() == 0
+            page.click("button:has-text('Log out')")
+            page.wait_for_selector("a.button:has-text('Log in with Feishu')")
+            assert errors == [], errors
         context.close()
     finally:
         feishu.stop()

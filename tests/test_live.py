@@ -278,7 +278,7 @@ async def test_a_client_that_never_reads_is_dropped_without_delaying_the_others(
 @pytest.mark.gen_test(timeout=15)
 async def test_a_job_result_reaches_every_console_in_order(app, http_server, base_url, api, make_agent, role_tokens):
     name, token = await make_agent("a1")
-    admin, viewer = await connect(base_url), await connect(base_url, token=VIEWER)
+    admin, viewer = await connect(base_url), await connect(base_url, token=role_tokens[VIEWER])
     try:
         for conn in (admin, viewer):
             assert (await receive(conn))["type"] == "hello"
