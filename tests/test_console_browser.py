@@ -63,6 +63,13 @@ def chromium():
         browser.close()
 
 
+def new_page(browser, **options):
+    """A page in a fresh context; waits are generous because CI machines can be busy."""
+    context = browser.new_context(**options)
+    context.set_default_timeout(45000)
+    return context, context.new_page()
+
+
 @pytest.fixture
 def processes():
     started = []
@@ -130,8 +137,7 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
     first = call(f"{server.url}/api/agents", "POST", {"name": "agent-1", "tags": ["site:lab"]})
     processes.append(AgentProcess(server.url, "agent-1", first["token"], cwd=tmp_path))
 
-    context = chromium.new_context(viewport=LAPTOP, color_scheme="light")
-    page = context.new_page()
+    context, page = new_page(chromium, viewport=LAPTOP, color_scheme="light")
     with evidence("ping-scenario", page, processes):
         errors = watch_errors(page)
         shots = Shots(page, "console")
@@ -154,7 +160,7 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
         page.wait_for_selector('tr[data-agent="agent-2"][data-online="false"]')
         shots("agents-new-token")
         processes.append(AgentProcess(server.url, "agent-2", token, cwd=tmp_path))
-        page.wait_for_selector('tr[data-agent="agent-2"][data-online="true"]', timeout=20000)  # live
+        page.wait_for_selector('tr[data-agent="agent-2"][data-online="true"]', timeout=60000)  # live
         shots("agents")
 
         # Run ping on both: the form checks the target as it is typed.
@@ -180,8 +186,8 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
         page.wait_for_url("**/#/jobs/*")
         job_id = int(page.url.rsplit("/", 1)[1])
         page.wait_for_selector('table[data-testid="results"] tr[data-agent="agent-1"]')
-        page.wait_for_selector('tr[data-agent="agent-1"][data-state="done"]', timeout=30000)
-        page.wait_for_selector('tr[data-agent="agent-2"][data-state="done"]', timeout=30000)
+        page.wait_for_selector('tr[data-agent="agent-1"][data-state="done"]', timeout=60000)
+        page.wait_for_selector('tr[data-agent="agent-2"][data-state="done"]', timeout=60000)
         page.wait_for_function("document.querySelectorAll('tr[data-state=done] td[data-col=avg]').length === 2 && "
                                "[...document.querySelectorAll('td[data-col=avg]')].every(td => td.textContent !== '—')")
         assert page.evaluate("window.__noReload") == "still here"
@@ -232,8 +238,7 @@ def test_a_lost_live_feed_is_announced_and_resumed_with_since(chromium, processe
     processes.append(server)
     login_url = server.wait_for_line(r"one-time link\): (http://\S+)").group(1)
     agent = call(f"{server.url}/api/agents", "POST", {"name": "late-agent"})
-    context = chromium.new_context(viewport=LAPTOP)
-    page = context.new_page()
+    context, page = new_page(chromium, viewport=LAPTOP)
     with evidence("reconnect", page, processes):
         errors = watch_errors(page)
         sockets = []  # every websocket the page opened: (url, route)
@@ -259,13 +264,13 @@ def test_a_lost_live_feed_is_announced_and_resumed_with_since(chromium, processe
         page.wait_for_selector(".banner .msg.warn:has-text('Live updates lost')")
         assert page.text_content(".live-pill") == "offline"
         processes.append(AgentProcess(server.url, "late-agent", agent["token"], cwd=tmp_path))
-        for _ in range(100):  # the agent comes online while the console is cut off
+        for _ in range(300):  # the agent comes online while the console is cut off
             if call(f"{server.url}/api/agents/late-agent")["online"]:
                 break
             page.wait_for_timeout(100)
         Shots(page, "reconnect")("lost", phone=False)
         state["blocked"] = False
-        page.wait_for_selector(".banner .msg.ok:has-text('Reconnected')", timeout=30000)
+        page.wait_for_selector(".banner .msg.ok:has-text('Reconnected')", timeout=60000)
         page.wait_for_selector('tr[data-agent="late-agent"][data-online="true"]')
         assert page.text_content(".live-pill") == "live"
         resumed = sockets[-1]
@@ -323,8 +328,7 @@ def test_a_viewer_logs_in_with_feishu_and_sees_no_run_form(chromium, processes, 
             "TOOLBOX_DEFAULT_ROLE": "viewer"}, cwd=tmp_path)
         processes.append(server)
         feishu.state.redirect_uris.add(f"{server.url}/auth/feishu/callback")
-        context = chromium.new_context(viewport=LAPTOP)
-        page = context.new_page()
+        context, page = new_page(chromium, viewport=LAPTOP)
         with evidence("viewer", page, processes):
             errors = watch_errors(page)
             shots = Shots(page, "viewer")
