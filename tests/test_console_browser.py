@@ -188,8 +188,8 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
         page.wait_for_selector('table[data-testid="results"] tr[data-agent="agent-1"]')
         page.wait_for_selector('tr[data-agent="agent-1"][data-state="done"]', timeout=60000)
         page.wait_for_selector('tr[data-agent="agent-2"][data-state="done"]', timeout=60000)
-        page.wait_for_function("document.querySelectorAll('tr[data-state=done] td[data-col=avg]').length === 2 && "
-                               "[...document.querySelectorAll('td[data-col=avg]')].every(td => td.textContent !== '—')")
+        parsed_rtts = "[...document.querySelectorAll('tr[data-state=done] td[data-col=avg]')]"
+        page.wait_for_function(f"{parsed_rtts}.length === 2 && {parsed_rtts}.every(td => td.textContent !== '—')")
         assert page.evaluate("window.__noReload") == "still here"
         for agent in ("agent-1", "agent-2"):
             row = f'tr[data-agent="{agent}"]'
