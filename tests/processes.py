@@ -39,17 +39,18 @@ class _Process:
             self.lines.append(line.rstrip("\n"))
             self._queue.put(line)
 
-    def wait_for_line(self, pattern, timeout=20.0):
+    def wait_for_line(self, pattern, timeout=60.0):
         """The first match of ``pattern`` in the output (waiting up to ``timeout`` seconds)."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
         seen = 0
         while time.monotonic() < deadline:
-            for line in self.lines[seen:]:
+            current = len(self.lines)  # scan exactly these; later lines are scanned next round
+            for line in self.lines[seen:current]:
                 match = regex.search(line)
                 if match:
                     return match
-            seen = len(self.lines)
+            seen = current
             try:
                 self._queue.get(timeout=0.1)
             except queue.Empty:
@@ -57,7 +58,7 @@ class _Process:
                     break
         raise AssertionError(f"no line matching {pattern!r}; output so far:\n" + "\n".join(self.lines))
 
-    def stop(self, timeout=10.0):
+    def stop(self, timeout=30.0):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

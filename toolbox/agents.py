@@ -8,6 +8,8 @@ changes update the cache at once; with a shared database, changes made by other
 server processes are picked up every ``refresh`` seconds.
 """
 
+import collections
+import datetime
 import hashlib
 import hmac
 import logging
@@ -41,6 +43,8 @@ class AgentRegistry:
         self.cache = {}
         self.last_seen = {}  # name -> datetime of the last fetch seen by this process
         self.online = set()  # names announced online
+        # online names, least recently seen first: the offline check reads only the stale end
+        self._by_seen = collections.OrderedDict()
         self.is_parked = lambda name: False  # set by the dispatcher
         self._refreshes = 0
         self._refreshed_at = None
@@ -145,6 +149,7 @@ class AgentRegistry:
         result = await self.collection.delete_one({"_id": name})
         self.cache.pop(name, None)
         self.last_seen.pop(name, None)
+        self._by_seen.pop(name, None)
         if result.deleted_count == 0:
             raise NotFound(f"agent not found: {name}")
         if name in self.online:
@@ -154,8 +159,10 @@ class AgentRegistry:
     # --- online tracking ---
 
     def mark_seen(self, name, now=None):
-        self.last_seen[name] = now or models.utcnow()
+        self.last_seen[name] = now = now or models.utcnow()
         self._seen_dirty.add(name)
+        self._by_seen[name] = now
+        self._by_seen.move_to_end(name)
         if name not in self.online:
             self.online.add(name)
             self.events.publish("agent.online", {"name": name})
@@ -180,11 +187,24 @@ class AgentRegistry:
         return (now - seen).total_seconds() <= self.poll_timeout + 1
 
     def check_offline(self):
-        """Announce agents that stopped fetching."""
+        """Announce agents that stopped fetching.
+
+        Only agents not seen here within the online window are checked (the oldest end
+        of ``_by_seen``), so a sweep costs little with thousands of agents online.
+        """
         now = models.utcnow()
-        for name in list(self.online):
+        cutoff = now - datetime.timedelta(seconds=self.poll_timeout + 1)
+        stale = []
+        for name, seen in self._by_seen.items():
+            if seen >= cutoff:
+                break
+            stale.append(name)
+        for name in stale:
             doc = self.cache.get(name)
-            if doc is None or not self.is_online(doc, now):
+            if doc is not None and self.is_online(doc, now):
+                continue  # parked, or seen by another process
+            del self._by_seen[name]
+            if name in self.online:
                 self.online.discard(name)
                 self.events.publish("agent.offline", {"name": name})
 

@@ -3,6 +3,10 @@
 Everything else receives a database object from ``open_database`` and uses the
 PyMongo-style async API (``find_one_and_update``, ``insert_one`` ...).  Moving to
 PyMongo's own async client (Motor is deprecated upstream) means editing this file.
+
+The embedded database (mongomock) scans the whole collection on every query, even by
+``_id``; ``open_database`` teaches it to look a document up by ``_id`` directly (see
+``_install_embedded_id_lookup``), which is what a real MongoDB's ``_id`` index does.
 """
 
 import logging
@@ -25,6 +29,9 @@ class Database:
         self.db = client[name]
         self.name = name
         self.embedded = embedded
+        # Facts that hold only while this process is the database's sole user: true
+        # of the embedded database (shared only by passing this object around).
+        self.local_state = {} if embedded else None
 
     def __getitem__(self, collection):
         return self.db[collection]
@@ -60,8 +67,42 @@ def open_database(uri=None, name=None, server_timeout_ms=5000):
         return Database(client, name or database_name_from_uri(uri), embedded=False)
     from mongomock_motor import AsyncMongoMockClient
 
+    _install_embedded_id_lookup()
     client = AsyncMongoMockClient(tz_aware=True)
     return Database(client, name or DEFAULT_DB_NAME, embedded=True)
+
+
+# Exact types only: bool is an int subclass, and Mongo never equates True with 1.
+_ID_LOOKUP_TYPES = (int, str, bytes)
+
+
+def _install_embedded_id_lookup():
+    """Make mongomock answer ``{"_id": value, ...}`` filters from its ``_id``-keyed store.
+
+    mongomock keeps documents in a dict keyed by ``_id`` but still runs the filter on
+    every document, and ``find_one_and_update`` does that three times.  When the filter
+    has a plain ``_id`` value, only the document stored under that key can match, so
+    the filter is applied to it alone: same answers, without the scan.
+    """
+    from mongomock import ObjectId, collection, filtering
+
+    scan = collection.Collection._iter_documents
+    if getattr(scan, "toolbox_id_lookup", False):
+        return
+    exact_types = _ID_LOOKUP_TYPES + (ObjectId,)
+
+    def iter_documents(self, filter):
+        key = filter.get("_id") if isinstance(filter, dict) else None
+        if type(key) not in exact_types:
+            return scan(self, filter)
+        try:
+            document = self._store[key]
+        except KeyError:
+            return iter(())
+        return iter([document] if filtering.filter_applies(filter, document) else [])
+
+    iter_documents.toolbox_id_lookup = True
+    collection.Collection._iter_documents = iter_documents
 
 
 def index(keys, **options):

@@ -1,6 +1,7 @@
 """The ``toolbox`` command: read the configuration, start the server, print its URL."""
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -28,6 +29,10 @@ async def serve(config, ready=None):
         await app.toolbox.start()
     except PyMongoError as error:
         raise ConfigError(f"cannot reach MongoDB at MONGODB_URI: {error}") from None
+    # Everything built so far lives as long as the process: keep it out of the
+    # collector's full passes, which otherwise show up as pauses in dispatch latency.
+    gc.collect()
+    gc.freeze()
     # 8 MiB for buffered bodies (API handlers refuse JSON over 1 MiB with a JSON 413);
     # /agent/task streams its body and raises its own limit, keeping only what it stores.
     server = app.listen(config.port, config.host, xheaders=False, max_body_size=MAX_BUFFERED_BODY)

@@ -9,9 +9,18 @@ Two collections keep the hot path small whatever the history size:
   never lost) and, when a history limit is set, prunes the oldest.
 
 Ids come from an atomic counter, reserved ``id_block`` at a time per process.
+
+On the embedded database (private to this process) the service also keeps, per agent,
+the ids of tasks that may be queued for it, and claims by ``_id``: that database
+scans the whole collection for any other query, so a claim by agent and state would
+cost a scan per fetch (a fan-out of 1,000 tasks: a million document checks).  The
+ids are only candidates: each claim still checks the state atomically.  With a
+shared MongoDB the ``claim`` index answers the query, and other processes queue tasks
+this one never sees, so the claim always asks the database.
 """
 
 import asyncio
+import bisect
 import datetime
 import logging
 
@@ -38,6 +47,14 @@ class TaskService:
         self.notify = lambda agent: None  # set by the dispatcher
         self._ids = iter(())
         self._id_lock = asyncio.Lock()
+        # agent -> sorted ids of tasks that may be queued for it (embedded database only;
+        # kept with the database object, so every service on it sees the same).
+        local = getattr(db, "local_state", None)
+        self._queued_ids = local.setdefault("queued_ids", {}) if local is not None else None
+
+    def _may_be_queued(self, agent, task_id):
+        if self._queued_ids is not None:
+            bisect.insort(self._queued_ids.setdefault(agent, []), task_id)
 
     async def start(self):
         await self.live.create_indexes([
@@ -81,16 +98,33 @@ class TaskService:
         if docs:
             await self.live.insert_many(docs)
         for doc in docs:
+            self._may_be_queued(doc["agent"], doc["_id"])
             self.events.publish("task.queued", models.task_model(doc))
             self.notify(doc["agent"])
         return docs
 
     async def claim(self, agent):
         """Atomically take the agent's oldest queued task (marking it dispatched), or None."""
-        return await self.live.find_one_and_update(
-            {"agent": agent, "state": QUEUED},
-            {"$set": {"state": DISPATCHED, "dispatched_at": models.utcnow()}},
-            sort=CLAIM_ORDER, return_document=ReturnDocument.AFTER)
+        update = {"$set": {"state": DISPATCHED, "dispatched_at": models.utcnow()}}
+        if self._queued_ids is None:
+            return await self.live.find_one_and_update(
+                {"agent": agent, "state": QUEUED}, update, sort=CLAIM_ORDER,
+                return_document=ReturnDocument.AFTER)
+        candidates = self._queued_ids.get(agent)
+        while candidates:
+            task_id = candidates[0]
+            doc = await self.live.find_one_and_update(
+                {"_id": task_id, "agent": agent, "state": QUEUED}, update,
+                return_document=ReturnDocument.AFTER)
+            if task_id in candidates:  # a concurrent claim may have taken it off already
+                candidates.remove(task_id)
+            if doc is not None:
+                break
+        else:
+            doc = None
+        if not candidates and self._queued_ids.get(agent) is candidates:
+            self._queued_ids.pop(agent, None)
+        return doc
 
     async def unclaim(self, doc):
         """Put back a claimed task whose response never reached its agent."""
@@ -99,6 +133,7 @@ class TaskService:
             {"$set": {"state": QUEUED, "dispatched_at": None}},
             return_document=ReturnDocument.AFTER)
         if back is not None:
+            self._may_be_queued(doc["agent"], doc["_id"])
             log.info("task %s: response to %s not delivered; queued again", doc["_id"], doc["agent"])
             self.notify(doc["agent"])
         return back

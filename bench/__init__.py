@@ -1,0 +1,1 @@
+"""toolBox's benchmark harness: ``python -m bench`` (see docs/benchmarks.md)."""

@@ -1,0 +1,243 @@
+"""Load-generator coroutines; each runs in its own process (``procs.Worker``).
+
+They talk to toolBox and to the baseline alike (same paths, same bodies).  Times are
+``time.monotonic()``, which is one clock for every process on the machine, so a
+create time taken in one process and a receive time taken in another compare.
+"""
+
+import asyncio
+import json
+import time
+
+from bench.httpc import HTTPConnection, fetch_path, result_body
+
+OPEN_CONCURRENCY = 64  # connection attempts in flight: stay under the listen backlog (128)
+
+
+async def create_agents(ctl, host, port, admin_token, names, concurrency=16):
+    """POST /api/agents once per name; return {"tokens": {name: token}, "seconds": s}."""
+    tokens, pending = {}, iter(names)
+    auth = {"Authorization": f"Bearer {admin_token}"}
+
+    async def one_connection():
+        conn = await HTTPConnection.open(host, port)
+        for name in pending:
+            status, body = await conn.json("POST", "/api/agents", auth, {"name": name})
+            if status != 201:
+                raise RuntimeError(f"creating agent {name}: {status} {body}")
+            tokens[name] = body["token"]
+        conn.close()
+
+    start = time.monotonic()
+    await asyncio.gather(*(one_connection() for _ in range(concurrency)))
+    return {"tokens": tokens, "seconds": time.monotonic() - start}
+
+
+async def _open_all(host, port, count):
+    gate = asyncio.Semaphore(OPEN_CONCURRENCY)
+
+    async def one():
+        async with gate:
+            return await HTTPConnection.open(host, port)
+
+    return await asyncio.gather(*(one() for _ in range(count)))
+
+
+async def park_and_hold(ctl, host, port, agents):
+    """Park one fetch per (name, token); report, hold until told, then report early answers."""
+    start = time.monotonic()
+    conns = await _open_all(host, port, len(agents))
+    for conn, (name, token) in zip(conns, agents):
+        conn.send("GET", fetch_path(name), {"Authorization": token})
+    waiting = [asyncio.ensure_future(conn.response()) for conn in conns]
+    ctl.send(("parked", {"count": len(conns), "seconds": time.monotonic() - start}))
+    await ctl.recv()  # the harness has measured
+    answered = sum(1 for future in waiting if future.done())
+    failed = sum(1 for future in waiting if future.done() and future.exception() is not None)
+    for future in waiting:
+        future.cancel()
+    for conn in conns:
+        conn.close()
+    await asyncio.sleep(0.1)
+    return {"answered_early": answered, "failed": failed}
+
+
+async def agents_loop(ctl, host, port, agents, post_results=True):
+    """Agents that fetch, take a task, post its result at once and fetch again.
+
+    Sends ("parked", n) once every first fetch is sent; runs until told to stop;
+    returns receipts [(task_id, t_received)] and stores [(task_id, t_stored)].
+    """
+    received, stored, errors = [], [], []
+
+    async def agent(conn, name, token):
+        auth = {"Authorization": token}
+        path = fetch_path(name)
+        while True:
+            conn.send("GET", path, auth)
+            status, body = await conn.response()
+            now = time.monotonic()
+            if status != 200:
+                errors.append(f"fetch {status}")
+                await asyncio.sleep(0.5)
+                continue
+            task_id = json.loads(body)["task_id"]
+            if not task_id:
+                continue
+            received.append((task_id, now))
+            if post_results:
+                status, _ = await conn.request("POST", "/agent/task", auth, result_body(name, task_id))
+                if status != 200:
+                    errors.append(f"result {status}")
+                stored.append((task_id, time.monotonic()))
+
+    conns = await _open_all(host, port, len(agents))
+    tasks = [asyncio.ensure_future(agent(conn, name, token)) for conn, (name, token) in zip(conns, agents)]
+    await asyncio.sleep(0)
+    ctl.send(("parked", len(tasks)))
+    await ctl.recv()
+    crashed = [task for task in tasks if task.done() and task.exception() is not None]
+    for task in tasks:
+        task.cancel()
+    for conn in conns:
+        conn.close()
+    errors += [repr(task.exception()) for task in crashed[:5]]
+    return {"received": received, "stored": stored, "errors": errors}
+
+
+async def create_tasks(ctl, host, port, admin_token, batches, gap, until=None, job=False):
+    """POST /api/tasks for each batch of agent names, ``gap`` seconds apart (until ``until``).
+
+    With ``job``, each batch is one ``POST /api/jobs`` (ping 127.0.0.1) instead.
+    Returns [(task_ids, t_sent, t_answered)] per batch.
+    """
+    auth = {"Authorization": f"Bearer {admin_token}"}
+    conn = await HTTPConnection.open(host, port)
+    records = []
+    for batch in batches:
+        sent = time.monotonic()
+        if until is not None and sent >= until:
+            break
+        if job:
+            status, body = await conn.json("POST", "/api/jobs", auth, {
+                "tool": "ping", "params": {"target": "127.0.0.1"}, "agents": batch})
+        else:
+            status, body = await conn.json("POST", "/api/tasks", auth, {"agents": batch, "command": "echo ok"})
+        answered = time.monotonic()
+        if status != 201:
+            raise RuntimeError(f"creating tasks: {status} {body}")
+        items = body["tasks"] if job else body["items"]
+        records.append(([item["task_id"] for item in items], sent, answered))
+        await asyncio.sleep(gap)
+    conn.close()
+    return records
+
+
+async def legacy_fleet(ctl, host, port, agents, duration):
+    """Agents like the legacy client: a new fetch every second, never waiting for the last.
+
+    Each agent keeps a pool of idle keep-alive connections (like Go's http.Client) and
+    opens a new one only when none is idle.  Returns received task ids, the most
+    connections any agent had open, and errors.
+    """
+    received, errors = [], []
+    most_open = [0]
+    loop = asyncio.get_running_loop()
+    end = loop.time() + duration
+
+    async def fetch(conn, name, auth, pool, opened):
+        try:
+            status, body = await conn.request("GET", fetch_path(name), auth)
+            if status != 200:
+                errors.append(f"fetch {status}")
+            task_id = json.loads(body)["task_id"] if status == 200 else 0
+            if task_id:
+                received.append(task_id)
+                status, _ = await conn.request("POST", "/agent/task", auth, result_body(name, task_id))
+                if status != 200:
+                    errors.append(f"result {status}")
+            pool.append(conn)
+        except (OSError, asyncio.IncompleteReadError) as error:
+            errors.append(repr(error))
+            opened[0] -= 1
+            conn.close()
+
+    async def agent(index, name, token):
+        auth, pool, inflight, opened = {"Authorization": token}, [], set(), [0]
+        await asyncio.sleep(index % 1000 / 1000)  # spread the fleet over the second
+        next_tick = loop.time()
+        while next_tick < end:
+            conn = pool.pop() if pool else None
+            if conn is None:
+                conn = await HTTPConnection.open(host, port)
+                opened[0] += 1
+                most_open[0] = max(most_open[0], opened[0])
+            task = asyncio.ensure_future(fetch(conn, name, auth, pool, opened))
+            inflight.add(task)
+            task.add_done_callback(inflight.discard)
+            next_tick += 1.0
+            await asyncio.sleep(max(0.0, next_tick - loop.time()))
+        for task in list(inflight):
+            task.cancel()
+        for conn in pool:
+            conn.close()
+
+    ctl.send(("started", len(agents)))
+    await asyncio.gather(*(agent(i, name, token) for i, (name, token) in enumerate(agents)),
+                         return_exceptions=False)
+    return {"received": received, "most_open_per_agent": most_open[0], "errors": errors[:20],
+            "error_count": len(errors)}
+
+
+async def throughput(ctl, host, port, admin_token, agents, duration, warmup=1.0, window=200,
+                     creators=4):
+    """Instant agents plus creators keeping ``window`` tasks in flight; tasks done per second.
+
+    A task is done when its result POST is answered.  Counts only the tasks finished
+    between ``warmup`` and ``duration`` seconds.
+    """
+    auth_admin = {"Authorization": f"Bearer {admin_token}"}
+    gate = asyncio.Semaphore(window)
+    done_times, errors = [], []
+    names = [name for name, _ in agents]
+
+    async def agent(conn, name, token):
+        auth = {"Authorization": token}
+        while True:
+            status, body = await conn.request("GET", fetch_path(name), auth)
+            task_id = json.loads(body)["task_id"] if status == 200 else 0
+            if not task_id:
+                continue
+            status, _ = await conn.request("POST", "/agent/task", auth, result_body(name, task_id))
+            if status != 200:
+                errors.append(f"result {status}")
+            done_times.append(time.monotonic())
+            gate.release()
+
+    async def creator(conn, offset):
+        turn = offset
+        while True:
+            await gate.acquire()
+            name = names[turn % len(names)]
+            turn += creators
+            status, body = await conn.json("POST", "/api/tasks", auth_admin,
+                                           {"agents": [name], "command": "echo ok"})
+            if status != 201:
+                errors.append(f"create {status}")
+                gate.release()
+
+    conns = await _open_all(host, port, len(agents) + creators)
+    jobs = [asyncio.ensure_future(agent(conn, name, token))
+            for conn, (name, token) in zip(conns, agents)]
+    await asyncio.sleep(0.5)  # let every agent park
+    start = time.monotonic()
+    jobs += [asyncio.ensure_future(creator(conn, i)) for i, conn in enumerate(conns[len(agents):])]
+    await asyncio.sleep(duration)
+    crashed = [repr(job.exception()) for job in jobs if job.done() and job.exception() is not None]
+    for job in jobs:
+        job.cancel()
+    for conn in conns:
+        conn.close()
+    counted = [t for t in done_times if start + warmup <= t <= start + duration]
+    return {"done_per_second": len(counted) / (duration - warmup), "done": len(done_times),
+            "errors": (errors + crashed)[:20], "error_count": len(errors) + len(crashed)}

@@ -1,0 +1,136 @@
+"""``python -m bench``: run the scenarios against toolBox and the bare-Tornado baseline.
+
+Each repetition starts a fresh ``toolbox`` server (embedded database) and a fresh
+baseline server on 127.0.0.1, creates the agents on both through the API, runs every
+selected scenario on one then the other, and stops them.  The table shows medians
+over repetitions (latency percentiles pool every sample), toolBox / baseline, the
+target and whether it is met.  ``--json PATH`` keeps every figure.
+"""
+
+import argparse
+import json
+import platform
+import signal
+import sys
+import tempfile
+import time
+
+from bench import procs, scenarios, storecost
+from bench.report import render_table, rows_for
+
+ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
+NAMES = ("parked", "latency", "legacy", "throughput", "fanout", "store")
+
+FULL = {"parked": 15000, "latency_agents": 10000, "latency_tasks": 500, "legacy_agents": 1000,
+        "legacy_seconds": 15, "legacy_rate": 100, "throughput_agents": 100, "throughput_seconds": 10,
+        "throughput_warmup": 2, "fanout_agents": 1000, "fanout_rounds": 3, "fanout_gap": 3.0,
+        "store_tasks": 100, "repeat": 3}
+QUICK = {"parked": 50, "latency_agents": 50, "latency_tasks": 30, "legacy_agents": 30,
+         "legacy_seconds": 5, "legacy_rate": 10, "throughput_agents": 10, "throughput_seconds": 1.5,
+         "throughput_warmup": 0.5, "fanout_agents": 50, "fanout_rounds": 1, "fanout_gap": 0.5,
+         "store_tasks": 10, "repeat": 1}
+
+
+def machine():
+    import tornado
+
+    mem_kb = int(open("/proc/meminfo").read().split()[1])
+    import os
+
+    return {"nproc": os.cpu_count(), "memory_gib": round(mem_kb / 1024 / 1024, 1),
+            "python": platform.python_version(), "tornado": tornado.version,
+            "fd_limit": procs.raise_fd_limit(), "kernel": platform.release()}
+
+
+def agents_needed(selected, size):
+    needs = {"parked": size["parked"], "latency": size["latency_agents"],
+             "legacy": size["legacy_agents"], "throughput": size["throughput_agents"],
+             "fanout": size["fanout_agents"]}
+    return max([needs[name] for name in selected if name in needs] or [0])
+
+
+def run_servers(selected, size, logdir, log):
+    """One repetition: both servers, every selected server scenario; {scenario: {server: figures}}."""
+    count = agents_needed(selected, size)
+    if not count:
+        return {}
+    names = [f"bench-{i:05d}" for i in range(count)]
+    out = {"create": {}}
+    servers = [procs.start_toolbox(ADMIN_TOKEN, logdir), procs.start_baseline(ADMIN_TOKEN, logdir)]
+    try:
+        fleets = {}
+        for server in servers:
+            agents, seconds = scenarios.create_agents(server, ADMIN_TOKEN, names)
+            fleets[server.name] = agents
+            out["create"][server.name] = {"agents": count, "seconds": seconds}
+            log(f"  {server.name}: created {count} agents in {seconds:.1f}s")
+        for name in selected:
+            if name == "store":
+                continue
+            out[name] = {}
+            for server in servers:
+                agents = fleets[server.name]
+                started = time.monotonic()
+                if name == "parked":
+                    figures = scenarios.parked(server, agents[:size["parked"]])
+                elif name == "latency":
+                    figures = scenarios.latency(server, agents[:size["latency_agents"]], ADMIN_TOKEN,
+                                                size["latency_tasks"])
+                elif name == "legacy":
+                    figures = scenarios.legacy(server, agents[:size["legacy_agents"]], ADMIN_TOKEN,
+                                               size["legacy_seconds"], size["legacy_rate"])
+                elif name == "throughput":
+                    figures = scenarios.throughput(server, agents[:size["throughput_agents"]],
+                                                   ADMIN_TOKEN, size["throughput_seconds"],
+                                                   size["throughput_warmup"])
+                else:
+                    figures = scenarios.fanout(server, agents[:size["fanout_agents"]], ADMIN_TOKEN,
+                                               size["fanout_rounds"], size["fanout_gap"])
+                out[name][server.name] = figures
+                shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in figures.items()
+                         if not isinstance(v, (list, dict))}
+                log(f"  {name} / {server.name} ({time.monotonic() - started:.1f}s): {shown}")
+    finally:
+        for server in servers:
+            server.stop()
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small numbers (the test suite runs this)")
+    parser.add_argument("--scenario", action="append", choices=NAMES,
+                        help="run only this scenario (repeatable); default: all")
+    parser.add_argument("--repeat", type=int, help="repetitions (default 3, --quick 1)")
+    parser.add_argument("--json", help="write every figure to this file")
+    args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the servers started below are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
+    size = dict(QUICK if args.quick else FULL)
+    repeat = args.repeat or size["repeat"]
+    selected = args.scenario or list(NAMES)
+    info = machine()
+
+    def log(line):
+        print(line, file=sys.stderr, flush=True)
+
+    log(f"bench: {'quick' if args.quick else 'full'} run, {repeat} repetition(s), "
+        f"scenarios {', '.join(selected)}; machine {info}")
+    runs = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="toolbox-bench-") as logdir:
+        for rep in range(repeat):
+            log(f"repetition {rep + 1}/{repeat}")
+            runs.append(run_servers(selected, size, logdir, log))
+    store = storecost.measure(size["store_tasks"]) if "store" in selected else None
+    rows = rows_for(runs, store)
+    print(render_table(rows, info, repeat))
+    failed = [row for row in rows if row["pass"] is False]
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump({"machine": info, "size": size, "repeat": repeat, "runs": runs, "store": store,
+                       "rows": rows, "seconds": time.monotonic() - started}, handle, indent=1,
+                      default=str)
+    log(f"bench: done in {time.monotonic() - started:.1f}s; {len(failed)} target(s) missed")
+    return 0
+
