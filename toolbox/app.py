@@ -72,7 +72,7 @@ def make_app(config, db=None):
         debug=False,
         compress_response=True,
         websocket_ping_interval=20,
-        websocket_ping_timeout=30,
+        websocket_ping_timeout=15,  # Tornado 6.6 caps it at the interval
     )
     app.toolbox = Toolbox(config, db)
     return app

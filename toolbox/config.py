@@ -110,6 +110,9 @@ _SETTINGS = [
      lambda n, v: _int_in(n, v, 1, 1000000), 2000, "unfinished tasks aimed at one target across all agents"),
     ("job_deadline", "TOOLBOX_JOB_DEADLINE", "--job-deadline", _positive_float, 300.0,
      "seconds after which a job's unfinished tasks stop counting and the job ends"),
+    ("ws_queue_size", "TOOLBOX_WS_QUEUE_SIZE", "--ws-queue-size",
+     lambda n, v: _int_in(n, v, 2, 1000000), 1000,
+     "events queued for one console websocket before that (too slow) console is dropped"),
 ]
 
 
@@ -144,6 +147,7 @@ class Config:
     jobs_per_minute: int = 30
     target_concurrency: int = 2000
     job_deadline: float = 300.0
+    ws_queue_size: int = 1000
     # Filled in by ``resolved()`` when the operator left them unset.
     generated: tuple = ()
 

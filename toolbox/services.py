@@ -11,6 +11,7 @@ from toolbox.api_tokens import TokenStore
 from toolbox.audit import AuditLog
 from toolbox.dispatcher import Dispatcher
 from toolbox.events import EventHub
+from toolbox.live import LiveHub
 from toolbox.feishu import FeishuClient
 from toolbox.jobs import JobService
 from toolbox.sessions import LocalLogin
@@ -21,7 +22,7 @@ log = logging.getLogger("toolbox")
 
 
 class Toolbox:
-    """The store, agent registry, task and job services, dispatcher, event hub, audit log, people."""
+    """Store, agents, tasks and jobs, dispatcher, event hub, live feed, audit log, users and tokens."""
 
     def __init__(self, config, db):
         self.config = config
@@ -31,6 +32,7 @@ class Toolbox:
         self.tasks = TaskService(db, self.events, config)
         self.dispatcher = Dispatcher(self.tasks, self.agents)
         self.audit = AuditLog(db)
+        self.live = LiveHub(self.events, config.ws_queue_size)
         self.jobs = JobService(db, self.events, self.agents, self.tasks, config)
         self.users = UserStore(db, config)
         self.tokens = TokenStore(db, authoritative=db.embedded,
@@ -68,6 +70,7 @@ class Toolbox:
                 pass
             self._sweeper = None
         self.dispatcher.close_all()
+        self.live.close_all()
         await self.jobs.stop()
 
     async def sweep_once(self):

@@ -1,0 +1,71 @@
+"""``GET /api/ws?since=SEQ``: the console's live feed (see ``toolbox.live``).
+
+Authenticated like every API call (``APIHandler.authenticate``: session cookie or
+bearer token), refused before the upgrade when it is not (401/403 JSON).  The origin
+check is Tornado's default: a browser page from another site is refused (403),
+which is what protects the cookie-authenticated socket from cross-site use.  Keepalive
+is Tornado's ``websocket_ping_interval``/``websocket_ping_timeout`` (see ``make_app``).
+The feed is one-way: messages from the client are ignored.  Credentials are checked
+again every ``RECHECK_SECONDS`` while the socket is open: a logout, a disabled account
+or a revoked token closes it (code 1008).
+"""
+
+import logging
+
+from tornado import ioloop, websocket
+
+from handlers.base import APIHandler, require_role
+from toolbox import models
+from toolbox.errors import ToolboxError
+
+log = logging.getLogger("toolbox.live")
+
+MAX_SEQ = 2**62
+CLOSE_POLICY = 1008
+
+
+class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
+    RECHECK_SECONDS = 30.0
+
+    def initialize(self):
+        self.client = None
+        self.since = None
+        self.recheck = None
+
+    @require_role("viewer")
+    async def get(self, *args, **kwargs):
+        """Check ``since``, then upgrade (Tornado checks the origin here)."""
+        since = self.get_query_argument("since", None)
+        if since not in (None, ""):
+            self.since = models.int_in(since, "since", 0, MAX_SEQ)
+        await super().get(*args, **kwargs)
+
+    def open(self, *args, **kwargs):
+        user = self.current_user
+        self.client = self.toolbox.live.connect(
+            self.write_message, self._close_from_hub, since=self.since,
+            label=f"{user.name}@{self.request.remote_ip}")
+        self.recheck = ioloop.PeriodicCallback(self._recheck, self.RECHECK_SECONDS * 1000)
+        self.recheck.start()
+
+    async def _recheck(self):
+        try:
+            await self.authenticate()
+        except ToolboxError as error:
+            log.info("live client %s: closing, %s", self.client.label if self.client else "?", error.message)
+            self.close(CLOSE_POLICY, error.message[:120])
+
+    def _close_from_hub(self, code, reason):
+        self.close(code, reason)
+
+    def on_message(self, message):
+        """The feed is one-way; what the client says is ignored."""
+
+    def on_close(self):
+        if self.recheck is not None:
+            self.recheck.stop()
+        if self.client is not None:
+            self.toolbox.live.disconnect(self.client)
+
+
+default_handlers = [(r"/api/ws", LiveSocketHandler)]

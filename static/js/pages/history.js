@@ -1,0 +1,136 @@
+// History: past jobs (filter by tool, user, state) and tasks (filter by agent, state),
+// newest first, a page at a time; any job opens in the job view.
+
+import { api, query } from "../api.js";
+import { h, replace, message, empty, ago, stateBadge, copyButton } from "../dom.js";
+
+const PAGE = 25;
+const JOB_STATES = ["running", "done", "canceled"];
+const TASK_STATES = ["queued", "dispatched", "done", "canceled", "delivery_timeout", "lost"];
+
+// The last filters, kept while the console is open.
+const memory = { tab: "jobs", jobs: { tool: "", user: "", state: "" }, tasks: { agent: "", state: "" } };
+
+export async function render(page, ctx) {
+  const tabs = h("div", { class: "tabs", role: "tablist" });
+  const filters = h("form", { class: "filters", "aria-label": "Filters" });
+  const results = h("div", { class: "card" });
+  const pager = h("div", { class: "pager" });
+  page.append(h("div", { class: "page-head" }, h("h1", {}, "History")), tabs, filters, results, pager);
+
+  let tools = [];
+  try { tools = await ctx.getTools(); } catch { tools = []; }
+  let stack = [];  // "before" cursors of the pages above this one
+  let before = null;
+
+  function drawTabs() {
+    replace(tabs, ...[["jobs", "Jobs"], ["tasks", "Tasks"]].map(([tab, text]) => h("button", {
+      type: "button", role: "tab", class: `tab${memory.tab === tab ? " active" : ""}`, "aria-selected": String(memory.tab === tab),
+      onclick: () => { memory.tab = tab; stack = []; before = null; drawTabs(); drawFilters(); load(); },
+    }, text)));
+  }
+
+  function select(name, current, options, label) {
+    const node = h("select", { name, "aria-label": label },
+      h("option", { value: "" }, `Any ${label.toLowerCase()}`),
+      ...options.map(([value, text]) => h("option", { value, selected: value === current }, text)));
+    node.addEventListener("change", () => { memory[memory.tab][name] = node.value; stack = []; before = null; load(); });
+    return node;
+  }
+
+  function text(name, current, placeholder) {
+    const node = h("input", { name, value: current, placeholder, "aria-label": placeholder, type: "search" });
+    node.addEventListener("change", () => { memory[memory.tab][name] = node.value.trim(); stack = []; before = null; load(); });
+    return node;
+  }
+
+  function drawFilters() {
+    const f = memory[memory.tab];
+    if (memory.tab === "jobs") {
+      replace(filters,
+        select("tool", f.tool, tools.map((t) => [t.name, t.title]), "Tool"),
+        text("user", f.user, "User"),
+        select("state", f.state, JOB_STATES.map((s) => [s, s]), "State"));
+    } else {
+      replace(filters,
+        text("agent", f.agent, "Agent"),
+        select("state", f.state, TASK_STATES.map((s) => [s, s.replace("_", " ")]), "State"));
+    }
+  }
+
+  async function load() {
+    replace(results, h("p", { class: "muted" }, "Loading…"));
+    const path = memory.tab === "jobs" ? "/api/jobs" : "/api/tasks";
+    let reply;
+    try {
+      reply = await api(path + query({ ...memory[memory.tab], limit: PAGE, before }));
+    } catch (error) {
+      replace(results, message("error", `Cannot load the ${memory.tab}: ${error.message}`));
+      replace(pager);
+      return;
+    }
+    const filtered = Object.values(memory[memory.tab]).some(Boolean);
+    if (!reply.items.length) {
+      replace(results, filtered
+        ? empty(`No ${memory.tab} match these filters.`, h("p", {}, "Clear a filter to see more."))
+        : empty(`No ${memory.tab} yet.`, ctx.can("operator")
+          ? h("p", {}, "Start one on the ", h("a", { href: "#/run" }, "Run"), " page.")
+          : h("p", {}, "Jobs that operators run show up here.")));
+    } else {
+      replace(results, memory.tab === "jobs" ? jobsTable(reply.items) : tasksTable(reply.items));
+    }
+    replace(pager,
+      stack.length ? h("button", { type: "button", class: "small", onclick: () => { before = stack.pop(); load(); } }, "← Newer") : null,
+      stack.length ? h("button", { type: "button", class: "small ghost", onclick: () => { stack = []; before = null; load(); } }, "Newest") : null,
+      reply.next_before ? h("button", { type: "button", class: "small", onclick: () => { stack.push(before); before = reply.next_before; load(); } }, "Older →") : null);
+  }
+
+  function jobsTable(items) {
+    return h("div", { class: "table-scroll" }, h("table", { class: "table stack history", "data-testid": "jobs" },
+      h("thead", {}, h("tr", {}, ...["Job", "Tool", "Target", "Agents", "Done", "State", "By", "When"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, ...items.map((job) => {
+        const c = job.counts || {};
+        const tr = h("tr", { class: "link-row", dataset: { job: String(job.job_id) }, tabindex: "0" },
+          h("td", { "data-label": "Job" }, h("a", { href: `#/jobs/${job.job_id}` }, `#${job.job_id}`)),
+          h("td", { "data-label": "Tool" }, job.tool),
+          h("td", { "data-label": "Target", class: "target" }, job.target || "—"),
+          h("td", { "data-label": "Agents" }, String(c.requested ?? job.agents.length)),
+          h("td", { "data-label": "Done" }, `${c.done || 0}${c.timed_out ? ` (+${c.timed_out} timed out)` : ""}`),
+          h("td", { "data-label": "State" }, stateBadge(job.state)),
+          h("td", { "data-label": "By" }, job.created_by || "—"),
+          h("td", { "data-label": "When" }, ago(job.created_at)));
+        const open = () => ctx.navigate(`#/jobs/${job.job_id}`);
+        tr.addEventListener("click", (event) => { if (!event.target.closest("a")) open(); });
+        tr.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
+        return tr;
+      }))));
+  }
+
+  function tasksTable(items) {
+    const body = h("tbody", {});
+    for (const task of items) {
+      const raw = h("tr", { class: "raw-row", hidden: true }, h("td", { colspan: "7" },
+        h("div", { class: "raw-head" }, h("span", { class: "muted" }, task.command), copyButton(() => task.result || "", "Copy output")),
+        h("pre", { class: "raw" }, task.result ?? "(no output yet)")));
+      const toggle = h("button", { type: "button", class: "small ghost", onclick: () => {
+        raw.hidden = !raw.hidden; toggle.textContent = raw.hidden ? "Raw" : "Hide raw";
+      } }, "Raw");
+      body.append(h("tr", { dataset: { task: String(task.task_id) } },
+        h("td", { "data-label": "Task" }, `#${task.task_id}`),
+        h("td", { "data-label": "Agent" }, task.agent),
+        h("td", { "data-label": "Job" }, task.job_id ? h("a", { href: `#/jobs/${task.job_id}` }, `#${task.job_id}`) : h("span", { class: "muted" }, "raw")),
+        h("td", { "data-label": "Command", class: "command-cell" }, task.command),
+        h("td", { "data-label": "State" }, stateBadge(task.state)),
+        h("td", { "data-label": "When" }, ago(task.created_at)),
+        h("td", { class: "actions" }, toggle)), raw);
+    }
+    return h("div", { class: "table-scroll" }, h("table", { class: "table stack history", "data-testid": "tasks" },
+      h("thead", {}, h("tr", {}, ...["Task", "Agent", "Job", "Command", "State", "When", ""].map((t) => h("th", {}, t)))),
+      body));
+  }
+
+  drawTabs();
+  drawFilters();
+  await load();
+  return null;
+}

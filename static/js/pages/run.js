@@ -1,0 +1,225 @@
+// Run: pick a tool, fill its typed form (checked as you type), pick agents by name, by
+// tag or all online, and start a job.  Operators and admins only.
+
+import { api } from "../api.js";
+import { h, replace, message, empty } from "../dom.js";
+import { checkParam, checkTool } from "../validate.js";
+
+// Kept while the console is open, so coming back to Run finds the last choices.
+const memory = { tool: "ping", values: {}, mode: "online", names: new Set(), tags: new Set() };
+
+export async function render(page, ctx) {
+  page.append(h("div", { class: "page-head" }, h("h1", {}, "Run a tool")));
+  if (!ctx.can("operator")) {
+    page.append(empty("Running tools needs the operator role.",
+      h("p", {}, `You are logged in as ${ctx.me.role}. Ask an admin to make you an operator; meanwhile you can follow jobs in `,
+        h("a", { href: "#/history" }, "History"), ".")));
+    return null;
+  }
+  const notice = h("div", { class: "notice" });
+  page.append(notice);
+  let tools, agents;
+  try {
+    [tools, agents] = await Promise.all([ctx.getTools(), api("/api/agents").then((r) => r.items)]);
+  } catch (error) {
+    page.append(message("error", `Cannot load tools and agents: ${error.message}`));
+    return null;
+  }
+  if (!tools.find((t) => t.name === memory.tool)) memory.tool = tools[0].name;
+
+  const toolBar = h("div", { class: "tool-picker", role: "radiogroup", "aria-label": "Tool" });
+  const toolHelp = h("p", { class: "muted tool-help" });
+  const fields = h("div", { class: "fields" });
+  const selector = h("div", { class: "selector" });
+  const summary = h("div", { class: "selection-summary", "aria-live": "polite" });
+  const submit = h("button", { type: "submit", class: "primary big" }, "Run");
+  const form = h("form", { class: "run-form", novalidate: true, "aria-label": "Run a tool" },
+    h("div", { class: "card" }, h("h2", {}, "1. Tool"), toolBar, toolHelp, fields),
+    h("div", { class: "card" }, h("h2", {}, "2. Agents"), selector, summary),
+    h("div", { class: "submit-row" }, submit));
+  page.append(form);
+
+  let errors = {};
+  const inputs = {};
+
+  function tool() { return tools.find((t) => t.name === memory.tool); }
+
+  function drawTools() {
+    replace(toolBar, ...tools.map((t) => h("button", {
+      type: "button", role: "radio", class: `tool-choice${t.name === memory.tool ? " active" : ""}`,
+      "aria-checked": String(t.name === memory.tool), dataset: { tool: t.name }, title: t.description,
+      onclick: () => { memory.tool = t.name; drawTools(); drawFields(); update(); },
+    }, t.title)));
+    toolHelp.textContent = tool().description;
+  }
+
+  function drawFields() {
+    const t = tool();
+    const values = memory.values[t.name] || (memory.values[t.name] = {});
+    replace(fields);
+    for (const key of Object.keys(inputs)) delete inputs[key];
+    for (const param of t.params) {
+      let input;
+      if (param.type === "choice") {
+        input = h("select", { name: param.name },
+          ...param.choices.map((c) => h("option", { value: c, selected: (values[param.name] ?? param.default) === c }, c)));
+      } else {
+        input = h("input", {
+          name: param.name, autocomplete: "off", spellcheck: "false",
+          inputmode: param.type === "int" ? "numeric" : param.type === "url" ? "url" : "text",
+          placeholder: param.default !== null ? String(param.default) : param.type === "url" ? "https://example.com/" : param.type === "host" ? "example.com or 192.0.2.1" : "",
+          value: values[param.name] ?? "",
+        });
+      }
+      const hint = param.type === "int" ? ` (${param.min}–${param.max})` : "";
+      const error = h("span", { class: "field-error", id: `err-${param.name}`, "aria-live": "polite" });
+      input.setAttribute("aria-describedby", `err-${param.name}`);
+      input.addEventListener("input", () => { values[param.name] = input.value; update(); });
+      inputs[param.name] = { input, error, param };
+      fields.append(h("label", { class: `field${param.required ? " required" : ""}` },
+        h("span", { class: "field-name" }, param.name.replace(/_/g, " "), param.required ? " *" : "", h("span", { class: "muted" }, hint)),
+        input, h("span", { class: "field-help muted" }, param.description), error));
+    }
+    const first = t.params.find((p) => p.required);
+    if (first && inputs[first.name]) inputs[first.name].input.focus();
+  }
+
+  function collect() {
+    const t = tool();
+    const params = {};
+    errors = {};
+    for (const [name, { input, param }] of Object.entries(inputs)) {
+      const [value, error] = checkParam(param, input.value, { serviceLabels: t.name === "dig" && name === "target" });
+      if (error) errors[name] = error;
+      else if (value !== undefined) params[name] = value;
+    }
+    const cross = Object.keys(errors).length ? null : checkTool(t, { ...params });
+    if (cross) errors[cross[0]] = cross[1];
+    return params;
+  }
+
+  // --- agent selection ---
+
+  const usable = () => agents.filter((a) => !a.disabled);
+  const allTags = () => [...new Set(usable().flatMap((a) => a.tags))].sort();
+
+  function selected() {
+    if (memory.mode === "online") return usable().filter((a) => a.online);
+    if (memory.mode === "tags") {
+      if (!memory.tags.size) return [];
+      return usable().filter((a) => [...memory.tags].every((t) => a.tags.includes(t)));
+    }
+    return usable().filter((a) => memory.names.has(a.name));
+  }
+
+  function drawSelector() {
+    const modes = [["online", "All online"], ["names", "By name"], ["tags", "By tag"]];
+    const tabs = h("div", { class: "tabs", role: "tablist" }, ...modes.map(([mode, text]) => h("button", {
+      type: "button", role: "tab", class: `tab${memory.mode === mode ? " active" : ""}`, "aria-selected": String(memory.mode === mode),
+      dataset: { mode }, onclick: () => { memory.mode = mode; drawSelector(); update(); },
+    }, text)));
+    let body;
+    if (!usable().length) {
+      body = empty("No agents to run on.", h("p", {}, ctx.can("admin")
+        ? h("span", {}, "Add one on the ", h("a", { href: "#/agents" }, "Agents"), " page and start it.")
+        : "Ask an admin to add agents."));
+    } else if (memory.mode === "names") {
+      const filter = h("input", { type: "search", placeholder: "Filter agents", "aria-label": "Filter agents" });
+      const boxes = h("div", { class: "agent-checks" });
+      const drawBoxes = () => {
+        const needle = filter.value.trim().toLowerCase();
+        replace(boxes, ...usable().filter((a) => !needle || a.name.toLowerCase().includes(needle) || a.tags.some((t) => t.toLowerCase().includes(needle)))
+          .map((a) => {
+            const box = h("input", { type: "checkbox", value: a.name, checked: memory.names.has(a.name) });
+            box.addEventListener("change", () => { if (box.checked) memory.names.add(a.name); else memory.names.delete(a.name); update(); });
+            return h("label", { class: "agent-check", dataset: { agent: a.name } }, box,
+              h("span", { class: `dot ${a.online ? "online" : "offline"}` }), a.name,
+              h("span", { class: "muted" }, ` ${a.platform}`));
+          }));
+      };
+      filter.addEventListener("input", drawBoxes);
+      drawBoxes();
+      body = h("div", {}, h("div", { class: "row" }, filter,
+        h("button", { type: "button", class: "small", onclick: () => { usable().filter((a) => a.online).forEach((a) => memory.names.add(a.name)); drawSelector(); update(); } }, "Select online"),
+        h("button", { type: "button", class: "small ghost", onclick: () => { memory.names.clear(); drawSelector(); update(); } }, "Clear")), boxes);
+    } else if (memory.mode === "tags") {
+      const tags = allTags();
+      body = tags.length
+        ? h("div", {}, h("p", { class: "muted" }, "Agents having all the chosen tags:"),
+          h("div", { class: "tag-picker" }, ...tags.map((tag) => h("button", {
+            type: "button", class: `chip${memory.tags.has(tag) ? " active" : ""}`, "aria-pressed": String(memory.tags.has(tag)),
+            onclick: () => { if (memory.tags.has(tag)) memory.tags.delete(tag); else memory.tags.add(tag); drawSelector(); update(); },
+          }, tag))))
+        : empty("No agent has tags yet.", h("p", {}, "Admins add tags on the Agents page."));
+    } else {
+      body = h("p", { class: "muted" }, "Every enabled agent that is online now.");
+    }
+    replace(selector, tabs, body);
+  }
+
+  function update() {
+    const params = collect();
+    for (const [name, { input, error }] of Object.entries(inputs)) {
+      const shown = input.value.trim() !== "" || submitted;
+      error.textContent = shown && errors[name] ? errors[name] : "";
+      input.classList.toggle("invalid", Boolean(shown && errors[name]));
+      input.setAttribute("aria-invalid", String(Boolean(shown && errors[name])));
+    }
+    const chosen = selected();
+    const offline = chosen.filter((a) => !a.online);
+    const t = tool();
+    const unsupported = chosen.filter((a) => !t.platforms.includes(a.platform));
+    replace(summary,
+      h("p", { class: "count", "data-testid": "selected-count" },
+        chosen.length === 1 ? "1 agent selected" : `${chosen.length} agents selected`),
+      offline.length ? h("p", { class: "warn-text" }, `${offline.length} offline: ${offline.map((a) => a.name).join(", ")}. Their tasks wait until they come back (or time out).`) : null,
+      unsupported.length ? h("p", { class: "warn-text" }, `${t.title} does not run on ${unsupported.map((a) => `${a.name} (${a.platform})`).join(", ")}: skipped.`) : null);
+    submit.disabled = Boolean(Object.keys(errors).length) || !chosen.length || busy;
+    submit.textContent = chosen.length ? `Run ${t.title} on ${chosen.length} agent${chosen.length === 1 ? "" : "s"}` : "Run";
+    return params;
+  }
+
+  let submitted = false;
+  let busy = false;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    submitted = true;
+    const params = update();
+    if (Object.keys(errors).length || busy) return;
+    const body = { tool: memory.tool, params };
+    if (memory.mode === "tags") body.tags = [...memory.tags];
+    else body.agents = selected().map((a) => a.name);
+    busy = true;
+    submit.disabled = true;
+    replace(notice);
+    try {
+      const job = await api("/api/jobs", { method: "POST", body });
+      ctx.navigate(`#/jobs/${job.job_id}`);
+    } catch (error) {
+      replace(notice, message("error", error.message));
+    } finally {
+      busy = false;
+      update();
+    }
+  });
+
+  function onPresence(event) {
+    const agent = agents.find((a) => a.name === event.data.name);
+    if (!agent) return;
+    agent.online = event.type === "agent.online";
+    const dot = selector.querySelector(`label[data-agent="${CSS.escape(agent.name)}"] .dot`);
+    if (dot) dot.className = `dot ${agent.online ? "online" : "offline"}`;
+    update();
+  }
+  const reload = async () => {
+    try { agents = (await api("/api/agents")).items; drawSelector(); update(); } catch (error) { replace(notice, message("error", error.message)); }
+  };
+  const off = [ctx.live.on("agent.online", onPresence), ctx.live.on("agent.offline", onPresence), ctx.live.on("reset", reload)];
+
+  drawTools();
+  drawFields();
+  drawSelector();
+  update();
+  return () => off.forEach((f) => f());
+}
+

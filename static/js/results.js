@@ -1,0 +1,79 @@
+// What each tool's parsed result looks like side by side: table columns, a one-line
+// summary, and the value charted per agent.  `parsed` comes from the server
+// (toolbox/parsers); when it is null the raw output is what the user sees.
+
+const ms = (v) => (v === null || v === undefined ? null : v);
+
+function lastHop(parsed) {
+  const hops = (parsed && parsed.hops) || [];
+  return hops.length ? hops[hops.length - 1] : null;
+}
+
+function hopAvg(hop) {
+  if (!hop) return null;
+  if (hop.avg_ms !== undefined) return hop.avg_ms;
+  const rtts = hop.rtt_ms || [];
+  return rtts.length ? rtts.reduce((a, b) => a + b, 0) / rtts.length : null;
+}
+
+// Each column: key, title, unit, value(parsed) → number | string | null.
+export const COLUMNS = {
+  ping: [
+    { key: "loss", title: "Loss", unit: "%", value: (p) => p.loss_pct },
+    { key: "recv", title: "Received", value: (p) => (p.transmitted === null || p.transmitted === undefined ? null : `${p.received}/${p.transmitted}`), sortValue: (p) => p.received },
+    { key: "min", title: "RTT min", unit: "ms", value: (p) => ms(p.rtt_min_ms) },
+    { key: "avg", title: "RTT avg", unit: "ms", value: (p) => ms(p.rtt_avg_ms) },
+    { key: "max", title: "RTT max", unit: "ms", value: (p) => ms(p.rtt_max_ms) },
+  ],
+  traceroute: [
+    { key: "hops", title: "Hops", value: (p) => (p.hops || []).length },
+    { key: "reached", title: "Reached", value: (p) => (p.reached === undefined || p.reached === null ? null : (p.reached ? "yes" : "no")) },
+    { key: "last", title: "Last hop RTT", unit: "ms", value: (p) => hopAvg(lastHop(p)) },
+  ],
+  mtr: [
+    { key: "hops", title: "Hops", value: (p) => (p.hops || []).length },
+    { key: "loss", title: "Final loss", unit: "%", value: (p) => (lastHop(p) ? lastHop(p).loss_pct : null) },
+    { key: "avg", title: "Final avg", unit: "ms", value: (p) => hopAvg(lastHop(p)) },
+    { key: "worst", title: "Final worst", unit: "ms", value: (p) => (lastHop(p) ? lastHop(p).worst_ms : null) },
+  ],
+  dig: [
+    { key: "status", title: "Status", value: (p) => p.status },
+    { key: "answers", title: "Answers", value: (p) => (p.answers || []).length },
+    { key: "first", title: "First answer", value: (p) => ((p.answers || [])[0] || {}).data || null },
+    { key: "time", title: "Query time", unit: "ms", value: (p) => ms(p.query_time_ms) },
+  ],
+  curl: [
+    { key: "http", title: "HTTP", value: (p) => p.http_status },
+    { key: "dns", title: "DNS", unit: "ms", value: (p) => ms(p.dns_ms) },
+    { key: "connect", title: "Connect", unit: "ms", value: (p) => ms(p.connect_ms) },
+    { key: "tls", title: "TLS", unit: "ms", value: (p) => ms(p.tls_ms) },
+    { key: "ttfb", title: "First byte", unit: "ms", value: (p) => ms(p.ttfb_ms) },
+    { key: "total", title: "Total", unit: "ms", value: (p) => ms(p.total_ms) },
+  ],
+  tcp: [
+    { key: "open", title: "Port", value: (p) => (p.open === null || p.open === undefined ? null : (p.open ? "open" : "closed")) },
+    { key: "address", title: "Address", value: (p) => p.address },
+  ],
+};
+
+// The number charted per agent (with an optional min–max range), by tool.
+const CHART = {
+  ping: { title: "Average RTT per agent", value: (p) => p.rtt_avg_ms, low: (p) => p.rtt_min_ms, high: (p) => p.rtt_max_ms },
+  traceroute: { title: "Last hop RTT per agent", value: (p) => hopAvg(lastHop(p)) },
+  mtr: { title: "Final hop average per agent", value: (p) => hopAvg(lastHop(p)), low: (p) => (lastHop(p) || {}).best_ms, high: (p) => (lastHop(p) || {}).worst_ms },
+  dig: { title: "Query time per agent", value: (p) => p.query_time_ms },
+  curl: { title: "Total time per agent", value: (p) => p.total_ms },
+};
+
+export function columnsFor(tool) {
+  return COLUMNS[tool] || [];
+}
+
+export function chartFor(tool) {
+  return CHART[tool] || null;
+}
+
+/** The error a parser found (unknown host, timed out…), if any. */
+export function parsedError(parsed) {
+  return parsed && parsed.error ? String(parsed.error) : null;
+}
