@@ -1,6 +1,6 @@
 """How the agent runs things: commands (no shell, time limit, output cap) and waits.
 
-The wire protocol (docs: /work/shared/legacy-agent.md, section 3) says a command is split
+The wire protocol (shared/legacy-agent.md, section 3) says a command is split
 on whitespace and executed directly: no shell, so pipes, quotes and redirections do not
 work. This module keeps that rule and adds what the legacy agent lacks:
 
