@@ -6,11 +6,13 @@ create time taken in one process and a receive time taken in another compare.
 """
 
 import asyncio
+import gc
 import json
 import time
 
 from tornado import httpclient, websocket
 
+from bench import wsc
 from bench.httpc import HTTPConnection, fetch_path, result_body
 
 OPEN_CONCURRENCY = 64  # connection attempts in flight: stay under the listen backlog (128)
@@ -288,33 +290,36 @@ def done_task_id(message):
 async def consoles(ctl, host, port, admin_token, count):
     """Hold ``count`` open consoles; record when each ``task.done`` event reaches each.
 
-    Sends ("open", n) once all are open; runs until told to stop; returns
-    {task_id: [receipt times, one per console]} and errors.
+    Uses ``bench.wsc`` (a frame parser on an asyncio Protocol, arrival time taken as
+    the bytes come in).  Sends ("open", n) once all are open and have said hello;
+    runs until told to stop; returns {task_id: [receipt times, one per console]}.
     """
     gate = asyncio.Semaphore(OPEN_CONCURRENCY)
-    received, errors = {}, []
+    received, errors, hellos = {}, [], []
+    headers = {"Authorization": f"Bearer {admin_token}"}
+
+    def on_message(payload, now):
+        if b'"task.done"' in payload:
+            event = json.loads(payload)
+            if event.get("type") == "task.done":
+                received.setdefault(event["data"]["task_id"], []).append(now)
+        elif b'"hello"' in payload:
+            hellos.append(now)
 
     async def one():
         async with gate:
-            return await open_console(host, port, admin_token)
-
-    async def read(conn):
-        while True:
-            message = await conn.read_message()
-            now = time.monotonic()
-            if message is None:
-                errors.append(f"closed: {conn.close_code} {conn.close_reason}")
-                return
-            task_id = done_task_id(message)
-            if task_id is not None:
-                received.setdefault(task_id, []).append(now)
+            return await wsc.connect(host, port, "/api/ws", headers, on_message)
 
     conns = await asyncio.gather(*(one() for _ in range(count)))
-    readers = [asyncio.ensure_future(read(conn)) for conn in conns]
+    while len(hellos) < count:
+        await asyncio.sleep(0.01)
+    # No collector pauses in the receiving process while measuring (it runs for seconds).
+    gc.collect()
+    gc.disable()
     ctl.send(("open", len(conns)))
     await ctl.recv()
-    for reader in readers:
-        reader.cancel()
+    gc.enable()
+    errors += [f"closed: {conn.close_code}" for conn in conns if conn.closed.done()]
     for conn in conns:
         conn.close()
     await asyncio.sleep(0.1)

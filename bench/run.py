@@ -24,7 +24,7 @@ NAMES = ("parked", "latency", "legacy", "throughput", "fanout", "consoles", "sto
 FULL = {"parked": 15000, "latency_agents": 10000, "latency_tasks": 500, "legacy_agents": 1000,
         "legacy_seconds": 15, "legacy_rate": 100, "throughput_agents": 100, "throughput_seconds": 10,
         "throughput_warmup": 2, "fanout_agents": 1000, "fanout_rounds": 3, "fanout_gap": 3.0,
-        "consoles": 1000, "console_tasks": 30, "console_gap": 0.2, "store_tasks": 100, "repeat": 3}
+        "consoles": 1000, "console_tasks": 30, "console_gap": 0.5, "store_tasks": 100, "repeat": 3}
 QUICK = {"parked": 50, "latency_agents": 50, "latency_tasks": 30, "legacy_agents": 30,
          "legacy_seconds": 5, "legacy_rate": 10, "throughput_agents": 10, "throughput_seconds": 1.5,
          "throughput_warmup": 0.5, "fanout_agents": 50, "fanout_rounds": 1, "fanout_gap": 0.5,
