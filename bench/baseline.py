@@ -5,7 +5,9 @@ shapes: ``POST /api/agents`` (a token per name, kept in a dict), ``GET /agent/ta
 (a long poll parked on a per-request future, woken at once when a task is queued;
 a newer fetch of the same agent answers the older one; a timer ends it), ``POST
 /api/tasks`` (ids from a counter, per-agent queues in memory) and ``POST /agent/task``
-(the result is kept in a dict).  No database, no events, no audit, no validation.
+(the result is kept in a dict and a small JSON ``{"type": "task.done", "data": {"task_id"}}``
+is written to every websocket open on ``GET /api/ws``, after a ``hello``).  No database,
+no event hub, no audit, no validation.
 
 Run: ``python -m bench.baseline --port 0 --admin-token T --poll-timeout 600``.
 """
@@ -19,7 +21,7 @@ import json
 import secrets
 import signal
 
-from tornado import web
+from tornado import web, websocket
 
 EMPTY = b'{"task_id":0,"command":""}'
 
@@ -33,6 +35,14 @@ class State:
         self.parked = {}  # agent -> future of its parked fetch
         self.ids = itertools.count(1)
         self.results = {}
+        self.consoles = set()
+
+    def broadcast(self, text):
+        for console in list(self.consoles):
+            try:
+                console.write_message(text)
+            except websocket.WebSocketClosedError:
+                self.consoles.discard(console)
 
     def wake(self, agent):
         future = self.parked.get(agent)
@@ -129,7 +139,28 @@ class AgentTaskHandler(Handler):
         if self.state.tokens.get(report["name"]) != self.request.headers.get("Authorization"):
             raise web.HTTPError(401)
         self.state.results[report["task_id"]] = report["result"]
+        if self.state.consoles:
+            self.state.broadcast(json.dumps({"type": "task.done", "data": {"task_id": report["task_id"]}}))
         self.send_json({"status": True, "task_id": report["task_id"]})
+
+
+class ConsoleHandler(websocket.WebSocketHandler):
+    """``GET /api/ws`` (admin token): a hello, then one small JSON per stored result."""
+
+    def initialize(self, state):
+        self.state = state
+
+    async def get(self, *args, **kwargs):
+        if self.request.headers.get("Authorization") != self.state.admin:
+            raise web.HTTPError(401)
+        await super().get(*args, **kwargs)
+
+    def open(self):
+        self.write_message('{"type":"hello","seq":0}')
+        self.state.consoles.add(self)
+
+    def on_close(self):
+        self.state.consoles.discard(self)
 
 
 async def serve(port, admin_token, poll_timeout, freeze):
@@ -139,6 +170,7 @@ async def serve(port, admin_token, poll_timeout, freeze):
         (r"/api/tasks", TasksHandler, {"state": state}),
         (r"/api/jobs", JobsHandler, {"state": state}),
         (r"/agent/task", AgentTaskHandler, {"state": state}),
+        (r"/api/ws", ConsoleHandler, {"state": state}),
     ])
     server = app.listen(port, "127.0.0.1")
     port = next(iter(server._sockets.values())).getsockname()[1]

@@ -6,9 +6,13 @@ create time taken in one process and a receive time taken in another compare.
 """
 
 import asyncio
+import gc
 import json
 import time
 
+from tornado import httpclient, websocket
+
+from bench import wsc
 from bench.httpc import HTTPConnection, fetch_path, result_body
 
 OPEN_CONCURRENCY = 64  # connection attempts in flight: stay under the listen backlog (128)
@@ -193,13 +197,27 @@ async def throughput(ctl, host, port, admin_token, agents, duration, warmup=1.0,
                      creators=4):
     """Instant agents plus creators keeping ``window`` tasks in flight; tasks done per second.
 
-    A task is done when its result POST is answered.  Counts only the tasks finished
-    between ``warmup`` and ``duration`` seconds.
+    A task is done when its ``task.done`` event reaches a console websocket (``GET
+    /api/ws`` with the admin token) that is open throughout; the result POST being
+    answered is counted too.  Counts only what finished between ``warmup`` and
+    ``duration`` seconds.
     """
     auth_admin = {"Authorization": f"Bearer {admin_token}"}
     gate = asyncio.Semaphore(window)
     done_times, errors = [], []
+    seen = {}  # task id -> when its task.done event arrived on the console
     names = [name for name, _ in agents]
+    console = await open_console(host, port, admin_token)
+
+    async def watch():
+        while True:
+            message = await console.read_message()
+            if message is None:
+                errors.append(f"console closed: {console.close_code} {console.close_reason}")
+                return
+            task_id = done_task_id(message)
+            if task_id is not None:
+                seen.setdefault(task_id, time.monotonic())
 
     async def agent(conn, name, token):
         auth = {"Authorization": token}
@@ -227,8 +245,8 @@ async def throughput(ctl, host, port, admin_token, agents, duration, warmup=1.0,
                 gate.release()
 
     conns = await _open_all(host, port, len(agents) + creators)
-    jobs = [asyncio.ensure_future(agent(conn, name, token))
-            for conn, (name, token) in zip(conns, agents)]
+    jobs = [asyncio.ensure_future(watch())]
+    jobs += [asyncio.ensure_future(agent(conn, name, token)) for conn, (name, token) in zip(conns, agents)]
     await asyncio.sleep(0.5)  # let every agent park
     start = time.monotonic()
     jobs += [asyncio.ensure_future(creator(conn, i)) for i, conn in enumerate(conns[len(agents):])]
@@ -238,6 +256,97 @@ async def throughput(ctl, host, port, admin_token, agents, duration, warmup=1.0,
         job.cancel()
     for conn in conns:
         conn.close()
-    counted = [t for t in done_times if start + warmup <= t <= start + duration]
-    return {"done_per_second": len(counted) / (duration - warmup), "done": len(done_times),
+    console.close()
+    window_of = lambda times: [t for t in times if start + warmup <= t <= start + duration]  # noqa: E731
+    counted = window_of(seen.values())
+    return {"done_per_second": len(counted) / (duration - warmup),
+            "stored_per_second": len(window_of(done_times)) / (duration - warmup),
+            "done": len(seen), "stored": len(done_times),
             "errors": (errors + crashed)[:20], "error_count": len(errors) + len(crashed)}
+
+
+# --- consoles: websockets on GET /api/ws ---
+
+async def open_console(host, port, admin_token, timeout=30):
+    """A console websocket (``GET /api/ws``, admin bearer token) that has said hello."""
+    request = httpclient.HTTPRequest(f"ws://{host}:{port}/api/ws", request_timeout=timeout,
+                                     headers={"Authorization": f"Bearer {admin_token}"})
+    conn = await websocket.websocket_connect(request, max_message_size=1 << 20)
+    hello = await conn.read_message()
+    if hello is None or '"hello"' not in hello:
+        conn.close()
+        raise RuntimeError(f"console: expected hello, got {hello!r}")
+    return conn
+
+
+def done_task_id(message):
+    """The task id of a ``task.done`` event (toolBox's or the baseline's), else None."""
+    if message is None or '"task.done"' not in message:
+        return None
+    event = json.loads(message)
+    return event["data"]["task_id"] if event.get("type") == "task.done" else None
+
+
+async def consoles(ctl, host, port, admin_token, count):
+    """Hold ``count`` open consoles; record when each ``task.done`` event reaches each.
+
+    Uses ``bench.wsc`` (a frame parser on an asyncio Protocol, arrival time taken as
+    the bytes come in).  Sends ("open", n) once all are open and have said hello;
+    runs until told to stop; returns {task_id: [receipt times, one per console]}.
+    """
+    gate = asyncio.Semaphore(OPEN_CONCURRENCY)
+    received, errors, hellos = {}, [], []
+    headers = {"Authorization": f"Bearer {admin_token}"}
+
+    def on_message(payload, now):
+        if b'"task.done"' in payload:
+            event = json.loads(payload)
+            if event.get("type") == "task.done":
+                received.setdefault(event["data"]["task_id"], []).append(now)
+        elif b'"hello"' in payload:
+            hellos.append(now)
+
+    async def one():
+        async with gate:
+            return await wsc.connect(host, port, "/api/ws", headers, on_message)
+
+    conns = await asyncio.gather(*(one() for _ in range(count)))
+    while len(hellos) < count:
+        await asyncio.sleep(0.01)
+    # No collector pauses in the receiving process while measuring (it runs for seconds).
+    gc.collect()
+    gc.disable()
+    ctl.send(("open", len(conns)))
+    await ctl.recv()
+    gc.enable()
+    errors += [f"closed: {conn.close_code}" for conn in conns if conn.closed.done()]
+    for conn in conns:
+        conn.close()
+    await asyncio.sleep(0.1)
+    return {"received": received, "errors": errors[:20], "error_count": len(errors)}
+
+
+async def post_results(ctl, host, port, admin_token, agent, tasks, gap):
+    """One agent: a task is created for it, fetched, and its result posted, ``gap`` s apart.
+
+    Returns [(task_id, t_posted)]: the time just before the result POST was sent.
+    """
+    name, token = agent
+    auth_admin, auth = {"Authorization": f"Bearer {admin_token}"}, {"Authorization": token}
+    conn = await HTTPConnection.open(host, port)
+    posted = []
+    for _ in range(tasks):
+        status, body = await conn.json("POST", "/api/tasks", auth_admin, {"agents": [name], "command": "echo ok"})
+        if status != 201:
+            raise RuntimeError(f"creating a task: {status} {body}")
+        status, body = await conn.request("GET", fetch_path(name), auth)
+        task_id = json.loads(body)["task_id"]
+        await asyncio.sleep(gap / 2)  # the queued / dispatched events go out before the result
+        sent = time.monotonic()
+        status, _ = await conn.request("POST", "/agent/task", auth, result_body(name, task_id))
+        if status != 200:
+            raise RuntimeError(f"posting a result: {status}")
+        posted.append((task_id, sent))
+        await asyncio.sleep(gap / 2)
+    conn.close()
+    return posted

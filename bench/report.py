@@ -73,14 +73,25 @@ def rows_for(runs, store):
         ratios = [t / b for t, b in zip(_figures(runs, "throughput", "toolbox", "done_per_second"),
                                         _figures(runs, "throughput", "baseline", "done_per_second")) if b]
         ratio = median(ratios)
-        rows.append(_row("4 throughput", "tasks done per second (3 round trips)", tb, bl,
-                         "≥ 0.4× baseline", ratio >= 0.4, ratio))
+        rows.append(_row("4 throughput", "tasks done per second (3 round trips + websocket event)",
+                         tb, bl, "≥ 0.4× baseline", ratio >= 0.4, ratio))
     if any("fanout" in run for run in runs):
         for key, limit in (("delivered_s", 1.0), ("stored_s", 2.0)):
             tb = max(_figures(runs, "fanout", "toolbox", key))
             label = "all delivered" if key == "delivered_s" else "all results stored"
             rows.append(_row("5 fan-out", f"{label}, worst round (s)", tb,
                              max(_figures(runs, "fanout", "baseline", key)), f"≤ {limit:g} s", tb <= limit))
+    if any("consoles" in run for run in runs):
+        samples = {server: [x for run in runs for x in run["consoles"][server]["samples_ms"]]
+                   for server in ("toolbox", "baseline")}
+        consoles = med("consoles", "toolbox", "consoles")
+        for pct, limit in ((50, None), (99, 100.0)):
+            tb, bl = percentile(samples["toolbox"], pct), percentile(samples["baseline"], pct)
+            rows.append(_row("6 consoles", f"result posted → {consoles:g} consoles, p{pct} (ms)", tb, bl,
+                             f"≤ {limit:g} ms" if limit else "", tb <= limit if limit else None))
+        missing = sum(_figures(runs, "consoles", "toolbox", "missing"))
+        rows.append(_row("6 consoles", "events not received", missing,
+                         sum(_figures(runs, "consoles", "baseline", "missing")), "0", missing == 0))
     if store:
         rows.append(_row("7 store", "writes per task (hot path)", store["writes_per_task"], None,
                          "≤ 3", store["writes_per_task"] <= 3))

@@ -19,16 +19,16 @@ from bench import procs, scenarios, storecost
 from bench.report import render_table, rows_for
 
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
-NAMES = ("parked", "latency", "legacy", "throughput", "fanout", "store")
+NAMES = ("parked", "latency", "legacy", "throughput", "fanout", "consoles", "store")
 
 FULL = {"parked": 15000, "latency_agents": 10000, "latency_tasks": 500, "legacy_agents": 1000,
         "legacy_seconds": 15, "legacy_rate": 100, "throughput_agents": 100, "throughput_seconds": 10,
         "throughput_warmup": 2, "fanout_agents": 1000, "fanout_rounds": 3, "fanout_gap": 3.0,
-        "store_tasks": 100, "repeat": 3}
+        "consoles": 1000, "console_tasks": 30, "console_gap": 0.5, "store_tasks": 100, "repeat": 3}
 QUICK = {"parked": 50, "latency_agents": 50, "latency_tasks": 30, "legacy_agents": 30,
          "legacy_seconds": 5, "legacy_rate": 10, "throughput_agents": 10, "throughput_seconds": 1.5,
          "throughput_warmup": 0.5, "fanout_agents": 50, "fanout_rounds": 1, "fanout_gap": 0.5,
-         "store_tasks": 10, "repeat": 1}
+         "consoles": 20, "console_tasks": 5, "console_gap": 0.1, "store_tasks": 10, "repeat": 1}
 
 
 def machine():
@@ -45,7 +45,7 @@ def machine():
 def agents_needed(selected, size):
     needs = {"parked": size["parked"], "latency": size["latency_agents"],
              "legacy": size["legacy_agents"], "throughput": size["throughput_agents"],
-             "fanout": size["fanout_agents"]}
+             "fanout": size["fanout_agents"], "consoles": 1}
     return max([needs[name] for name in selected if name in needs] or [0])
 
 
@@ -83,6 +83,9 @@ def run_servers(selected, size, logdir, log):
                     figures = scenarios.throughput(server, agents[:size["throughput_agents"]],
                                                    ADMIN_TOKEN, size["throughput_seconds"],
                                                    size["throughput_warmup"])
+                elif name == "consoles":
+                    figures = scenarios.console_fanout(server, agents, ADMIN_TOKEN, size["consoles"],
+                                                       size["console_tasks"], size["console_gap"])
                 else:
                     figures = scenarios.fanout(server, agents[:size["fanout_agents"]], ADMIN_TOKEN,
                                                size["fanout_rounds"], size["fanout_gap"])

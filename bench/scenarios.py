@@ -169,3 +169,27 @@ def fanout(server, agents, admin_token, rounds, gap):
             "delivered_s": max(delivered_s) if delivered_s else float("nan"),
             "stored_s": max(stored_s) if stored_s else float("nan"),
             "delivered_each_s": delivered_s, "stored_each_s": stored_s}
+
+
+def console_fanout(server, agents, admin_token, count, tasks, gap, warmup=3):
+    """Scenario 6: ``count`` open consoles; from a result's POST to each console's ``task.done``."""
+    workers = [Worker(loadgen.consoles, deadline=600, admin_token=admin_token, count=len(chunk),
+                      **_address(server)) for chunk in _split(list(range(count)), WORKERS)]
+    opened = sum(worker.expect("open", 300) for worker in workers)
+    server.wait_idle()
+    poster = Worker(loadgen.post_results, deadline=300, admin_token=admin_token, agent=agents[0],
+                    tasks=tasks + warmup, gap=gap, **_address(server))
+    posted = poster.result()
+    time.sleep(0.5)
+    received, errors = {}, []
+    for worker in workers:
+        worker.send("stop")
+        result = worker.result(60)
+        for task_id, times in result["received"].items():
+            received.setdefault(task_id, []).extend(times)
+        errors += result["errors"]
+    samples = [(got - sent) * 1000 for task_id, sent in posted[warmup:] for got in received.get(task_id, [])]
+    return {"consoles": opened, "tasks": len(posted) - warmup, "samples_ms": samples,
+            "missing": opened * (len(posted) - warmup) - len(samples),
+            "p50_ms": percentile(samples, 50), "p99_ms": percentile(samples, 99),
+            "max_ms": max(samples) if samples else float("nan"), "errors": errors[:10]}

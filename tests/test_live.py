@@ -105,6 +105,32 @@ async def test_hub_drops_a_stalled_client_and_keeps_serving_the_others():
 
 
 @pytest.mark.gen_test
+async def test_hub_writes_what_has_queued_up_as_one_batch_in_order():
+    events = EventHub()
+    hub = LiveHub(events, queue_size=50)
+    gate, started = asyncio.Event(), []
+
+    async def send(text):
+        started.append(json.loads(text))
+        await gate.wait()
+
+    client = hub.connect(send, lambda code, reason: None)
+    for i in range(5):
+        events.publish("task.done", {"i": i})
+    await settle()
+    # hello and the five events are all being written at once, not one per loop turn
+    assert [m.get("data", {}).get("i") for m in started] == [None, 0, 1, 2, 3, 4]
+    assert client.sent == 0
+    events.publish("task.done", {"i": 5})
+    await settle()
+    assert len(started) == 6  # the next batch waits for the writes of this one
+    gate.set()
+    for _ in range(3):
+        await settle()
+    assert [m["data"]["i"] for m in started[1:]] == list(range(6)) and client.sent == 7
+
+
+@pytest.mark.gen_test
 async def test_hub_forgets_a_client_whose_send_fails():
     events = EventHub()
     hub = LiveHub(events, queue_size=10)

@@ -23,7 +23,8 @@ import time
 from toolbox import models
 from toolbox.db import ASCENDING, DESCENDING, PyMongoError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
-from toolbox.models import CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TERMINAL_STATES
+from toolbox.models import (CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES,
+                            TERMINAL_STATES)
 from toolbox.parsers import parse_result
 from toolbox.ratelimit import SlidingWindow, TargetLimiter
 from toolbox.tools import (TOOLS, ToolError, build_command, check_target_allowed, contacted_hosts,
@@ -76,7 +77,9 @@ class LiveJob:
 
     def __init__(self, doc, creating=True):
         self.doc = doc
-        self.states = {}  # task id -> task state
+        self.states = {}  # task id -> task state (change it through ``advance`` / ``load``)
+        self.tally = dict.fromkeys(TASK_STATES, 0)  # state -> how many tasks are in it
+        self.unfinished = 0  # tasks in ``states`` not yet in a terminal state
         self.creating = creating  # tasks being queued: no progress events yet
         self.ended = False
         self.dirty = False
@@ -95,18 +98,27 @@ class LiveJob:
             return False  # finished is final, except a late result for a lost task
         if old in _RANK and state in _RANK and _RANK[state] < _RANK[old]:
             return False
-        self.states[task_id] = state
+        self.load(task_id, state)
         return True
 
+    def load(self, task_id, state):
+        """Set a task's state unconditionally, keeping the tally (O(1) per change)."""
+        old = self.states.get(task_id)
+        if old is not None:
+            self.tally[old] -= 1
+            self.unfinished -= old not in TERMINAL_STATES
+        self.states[task_id] = state
+        self.tally[state] = self.tally.get(state, 0) + 1
+        self.unfinished += state not in TERMINAL_STATES
+
     def finished(self):
-        return len(self.states) >= self.doc["counts"]["requested"] and all(
-            state in TERMINAL_STATES for state in self.states.values())
+        return len(self.states) >= self.doc["counts"]["requested"] and not self.unfinished
 
     def counts(self):
-        counts = {"requested": self.doc["counts"]["requested"], "queued": 0, "dispatched": 0,
-                  "done": 0, "timed_out": 0, "canceled": 0}
-        for state in self.states.values():
-            counts["timed_out" if state in (DELIVERY_TIMEOUT, LOST) else state] += 1
+        tally = self.tally
+        counts = {"requested": self.doc["counts"]["requested"], "queued": tally[QUEUED],
+                  "dispatched": tally[DISPATCHED], "done": tally[DONE],
+                  "timed_out": tally[DELIVERY_TIMEOUT] + tally[LOST], "canceled": tally[CANCELED]}
         if self.ended:  # what never finished by the end counts as timed out
             counts["timed_out"] += counts["requested"] - counts["done"] - counts["canceled"] - counts["timed_out"]
             counts["queued"] = counts["dispatched"] = 0
@@ -142,7 +154,7 @@ class JobService:
         async for doc in self.collection.find({"finished_at": None}):
             job = LiveJob(doc, creating=False)
             for task in await self.tasks.list(job_id=doc["_id"], limit=MAX_AGENTS):
-                job.states[task["_id"]] = task["state"]
+                job.load(task["_id"], task["state"])
             self.live[job.job_id] = job
             if job.finished():
                 self._end(job)

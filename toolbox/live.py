@@ -3,8 +3,11 @@
 ``LiveHub`` listens to the ``EventHub`` and fans each event out to its clients.  The
 publish path never waits for a client: each event is serialized once and put on
 every client's own bounded queue; one writer task per client drains that queue into
-the socket, awaiting each write (so at most one message per client sits in Tornado's
-buffer).  A client whose queue overflows (it reads slower than events arrive, or not
+the socket, a batch at a time (what has queued up, at most ``WRITE_BATCH`` messages,
+each its own websocket message, in order), awaiting the batch's writes before taking
+the next (so at most one batch per client sits in Tornado's buffer).  Awaiting each
+message instead would cap a client at one message per event-loop iteration, which a
+busy server turns into a few hundred a second.  A client whose queue overflows (it reads slower than events arrive, or not
 at all) is dropped: its socket is closed with code 1013 and it may reconnect with
 ``since`` to get what it missed.
 
@@ -23,6 +26,7 @@ log = logging.getLogger("toolbox.live")
 
 CLOSE_TOO_SLOW = 1013  # "try again later"
 CLOSE_GOING_AWAY = 1001
+WRITE_BATCH = 100
 
 
 def encode(message):
@@ -53,10 +57,18 @@ class LiveClient:
 
     async def write_forever(self):
         try:
+            queue = self.queue
             while True:
-                text = await self.queue.get()
-                await self.send(text)
-                self.sent += 1
+                batch = [await queue.get()]
+                while len(batch) < WRITE_BATCH and not queue.empty():
+                    batch.append(queue.get_nowait())
+                # Each send starts its write now, in order; then wait for them all.
+                outcomes = await asyncio.gather(*[self.send(text) for text in batch],
+                                                return_exceptions=True)
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+                self.sent += len(batch)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # closed socket, stream error: the client is gone
