@@ -11,7 +11,7 @@ from toolbox.config import Config, ConfigError
 log = logging.getLogger("toolbox")
 
 MAX_BUFFERED_BODY = 8 * 1024 * 1024
-GC_YOUNG_THRESHOLD = 50_000
+GC_YOUNG_THRESHOLD = 10_000
 
 
 def _say(line):
@@ -35,9 +35,9 @@ async def serve(config, ready=None):
     gc.collect()
     gc.freeze()
     # A server holding thousands of connections allocates container objects all the time;
-    # at the default threshold (700) the young generation fills many times a second and a
-    # full pass (100+ ms with 1,000 consoles open, freeing little) follows every few
-    # seconds.  A larger young generation makes those passes rare.
+    # at the default threshold (700) full passes (100+ ms with 1,000 consoles open, freeing
+    # little) follow every few seconds.  10,000 makes them rare; 50,000 cost a fifth of the
+    # task throughput (bench, docs/benchmarks.md).
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
     # 8 MiB for buffered bodies (API handlers refuse JSON over 1 MiB with a JSON 413);
     # /agent/task streams its body and raises its own limit, keeping only what it stores.
