@@ -1,23 +1,16 @@
 """Jobs: run one tool on many agents (operators), follow and list them (viewers)."""
 
-from handlers.base import APIHandler, require_role
+from handlers.base import APIHandler, id_arg, require_role
 from toolbox import models
-from toolbox.errors import NotFound, RateLimited
+from toolbox.errors import RateLimited
 from toolbox.jobs import job_model
-
-
-def job_id_arg(text):
-    if not text.isdigit() or not 1 <= int(text) <= 2**62:
-        raise NotFound(f"job not found: {text[:40]}")
-    return int(text)
 
 
 class JobsHandler(APIHandler):
     @require_role("viewer")
     async def get(self):
         """List jobs, newest first, without tasks: ?tool=&user=&state=&limit=&before=."""
-        args = {key: self.get_query_argument(key, None) for key in ("tool", "user", "state", "limit", "before")}
-        args = {key: value for key, value in args.items() if value not in (None, "")}
+        args = self.query_args("tool", "user", "state", "limit", "before")
         limit = models.int_in(args.get("limit", 50), "limit", 1, 500)
         before = models.int_in(args["before"], "before", 1, 2**62) if "before" in args else None
         docs = await self.toolbox.jobs.list(tool=args.get("tool"), user=args.get("user"),
@@ -47,7 +40,7 @@ class JobHandler(APIHandler):
     @require_role("viewer")
     async def get(self, job_id):
         """One job with its tasks (sorted by agent), each with its parsed result."""
-        doc, tasks = await self.toolbox.jobs.get(job_id_arg(job_id))
+        doc, tasks = await self.toolbox.jobs.get(id_arg(job_id, "job"))
         self.write_json(job_model(doc, tasks))
 
 
@@ -55,7 +48,7 @@ class JobCancelHandler(APIHandler):
     @require_role("operator")
     async def post(self, job_id):
         """Cancel a running job: its queued tasks are canceled; delivered ones still report."""
-        doc, canceled = await self.toolbox.jobs.cancel(job_id_arg(job_id))
+        doc, canceled = await self.toolbox.jobs.cancel(id_arg(job_id, "job"))
         await self.audit("job.cancel", str(doc["_id"]), tool=doc["tool"], canceled_tasks=canceled)
         self.write_json(job_model(doc))
 

@@ -1,6 +1,6 @@
 """Admin API for raw tasks: create on named agents, read, list and cancel."""
 
-from handlers.base import APIHandler, require_role
+from handlers.base import APIHandler, id_arg, require_role
 from toolbox import models
 from toolbox.errors import NotFound, ValidationError
 from toolbox.jobs import task_json
@@ -8,21 +8,11 @@ from toolbox.jobs import task_json
 MAX_AGENTS_PER_REQUEST = 10000
 
 
-def task_id_arg(text):
-    if not text.isdigit() or not 1 <= int(text) <= 2**62:
-        raise NotFound(f"task not found: {text[:40]}")
-    return int(text)
-
-
 class TasksHandler(APIHandler):
     @require_role("viewer")
     async def get(self):
         """List tasks, newest first: ?agent=&state=&limit=&before=."""
-        args = {}
-        for key in ("agent", "state", "limit", "before"):
-            value = self.get_query_argument(key, None)
-            if value not in (None, ""):
-                args[key] = value
+        args = self.query_args("agent", "state", "limit", "before")
         limit = models.int_in(args.get("limit", 50), "limit", 1, 500)
         before = models.int_in(args["before"], "before", 1, 2**62) if "before" in args else None
         docs = await self.toolbox.tasks.list(agent=args.get("agent"), state=args.get("state"),
@@ -55,7 +45,7 @@ class TaskHandler(APIHandler):
     @require_role("viewer")
     async def get(self, task_id):
         """One task, with its result parsed (``parsed``) when the tool's output is understood."""
-        doc = await self.toolbox.tasks.find(task_id_arg(task_id))
+        doc = await self.toolbox.tasks.find(id_arg(task_id, "task"))
         if doc is None:
             raise NotFound(f"task not found: {task_id}")
         self.write_json(task_json(doc))
@@ -65,7 +55,7 @@ class TaskCancelHandler(APIHandler):
     @require_role("admin")
     async def post(self, task_id):
         """Cancel a queued task."""
-        doc = await self.toolbox.tasks.cancel(task_id_arg(task_id))
+        doc = await self.toolbox.tasks.cancel(id_arg(task_id, "task"))
         await self.audit("task.cancel", str(doc["_id"]), agent=doc["agent"])
         self.write_json(models.task_model(doc))
 

@@ -104,6 +104,11 @@ class BaseHandler(web.RequestHandler):
         else:
             super().log_exception(typ, value, tb)
 
+    def query_args(self, *names):
+        """The named query arguments that were given and are not empty."""
+        values = {name: self.get_query_argument(name, None) for name in names}
+        return {name: value for name, value in values.items() if value not in (None, "")}
+
     def json_body(self, max_bytes=MAX_JSON_BODY):
         """The request body parsed as JSON; ValidationError when it is not."""
         body = self.request.body
@@ -115,6 +120,13 @@ class BaseHandler(web.RequestHandler):
             return json.loads(body)
         except (ValueError, RecursionError):
             raise ValidationError("the body is not valid JSON") from None
+
+
+def id_arg(text, what):
+    """A positive integer id from a URL path segment; NotFound (naming ``what``) otherwise."""
+    if not text.isdigit() or not 1 <= int(text) <= 2**62:
+        raise NotFound(f"{what} not found: {text[:40]}")
+    return int(text)
 
 
 def bearer_token(request):
