@@ -35,10 +35,11 @@ async def serve(config, ready=None):
     gc.collect()
     gc.freeze()
     # A server holding thousands of connections allocates container objects all the time;
-    # at the default threshold (700) full passes (100+ ms with 1,000 consoles open, freeing
-    # little) follow every few seconds.  10,000 makes them rare; 50,000 cost a fifth of the
-    # task throughput (bench, docs/benchmarks.md).
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+    # at the default thresholds (700, 10, 10) full passes (100+ ms with 1,000 consoles open,
+    # freeing little) follow every few seconds.  A young generation of 10,000 and a full
+    # pass only every 200 middle-generation passes make them rare; a young generation of
+    # 50,000 cost a fifth of the task throughput (bench, docs/benchmarks.md).
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 200)
     # 8 MiB for buffered bodies (API handlers refuse JSON over 1 MiB with a JSON 413);
     # /agent/task streams its body and raises its own limit, keeping only what it stores.
     server = app.listen(config.port, config.host, xheaders=False, max_body_size=MAX_BUFFERED_BODY)
