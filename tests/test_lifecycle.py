@@ -5,15 +5,8 @@ import dataclasses
 
 import pytest
 
+from tests.jobs_helpers import wait_for
 from toolbox.app import make_app
-
-
-async def wait_for(predicate, timeout=5.0, step=0.05):
-    for _ in range(int(timeout / step)):
-        if await predicate():
-            return True
-        await asyncio.sleep(step)
-    return False
 
 
 async def task_state(api, task_id):
