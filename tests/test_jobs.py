@@ -39,7 +39,7 @@ async def test_a_job_by_names_queues_one_task_per_agent_with_the_platform_comman
                              "canceled": 0}
     assert job["deadline"] > job["created_at"]
     commands = {task["agent"]: task["command"] for task in job["tasks"]}
-    assert commands == {"lin-1": f"ping -c 3 -W 2 {PUBLIC_IP}", "lin-2": f"ping -c 3 -W 2 {PUBLIC_IP}",
+    assert commands == {"lin-1": f"ping -n -c 3 -W 2 {PUBLIC_IP}", "lin-2": f"ping -n -c 3 -W 2 {PUBLIC_IP}",
                         "win-1": f"ping -n 3 -w 2000 {PUBLIC_IP}"}
     for task in job["tasks"]:
         assert task["job_id"] == 1 and task["tool"] == "ping" and task["created_by"] == "olga"
