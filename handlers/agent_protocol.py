@@ -8,6 +8,7 @@
 from tornado import iostream, web
 
 from handlers.base import BaseHandler, bearer_token
+from toolbox.agents import registration_of
 from toolbox.agent_results import parse_report
 from toolbox.errors import TooLarge, ValidationError
 
@@ -28,8 +29,7 @@ class AgentNewHandler(BaseHandler):
         if not isinstance(name, str) or not isinstance(token, str):
             raise ValidationError("name and token: required strings")
         await self.toolbox.agents.authenticate(name, token)
-        await self.toolbox.agents.record_registration(
-            name, self.request.remote_ip, self.request.headers.get("User-Agent"))
+        await self.toolbox.agent_registered(name, self.request.remote_ip, self.request.headers.get("User-Agent"))
         self.write_json({"status": True})
 
 @web.stream_request_body
@@ -53,9 +53,9 @@ class AgentTaskHandler(BaseHandler):
         if not name:
             raise ValidationError("agent_name: required query argument")
         toolbox = self.toolbox
-        await toolbox.agents.authenticate(name, bearer_token(self.request))
+        agent = await toolbox.agents.authenticate(name, bearer_token(self.request))
         toolbox.agents.mark_seen(name)
-        self.parked = toolbox.dispatcher.park(name)
+        self.parked = toolbox.dispatcher.park(name, registration_of(agent))
         if self.closed:  # the client left while we authenticated
             toolbox.dispatcher.close(self.parked)
         doc = await toolbox.dispatcher.wait_for_task(self.parked, self.config.poll_timeout)
@@ -67,7 +67,8 @@ class AgentTaskHandler(BaseHandler):
         if self.closed:
             await toolbox.tasks.unclaim(doc)
             return
-        self.write_json({"task_id": doc["_id"], "command": doc["command"]})
+        # ``timeout``: seconds the command may run (the field agent ignores unknown fields).
+        self.write_json({"task_id": doc["_id"], "command": doc["command"], "timeout": doc.get("time_limit") or self.config.task_timeout})
         try:
             await self.finish()
         except iostream.StreamClosedError:
@@ -110,11 +111,11 @@ class AgentTaskHandler(BaseHandler):
                 raise TooLarge(error.message) from None
             raise
         toolbox = self.toolbox
-        await toolbox.agents.authenticate(report.name, bearer_token(self.request), allow_disabled=True)
+        agent = await toolbox.agents.authenticate(report.name, bearer_token(self.request), allow_disabled=True)
         toolbox.agents.mark_seen(report.name)
         outcome = await toolbox.tasks.complete(
-            report.name, report.task_id, report.result, report.exit_code, report.duration_ms,
-            truncated=report.truncated, recovered=report.recovered)
+            report.name, registration_of(agent), report.task_id, report.result, report.exit_code,
+            report.duration_ms, truncated=report.truncated, recovered=report.recovered)
         self.write_json({"status": True, "task_id": report.task_id, "duplicate": outcome == "duplicate",
                          "result_truncated": report.truncated, "result_recovered": report.recovered})
 

@@ -536,7 +536,8 @@ async def test_a_fetch_stays_parked_at_the_server_while_a_command_runs(
     dispatcher = app.toolbox.dispatcher
     parks = []
     real_park = dispatcher.park
-    monkeypatch.setattr(dispatcher, "park", lambda agent: parks.append(agent) or real_park(agent))
+    monkeypatch.setattr(dispatcher, "park",
+                        lambda agent, registration: parks.append(agent) or real_park(agent, registration))
     [task_id] = await queue_tasks(api, name, [script.gated("long")])
     stop, running = start(new_agent(toolbox_url, name, token))
     await wait_until(lambda: script.started("long"))

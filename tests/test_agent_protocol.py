@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from toolbox.agents import registration_of
+
 EMPTY = {"task_id": 0, "command": ""}
 
 
@@ -17,6 +19,11 @@ async def queue(api, agents, command="echo hi"):
 def fetch_task(api, name, token, raw=True):
     auth = token if raw else f"Bearer {token}"
     return api(f"/agent/task?agent_name={name}", token=None, headers={"Authorization": auth})
+
+
+def task_reply(task_id, command, timeout=600):
+    """The fetch reply for a task: ``timeout`` is the seconds its command may run."""
+    return {"task_id": task_id, "command": command, "timeout": timeout}
 
 
 def post_result(api, token, body):
@@ -71,12 +78,13 @@ async def test_a_queued_task_is_handed_out_at_once_with_raw_or_bearer_token(api,
     name, token = await make_agent("a1")
     first, second = await queue(api, ["a1"], "ping -c 1 127.0.0.1"), await queue(api, ["a1"], "uptime")
     reply = await fetch_task(api, name, token)
-    assert reply.code == 200 and reply.json == {"task_id": first[0], "command": "ping -c 1 127.0.0.1"}
-    reply = await fetch_task(api, name, token, raw=False)
-    assert reply.json == {"task_id": second[0], "command": "uptime"}
+    assert reply.code == 200 and reply.json == task_reply(first[0], "ping -c 1 127.0.0.1")
     assert first[0] >= 1
     task = (await api(f"/api/tasks/{first[0]}")).json
     assert task["state"] == "dispatched" and task["dispatched_at"]
+    await post_result(api, token, {"name": name, "task_id": first[0], "result": "ok"})
+    reply = await fetch_task(api, name, token, raw=False)
+    assert reply.json == task_reply(second[0], "uptime")
 
 
 @pytest.mark.gen_test
@@ -88,7 +96,7 @@ async def test_a_parked_fetch_wakes_when_a_task_is_created(api, make_agent, io_l
     started = io_loop.time()
     [task_id] = await queue(api, ["a1"], "hostname")
     reply = await pending
-    assert reply.json == {"task_id": task_id, "command": "hostname"}
+    assert reply.json == task_reply(task_id, "hostname")
     assert io_loop.time() - started < 1.0
 
 
@@ -114,21 +122,27 @@ async def test_fetch_refusals(api, make_agent):
 
 
 @pytest.mark.gen_test
-async def test_concurrent_fetches_of_one_agent_never_share_a_task(api, make_agent):
+@pytest.mark.config(poll_timeout=0.5)
+async def test_concurrent_fetches_of_one_agent_get_one_task_at_a_time(api, make_agent):
     name, token = await make_agent("a1")
     ids = await queue(api, ["a1"]) + await queue(api, ["a1"]) + await queue(api, ["a1"])
     fetches = [asyncio.ensure_future(fetch_task(api, name, token)) for _ in range(6)]
     replies = await asyncio.gather(*fetches)
-    got = [r.json["task_id"] for r in replies if r.json["task_id"]]
-    assert sorted(got) == sorted(ids)  # each task exactly once
     assert all(r.code == 200 for r in replies)
+    assert [r.json["task_id"] for r in replies if r.json["task_id"]] == ids[:1]  # the others wait
+    await post_result(api, token, {"name": name, "task_id": ids[0], "result": "ok"})
+    replies = await asyncio.gather(*[fetch_task(api, name, token) for _ in range(3)])
+    assert [r.json["task_id"] for r in replies if r.json["task_id"]] == ids[1:2]
 
 
 @pytest.mark.gen_test
-async def test_tasks_go_out_oldest_first(api, make_agent):
+async def test_tasks_go_out_oldest_first_each_after_the_last_result(api, make_agent):
     name, token = await make_agent("a1")
     ids = [(await queue(api, ["a1"], f"echo {i}"))[0] for i in range(4)]
-    got = [(await fetch_task(api, name, token)).json["task_id"] for _ in range(4)]
+    got = []
+    for _ in range(4):
+        got.append((await fetch_task(api, name, token)).json["task_id"])
+        await post_result(api, token, {"name": name, "task_id": got[-1], "result": "ok"})
     assert got == ids
 
 
@@ -176,7 +190,8 @@ async def test_a_fetch_whose_client_disconnects_is_dropped_and_loses_no_task(api
 async def test_a_task_whose_response_cannot_be_written_is_queued_again(api, make_agent, app):
     name, token = await make_agent("a1")
     [task_id] = await queue(api, ["a1"])
-    doc = await app.toolbox.tasks.claim("a1")  # as if written to a connection that then failed
+    registration = registration_of(app.toolbox.agents.cache["a1"])
+    doc = await app.toolbox.tasks.claim("a1", registration)  # as if written to a connection that then failed
     assert doc["_id"] == task_id
     await app.toolbox.tasks.unclaim(doc)
     assert (await api(f"/api/tasks/{task_id}")).json["state"] == "queued"

@@ -135,5 +135,35 @@ def task_model(doc):
         "result_recovered": bool(doc.get("result_recovered", False)),
         "job_id": doc.get("job_id"),
         "tool": doc.get("tool"),
+        "target": doc.get("target"),
         "created_by": doc.get("created_by"),
+        "time_limit": doc.get("time_limit"),
+        "outcome": doc.get("outcome"),
+        "summary": doc.get("summary"),
+        "reason": doc.get("reason"),
     }
+
+
+RESULT_PREVIEW_BYTES = 4096
+
+
+def result_preview(text, limit=RESULT_PREVIEW_BYTES):
+    """(the start of ``text``, at most ``limit`` bytes of UTF-8 cut on a character, its size in bytes)."""
+    if text is None:
+        return None, 0
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text, len(data)
+    return data[:limit].decode("utf-8", "ignore"), len(data)
+
+
+def task_event(doc):
+    """What a ``task.done`` event carries: the task, its reading, and a bounded preview.
+
+    Consoles show a finished task from the event alone; the whole result stays one
+    ``GET /api/tasks/{id}`` away (it can be megabytes, and every console gets every event).
+    """
+    model = task_model(doc)
+    model["result_preview"], model["result_bytes"] = result_preview(model.pop("result"))
+    model["parsed"] = doc.get("parsed")
+    return model
