@@ -10,7 +10,7 @@ from tornado import iostream, web
 from handlers.base import BaseHandler, bearer_token
 from toolbox.agents import registration_of
 from toolbox.agent_results import parse_report
-from toolbox.errors import TooLarge, ValidationError
+from toolbox.errors import Forbidden, TooLarge, ValidationError
 
 EMPTY_REPLY = {"task_id": 0, "command": ""}
 OVERFLOW_TAIL_BYTES = 4096
@@ -53,8 +53,10 @@ class AgentTaskHandler(BaseHandler):
         if not name:
             raise ValidationError("agent_name: required query argument")
         toolbox = self.toolbox
-        agent = await toolbox.agents.authenticate(name, bearer_token(self.request))
-        toolbox.agents.mark_seen(name)
+        agent = await toolbox.agents.authenticate(name, bearer_token(self.request), allow_disabled=True)
+        toolbox.agents.mark_seen(name)  # a disabled agent is alive: its task in flight runs on
+        if agent.get("disabled"):
+            raise Forbidden(f"agent {name} is disabled")
         self.parked = toolbox.dispatcher.park(name, registration_of(agent))
         if self.closed:  # the client left while we authenticated
             toolbox.dispatcher.close(self.parked)

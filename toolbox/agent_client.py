@@ -55,6 +55,7 @@ REQUEST_TIMEOUT = 30.0  # seconds; registration and result posts
 CONNECT_TIMEOUT = 10.0
 POST_RETRY_WINDOW = 600.0  # keep re-sending one result for about ten minutes
 PAUSE_INTERVAL = 30.0  # seconds between asks while the server has the agent disabled
+BUSY_PAUSE_INTERVAL = 4.0  # the same while a command runs (it must not look offline)
 MAX_REPLY_BYTES = 1 << 20  # the server's answers are small JSON documents
 EXIT_OK, EXIT_FORCED, EXIT_CONFIG = 0, 1, 2
 _RETRY_STATUSES = {408, 429}  # plus every 5xx
@@ -263,7 +264,12 @@ class Agent:
                         self.fetch_task(), queue.fetching_over)
                 except AgentDisabled:
                     self._pause()
+                    # With a command running, ask more often: the server counts a refused
+                    # fetch as a sign of life, and an agent silent for 10 s is offline (its
+                    # running task would end lost).
                     delay = self.pause_interval
+                    if not queue.idle:
+                        delay = min(delay, BUSY_PAUSE_INTERVAL)
                 except TransientError as exc:
                     delay = backoff.next()
                     log.warning("%s; retrying in %gs", exc, delay)
