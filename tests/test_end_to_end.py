@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.processes import AgentProcess, ServerProcess
+from tests.processes import AgentProcess, ServerProcess, wait_until
 
 pytestmark = pytest.mark.slow
 ADMIN = "e2e-admin-token-0123456789"
@@ -34,13 +34,13 @@ def call(url, method="GET", body=None, token=ADMIN, raw_auth=None, timeout=30):
 
 
 def wait_for_state(server, task_id, states, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, task = call(f"{server.url}/api/tasks/{task_id}")
-        if task["state"] in states:
-            return task
-        time.sleep(0.1)
-    raise AssertionError(f"task {task_id} still {task['state']}")
+    def reached():
+        task = call(f"{server.url}/api/tasks/{task_id}")[1]
+        return task if task["state"] in states else None
+
+    task = wait_until(reached, timeout)
+    assert task, call(f"{server.url}/api/tasks/{task_id}")[1]
+    return task
 
 
 @pytest.fixture
@@ -153,3 +153,25 @@ def test_a_result_far_over_every_size_limit_is_stored_truncated(server):
     assert call(server.url + "/agent/task", "POST", body, raw_auth=token)[0] == 200
     stored = wait_for_state(server, task["task_id"], {"done"})
     assert stored["result_truncated"] is True and stored["result"] == "0" * (1024 * 1024)
+
+
+def test_the_reference_agent_keeps_a_fetch_open_through_a_long_command_and_is_never_lost(tmp_path):
+    process = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "1",
+                                 "TOOLBOX_OFFLINE_AFTER": "2"}, cwd=tmp_path)
+    try:
+        status, agent = call(process.url + "/api/agents", "POST", {"name": "long-1"})
+        runner = AgentProcess(process.url, "long-1", agent["token"], cwd=tmp_path)
+        try:
+            runner.wait_for_line("registered")
+            [task] = call(process.url + "/api/tasks", "POST", {"agents": ["long-1"], "command": "sleep 6"})[1]["items"]
+            done = wait_for_state(process, task["task_id"], {"done", "lost"}, timeout=30)
+            assert done["state"] == "done" and done["exit_code"] == 0, done  # 3× the offline window
+            [task] = call(process.url + "/api/tasks", "POST", {"agents": ["long-1"], "command": "sleep 60"})[1]["items"]
+            wait_for_state(process, task["task_id"], {"dispatched"})
+            runner.proc.kill()  # kill -9: the fetch it held open closes with the process
+            lost = wait_for_state(process, task["task_id"], {"lost", "done"}, timeout=15)
+            assert (lost["state"], lost["reason"]) == ("lost", "agent_offline")
+        finally:
+            runner.stop()
+    finally:
+        assert process.stop() == 0, "\n".join(process.lines)
