@@ -128,3 +128,47 @@ def test_a_failing_command_kills_the_field_agent_and_its_restart_frees_the_next_
         assert restarted.crashed is None
     finally:
         restarted.kill()
+
+
+def test_every_tool_job_answers_through_the_field_agent(server):
+    """Jobs of each tool on 127.0.0.1, one field agent: results read, failures as failures."""
+    from tests import field_servers
+
+    token = server.agent("field-4")
+    agent = FieldAgent(server.url, "field-4", token, interval=0.2).start()
+    with field_servers.http_server() as http_port, field_servers.listening_port() as open_port, \
+            field_servers.closed_port() as closed_port:
+        jobs = {
+            "ping": ("ping", {"target": "127.0.0.1", "count": 2, "timeout": 1}),
+            "traceroute": ("traceroute", {"target": "127.0.0.1", "max_hops": 3, "timeout": 1}),
+            "mtr": ("mtr", {"target": "127.0.0.1", "count": 2}),
+            "http 200": ("curl", {"url": f"http://127.0.0.1:{http_port}/", "timeout": 5}),
+            "http 404": ("curl", {"url": f"http://127.0.0.1:{http_port}/nope", "timeout": 5}),
+            "tcp open": ("tcp", {"target": "127.0.0.1", "port": open_port, "timeout": 2}),
+            "tcp closed": ("tcp", {"target": "127.0.0.1", "port": closed_port, "timeout": 2}),
+        }
+        ids = {}
+        try:
+            for label, (tool, params) in jobs.items():
+                status, job = server.call("/api/jobs", "POST", {"tool": tool, "params": params,
+                                                               "agents": ["field-4"]})
+                assert status == 201, job
+                ids[label] = job["job_id"]
+
+            def all_ended():
+                found = {label: server.call(f"/api/jobs/{job_id}")[1] for label, job_id in ids.items()}
+                return found if all(job["state"] != "running" for job in found.values()) else None
+
+            ended = wait_until(all_ended, timeout=90)
+            assert ended, {label: server.call(f"/api/jobs/{job_id}")[1]["summary"] for label, job_id in ids.items()}
+        finally:
+            agent.kill("test over")
+    assert agent.crashed == "test over"  # no command it ran exited non-zero
+    outcome = {label: (job["outcome"], job["tasks"][0]["parsed"]["kind"]) for label, job in ended.items()}
+    assert outcome == {"ping": ("ok", "ping"), "traceroute": ("ok", "traceroute"), "mtr": ("ok", "mtr"),
+                       "http 200": ("ok", "curl"), "http 404": ("failed", "curl"),
+                       "tcp open": ("ok", "tcp"), "tcp closed": ("failed", "tcp")}
+    assert ended["ping"]["tasks"][0]["parsed"]["received"] == 2
+    assert ended["http 404"]["tasks"][0]["parsed"]["http_status"] == 404
+    assert ended["tcp open"]["tasks"][0]["parsed"]["open"] is True
+    assert ended["tcp closed"]["summary"] == "1 failed"
