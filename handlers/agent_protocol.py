@@ -29,7 +29,8 @@ class AgentNewHandler(BaseHandler):
         if not isinstance(name, str) or not isinstance(token, str):
             raise ValidationError("name and token: required strings")
         await self.toolbox.agents.authenticate(name, token)
-        await self.toolbox.agent_registered(name, self.request.remote_ip, self.request.headers.get("User-Agent"))
+        await self.toolbox.agent_registered(name, self.request.remote_ip,
+                                            self.request.headers.get("User-Agent"))
         self.write_json({"status": True})
 
 @web.stream_request_body
@@ -70,7 +71,8 @@ class AgentTaskHandler(BaseHandler):
             await toolbox.tasks.unclaim(doc)
             return
         # ``timeout``: seconds the command may run (the field agent ignores unknown fields).
-        self.write_json({"task_id": doc["_id"], "command": doc["command"], "timeout": doc.get("time_limit") or self.config.task_timeout})
+        timeout = doc.get("time_limit") or self.config.task_timeout
+        self.write_json({"task_id": doc["_id"], "command": doc["command"], "timeout": timeout})
         try:
             await self.finish()
         except iostream.StreamClosedError:

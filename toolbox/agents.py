@@ -118,6 +118,12 @@ class AgentRegistry:
             raise Forbidden(f"agent {name} is disabled")
         return doc
 
+    def may_take_tasks(self, name, registration):
+        """Whether ``registration`` is still the agent ``name`` (not deleted, not created
+        again) and the agent is enabled: what a parked fetch checks before each claim."""
+        doc = self.cache.get(name)
+        return doc is not None and not doc.get("disabled") and registration_of(doc) == registration
+
     def list(self):
         return sorted(self.cache.values(), key=lambda doc: doc["_id"])
 

@@ -56,13 +56,9 @@ class LocalClaims:
         bisect.insort(self._queued_ids.setdefault(agent, []), task_id)
 
     def in_flight(self, agent):
-        """The id of the agent's dispatched task, or None."""
+        """A filter for the agent's dispatched task, or None when it surely has none."""
         task_id = self._in_flight.get(agent)
-        return None if task_id is _RESERVED else task_id
-
-    def in_flight_agents(self):
-        """Every agent with a task dispatched."""
-        return [agent for agent, task_id in self._in_flight.items() if task_id is not _RESERVED]
+        return None if task_id is None or task_id is _RESERVED else {"_id": task_id, "state": DISPATCHED}
 
     def released(self, agent, task_id):
         """The agent's task ``task_id`` is no longer dispatched."""
@@ -128,10 +124,8 @@ class SharedClaims:
         """Other processes queue tasks too: the claim always asks the database."""
 
     def in_flight(self, agent):
-        return None  # only the database knows
-
-    def in_flight_agents(self):
-        return []
+        """A filter for the agent's dispatched task (only the database knows whether it has one)."""
+        return {"agent": agent, "state": DISPATCHED}
 
     def released(self, agent, task_id):
         """The index follows the task's state: nothing to forget."""

@@ -15,8 +15,6 @@ is deleted, created again or disabled while the fetch waits, it gets no task.
 
 import asyncio
 
-from toolbox.agents import registration_of
-
 WAKE, TIMEOUT, SUPERSEDED, CLOSED = "wake", "timeout", "superseded", "closed"
 
 
@@ -79,7 +77,7 @@ class Dispatcher:
         parked.timer = loop.call_later(timeout, parked.wake, TIMEOUT)
         try:
             while parked.ended is None:
-                if not self._still_valid(parked):
+                if not self.agents.may_take_tasks(parked.agent, parked.registration):
                     return None
                 doc = await self.tasks.claim(parked.agent, parked.registration)
                 if doc is not None:
@@ -95,11 +93,6 @@ class Dispatcher:
             if self.parked.get(parked.agent) is parked:
                 del self.parked[parked.agent]
 
-    def _still_valid(self, parked):
-        """The fetch's agent still exists as the same registration, and is enabled."""
-        doc = self.agents.cache.get(parked.agent)
-        return (doc is not None and not doc.get("disabled")
-                and registration_of(doc) == parked.registration)
 
     async def wake_queued(self):
         """Wake parked fetches whose agents have queued tasks (created by any process)."""

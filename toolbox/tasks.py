@@ -40,7 +40,9 @@ from toolbox.outcomes import read_result
 log = logging.getLogger("toolbox.tasks")
 
 ARCHIVE_BATCH = 1000
-AGENT_OFFLINE, AGENT_RESTARTED, TIMEOUT, AGENT_DELETED = "agent_offline", "agent_restarted", "timeout", "agent_deleted"
+# Why a dispatched task ended lost.
+AGENT_OFFLINE, AGENT_RESTARTED = "agent_offline", "agent_restarted"
+TIMEOUT, AGENT_DELETED = "timeout", "agent_deleted"
 LOST_SUMMARIES = {AGENT_OFFLINE: "agent went offline", AGENT_DELETED: "agent deleted",
                   AGENT_RESTARTED: "agent restarted before answering"}
 
@@ -172,8 +174,8 @@ class TaskService:
             task = await self.find(task_id)  # dispatched by another process, or lost meanwhile
         # Tasks dispatched before registrations existed carry none: any registration of
         # the name may answer those.
-        if (task is None or task["agent"] != agent
-                or task.get("registration", registration) not in (registration, None)
+        bound_to = task.get("registration") if task is not None else None
+        if (task is None or task["agent"] != agent or bound_to not in (None, registration)
                 or task["state"] not in (DISPATCHED, LOST, DONE)):
             raise NotFound(f"task {task_id} was not delivered to agent {agent}")
         if task["state"] == DONE:
@@ -234,11 +236,11 @@ class TaskService:
 
     async def end_in_flight(self, agent, reason):
         """End the agent's dispatched task ``lost`` with ``reason``; the document, or None."""
-        in_flight = self.claims.in_flight(agent)
-        query = {"_id": in_flight} if in_flight is not None else {"agent": agent}
-        doc = await self.live.find_one_and_update(
-            dict(query, state=DISPATCHED), {"$set": self._lost_fields(reason)},
-            return_document=ReturnDocument.AFTER)
+        query = self.claims.in_flight(agent)
+        if query is None:
+            return None
+        doc = await self.live.find_one_and_update(query, {"$set": self._lost_fields(reason)},
+                                                  return_document=ReturnDocument.AFTER)
         if doc is not None:
             self._ended(doc)
         return doc
