@@ -151,7 +151,8 @@ async def _measure(tasks):
         async def park():
             agent.send("GET", fetch_path("store-agent"), agent_auth)
             for _ in range(500):
-                if "store-agent" in dispatcher.parked and not dispatcher.parked["store-agent"].future.done():
+                parked = dispatcher.parked.get("store-agent")
+                if parked is not None and not parked.future.done():
                     return
                 await asyncio.sleep(0.002)
             raise RuntimeError("the fetch did not park")

@@ -10,9 +10,20 @@ from toolbox.db import open_database
 from toolbox.events import EventHub
 
 
-def registry(names):
+class Parked:
+    """The agents holding a fetch open, as the registry asks about them."""
+
+    def __init__(self):
+        self.names = set()
+
+    def is_parked(self, name):
+        return name in self.names
+
+
+def registry(names, parked=None):
     hub = EventHub()
-    agents = AgentRegistry(open_database(None, name="test_agents_online"), hub, offline_after=5)
+    agents = AgentRegistry(open_database(None, name="test_agents_online"), hub, parked or Parked(),
+                           offline_after=5)
     for name in names:
         agents.cache[name] = {"_id": name}
     return agents, hub
@@ -24,20 +35,21 @@ def offline_events(hub):
 
 @pytest.mark.gen_test
 async def test_only_agents_unseen_for_the_window_go_offline():
-    agents, hub = registry(["old", "fresh", "parked", "renewed"])
+    parked = Parked()
+    agents, hub = registry(["old", "fresh", "parked", "renewed"], parked)
     long_ago = models.utcnow() - datetime.timedelta(seconds=60)
     for name in ("old", "parked", "renewed"):
         agents.mark_seen(name, long_ago)
     agents.mark_seen("fresh")
     agents.mark_seen("renewed")  # seen again: no longer at the stale end
-    agents.is_parked = lambda name: name == "parked"
+    parked.names.add("parked")
     assert await agents.check_offline() == ["old"]
     assert offline_events(hub) == ["old"]
     assert agents.online == {"fresh", "parked", "renewed"}
     await agents.check_offline()
     assert offline_events(hub) == ["old"]  # announced once
     assert agents.last_seen["parked"] > long_ago  # a parked fetch counts as a request
-    agents.is_parked = lambda name: False
+    parked.names.clear()
     await agents.check_offline()
     assert offline_events(hub) == ["old"]  # its fetch just ended: online for the window
     later = models.utcnow() + datetime.timedelta(seconds=6)

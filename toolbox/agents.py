@@ -49,9 +49,10 @@ def registration_of(doc):
 class AgentRegistry:
     """The agents, cached in memory, with online tracking."""
 
-    def __init__(self, db, events, offline_after, refresh=0.0):
+    def __init__(self, db, events, parked, offline_after, refresh=0.0):
         self.collection = db["agents"]
         self.events = events
+        self.is_parked = parked.is_parked  # an agent holding a fetch open here is online
         self.offline_after = offline_after
         self.refresh_interval = refresh
         self.cache = {}
@@ -59,7 +60,6 @@ class AgentRegistry:
         self.online = set()  # names announced online
         # online names, least recently seen first: the offline check reads only the stale end
         self._by_seen = collections.OrderedDict()
-        self.is_parked = lambda name: False  # set by the dispatcher
         self._refreshes = 0
         self._refreshed_at = None
         self._seen_dirty = set()

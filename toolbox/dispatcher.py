@@ -39,30 +39,80 @@ class Parked:
             self.future.set_result(reason)
 
 
+class ParkedFetches:
+    """The fetches parked in this process, at most one per agent.
+
+    Made first and handed to the agent registry (an agent holding a fetch open is
+    online) and to the dispatcher (which parks and wakes them).
+    """
+
+    def __init__(self):
+        self.by_agent = {}
+
+    def __contains__(self, agent):
+        return agent in self.by_agent
+
+    def __len__(self):
+        return len(self.by_agent)
+
+    def __bool__(self):
+        return bool(self.by_agent)
+
+    def get(self, agent):
+        return self.by_agent.get(agent)
+
+    def is_parked(self, agent):
+        return agent in self.by_agent
+
+    def park(self, agent, registration):
+        """Register a fetch for ``agent``'s ``registration``, superseding the one already parked."""
+        previous = self.by_agent.get(agent)
+        if previous is not None:
+            previous.wake(SUPERSEDED)
+        parked = Parked(agent, registration, asyncio.get_running_loop().create_future())
+        self.by_agent[agent] = parked
+        return parked
+
+    def unpark(self, parked):
+        if self.by_agent.get(parked.agent) is parked:
+            del self.by_agent[parked.agent]
+
+    def agents(self):
+        return list(self.by_agent)
+
+    def all(self):
+        return list(self.by_agent.values())
+
+
+# Task events after which the agent may have a task to claim: one was queued (or put
+# back), or its task in flight ended.
+_WAKING_EVENTS = frozenset({"task.queued", "task.done", "task.lost", "task.canceled"})
+
+
 class Dispatcher:
     """Hands each queued task to exactly one open fetch of its agent."""
 
-    def __init__(self, tasks, agents):
+    def __init__(self, parked, tasks, agents, events):
+        self.parked = parked
         self.tasks = tasks
         self.agents = agents
-        self.parked = {}
-        tasks.notify = self.notify
-        agents.is_parked = self.is_parked
+        events.subscribe(self.on_event)
+
+    def on_event(self, event):
+        """A task event (of this process or, with a shared database, another): wake the
+        agent's parked fetch when it may have something to claim now."""
+        if event["type"] in _WAKING_EVENTS:
+            self.notify(event["data"]["agent"])
 
     def is_parked(self, agent):
         return agent in self.parked
 
     def park(self, agent, registration):
         """Register a fetch for ``agent``'s ``registration``, superseding the one already parked."""
-        previous = self.parked.get(agent)
-        if previous is not None:
-            previous.wake(SUPERSEDED)
-        parked = Parked(agent, registration, asyncio.get_running_loop().create_future())
-        self.parked[agent] = parked
-        return parked
+        return self.parked.park(agent, registration)
 
     def notify(self, agent):
-        """A task was queued for ``agent``: wake its parked fetch, if any."""
+        """``agent`` may have a task to claim: wake its parked fetch, if any."""
         parked = self.parked.get(agent)
         if parked is not None:
             parked.wake(WAKE)
@@ -90,9 +140,7 @@ class Dispatcher:
             return None
         finally:
             parked.timer.cancel()
-            if self.parked.get(parked.agent) is parked:
-                del self.parked[parked.agent]
-
+            self.parked.unpark(parked)
 
     async def wake_queued(self):
         """Wake parked fetches whose agents have queued tasks (created by any process)."""
@@ -106,5 +154,5 @@ class Dispatcher:
         return woken
 
     def close_all(self):
-        for parked in list(self.parked.values()):
+        for parked in self.parked.all():
             parked.wake(CLOSED)

@@ -10,7 +10,7 @@ from toolbox.agents import AgentRegistry
 from toolbox.api_tokens import TokenStore
 from toolbox.audit import AuditLog
 from toolbox.claims import claims_for
-from toolbox.dispatcher import Dispatcher
+from toolbox.dispatcher import Dispatcher, ParkedFetches
 from toolbox.events import EventHub
 from toolbox.live import LiveHub
 from toolbox.feishu import FeishuClient
@@ -29,9 +29,10 @@ class Toolbox:
         self.config = config
         self.db = db
         self.events = EventHub()
-        self.agents = AgentRegistry(db, self.events, config.offline_after, config.effective_agent_refresh)
+        parked = ParkedFetches()
+        self.agents = AgentRegistry(db, self.events, parked, config.offline_after, config.effective_agent_refresh)
         self.tasks = TaskService(db, self.events, config, claims_for(db))
-        self.dispatcher = Dispatcher(self.tasks, self.agents)
+        self.dispatcher = Dispatcher(parked, self.tasks, self.agents, self.events)
         self.audit = AuditLog(db)
         self.live = LiveHub(self.events, config.ws_queue_size)
         self.jobs = JobService(db, self.events, self.agents, self.tasks, config)

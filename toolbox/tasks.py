@@ -61,7 +61,6 @@ class TaskService:
         self.events = events
         self.config = config
         self.claims = claims
-        self.notify = lambda agent: None  # set by the dispatcher
         self._ids = iter(())
         self._id_lock = asyncio.Lock()
         # agent -> the task this process dispatched to it, as claimed: what complete()
@@ -123,7 +122,6 @@ class TaskService:
         for doc in docs:
             self.claims.queued(doc["agent"], doc["_id"])
             self.events.publish("task.queued", models.task_model(doc))
-            self.notify(doc["agent"])
         return docs
 
     async def claim(self, agent, registration):
@@ -138,13 +136,13 @@ class TaskService:
         return doc
 
     def _released(self, doc):
-        """``doc`` (a task that was dispatched) no longer is: its agent may get the next."""
+        """``doc`` (a task that was dispatched) no longer is: its agent may get the next
+        (the event announcing how it ended wakes the agent's parked fetch)."""
         agent = doc["agent"]
         self.claims.released(agent, doc["_id"])
         held = self._dispatched.get(agent)
         if held is not None and held["_id"] == doc["_id"]:
             del self._dispatched[agent]
-        self.notify(agent)
 
     async def unclaim(self, doc):
         """Put back a claimed task whose response never reached its agent."""
@@ -156,6 +154,7 @@ class TaskService:
             self.claims.queued(doc["agent"], doc["_id"])
             log.info("task %s: response to %s not delivered; queued again", doc["_id"], doc["agent"])
             self._released(doc)
+            self.events.publish("task.queued", models.task_model(back))
         return back
 
     def delivered(self, doc):
