@@ -157,15 +157,15 @@ def test_a_result_far_over_every_size_limit_is_stored_truncated(server):
 
 def test_the_reference_agent_keeps_a_fetch_open_through_a_long_command_and_is_never_lost(tmp_path):
     process = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "1",
-                                 "TOOLBOX_OFFLINE_AFTER": "2"}, cwd=tmp_path)
+                                 "TOOLBOX_OFFLINE_AFTER": "3"}, cwd=tmp_path)
     try:
         status, agent = call(process.url + "/api/agents", "POST", {"name": "long-1"})
         runner = AgentProcess(process.url, "long-1", agent["token"], cwd=tmp_path)
         try:
             runner.wait_for_line("registered")
-            [task] = call(process.url + "/api/tasks", "POST", {"agents": ["long-1"], "command": "sleep 6"})[1]["items"]
+            [task] = call(process.url + "/api/tasks", "POST", {"agents": ["long-1"], "command": "sleep 8"})[1]["items"]
             done = wait_for_state(process, task["task_id"], {"done", "lost"}, timeout=30)
-            assert done["state"] == "done" and done["exit_code"] == 0, done  # 3× the offline window
+            assert done["state"] == "done" and done["exit_code"] == 0, done  # well over the offline window
             [task] = call(process.url + "/api/tasks", "POST", {"agents": ["long-1"], "command": "sleep 60"})[1]["items"]
             wait_for_state(process, task["task_id"], {"dispatched"})
             runner.proc.kill()  # kill -9: the fetch it held open closes with the process

@@ -214,7 +214,7 @@ async def test_ws_reconnect_with_since_replays_missed_events_in_order_then_live(
 @pytest.mark.gen_test
 async def test_ws_reset_when_the_buffer_was_overrun(app, http_server, base_url):
     events = app.toolbox.events
-    events.buffer = type(events.buffer)(maxlen=5)
+    events.feed = type(events.feed)(5)  # a small replay buffer
     for n in range(12):
         events.publish("task.queued", {"n": n})
     conn = await connect(base_url, since=3)

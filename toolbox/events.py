@@ -1,11 +1,21 @@
-"""The in-process event hub: task, job and agent changes, numbered and buffered.
+"""The event hub of one process: task, job and agent changes, numbered and buffered.
 
-Every event gets the next sequence number; the last ``buffer_size`` events are kept
-so that a console that reconnects can ask for what it missed (``since``).  Listeners
-are plain callables, called synchronously: they must not block (the websocket layer
-queues per client).
+Two kinds of listeners, plain callables called synchronously (they must not block):
+
+- ``subscribe``: the services (job counting, the dispatcher's wake-ups, caches).  They
+  get every event once, those of this process at the moment they are published.
+- ``subscribe_feed``: the live feed to consoles.  It gets every event meant for people
+  (not the ``feed=False`` ones, such as cache invalidations), with its sequence number,
+  in the one order every process agrees on.
+
+On the embedded database this process is the only one: ``EventHub`` numbers events
+1, 2, 3 … as they are published and both kinds of listeners see the same stream.  With a
+shared MongoDB, ``toolbox.bus.MongoBus`` (same interface) carries events between
+processes.  The last ``buffer_size`` feed events are kept so that a console that
+reconnects can ask for what it missed (``since``).
 """
 
+import bisect
 import collections
 import logging
 import time
@@ -13,38 +23,95 @@ import time
 log = logging.getLogger("toolbox.events")
 
 
-class EventHub:
-    """Publish events to listeners and keep a bounded replay buffer."""
+def call_listeners(listeners, event):
+    """Hand ``event`` to each listener; one that raises is logged and removed."""
+    for listener in list(listeners):
+        try:
+            listener(event)
+        except Exception:  # one broken listener must not starve the others
+            log.exception("event listener failed; removing it")
+            listeners.discard(listener)
 
-    def __init__(self, buffer_size=10000):
-        self.seq = 0
-        self.buffer = collections.deque(maxlen=buffer_size)
-        self.listeners = set()
 
-    def publish(self, event_type, data):
-        """Number, buffer and hand an event to every listener; return the event."""
-        self.seq += 1
-        event = {"seq": self.seq, "type": event_type, "at": time.time(), "data": data}
-        self.buffer.append(event)
-        for listener in list(self.listeners):
-            try:
-                listener(event)
-            except Exception:  # one broken listener must not starve the others
-                log.exception("event listener failed; removing it")
-                self.listeners.discard(listener)
-        return event
+class FeedBuffer:
+    """The newest feed events, oldest first, for ``since`` replays.
+
+    Sequence numbers grow but may skip (events not meant for the feed, or, across
+    processes, numbers taken from the database's clock).  ``complete_after`` is the
+    number after which every feed event is still here: the start, or the newest event
+    pushed out by a newer one.
+    """
+
+    def __init__(self, size, start=0):
+        self.events = collections.deque(maxlen=size)
+        self.seq = self.complete_after = start
+
+    def append(self, event):
+        if len(self.events) == self.events.maxlen:
+            self.complete_after = self.events[0]["seq"]
+        self.events.append(event)
+        self.seq = event["seq"]
 
     def since(self, seq):
         """The buffered events after ``seq``, or None when the buffer no longer reaches back."""
         if seq >= self.seq:
             return []
-        if not self.buffer or self.buffer[0]["seq"] > seq + 1:
+        if seq < self.complete_after:
             return None
-        start = seq + 1 - self.buffer[0]["seq"]
-        return list(self.buffer)[start:]
+        events = list(self.events)
+        return events[bisect.bisect_right([event["seq"] for event in events], seq):]
+
+
+class EventHub:
+    """Publish events to this process's listeners and keep a bounded replay buffer."""
+
+    def __init__(self, buffer_size=10000):
+        self.feed = FeedBuffer(buffer_size)
+        self.listeners = set()
+        self.feed_listeners = set()
+        self._next = 0
+
+    @property
+    def seq(self):
+        """The sequence number of the newest feed event (0 before any)."""
+        return self.feed.seq
+
+    @property
+    def buffer(self):
+        return self.feed.events
+
+    async def start(self):
+        """Nothing to open: events live in this process."""
+
+    async def stop(self):
+        """Nothing to close."""
+
+    async def caught_up(self):
+        """Every event published so far has reached its listeners (at once, here)."""
+
+    def publish(self, event_type, data, feed=True):
+        """Number an event, hand it to every listener (and the feed); return it."""
+        self._next += 1
+        event = {"seq": self._next, "type": event_type, "at": time.time(), "data": data}
+        if feed:
+            self.feed.append(event)
+        call_listeners(self.listeners, event)
+        if feed:
+            call_listeners(self.feed_listeners, event)
+        return event
+
+    def since(self, seq):
+        """The buffered feed events after ``seq``, or None when the buffer no longer reaches back."""
+        return self.feed.since(seq)
 
     def subscribe(self, listener):
         self.listeners.add(listener)
 
     def unsubscribe(self, listener):
         self.listeners.discard(listener)
+
+    def subscribe_feed(self, listener):
+        self.feed_listeners.add(listener)
+
+    def unsubscribe_feed(self, listener):
+        self.feed_listeners.discard(listener)

@@ -100,7 +100,7 @@ class LiveHub:
         self.events = events
         self.queue_size = queue_size
         self.clients = set()
-        events.subscribe(self._on_event)
+        events.subscribe_feed(self._on_event)
 
     def connect(self, send, close, since=None, label="client"):
         """Register a client; queue its hello and replay; return the ``LiveClient``."""
@@ -141,4 +141,4 @@ class LiveHub:
         """Server shutdown: close every connection."""
         for client in list(self.clients):
             client.drop(CLOSE_GOING_AWAY, "server shutting down")
-        self.events.unsubscribe(self._on_event)
+        self.events.unsubscribe_feed(self._on_event)
