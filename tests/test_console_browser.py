@@ -197,7 +197,12 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
             assert page.text_content(f"{row} td[data-col=recv]") == "2/2"
             for col in ("min", "avg", "max"):
                 assert float(page.text_content(f"{row} td[data-col={col}]")) >= 0
-        assert "2 / 2 done" in page.text_content('[data-testid="progress-text"]')
+        page.wait_for_function("document.querySelector('[data-testid=job-summary]').textContent === '2 ok'")
+        assert "2 / 2 finished" in page.text_content('[data-testid="progress-text"]')
+        assert page.text_content('[data-testid="job-outcome"]') == "ok"
+        for agent in ("agent-1", "agent-2"):
+            assert page.get_attribute(f'tr[data-agent="{agent}"]', "data-outcome") == "ok"
+            assert re.fullmatch(r"2/2 replies, avg .+ ms", page.text_content(f'tr[data-agent="{agent}"] [data-testid=row-note]'))
         assert page.locator(".chart .chart-bar").count() == 2
         page.click('tr[data-agent="agent-1"] button:has-text("Raw")')
         assert "packets transmitted" in page.text_content('[data-testid="raw-output"]')
