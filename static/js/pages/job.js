@@ -281,8 +281,7 @@ export async function render(page, ctx, [idText]) {
   async function cancelJob() {
     try {
       const reply = await api(`/api/jobs/${jobId}/cancel`, { method: "POST" });
-      job.state = reply.state;
-      if (reply.counts) job.counts = reply.counts;
+      for (const key of JOB_FIELDS) if (reply[key] !== undefined) job[key] = reply[key];
       draw();
     } catch (error) {
       replace(notice, message("error", error.message));
