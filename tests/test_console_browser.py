@@ -24,6 +24,7 @@ import urllib.request
 import pytest
 
 from tests.processes import AgentProcess, ServerProcess
+from toolbox.agent_client import parse_args as parse_agent_args
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN = "browser-admin-token-0123456789"
@@ -156,7 +157,10 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
         page.click('form[aria-label="Add an agent"] button[type=submit]')
         token = page.text_content('[data-testid="agent-token"]').strip()
         command = page.text_content('[data-testid="agent-command"]').strip()
-        assert command == f"toolbox-agent --server {server.url} --name agent-2 --token {token}"
+        assert command == f"toolbox-agent --server {server.url} --name agent-2 --token={token}"
+        # The command as shown parses back to this token, even one starting with "-".
+        assert parse_agent_args(command.split()[1:], environ={}).token == token
+        assert parse_agent_args(["--server", server.url, "--name", "x", "--token=-dash"], environ={}).token == "-dash"
         page.wait_for_selector('tr[data-agent="agent-2"][data-online="false"]')
         shots("agents-new-token")
         processes.append(AgentProcess(server.url, "agent-2", token, cwd=tmp_path))

@@ -6,8 +6,9 @@
 import { api } from "../api.js";
 import { h, replace, message, empty, ago, badge, copyButton } from "../dom.js";
 
+// "--token=…": a token may start with "-", which "--token …" would read as an option.
 function agentCommand(name, token) {
-  return `toolbox-agent --server ${location.origin} --name ${name} --token ${token}`;
+  return `toolbox-agent --server ${location.origin} --name ${name} --token=${token}`;
 }
 
 /** The once-only token panel, with copy buttons and the command line. */
