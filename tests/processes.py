@@ -98,4 +98,4 @@ class AgentProcess(_Process):
 
     def __init__(self, server_url, name, token, args=(), cwd=None):
         super().__init__([sys.executable, "-m", "toolbox.agent_client", "--server", server_url,
-                          "--name", name, "--token", token, *args], cwd=cwd)
+                          "--name", name, f"--token={token}", *args], cwd=cwd)

@@ -38,7 +38,11 @@ def hash_token(token):
 
 
 def new_token():
-    return secrets.token_urlsafe(32)
+    """A new agent token; never starting with "-" (``--token -x…`` reads as a flag)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
 
 
 def registration_of(doc):

@@ -109,16 +109,6 @@ export function badge(text, kind = "") {
   return h("span", { class: `badge ${kind}` }, text);
 }
 
-/** Task and job states as coloured badges. */
-const STATE_KIND = {
-  queued: "wait", dispatched: "run", running: "run", done: "ok", canceled: "muted",
-  delivery_timeout: "bad", lost: "bad",
-};
-const STATE_TEXT = { delivery_timeout: "timed out (not fetched)", lost: "timed out (no result)" };
-export function stateBadge(state) {
-  return badge(STATE_TEXT[state] || state, STATE_KIND[state] || "");
-}
-
 /** A safe avatar URL (http/https only), or null. */
 export function safeImageUrl(url) {
   try {
