@@ -106,6 +106,8 @@ def main(argv=None):
                         help="run only this scenario (repeatable); default: all")
     parser.add_argument("--repeat", type=int, help="repetitions (default 3, --quick 1)")
     parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument("--store-uri", metavar="MONGODB_URI",
+                        help="measure scenario 7 on this MongoDB (a replica set) instead of the embedded database")
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so the servers started below are stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
@@ -125,7 +127,7 @@ def main(argv=None):
         for rep in range(repeat):
             log(f"repetition {rep + 1}/{repeat}")
             runs.append(run_servers(selected, size, logdir, log))
-    store = storecost.measure(size["store_tasks"]) if "store" in selected else None
+    store = storecost.measure(size["store_tasks"], args.store_uri) if "store" in selected else None
     rows = rows_for(runs, store)
     print(render_table(rows, info, repeat))
     failed = [row for row in rows if row["pass"] is False]

@@ -1,7 +1,9 @@
 """Scenario 7: database operations per task on the hot path, and the indexes they use.
 
 An in-process toolBox (``make_app``) runs on a database wrapped in a counter that
-records every collection call (method, filter shape, sort).  One agent, real HTTP
+records every collection call (method, filter shape, sort): the embedded database, or
+with ``--store-uri`` a real MongoDB (the shared path: claims on the unique index, the
+event bus's inserts, which show under "other collections").  One agent, real HTTP
 on 127.0.0.1: for each task, ``POST /api/tasks`` → the parked fetch is answered →
 ``POST /agent/task`` → the agent parks again.  A ``find_one_and_update`` that
 matches nothing (the claim made when a fetch parks) writes nothing and counts as a
@@ -92,12 +94,9 @@ class CountingCollection:
 class CountingDatabase:
     """Wraps ``toolbox.db.Database``: collections come back wrapped in a counter.
 
-    It presents itself as a shared (non-embedded) database, so toolBox sends the
-    queries it would send to a real MongoDB (no process-local shortcuts).
+    Everything else (embedded or not, its cluster time) is the wrapped database's, so
+    toolBox takes the same path it takes on that database.
     """
-
-    embedded = False
-    local_state = None
 
     def __init__(self, database, counter):
         self._database, self._counter = database, counter
@@ -127,7 +126,9 @@ def uses_index(op, indexes):
     return False
 
 
-async def _measure(tasks):
+async def _measure(tasks, uri=None):
+    import uuid
+
     from toolbox.app import make_app
     from toolbox.config import Config
     from toolbox.db import open_database
@@ -135,8 +136,9 @@ async def _measure(tasks):
     counter = Counter()
     admin = "bench-store-admin-token-0123456789"
     config = Config(admin_token=admin, secret="bench-secret-" + "x" * 32, poll_timeout=60,
-                    sweep_interval=3600)
-    app = make_app(config, db=CountingDatabase(open_database(None), counter))
+                    sweep_interval=3600, mongodb_uri=uri)
+    database = open_database(uri, name=f"toolbox_store_{uuid.uuid4().hex[:8]}" if uri else None)
+    app = make_app(config, db=CountingDatabase(database, counter))
     await app.toolbox.start()
     server = app.listen(0, "127.0.0.1")
     port = next(iter(server._sockets.values())).getsockname()[1]
@@ -177,7 +179,11 @@ async def _measure(tasks):
     finally:
         server.stop()
         await app.toolbox.stop()
-    return _summarize(hot, archive, counter.indexes, tasks, config.id_block)
+        if uri:
+            await database.drop()
+        database.close()
+    return dict(_summarize(hot, archive, counter.indexes, tasks, config.id_block),
+                database="shared MongoDB" if uri else "embedded")
 
 
 def _summarize(hot, archive, indexes, tasks, id_block):
@@ -211,6 +217,7 @@ def _summarize(hot, archive, indexes, tasks, id_block):
             or "none", "id_block": id_block}
 
 
-def measure(tasks):
-    """Run the store-cost scenario for ``tasks`` tasks; return its figures."""
-    return asyncio.run(_measure(tasks))
+def measure(tasks, uri=None):
+    """Run the store-cost scenario for ``tasks`` tasks on the embedded database, or on the
+    MongoDB at ``uri`` (a replica set: the shared path, event bus included); its figures."""
+    return asyncio.run(_measure(tasks, uri))

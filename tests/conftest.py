@@ -63,6 +63,15 @@ FEISHU_USERS = {
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "config(**settings): override the test Config")
+    config.addinivalue_line("markers", "embedded_only(reason): a test of the embedded database's in-memory "
+                                       "parts; skipped when the suite runs on a MongoDB (the reason says where "
+                                       "the shared parts are tested)")
+
+
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("embedded_only")
+    if marker and os.environ.get("TOOLBOX_TEST_MONGODB_URI"):
+        pytest.skip(marker.args[0] if marker.args else "embedded database only")
 
 
 @pytest.fixture

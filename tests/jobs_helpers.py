@@ -51,5 +51,9 @@ async def settle():
         await asyncio.sleep(0)
 
 
-def events_of(app, prefix):
+async def events_of(app, prefix):
+    """The events of the live feed whose type starts with ``prefix``, once every event
+    published so far is in it (with a shared database they come back through it)."""
+    await settle()
+    await app.toolbox.events.caught_up()
     return [event for event in app.toolbox.events.buffer if event["type"].startswith(prefix)]

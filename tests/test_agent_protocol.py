@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from tests.jobs_helpers import events_of
 from toolbox.agents import registration_of
 
 EMPTY = {"task_id": 0, "command": ""}
@@ -337,7 +338,7 @@ async def test_an_agent_that_stops_asking_goes_offline_and_its_task_ends_lost(ap
     task = (await api(f"/api/tasks/{task_id}")).json
     assert (task["state"], task["reason"], task["outcome"]) == ("lost", "agent_offline", "lost")
     assert (await api("/api/agents/a1")).json["online"] is False
-    types = [event["type"] for event in app.toolbox.events.buffer]
+    types = [event["type"] for event in await events_of(app, "")]
     assert types.index("agent.offline") < types.index("task.lost")
 
 

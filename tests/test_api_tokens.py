@@ -8,6 +8,7 @@ import pytest
 
 from toolbox import api_tokens, models
 from toolbox.api_tokens import TokenStore
+from toolbox.events import EventHub
 
 
 async def create(api, session, **body):
@@ -109,16 +110,16 @@ async def test_token_requests_are_validated(app, api, login_as):
 @pytest.mark.gen_test
 async def test_other_processes_see_new_tokens_and_revocations_within_the_refresh(db):
     """On MongoDB each process caches; a store in 'another process' shares only the database."""
-    here = TokenStore(db, authoritative=False, refresh=3600)
-    there = TokenStore(db, authoritative=False, refresh=0)
+    here = TokenStore(db, EventHub(), authoritative=False, refresh=3600)
+    there = TokenStore(db, EventHub(), authoritative=False, refresh=0)
     await here.start()
     await there.start()
     doc, token = await here.create("u_1", "ci")
     assert (await there.lookup(token))["_id"] == doc["_id"]
-    cached = TokenStore(db, authoritative=False, refresh=3600)
+    cached = TokenStore(db, EventHub(), authoritative=False, refresh=3600)
     assert (await cached.lookup(token))["_id"] == doc["_id"]
     await here.revoke(doc["_id"])
     assert await here.lookup(token) is None  # this process: at once
     assert await there.lookup(token) is None  # another, refresh 0: at its next lookup
     assert (await cached.lookup(token)) is not None  # another, within its refresh: still cached
-    assert await TokenStore(db, authoritative=False, refresh=3600).lookup(token) is None
+    assert await TokenStore(db, EventHub(), authoritative=False, refresh=3600).lookup(token) is None

@@ -9,16 +9,18 @@ import asyncio
 
 import pytest
 
-from toolbox.claims import LocalClaims, SharedClaims, claims_for
+from toolbox.claims import LocalClaims, SharedClaims
 from toolbox.config import Config
 from toolbox.db import open_database
 from toolbox.errors import NotFound
 from toolbox.events import EventHub
 from toolbox.tasks import TaskService
+from toolbox.variants import parts_for
 
 
 def service(db):
-    return TaskService(db, EventHub(), Config(id_block=5), claims_for(db))
+    config = Config(id_block=5)
+    return TaskService(db, EventHub(), config, parts_for(config, db).claims)
 
 
 async def started(db):
@@ -82,7 +84,7 @@ async def test_two_services_on_one_database_keep_the_rule_together(db):
 
 def test_the_strategy_follows_the_database(db):
     expected = LocalClaims if db.embedded else SharedClaims
-    assert isinstance(claims_for(db), expected)
+    assert isinstance(parts_for(Config(), db).claims, expected)
 
 
 # --- inside the embedded variant ---

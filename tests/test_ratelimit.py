@@ -81,6 +81,7 @@ def ping(agents, target="93.184.216.34"):
     return {"tool": "ping", "params": {"target": target}, "agents": agents}
 
 
+@pytest.mark.embedded_only("moves the in-memory window's clock; the shared window (real time) is tested in test_shared_limits.py")
 @pytest.mark.gen_test
 @pytest.mark.config(jobs_per_minute=2)
 async def test_jobs_per_user_per_minute_answer_429_with_retry_after_until_the_window_passes(
@@ -107,6 +108,7 @@ async def test_jobs_per_user_per_minute_answer_429_with_retry_after_until_the_wi
     await settle()
 
 
+@pytest.mark.embedded_only("moves the in-memory target limiter's clock; the shared one counts tasks in the database (test_shared_limits.py)")
 @pytest.mark.gen_test
 @pytest.mark.config(target_concurrency=3, delivery_timeout=5, task_timeout=10, sweep_interval=0.1)
 async def test_unfinished_tasks_per_target_refuse_whole_jobs_until_tasks_finish(api, make_agent, app):
@@ -133,6 +135,7 @@ async def test_unfinished_tasks_per_target_refuse_whole_jobs_until_tasks_finish(
     await settle()
 
 
+@pytest.mark.embedded_only("the in-memory reservation; the shared target limit counts stored tasks and two processes can overshoot by one job (see toolbox/shared_limits.py)")
 @pytest.mark.gen_test
 @pytest.mark.config(target_concurrency=2)
 async def test_concurrent_jobs_cannot_both_take_the_last_slots(api, make_agent, app, monkeypatch):

@@ -5,7 +5,8 @@ kept only as a SHA-256 hash).  Every agent request authenticates, so the registr
 keeps all agents in memory and answers from there: the embedded database scans a
 whole collection per query, and even a real one would be a read per fetch.  Local
 changes update the cache at once; with a shared database, changes made by other
-server processes are picked up every ``refresh`` seconds.
+server processes are announced on the event bus (``agent.changed``: the cache reloads
+that agent at once) and picked up every ``refresh`` seconds as well.
 
 Each agent document has a ``registration``: a new one whenever the name is created,
 kept across token resets.  Tasks are bound to the registration they were delivered to
@@ -17,6 +18,7 @@ another process, which stores ``last_seen``).  ``check_offline`` returns the age
 that just went offline, so their task in flight can be ended at once.
 """
 
+import asyncio
 import collections
 import datetime
 import hashlib
@@ -25,7 +27,7 @@ import logging
 import secrets
 
 from toolbox import models
-from toolbox.db import DuplicateKeyError, ReturnDocument
+from toolbox.db import DuplicateKeyError, PyMongoError, ReturnDocument
 from toolbox.errors import AuthError, Conflict, Forbidden, NotFound
 
 log = logging.getLogger("toolbox.agents")
@@ -57,6 +59,7 @@ class AgentRegistry:
         self.collection = db["agents"]
         self.events = events
         self.is_parked = parked.is_parked  # an agent holding a fetch open here is online
+        events.subscribe(self._on_event)
         self.offline_after = offline_after
         self.refresh_interval = refresh
         self.cache = {}
@@ -94,6 +97,26 @@ class AgentRegistry:
         async for doc in self.collection.find(query):
             self.cache[doc["_id"]] = doc
         self._refreshed_at = now
+
+    def _changed(self, name):
+        """Tell the other server processes (their caches reload the agent at once)."""
+        self.events.publish("agent.changed", {"name": name}, feed=False)
+
+    def _on_event(self, event):
+        if event["type"] == "agent.changed" and event.get("remote"):
+            asyncio.ensure_future(self._reload(event["data"]["name"]))
+
+    async def _reload(self, name):
+        """Re-read one agent changed by another process (its token, disabled, deleted)."""
+        try:
+            doc = await self.collection.find_one({"_id": name})
+        except PyMongoError:
+            log.warning("reloading agent %s failed; the periodic refresh will", name)
+            return
+        if doc is None:
+            self.cache.pop(name, None)
+        else:
+            self.cache[name] = doc
 
     async def get(self, name):
         """The agent's document, or None."""
@@ -142,6 +165,7 @@ class AgentRegistry:
         except DuplicateKeyError:
             raise Conflict(f"an agent named {name} already exists") from None
         self.cache[name] = doc
+        self._changed(name)
         return doc, token
 
     async def _update(self, name, changes):
@@ -152,6 +176,7 @@ class AgentRegistry:
             self.cache.pop(name, None)
             raise NotFound(f"agent not found: {name}")
         self.cache[name] = doc
+        self._changed(name)
         return doc
 
     async def update(self, name, **changes):
@@ -173,6 +198,7 @@ class AgentRegistry:
     async def delete(self, name):
         result = await self.collection.delete_one({"_id": name})
         self.cache.pop(name, None)
+        self._changed(name)
         self.last_seen.pop(name, None)
         self._by_seen.pop(name, None)
         if result.deleted_count == 0:

@@ -5,9 +5,10 @@ bearer request looks its token up, so lookups are served from memory:
 
 - on the embedded database (one process by construction) the cache holds every token
   and is authoritative; creation and revocation update it at once;
-- on MongoDB a cached entry is trusted for ``refresh`` seconds, then re-read, so a
-  revocation made by another server process takes effect there within that time
-  (in this process: at once).  Unknown tokens are looked up by their unique hash index.
+- on MongoDB a cached entry is trusted for ``refresh`` seconds, then re-read; a
+  revocation is also announced to the other server processes (``token.revoked`` on the
+  event bus), which forget the token at once.  Unknown tokens are looked up by their
+  unique hash index.
 """
 
 import datetime
@@ -55,8 +56,10 @@ def expired(doc, now=None):
 class TokenStore:
     """Create, list, revoke and look up personal API tokens."""
 
-    def __init__(self, db, authoritative, refresh):
+    def __init__(self, db, events, authoritative, refresh):
         self.collection = db["api_tokens"]
+        self.events = events
+        events.subscribe(self._on_event)
         self.authoritative = authoritative
         self.refresh = refresh
         self._cache = {}  # token hash -> (doc, monotonic time it was read)
@@ -102,7 +105,13 @@ class TokenStore:
         if doc is None:
             raise NotFound(f"token not found: {token_id[:40]}")
         self._cache.pop(doc["token_hash"], None)
+        self.events.publish("token.revoked", {"token_hash": doc["token_hash"]}, feed=False)
         return doc
+
+    def _on_event(self, event):
+        """Another server process revoked a token: forget it here too (within the event's delay)."""
+        if event["type"] == "token.revoked" and event.get("remote"):
+            self._cache.pop(event["data"]["token_hash"], None)
 
     async def lookup(self, token):
         """The doc of a valid, unexpired token; None otherwise."""

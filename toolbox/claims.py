@@ -6,7 +6,7 @@ results are stored under the wrong tasks.  So an agent gets a task only when it 
 none ``dispatched``; the next one is handed out once the last one ended (result stored,
 lost, put back).  The claim itself (queued → dispatched) stays one atomic write.
 
-Which database toolBox runs on decides how the rule is kept; ``claims_for`` chooses once:
+Which database toolBox runs on decides how the rule is kept (chosen once, in ``toolbox.variants``):
 
 - ``SharedClaims`` (a real MongoDB, possibly several server processes): a unique
   partial index on ``tasks`` ``{agent: 1}``, covering only ``state: "dispatched"``,
@@ -137,14 +137,3 @@ class SharedClaims:
                 return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:
             return None  # the agent has a task in flight (claimed here or elsewhere)
-
-
-def claims_for(db):
-    """The claim strategy for ``db``: chosen once, when the server starts.
-
-    The embedded database is shared only by passing its object around (tests run two
-    server instances on one), so its in-memory state is kept with that object.
-    """
-    if db.local_state is not None:
-        return db.local_state.setdefault("claims", LocalClaims())
-    return SharedClaims()

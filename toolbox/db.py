@@ -44,6 +44,15 @@ class Database:
         else:
             await self.client.admin.command("ping")
 
+    async def cluster_time(self):
+        """The database's current operation time (a BSON Timestamp; shared database only)."""
+        reply = await self.client.admin.command("ping")
+        return reply.get("operationTime") or reply["$clusterTime"]["clusterTime"]
+
+    def watch(self, pipeline, **options):
+        """A change stream on the whole database (shared database only: a replica set)."""
+        return self.db.watch(pipeline, **options)
+
     async def drop(self):
         """Drop the whole database (tests only)."""
         await self.client.drop_database(self.name)

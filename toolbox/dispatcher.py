@@ -102,7 +102,9 @@ class Dispatcher:
         """A task event (of this process or, with a shared database, another): wake the
         agent's parked fetch when it may have something to claim now."""
         if event["type"] in _WAKING_EVENTS:
-            self.notify(event["data"]["agent"])
+            agent = event["data"].get("agent")
+            if agent is not None:
+                self.notify(agent)
 
     def is_parked(self, agent):
         return agent in self.parked

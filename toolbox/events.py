@@ -8,8 +8,8 @@ Two kinds of listeners, plain callables called synchronously (they must not bloc
   (not the ``feed=False`` ones, such as cache invalidations), with its sequence number,
   in the one order every process agrees on.
 
-On the embedded database this process is the only one: ``EventHub`` numbers events
-1, 2, 3 … as they are published and both kinds of listeners see the same stream.  With a
+On the embedded database this process is the only one: ``EventHub`` numbers feed events
+1, 2, 3 … as they are published and both kinds of listeners see them in that order.  With a
 shared MongoDB, ``toolbox.bus.MongoBus`` (same interface) carries events between
 processes.  The last ``buffer_size`` feed events are kept so that a console that
 reconnects can ask for what it missed (``since``).
@@ -89,11 +89,16 @@ class EventHub:
     async def caught_up(self):
         """Every event published so far has reached its listeners (at once, here)."""
 
+    async def prune(self):
+        """Nothing stored: the replay buffer is bounded."""
+        return 0
+
     def publish(self, event_type, data, feed=True):
         """Number an event, hand it to every listener (and the feed); return it."""
-        self._next += 1
-        event = {"seq": self._next, "type": event_type, "at": time.time(), "data": data}
-        if feed:
+        event = {"seq": None, "type": event_type, "at": time.time(), "data": data}
+        if feed:  # only feed events are numbered: consecutive here
+            self._next += 1
+            event["seq"] = self._next
             self.feed.append(event)
         call_listeners(self.listeners, event)
         if feed:

@@ -18,7 +18,6 @@ loop iteration, so they follow the task event that caused them in sequence order
 import asyncio
 import datetime
 import logging
-import time
 
 from toolbox import models
 from toolbox.db import ASCENDING, DESCENDING, PyMongoError, ReturnDocument, index
@@ -27,7 +26,6 @@ from toolbox.models import (CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, 
                             TERMINAL_STATES)
 from toolbox.job_counts import LiveJob, job_outcome, job_summary
 from toolbox.outcomes import read_result
-from toolbox.ratelimit import SlidingWindow, TargetLimiter
 from toolbox.tools import (TOOLS, ToolError, build_command, check_target_allowed, contacted_hosts,
                            target_of, time_limit, validate_params)
 
@@ -80,7 +78,7 @@ def job_model(doc, tasks=None):
 class JobService:
     """Creates, counts, ends, cancels and lists jobs; enforces the job rate limits."""
 
-    def __init__(self, db, events, agents, tasks, config, clock=time.monotonic, resolver=None):
+    def __init__(self, db, events, agents, tasks, config, per_user, targets, owners, resolver=None):
         self.collection = db["jobs"]
         self.counters = db["counters"]
         self.events = events
@@ -88,8 +86,9 @@ class JobService:
         self.tasks = tasks
         self.config = config
         self.resolver = resolver  # for the private-target check; None = getaddrinfo
-        self.per_user = SlidingWindow(config.jobs_per_minute, 60.0, clock)
-        self.targets = TargetLimiter(config.target_concurrency, clock)
+        self.per_user = per_user  # jobs per user per minute (``toolbox.variants``)
+        self.targets = targets  # unfinished tasks per target
+        self.owners = owners  # which process counts which job
         self.live = {}  # job id -> LiveJob (running, or ended but not yet saved)
 
     async def start(self):
@@ -99,18 +98,23 @@ class JobService:
             index([("created_by", ASCENDING), ("_id", DESCENDING)], name="created_by"),
             index([("tool", ASCENDING), ("_id", DESCENDING)], name="tool"),
         ])
-        for state in (QUEUED, DISPATCHED):
-            for doc in await self.tasks.list(state=state, limit=10**7):
-                if doc.get("target"):
-                    self.targets.track(doc["_id"], doc["target"], self._time_left(doc))
-        async for doc in self.collection.find({"finished_at": None}):
-            job = LiveJob(doc, creating=False)
-            for task in await self.tasks.list(job_id=doc["_id"], limit=MAX_AGENTS):
-                job.load(task["_id"], task["state"], task.get("outcome"), task.get("reason"))
-            self.live[job.job_id] = job
-            if job.finished():
-                self._end(job)
+        await self.targets.start(self.tasks, self._time_left)
+        await self.owners.heartbeat()
         self.events.subscribe(self.on_event)
+        for doc in await self.owners.orphans(self.collection):
+            await self._adopt(doc)
+
+    async def _adopt(self, doc):
+        """Count ``doc`` here from now on (at start-up, or its owner process is gone)."""
+        doc = await self.owners.adopt(self.collection, doc)
+        if doc is None or doc["_id"] in self.live:
+            return
+        job = LiveJob(doc, creating=False)
+        for task in await self.tasks.list(job_id=doc["_id"], limit=MAX_AGENTS):
+            job.load(task["_id"], task["state"], task.get("outcome"), task.get("reason"))
+        self.live[job.job_id] = job
+        if job.finished():
+            self._end(job)
 
     async def stop(self):
         """Stop following events and finish pending writes."""
@@ -118,6 +122,10 @@ class JobService:
         savers = [job.saver for job in self.live.values() if job.saver and not job.saver.done()]
         if savers:
             await asyncio.gather(*savers, return_exceptions=True)
+        try:
+            await self.owners.leave()
+        except PyMongoError:
+            log.warning("could not hand the jobs over; another process takes them after its stale time")
 
     # --- creating ---
 
@@ -181,9 +189,12 @@ class JobService:
                 except ToolError as error:
                     raise ValidationError(error.message) from None
         user = principal.user_id or principal.name
-        self.per_user.check(user, "jobs")  # checks and reservation: no await in between
-        self.targets.reserve(target, len(runnable))
-        self.per_user.hit(user)
+        hit = await self.per_user.acquire(user, "jobs")
+        try:
+            await self.targets.acquire(target, len(runnable))
+        except BaseException:
+            await self.per_user.release(user, hit)  # refused for its target: not a job started
+            raise
         try:
             return await self._create(principal, tool, params, target, runnable, skipped, commands)
         finally:
@@ -199,7 +210,7 @@ class JobService:
                "deadline": now + datetime.timedelta(seconds=deadline),
                "finished_at": None, "state": RUNNING, "agents": [d["_id"] for d in runnable],
                "offline_agents": [d["_id"] for d in runnable if not self.agents.is_online(d)],
-               "skipped": skipped, "counts": {"requested": len(runnable)}}
+               "skipped": skipped, "counts": {"requested": len(runnable)}, "owner": self.owners.instance}
         job = LiveJob(doc)
         doc["counts"] = job.counts()
         await self.collection.insert_one(doc)
@@ -311,6 +322,10 @@ class JobService:
     async def sweep(self, now=None):
         """End jobs past their deadline (canceling their queued tasks); retry failed saves."""
         now = now or models.utcnow()
+        await self.owners.heartbeat()
+        if self.owners.due(now):
+            for doc in await self.owners.orphans(self.collection):
+                await self._adopt(doc)
         for job in list(self.live.values()):
             if not job.ended and not job.creating and now >= _aware(job.doc["deadline"]):
                 await self._cancel_queued(job, "not fetched before the job's deadline")

@@ -1,7 +1,9 @@
 """Rate limits for jobs: starts per user per minute, and unfinished tasks per target.
 
 Plain in-memory objects with an injectable ``clock`` (seconds, monotonic), so tests
-move time instead of sleeping.  Both limits are per server process.
+move time instead of sleeping.  Both limits are per server process: the embedded
+database's; with a shared MongoDB, ``toolbox.shared_limits`` keeps the same rules in
+the database.
 
 - ``SlidingWindow``: at most ``limit`` hits per key within any ``window`` seconds.
   ``retry_after(key)`` says how long until the oldest hit in the window drops out.
@@ -16,6 +18,7 @@ import collections
 import time
 
 from toolbox.errors import RateLimited, ValidationError
+from toolbox.models import DISPATCHED, QUEUED
 
 # A refused job is told to retry after at most this many seconds, even when its slots
 # are only guaranteed to free later (tasks usually finish long before their timeouts).
@@ -58,8 +61,21 @@ class SlidingWindow:
                               f"retry in {max(1, int(wait + 0.999))} s", wait)
 
     def hit(self, key):
-        """Record one hit for ``key`` now."""
-        self.hits.setdefault(key, collections.deque()).append(self.clock())
+        """Record one hit for ``key`` now; return its time."""
+        now = self.clock()
+        self.hits.setdefault(key, collections.deque()).append(now)
+        return now
+
+    async def acquire(self, key, what="requests"):
+        """Check and record one hit (no await in between); a token for ``release``."""
+        self.check(key, what)
+        return self.hit(key)
+
+    async def release(self, key, token):
+        """Forget a hit recorded by ``acquire`` (its job was refused for another reason)."""
+        hits = self.hits.get(key)
+        if hits is not None and token in hits:
+            hits.remove(token)
 
 
 class TargetLimiter:
@@ -71,6 +87,17 @@ class TargetLimiter:
         self.tasks = {}  # task id -> (target, clock time by which it is surely finished)
         self.by_target = collections.Counter()  # target -> tracked unfinished tasks
         self.reserved = collections.Counter()  # target -> slots held for tasks being created
+
+    async def start(self, tasks, time_left):
+        """Follow the unfinished tasks already stored (``time_left(task)``: seconds it may still take)."""
+        for state in (QUEUED, DISPATCHED):
+            for doc in await tasks.list(state=state, limit=10**7):
+                if doc.get("target"):
+                    self.track(doc["_id"], doc["target"], time_left(doc))
+
+    async def unfinished(self, target):
+        """``count``, as the shared limit is asked."""
+        return self.count(target)
 
     def count(self, target):
         """Unfinished tasks aimed at ``target``, counting reservations."""
@@ -97,6 +124,10 @@ class TargetLimiter:
             raise RateLimited(f"too many unfinished tasks aimed at {target} (limit {self.limit}); "
                               f"retry in {max(1, int(wait + 0.999))} s", wait)
         self.reserved[target] += needed
+
+    async def acquire(self, target, needed):
+        """``reserve``, as the shared limit (``toolbox.shared_limits``) is called."""
+        self.reserve(target, needed)
 
     def release(self, target, needed):
         """Give back a reservation (its tasks are tracked by id now, or were never made)."""

@@ -9,15 +9,14 @@ import logging
 from toolbox.agents import AgentRegistry
 from toolbox.api_tokens import TokenStore
 from toolbox.audit import AuditLog
-from toolbox.claims import claims_for
 from toolbox.dispatcher import Dispatcher, ParkedFetches
-from toolbox.events import EventHub
 from toolbox.live import LiveHub
 from toolbox.feishu import FeishuClient
 from toolbox.jobs import JobService
 from toolbox.sessions import LocalLogin
 from toolbox.tasks import AGENT_OFFLINE, AGENT_RESTARTED, TaskService
 from toolbox.users import UserStore
+from toolbox.variants import parts_for
 
 log = logging.getLogger("toolbox")
 
@@ -28,16 +27,18 @@ class Toolbox:
     def __init__(self, config, db):
         self.config = config
         self.db = db
-        self.events = EventHub()
+        parts = parts_for(config, db)  # embedded or shared database: chosen here, once
+        self.events = parts.events
         parked = ParkedFetches()
         self.agents = AgentRegistry(db, self.events, parked, config.offline_after, config.effective_agent_refresh)
-        self.tasks = TaskService(db, self.events, config, claims_for(db))
+        self.tasks = TaskService(db, self.events, config, parts.claims)
         self.dispatcher = Dispatcher(parked, self.tasks, self.agents, self.events)
         self.audit = AuditLog(db)
         self.live = LiveHub(self.events, config.ws_queue_size)
-        self.jobs = JobService(db, self.events, self.agents, self.tasks, config)
+        self.jobs = JobService(db, self.events, self.agents, self.tasks, config, parts.per_user, parts.targets,
+                               parts.owners)
         self.users = UserStore(db, config)
-        self.tokens = TokenStore(db, authoritative=db.embedded,
+        self.tokens = TokenStore(db, self.events, authoritative=db.embedded,
                                  refresh=config.effective_agent_refresh or 2.0)
         self.feishu = None
         if config.feishu_enabled:
@@ -49,7 +50,8 @@ class Toolbox:
         self._last_refresh = 0.0
 
     async def start(self):
-        """Create indexes, load the agents and start the sweeper."""
+        """Open the event hub, create indexes, load the agents and start the sweeper."""
+        await self.events.start()
         await self.agents.start()
         await self.tasks.start()
         for agent, since in await self.tasks.dispatched_agents():
@@ -76,12 +78,14 @@ class Toolbox:
         self.dispatcher.close_all()
         self.live.close_all()
         await self.jobs.stop()
+        await self.events.stop()
 
     async def sweep_once(self):
         """End stale tasks and overdue jobs, move finished tasks to history, wake cross-process work."""
         await self.tasks.expire()
         await self.jobs.sweep()
         await self.tasks.archive()
+        await self.events.prune()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()
         refresh = self.agents.refresh_interval
