@@ -3,6 +3,7 @@
 from handlers.base import APIHandler, id_arg, require_role
 from toolbox import models
 from toolbox.errors import RateLimited
+from toolbox.job_export import export_job
 from toolbox.jobs import job_model
 
 
@@ -53,8 +54,21 @@ class JobCancelHandler(APIHandler):
         self.write_json(job_model(doc))
 
 
+class JobExportHandler(APIHandler):
+    @require_role("viewer")
+    async def get(self, job_id):
+        """The job as a file: ``?format=csv`` (a row per task) or ``json`` (with raw outputs)."""
+        fmt = self.get_query_argument("format", "json")
+        doc, tasks = await self.toolbox.jobs.get(id_arg(job_id, "job"))
+        body, content_type, filename = export_job(doc, tasks, fmt)
+        self.set_header("Content-Type", content_type)
+        self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        self.write(body)
+
+
 default_handlers = [
     (r"/api/jobs", JobsHandler),
+    (r"/api/jobs/(?P<job_id>[^/]+)/export", JobExportHandler),
     (r"/api/jobs/(?P<job_id>[^/]+)/cancel", JobCancelHandler),
     (r"/api/jobs/(?P<job_id>[^/]+)", JobHandler),
 ]

@@ -29,7 +29,7 @@ from toolbox.job_counts import LiveJob, job_outcome, job_summary
 from toolbox.outcomes import read_result
 from toolbox.ratelimit import SlidingWindow, TargetLimiter
 from toolbox.tools import (TOOLS, ToolError, build_command, check_target_allowed, contacted_hosts,
-                           target_of, time_limit, validate_params)
+                           full_target, target_of, time_limit, validate_params)
 
 log = logging.getLogger("toolbox.jobs")
 
@@ -60,6 +60,7 @@ def job_model(doc, tasks=None):
         "tool": doc["tool"],
         "params": doc["params"],
         "target": doc["target"],
+        "full_target": full_target(doc["tool"], doc["params"], doc["target"]),
         "created_by": doc.get("created_by"),
         "created_at": models.isoformat(doc.get("created_at")),
         "deadline": models.isoformat(doc.get("deadline")),
