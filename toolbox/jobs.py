@@ -23,6 +23,7 @@ import time
 from toolbox import models
 from toolbox.db import ASCENDING, DESCENDING, PyMongoError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
+from toolbox.filters import name_match
 from toolbox.models import (CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES,
                             TERMINAL_STATES)
 from toolbox.job_counts import LiveJob, job_outcome, job_summary
@@ -364,13 +365,17 @@ class JobService:
             raise NotFound(f"job not found: {job_id}")
         return doc, await self.tasks.list(job_id=job_id, limit=MAX_AGENTS)
 
-    async def list(self, tool=None, user=None, state=None, limit=50, before=None):
-        """Newest first, at most ``limit``, with ids below ``before``."""
+    async def list(self, tool=None, user=None, state=None, limit=50, before=None, target=None, part=False):
+        """Newest first, at most ``limit``, with ids below ``before``; ``part``: users (and
+        targets: the host or the URL) containing the text given."""
         query = {}
         if tool is not None:
             query["tool"] = tool
         if user is not None:
-            query["created_by"] = user
+            query["created_by"] = name_match(user, part)
+        if target is not None:
+            match = name_match(target, part)
+            query["$or"] = [{"target": match}, {"params.url": match}]
         if state is not None:
             if state not in JOB_STATES:
                 raise ValidationError(f"state: must be one of {', '.join(JOB_STATES)}")
