@@ -23,13 +23,13 @@ class JobsHandler(APIHandler):
 
     @require_role("operator")
     async def post(self):
-        """Start a job: ``{tool, params, agents: [...] | tags: [...] | all: true}`` → 201 job."""
+        """Start a job: ``{tool, params, agents: [...] | tags: [...] (tags_match: all | any) | all: true}``."""
         body = self.json_body()
-        models.check_fields(body, ("tool", "params", "agents", "tags", "all"), required=("tool",))
+        models.check_fields(body, ("tool", "params", "agents", "tags", "tags_match", "all"), required=("tool",))
         try:
             doc, tasks = await self.toolbox.jobs.create(
-                self.current_user, body["tool"], body.get("params"),
-                agents=body.get("agents"), tags=body.get("tags"), all_agents=body.get("all"))
+                self.current_user, body["tool"], body.get("params"), agents=body.get("agents"),
+                tags=body.get("tags"), all_agents=body.get("all"), tags_match=body.get("tags_match"))
         except RateLimited as error:
             await self.audit("job.create", None, outcome="refused", tool=str(body["tool"])[:40],
                              reason=error.message)

@@ -79,6 +79,15 @@ def job_model(doc, tasks=None):
     return model
 
 
+TAGS_MATCH = ("all", "any")
+
+
+def tags_select(wanted, tags, mode=None):
+    """Whether an agent with ``tags`` is selected by ``wanted``: having all of them
+    (``mode`` "all" or None) or any (``"any"``)."""
+    return bool(wanted & set(tags)) if mode == "any" else wanted <= set(tags)
+
+
 class JobService:
     """Creates, counts, ends, cancels and lists jobs; enforces the job rate limits."""
 
@@ -128,24 +137,29 @@ class JobService:
             {"_id": "job_id"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
         return doc["value"]
 
-    async def select(self, agents=None, tags=None, all_agents=None):
-        """Agent documents chosen by exactly one of names, tags (having all) or all."""
+    async def select(self, agents=None, tags=None, all_agents=None, tags_match=None):
+        """Agent documents chosen by exactly one of names, tags (having all of them, or any
+        with ``tags_match="any"``) or all."""
         if all_agents is False:
             all_agents = None
         if sum(x is not None for x in (agents, tags, all_agents)) != 1:
             raise ValidationError("select agents with exactly one of agents, tags or all")
+        if tags_match is not None and tags is None:
+            raise ValidationError("tags_match: only with tags")
         if agents is not None:
             if not isinstance(agents, list) or not agents or len(agents) > MAX_AGENTS:
                 raise ValidationError(f"agents: a list of 1 to {MAX_AGENTS} agent names")
             names = dict.fromkeys(models.agent_name(name, "agents") for name in agents)
             return [await self.agents.require(name) for name in names]
         if tags is not None:
+            if tags_match not in (None, *TAGS_MATCH):
+                raise ValidationError(f"tags_match: must be one of {', '.join(TAGS_MATCH)}")
             wanted = set(models.tags(tags))
             if not wanted:
                 raise ValidationError("tags: give at least one tag")
-            docs = [doc for doc in self.agents.list() if wanted <= set(doc.get("tags", []))]
+            docs = [doc for doc in self.agents.list() if tags_select(wanted, doc.get("tags", []), tags_match)]
             if not docs:
-                raise ValidationError(f"no agent has all the tags {', '.join(sorted(wanted))}")
+                raise ValidationError(f"no agent has {tags_match or 'all'} of the tags {', '.join(sorted(wanted))}")
             return docs
         if all_agents is not True:
             raise ValidationError("all: must be true")
@@ -154,7 +168,7 @@ class JobService:
             raise ValidationError("there are no agents")
         return docs
 
-    async def create(self, principal, tool, params, agents=None, tags=None, all_agents=None):
+    async def create(self, principal, tool, params, agents=None, tags=None, all_agents=None, tags_match=None):
         """Queue the job's tasks; return (job document, task documents)."""
         try:
             params = validate_params(tool, params)
@@ -162,7 +176,7 @@ class JobService:
         except ToolError as error:
             raise ValidationError(error.message) from None
         runnable, skipped, commands = [], [], {}
-        for doc in sorted(await self.select(agents, tags, all_agents), key=lambda d: d["_id"]):
+        for doc in sorted(await self.select(agents, tags, all_agents, tags_match), key=lambda d: d["_id"]):
             platform = doc.get("platform", "linux")
             if doc.get("disabled"):
                 skipped.append({"agent": doc["_id"], "reason": "the agent is disabled"})
