@@ -37,12 +37,14 @@ USER_REFUSED = {"user_not_allowed", "app_not_installed", "user_status_invalid", 
 BAD_LOGIN = {"invalid_code", "code_expired", "code_used", "redirect_uri_mismatch", "client_mismatch",
              "pkce_failed", "scope_not_granted", "missing_code", "invalid_token"}
 
+# The console's own stylesheet (light and dark), so these pages look like the console.
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · toolBox</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}}
-a{{color:#0b5fff}}</style></head>
-<body><h1>{title}</h1><p>{message}</p><p>{links}</p></body></html>
+<meta name="color-scheme" content="light dark"><title>{title} · toolBox</title>
+<link rel="stylesheet" href="{css}"></head>
+<body><main class="login-view"><div class="card login-card" data-testid="auth-page">
+<p class="brand"><span class="logo" aria-hidden="true">▣</span> toolBox</p>
+<h1>{title}</h1><p>{message}</p><p>{links}</p></div></main></body></html>
 """
 
 
@@ -66,7 +68,7 @@ class AuthPage(BaseHandler):
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(PAGE.format(title=escape.xhtml_escape(title), message=escape.xhtml_escape(message),
-                                links=" · ".join(links)))
+                                links=" · ".join(links), css=escape.xhtml_escape(self.static_url("console.css"))))
 
     def write_error(self, status_code, **kwargs):
         self.page(status_code, "Something went wrong",
