@@ -56,8 +56,8 @@ export function arrowKeys(group, selector) {
     if (!next) return;
     event.preventDefault();
     const key = focusKey(next);
-    next.click();  // the group may redraw: find the item again by its key
-    const again = findByKey(group, key) || next;
+    next.click();  // the group may be drawn anew (even replaced): find the item again by its key
+    const again = findByKey(group.isConnected ? group : document, key) || next;
     again.focus();
   });
 }
