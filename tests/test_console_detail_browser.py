@@ -199,7 +199,7 @@ def test_paths_hops_replies_waterfall_answers_and_the_jobs_actions(chromium, pro
         page.evaluate("window.__noReload = 'still here'")
         page.fill("input[name=target]", "/healthz")
         page.press("input[name=target]", "Enter")
-        page.wait_for_function("document.querySelectorAll('table[data-testid=jobs] tr[data-job]').length === 2")
+        page.wait_for_function("() => document.querySelectorAll('table[data-testid=jobs] tr[data-job]').length === 2")
         assert page.evaluate("window.__noReload") == "still here"
         page.click(f'tr[data-job="{curl}"] a')
         page.wait_for_selector('tr[data-agent="fra-transit"][data-state="done"]')
