@@ -17,6 +17,7 @@ setup(
         "motor>=3.4,<4",
         "pymongo>=4.6,<5",
         "pyjwt>=2.8",
+        "prometheus_client>=0.17",
         # The embedded database (no MONGODB_URI): in-memory, for trying toolBox out.
         "mongomock-motor>=0.0.36",
         "typing_extensions",  # mongomock-motor imports it without declaring it

@@ -81,6 +81,8 @@ class LiveClient:
             return
         self.closed = True
         self.hub.clients.discard(self)
+        if code == CLOSE_TOO_SLOW:
+            self.hub.dropped += 1
         if reason:
             log.info("live client %s dropped: %s", self.label, reason)
         if self.writer is not None and not from_writer:
@@ -100,6 +102,7 @@ class LiveHub:
         self.events = events
         self.queue_size = queue_size
         self.clients = set()
+        self.dropped = 0  # consoles dropped for reading too slowly (a metric)
         events.subscribe_feed(self._on_event)
 
     def connect(self, send, close, since=None, label="client"):

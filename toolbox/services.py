@@ -11,6 +11,7 @@ from toolbox.api_tokens import TokenStore
 from toolbox.audit import AuditLog
 from toolbox.dispatcher import Dispatcher, ParkedFetches
 from toolbox.live import LiveHub
+from toolbox.metrics import Metrics
 from toolbox.feishu import FeishuClient
 from toolbox.jobs import JobService
 from toolbox.sessions import LocalLogin
@@ -47,6 +48,9 @@ class Toolbox:
                                        accounts_url=config.feishu_accounts_url,
                                        open_url=config.feishu_open_url)
         self.local_login = LocalLogin(enabled=not config.feishu_enabled)
+        self.metrics = Metrics(self.events, self.tasks, parked, self.agents, self.live,
+                               process=parts.owners.instance or "embedded",
+                               database="embedded" if db.embedded else "mongodb")
         self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
         self._sweeper = None
         self._last_refresh = 0.0

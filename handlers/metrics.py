@@ -1,0 +1,18 @@
+"""``GET /metrics``: this process's figures for Prometheus (viewers and their API tokens)."""
+
+from handlers.base import APIHandler, require_role
+from toolbox.metrics import CONTENT_TYPE
+
+
+class MetricsHandler(APIHandler):
+    @require_role("viewer")
+    async def get(self):
+        """The Prometheus text exposition of this process (``toolbox.metrics``)."""
+        body = await self.toolbox.metrics.render()
+        self.set_header("Content-Type", CONTENT_TYPE)
+        self.finish(body)
+
+
+default_handlers = [
+    (r"/metrics", MetricsHandler),
+]

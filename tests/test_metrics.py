@@ -1,0 +1,48 @@
+"""``GET /metrics``: this process's figures in Prometheus's format, as a scraper reads them."""
+
+import asyncio
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.jobs_helpers import FakeAgent, events_of
+
+
+def samples(text):
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return found
+
+
+@pytest.mark.gen_test
+async def test_metrics_follow_fetches_tasks_and_consoles(api, make_agent, app):
+    agent = FakeAgent(api, *(await make_agent("m1")))
+    await make_agent("m2")
+    await api("/api/tasks", "POST", json={"agents": ["m1"], "command": "echo one"})
+    await api("/api/tasks", "POST", json={"agents": ["m2"], "command": "echo two"})  # never fetched
+    task = await agent.fetch()
+    await agent.post(task["task_id"], "one", exit_code=0)
+    parked = asyncio.ensure_future(agent.fetch())  # parks: nothing more for m1
+    for _ in range(100):
+        if app.toolbox.dispatcher.is_parked("m1"):
+            break
+        await asyncio.sleep(0.01)
+    await events_of(app, "task.")
+    reply = await api("/metrics", expect_json=False)
+    assert reply.code == 200 and reply.headers["Content-Type"].startswith("text/plain")
+    figures = samples(reply.body.decode())
+    assert figures[("toolbox_parked_fetches", ())] == 1
+    assert figures[("toolbox_agents_online", ())] == 1
+    assert figures[("toolbox_tasks", (("state", "queued"),))] == 1
+    assert figures[("toolbox_tasks", (("state", "dispatched"),))] == 0
+    assert figures[("toolbox_tasks_finished_total", (("outcome", "ok"),))] == 1
+    assert figures[("toolbox_dispatch_latency_seconds_count", ())] == 1
+    assert figures[("toolbox_event_latency_seconds_count", ())] >= 4  # 2 queued, dispatched, done
+    assert figures[("toolbox_websocket_clients", ())] == 0
+    assert figures[("toolbox_websocket_dropped_total", ())] == 0
+    info = [key for key in figures if key[0] == "toolbox_process_info"]
+    assert len(info) == 1 and dict(info[0][1])["database"] in ("embedded", "mongodb")
+    assert (await api("/metrics", token=None)).code == 401  # not public
+    parked.cancel()
