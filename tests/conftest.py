@@ -90,38 +90,74 @@ def config(request):
     return dataclasses.replace(base, **overrides)
 
 
+def _secantus_binary():
+    binary = os.environ.get("TOOLBOX_TEST_SECANTUSD") or shutil.which("secantusd-py")
+    return binary if binary and os.path.exists(binary) else None
+
+
+def start_secantus(binary):
+    """Start a SecantusDB server on a free port; (process, log file, URI)."""
+    sock, port = tornado.testing.bind_unused_port()
+    sock.close()
+    log = open(os.path.join(tempfile.gettempdir(), f"secantusd-{port}.log"), "w")
+    server = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:",
+                               "--log-level", "WARNING"], stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, log, f"mongodb://127.0.0.1:{port}/"
+        except OSError:
+            if server.poll() is not None or time.monotonic() > deadline:
+                server.kill()
+                raise RuntimeError(f"secantusd did not start (see {log.name})") from None
+            time.sleep(0.1)
+
+
+def stop_secantus(server, log):
+    server.terminate()
+    try:
+        server.wait(20)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+_SUITE_SERVER = []
+
+
+def pytest_sessionstart(session):
+    """``TOOLBOX_TEST_MONGODB=secantus`` (``tox -e mongo``): the whole suite on a SecantusDB
+    server started here, as if ``TOOLBOX_TEST_MONGODB_URI`` pointed at it."""
+    if os.environ.get("TOOLBOX_TEST_MONGODB") != "secantus" or os.environ.get("TOOLBOX_TEST_MONGODB_URI"):
+        return
+    binary = _secantus_binary()
+    if binary is None:
+        raise pytest.UsageError("TOOLBOX_TEST_MONGODB=secantus, but no secantusd-py (TOOLBOX_TEST_SECANTUSD)")
+    server, log, uri = start_secantus(binary)
+    _SUITE_SERVER.append((server, log))
+    os.environ["TOOLBOX_TEST_MONGODB_URI"] = uri
+
+
+def pytest_sessionfinish(session):
+    while _SUITE_SERVER:
+        stop_secantus(*_SUITE_SERVER.pop())
+
+
 @pytest.fixture(scope="session")
 def mongodb_wire_uri():
     uri = os.environ.get("TOOLBOX_TEST_MONGODB_URI")
     if uri:
         yield uri
         return
-    binary = os.environ.get("TOOLBOX_TEST_SECANTUSD") or shutil.which("secantusd-py")
-    if not binary or not os.path.exists(binary):
+    binary = _secantus_binary()
+    if binary is None:
         pytest.skip("no MongoDB-wire server: set TOOLBOX_TEST_MONGODB_URI or TOOLBOX_TEST_SECANTUSD (tox does)")
-    sock, port = tornado.testing.bind_unused_port()
-    sock.close()
-    log = open(os.path.join(tempfile.gettempdir(), f"secantusd-{port}.log"), "w")
-    server = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:",
-                               "--log-level", "WARNING"], stdout=log, stderr=subprocess.STDOUT)
+    server, log, uri = start_secantus(binary)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"secantusd did not start (see {log.name})") from None
-                time.sleep(0.1)
-        yield f"mongodb://127.0.0.1:{port}/"
+        yield uri
     finally:
-        server.terminate()
-        try:
-            server.wait(20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        stop_secantus(server, log)
 
 
 @pytest.fixture

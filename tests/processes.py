@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 
 URL_RE = re.compile(r"listening on (http://\S+)")
 
@@ -86,9 +87,17 @@ class _Process:
 
 
 class ServerProcess(_Process):
-    """A real toolbox server on 127.0.0.1 and a free port."""
+    """A real toolbox server on 127.0.0.1 and a free port.
+
+    When the suite runs on a MongoDB (``TOOLBOX_TEST_MONGODB_URI``), so does the server,
+    on a database of its own, unless ``env`` names one.
+    """
 
     def __init__(self, env=None, args=(), cwd=None):
+        env = dict(env or {})
+        shared = os.environ.get("TOOLBOX_TEST_MONGODB_URI")
+        if shared and "MONGODB_URI" not in env:
+            env["MONGODB_URI"] = f"{shared.rstrip('/')}/toolbox_process_{uuid.uuid4().hex[:10]}"
         super().__init__([sys.executable, "-m", "toolbox", "--port", "0", *args], env=env, cwd=cwd)
         self.url = self.wait_for_line(URL_RE.pattern).group(1).rstrip("/")
 

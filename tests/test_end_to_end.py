@@ -51,6 +51,7 @@ def server(tmp_path):
     assert process.stop() == 0, "\n".join(process.lines)
 
 
+@pytest.mark.embedded_only("the embedded database's start-up warning; on a MongoDB the server says nothing of the kind")
 def test_the_server_prints_its_url_says_data_is_not_kept_and_serves_the_console(server):
     assert any("data will NOT survive a restart" in line for line in server.lines)
     status, page = call(server.url + "/", token=None)
