@@ -369,17 +369,20 @@ async def consoles(ctl, host, port, admin_token, count):
     return {"received": received, "errors": errors[:20], "error_count": len(errors)}
 
 
-async def post_results(ctl, host, port, admin_token, agent, tasks, gap):
+async def post_results(ctl, host, port, admin_token, agent, tasks, gap, agent_port=None):
     """One agent: a task is created for it, fetched, and its result posted, ``gap`` s apart.
 
+    With ``agent_port`` the agent fetches and posts through that server (another process
+    on the same database) while the tasks are created through ``port``.
     Returns [(task_id, t_posted)]: the time just before the result POST was sent.
     """
     name, token = agent
     auth_admin, auth = {"Authorization": f"Bearer {admin_token}"}, {"Authorization": token}
-    conn = await HTTPConnection.open(host, port)
+    control = await HTTPConnection.open(host, port)
+    conn = await HTTPConnection.open(host, agent_port) if agent_port else control
     posted = []
     for _ in range(tasks):
-        status, body = await conn.json("POST", "/api/tasks", auth_admin, {"agents": [name], "command": "echo ok"})
+        status, body = await control.json("POST", "/api/tasks", auth_admin, {"agents": [name], "command": "echo ok"})
         if status != 201:
             raise RuntimeError(f"creating a task: {status} {body}")
         status, body = await conn.request("GET", fetch_path(name), auth)
@@ -392,4 +395,5 @@ async def post_results(ctl, host, port, admin_token, agent, tasks, gap):
         posted.append((task_id, sent))
         await asyncio.sleep(gap / 2)
     conn.close()
+    control.close()
     return posted

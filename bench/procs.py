@@ -109,12 +109,15 @@ class ServerProcess:
         self._log.close()
 
 
-def start_toolbox(admin_token, logdir, poll_timeout=600, extra_env=None):
+def start_toolbox(admin_token, logdir, poll_timeout=600, extra_env=None, mongodb_uri=None, name="toolbox"):
+    """A toolbox server on a free port: the embedded database, or ``mongodb_uri``."""
     env = {"TOOLBOX_ADMIN_TOKEN": admin_token, "TOOLBOX_POLL_TIMEOUT": str(poll_timeout),
            "TOOLBOX_SECRET": "bench-secret-" + "x" * 32}
     env.update(extra_env or {})
     argv = [sys.executable, "-m", "toolbox", "--host", "127.0.0.1", "--port", "0"]
-    return ServerProcess("toolbox", argv, env, logdir).wait_ready()
+    if mongodb_uri:
+        argv += ["--mongodb-uri", mongodb_uri]
+    return ServerProcess(name, argv, env, logdir).wait_ready()
 
 
 def start_baseline(admin_token, logdir, poll_timeout=600):

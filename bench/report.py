@@ -23,6 +23,23 @@ def _row(scenario, metric, toolbox, baseline=None, target="", passed=None, ratio
             "ratio": ratio, "target": target, "pass": passed}
 
 
+def _multiprocess_rows(runs):
+    figures = [run["multiprocess"]["toolbox"] for run in runs if "multiprocess" in run]
+    if not figures:
+        return []
+    wake = [x for f in figures for x in f["wake_samples_ms"]]
+    fan_in = [x for f in figures for x in f["fan_in_samples_ms"]]
+    missing = sum(f["wake_missing"] + f["fan_in_missing"] for f in figures)
+    p50, p99 = percentile(wake, 50), percentile(wake, 99)
+    return [
+        _row("8 two processes", "task created on A → agent parked on B, p50 (ms)", p50, None, "≤ 50 ms", p50 <= 50),
+        _row("8 two processes", "task created on A → agent parked on B, p99 (ms)", p99, None, "≤ 200 ms", p99 <= 200),
+        _row("8 two processes", "result posted on B → console on A, p50 / p99 (ms)",
+             f"{percentile(fan_in, 50):.3g} / {percentile(fan_in, 99):.3g}", None, "reported"),
+        _row("8 two processes", "tasks or events not received", missing, None, "0", missing == 0),
+    ]
+
+
 def rows_for(runs, store):
     rows = []
     med = lambda scenario, server, key: median(_figures(runs, scenario, server, key))  # noqa: E731
@@ -103,7 +120,7 @@ def rows_for(runs, store):
                          store["indexed"] == store["shapes"]))
         rows.append(_row("7 store", "+ other collections per task (audit, id block, events)",
                          store["extra_note"], None))
-    return rows
+    return rows + _multiprocess_rows(runs)
 
 
 def _e2e(run, server):

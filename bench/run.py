@@ -15,20 +15,22 @@ import sys
 import tempfile
 import time
 
-from bench import procs, scenarios, storecost
+from bench import multiprocess, procs, scenarios, storecost
 from bench.report import render_table, rows_for
 
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
-NAMES = ("parked", "latency", "legacy", "throughput", "fanout", "consoles", "store")
+NAMES = ("parked", "latency", "legacy", "throughput", "fanout", "consoles", "store", "multiprocess")
 
 FULL = {"parked": 15000, "latency_agents": 10000, "latency_tasks": 500, "legacy_agents": 1000,
         "legacy_seconds": 15, "legacy_rate": 100, "throughput_agents": 100, "throughput_seconds": 10,
         "throughput_warmup": 2, "fanout_agents": 1000, "fanout_rounds": 3, "fanout_gap": 3.0,
-        "consoles": 1000, "console_tasks": 30, "console_gap": 0.5, "store_tasks": 100, "repeat": 3}
+        "consoles": 1000, "console_tasks": 30, "console_gap": 0.5, "store_tasks": 100,
+        "mp_agents": 1000, "mp_tasks": 300, "mp_consoles": 100, "mp_console_tasks": 20, "repeat": 3}
 QUICK = {"parked": 50, "latency_agents": 50, "latency_tasks": 30, "legacy_agents": 30,
          "legacy_seconds": 5, "legacy_rate": 10, "throughput_agents": 10, "throughput_seconds": 1.5,
          "throughput_warmup": 0.5, "fanout_agents": 50, "fanout_rounds": 1, "fanout_gap": 0.5,
-         "consoles": 20, "console_tasks": 5, "console_gap": 0.1, "store_tasks": 10, "repeat": 1}
+         "consoles": 20, "console_tasks": 5, "console_gap": 0.1, "store_tasks": 10,
+         "mp_agents": 20, "mp_tasks": 20, "mp_consoles": 5, "mp_console_tasks": 5, "repeat": 1}
 
 
 def machine():
@@ -65,7 +67,7 @@ def run_servers(selected, size, logdir, log):
             out["create"][server.name] = {"agents": count, "seconds": seconds}
             log(f"  {server.name}: created {count} agents in {seconds:.1f}s")
         for name in selected:
-            if name == "store":
+            if name in ("store", "multiprocess"):
                 continue
             out[name] = {}
             for server in servers:
@@ -106,8 +108,9 @@ def main(argv=None):
                         help="run only this scenario (repeatable); default: all")
     parser.add_argument("--repeat", type=int, help="repetitions (default 3, --quick 1)")
     parser.add_argument("--json", help="write every figure to this file")
-    parser.add_argument("--store-uri", metavar="MONGODB_URI",
-                        help="measure scenario 7 on this MongoDB (a replica set) instead of the embedded database")
+    parser.add_argument("--mongodb-uri", metavar="URI",
+                        help="a MongoDB (replica set) for scenario 8, two processes on one database "
+                             "(skipped without it), and for scenario 7 on the shared path")
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so the servers started below are stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
@@ -127,7 +130,13 @@ def main(argv=None):
         for rep in range(repeat):
             log(f"repetition {rep + 1}/{repeat}")
             runs.append(run_servers(selected, size, logdir, log))
-    store = storecost.measure(size["store_tasks"], args.store_uri) if "store" in selected else None
+    store = storecost.measure(size["store_tasks"], args.mongodb_uri) if "store" in selected else None
+    if "multiprocess" in selected and args.mongodb_uri:
+        with tempfile.TemporaryDirectory(prefix="toolbox-bench-mp-") as logdir:
+            for run in runs:
+                run["multiprocess"] = {"toolbox": multiprocess.multiprocess(
+                    args.mongodb_uri, ADMIN_TOKEN, logdir, size["mp_agents"], size["mp_tasks"],
+                    size["mp_consoles"], size["mp_console_tasks"], 0.005, log)}
     rows = rows_for(runs, store)
     print(render_table(rows, info, repeat))
     failed = [row for row in rows if row["pass"] is False]
