@@ -14,13 +14,14 @@ import logging
 
 from tornado import web
 
-from toolbox import sessions
+from toolbox import models, sessions
 from toolbox.errors import AuthError, Forbidden, NotFound, ToolboxError, ValidationError
 from toolbox.users import display_name, session_ended
 
 log = logging.getLogger("toolbox.web")
 
 MAX_JSON_BODY = 1024 * 1024
+MAX_ID = 2**62
 
 
 ROLE_RANK = {"viewer": 1, "operator": 2, "admin": 3}
@@ -105,8 +106,8 @@ class BaseHandler(web.RequestHandler):
             super().log_exception(typ, value, tb)
 
     def query_args(self, *names):
-        """The named query arguments that were given and are not empty."""
-        values = {name: self.get_query_argument(name, None) for name in names}
+        """The named query arguments that were given and are not empty (as sent: not stripped)."""
+        values = {name: self.get_query_argument(name, None, strip=False) for name in names}
         return {name: value for name, value in values.items() if value not in (None, "")}
 
     def json_body(self, max_bytes=MAX_JSON_BODY):
@@ -124,9 +125,10 @@ class BaseHandler(web.RequestHandler):
 
 def id_arg(text, what):
     """A positive integer id from a URL path segment; NotFound (naming ``what``) otherwise."""
-    if not text.isdigit() or not 1 <= int(text) <= 2**62:
+    number = models.parse_digits(text, 1, MAX_ID)
+    if number is None:
         raise NotFound(f"{what} not found: {text[:40]}")
-    return int(text)
+    return number
 
 
 def bearer_token(request):

@@ -35,8 +35,8 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
     @require_role("viewer")
     async def get(self, *args, **kwargs):
         """Check ``since``, then upgrade (Tornado checks the origin here)."""
-        since = self.get_query_argument("since", None)
-        if since not in (None, ""):
+        since = self.query_args("since").get("since")
+        if since is not None:
             self.since = models.int_in(since, "since", 0, MAX_SEQ)
         await super().get(*args, **kwargs)
 

@@ -11,14 +11,15 @@ import dataclasses
 import json
 import re
 
+from toolbox import models
 from toolbox.errors import ValidationError
 
 LEGACY_BODY_RE = re.compile(
-    r'^\s*\{\s*"name"\s*:\s*"(?P<name>[^"\\]*)"\s*,\s*"task_id"\s*:\s*"?\s*(?P<task_id>\d{1,18})\s*"?\s*,'
+    r'^\s*\{\s*"name"\s*:\s*"(?P<name>[^"\\]*)"\s*,\s*"task_id"\s*:\s*"?\s*(?P<task_id>[0-9]{1,18})\s*"?\s*,'
     r'\s*"result"\s*:\s*"(?P<result>.*)"\s*\}\s*$',
     re.DOTALL)
 HEAD_RE = re.compile(
-    r'^\s*\{\s*"name"\s*:\s*"(?P<name>[^"\\]*)"\s*,\s*"task_id"\s*:\s*"?\s*(?P<task_id>\d{1,18})\s*"?\s*,'
+    r'^\s*\{\s*"name"\s*:\s*"(?P<name>[^"\\]*)"\s*,\s*"task_id"\s*:\s*"?\s*(?P<task_id>[0-9]{1,18})\s*"?\s*,'
     r'\s*"result"\s*:\s*"(?P<result>.*)$',
     re.DOTALL)
 MAX_TASK_ID = 2**62
@@ -44,8 +45,8 @@ def truncate_utf8(text, max_bytes):
 
 
 def _task_id(value):
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str):
+        value = models.parse_digits(value.strip(), 1, MAX_TASK_ID)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASK_ID:
         raise ValidationError("task_id: must be a positive integer (number or numeric string)")
     return value

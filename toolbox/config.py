@@ -8,11 +8,15 @@ prints before exiting (never a traceback).
 import argparse
 import dataclasses
 import os
+import re
 import secrets
 
 
 class ConfigError(ValueError):
     """A setting has a value toolBox cannot use."""
+
+
+_ASCII_INT = re.compile(r"-?[0-9]{1,12}")
 
 
 def _positive_float(name, raw):
@@ -26,10 +30,10 @@ def _positive_float(name, raw):
 
 
 def _int_in(name, raw, low, high):
-    try:
-        value = int(str(raw).strip())
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    text = str(raw).strip()
+    if not _ASCII_INT.fullmatch(text):
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}")
+    value = int(text)
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
     return value

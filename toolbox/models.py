@@ -92,13 +92,32 @@ def boolean(value, field):
     return value
 
 
+_ASCII_NUMBER = re.compile(r"-?[0-9]{1,19}")
+
+
+def parse_digits(text, low, high):
+    """The whole number written in ``text`` when it is ASCII digits (an optional ``-``, at
+    most 19 digits) within ``low..high``; None for anything else.
+
+    The one reader of numbers that clients write (query arguments, path ids, numeric
+    strings in bodies): ``str.isdigit`` and ``int`` also take ``²``, ``①``, ``١`` or ``１``,
+    and ``int`` refuses, slowly, a number thousands of digits long.
+    """
+    if not isinstance(text, str) or not _ASCII_NUMBER.fullmatch(text):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
 def int_in(value, field, low, high):
-    """A JSON integer (or digit string from a query) within bounds."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{field}: must be a whole number from {low} to {high}")
-    return value
+    """A JSON integer, or a string of ASCII digits (a query argument), within bounds."""
+    if isinstance(value, str):
+        number = parse_digits(value, low, high)
+        if number is not None:
+            return number
+    elif not isinstance(value, bool) and isinstance(value, int) and low <= value <= high:
+        return value
+    raise ValidationError(f"{field}: must be a whole number from {low} to {high}")
 
 
 def agent_model(doc, online=False, last_seen=None):
