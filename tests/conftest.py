@@ -8,6 +8,8 @@
   and provides ``http_client``, ``base_url`` and ``io_loop``).
 - ``api``: ``await api(path, method=, json=, token=, headers=, body=)`` → ``Reply``
   with ``.code``, ``.json``, ``.headers``; asserts every reply is JSON.
+- ``raw``: the hostile client of ``tests/raw_http.py`` aimed at the test server:
+  ``await raw.send(method, target, headers, body)``, ``await raw.request(bytes)`` → ``RawReply``.
 - ``make_agent``: ``await make_agent("name", tags=[...])`` → (name, token) via the API.
 - ``fake_feishu``: the fake Feishu server (tests/fake_feishu.py) on its own port →
   ``FakeFeishu`` (``.state``, ``.url``, ``.app_id``, ``.app_secret``).  A test marked
@@ -127,6 +129,22 @@ def api(http_client, base_url):
         return Reply(response.code, data, response.headers, response.body)
 
     return fetch
+
+
+@pytest.fixture
+def raw(http_server, base_url):
+    from tests import raw_http
+
+    class Raw:
+        url = base_url
+
+        async def send(self, method, target, headers=None, body=b"", **options):
+            return await raw_http.send(base_url, method, target, headers, body, **options)
+
+        async def request(self, data, **options):
+            return await raw_http.raw_request(base_url, data, **options)
+
+    return Raw()
 
 
 @pytest.fixture

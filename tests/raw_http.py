@@ -36,7 +36,7 @@ class RawReply:
 
 def address(base_url):
     parts = urllib.parse.urlsplit(base_url)
-    return parts.hostname, parts.port
+    return "127.0.0.1", parts.port  # "localhost" may name ::1 first: this machine only, by address
 
 
 def request_bytes(method, target, headers=None, body=b"", host="127.0.0.1", content_length=True):

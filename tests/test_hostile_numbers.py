@@ -10,7 +10,6 @@ import urllib.parse
 
 import pytest
 
-from tests.raw_http import send
 from toolbox import models
 from toolbox.errors import ValidationError
 
@@ -62,9 +61,9 @@ async def test_path_ids_with_odd_digits_are_404_never_another_task(api, make_age
 
 
 @pytest.mark.gen_test
-async def test_websocket_since_with_odd_digits_is_a_json_400(base_url):
+async def test_websocket_since_with_odd_digits_is_a_json_400(raw):
     for text in ODD_DIGITS + [HUGE]:
-        reply = await send(base_url, "GET", f"/api/ws?since={q(text)}",
+        reply = await raw.send("GET", f"/api/ws?since={q(text)}",
                            {"Authorization": "Bearer test-admin-token-0123456789", "Connection": "Upgrade",
                             "Upgrade": "websocket", "Sec-WebSocket-Version": "13",
                             "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="})
