@@ -44,6 +44,7 @@ class AgentTaskHandler(BaseHandler):
         self.closed = False
         self.chunks = []
         self.kept = 0
+        self.keep_limit = 0  # a body on GET (or a method it does not take) is not kept
         self.overflow_tail = None
 
     # --- GET: the long poll ---
@@ -88,6 +89,8 @@ class AgentTaskHandler(BaseHandler):
             self.keep_limit = 4 * self.config.result_max_bytes + 64 * 1024
 
     def data_received(self, chunk):
+        if self.request.method != "POST":
+            return
         if self.overflow_tail is None and self.kept + len(chunk) <= self.keep_limit:
             self.chunks.append(chunk)
             self.kept += len(chunk)

@@ -81,7 +81,7 @@ class BaseHandler(web.RequestHandler):
     def write_json(self, data, status=200):
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        self.write(json_bytes(data))
 
     def write_error(self, status_code, **kwargs):
         error = kwargs.get("exc_info", (None, None, None))[1]
@@ -121,6 +121,16 @@ class BaseHandler(web.RequestHandler):
             return json.loads(body)
         except (ValueError, RecursionError):
             raise ValidationError("the body is not valid JSON") from None
+
+
+def json_bytes(data):
+    """``data`` as compact UTF-8 JSON; text that is not valid Unicode (a lone surrogate
+    from a client's ``\\ud800``) is sent escaped rather than failing the answer."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
 def id_arg(text, what):
@@ -199,14 +209,17 @@ class APIHandler(AuthMixin, BaseHandler):
             super().check_xsrf_cookie()
 
 
-class API404(BaseHandler):
-    """JSON 404 for every unknown ``/api/`` path."""
+class NotFoundHandler(BaseHandler):
+    """JSON 404 for every path no route matches (``/api``, ``/agent``, ``/auth`` and the rest)."""
+
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 
     def check_xsrf_cookie(self):
         """Nothing happens here, so an unknown path answers 404 whatever the method."""
 
     def prepare(self):
-        raise NotFound(f"no such API endpoint: {self.request.path}")
+        path = self.request.path
+        raise NotFound(f"no such endpoint: {path[:200]}")
 
 
-default_handlers = [(r"/api/.*", API404)]
+default_handlers = []

@@ -138,8 +138,9 @@ def raw(http_server, base_url):
     class Raw:
         url = base_url
 
-        async def send(self, method, target, headers=None, body=b"", **options):
-            return await raw_http.send(base_url, method, target, headers, body, **options)
+        async def send(self, method, target, headers=None, body=b"", timeout=10.0, **options):
+            data = raw_http.request_bytes(method, target, headers, body, **options)
+            return await raw_http.raw_request(base_url, data, timeout=timeout)
 
         async def request(self, data, **options):
             return await raw_http.raw_request(base_url, data, **options)
