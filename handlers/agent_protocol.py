@@ -117,9 +117,10 @@ class AgentTaskHandler(BaseHandler):
         toolbox.agents.mark_seen(report.name)
         outcome = await toolbox.tasks.complete(
             report.name, report.task_id, report.result, report.exit_code, report.duration_ms,
-            truncated=report.truncated, recovered=report.recovered)
+            truncated=report.truncated, recovered=report.recovered, repaired=report.repaired)
         self.write_json({"status": True, "task_id": report.task_id, "duplicate": outcome == "duplicate",
-                         "result_truncated": report.truncated, "result_recovered": report.recovered})
+                         "result_truncated": report.truncated, "result_recovered": report.recovered,
+                         "result_repaired": report.repaired})
 
 default_handlers = [
     (r"/agent/new", AgentNewHandler),

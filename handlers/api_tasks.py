@@ -30,12 +30,13 @@ class TasksHandler(APIHandler):
         if not isinstance(agents, list) or not agents or len(agents) > MAX_AGENTS_PER_REQUEST:
             raise ValidationError(f"agents: a list of 1 to {MAX_AGENTS_PER_REQUEST} agent names")
         names = list(dict.fromkeys(models.agent_name(name, "agents") for name in agents))
-        command = models.command(body["command"])
+        command, repaired = models.command_repaired(body["command"])
         for name in names:
             doc = await self.toolbox.agents.require(name)
             if doc.get("disabled"):
                 raise ValidationError(f"agents: agent {name} is disabled")
-        docs = await self.toolbox.tasks.create(names, command, created_by=self.current_user.name)
+        docs = await self.toolbox.tasks.create(names, command, created_by=self.current_user.name,
+                                               command_repaired=repaired or None)
         await self.audit("task.raw", ",".join(names)[:200], command=command, agents=names,
                          task_ids=[doc["_id"] for doc in docs])
         self.write_json({"items": [models.task_model(doc) for doc in docs]}, status=201)

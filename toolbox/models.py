@@ -75,15 +75,35 @@ def platform(value):
     return value
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def repair_text(text):
+    """``text`` made storable, and whether it had to be: lone surrogates (a client's
+    ``"\\ud800"``, valid JSON but not Unicode text; MongoDB refuses them) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text), True
+    return text, False
+
+
 def command(value):
-    """A raw command line: non-empty, one line, bounded."""
+    """A raw command line: non-empty, one line, bounded; lone surrogates become U+FFFD
+    (``command_repaired`` says whether they did)."""
+    return command_repaired(value)[0]
+
+
+def command_repaired(value):
+    """``(command, repaired)``: the checked raw command line, and whether it was repaired."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("command: must be a non-empty string")
     if len(value) > MAX_COMMAND_LENGTH:
         raise ValidationError(f"command: at most {MAX_COMMAND_LENGTH} characters")
     if any(ch in value for ch in "\r\n\x00"):
         raise ValidationError("command: must be a single line")
-    return " ".join(value.split())
+    text, repaired = repair_text(value)
+    return " ".join(text.split()), repaired
 
 
 def boolean(value, field):
@@ -152,6 +172,8 @@ def task_model(doc):
         "duration_ms": doc.get("duration_ms"),
         "result_truncated": bool(doc.get("result_truncated", False)),
         "result_recovered": bool(doc.get("result_recovered", False)),
+        "result_repaired": bool(doc.get("result_repaired", False)),
+        "command_repaired": bool(doc.get("command_repaired", False)),
         "job_id": doc.get("job_id"),
         "tool": doc.get("tool"),
         "created_by": doc.get("created_by"),

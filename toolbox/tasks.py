@@ -143,10 +143,11 @@ class TaskService:
         self.events.publish("task.dispatched", models.task_model(doc))
 
     async def complete(self, agent, task_id, result, exit_code=None, duration_ms=None,
-                       truncated=False, recovered=False):
+                       truncated=False, recovered=False, repaired=False):
         """Store an agent's result.  Return "stored" or "duplicate"; raise NotFound / Conflict."""
         fields = {"state": DONE, "finished_at": models.utcnow(), "result": result,
-                  "result_truncated": bool(truncated), "result_recovered": bool(recovered)}
+                  "result_truncated": bool(truncated), "result_recovered": bool(recovered),
+                  "result_repaired": bool(repaired)}
         if exit_code is not None:
             fields["exit_code"] = exit_code
         if duration_ms is not None:
