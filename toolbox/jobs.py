@@ -68,7 +68,8 @@ def job_model(doc, tasks=None):
         "counts": dict(doc["counts"]),
     }
     if tasks is not None:
-        model["tasks"] = [task_json(task) for task in sorted(tasks, key=lambda t: (t["agent"], t["_id"]))]
+        model["tasks"] = [models.with_result_preview(task_json(task))
+                          for task in sorted(tasks, key=lambda t: (t["agent"], t["_id"]))]
     return model
 
 

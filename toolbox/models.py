@@ -157,6 +157,30 @@ def agent_model(doc, online=False, last_seen=None):
     }
 
 
+RESULT_PREVIEW_BYTES = 4096
+
+
+def result_preview(text, limit=RESULT_PREVIEW_BYTES):
+    """``(preview, size_bytes)``: the first ``limit`` bytes of a result (cut on a character
+    boundary) and the whole result's size in UTF-8 bytes; ``(None, 0)`` for no result."""
+    if text is None:
+        return None, 0
+    if text.isascii():  # O(1) in CPython: a byte per character
+        return text[:limit], len(text)
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text, len(data)
+    return data[:limit].decode("utf-8", "ignore"), len(data)
+
+
+def with_result_preview(model, limit=RESULT_PREVIEW_BYTES):
+    """A task's JSON for lists: ``result`` replaced by ``result_preview`` and ``result_bytes``
+    (the whole result: ``GET /api/tasks/{id}`` or ``GET /api/tasks/{id}/result``)."""
+    model = dict(model)
+    model["result_preview"], model["result_bytes"] = result_preview(model.pop("result", None), limit)
+    return model
+
+
 def task_model(doc):
     """The public JSON of a task."""
     return {

@@ -2,7 +2,7 @@
 // newest first, a page at a time; any job opens in the job view.
 
 import { api, query } from "../api.js";
-import { h, replace, message, empty, ago, stateBadge, copyButton } from "../dom.js";
+import { h, replace, message, empty, ago, stateBadge, copyButton, taskOutput, wholeOutputLink } from "../dom.js";
 
 const PAGE = 25;
 const JOB_STATES = ["running", "done", "canceled"];
@@ -109,9 +109,12 @@ export async function render(page, ctx) {
   function tasksTable(items) {
     const body = h("tbody", {});
     for (const task of items) {
+      const output = taskOutput(task);
       const raw = h("tr", { class: "raw-row", hidden: true }, h("td", { colspan: "7" },
-        h("div", { class: "raw-head" }, h("span", { class: "muted" }, task.command), copyButton(() => task.result || "", "Copy output")),
-        h("pre", { class: "raw" }, task.result ?? "(no output yet)")));
+        h("div", { class: "raw-head" }, h("span", { class: "muted" }, task.command,
+          output.partial ? " · first part: " : "", output.partial ? wholeOutputLink(task) : ""),
+          copyButton(() => output.text || "", "Copy output")),
+        h("pre", { class: "raw" }, output.text ?? "(no output yet)")));
       const toggle = h("button", { type: "button", class: "small ghost", onclick: () => {
         raw.hidden = !raw.hidden; toggle.textContent = raw.hidden ? "Raw" : "Hide raw";
       } }, "Raw");

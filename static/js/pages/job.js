@@ -2,7 +2,7 @@
 // SVG bar chart, and each agent's raw output (escaped text, expandable, copyable).
 
 import { api, ApiError } from "../api.js";
-import { h, replace, message, empty, ago, num, stateBadge, copyButton, throttle } from "../dom.js";
+import { h, replace, message, empty, ago, num, stateBadge, copyButton, throttle, taskOutput, wholeOutputLink } from "../dom.js";
 import { columnsFor, chartFor, parsedError } from "../results.js";
 import { barChart } from "../chart.js";
 
@@ -184,8 +184,9 @@ export async function render(page, ctx, [idText]) {
       const open = expanded.has(task.agent);
       const problem = parsedError(parsed);
       const stateCell = h("td", { "data-label": "State" }, stateBadge(task.state));
+      const output = taskOutput(task);
       if (problem) stateCell.append(" ", h("span", { class: "bad-text" }, problem));
-      else if (task.state === "done" && !parsed && task.result) stateCell.append(" ", h("span", { class: "muted" }, "(not parsed: see raw)"));
+      else if (task.state === "done" && !parsed && output.text) stateCell.append(" ", h("span", { class: "muted" }, "(not parsed: see raw)"));
       const toggle = h("button", { type: "button", class: "small ghost", "aria-expanded": String(open),
         onclick: () => { if (open) expanded.delete(task.agent); else expanded.add(task.agent); drawTable(); } }, open ? "Hide raw" : "Raw");
       body.append(h("tr", { dataset: { agent: task.agent, state: task.state } },
@@ -193,13 +194,14 @@ export async function render(page, ctx, [idText]) {
         stateCell,
         ...columns.map((col) => cell(col, row)),
         h("td", { class: "num", "data-label": "Time" }, task.duration_ms !== null && task.duration_ms !== undefined ? `${(task.duration_ms / 1000).toFixed(1)} s` : "—"),
-        h("td", { class: "actions" }, task.result !== null && task.result !== undefined ? toggle : null)));
+        h("td", { class: "actions" }, output.text !== null ? toggle : null)));
       if (open) {
-        const raw = task.result || "";
+        const raw = output.text || "";
         body.append(h("tr", { class: "raw-row" }, h("td", { colspan: String(columns.length + 4) },
           h("div", { class: "raw-head" }, h("span", { class: "muted" }, `${task.agent} · ${task.command}`,
             task.exit_code !== null && task.exit_code !== undefined ? ` · exit ${task.exit_code}` : "",
-            task.result_truncated ? " · truncated" : ""), copyButton(() => raw, "Copy output")),
+            task.result_truncated ? " · truncated" : "", output.partial ? " · first part: " : "",
+            output.partial ? wholeOutputLink(task) : ""), copyButton(() => raw, "Copy output")),
           h("pre", { class: "raw", "data-testid": "raw-output" }, raw))));
       }
     }
