@@ -90,9 +90,17 @@ class AuthPage(BaseHandler):
         await self.toolbox.audit.record(actor, "login", target, outcome, dict(details, method=method),
                                         address=self.request.remote_ip)
 
-    async def refuse(self, status, reason, title, message, method="feishu", retry=True, **audit):
+    async def refuse(self, status, reason, title, message, method="feishu", retry=True, counted=True, **audit):
+        """Answer a refused login with a page and audit it: refusals of no one in particular
+        (``counted``: no user known yet) are counted per address and minute, not each logged."""
         log.info("login refused: %s", reason)
-        await self.audit_login("refused", method, reason=reason, **audit)
+        if counted and audit.get("doc") is None:
+            details = dict(audit, method=method)
+            details.pop("doc", None)
+            await self.toolbox.audit.record_refusal("login", reason, self.request.remote_ip,
+                                                    target=details.pop("target", None), details=details)
+        else:
+            await self.audit_login("refused", method, reason=reason, **audit)
         self.page(status, title, message, retry=retry)
 
 
@@ -162,7 +170,7 @@ class FeishuCallbackHandler(FeishuLoginHandler):
             return await self.refuse(
                 403, "wrong_tenant", "This organisation may not use toolBox",
                 "Your Feishu account belongs to another organisation. Log in with an account of "
-                "the organisation that runs this toolBox.", target=profile.union_id,
+                "the organisation that runs this toolBox.", counted=False, target=profile.union_id,
                 name=profile.name, tenant_key=profile.tenant_key)
         doc, created = await self.toolbox.users.upsert_feishu(profile)
         if doc.get("disabled"):

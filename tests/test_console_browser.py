@@ -26,7 +26,7 @@ import pytest
 from tests.processes import AgentProcess, ServerProcess
 
 CHROMIUM = "/usr/bin/chromium"
-ADMIN = "browser-admin-token-0123456789"
+ADMIN = "browser-admin-token-0123456789-abcdef"
 LAPTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 

@@ -23,6 +23,7 @@ async def serve(config, ready=None):
     from pymongo.errors import PyMongoError
 
     from toolbox.app import make_app
+    from toolbox.users import admin_email_warning
 
     app = make_app(config)
     config = app.toolbox.config
@@ -52,6 +53,9 @@ async def serve(config, ready=None):
     if "admin_token" in config.generated:
         _say(f"toolbox: admin API token (generated for this run; set TOOLBOX_ADMIN_TOKEN to fix it): "
              f"{config.admin_token}")
+    warning = admin_email_warning(config)
+    if warning:
+        _say(f"toolbox: warning: {warning}")
     if "secret" in config.generated:
         _say("toolbox: TOOLBOX_SECRET is not set; sessions end when the server restarts")
     if app.toolbox.local_login.enabled:

@@ -31,7 +31,7 @@ class Toolbox:
         self.agents = AgentRegistry(db, self.events, config.poll_timeout, config.effective_agent_refresh)
         self.tasks = TaskService(db, self.events, config)
         self.dispatcher = Dispatcher(self.tasks, self.agents)
-        self.audit = AuditLog(db)
+        self.audit = AuditLog(db, config.audit_retention_days, config.effective_audit_limit)
         self.live = LiveHub(self.events, config.ws_queue_size)
         self.jobs = JobService(db, self.events, self.agents, self.tasks, config)
         self.users = UserStore(db, config)
@@ -78,6 +78,7 @@ class Toolbox:
         await self.tasks.expire()
         await self.jobs.sweep()
         await self.tasks.archive()
+        await self.audit.sweep()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()
         refresh = self.agents.refresh_interval
