@@ -18,6 +18,7 @@ from tornado import escape
 
 from handlers.base import BaseHandler, Principal
 from toolbox import sessions
+from toolbox.errors import RateLimited
 from toolbox.feishu import FeishuError, callback_error_message
 from toolbox.users import display_name, expiry_from_timestamp
 
@@ -90,6 +91,19 @@ class AuthPage(BaseHandler):
         await self.toolbox.audit.record(actor, "login", target, outcome, dict(details, method=method),
                                         address=self.request.remote_ip)
 
+    async def throttled(self, method):
+        """Answer 429 (a page, with Retry-After) when this address keeps failing to log in."""
+        try:
+            self.toolbox.guard.check(self.request.remote_ip)
+        except RateLimited as error:
+            for name, value in error.headers.items():
+                self.set_header(name, value)
+            await self.refuse(429, "throttled", "Too many attempts",
+                              f"Too many failed logins from your address. {error.message[0].upper()}"
+                              f"{error.message[1:]}.", method=method, retry=False)
+            return True
+        return False
+
     async def refuse(self, status, reason, title, message, method="feishu", retry=True, counted=True, **audit):
         """Answer a refused login with a page and audit it: refusals of no one in particular
         (``counted``: no user known yet) are counted per address and minute, not each logged."""
@@ -144,9 +158,12 @@ class FeishuCallbackHandler(FeishuLoginHandler):
         if feishu is None:
             return self.page(404, "Feishu login is not set up",
                              "This toolBox server has no Feishu app configured.")
+        if await self.throttled("feishu"):
+            return
         saved = self.saved_state()
         state = self.get_query_argument("state", "")
         if saved is None or not state or not hmac.compare_digest(state.encode(), saved["s"].encode()):
+            self.toolbox.guard.failed(self.request.remote_ip)
             return await self.refuse(
                 400, "unknown_state", "This login could not be verified",
                 "The login did not come back to the browser it started in, or it took too long. " + _AGAIN)
@@ -188,7 +205,10 @@ class LocalLoginHandler(AuthPage):
         local = self.toolbox.local_login
         if not local.enabled:
             return self.page(404, "Not found", "There is no such page on this toolBox server.")
+        if await self.throttled("local"):
+            return
         if not local.consume(self.get_query_argument("token", "")):
+            self.toolbox.guard.failed(self.request.remote_ip)
             return await self.refuse(
                 403, "bad_local_token", "This login link does not work",
                 "The one-time login link is wrong or was already used. Restart the server "

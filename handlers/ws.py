@@ -26,8 +26,10 @@ CLOSE_POLICY = 1008
 
 class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
     RECHECK_SECONDS = 30.0
+    _stream_request_body = False  # an upgrade has no body to stream
 
     def initialize(self):
+        super().initialize()
         self.client = None
         self.since = None
         self.recheck = None

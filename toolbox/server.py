@@ -43,7 +43,11 @@ async def serve(config, ready=None):
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 200)
     # 8 MiB for buffered bodies (API handlers refuse JSON over 1 MiB with a JSON 413);
     # /agent/task streams its body and raises its own limit, keeping only what it stores.
-    server = app.listen(config.port, config.host, xheaders=False, max_body_size=MAX_BUFFERED_BODY)
+    # header_timeout also bounds idle keep-alive connections (Tornado's idle_connection_timeout);
+    # its default is above the 90 s for which Go's HTTP client (the legacy agent) keeps an
+    # idle connection, so that the agent, not the server, closes it.
+    server = app.listen(config.port, config.host, xheaders=False, max_body_size=MAX_BUFFERED_BODY,
+                        idle_connection_timeout=config.header_timeout, body_timeout=config.body_timeout)
     port = next(iter(server._sockets.values())).getsockname()[1]
     host = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     url = f"http://{host}:{port}/"

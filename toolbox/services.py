@@ -12,6 +12,7 @@ from toolbox.audit import AuditLog
 from toolbox.dispatcher import Dispatcher
 from toolbox.events import EventHub
 from toolbox.live import LiveHub
+from toolbox.ratelimit import FailureThrottle
 from toolbox.feishu import FeishuClient
 from toolbox.jobs import JobService
 from toolbox.sessions import LocalLogin
@@ -31,6 +32,7 @@ class Toolbox:
         self.agents = AgentRegistry(db, self.events, config.poll_timeout, config.effective_agent_refresh)
         self.tasks = TaskService(db, self.events, config)
         self.dispatcher = Dispatcher(self.tasks, self.agents)
+        self.guard = FailureThrottle(config.auth_failures_per_minute)
         self.audit = AuditLog(db, config.audit_retention_days, config.effective_audit_limit)
         self.live = LiveHub(self.events, config.ws_queue_size)
         self.jobs = JobService(db, self.events, self.agents, self.tasks, config)
