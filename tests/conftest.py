@@ -1,5 +1,7 @@
 """Shared fixtures.
 
+- ``no_server_tracebacks`` (autouse): fails the test during which the server logged a
+  traceback (a record with exception info, or "Traceback" in its text).
 - ``config``: a test Config (short poll timeout, fast sweeper, fixed admin token);
   tests change it with ``@pytest.mark.config(poll_timeout=0.5, ...)``.
 - ``db``: a fresh database per test: in-memory, or a throw-away database on the real
@@ -26,6 +28,7 @@
 import dataclasses
 import http.cookies
 import json as jsonlib
+import logging
 import os
 import uuid
 from urllib.parse import urljoin
@@ -56,6 +59,34 @@ FEISHU_USERS = {
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "config(**settings): override the test Config")
+    config.addinivalue_line("markers", "not_the_server_log(reason): what these tests log is not a toolBox "
+                            "server's (no traceback check)")
+
+
+class TracebackCatcher(logging.Handler):
+    """Keeps every log record that carries a traceback."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.caught = []
+
+    def emit(self, record):
+        if record.exc_info or "Traceback (most recent call last)" in record.getMessage():
+            self.caught.append(f"{record.name}: {record.getMessage()}\n{logging.Formatter().formatException(record.exc_info) if record.exc_info else ''}")
+
+
+@pytest.fixture(autouse=True)
+def no_server_tracebacks(request):
+    if request.node.get_closest_marker("not_the_server_log"):
+        yield None
+        return
+    catcher = TracebackCatcher()
+    root = logging.getLogger()
+    root.addHandler(catcher)
+    yield catcher
+    root.removeHandler(catcher)
+    if catcher.caught:
+        pytest.fail("the server logged a traceback:\n" + "\n".join(catcher.caught[:3]), pytrace=False)
 
 
 @pytest.fixture

@@ -34,6 +34,10 @@ async def headers_then_wait(url, method, target, headers, timeout=5.0, first_bod
         pass
     finally:
         writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
     return parse_reply(data)
 
 
@@ -142,6 +146,7 @@ async def _check_timeouts(url, admin):
                 pass
         finally:
             writer.close()
+            await writer.wait_closed()
         return time.monotonic() - started
 
     partial = b"GET /api/agents HTTP/1.1\r\nHost: x\r\nAuthorization: Bea"
