@@ -126,9 +126,11 @@ async def test_wrong_login_links_are_throttled_and_counted(app, browser):
 def test_partial_idle_and_slow_body_connections_are_closed_but_parked_fetches_are_not(tmp_path):
     server = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": "t" * 40, "TOOLBOX_HEADER_TIMEOUT": "1",
                                 "TOOLBOX_BODY_TIMEOUT": "1", "TOOLBOX_POLL_TIMEOUT": "3"}, cwd=tmp_path)
+    loop = asyncio.new_event_loop()  # its own loop, closed here; the tests' current loop is left alone
     try:
-        asyncio.run(_check_timeouts(server.url, "t" * 40))
+        loop.run_until_complete(_check_timeouts(server.url, "t" * 40))
     finally:
+        loop.close()
         server.stop()
     assert not any("Traceback" in line for line in server.lines), "\n".join(server.lines)
 
