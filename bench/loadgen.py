@@ -18,6 +18,26 @@ from bench.httpc import HTTPConnection, fetch_path, result_body
 OPEN_CONCURRENCY = 64  # connection attempts in flight: stay under the listen backlog (128)
 
 
+async def finish_posting(tasks, posting, timeout=10.0):
+    """Stop agent coroutines, but let those holding a task post its result first.
+
+    A real agent always reports the task it was handed; one cut off mid-task would
+    keep its agent busy (one task in flight per agent) into the next scenario.
+    """
+    for task in tasks:
+        if task not in posting:
+            task.cancel()
+    holding = [task for task in tasks if task in posting and not task.done()]
+    if holding:  # each posts, then fetches again: cancel it once its result is in
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline and any(task in posting for task in holding if not task.done()):
+            await asyncio.sleep(0.01)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def create_agents(ctl, host, port, admin_token, names, concurrency=16):
     """POST /api/agents once per name; return {"tokens": {name: token}, "seconds": s}."""
     tokens, pending = {}, iter(names)
@@ -73,11 +93,13 @@ async def agents_loop(ctl, host, port, agents, post_results=True):
     returns receipts [(task_id, t_received)] and stores [(task_id, t_stored)].
     """
     received, stored, errors = [], [], []
+    posting = set()
 
     async def agent(conn, name, token):
         auth = {"Authorization": token}
         path = fetch_path(name)
         while True:
+            posting.discard(asyncio.current_task())
             conn.send("GET", path, auth)
             status, body = await conn.response()
             now = time.monotonic()
@@ -90,6 +112,7 @@ async def agents_loop(ctl, host, port, agents, post_results=True):
                 continue
             received.append((task_id, now))
             if post_results:
+                posting.add(asyncio.current_task())
                 status, _ = await conn.request("POST", "/agent/task", auth, result_body(name, task_id))
                 if status != 200:
                     errors.append(f"result {status}")
@@ -101,8 +124,7 @@ async def agents_loop(ctl, host, port, agents, post_results=True):
     ctl.send(("parked", len(tasks)))
     await ctl.recv()
     crashed = [task for task in tasks if task.done() and task.exception() is not None]
-    for task in tasks:
-        task.cancel()
+    await finish_posting(tasks, posting)
     for conn in conns:
         conn.close()
     errors += [repr(task.exception()) for task in crashed[:5]]
@@ -148,6 +170,7 @@ async def legacy_fleet(ctl, host, port, agents, duration):
     most_open = [0]
     loop = asyncio.get_running_loop()
     end = loop.time() + duration
+    posting = set()  # fetches that got a task: their result is posted even at the end
 
     async def fetch(conn, name, auth, pool, opened):
         try:
@@ -156,6 +179,7 @@ async def legacy_fleet(ctl, host, port, agents, duration):
                 errors.append(f"fetch {status}")
             task_id = json.loads(body)["task_id"] if status == 200 else 0
             if task_id:
+                posting.add(asyncio.current_task())
                 received.append(task_id)
                 status, _ = await conn.request("POST", "/agent/task", auth, result_body(name, task_id))
                 if status != 200:
@@ -181,8 +205,7 @@ async def legacy_fleet(ctl, host, port, agents, duration):
             task.add_done_callback(inflight.discard)
             next_tick += 1.0
             await asyncio.sleep(max(0.0, next_tick - loop.time()))
-        for task in list(inflight):
-            task.cancel()
+        await finish_posting(list(inflight), posting)
         for conn in pool:
             conn.close()
 
@@ -204,6 +227,7 @@ async def throughput(ctl, host, port, admin_token, agents, duration, warmup=1.0,
     """
     auth_admin = {"Authorization": f"Bearer {admin_token}"}
     gate = asyncio.Semaphore(window)
+    outstanding = [0]  # tasks created and not yet answered
     done_times, errors = [], []
     seen = {}  # task id -> when its task.done event arrived on the console
     names = [name for name, _ in agents]
@@ -219,23 +243,32 @@ async def throughput(ctl, host, port, admin_token, agents, duration, warmup=1.0,
             if task_id is not None:
                 seen.setdefault(task_id, time.monotonic())
 
+    posting = set()
+
     async def agent(conn, name, token):
         auth = {"Authorization": token}
         while True:
+            posting.discard(asyncio.current_task())
             status, body = await conn.request("GET", fetch_path(name), auth)
             task_id = json.loads(body)["task_id"] if status == 200 else 0
             if not task_id:
                 continue
+            posting.add(asyncio.current_task())
             status, _ = await conn.request("POST", "/agent/task", auth, result_body(name, task_id))
             if status != 200:
                 errors.append(f"result {status}")
             done_times.append(time.monotonic())
+            outstanding[0] -= 1
             gate.release()
+
+    stopping = []
 
     async def creator(conn, offset):
         turn = offset
-        while True:
+        while not stopping:
             await gate.acquire()
+            if stopping:
+                return
             name = names[turn % len(names)]
             turn += creators
             status, body = await conn.json("POST", "/api/tasks", auth_admin,
@@ -243,6 +276,8 @@ async def throughput(ctl, host, port, admin_token, agents, duration, warmup=1.0,
             if status != 201:
                 errors.append(f"create {status}")
                 gate.release()
+            else:
+                outstanding[0] += 1
 
     conns = await _open_all(host, port, len(agents) + creators)
     jobs = [asyncio.ensure_future(watch())]
@@ -252,8 +287,16 @@ async def throughput(ctl, host, port, admin_token, agents, duration, warmup=1.0,
     jobs += [asyncio.ensure_future(creator(conn, i)) for i, conn in enumerate(conns[len(agents):])]
     await asyncio.sleep(duration)
     crashed = [repr(job.exception()) for job in jobs if job.done() and job.exception() is not None]
-    for job in jobs:
-        job.cancel()
+    stopping.append(True)  # stop creating (a create under way completes), then let the agents
+    for _ in range(len(jobs)):  # finish what is queued
+        gate.release()  # wake creators waiting for room: they see ``stopping`` and return
+    await asyncio.gather(*jobs[1 + len(agents):], return_exceptions=True)
+    for _ in range(500):
+        if outstanding[0] <= 0:  # every created task was answered
+            break
+        await asyncio.sleep(0.01)
+    jobs[0].cancel()
+    await finish_posting(jobs[1:1 + len(agents)], posting)
     for conn in conns:
         conn.close()
     console.close()

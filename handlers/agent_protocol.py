@@ -12,8 +12,8 @@ from tornado import iostream, web
 
 from handlers.base import BaseHandler, bearer_token
 from toolbox.agent_results import HEAD_RE, parse_report
-from toolbox.agents import hash_token
-from toolbox.errors import AuthError, TooLarge, ToolboxError, ValidationError
+from toolbox.agents import hash_token, registration_of
+from toolbox.errors import AuthError, Forbidden, TooLarge, ToolboxError, ValidationError
 
 EMPTY_REPLY = {"task_id": 0, "command": ""}
 OVERFLOW_TAIL_BYTES = 4096
@@ -35,8 +35,8 @@ class AgentNewHandler(BaseHandler):
         if not isinstance(name, str) or not isinstance(token, str):
             raise ValidationError("name and token: required strings")
         await self.authenticate_agent(name, token)
-        await self.toolbox.agents.record_registration(
-            name, self.request.remote_ip, self.request.headers.get("User-Agent"))
+        await self.toolbox.agent_registered(name, self.request.remote_ip,
+                                            self.request.headers.get("User-Agent"))
         self.write_json({"status": True})
 
 @web.stream_request_body
@@ -63,9 +63,11 @@ class AgentTaskHandler(BaseHandler):
         if not name:
             raise ValidationError("agent_name: required query argument")
         toolbox = self.toolbox
-        await self.authenticate_agent(name, bearer_token(self.request))
-        toolbox.agents.mark_seen(name)
-        self.parked = toolbox.dispatcher.park(name)
+        agent = await self.authenticate_agent(name, bearer_token(self.request), allow_disabled=True)
+        toolbox.agents.mark_seen(name)  # a disabled agent is alive: its task in flight runs on
+        if agent.get("disabled"):
+            raise Forbidden(f"agent {name} is disabled")
+        self.parked = toolbox.dispatcher.park(name, registration_of(agent))
         if self.closed:  # the client left while we authenticated
             toolbox.dispatcher.close(self.parked)
         doc = await toolbox.dispatcher.wait_for_task(self.parked, self.config.poll_timeout)
@@ -77,7 +79,9 @@ class AgentTaskHandler(BaseHandler):
         if self.closed:
             await toolbox.tasks.unclaim(doc)
             return
-        self.write_json({"task_id": doc["_id"], "command": doc["command"]})
+        # ``timeout``: seconds the command may run (the field agent ignores unknown fields).
+        timeout = doc.get("time_limit") or self.config.task_timeout
+        self.write_json({"task_id": doc["_id"], "command": doc["command"], "timeout": timeout})
         try:
             await self.finish()
         except iostream.StreamClosedError:
@@ -152,11 +156,12 @@ class AgentTaskHandler(BaseHandler):
                 raise TooLarge(error.message) from None
             raise
         toolbox = self.toolbox
-        await self.authenticate_agent(report.name, bearer_token(self.request), allow_disabled=True)
+        agent = await self.authenticate_agent(report.name, bearer_token(self.request), allow_disabled=True)
         toolbox.agents.mark_seen(report.name)
         outcome = await toolbox.tasks.complete(
-            report.name, report.task_id, report.result, report.exit_code, report.duration_ms,
-            truncated=report.truncated, recovered=report.recovered, repaired=report.repaired)
+            report.name, registration_of(agent), report.task_id, report.result, report.exit_code,
+            report.duration_ms, truncated=report.truncated, recovered=report.recovered,
+            repaired=report.repaired)
         self.write_json({"status": True, "task_id": report.task_id, "duplicate": outcome == "duplicate",
                          "result_truncated": report.truncated, "result_recovered": report.recovered,
                          "result_repaired": report.repaired})

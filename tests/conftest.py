@@ -23,6 +23,10 @@
 - ``login_as``: ``await login_as("operator", name="Olga")`` → ``Session`` (``.user_id``,
   ``.headers``: session cookie + ``_xsrf`` cookie + ``X-XSRFToken``); use it as
   ``await api(path, token=None, headers=session.headers)``.
+- ``mongodb_wire_uri`` (session): a MongoDB-wire server for tests that need one shared by
+  several server processes: ``TOOLBOX_TEST_MONGODB_URI`` if set, else a SecantusDB server
+  started from ``TOOLBOX_TEST_SECANTUSD`` (tox provides it, see tox.ini) on a free port;
+  skipped when neither is there.
 """
 
 import dataclasses
@@ -30,6 +34,11 @@ import http.cookies
 import json as jsonlib
 import logging
 import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
 import uuid
 from urllib.parse import urljoin
 
@@ -103,6 +112,40 @@ def config(request):
     base = Config(poll_timeout=2.0, sweep_interval=0.1, admin_token=ADMIN_TOKEN,
                   secret="test-secret-" + "x" * 32, id_block=5)
     return dataclasses.replace(base, **overrides)
+
+
+@pytest.fixture(scope="session")
+def mongodb_wire_uri():
+    uri = os.environ.get("TOOLBOX_TEST_MONGODB_URI")
+    if uri:
+        yield uri
+        return
+    binary = os.environ.get("TOOLBOX_TEST_SECANTUSD") or shutil.which("secantusd-py")
+    if not binary or not os.path.exists(binary):
+        pytest.skip("no MongoDB-wire server: set TOOLBOX_TEST_MONGODB_URI or TOOLBOX_TEST_SECANTUSD (tox does)")
+    sock, port = tornado.testing.bind_unused_port()
+    sock.close()
+    log = open(os.path.join(tempfile.gettempdir(), f"secantusd-{port}.log"), "w")
+    server = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(port), "--storage-path", ":memory:",
+                               "--log-level", "WARNING"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"secantusd did not start (see {log.name})") from None
+                time.sleep(0.1)
+        yield f"mongodb://127.0.0.1:{port}/"
+    finally:
+        server.terminate()
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        log.close()
 
 
 @pytest.fixture

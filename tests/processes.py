@@ -24,6 +24,20 @@ def _import_root():
     return os.path.dirname(os.path.dirname(os.path.abspath(toolbox.__file__)))
 
 
+def wait_until(predicate, timeout, step=0.1):
+    """Call ``predicate`` until it returns something true (returned) or ``timeout`` passes (None).
+
+    The one waiting helper of the tests that drive real processes from threads.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return None
+
+
 class _Process:
     def __init__(self, argv, env=None, cwd=None):
         full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
@@ -93,4 +107,4 @@ class AgentProcess(_Process):
 
     def __init__(self, server_url, name, token, args=(), cwd=None):
         super().__init__([sys.executable, "-m", "toolbox.agent_client", "--server", server_url,
-                          "--name", name, "--token", token, *args], cwd=cwd)
+                          "--name", name, f"--token={token}", *args], cwd=cwd)

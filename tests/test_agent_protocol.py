@@ -5,6 +5,8 @@ import json
 
 import pytest
 
+from toolbox.agents import registration_of
+
 EMPTY = {"task_id": 0, "command": ""}
 
 
@@ -17,6 +19,11 @@ async def queue(api, agents, command="echo hi"):
 def fetch_task(api, name, token, raw=True):
     auth = token if raw else f"Bearer {token}"
     return api(f"/agent/task?agent_name={name}", token=None, headers={"Authorization": auth})
+
+
+def task_reply(task_id, command, timeout=600):
+    """The fetch reply for a task: ``timeout`` is the seconds its command may run."""
+    return {"task_id": task_id, "command": command, "timeout": timeout}
 
 
 def post_result(api, token, body):
@@ -71,12 +78,13 @@ async def test_a_queued_task_is_handed_out_at_once_with_raw_or_bearer_token(api,
     name, token = await make_agent("a1")
     first, second = await queue(api, ["a1"], "ping -c 1 127.0.0.1"), await queue(api, ["a1"], "uptime")
     reply = await fetch_task(api, name, token)
-    assert reply.code == 200 and reply.json == {"task_id": first[0], "command": "ping -c 1 127.0.0.1"}
-    reply = await fetch_task(api, name, token, raw=False)
-    assert reply.json == {"task_id": second[0], "command": "uptime"}
+    assert reply.code == 200 and reply.json == task_reply(first[0], "ping -c 1 127.0.0.1")
     assert first[0] >= 1
     task = (await api(f"/api/tasks/{first[0]}")).json
     assert task["state"] == "dispatched" and task["dispatched_at"]
+    await post_result(api, token, {"name": name, "task_id": first[0], "result": "ok"})
+    reply = await fetch_task(api, name, token, raw=False)
+    assert reply.json == task_reply(second[0], "uptime")
 
 
 @pytest.mark.gen_test
@@ -88,7 +96,7 @@ async def test_a_parked_fetch_wakes_when_a_task_is_created(api, make_agent, io_l
     started = io_loop.time()
     [task_id] = await queue(api, ["a1"], "hostname")
     reply = await pending
-    assert reply.json == {"task_id": task_id, "command": "hostname"}
+    assert reply.json == task_reply(task_id, "hostname")
     assert io_loop.time() - started < 1.0
 
 
@@ -114,21 +122,27 @@ async def test_fetch_refusals(api, make_agent):
 
 
 @pytest.mark.gen_test
-async def test_concurrent_fetches_of_one_agent_never_share_a_task(api, make_agent):
+@pytest.mark.config(poll_timeout=0.5)
+async def test_concurrent_fetches_of_one_agent_get_one_task_at_a_time(api, make_agent):
     name, token = await make_agent("a1")
     ids = await queue(api, ["a1"]) + await queue(api, ["a1"]) + await queue(api, ["a1"])
     fetches = [asyncio.ensure_future(fetch_task(api, name, token)) for _ in range(6)]
     replies = await asyncio.gather(*fetches)
-    got = [r.json["task_id"] for r in replies if r.json["task_id"]]
-    assert sorted(got) == sorted(ids)  # each task exactly once
     assert all(r.code == 200 for r in replies)
+    assert [r.json["task_id"] for r in replies if r.json["task_id"]] == ids[:1]  # the others wait
+    await post_result(api, token, {"name": name, "task_id": ids[0], "result": "ok"})
+    replies = await asyncio.gather(*[fetch_task(api, name, token) for _ in range(3)])
+    assert [r.json["task_id"] for r in replies if r.json["task_id"]] == ids[1:2]
 
 
 @pytest.mark.gen_test
-async def test_tasks_go_out_oldest_first(api, make_agent):
+async def test_tasks_go_out_oldest_first_each_after_the_last_result(api, make_agent):
     name, token = await make_agent("a1")
     ids = [(await queue(api, ["a1"], f"echo {i}"))[0] for i in range(4)]
-    got = [(await fetch_task(api, name, token)).json["task_id"] for _ in range(4)]
+    got = []
+    for _ in range(4):
+        got.append((await fetch_task(api, name, token)).json["task_id"])
+        await post_result(api, token, {"name": name, "task_id": got[-1], "result": "ok"})
     assert got == ids
 
 
@@ -176,7 +190,8 @@ async def test_a_fetch_whose_client_disconnects_is_dropped_and_loses_no_task(api
 async def test_a_task_whose_response_cannot_be_written_is_queued_again(api, make_agent, app):
     name, token = await make_agent("a1")
     [task_id] = await queue(api, ["a1"])
-    doc = await app.toolbox.tasks.claim("a1")  # as if written to a connection that then failed
+    registration = registration_of(app.toolbox.agents.cache["a1"])
+    doc = await app.toolbox.tasks.claim("a1", registration)  # as if written to a connection that then failed
     assert doc["_id"] == task_id
     await app.toolbox.tasks.unclaim(doc)
     assert (await api(f"/api/tasks/{task_id}")).json["state"] == "queued"
@@ -305,3 +320,102 @@ async def test_malformed_result_reports_get_json_400_and_lose_nothing(api, make_
     assert reply.code == 200
     task = (await api(f"/api/tasks/{task_id}")).json
     assert task["state"] == "done" and task["result"].startswith("caf")
+
+
+# --- liveness ---
+
+@pytest.mark.gen_test
+@pytest.mark.config(offline_after=0.5, poll_timeout=0.3)
+async def test_an_agent_that_stops_asking_goes_offline_and_its_task_ends_lost(api, make_agent, app):
+    name, token = await make_agent("a1")
+    [task_id] = await queue(api, ["a1"], "sleep 100")
+    assert (await fetch_task(api, name, token)).json["task_id"] == task_id
+    for _ in range(100):
+        if (await api(f"/api/tasks/{task_id}")).json["state"] == "lost":
+            break
+        await asyncio.sleep(0.05)
+    task = (await api(f"/api/tasks/{task_id}")).json
+    assert (task["state"], task["reason"], task["outcome"]) == ("lost", "agent_offline", "lost")
+    assert (await api("/api/agents/a1")).json["online"] is False
+    types = [event["type"] for event in app.toolbox.events.buffer]
+    assert types.index("agent.offline") < types.index("task.lost")
+
+
+@pytest.mark.gen_test
+@pytest.mark.config(offline_after=0.5, poll_timeout=0.3)
+async def test_a_disabled_agent_that_keeps_asking_keeps_its_running_task(api, make_agent):
+    name, token = await make_agent("a1")
+    [task_id] = await queue(api, ["a1"], "sleep 2")
+    assert (await fetch_task(api, name, token)).json["task_id"] == task_id
+    await api("/api/agents/a1", "PATCH", json={"disabled": True})
+    for _ in range(12):  # refused, but alive: longer than the offline window
+        assert (await fetch_task(api, name, token)).code == 403
+        await asyncio.sleep(0.1)
+    assert (await api(f"/api/tasks/{task_id}")).json["state"] == "dispatched"
+    assert (await post_result(api, token, {"name": name, "task_id": task_id, "result": ""})).code == 200
+    await api("/api/agents/a1", "PATCH", json={"disabled": False})
+    [next_id] = await queue(api, ["a1"], "echo resumed")
+    assert (await fetch_task(api, name, token)).json["task_id"] == next_id
+
+
+@pytest.mark.gen_test
+@pytest.mark.config(poll_timeout=10)
+async def test_a_parked_fetch_of_an_agent_disabled_or_deleted_meanwhile_gets_no_task(api, make_agent, io_loop):
+    name, token = await make_agent("a1")
+    parked = asyncio.ensure_future(fetch_task(api, name, token))
+    await asyncio.sleep(0.2)
+    await api("/api/agents/a1", "PATCH", json={"disabled": True})
+    started = io_loop.time()
+    assert (await parked).json == EMPTY and io_loop.time() - started < 2
+    await api("/api/agents/a1", "PATCH", json={"disabled": False})
+    parked = asyncio.ensure_future(fetch_task(api, name, token))
+    await asyncio.sleep(0.2)
+    await api("/api/agents/a1", "DELETE")
+    _, new_token = await make_agent("a1")  # the same name, another machine
+    await queue(api, ["a1"], "echo for-the-new-one")
+    assert (await parked).json == EMPTY  # the old machine's fetch gets nothing of the new agent
+
+
+@pytest.mark.gen_test
+async def test_a_reused_name_cannot_answer_the_old_registrations_task(api, make_agent):
+    name, old_token = await make_agent("x")
+    [task_id] = await queue(api, ["x"], "hostname")
+    assert (await fetch_task(api, name, old_token)).json["task_id"] == task_id
+    deleted = await api("/api/agents/x", "DELETE")
+    assert deleted.code == 200
+    ended = (await api(f"/api/tasks/{task_id}")).json
+    assert (ended["state"], ended["reason"]) == ("lost", "agent_deleted")
+    _, new_token = await make_agent("x")
+    reply = await post_result(api, new_token, {"name": "x", "task_id": task_id, "result": "forged"})
+    assert reply.code == 404
+    assert (await api(f"/api/tasks/{task_id}")).json["result"] is None
+
+
+@pytest.mark.gen_test
+async def test_an_agent_that_registers_again_ends_the_task_its_old_process_held(api, make_agent):
+    name, token = await make_agent("a1")
+    first, second = await queue(api, ["a1"], "sleep 100"), await queue(api, ["a1"], "echo next")
+    assert (await fetch_task(api, name, token)).json["task_id"] == first[0]
+    assert (await api("/agent/new", "POST", token=None, json={"name": name, "token": token})).code == 200
+    task = (await api(f"/api/tasks/{first[0]}")).json
+    assert (task["state"], task["reason"], task["summary"]) == ("lost", "agent_restarted",
+                                                                 "agent restarted before answering")
+    assert (await fetch_task(api, name, token)).json["task_id"] == second[0]
+
+
+@pytest.mark.gen_test
+@pytest.mark.config(task_grace=0.2)
+async def test_a_tool_task_past_its_time_bound_ends_lost_with_reason_timeout(api, make_agent, app):
+    name, token = await make_agent("a1")
+    job = (await api("/api/jobs", "POST", json={"tool": "curl", "agents": ["a1"],
+                                                "params": {"url": "http://127.0.0.1:9/", "timeout": 1}})).json
+    [task] = job["tasks"]
+    assert task["time_limit"] == 1
+    reply = (await fetch_task(api, name, token)).json
+    assert reply["task_id"] == task["task_id"] and reply["timeout"] == 1
+    for _ in range(100):
+        if (await api(f"/api/tasks/{task['task_id']}")).json["state"] == "lost":
+            break
+        await asyncio.sleep(0.05)
+    lost = (await api(f"/api/tasks/{task['task_id']}")).json
+    assert (lost["state"], lost["reason"], lost["summary"]) == ("lost", "timeout", "no result within 1.2 s")

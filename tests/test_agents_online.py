@@ -2,6 +2,8 @@
 
 import datetime
 
+import pytest
+
 from toolbox import models
 from toolbox.agents import AgentRegistry
 from toolbox.db import open_database
@@ -10,7 +12,7 @@ from toolbox.events import EventHub
 
 def registry(names):
     hub = EventHub()
-    agents = AgentRegistry(open_database(None, name="test_agents_online"), hub, poll_timeout=5)
+    agents = AgentRegistry(open_database(None, name="test_agents_online"), hub, offline_after=5)
     for name in names:
         agents.cache[name] = {"_id": name}
     return agents, hub
@@ -20,7 +22,8 @@ def offline_events(hub):
     return [event["data"]["name"] for event in hub.buffer if event["type"] == "agent.offline"]
 
 
-def test_only_agents_unseen_for_the_window_go_offline():
+@pytest.mark.gen_test
+async def test_only_agents_unseen_for_the_window_go_offline():
     agents, hub = registry(["old", "fresh", "parked", "renewed"])
     long_ago = models.utcnow() - datetime.timedelta(seconds=60)
     for name in ("old", "parked", "renewed"):
@@ -28,23 +31,27 @@ def test_only_agents_unseen_for_the_window_go_offline():
     agents.mark_seen("fresh")
     agents.mark_seen("renewed")  # seen again: no longer at the stale end
     agents.is_parked = lambda name: name == "parked"
-    agents.check_offline()
+    assert await agents.check_offline() == ["old"]
     assert offline_events(hub) == ["old"]
     assert agents.online == {"fresh", "parked", "renewed"}
-    agents.check_offline()
+    await agents.check_offline()
     assert offline_events(hub) == ["old"]  # announced once
+    assert agents.last_seen["parked"] > long_ago  # a parked fetch counts as a request
     agents.is_parked = lambda name: False
-    agents.check_offline()
-    assert offline_events(hub) == ["old", "parked"]
+    await agents.check_offline()
+    assert offline_events(hub) == ["old"]  # its fetch just ended: online for the window
+    later = models.utcnow() + datetime.timedelta(seconds=6)
+    assert await agents.check_offline(now=later) == ["fresh", "renewed", "parked"]
     agents.mark_seen("old")
     assert "old" in agents.online and hub.buffer[-1]["type"] == "agent.online"
 
 
-def test_sweep_reads_only_the_stale_end():
+@pytest.mark.gen_test
+async def test_sweep_reads_only_the_stale_end():
     agents, _ = registry([f"a{i}" for i in range(2000)])
     for i in range(2000):
         agents.mark_seen(f"a{i}")
     checked = []
     agents.is_online = lambda doc, now=None: checked.append(doc["_id"]) or True
-    agents.check_offline()
+    await agents.check_offline()
     assert checked == []  # everyone was seen just now: nothing to look at

@@ -24,6 +24,7 @@ import urllib.request
 import pytest
 
 from tests.processes import AgentProcess, ServerProcess
+from toolbox.agent_client import parse_args as parse_agent_args
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN = "browser-admin-token-0123456789-abcdef"
@@ -156,7 +157,10 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
         page.click('form[aria-label="Add an agent"] button[type=submit]')
         token = page.text_content('[data-testid="agent-token"]').strip()
         command = page.text_content('[data-testid="agent-command"]').strip()
-        assert command == f"toolbox-agent --server {server.url} --name agent-2 --token {token}"
+        assert command == f"toolbox-agent --server {server.url} --name agent-2 --token={token}"
+        # The command as shown parses back to this token, even one starting with "-".
+        assert parse_agent_args(command.split()[1:], environ={}).token == token
+        assert parse_agent_args(["--server", server.url, "--name", "x", "--token=-dash"], environ={}).token == "-dash"
         page.wait_for_selector('tr[data-agent="agent-2"][data-online="false"]')
         shots("agents-new-token")
         processes.append(AgentProcess(server.url, "agent-2", token, cwd=tmp_path))
@@ -197,7 +201,12 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
             assert page.text_content(f"{row} td[data-col=recv]") == "2/2"
             for col in ("min", "avg", "max"):
                 assert float(page.text_content(f"{row} td[data-col={col}]")) >= 0
-        assert "2 / 2 done" in page.text_content('[data-testid="progress-text"]')
+        page.wait_for_function("document.querySelector('[data-testid=job-summary]').textContent === '2 ok'")
+        assert "2 / 2 finished" in page.text_content('[data-testid="progress-text"]')
+        assert page.text_content('[data-testid="job-outcome"]') == "ok"
+        for agent in ("agent-1", "agent-2"):
+            assert page.get_attribute(f'tr[data-agent="{agent}"]', "data-outcome") == "ok"
+            assert re.fullmatch(r"2/2 replies, avg .+ ms", page.text_content(f'tr[data-agent="{agent}"] [data-testid=row-note]'))
         assert page.locator(".chart .chart-bar").count() == 2
         page.click('tr[data-agent="agent-1"] button:has-text("Raw")')
         assert "packets transmitted" in page.text_content('[data-testid="raw-output"]')

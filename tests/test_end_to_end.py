@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from tests.processes import AgentProcess, ServerProcess
+from tests.processes import AgentProcess, ServerProcess, wait_until
 
 pytestmark = pytest.mark.slow
 ADMIN = "e2e-admin-token-0123456789-abcdefgh"
@@ -34,13 +34,13 @@ def call(url, method="GET", body=None, token=ADMIN, raw_auth=None, timeout=30):
 
 
 def wait_for_state(server, task_id, states, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status, task = call(f"{server.url}/api/tasks/{task_id}")
-        if task["state"] in states:
-            return task
-        time.sleep(0.1)
-    raise AssertionError(f"task {task_id} still {task['state']}")
+    def reached():
+        task = call(f"{server.url}/api/tasks/{task_id}")[1]
+        return task if task["state"] in states else None
+
+    task = wait_until(reached, timeout)
+    assert task, call(f"{server.url}/api/tasks/{task_id}")[1]
+    return task
 
 
 @pytest.fixture
@@ -85,8 +85,9 @@ def test_a_wrong_token_stops_the_reference_agent_with_a_clear_error(server, tmp_
 
 
 def test_a_legacy_go_agent_works_unchanged(server):
-    """Emulate the deployed Go agent: raw token, a new fetch every 0.2 s without waiting,
-    string-built bodies, results with unescaped quotes and backslashes."""
+    """Emulate the deployed Go agent's wire habits: raw token, a new fetch every 0.2 s without
+    waiting, string-built bodies, results with unescaped quotes and backslashes.  (Its one-slot
+    queues and crashes are emulated in tests/field_agent.py.)"""
     status, agent = call(server.url + "/api/agents", "POST", {"name": "legacy-1"})
     token = agent["token"]
     register = ('{"name":"legacy-1",\n\t"token":"' + token + '"}').encode()
@@ -103,11 +104,17 @@ def test_a_legacy_go_agent_works_unchanged(server):
                 errors.append(status)
             elif reply["task_id"] and reply["command"]:
                 received.append(reply)
+                output = 'C:\\Program Files\\x "quoted" ' + reply["command"]
+                body = ('{"name":"legacy-1",\n\t"task_id":' + str(reply["task_id"]) + ',\n\t"result":"'
+                        + output + '"}')
+                status = call(server.url + "/agent/task", "POST", body.encode(), raw_auth=token)[0]
+                if status != 200:
+                    errors.append(status)
         except Exception as error:  # noqa: BLE001 - recorded and asserted below
             errors.append(repr(error))
 
     threads = []
-    for _ in range(15):  # like the Go agent: fire and do not wait
+    for _ in range(25):  # like the Go agent: fire and do not wait
         thread = threading.Thread(target=fetch, daemon=True)
         thread.start()
         threads.append(thread)
@@ -115,11 +122,7 @@ def test_a_legacy_go_agent_works_unchanged(server):
     for thread in threads:
         thread.join(10)
     assert not errors
-    assert sorted(r["task_id"] for r in received) == sorted(ids)  # each exactly once
-    for reply in received:
-        output = 'C:\\Program Files\\x "quoted" ' + reply["command"]
-        body = ('{"name":"legacy-1",\n\t"task_id":' + str(reply["task_id"]) + ',\n\t"result":"' + output + '"}')
-        assert call(server.url + "/agent/task", "POST", body.encode(), raw_auth=token)[0] == 200
+    assert [r["task_id"] for r in received] == ids  # each exactly once, one at a time, oldest first
     for task_id, command in zip(ids, commands):
         task = wait_for_state(server, task_id, {"done"})
         assert task["result"] == 'C:\\Program Files\\x "quoted" ' + command
@@ -150,3 +153,25 @@ def test_a_result_far_over_every_size_limit_is_stored_truncated(server):
     assert call(server.url + "/agent/task", "POST", body, raw_auth=token)[0] == 200
     stored = wait_for_state(server, task["task_id"], {"done"})
     assert stored["result_truncated"] is True and stored["result"] == "0" * (1024 * 1024)
+
+
+def test_the_reference_agent_keeps_a_fetch_open_through_a_long_command_and_is_never_lost(tmp_path):
+    process = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "1",
+                                 "TOOLBOX_OFFLINE_AFTER": "2"}, cwd=tmp_path)
+    try:
+        status, agent = call(process.url + "/api/agents", "POST", {"name": "long-1"})
+        runner = AgentProcess(process.url, "long-1", agent["token"], cwd=tmp_path)
+        try:
+            runner.wait_for_line("registered")
+            [task] = call(process.url + "/api/tasks", "POST", {"agents": ["long-1"], "command": "sleep 6"})[1]["items"]
+            done = wait_for_state(process, task["task_id"], {"done", "lost"}, timeout=30)
+            assert done["state"] == "done" and done["exit_code"] == 0, done  # 3× the offline window
+            [task] = call(process.url + "/api/tasks", "POST", {"agents": ["long-1"], "command": "sleep 60"})[1]["items"]
+            wait_for_state(process, task["task_id"], {"dispatched"})
+            runner.proc.kill()  # kill -9: the fetch it held open closes with the process
+            lost = wait_for_state(process, task["task_id"], {"lost", "done"}, timeout=15)
+            assert (lost["state"], lost["reason"]) == ("lost", "agent_offline")
+        finally:
+            runner.stop()
+    finally:
+        assert process.stop() == 0, "\n".join(process.lines)

@@ -2,6 +2,7 @@
 parsed results, events, the deadline, cancel, listing, and a restart."""
 
 import dataclasses
+import datetime
 
 import pytest
 
@@ -9,7 +10,12 @@ from tests.jobs_helpers import PING_OUTPUT, FakeAgent, events_of, settle, wait_f
 from toolbox.services import Toolbox
 
 PUBLIC_IP = "93.184.216.34"
-ZERO = {"queued": 0, "dispatched": 0, "done": 0, "timed_out": 0, "canceled": 0}
+ZERO = {"queued": 0, "dispatched": 0, "done": 0, "timed_out": 0, "canceled": 0, "ok": 0, "partial": 0,
+        "failed": 0, "lost": 0, "delivery_timeout": 0, "offline": 0, "unfinished": 0}
+
+
+def iso(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def counts(requested, **changes):
@@ -44,21 +50,25 @@ async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(a
     assert (await current())["counts"] == counts(2, queued=1, dispatched=1)
     await a1.post(task1["task_id"], PING_OUTPUT)
     now = await current()
-    assert now["counts"] == counts(2, queued=1, done=1) and now["state"] == "running"
+    assert now["counts"] == counts(2, queued=1, done=1, ok=1) and now["state"] == "running"
+    assert now["summary"] == "1 ok · 1 waiting" and now["outcome"] is None
     stored = await app.toolbox.jobs.collection.find_one({"_id": job_id})
-    assert stored["counts"] == counts(2, queued=1, done=1)  # persisted on each finished task
+    assert stored["counts"] == counts(2, queued=1, done=1, ok=1)  # persisted on each finished task
     task2 = await a2.fetch()
     await a2.post(task2["task_id"], "ping: unknown host nowhere.invalid", exit_code=2)
     final = await current()
-    assert final["state"] == "done" and final["counts"] == counts(2, done=2) and final["finished_at"]
+    assert final["state"] == "done" and final["counts"] == counts(2, done=2, ok=1, failed=1)
+    assert final["finished_at"] and final["summary"] == "1 ok · 1 failed" and final["outcome"] == "partial"
     [t1, t2] = final["tasks"]
     assert (t1["agent"], t2["agent"]) == ("a1", "a2")
     assert t1["parsed"]["kind"] == "ping" and t1["parsed"]["loss_pct"] == 0
     assert t1["parsed"]["rtt_min_ms"] == 11.387 and t1["parsed"]["rtt_max_ms"] == 11.612
     assert t1["result_preview"] == PING_OUTPUT and t1["result_bytes"] == len(PING_OUTPUT) and t2["exit_code"] == 2
+    assert (t1["outcome"], t2["outcome"]) == ("ok", "failed")
     assert app.toolbox.jobs.live == {}
     stored = await app.toolbox.jobs.collection.find_one({"_id": job_id})
-    assert stored["state"] == "done" and stored["counts"] == counts(2, done=2)
+    assert stored["state"] == "done" and stored["counts"] == counts(2, done=2, ok=1, failed=1)
+    assert stored["summary"] == "1 ok · 1 failed" and stored["outcome"] == "partial"
     assert (await api(f"/api/tasks/{t1['task_id']}")).json["parsed"] == t1["parsed"]
 
     types = [(e["type"], e["data"].get("job_id")) for e in events_of(app, "job.")]
@@ -67,9 +77,11 @@ async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(a
     created = events_of(app, "job.created")[0]["data"]
     assert "tasks" not in created and created["counts"] == counts(2, queued=2)
     progress = [e["data"] for e in events_of(app, "job.progress")]
-    assert progress[0] == {"job_id": job_id, "counts": counts(2, queued=1, dispatched=1), "state": "running"}
-    assert progress[-1] == {"job_id": job_id, "counts": counts(2, done=2), "state": "done"}
-    assert events_of(app, "job.done")[0]["data"]["counts"] == counts(2, done=2)
+    assert progress[0] == {"job_id": job_id, "counts": counts(2, queued=1, dispatched=1), "state": "running",
+                           "summary": "1 running · 1 waiting", "outcome": None}
+    assert progress[-1] == {"job_id": job_id, "counts": counts(2, done=2, ok=1, failed=1), "state": "done",
+                            "summary": "1 ok · 1 failed", "outcome": "partial"}
+    assert events_of(app, "job.done")[0]["data"]["counts"] == counts(2, done=2, ok=1, failed=1)
     seqs = [e["seq"] for e in app.toolbox.events.buffer]
     assert seqs == sorted(seqs)
     task_done = next(e["seq"] for e in app.toolbox.events.buffer if e["type"] == "task.done")
@@ -78,29 +90,35 @@ async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(a
     assert task_done < first_done_progress
 
 
-@pytest.mark.gen_test
-@pytest.mark.config(job_deadline=0.4, delivery_timeout=60, poll_timeout=0.3)
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.config(job_deadline=0.4, delivery_timeout=60, poll_timeout=0.3, task_grace=0.2)
 async def test_the_deadline_ends_a_job_and_cancels_its_queued_tasks(api, make_agent, app):
     a1, a2, a3 = await agents(api, make_agent, "a1", "a2", "a3")
-    job = await start_job(api, ["a1", "a2", "a3"])
+    job = await start_job(api, ["a1", "a2", "a3"], params={"target": PUBLIC_IP, "count": 1, "timeout": 1})
+    # A job never ends before its tasks' own bounds (a delivered task still reports).
+    limit = job["tasks"][0]["time_limit"]
+    assert iso(job["deadline"]) - iso(job["created_at"]) >= limit + 0.2
     task1 = await a1.fetch()
     await a1.post(task1["task_id"], PING_OUTPUT)
-    task2 = await a2.fetch()  # delivered, never answered
+    task2 = await a2.fetch()  # delivered, never answered: lost at its bound
 
     async def ended():
         await settle()
         return (await api(f"/api/jobs/{job['job_id']}")).json["state"] == "done"
 
-    assert await wait_for(ended)
+    assert await wait_for(ended, timeout=limit + 10)
     final = (await api(f"/api/jobs/{job['job_id']}")).json
-    assert final["counts"] == counts(3, done=1, timed_out=2)
-    states = {t["agent"]: t["state"] for t in final["tasks"]}
-    assert states == {"a1": "done", "a2": "dispatched", "a3": "canceled"}
-    assert events_of(app, "job.done")[-1]["data"]["counts"] == counts(3, done=1, timed_out=2)
+    assert final["counts"] == counts(3, done=1, ok=1, timed_out=1, lost=1, canceled=1)
+    states = {t["agent"]: (t["state"], t["outcome"], t["summary"]) for t in final["tasks"]}
+    assert states["a1"][:2] == ("done", "ok")
+    assert states["a2"] == ("lost", "lost", f"no result within {limit + 0.2:g} s")
+    assert states["a3"] == ("canceled", "canceled", "not fetched before the job's deadline")
+    assert final["tasks"][1]["reason"] == "timeout"
+    assert events_of(app, "job.done")[-1]["data"]["summary"] == "1 ok · 1 timed out · 1 canceled"
     await a2.post(task2["task_id"], PING_OUTPUT)  # late: stored on the task, the job stays ended
     await settle()
     late = (await api(f"/api/jobs/{job['job_id']}")).json
-    assert late["counts"] == counts(3, done=1, timed_out=2)
+    assert late["counts"] == final["counts"]
     assert {t["agent"]: t["state"] for t in late["tasks"]}["a2"] == "done"
     assert (await a3.fetch()) is None
 
@@ -117,7 +135,9 @@ async def test_delivery_timeouts_count_as_timed_out(api, make_agent, app):
 
     assert await wait_for(ended)
     final = (await api(f"/api/jobs/{job['job_id']}")).json
-    assert final["counts"] == counts(1, timed_out=1) and final["tasks"][0]["state"] == "delivery_timeout"
+    assert final["counts"] == counts(1, timed_out=1, delivery_timeout=1)
+    assert final["tasks"][0]["state"] == "delivery_timeout" and final["outcome"] == "failed"
+    assert final["summary"] == "1 never fetched"
 
 
 @pytest.mark.gen_test
@@ -138,7 +158,7 @@ async def test_cancel_cancels_queued_tasks_and_delivered_ones_still_report(api, 
     await a1.post(task1["task_id"], PING_OUTPUT)
     await settle()
     final = (await api(f"/api/jobs/{job_id}")).json
-    assert final["state"] == "canceled" and final["counts"] == counts(2, done=1, canceled=1)
+    assert final["state"] == "canceled" and final["counts"] == counts(2, done=1, ok=1, canceled=1)
     assert final["finished_at"] and final["tasks"][0]["parsed"]["kind"] == "ping"
     assert events_of(app, "job.done")[-1]["data"]["state"] == "canceled"
     assert (await api("/api/jobs?state=canceled")).json["items"][0]["job_id"] == job_id

@@ -36,10 +36,12 @@ async def test_a_job_by_names_queues_one_task_per_agent_with_the_platform_comman
     assert job["agents"] == ["lin-1", "lin-2", "win-1"] and job["skipped"] == []
     assert job["offline_agents"] == ["lin-1", "lin-2"]
     assert job["counts"] == {"requested": 3, "queued": 3, "dispatched": 0, "done": 0, "timed_out": 0,
-                             "canceled": 0}
+                             "canceled": 0, "ok": 0, "partial": 0, "failed": 0, "lost": 0,
+                             "delivery_timeout": 0, "offline": 0, "unfinished": 0}
+    assert job["summary"] == "3 waiting" and job["outcome"] is None
     assert job["deadline"] > job["created_at"]
     commands = {task["agent"]: task["command"] for task in job["tasks"]}
-    assert commands == {"lin-1": f"ping -c 3 -W 2 {PUBLIC_IP}", "lin-2": f"ping -c 3 -W 2 {PUBLIC_IP}",
+    assert commands == {"lin-1": f"ping -n -c 3 -W 2 {PUBLIC_IP}", "lin-2": f"ping -n -c 3 -W 2 {PUBLIC_IP}",
                         "win-1": f"ping -n 3 -w 2000 {PUBLIC_IP}"}
     for task in job["tasks"]:
         assert task["job_id"] == 1 and task["tool"] == "ping" and task["created_by"] == "olga"

@@ -103,7 +103,7 @@ async def test_a_second_instance_dispatches_tasks_created_by_the_first(api, make
         reply = await fetch
         import json
 
-        assert json.loads(reply.body) == {"task_id": task["task_id"], "command": "hostname"}
+        assert json.loads(reply.body) == {"task_id": task["task_id"], "command": "hostname", "timeout": 600}
         assert io_loop.time() - started < 1.5
     finally:
         server.stop()
@@ -120,6 +120,11 @@ async def test_two_instances_never_hand_out_the_same_id_or_task(app, second_app)
         created += await second.tasks.create(["a1"], "y")
     ids = [doc["_id"] for doc in created]
     assert len(set(ids)) == len(ids) == 24 and min(ids) >= 1
-    claims = await asyncio.gather(*[(first if i % 2 else second).tasks.claim("a1") for i in range(30)])
+    claims = await asyncio.gather(*[(first if i % 2 else second).tasks.claim("a1", "r") for i in range(30)])
     claimed = [doc["_id"] for doc in claims if doc is not None]
+    assert len(claimed) == 1  # one task in flight for the agent, whichever instance claims
+    for i in range(len(ids) - 1):  # each result frees the agent for the next claim, on either
+        done_on, next_on = (first, second) if i % 2 else (second, first)
+        assert await done_on.tasks.complete("a1", "r", claimed[-1], "ok") == "stored"
+        claimed.append((await next_on.tasks.claim("a1", "r"))["_id"])
     assert sorted(claimed) == sorted(ids)

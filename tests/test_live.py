@@ -322,7 +322,12 @@ async def test_a_job_result_reaches_every_console_in_order(app, http_server, bas
             types = [event["type"] for event in seen]
             assert types.index("task.queued") < types.index("task.dispatched") < types.index("task.done")
             done = next(event for event in seen if event["type"] == "task.done")
-            assert done["data"]["job_id"] == job["job_id"] and done["data"]["result"] == PING_OUTPUT
+            assert done["data"]["job_id"] == job["job_id"] and "result" not in done["data"]
+            # What a console shows comes with the event: the reading and a bounded preview.
+            assert done["data"]["result_preview"] == PING_OUTPUT
+            assert done["data"]["result_bytes"] == len(PING_OUTPUT.encode())
+            assert done["data"]["parsed"]["kind"] == "ping" and done["data"]["outcome"] == "ok"
+            assert done["data"]["summary"]
             assert seen[-1]["data"]["counts"]["done"] == 1
     finally:
         admin.close()

@@ -43,6 +43,10 @@ EXPECTED = {
     "ping_linux_unreachable.txt": {"transmitted": 4, "received": 0, "loss_pct": 100, **PING_NONE},
     "ping_linux_timeout.txt": {"address": "10.255.255.1", "loss_pct": 100, **PING_NONE},
     "ping_linux_unknown.txt": {"kind": "ping", **UNKNOWN},
+    "ping_linux_local.txt": {
+        "target": "127.0.0.1", "address": "127.0.0.1", "transmitted": 4, "received": 4,
+        "rtt_min_ms": 0.017, "rtt_avg_ms": 0.028, "replies": [0.02, 0.035, 0.041, 0.017],
+    },
     "ping_linux_ipv6.txt": {
         "target": "google.com", "address": "2607:f8b0:4006:81c::200e", "received": 2,
         "rtt_avg_ms": 1.886, "replies": [1.82, 1.95],
@@ -112,6 +116,23 @@ EXPECTED = {
             {"hop": 3, **STAR}, {"hop": 4, **STAR}, {"hop": 5, **STAR},
         ],
     },
+    # Hop 2's first probe timed out, the others answered.
+    "traceroute_linux_first_star.txt": {
+        "target": "131.232.1.26", "reached": True,
+        "hops": [{"hop": 1, "address": "192.168.1.1"},
+                 {"hop": 2, "address": "131.232.1.26", "host": None, "rtt_ms": [28.3, 27.9], "loss": False}],
+    },
+    # What a traceroute that prints its header on stderr leaves on stdout (the hops of
+    # traceroute_linux_n.txt): without the task's target, reached cannot be True.
+    "traceroute_linux_headerless.txt": {
+        "target": None, "address": None, "reached": False,
+        "hops": [{"hop": 1, "address": "192.168.1.1"}, {"hop": 2}, {"hop": 3, **STAR}, {"hop": 4, **STAR},
+                 {"hop": 5, "address": "172.70.48.3"}, {"hop": 6, "address": "1.1.1.1"}],
+    },
+    "traceroute_linux_local.txt": {
+        "target": "127.0.0.1", "address": "127.0.0.1", "reached": True,
+        "hops": [{"hop": 1, "address": "127.0.0.1", "rtt_ms": [0.02, 0.007, 0.005], "loss": False}],
+    },
     "traceroute_linux_unknown.txt": {"kind": "traceroute", "target": "nosuch.example", "hops": [], "error": "unknown host"},
     "tracert_windows_en.txt": {
         "target": "example.com", "address": "93.184.216.34", "reached": True,
@@ -177,6 +198,12 @@ EXPECTED = {
             {"hop": 3, "address": "1.1.1.1", "host": "one.one.one.one", "avg_ms": 4.9},
         ],
     },
+    "mtr_report_local.txt": {"source": "vm", "hops": [{"hop": 1, "address": "127.0.0.1", "loss_pct": 0.0, "sent": 2}]},
+    # Nothing answered (ICMP echo ignored in a network namespace): the table has no rows.
+    "mtr_report_noreply.txt": {"kind": "mtr", "source": "vm", "hops": [], "error": None},
+    # mtr_report.txt with 20% loss at the final hop.
+    "mtr_report_final_loss.txt": {"hops": [{"hop": 1}, {"hop": 2}, {"hop": 3}, {"hop": 4},
+                                           {"hop": 5, "address": "93.184.216.34", "loss_pct": 20.0}]},
     "mtr_report_as.txt": {"hops": [{"hop": 1, "address": "192.168.1.1"}, {"hop": 2, "address": "1.1.1.1", "last_ms": 5.1}]},
     # --- dig / nslookup ---
     "dig_full.txt": {
@@ -201,6 +228,15 @@ EXPECTED = {
         "status": "NOERROR", "query_time_ms": 3.0, "server": "1.1.1.1",
         "answers": [{"ttl": 3105, "data": "93.184.216.34"}, {"data": "93.184.216.35"}],
     },
+    # Recorded against tests/field_servers.py's DNS responder on 127.0.0.1.
+    "dig_two_a.txt": {
+        "status": "NOERROR", "server": "127.0.0.1", "query_time_ms": 0.0,
+        "answers": [{"name": "two.toolbox.test.", "ttl": 300, "type": "A", "data": "127.0.0.1"},
+                    {"data": "127.0.0.2"}],
+    },
+    "dig_servfail.txt": {"status": "SERVFAIL", "answers": [], "server": "127.0.0.1", "error": None},
+    "dig_refused.txt": {"status": "REFUSED", "answers": [], "error": None},
+    "dig_no_server_refused.txt": {"status": None, "answers": [], "error": "no servers could be reached"},
     "dig_timeout.txt": {"status": None, "answers": [], "error": "no servers could be reached"},
     "nslookup_windows_en.txt": {
         "kind": "dig", "status": "NOERROR", "server": "8.8.8.8", "query_time_ms": None,
@@ -232,6 +268,24 @@ EXPECTED = {
         "error": "Could not resolve host: nosuch.example", "error_code": 6,
     },
     "curl_timeout.txt": {"total_ms": 3001.544, "error": "Connection timed out after 3001 milliseconds", "error_code": 28},
+    # The write-out with exit=%{exitcode};error=%{errormsg}, as the field agent keeps it
+    # (standard output only), recorded against servers on 127.0.0.1 (tests/field_servers.py).
+    "curl_writeout_200.txt": {
+        "http_status": 200, "remote_ip": "127.0.0.1", "size_bytes": 3, "total_ms": 1.621,
+        "exit_code": 0, "error": None, "error_code": None,
+    },
+    "curl_writeout_404.txt": {"http_status": 404, "ttfb_ms": 1.544, "exit_code": 0, "error": None},
+    "curl_writeout_refused.txt": {
+        "http_status": 0, "remote_ip": None, "connect_ms": 0.0, "exit_code": 7, "error_code": 7,
+        "error": "Failed to connect to 127.0.0.1 port 46049 after 0 ms: Couldn't connect to server",
+    },
+    "curl_writeout_timeout.txt": {
+        "http_status": 0, "total_ms": 1000.199, "exit_code": 28, "error_code": 28,
+        "error": "Connection timed out after 1000 milliseconds",
+    },
+    "curl_writeout_unknown.txt": {
+        "http_status": 0, "exit_code": 6, "error_code": 6, "error": "Could not resolve host: nosuch.example",
+    },
     # --- tcp ---
     "tcp_nc_openbsd_open.txt": {"kind": "tcp", "host": "127.0.0.1", "port": 22, "open": True, "error": None},
     "tcp_nc_openbsd_open_name.txt": {"host": "example.com", "address": "93.184.216.34", "port": 443, "open": True},
@@ -241,6 +295,18 @@ EXPECTED = {
     "tcp_nc_macos_open.txt": {"host": "127.0.0.1", "port": 22, "open": True},
     "tcp_nc_traditional_open.txt": {"host": "1.2.3.4", "port": 80, "open": True},
     "tcp_nc_traditional_refused.txt": {"host": "localhost", "address": "127.0.0.1", "error": "connection refused"},
+    # toolBox's Perl check (standard output only), recorded against 127.0.0.1 ports; the
+    # unknown host in a network namespace without network, perl_base with Perl's base
+    # modules only (no Time::HiRes, so no connect time).
+    "tcp_perl_open.txt": {
+        "kind": "tcp", "host": "127.0.0.1", "address": "127.0.0.1", "port": 53765, "open": True,
+        "error": None, "connect_ms": 0.996,
+    },
+    "tcp_perl_open_perl_base.txt": {"port": 57711, "open": True, "error": None, "connect_ms": None},
+    "tcp_perl_refused.txt": {"host": "127.0.0.1", "address": "127.0.0.1", "port": 49699, "open": False,
+                             "error": "connection refused", "connect_ms": None},
+    "tcp_perl_timeout.txt": {"port": 54643, "open": False, "error": "timed out"},
+    "tcp_perl_unknown.txt": {"host": "nosuch.example", "port": 80, "open": False, "error": "unknown host"},
     "tcp_tnc_open.txt": {"host": "example.com", "address": "93.184.216.34", "port": 443, "open": True, "error": None},
     "tcp_tnc_closed_zh.txt": {"host": "example.com", "port": 81, "open": False, "error": "connection failed"},
     "tcp_tnc_unknown.txt": {"host": "nosuch.example", "address": None, "open": False, "error": "unknown host"},
@@ -356,9 +422,37 @@ def test_curl_write_out_format():
     assert CURL_WRITE_OUT == (
         "toolbox-curl:dns=%{time_namelookup};connect=%{time_connect};tls=%{time_appconnect};"
         "ttfb=%{time_starttransfer};total=%{time_total};http=%{http_code};ip=%{remote_ip};"
-        "size=%{size_download}"
+        "size=%{size_download};exit=%{exitcode};error=%{errormsg}\\n"
     )
     assert not any(ch.isspace() for ch in CURL_WRITE_OUT)  # the legacy agent splits on spaces
+
+
+def test_curl_before_7_75_prints_nothing_for_exitcode_and_errormsg():
+    # curl < 7.75 does not know %{exitcode} and %{errormsg}: it writes them as nothing.
+    line = ("toolbox-curl:dns=0.000012;connect=0.000000;tls=0.000000;ttfb=0.000000;"
+            "total=0.000170;http=000;ip=;size=0;exit=;error=\n")
+    result = parse_curl(line)
+    assert (result["http_status"], result["exit_code"], result["error"], result["error_code"]) == (
+        0, None, None, None)
+    assert result["total_ms"] == 0.17
+
+
+def test_curl_error_on_stderr_wins_over_errormsg():
+    # The reference agent keeps stderr too: both say the same, stderr's form is kept.
+    raw = ("curl: (7) Failed to connect to 127.0.0.1 port 1 after 0 ms: Connection refused\n"
+           "toolbox-curl:dns=0.000012;connect=0.000000;tls=0.000000;ttfb=0.000000;"
+           "total=0.000170;http=000;ip=;size=0;exit=7;error=Failed to connect to 127.0.0.1 "
+           "port 1 after 0 ms: Connection refused\n")
+    for text in (raw, _collapse(raw)):
+        result = parse_curl(text)
+        assert result["error"] == "Failed to connect to 127.0.0.1 port 1 after 0 ms: Connection refused"
+        assert (result["error_code"], result["exit_code"]) == (7, 7)
+
+
+def test_curl_errormsg_may_hold_semicolons():
+    line = ("toolbox-curl:dns=0.1;connect=0.2;tls=0.3;ttfb=0;total=0.3;http=000;ip=1.2.3.4;size=0;"
+            "exit=35;error=OpenSSL SSL_connect: SSL_ERROR_SYSCALL; errno 104")
+    assert parse_curl(line)["error"] == "OpenSSL SSL_connect: SSL_ERROR_SYSCALL; errno 104"
 
 
 def test_curl_error_without_timing_line():
@@ -396,3 +490,45 @@ def test_ncat_output():
     assert (ok["host"], ok["port"], ok["open"]) == ("93.184.216.34", 80, True)
     refused = parse_tcp("Ncat: Version 7.92 ( https://nmap.org/ncat )\nNcat: Connection refused.\n")
     assert (refused["open"], refused["error"]) == (False, "connection refused")
+
+
+# --- The task's target, for output without a header ---
+
+
+def test_headerless_traceroute_uses_an_ip_target():
+    raw = _read("traceroute_linux_headerless.txt")
+    for text in (raw, _collapse(raw)):
+        result = parse_result("traceroute", text, target="1.1.1.1")
+        assert (result["target"], result["address"], result["reached"]) == ("1.1.1.1", "1.1.1.1", True)
+        assert [h["hop"] for h in result["hops"]] == [1, 2, 3, 4, 5, 6]
+        not_there = parse_result("traceroute", text, target="9.9.9.9")
+        assert not_there["reached"] is False
+        # Any spelling of the same address counts.
+        assert parse_result("traceroute", text, target="::ffff:1.1.1.1")["reached"] is False
+        assert parse_traceroute(text, target="[1.1.1.1]")["reached"] is True
+
+
+def test_headerless_traceroute_with_a_hostname_target():
+    raw = _read("traceroute_linux_headerless.txt")
+    # -n output names no hop: whether one.one.one.one was reached cannot be told.
+    result = parse_result("traceroute", raw, target="one.one.one.one")
+    assert (result["target"], result["address"], result["reached"]) == ("one.one.one.one", None, None)
+    named = " 1  _gateway (192.168.1.1)  0.5 ms  0.4 ms  0.4 ms\n 2  One.One.One.One (1.1.1.1)  4.8 ms\n"
+    assert parse_result("traceroute", named, target="one.one.one.one.")["reached"] is True
+    assert parse_result("traceroute", named, target="example.com")["reached"] is None
+
+
+def test_a_header_wins_over_the_target():
+    raw = _read("traceroute_linux_n.txt")
+    assert parse_result("traceroute", raw, target="9.9.9.9") == parse_result("traceroute", raw)
+
+
+def test_target_is_ignored_by_the_other_parsers():
+    for name in ("ping_linux.txt", "dig_full.txt", "curl_https.txt", "tcp_perl_open.txt", "mtr_report.txt"):
+        tool = name.split("_")[0]
+        assert parse_result(tool, _read(name), target="192.0.2.1") == parse_result(tool, _read(name))
+
+
+def test_perl_check_keeps_the_last_line():
+    two = _read("tcp_perl_refused.txt") + _read("tcp_perl_open.txt")
+    assert parse_tcp(two)["open"] is True

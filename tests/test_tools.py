@@ -1,15 +1,17 @@
 """Tests for toolbox.tools and toolbox.targets: validation is a security boundary.
 
 Covers the tool catalogue, exact per-platform command lines (and that each splits on
-whitespace into exactly the intended argv), hostile parameter values, and the
-private-address policy of check_target_allowed (with an injected resolver).
+whitespace into exactly the intended argv), the time limits, hostile parameter values,
+and the private-address policy of check_target_allowed (with an injected resolver).
+tests/test_field_commands.py runs the Linux commands for real.
 """
 
 import socket
 
 import pytest
 
-from toolbox import tools
+from toolbox import parsers, tools
+from toolbox.parsers import TCP_CHECK_PERL
 from toolbox.tools import (
     CURL_WRITE_OUT,
     TOOLS,
@@ -20,13 +22,14 @@ from toolbox.tools import (
     contacted_hosts,
     describe_tools,
     target_of,
+    time_limit,
     validate_params,
 )
 
 FMT = (
     "toolbox-curl:dns=%{time_namelookup};connect=%{time_connect};tls=%{time_appconnect};"
     "ttfb=%{time_starttransfer};total=%{time_total};http=%{http_code};ip=%{remote_ip};"
-    "size=%{size_download}"
+    "size=%{size_download};exit=%{exitcode};error=%{errormsg}\\n"
 )
 
 
@@ -47,6 +50,12 @@ def reject(tool, params, field="target"):
 
 def test_curl_write_out_is_the_parser_contract():
     assert CURL_WRITE_OUT == FMT
+    assert CURL_WRITE_OUT is parsers.CURL_WRITE_OUT  # one copy, owned by the parser
+
+
+def test_tcp_check_is_one_token():
+    assert TCP_CHECK_PERL and TCP_CHECK_PERL == "".join(TCP_CHECK_PERL.split())
+    assert TCP_CHECK_PERL.isprintable()
 
 
 def test_tool_list():
@@ -78,11 +87,13 @@ def test_describe_tools_shape():
 
 # --- Commands, exactly ---
 
+PERL = f"perl -MIO::Socket::IP -e {TCP_CHECK_PERL} --"
+
 COMMANDS = [
-    ("ping", {"target": "example.com"}, "linux", "ping -c 4 -W 2 example.com"),
+    ("ping", {"target": "example.com"}, "linux", "ping -n -c 4 -W 2 example.com"),
     ("ping", {"target": "example.com"}, "windows", "ping -n 4 -w 2000 example.com"),
     ("ping", {"target": "1.1.1.1", "count": 20, "timeout": 10}, "linux",
-     "ping -c 20 -W 10 1.1.1.1"),
+     "ping -n -c 20 -W 10 1.1.1.1"),
     ("ping", {"target": "1.1.1.1", "count": "3", "timeout": "5"}, "windows",
      "ping -n 3 -w 5000 1.1.1.1"),
     ("traceroute", {"target": "example.com"}, "linux",
@@ -93,27 +104,33 @@ COMMANDS = [
     ("mtr", {"target": "example.com"}, "linux", "mtr -r -n -c 10 example.com"),
     ("mtr", {"target": "8.8.8.8", "count": 50}, "linux", "mtr -r -n -c 50 8.8.8.8"),
     ("dig", {"target": "example.com"}, "linux", "dig +time=3 +tries=2 example.com A"),
-    ("dig", {"target": "example.com"}, "windows", "nslookup -type=A example.com"),
+    ("dig", {"target": "example.com"}, "windows",
+     "nslookup -type=A -timeout=3 -retry=1 example.com."),
     ("dig", {"target": "example.com", "record_type": "mx", "server": "1.1.1.1"}, "linux",
      "dig +time=3 +tries=2 @1.1.1.1 example.com MX"),
     ("dig", {"target": "example.com", "record_type": "MX", "server": "1.1.1.1"}, "windows",
-     "nslookup -type=MX example.com 1.1.1.1"),
+     "nslookup -type=MX -timeout=3 -retry=1 example.com. 1.1.1.1"),
+    ("dig", {"target": "example.com.", "record_type": "TXT"}, "windows",
+     "nslookup -type=TXT -timeout=3 -retry=1 example.com."),
     ("dig", {"target": "8.8.8.8", "record_type": "PTR"}, "linux",
      "dig +time=3 +tries=2 -x 8.8.8.8"),
     ("dig", {"target": "2001:4860:4860::8888", "record_type": "PTR", "server": "[2606:4700::1111]"},
      "linux", "dig +time=3 +tries=2 @2606:4700::1111 -x 2001:4860:4860::8888"),
-    ("dig", {"target": "8.8.8.8", "record_type": "PTR"}, "windows", "nslookup -type=PTR 8.8.8.8"),
+    ("dig", {"target": "8.8.8.8", "record_type": "PTR"}, "windows",
+     "nslookup -type=PTR -timeout=3 -retry=1 8.8.8.8"),
     ("dig", {"target": "_dmarc.example.com", "record_type": "TXT"}, "linux",
      "dig +time=3 +tries=2 _dmarc.example.com TXT"),
     ("dig", {"target": "_sip._tcp.example.com", "record_type": "SRV"}, "windows",
-     "nslookup -type=SRV _sip._tcp.example.com"),
+     "nslookup -type=SRV -timeout=3 -retry=1 _sip._tcp.example.com."),
     ("curl", {"url": "https://example.com/"}, "linux",
      f"curl -sS -o /dev/null --max-time 10 -w {FMT} https://example.com/"),
     ("curl", {"url": "http://example.com:8080/a?b=1&c=%20#x", "timeout": 60}, "windows",
      f"curl.exe -sS -o NUL --max-time 60 -w {FMT} http://example.com:8080/a?b=1&c=%20#x"),
     ("curl", {"url": "HTTP://[2001:db8::1]:443/"}, "linux",
      f"curl -sS -o /dev/null --max-time 10 -w {FMT} http://[2001:db8::1]:443/"),
-    ("tcp", {"target": "example.com", "port": 443}, "linux", "nc -z -v -w 3 example.com 443"),
+    ("tcp", {"target": "example.com", "port": 443}, "linux", f"{PERL} example.com 443 3"),
+    ("tcp", {"target": "[2001:DB8::1]", "port": "22", "timeout": 10}, "linux",
+     f"{PERL} 2001:db8::1 22 10"),
     ("tcp", {"target": "example.com", "port": "22", "timeout": 10}, "windows",
      "powershell -NoProfile -Command Test-NetConnection -ComputerName example.com -Port 22"),
 ]
@@ -137,6 +154,13 @@ def test_user_values_never_become_options(tool, params, platform, expected):
             assert arg not in user_values
 
 
+def test_tcp_values_are_arguments_not_code():
+    argv = build_argv("tcp", {"target": "example.com", "port": 443, "timeout": 5}, "linux")
+    assert argv[:4] == ["perl", "-MIO::Socket::IP", "-e", TCP_CHECK_PERL]
+    assert argv[4:] == ["--", "example.com", "443", "5"]  # '--' ends perl's options
+    assert "example.com" not in TCP_CHECK_PERL
+
+
 def test_curl_url_is_last_and_output_before_it():
     argv = build_argv("curl", {"url": "https://example.com/x"}, "linux")
     assert argv[-1] == "https://example.com/x"
@@ -157,6 +181,83 @@ def test_build_command_revalidates_params():
         build_command("ping", {"target": "-oProxyCommand=x"}, "linux")
     with pytest.raises(ToolError):
         build_command("ping", {"target": "a.com", "count": "4 -f"}, "linux")
+
+
+# --- Time limits ---
+
+LIMITS = [
+    # ping, Linux: (count-1) + max(timeout, 1, 2*(count-1)), + 30 s for a hostname
+    ("ping", {"target": "1.1.1.1"}, "linux", 3 + 6),
+    ("ping", {"target": "1.1.1.1", "count": 1, "timeout": 5}, "linux", 0 + 5),
+    ("ping", {"target": "1.1.1.1", "count": 2, "timeout": 10}, "linux", 1 + 10),
+    ("ping", {"target": "example.com"}, "linux", 30 + 3 + 6),
+    ("ping", {"target": "1.1.1.1"}, "windows", 4 * 3),
+    ("ping", {"target": "example.com", "count": 20, "timeout": 10}, "windows", 12 + 20 * 11),
+    # traceroute: max_hops * 3 probes * timeout
+    ("traceroute", {"target": "1.1.1.1"}, "linux", 30 * 3 * 2),
+    ("traceroute", {"target": "example.com", "max_hops": 1, "timeout": 1}, "linux", 30 + 3),
+    ("traceroute", {"target": "example.com"}, "windows", 12 + 180),
+    # mtr: 1 s start + count + 5 s grace
+    ("mtr", {"target": "8.8.8.8"}, "linux", 1 + 10 + 5),
+    ("mtr", {"target": "example.com", "count": 50}, "linux", 30 + 1 + 50 + 5),
+    # dig: 3 s * 2 tries * (servers + 1); nslookup: 2 queries * (3 + 6) s
+    ("dig", {"target": "example.com"}, "linux", 3 * 2 * (3 + 1)),
+    ("dig", {"target": "example.com", "server": "1.1.1.1"}, "linux", 3 * 2 * (1 + 1)),
+    ("dig", {"target": "8.8.8.8", "record_type": "PTR"}, "windows", 2 * (3 + 6)),
+    # curl: --max-time
+    ("curl", {"url": "https://example.com/"}, "linux", 10),
+    ("curl", {"url": "https://example.com/", "timeout": 60}, "windows", 60),
+    # tcp: the check's alarm, + lookup; Windows: 21 s connect + 4 s ping check
+    ("tcp", {"target": "127.0.0.1", "port": 22}, "linux", 3),
+    ("tcp", {"target": "example.com", "port": 22, "timeout": 10}, "linux", 30 + 10),
+    ("tcp", {"target": "::1", "port": 22}, "windows", 21 + 4),
+    ("tcp", {"target": "example.com", "port": 22}, "windows", 12 + 21 + 4),
+]
+
+
+@pytest.mark.parametrize("tool,params,platform,expected", LIMITS)
+def test_time_limit(tool, params, platform, expected):
+    limit = time_limit(tool, params, platform)
+    assert limit == expected and isinstance(limit, int)
+
+
+def test_time_limit_covers_every_tool_and_platform():
+    for name, tool in TOOLS.items():
+        assert set(tool.limits) == set(tool.builders), name
+        base = {"url": "https://example.com/"} if name == "curl" else {"target": "example.com"}
+        if name == "tcp":
+            base["port"] = 80
+        for platform in tool.platforms:
+            assert time_limit(name, base, platform) > 0
+
+
+def test_time_limit_refuses_what_build_command_refuses():
+    with pytest.raises(ToolError, match="not available on windows"):
+        time_limit("mtr", {"target": "example.com"}, "windows")
+    with pytest.raises(ToolError, match="platform"):
+        time_limit("ping", {"target": "example.com"}, "darwin")
+    with pytest.raises(ToolError, match="unknown tool"):
+        time_limit("nmap", {"target": "example.com"}, "linux")
+    with pytest.raises(ToolError) as info:
+        time_limit("ping", {"target": "example.com", "count": 21}, "linux")
+    assert info.value.field == "count"
+
+
+def test_time_limit_grows_with_every_parameter_that_lengthens_the_run():
+    def limit(tool, platform="linux", **params):
+        return time_limit(tool, params, platform)
+
+    assert limit("ping", target="1.1.1.1", count=5) > limit("ping", target="1.1.1.1", count=4)
+    assert limit("ping", target="1.1.1.1", count=1, timeout=3) > limit(
+        "ping", target="1.1.1.1", count=1, timeout=2)
+    assert limit("traceroute", target="1.1.1.1", max_hops=31) > limit(
+        "traceroute", target="1.1.1.1")
+    assert limit("traceroute", "windows", target="1.1.1.1", timeout=3) > limit(
+        "traceroute", "windows", target="1.1.1.1")
+    assert limit("mtr", target="1.1.1.1", count=11) > limit("mtr", target="1.1.1.1")
+    assert limit("curl", url="http://a.com/", timeout=11) > limit("curl", url="http://a.com/")
+    assert limit("tcp", target="1.1.1.1", port=1, timeout=4) > limit(
+        "tcp", target="1.1.1.1", port=1)
 
 
 # --- Parameters in general ---
@@ -507,6 +608,6 @@ async def test_check_target_rejects_bad_syntax():
 
 def test_public_api_exports():
     for name in ("ToolError", "TOOLS", "describe_tools", "validate_params", "build_command",
-                 "check_target_allowed", "target_of", "CURL_WRITE_OUT"):
+                 "check_target_allowed", "target_of", "CURL_WRITE_OUT", "time_limit"):
         assert hasattr(tools, name)
     assert issubclass(ToolError, ValueError)

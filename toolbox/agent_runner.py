@@ -1,4 +1,5 @@
-"""How the agent runs things: commands (no shell, time limit, output cap) and waits.
+"""How the agent runs things: commands (no shell, time limit, output cap), tasks one at a
+time, and waits.
 
 The wire protocol (shared/legacy-agent.md, section 3) says a command is split
 on whitespace and executed directly: no shell, so pipes, quotes and redirections do not
@@ -12,19 +13,25 @@ work. This module keeps that rule and adds what the legacy agent lacks:
 Notes added to the output use the ``[toolbox-agent: ...]`` form so a reader can tell them
 apart from the command's own output.
 
+``TaskQueue`` is where the agent's fetch loop and its runner meet: tasks run strictly one
+at a time, in the order they were handed out, and it tells the fetch loop when to stop
+fetching (see its docstring).
+
 The waiting helpers at the end (``Backoff``, ``wait_unless_stopped``,
 ``sleep_unless_stopped``) let the agent loop give up a wait as soon as it is told to stop.
 """
 
 import asyncio
+import collections
 import os
 import signal
 import time
-from typing import Awaitable, NamedTuple, Optional, Tuple
+from typing import Any, Awaitable, NamedTuple, Optional, Tuple
 
 __all__ = [
     "Backoff",
     "CommandResult",
+    "TaskQueue",
     "run_command",
     "sleep_unless_stopped",
     "wait_unless_stopped",
@@ -175,6 +182,78 @@ def _with_notes(output: str, notes: list) -> str:
 def _elapsed_ms(started: float) -> int:
     """Milliseconds since ``started`` (a ``time.monotonic()`` value)."""
     return int((time.monotonic() - started) * 1000)
+
+
+# --- Tasks one at a time: where the fetch loop and the runner meet ---
+
+class TaskQueue:
+    """Tasks handed out and not yet run, taken one at a time in the order they came.
+
+    The fetch loop ``put``s every task the server hands out (also one that arrives while
+    another runs: it is queued, never dropped, never run alongside). The runner ``take``s
+    the next one and calls ``done`` when its command has ended (before posting the result,
+    so the fetch stays parked meanwhile and the next task can already arrive).
+
+    ``stop()`` asks for an end without dropping anything: from then on ``fetching_over`` is
+    set whenever no task is queued or running. The fetch loop gives up (and closes) its
+    fetch when it is set; the runner, before posting the last result, waits for
+    ``fetch_closed`` so the server sees no open fetch when it stores that result and cannot
+    hand out another task to an agent that is leaving. ``fetching_ended()`` (the fetch loop
+    is over) makes ``take`` return None once the queue is empty.
+    """
+
+    def __init__(self):
+        self._tasks = collections.deque()
+        self.running: Any = None
+        self.stopping = False
+        self.fetching_over = asyncio.Event()
+        self.fetch_closed = asyncio.Event()  # no fetch open right now
+        self.fetch_closed.set()
+        self._ended = False
+        self._changed = asyncio.Event()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing queued and nothing running."""
+        return not self._tasks and self.running is None
+
+    def put(self, task: Any) -> None:
+        """Queue a task handed out by the server (it runs after those queued before it)."""
+        self._tasks.append(task)
+        self._update()
+
+    async def take(self) -> Any:
+        """The next task (now running), waiting for one; None once fetching has ended."""
+        while not self._tasks:
+            if self._ended:
+                return None
+            self._changed.clear()
+            await self._changed.wait()
+        self.running = self._tasks.popleft()
+        self._update()
+        return self.running
+
+    def done(self) -> None:
+        """The running task's command has ended."""
+        self.running = None
+        self._update()
+
+    def stop(self) -> None:
+        """Finish what was handed out, then let the fetch loop end."""
+        self.stopping = True
+        self._update()
+
+    def fetching_ended(self) -> None:
+        """The fetch loop is over: no task will be added any more."""
+        self._ended = True
+        self._changed.set()
+
+    def _update(self) -> None:
+        if self.stopping and self.idle:
+            self.fetching_over.set()
+        else:
+            self.fetching_over.clear()
+        self._changed.set()
 
 
 # --- Waiting: backoff and stop-aware waits ---

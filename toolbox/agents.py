@@ -1,4 +1,4 @@
-"""Agents: creation, tokens, enable/disable, and who is online.
+"""Agents: creation, tokens, enable/disable, registrations, and who is online.
 
 Agent documents live in the ``agents`` collection (``_id`` is the name; the token is
 kept only as a SHA-256 hash).  Every agent request authenticates, so the registry
@@ -6,6 +6,15 @@ keeps all agents in memory and answers from there: the embedded database scans a
 whole collection per query, and even a real one would be a read per fetch.  Local
 changes update the cache at once; with a shared database, changes made by other
 server processes are picked up every ``refresh`` seconds.
+
+Each agent document has a ``registration``: a new one whenever the name is created,
+kept across token resets.  Tasks are bound to the registration they were delivered to
+(``toolbox.tasks``), so a name deleted and created again is a different agent.
+
+Liveness: an agent is online while it holds a fetch open in this process, or has made
+a request within ``offline_after`` seconds (here, or — with a shared database — in
+another process, which stores ``last_seen``).  ``check_offline`` returns the agents
+that just went offline, so their task in flight can be ended at once.
 """
 
 import collections
@@ -29,16 +38,25 @@ def hash_token(token):
 
 
 def new_token():
-    return secrets.token_urlsafe(32)
+    """A new agent token; never starting with "-" (``--token -x…`` reads as a flag)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
+
+
+def registration_of(doc):
+    """The agent document's registration (older documents: derived from their creation time)."""
+    return doc.get("registration") or "created:" + str(models.isoformat(doc.get("created_at")))
 
 
 class AgentRegistry:
     """The agents, cached in memory, with online tracking."""
 
-    def __init__(self, db, events, poll_timeout, refresh=0.0):
+    def __init__(self, db, events, offline_after, refresh=0.0):
         self.collection = db["agents"]
         self.events = events
-        self.poll_timeout = poll_timeout
+        self.offline_after = offline_after
         self.refresh_interval = refresh
         self.cache = {}
         self.last_seen = {}  # name -> datetime of the last fetch seen by this process
@@ -104,6 +122,12 @@ class AgentRegistry:
             raise Forbidden(f"agent {name} is disabled")
         return doc
 
+    def may_take_tasks(self, name, registration):
+        """Whether ``registration`` is still the agent ``name`` (not deleted, not created
+        again) and the agent is enabled: what a parked fetch checks before each claim."""
+        doc = self.cache.get(name)
+        return doc is not None and not doc.get("disabled") and registration_of(doc) == registration
+
     def list(self):
         return sorted(self.cache.values(), key=lambda doc: doc["_id"])
 
@@ -111,7 +135,8 @@ class AgentRegistry:
         """Create an agent; return (document, token).  The token is never stored."""
         token, now = new_token(), models.utcnow()
         doc = {"_id": name, "token_hash": hash_token(token), "tags": list(tags),
-               "platform": platform, "disabled": False, "created_at": now, "updated_at": now}
+               "platform": platform, "disabled": False, "created_at": now, "updated_at": now,
+               "registration": secrets.token_hex(8)}
         try:
             await self.collection.insert_one(doc)
         except DuplicateKeyError:
@@ -167,6 +192,14 @@ class AgentRegistry:
             self.online.add(name)
             self.events.publish("agent.online", {"name": name})
 
+    def watch(self, name, since):
+        """Track an agent not seen by this process yet (it has a task in flight)."""
+        if name not in self._by_seen:
+            self.last_seen.setdefault(name, since)
+            self._by_seen[name] = since
+            self._by_seen.move_to_end(name, last=False)  # the oldest end: checked first
+            self.online.add(name)
+
     def seen_at(self, doc):
         local = self.last_seen.get(doc["_id"])
         stored = doc.get("last_seen")
@@ -184,29 +217,49 @@ class AgentRegistry:
         now = now or models.utcnow()
         if seen.tzinfo is None:
             seen = seen.replace(tzinfo=now.tzinfo)
-        return (now - seen).total_seconds() <= self.poll_timeout + 1
+        return (now - seen).total_seconds() <= self.offline_after
 
-    def check_offline(self):
-        """Announce agents that stopped fetching.
+    async def check_offline(self, now=None):
+        """Announce agents that stopped making requests; return their names.
 
-        Only agents not seen here within the online window are checked (the oldest end
-        of ``_by_seen``), so a sweep costs little with thousands of agents online.
+        Only the oldest end of ``_by_seen`` is read, so a sweep costs little with
+        thousands of agents online.  An agent parked here counts as seen now (so its
+        stored ``last_seen`` stays fresh for other processes); with a shared database,
+        an agent seen more recently by another process is left to that process.
         """
-        now = models.utcnow()
-        cutoff = now - datetime.timedelta(seconds=self.poll_timeout + 1)
-        stale = []
+        now = now or models.utcnow()
+        touch_before = now - datetime.timedelta(seconds=self.offline_after / 2)
+        offline_before = now - datetime.timedelta(seconds=self.offline_after)
+        parked, stale = [], []
         for name, seen in self._by_seen.items():
-            if seen >= cutoff:
+            if seen >= touch_before:
                 break
-            stale.append(name)
+            if self.is_parked(name):
+                parked.append(name)
+            elif seen < offline_before:
+                stale.append(name)
+        for name in parked:
+            self.mark_seen(name, now)
+        if stale and self.refresh_interval:
+            await self._read_last_seen(stale)
+        gone = []
         for name in stale:
             doc = self.cache.get(name)
-            if doc is not None and self.is_online(doc, now):
-                continue  # parked, or seen by another process
+            seen_elsewhere = doc is not None and self.is_online(doc, now)
             del self._by_seen[name]
             if name in self.online:
                 self.online.discard(name)
-                self.events.publish("agent.offline", {"name": name})
+                if not seen_elsewhere:
+                    self.events.publish("agent.offline", {"name": name})
+                    gone.append(name)
+        return gone
+
+    async def _read_last_seen(self, names):
+        """Refresh the cached ``last_seen`` of ``names`` from the database (one query)."""
+        async for doc in self.collection.find({"_id": {"$in": names}}, {"last_seen": 1}):
+            cached = self.cache.get(doc["_id"])
+            if cached is not None and doc.get("last_seen"):
+                cached["last_seen"] = doc["last_seen"]
 
     async def flush_last_seen(self):
         """Store last-seen times so other processes know who is online (shared database)."""

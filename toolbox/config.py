@@ -104,7 +104,11 @@ _SETTINGS = [
     ("delivery_timeout", "TOOLBOX_DELIVERY_TIMEOUT", "--delivery-timeout", _positive_float, 300.0,
      "seconds a task may wait for its agent to fetch it before it ends as delivery_timeout"),
     ("task_timeout", "TOOLBOX_TASK_TIMEOUT", "--task-timeout", _positive_float, 600.0,
-     "seconds a delivered task may run before it ends as lost"),
+     "seconds a delivered raw command may run before it ends as lost (tool tasks: their own bound)"),
+    ("task_grace", "TOOLBOX_TASK_GRACE", "--task-grace", _positive_float, 10.0,
+     "seconds a tool task's result may arrive after its command's time bound before it ends as lost"),
+    ("offline_after", "TOOLBOX_OFFLINE_AFTER", "--offline-after", _positive_float, 10.0,
+     "seconds without a request (and no fetch open) after which an agent is offline"),
     ("result_max_bytes", "TOOLBOX_RESULT_MAX_BYTES", "--result-max-bytes",
      lambda n, v: _int_in(n, v, 1024, 64 * 1024 * 1024), 1024 * 1024,
      "results longer than this are stored truncated"),
@@ -172,6 +176,8 @@ class Config:
     poll_timeout: float = 30.0
     delivery_timeout: float = 300.0
     task_timeout: float = 600.0
+    task_grace: float = 10.0
+    offline_after: float = 10.0
     result_max_bytes: int = 1024 * 1024
     history_limit: int | None = None
     sweep_interval: float = 1.0

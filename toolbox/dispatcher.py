@@ -2,9 +2,15 @@
 
 At most one fetch per agent is parked: a newer fetch from the same agent answers
 the older one at once (the legacy agent fires a fetch every second without waiting).
-Wake-ups inside the process are immediate (``notify``); tasks created by another
-server process on the same database are noticed by ``wake_queued``, which the
-sweeper runs every second with one query for all parked agents.
+A parked fetch claims a task only while its agent has none in flight (the claim says
+no otherwise, see ``toolbox.claims``), so it is woken both when a task is queued for
+its agent and when the agent's task in flight ends.  Wake-ups inside the process are
+immediate (``notify``); tasks created (or ended) by another server process on the same
+database are noticed by ``wake_queued``, which the sweeper runs every second with one
+query for all parked agents.
+
+A fetch is parked for one registration of its agent (``toolbox.agents``): if the agent
+is deleted, created again or disabled while the fetch waits, it gets no task.
 """
 
 import asyncio
@@ -15,15 +21,18 @@ WAKE, TIMEOUT, SUPERSEDED, CLOSED = "wake", "timeout", "superseded", "closed"
 class Parked:
     """One parked fetch: the agent, the future it waits on, and why it ended."""
 
-    __slots__ = ("agent", "future", "timer", "ended")
+    __slots__ = ("agent", "registration", "future", "timer", "ended")
 
-    def __init__(self, agent, future):
+    def __init__(self, agent, registration, future):
         self.agent = agent
+        self.registration = registration
         self.future = future
         self.timer = None
         self.ended = None
 
     def wake(self, reason=WAKE):
+        """Resolve the fetch's wait.  A plain WAKE only makes it look again (claim, and
+        park anew if there is nothing); any other reason ends the park for good."""
         if reason != WAKE and self.ended is None:
             self.ended = reason
         if not self.future.done():
@@ -35,6 +44,7 @@ class Dispatcher:
 
     def __init__(self, tasks, agents):
         self.tasks = tasks
+        self.agents = agents
         self.parked = {}
         tasks.notify = self.notify
         agents.is_parked = self.is_parked
@@ -42,12 +52,12 @@ class Dispatcher:
     def is_parked(self, agent):
         return agent in self.parked
 
-    def park(self, agent):
-        """Register a fetch for ``agent``, superseding the one already parked."""
+    def park(self, agent, registration):
+        """Register a fetch for ``agent``'s ``registration``, superseding the one already parked."""
         previous = self.parked.get(agent)
         if previous is not None:
             previous.wake(SUPERSEDED)
-        parked = Parked(agent, asyncio.get_running_loop().create_future())
+        parked = Parked(agent, registration, asyncio.get_running_loop().create_future())
         self.parked[agent] = parked
         return parked
 
@@ -67,7 +77,9 @@ class Dispatcher:
         parked.timer = loop.call_later(timeout, parked.wake, TIMEOUT)
         try:
             while parked.ended is None:
-                doc = await self.tasks.claim(parked.agent)
+                if not self.agents.may_take_tasks(parked.agent, parked.registration):
+                    return None
+                doc = await self.tasks.claim(parked.agent, parked.registration)
                 if doc is not None:
                     return doc
                 if parked.ended is not None:
@@ -80,6 +92,7 @@ class Dispatcher:
             parked.timer.cancel()
             if self.parked.get(parked.agent) is parked:
                 del self.parked[parked.agent]
+
 
     async def wake_queued(self):
         """Wake parked fetches whose agents have queued tasks (created by any process)."""

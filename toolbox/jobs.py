@@ -25,17 +25,17 @@ from toolbox.db import ASCENDING, DESCENDING, PyMongoError, ReturnDocument, inde
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.models import (CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES,
                             TERMINAL_STATES)
-from toolbox.parsers import parse_result
+from toolbox.job_counts import LiveJob, job_outcome, job_summary
+from toolbox.outcomes import read_result
 from toolbox.ratelimit import SlidingWindow, TargetLimiter
 from toolbox.tools import (TOOLS, ToolError, build_command, check_target_allowed, contacted_hosts,
-                           target_of, validate_params)
+                           target_of, time_limit, validate_params)
 
 log = logging.getLogger("toolbox.jobs")
 
 RUNNING = "running"
 JOB_STATES = (RUNNING, DONE, CANCELED)
 MAX_AGENTS = 10000
-_RANK = {QUEUED: 0, DISPATCHED: 1}
 
 
 def _aware(value):
@@ -45,8 +45,11 @@ def _aware(value):
 def task_json(doc):
     """A task's public JSON plus ``parsed``: its result turned into numbers, or None."""
     model = models.task_model(doc)
-    tool = doc.get("tool") or doc["command"]  # raw tasks: the parsers read the first word
-    model["parsed"] = parse_result(tool, doc.get("result")) if doc["state"] == DONE else None
+    model["parsed"] = doc.get("parsed")
+    if doc["state"] == DONE and "outcome" not in doc:  # stored before results were read at once
+        reading = read_result(doc.get("tool") or doc["command"], doc.get("result"), doc.get("exit_code"),
+                              doc.get("target"))
+        model.update(parsed=reading.parsed, outcome=reading.outcome, summary=reading.summary)
     return model
 
 
@@ -66,64 +69,13 @@ def job_model(doc, tasks=None):
         "offline_agents": doc.get("offline_agents", []),
         "skipped": doc.get("skipped", []),
         "counts": dict(doc["counts"]),
+        "summary": doc.get("summary") or job_summary(doc["counts"], doc.get("finished_at") is not None),
+        "outcome": doc.get("outcome"),
     }
     if tasks is not None:
         model["tasks"] = [models.with_result_preview(task_json(task))
                           for task in sorted(tasks, key=lambda t: (t["agent"], t["_id"]))]
     return model
-
-
-class LiveJob:
-    """A job whose tasks are still being counted: its document and each task's state."""
-
-    def __init__(self, doc, creating=True):
-        self.doc = doc
-        self.states = {}  # task id -> task state (change it through ``advance`` / ``load``)
-        self.tally = dict.fromkeys(TASK_STATES, 0)  # state -> how many tasks are in it
-        self.unfinished = 0  # tasks in ``states`` not yet in a terminal state
-        self.creating = creating  # tasks being queued: no progress events yet
-        self.ended = False
-        self.dirty = False
-        self.saver = None
-
-    @property
-    def job_id(self):
-        return self.doc["_id"]
-
-    def advance(self, task_id, state):
-        """Record a task's new state; False when it is stale (events may cross)."""
-        old = self.states.get(task_id)
-        if old == state:
-            return False
-        if old in TERMINAL_STATES and not (old == LOST and state == DONE):
-            return False  # finished is final, except a late result for a lost task
-        if old in _RANK and state in _RANK and _RANK[state] < _RANK[old]:
-            return False
-        self.load(task_id, state)
-        return True
-
-    def load(self, task_id, state):
-        """Set a task's state unconditionally, keeping the tally (O(1) per change)."""
-        old = self.states.get(task_id)
-        if old is not None:
-            self.tally[old] -= 1
-            self.unfinished -= old not in TERMINAL_STATES
-        self.states[task_id] = state
-        self.tally[state] = self.tally.get(state, 0) + 1
-        self.unfinished += state not in TERMINAL_STATES
-
-    def finished(self):
-        return len(self.states) >= self.doc["counts"]["requested"] and not self.unfinished
-
-    def counts(self):
-        tally = self.tally
-        counts = {"requested": self.doc["counts"]["requested"], "queued": tally[QUEUED],
-                  "dispatched": tally[DISPATCHED], "done": tally[DONE],
-                  "timed_out": tally[DELIVERY_TIMEOUT] + tally[LOST], "canceled": tally[CANCELED]}
-        if self.ended:  # what never finished by the end counts as timed out
-            counts["timed_out"] += counts["requested"] - counts["done"] - counts["canceled"] - counts["timed_out"]
-            counts["queued"] = counts["dispatched"] = 0
-        return counts
 
 
 class JobService:
@@ -155,7 +107,7 @@ class JobService:
         async for doc in self.collection.find({"finished_at": None}):
             job = LiveJob(doc, creating=False)
             for task in await self.tasks.list(job_id=doc["_id"], limit=MAX_AGENTS):
-                job.load(task["_id"], task["state"])
+                job.load(task["_id"], task["state"], task.get("outcome"), task.get("reason"))
             self.live[job.job_id] = job
             if job.finished():
                 self._end(job)
@@ -216,7 +168,9 @@ class JobService:
             elif platform not in TOOLS[tool].platforms:
                 skipped.append({"agent": doc["_id"], "reason": f"{tool} does not run on {platform} agents"})
             else:
-                commands.setdefault(platform, build_command(tool, params, platform))
+                if platform not in commands:
+                    commands[platform] = (build_command(tool, params, platform),
+                                          time_limit(tool, params, platform))
                 runnable.append(doc)
         if not runnable:
             reasons = "; ".join(f"{s['agent']}: {s['reason']}" for s in skipped[:5])
@@ -238,9 +192,12 @@ class JobService:
 
     async def _create(self, principal, tool, params, target, runnable, skipped, commands):
         now = models.utcnow()
+        # Never end a job before its tasks' own bounds: a delivered task still reports.
+        longest = max(limit for _command, limit in commands.values()) + self.config.task_grace
+        deadline = max(self.config.job_deadline, longest + 2 * self.config.sweep_interval)
         doc = {"_id": await self.next_id(), "tool": tool, "params": params, "target": target,
                "created_by": principal.name, "created_by_id": principal.user_id, "created_at": now,
-               "deadline": now + datetime.timedelta(seconds=self.config.job_deadline),
+               "deadline": now + datetime.timedelta(seconds=deadline),
                "finished_at": None, "state": RUNNING, "agents": [d["_id"] for d in runnable],
                "offline_agents": [d["_id"] for d in runnable if not self.agents.is_online(d)],
                "skipped": skipped, "counts": {"requested": len(runnable)}}
@@ -250,16 +207,17 @@ class JobService:
         self.live[job.job_id] = job
         task_docs = []
         try:
-            for platform, command in commands.items():
+            for platform, (command, limit) in commands.items():
                 names = [d["_id"] for d in runnable if d.get("platform", "linux") == platform]
-                task_docs += await self.tasks.create(names, command, job_id=job.job_id, tool=tool,
-                                                     target=target, created_by=principal.name)
+                task_docs += await self.tasks.create(names, command, time_limit=limit, job_id=job.job_id,
+                                                     tool=tool, target=target, created_by=principal.name)
         except BaseException:
             job.creating = False
             self._end(job)
             raise
         job.creating = False
         doc["counts"] = job.counts()
+        doc["summary"] = job_summary(doc["counts"], False)
         self._emit("job.created", job_model(doc))
         self._save(job)
         if job.finished():
@@ -299,14 +257,14 @@ class JobService:
                 target = job.doc["target"]
             if target is not None:
                 self.targets.track(task_id, target, self._budget(state))
-        if job is None or job.ended or not job.advance(task_id, state) or job.creating:
+        if job is None or job.ended:
+            return
+        if not job.advance(task_id, state, task.get("outcome"), task.get("reason")) or job.creating:
             return
         if job.finished():
             self._end(job)
             return
-        job.doc["counts"] = job.counts()
-        self._emit("job.progress", {"job_id": job.job_id, "counts": job.doc["counts"],
-                                    "state": job.doc["state"]})
+        self._progress(job)
         if state in TERMINAL_STATES:
             self._save(job)
 
@@ -316,11 +274,18 @@ class JobService:
         if job.doc["state"] == RUNNING:
             job.doc["state"] = DONE
         job.doc["finished_at"] = models.utcnow()
-        job.doc["counts"] = job.counts()
-        self._emit("job.progress", {"job_id": job.job_id, "counts": job.doc["counts"],
-                                    "state": job.doc["state"]})
+        self._progress(job)
         self._emit("job.done", job_model(job.doc))
         self._save(job)
+
+    def _progress(self, job):
+        """Recount the job into its document and announce it (``job.progress``)."""
+        doc = job.doc
+        doc["counts"] = job.counts()
+        doc["summary"] = job_summary(doc["counts"], job.ended)
+        doc["outcome"] = job_outcome(doc["counts"], job.ended)
+        self._emit("job.progress", {key: doc[key] for key in ("counts", "state", "summary", "outcome")}
+                   | {"job_id": job.job_id})
 
     def _emit(self, event_type, data):
         asyncio.get_running_loop().call_soon(self.events.publish, event_type, data)
@@ -334,7 +299,7 @@ class JobService:
         """Write the job's state and counts, one write at a time, until nothing is pending."""
         while job.dirty:
             job.dirty = False
-            fields = {key: job.doc[key] for key in ("state", "counts", "finished_at")}
+            fields = {key: job.doc.get(key) for key in ("state", "counts", "finished_at", "summary", "outcome")}
             try:
                 await self.collection.update_one({"_id": job.job_id}, {"$set": fields})
             except PyMongoError:
@@ -349,17 +314,18 @@ class JobService:
         now = now or models.utcnow()
         for job in list(self.live.values()):
             if not job.ended and not job.creating and now >= _aware(job.doc["deadline"]):
-                self._end(job)
-                await self._cancel_queued(job)
+                await self._cancel_queued(job, "not fetched before the job's deadline")
+                if not job.ended:  # the cancels may have finished it already
+                    self._end(job)
             elif job.dirty and (job.saver is None or job.saver.done()):
                 self._save(job)
 
-    async def _cancel_queued(self, job):
+    async def _cancel_queued(self, job, summary="canceled with its job"):
         canceled = []
         for task_id, state in list(job.states.items()):
             if state == QUEUED:
                 try:
-                    canceled.append((await self.tasks.cancel(task_id))["_id"])
+                    canceled.append((await self.tasks.cancel(task_id, summary))["_id"])
                 except (NotFound, Conflict):
                     pass  # dispatched or ended meanwhile
         return canceled
@@ -380,7 +346,7 @@ class JobService:
             if job.finished():
                 self._end(job)
             else:
-                self._emit("job.progress", {"job_id": job_id, "counts": job.counts(), "state": CANCELED})
+                self._progress(job)
                 self._save(job)
         return job.doc, canceled
 

@@ -200,5 +200,22 @@ def task_model(doc):
         "command_repaired": bool(doc.get("command_repaired", False)),
         "job_id": doc.get("job_id"),
         "tool": doc.get("tool"),
+        "target": doc.get("target"),
         "created_by": doc.get("created_by"),
+        "time_limit": doc.get("time_limit"),
+        "outcome": doc.get("outcome"),
+        "summary": doc.get("summary"),
+        "reason": doc.get("reason"),
     }
+
+
+def task_event(doc):
+    """What a ``task.done`` event carries: the task, its reading, and a bounded preview.
+
+    Consoles show a finished task from the event alone; the whole result stays one
+    ``GET /api/tasks/{id}`` away (it can be megabytes, and every console gets every event).
+    """
+    model = task_model(doc)
+    model["result_preview"], model["result_bytes"] = result_preview(model.pop("result"))
+    model["parsed"] = doc.get("parsed")
+    return model

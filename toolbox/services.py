@@ -9,6 +9,7 @@ import logging
 from toolbox.agents import AgentRegistry
 from toolbox.api_tokens import TokenStore
 from toolbox.audit import AuditLog
+from toolbox.claims import claims_for
 from toolbox.dispatcher import Dispatcher
 from toolbox.events import EventHub
 from toolbox.live import LiveHub
@@ -16,7 +17,7 @@ from toolbox.ratelimit import FailureThrottle
 from toolbox.feishu import FeishuClient
 from toolbox.jobs import JobService
 from toolbox.sessions import LocalLogin
-from toolbox.tasks import TaskService
+from toolbox.tasks import AGENT_OFFLINE, AGENT_RESTARTED, TaskService
 from toolbox.users import UserStore
 
 log = logging.getLogger("toolbox")
@@ -29,8 +30,8 @@ class Toolbox:
         self.config = config
         self.db = db
         self.events = EventHub()
-        self.agents = AgentRegistry(db, self.events, config.poll_timeout, config.effective_agent_refresh)
-        self.tasks = TaskService(db, self.events, config)
+        self.agents = AgentRegistry(db, self.events, config.offline_after, config.effective_agent_refresh)
+        self.tasks = TaskService(db, self.events, config, claims_for(db))
         self.dispatcher = Dispatcher(self.tasks, self.agents)
         self.guard = FailureThrottle(config.auth_failures_per_minute)
         self.audit = AuditLog(db, config.audit_retention_days, config.effective_audit_limit)
@@ -52,6 +53,8 @@ class Toolbox:
         """Create indexes, load the agents and start the sweeper."""
         await self.agents.start()
         await self.tasks.start()
+        for agent, since in await self.tasks.dispatched_agents():
+            self.agents.watch(agent, since)  # so a task of an agent that never returns ends
         await self.audit.start()
         await self.jobs.start()
         await self.users.start()
@@ -87,7 +90,31 @@ class Toolbox:
         if refresh and loop.time() - self._last_refresh >= refresh:
             self._last_refresh = loop.time()
             await self.agents.refresh()
-        self.agents.check_offline()
+        for name in await self.agents.check_offline():
+            await self.tasks.end_in_flight(name, AGENT_OFFLINE)
+
+    async def agent_registered(self, name, address, user_agent):
+        """An agent process started (``POST /agent/new``): record it; a task it had in
+        flight belonged to the process before, which is gone, so that task ends ``lost``."""
+        await self.agents.record_registration(name, address, user_agent)
+        await self.tasks.end_in_flight(name, AGENT_RESTARTED)
+
+    async def delete_agent(self, name):
+        """Delete an agent: its queued tasks are canceled, its task in flight ends ``lost``.
+
+        Returns the canceled tasks.  A fetch it has parked gets the empty reply.
+        """
+        await self.agents.delete(name)
+        canceled, _lost = await self.tasks.end_agent(name)
+        self.dispatcher.notify(name)  # the parked fetch sees its registration is gone
+        return canceled
+
+    async def update_agent(self, name, **changes):
+        """Change an agent's tags, platform or disabled; a disabled agent's parked fetch ends."""
+        doc = await self.agents.update(name, **changes)
+        if changes.get("disabled"):
+            self.dispatcher.notify(name)
+        return doc
 
     async def _sweep_forever(self):
         while True:

@@ -1,4 +1,4 @@
-"""Tasks: ids, the queued → dispatched → done lifecycle, timeouts and history.
+"""Tasks: ids, the queued → dispatched → done lifecycle, outcomes, time bounds and history.
 
 Two collections keep the hot path small whatever the history size:
 
@@ -10,51 +10,64 @@ Two collections keep the hot path small whatever the history size:
 
 Ids come from an atomic counter, reserved ``id_block`` at a time per process.
 
-On the embedded database (private to this process) the service also keeps, per agent,
-the ids of tasks that may be queued for it, and claims by ``_id``: that database
-scans the whole collection for any other query, so a claim by agent and state would
-cost a scan per fetch (a fan-out of 1,000 tasks: a million document checks).  The
-ids are only candidates: each claim still checks the state atomically.  With a
-shared MongoDB the ``claim`` index answers the query, and other processes queue tasks
-this one never sees, so the claim always asks the database.
+An agent has at most one task dispatched at a time (``toolbox.claims``, which also
+says how that holds on either database).  A task is bound to the *registration* it
+was delivered to (the agent document's ``registration``): a result is taken only from
+that registration, so an agent deleted and created again under the same name cannot
+answer its predecessor's tasks.
+
+Every finished task carries an ``outcome`` and a one-line ``summary``, written with
+the state change itself: for a result, what ``toolbox.outcomes`` reads from it
+(``ok``, ``partial``, ``failed``, with ``parsed`` numbers); otherwise the terminal state
+(``lost`` with a ``reason``: ``agent_offline``, ``agent_restarted`` (it registered
+again: a new process, which knows nothing of the task), ``timeout``, ``agent_deleted``;
+``delivery_timeout``; ``canceled``).  A dispatched task ends ``lost`` (reason
+``timeout``) ``lost_after`` seconds after dispatch: its tool's time bound plus a
+grace, or ``TOOLBOX_TASK_TIMEOUT`` for raw commands.
 """
 
 import asyncio
-import bisect
 import datetime
 import logging
 
 from toolbox import models
+from toolbox.claims import CLAIM_ORDER
 from toolbox.db import ASCENDING, DESCENDING, BulkWriteError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.models import CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TERMINAL_STATES
+from toolbox.outcomes import read_result
 
 log = logging.getLogger("toolbox.tasks")
 
-CLAIM_ORDER = [("created_at", ASCENDING), ("_id", ASCENDING)]
 ARCHIVE_BATCH = 1000
+# Why a dispatched task ended lost.
+AGENT_OFFLINE, AGENT_RESTARTED = "agent_offline", "agent_restarted"
+TIMEOUT, AGENT_DELETED = "timeout", "agent_deleted"
+LOST_SUMMARIES = {AGENT_OFFLINE: "agent went offline", AGENT_DELETED: "agent deleted",
+                  AGENT_RESTARTED: "agent restarted before answering"}
+
+
+def _aware(value):
+    return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value
 
 
 class TaskService:
-    """Creates tasks, hands them to agents, stores results and ends stale ones."""
+    """Creates tasks, hands them to agents one at a time, stores results and ends stale ones."""
 
-    def __init__(self, db, events, config):
+    def __init__(self, db, events, config, claims):
         self.live = db["tasks"]
         self.history = db["task_history"]
         self.counters = db["counters"]
         self.events = events
         self.config = config
+        self.claims = claims
         self.notify = lambda agent: None  # set by the dispatcher
         self._ids = iter(())
         self._id_lock = asyncio.Lock()
-        # agent -> sorted ids of tasks that may be queued for it (embedded database only;
-        # kept with the database object, so every service on it sees the same).
-        local = getattr(db, "local_state", None)
-        self._queued_ids = local.setdefault("queued_ids", {}) if local is not None else None
-
-    def _may_be_queued(self, agent, task_id):
-        if self._queued_ids is not None:
-            bisect.insort(self._queued_ids.setdefault(agent, []), task_id)
+        # agent -> the task this process dispatched to it, as claimed: what complete()
+        # needs to read the result (tool, target, command) without a read per task.
+        # One entry per agent at most; a miss (the task ended elsewhere) reads the task.
+        self._dispatched = {}
 
     async def start(self):
         await self.live.create_indexes([
@@ -63,6 +76,7 @@ class TaskService:
             index([("state", ASCENDING), ("dispatched_at", ASCENDING)], name="state_dispatched"),
             index([("job_id", ASCENDING)], name="job", sparse=True),
         ])
+        await self.claims.start(self.live)
         await self.history.create_indexes([
             index([("agent", ASCENDING), ("_id", DESCENDING)], name="agent_id"),
             index([("state", ASCENDING), ("_id", DESCENDING)], name="state_id"),
@@ -86,68 +100,90 @@ class TaskService:
 
     # --- lifecycle ---
 
-    async def create(self, agents, command, **extra):
-        """Queue one task per agent name (already validated); return the documents."""
+    async def create(self, agents, command, time_limit=None, **extra):
+        """Queue one task per agent name (already validated); return the documents.
+
+        ``time_limit``: the seconds the command may run (a tool's bound); the task ends
+        ``lost`` that long plus ``task_grace`` after dispatch.  Without it (raw commands)
+        the limit is ``task_timeout`` and there is no grace.
+        """
         now = models.utcnow()
+        if time_limit is None:
+            time_limit = lost_after = self.config.task_timeout
+        else:
+            lost_after = time_limit + self.config.task_grace
         docs = []
         for agent in agents:
             doc = {"_id": await self.next_id(), "agent": agent, "command": command,
-                   "state": QUEUED, "created_at": now}
+                   "state": QUEUED, "created_at": now, "time_limit": time_limit, "lost_after": lost_after}
             doc.update({key: value for key, value in extra.items() if value is not None})
             docs.append(doc)
         if docs:
             await self.live.insert_many(docs)
         for doc in docs:
-            self._may_be_queued(doc["agent"], doc["_id"])
+            self.claims.queued(doc["agent"], doc["_id"])
             self.events.publish("task.queued", models.task_model(doc))
             self.notify(doc["agent"])
         return docs
 
-    async def claim(self, agent):
-        """Atomically take the agent's oldest queued task (marking it dispatched), or None."""
-        update = {"$set": {"state": DISPATCHED, "dispatched_at": models.utcnow()}}
-        if self._queued_ids is None:
-            return await self.live.find_one_and_update(
-                {"agent": agent, "state": QUEUED}, update, sort=CLAIM_ORDER,
-                return_document=ReturnDocument.AFTER)
-        candidates = self._queued_ids.get(agent)
-        while candidates:
-            task_id = candidates[0]
-            doc = await self.live.find_one_and_update(
-                {"_id": task_id, "agent": agent, "state": QUEUED}, update,
-                return_document=ReturnDocument.AFTER)
-            if task_id in candidates:  # a concurrent claim may have taken it off already
-                candidates.remove(task_id)
-            if doc is not None:
-                break
-        else:
-            doc = None
-        if not candidates and self._queued_ids.get(agent) is candidates:
-            self._queued_ids.pop(agent, None)
+    async def claim(self, agent, registration):
+        """Dispatch the agent's oldest queued task to ``registration``, or None.
+
+        None too while the agent has a task in flight (``toolbox.claims``).
+        """
+        fields = {"state": DISPATCHED, "dispatched_at": models.utcnow(), "registration": registration}
+        doc = await self.claims.claim(self.live, agent, fields)
+        if doc is not None:
+            self._dispatched[agent] = doc
         return doc
+
+    def _released(self, doc):
+        """``doc`` (a task that was dispatched) no longer is: its agent may get the next."""
+        agent = doc["agent"]
+        self.claims.released(agent, doc["_id"])
+        held = self._dispatched.get(agent)
+        if held is not None and held["_id"] == doc["_id"]:
+            del self._dispatched[agent]
+        self.notify(agent)
 
     async def unclaim(self, doc):
         """Put back a claimed task whose response never reached its agent."""
         back = await self.live.find_one_and_update(
             {"_id": doc["_id"], "state": DISPATCHED, "dispatched_at": doc["dispatched_at"]},
-            {"$set": {"state": QUEUED, "dispatched_at": None}},
+            {"$set": {"state": QUEUED, "dispatched_at": None, "registration": None}},
             return_document=ReturnDocument.AFTER)
         if back is not None:
-            self._may_be_queued(doc["agent"], doc["_id"])
+            self.claims.queued(doc["agent"], doc["_id"])
             log.info("task %s: response to %s not delivered; queued again", doc["_id"], doc["agent"])
-            self.notify(doc["agent"])
+            self._released(doc)
         return back
 
     def delivered(self, doc):
         """Announce that a claimed task's response was written to its agent."""
         self.events.publish("task.dispatched", models.task_model(doc))
 
-    async def complete(self, agent, task_id, result, exit_code=None, duration_ms=None,
+    async def complete(self, agent, registration, task_id, result, exit_code=None, duration_ms=None,
                        truncated=False, recovered=False, repaired=False):
-        """Store an agent's result.  Return "stored" or "duplicate"; raise NotFound / Conflict."""
+        """Store a result from ``registration`` of ``agent``: "stored" or "duplicate".
+
+        Raises NotFound (not delivered to this registration) or Conflict (a different
+        result is stored already).  A late result for a ``lost`` task is still stored.
+        """
+        task = self._dispatched.get(agent)
+        if task is None or task["_id"] != task_id:
+            task = await self.find(task_id)  # dispatched by another process, or lost meanwhile
+        # Tasks dispatched before registrations existed carry none: any registration of
+        # the name may answer those.
+        bound_to = task.get("registration") if task is not None else None
+        if (task is None or task["agent"] != agent or bound_to not in (None, registration)
+                or task["state"] not in (DISPATCHED, LOST, DONE)):
+            raise NotFound(f"task {task_id} was not delivered to agent {agent}")
+        if task["state"] == DONE:
+            return self._repeated(task, result, exit_code)
+        reading = read_result(task.get("tool") or task["command"], result, exit_code, task.get("target"))
         fields = {"state": DONE, "finished_at": models.utcnow(), "result": result,
                   "result_truncated": bool(truncated), "result_recovered": bool(recovered),
-                  "result_repaired": bool(repaired)}
+                  "result_repaired": bool(repaired), "parsed": reading.parsed, "outcome": reading.outcome, "summary": reading.summary}
         if exit_code is not None:
             fields["exit_code"] = exit_code
         if duration_ms is not None:
@@ -157,21 +193,27 @@ class TaskService:
             doc = await collection.find_one_and_update(
                 query, {"$set": fields}, return_document=ReturnDocument.AFTER)
             if doc is not None:
-                self.events.publish("task.done", models.task_model(doc))
+                if task["state"] == DISPATCHED:
+                    self._released(doc)
+                self.events.publish("task.done", models.task_event(doc))
                 return "stored"
-        doc = await self.find(task_id)
-        if doc is None or doc["agent"] != agent or doc["state"] != DONE:
-            raise NotFound(f"task {task_id} was not delivered to agent {agent}")
-        same = (doc.get("result") == result and doc.get("exit_code") == fields.get("exit_code"))
-        if same:
-            return "duplicate"
-        raise Conflict(f"task {task_id} already has a different result")
+        done = await self.find(task_id)  # the same result may have won a race
+        if done is not None and done["state"] == DONE:
+            return self._repeated(done, result, exit_code)
+        raise NotFound(f"task {task_id} was not delivered to agent {agent}")
 
-    async def cancel(self, task_id):
+    @staticmethod
+    def _repeated(doc, result, exit_code):
+        if doc.get("result") == result and doc.get("exit_code") == exit_code:
+            return "duplicate"
+        raise Conflict(f"task {doc['_id']} already has a different result")
+
+    async def cancel(self, task_id, summary="canceled"):
         """Cancel a queued task; a task already delivered cannot be called back."""
         doc = await self.live.find_one_and_update(
             {"_id": task_id, "state": QUEUED},
-            {"$set": {"state": CANCELED, "finished_at": models.utcnow()}},
+            {"$set": {"state": CANCELED, "finished_at": models.utcnow(),
+                      "outcome": CANCELED, "summary": summary}},
             return_document=ReturnDocument.AFTER)
         if doc is not None:
             self.events.publish("task.canceled", models.task_model(doc))
@@ -181,15 +223,41 @@ class TaskService:
             raise NotFound(f"task not found: {task_id}")
         raise Conflict(f"task {task_id} is {doc['state']}: only queued tasks can be canceled")
 
-    async def cancel_agent(self, agent):
-        """Cancel every queued task of an agent (it is being deleted)."""
+    async def end_agent(self, agent):
+        """The agent was deleted: cancel its queued tasks, end its dispatched one ``lost``."""
         canceled = []
         async for doc in self.live.find({"agent": agent, "state": QUEUED}, {"_id": 1}):
             try:
                 canceled.append(await self.cancel(doc["_id"]))
             except (NotFound, Conflict):
                 pass  # dispatched or canceled meanwhile
-        return canceled
+        lost = await self.end_in_flight(agent, AGENT_DELETED)
+        return canceled, lost
+
+    async def end_in_flight(self, agent, reason):
+        """End the agent's dispatched task ``lost`` with ``reason``; the document, or None."""
+        query = self.claims.in_flight(agent)
+        if query is None:
+            return None
+        doc = await self.live.find_one_and_update(query, {"$set": self._lost_fields(reason)},
+                                                  return_document=ReturnDocument.AFTER)
+        if doc is not None:
+            self._ended(doc)
+        return doc
+
+    def _lost_fields(self, reason, now=None, lost_after=None):
+        if reason == TIMEOUT:
+            summary = f"no result within {lost_after:g} s"
+        else:
+            summary = LOST_SUMMARIES.get(reason, reason)
+        return {"state": LOST, "finished_at": now or models.utcnow(), "reason": reason,
+                "outcome": LOST, "summary": summary}
+
+    def _ended(self, doc):
+        """Announce a task that ended without a result (and free its agent if it was dispatched)."""
+        if doc["state"] == LOST:
+            self._released(doc)
+        self.events.publish(f"task.{doc['state']}", models.task_model(doc))
 
     # --- reading ---
 
@@ -226,20 +294,33 @@ class TaskService:
         """End tasks that waited too long: queued → delivery_timeout, dispatched → lost."""
         now = now or models.utcnow()
         ended = []
-        rules = [
-            (QUEUED, "created_at", self.config.delivery_timeout, DELIVERY_TIMEOUT),
-            (DISPATCHED, "dispatched_at", self.config.task_timeout, LOST),
-        ]
-        for state, stamp, timeout, final in rules:
-            cutoff = now - datetime.timedelta(seconds=timeout)
-            async for stale in self.live.find({"state": state, stamp: {"$lt": cutoff}}, {"_id": 1}):
-                doc = await self.live.find_one_and_update(
-                    {"_id": stale["_id"], "state": state, stamp: {"$lt": cutoff}},
-                    {"$set": {"state": final, "finished_at": now}},
-                    return_document=ReturnDocument.AFTER)
-                if doc is not None:
-                    ended.append(doc)
-                    self.events.publish(f"task.{final}", models.task_model(doc))
+        cutoff = now - datetime.timedelta(seconds=self.config.delivery_timeout)
+        summary = f"not fetched by its agent within {self.config.delivery_timeout:g} s"
+        async for stale in self.live.find({"state": QUEUED, "created_at": {"$lt": cutoff}}, {"_id": 1}):
+            doc = await self.live.find_one_and_update(
+                {"_id": stale["_id"], "state": QUEUED},
+                {"$set": {"state": DELIVERY_TIMEOUT, "finished_at": now,
+                          "outcome": DELIVERY_TIMEOUT, "summary": summary}},
+                return_document=ReturnDocument.AFTER)
+            if doc is not None:
+                ended.append(doc)
+                self._ended(doc)
+        # Each dispatched task has its own bound; none is shorter than the grace (tool
+        # tasks) or the task timeout (raw ones), so older ones are all that need a look.
+        soonest = min(self.config.task_grace, self.config.task_timeout)
+        cutoff = now - datetime.timedelta(seconds=soonest)
+        running = self.live.find({"state": DISPATCHED, "dispatched_at": {"$lt": cutoff}},
+                                 {"_id": 1, "dispatched_at": 1, "lost_after": 1})
+        async for stale in running:
+            lost_after = stale.get("lost_after") or self.config.task_timeout
+            if _aware(stale["dispatched_at"]) + datetime.timedelta(seconds=lost_after) > now:
+                continue
+            doc = await self.live.find_one_and_update(
+                {"_id": stale["_id"], "state": DISPATCHED, "dispatched_at": stale["dispatched_at"]},
+                {"$set": self._lost_fields(TIMEOUT, now, lost_after)}, return_document=ReturnDocument.AFTER)
+            if doc is not None:
+                ended.append(doc)
+                self._ended(doc)
         return ended
 
     async def archive(self):
@@ -282,6 +363,11 @@ class TaskService:
             return 0
         result = await self.history.delete_many({"_id": {"$lte": oldest_kept[0]["_id"]}})
         return result.deleted_count
+
+    async def dispatched_agents(self):
+        """(agent, dispatched_at) of every task in flight (read once, at start-up)."""
+        cursor = self.live.find({"state": DISPATCHED}, {"agent": 1, "dispatched_at": 1})
+        return [(doc["agent"], _aware(doc["dispatched_at"])) async for doc in cursor]
 
     async def queued_agents(self, limit=10000):
         """Names of agents that have queued tasks (for waking fetches parked elsewhere)."""

@@ -15,11 +15,20 @@ Parameter input rules (``validate_params``):
   applies); unknown parameters are refused by name.
 
 ``tcp`` on Windows ignores ``timeout`` (Test-NetConnection has no such option).
+
+The command lines themselves live in ``toolbox.tool_commands``, chosen for the deployed
+field agent (stdout only, whitespace collapsed, gone after a non-zero exit); where a
+tool cannot avoid a non-zero exit or a silent failure, its ``description`` says so.
+:func:`time_limit` gives the most seconds a built command can run (see its docstring
+for the formulas); it adds no grace.
 """
 
 from dataclasses import dataclass, field as dc_field
+import math
 import re
 
+from toolbox import tool_commands as cmd
+from toolbox.parsers import CURL_WRITE_OUT
 from toolbox.targets import (
     ToolError,
     check_target_allowed,
@@ -43,17 +52,11 @@ __all__ = [
     "contacted_hosts",
     "describe_tools",
     "target_of",
+    "time_limit",
     "validate_params",
 ]
 
 PLATFORMS = ("linux", "windows")
-
-# Read verbatim by the curl output parser: keep in sync with toolbox/parsers/curl.py.
-CURL_WRITE_OUT = (
-    "toolbox-curl:dns=%{time_namelookup};connect=%{time_connect};tls=%{time_appconnect};"
-    "ttfb=%{time_starttransfer};total=%{time_total};http=%{http_code};ip=%{remote_ip};"
-    "size=%{size_download}"
-)
 
 DNS_RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR", "CAA", "SRV")
 
@@ -134,6 +137,7 @@ class Tool:
     description: str
     params: tuple
     builders: dict  # platform -> callable(params) -> list[str]
+    limits: dict  # platform -> callable(params) -> seconds (see time_limit)
     target_param: str = "target"
     check: object = None  # optional callable(params) raising ToolError (cross-field rules)
     param_map: dict = dc_field(init=False, repr=False, compare=False)
@@ -158,45 +162,7 @@ def _int(name, low, high, default, description, required=False):
     return Param(name, "int", description, required=required, default=default, min=low, max=high)
 
 
-# --- Command builders (each returns an argv list) ---
-
-
-def _ping_linux(p):
-    return ["ping", "-c", str(p["count"]), "-W", str(p["timeout"]), p["target"]]
-
-
-def _ping_windows(p):
-    return ["ping", "-n", str(p["count"]), "-w", str(p["timeout"] * 1000), p["target"]]
-
-
-def _traceroute_linux(p):
-    return ["traceroute", "-n", "-m", str(p["max_hops"]), "-w", str(p["timeout"]), "-q", "3",
-            p["target"]]
-
-
-def _traceroute_windows(p):
-    return ["tracert", "-d", "-h", str(p["max_hops"]), "-w", str(p["timeout"] * 1000),
-            p["target"]]
-
-
-def _mtr_linux(p):
-    return ["mtr", "-r", "-n", "-c", str(p["count"]), p["target"]]
-
-
-def _dig_linux(p):
-    argv = ["dig", "+time=3", "+tries=2"]
-    if p["server"]:
-        argv.append("@" + p["server"])
-    if p["record_type"] == "PTR" and is_ip_literal(p["target"]):
-        return argv + ["-x", p["target"]]
-    return argv + [p["target"], p["record_type"]]
-
-
-def _dig_windows(p):
-    argv = ["nslookup", "-type=" + p["record_type"], p["target"]]
-    if p["server"]:
-        argv.append(p["server"])
-    return argv
+# --- Cross-field checks ---
 
 
 def _dig_check(p):
@@ -207,56 +173,46 @@ def _dig_check(p):
         )
 
 
-def _curl_linux(p):
-    return ["curl", "-sS", "-o", "/dev/null", "--max-time", str(p["timeout"]),
-            "-w", CURL_WRITE_OUT, p["url"]]
-
-
-def _curl_windows(p):
-    return ["curl.exe", "-sS", "-o", "NUL", "--max-time", str(p["timeout"]),
-            "-w", CURL_WRITE_OUT, p["url"]]
-
-
-def _tcp_linux(p):
-    return ["nc", "-z", "-v", "-w", str(p["timeout"]), p["target"], str(p["port"])]
-
-
-def _tcp_windows(p):
-    return ["powershell", "-NoProfile", "-Command", "Test-NetConnection",
-            "-ComputerName", p["target"], "-Port", str(p["port"])]
-
-
 # --- Registry ---
 
 _TOOL_LIST = [
     Tool(
-        "ping", "Ping", "Send ICMP echo requests and report loss and round-trip times.",
+        "ping", "Ping", "Send ICMP echo requests and report loss and round-trip times. "
+        "Linux ping exits non-zero for an unknown host or when no reply comes back, so a "
+        "field agent reports nothing in those cases.",
         (
             _target(),
             _int("count", 1, 20, 4, "Number of echo requests"),
             _int("timeout", 1, 10, 2, "Seconds to wait for each reply"),
         ),
-        {"linux": _ping_linux, "windows": _ping_windows},
+        {"linux": cmd.ping_linux, "windows": cmd.ping_windows},
+        {"linux": cmd.ping_linux_limit, "windows": cmd.ping_windows_limit},
     ),
     Tool(
-        "traceroute", "Traceroute", "Show the network path (hops) to a host.",
+        "traceroute", "Traceroute", "Show the network path (hops) to a host. An unknown "
+        "host exits non-zero on Linux, so a field agent reports nothing then.",
         (
             _target(),
             _int("max_hops", 1, 64, 30, "Maximum number of hops"),
             _int("timeout", 1, 10, 2, "Seconds to wait for each probe"),
         ),
-        {"linux": _traceroute_linux, "windows": _traceroute_windows},
+        {"linux": cmd.traceroute_linux, "windows": cmd.traceroute_windows},
+        {"linux": cmd.trace_limit("linux"), "windows": cmd.trace_limit("windows")},
     ),
     Tool(
-        "mtr", "MTR", "Combined ping and traceroute report (Linux agents only).",
+        "mtr", "MTR", "Combined ping and traceroute report (Linux agents only). An unknown "
+        "host is reported on standard error only, so a field agent returns an empty result.",
         (
             _target(),
             _int("count", 1, 50, 10, "Number of pings per hop"),
         ),
-        {"linux": _mtr_linux},
+        {"linux": cmd.mtr_linux},
+        {"linux": cmd.mtr_limit},
     ),
     Tool(
-        "dig", "DNS lookup", "Query DNS records for a name (or reverse-resolve an IP with PTR).",
+        "dig", "DNS lookup", "Query DNS records for a name (or reverse-resolve an IP with "
+        "PTR). NXDOMAIN and SERVFAIL come back as answers; when no DNS server answers, "
+        "dig exits non-zero and a field agent reports nothing.",
         (
             _target("Hostname to look up (an IP address only with PTR)", service_labels=True),
             Param("record_type", "choice", "DNS record type", default="A",
@@ -264,27 +220,35 @@ _TOOL_LIST = [
             Param("server", "host", "DNS server IP address (default: the agent's resolver)",
                   ip_only=True),
         ),
-        {"linux": _dig_linux, "windows": _dig_windows},
+        {"linux": cmd.dig_linux, "windows": cmd.dig_windows},
+        {"linux": cmd.dig_linux_limit, "windows": cmd.dig_windows_limit},
         check=_dig_check,
     ),
     Tool(
         "curl", "HTTP timing", "Fetch an http(s) URL and report DNS, connect, TLS and "
-        "first-byte timings and the status code.",
+        "first-byte timings and the status code. Every HTTP status comes back; a transfer "
+        "that fails (unknown host, refused, timeout, TLS error) exits non-zero, so a field "
+        "agent reports nothing then.",
         (
             Param("url", "url", "http:// or https:// URL", required=True),
             _int("timeout", 1, 60, 10, "Maximum seconds for the whole transfer"),
         ),
-        {"linux": _curl_linux, "windows": _curl_windows},
+        {"linux": cmd.curl_linux, "windows": cmd.curl_windows},
+        {"linux": cmd.curl_limit, "windows": cmd.curl_limit},
         target_param="url",
     ),
     Tool(
-        "tcp", "TCP port check", "Test whether a TCP port accepts connections.",
+        "tcp", "TCP port check", "Test whether a TCP port accepts connections. Linux agents "
+        "run a small Perl check (Perl is in every Debian and Ubuntu base system) that "
+        "reports open, refused, timed out or unknown host and always exits 0; Windows "
+        "agents use Test-NetConnection, which has no timeout.",
         (
             _target(),
             _int("port", 1, 65535, None, "TCP port", required=True),
             _int("timeout", 1, 10, 3, "Seconds to wait for the connection (Linux only)"),
         ),
-        {"linux": _tcp_linux, "windows": _tcp_windows},
+        {"linux": cmd.tcp_linux, "windows": cmd.tcp_windows},
+        {"linux": cmd.tcp_linux_limit, "windows": cmd.tcp_windows_limit},
     ),
 ]
 
@@ -357,6 +321,38 @@ def build_argv(tool_name, params, platform):
 def build_command(tool_name, params, platform):
     """Return the command line the agent splits on whitespace and runs without a shell."""
     return " ".join(build_argv(tool_name, params, platform))
+
+
+def time_limit(tool_name, params, platform):
+    """Return the most whole seconds the built command can run on ``platform``.
+
+    An upper bound derived from the parameters and the fixed options of the command,
+    with no grace added; a hostname target adds its lookup (``NAME_LOOKUP_SECONDS``,
+    0 for an IP literal) where the tool does not bound it.  Formulas (L = lookup):
+
+    * ping, Linux: L + (count-1) + max(timeout, 1, 2*(count-1)) -- one request a
+      second, then iputils waits ``timeout`` if nothing came back, else twice the
+      slowest RTT, which cannot exceed the time spent sending;
+      Windows: L + count * (timeout + 1).
+    * traceroute / tracert: L + max_hops * 3 probes * timeout.
+    * mtr: L + 1 s start-up + count * 1 s interval + 5 s grace after the last round.
+    * dig, Linux: 3 s * 2 tries * (servers + 1): the given server or up to 3 from
+      resolv.conf, plus a TCP retry after a truncated answer; Windows nslookup:
+      2 queries (the server's name, then the question) * (3 s + 6 s, doubled on retry).
+    * curl: timeout (``--max-time`` covers everything).
+    * tcp, Linux: L + timeout (the check's alarm); Windows Test-NetConnection, which
+      has no timeout option: L + 21 s TCP connect + 4 s ping check.
+
+    Starting the process is not counted (tens of ms) but for mtr's 1 s: the caller's
+    grace covers it.  Windows bounds use Windows' documented defaults; they were not
+    measured here.
+    """
+    tool = _get_tool(tool_name)
+    if platform not in PLATFORMS:
+        raise ToolError(None, f"platform: must be one of {', '.join(PLATFORMS)}")
+    if platform not in tool.limits:
+        raise ToolError(None, f"{tool.name}: not available on {platform} agents")
+    return math.ceil(tool.limits[platform](validate_params(tool_name, params)))
 
 
 def target_of(tool_name, params):

@@ -109,16 +109,6 @@ export function badge(text, kind = "") {
   return h("span", { class: `badge ${kind}` }, text);
 }
 
-/** Task and job states as coloured badges. */
-const STATE_KIND = {
-  queued: "wait", dispatched: "run", running: "run", done: "ok", canceled: "muted",
-  delivery_timeout: "bad", lost: "bad",
-};
-const STATE_TEXT = { delivery_timeout: "timed out (not fetched)", lost: "timed out (no result)" };
-export function stateBadge(state) {
-  return badge(STATE_TEXT[state] || state, STATE_KIND[state] || "");
-}
-
 /** A safe avatar URL (http/https only), or null. */
 export function safeImageUrl(url) {
   try {
@@ -136,20 +126,4 @@ export function throttle(fn, ms) {
     if (timer) return;
     timer = setTimeout(() => { timer = null; fn(...args); }, ms);
   };
-}
-
-// A task's output as the page has it: the whole `result` (one task, a live event) or the
-// `result_preview` that lists carry (a few KiB); `partial` when the whole is longer.
-export function taskOutput(task) {
-  if (task.result !== undefined && task.result !== null) return { text: task.result, partial: false };
-  if (task.result_preview === undefined || task.result_preview === null) return { text: null, partial: false };
-  const shown = new TextEncoder().encode(task.result_preview).length;
-  return { text: task.result_preview, partial: (task.result_bytes || 0) > shown };
-}
-
-// A link that downloads a task's whole output as plain text.
-export function wholeOutputLink(task) {
-  const kib = Math.max(1, Math.round((task.result_bytes || 0) / 1024));
-  return h("a", { href: `/api/tasks/${task.task_id}/result`, download: `task-${task.task_id}.txt`,
-    "data-testid": "whole-output" }, `whole output (${kib} KiB)`);
 }

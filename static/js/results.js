@@ -1,6 +1,9 @@
-// What each tool's parsed result looks like side by side: table columns, a one-line
-// summary, and the value charted per agent.  `parsed` comes from the server
-// (toolbox/parsers); when it is null the raw output is what the user sees.
+// What each tool's parsed result looks like side by side: table columns and the value
+// charted per agent.  `parsed` comes from the server (toolbox/parsers); when it is null
+// the raw output is what the user sees.  Only an answer (outcome ok or partial) gives
+// numbers to compare: a failed task's timings (a refused connection's 0.07 ms, an
+// NXDOMAIN's query time) are never shown as values; columns marked `keep` (what the
+// answer was: loss, HTTP status, DNS status, port state) still are.
 
 const ms = (v) => (v === null || v === undefined ? null : v);
 
@@ -16,34 +19,35 @@ function hopAvg(hop) {
   return rtts.length ? rtts.reduce((a, b) => a + b, 0) / rtts.length : null;
 }
 
-// Each column: key, title, unit, value(parsed) → number | string | null.
+// Each column: key, title, unit, value(parsed) → number | string | null, and `keep` when
+// it still says something true about a failed task.
 export const COLUMNS = {
   ping: [
-    { key: "loss", title: "Loss", unit: "%", value: (p) => p.loss_pct },
-    { key: "recv", title: "Received", value: (p) => (p.transmitted === null || p.transmitted === undefined ? null : `${p.received}/${p.transmitted}`), sortValue: (p) => p.received },
+    { key: "loss", title: "Loss", unit: "%", keep: true, value: (p) => p.loss_pct },
+    { key: "recv", title: "Received", keep: true, value: (p) => (p.transmitted === null || p.transmitted === undefined ? null : `${p.received}/${p.transmitted}`), sortValue: (p) => p.received },
     { key: "min", title: "RTT min", unit: "ms", value: (p) => ms(p.rtt_min_ms) },
     { key: "avg", title: "RTT avg", unit: "ms", value: (p) => ms(p.rtt_avg_ms) },
     { key: "max", title: "RTT max", unit: "ms", value: (p) => ms(p.rtt_max_ms) },
   ],
   traceroute: [
     { key: "hops", title: "Hops", value: (p) => (p.hops || []).length },
-    { key: "reached", title: "Reached", value: (p) => (p.reached === undefined || p.reached === null ? null : (p.reached ? "yes" : "no")) },
+    { key: "reached", title: "Reached", keep: true, value: (p) => (p.reached === undefined || p.reached === null ? null : (p.reached ? "yes" : "no")) },
     { key: "last", title: "Last hop RTT", unit: "ms", value: (p) => hopAvg(lastHop(p)) },
   ],
   mtr: [
     { key: "hops", title: "Hops", value: (p) => (p.hops || []).length },
-    { key: "loss", title: "Final loss", unit: "%", value: (p) => (lastHop(p) ? lastHop(p).loss_pct : null) },
+    { key: "loss", title: "Final loss", unit: "%", keep: true, value: (p) => (lastHop(p) ? lastHop(p).loss_pct : null) },
     { key: "avg", title: "Final avg", unit: "ms", value: (p) => hopAvg(lastHop(p)) },
     { key: "worst", title: "Final worst", unit: "ms", value: (p) => (lastHop(p) ? lastHop(p).worst_ms : null) },
   ],
   dig: [
-    { key: "status", title: "Status", value: (p) => p.status },
+    { key: "status", title: "Status", keep: true, value: (p) => p.status },
     { key: "answers", title: "Answers", value: (p) => (p.answers || []).length },
     { key: "first", title: "First answer", value: (p) => ((p.answers || [])[0] || {}).data || null },
     { key: "time", title: "Query time", unit: "ms", value: (p) => ms(p.query_time_ms) },
   ],
   curl: [
-    { key: "http", title: "HTTP", value: (p) => p.http_status },
+    { key: "http", title: "HTTP", keep: true, value: (p) => p.http_status || null },  // 0: no HTTP answer
     { key: "dns", title: "DNS", unit: "ms", value: (p) => ms(p.dns_ms) },
     { key: "connect", title: "Connect", unit: "ms", value: (p) => ms(p.connect_ms) },
     { key: "tls", title: "TLS", unit: "ms", value: (p) => ms(p.tls_ms) },
@@ -51,8 +55,8 @@ export const COLUMNS = {
     { key: "total", title: "Total", unit: "ms", value: (p) => ms(p.total_ms) },
   ],
   tcp: [
-    { key: "open", title: "Port", value: (p) => (p.open === null || p.open === undefined ? null : (p.open ? "open" : "closed")) },
-    { key: "address", title: "Address", value: (p) => p.address },
+    { key: "open", title: "Port", keep: true, value: (p) => (p.open === null || p.open === undefined ? null : (p.open ? "open" : "closed")) },
+    { key: "address", title: "Address", keep: true, value: (p) => p.address },
   ],
 };
 
@@ -71,6 +75,13 @@ export function columnsFor(tool) {
 
 export function chartFor(tool) {
   return CHART[tool] || null;
+}
+
+/** Whether a task is an answer whose numbers can be compared (outcome ok or partial). */
+export function answered(task) {
+  if (task.state !== "done" || !task.parsed) return false;
+  if (task.outcome) return task.outcome === "ok" || task.outcome === "partial";
+  return !parsedError(task.parsed);  // stored before outcomes were read
 }
 
 /** The error a parser found (unknown host, timed out…), if any. */

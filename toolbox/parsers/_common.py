@@ -45,6 +45,15 @@ def is_ip(text):
     return True
 
 
+def same_ip(a, b):
+    """True when two IP address strings name the same address (any spelling, brackets ok)."""
+    try:
+        return ipaddress.ip_address(a.strip("[]").split("%", 1)[0]) == ipaddress.ip_address(
+            b.strip("[]").split("%", 1)[0])
+    except (AttributeError, ValueError):
+        return False
+
+
 def is_hostish(token):
     """True for a token that can name a host: an IP address or a DNS name."""
     return is_ip(token) or bool(_HOSTNAME_RE.fullmatch(token))
@@ -87,14 +96,17 @@ def classify_error(message):
 
 
 def safe_parser(func):
-    """Wrap a parser: non-text or blank input gives None, and it never raises."""
+    """Wrap a parser: non-text or blank input gives None, and it never raises.
+
+    Keyword options (such as ``target`` for traceroute) are passed through unchanged.
+    """
 
     @functools.wraps(func)
-    def wrapper(raw):
+    def wrapper(raw, **options):
         if not isinstance(raw, str) or not raw.strip():
             return None
         try:
-            return func(collapse(raw))
+            return func(collapse(raw), **options)
         except Exception:  # last resort only: the parsers validate what they read
             return None
 

@@ -1,18 +1,48 @@
-"""Parse TCP connect checks: ``nc -z -v -w 3 HOST PORT`` and PowerShell ``Test-NetConnection``.
+"""Parse TCP connect checks: toolBox's Perl check, ``nc -z -v`` and ``Test-NetConnection``.
 
-Understands OpenBSD netcat (Debian's default and macOS), traditional netcat, nmap's
-ncat, and ``Test-NetConnection -ComputerName HOST -Port PORT``, on the collapsed
-one-line form.  Result::
+Linux agents run :data:`TCP_CHECK_PERL` (see ``toolbox.tools``): a Perl program, with
+the host, port and timeout as its arguments, that prints one line on standard output
+and exits 0 whatever the answer::
 
-    {"kind": "tcp", "host", "address", "port", "open", "error"}
+    toolbox-tcp:host=127.0.0.1;port=22;open=1;ip=127.0.0.1;connect=0.000547;error=
+    toolbox-tcp:host=127.0.0.1;port=1;open=0;ip=;connect=;error=Connection refused
+
+``connect`` is the seconds from start to connected, name lookup included (like curl's
+``time_connect``); it is empty when the agent's Perl lacks Time::HiRes (Debian's
+``perl-base`` alone).  Older results came from OpenBSD netcat (Debian's default and
+macOS), traditional netcat or nmap's ncat, which answer on standard error only; they
+are still understood, as is ``Test-NetConnection -ComputerName HOST -Port PORT`` on the
+collapsed one-line form.  Result::
+
+    {"kind": "tcp", "host", "address", "port", "open", "error", "connect_ms"}
 
 ``error`` is None when the port is open, else "connection refused", "timed out",
 "unknown host", "connection failed" (Test-NetConnection does not say why) or the text.
+``connect_ms`` is None unless the Perl check measured it.
 """
 
 import re
 
-from ._common import UNKNOWN_HOST, UNKNOWN_HOST_RE, classify_error, is_ip, safe_parser
+from ._common import UNKNOWN_HOST, UNKNOWN_HOST_RE, classify_error, is_ip, safe_parser, to_float
+
+# --- toolBox's Perl check (argv: host port timeout) ---
+# One argv token: no whitespace anywhere (the agents split commands on whitespace).  The
+# values come in as @ARGV, never inside the code; the alarm bounds the whole check (an
+# unanswered connect included) to the timeout; Time::HiRes is optional.
+TCP_CHECK_PERL = (
+    "($h,$p,$w)=@ARGV;"
+    "$t=eval{require(Time::HiRes);Time::HiRes::time()};"
+    "$SIG{ALRM}=sub{die(qq(timeout\\n))};alarm($w);"
+    "$s=eval{IO::Socket::IP->new(PeerHost=>$h,PeerPort=>$p)||die(qq($@\\n))};alarm(0);"
+    "chomp($e=$@);"
+    "printf(qq(toolbox-tcp:host=%s;port=%s;open=%d;ip=%s;connect=%s;error=%s\\n),"
+    "$h,$p,$s?1:0,$s?$s->peerhost:q(),"
+    "$s&&$t?sprintf(q(%.6f),Time::HiRes::time()-$t):q(),$e)"
+)
+_PERL = re.compile(
+    r"toolbox-tcp:host=([^;\s]*);port=(\d*);open=([01]);ip=([^;\s]*);connect=([\d.]*);"
+    r"error=(.*?)\s*(?=toolbox-tcp:|$)"
+)
 
 # --- OpenBSD netcat ---
 # "Connection to 127.0.0.1 22 port [tcp/ssh] succeeded!" (Debian)
@@ -55,7 +85,7 @@ _TNC_PORT = re.compile(r"RemotePort\s*:\s*(\d+)")
 _TNC_RESOLVE = re.compile(r"Name\s+resolution\s+of\s+(\S+)\s+failed", re.I)
 
 
-def _result(host=None, address=None, port=None, is_open=False, error=None):
+def _result(host=None, address=None, port=None, is_open=False, error=None, connect_ms=None):
     """Return a tcp result with every key present."""
     if address is None and host and is_ip(host):
         address = host
@@ -66,7 +96,26 @@ def _result(host=None, address=None, port=None, is_open=False, error=None):
         "port": int(port) if port else None,
         "open": is_open,
         "error": None if is_open else error,
+        "connect_ms": connect_ms,
     }
+
+
+def _parse_perl_check(text):
+    """Parse the Perl check's line (the last one, should there be several), or None."""
+    found = list(_PERL.finditer(text))
+    if not found:
+        return None
+    host, port, is_open, ip, connect, error = found[-1].groups()
+    seconds = to_float(connect)
+    is_open = is_open == "1"
+    return _result(
+        host or None,
+        ip or None,
+        port,
+        is_open,
+        classify_error(error) or "connection failed",
+        round(seconds * 1000.0, 3) if is_open and seconds is not None else None,
+    )
 
 
 def _parse_netcat(text):
@@ -127,7 +176,9 @@ def _parse_test_netconnection(text):
 @safe_parser
 def parse_tcp(text):
     """Parse a TCP connect check (multi-line or collapsed); None when not recognised."""
-    result = _parse_test_netconnection(text)
+    result = _parse_perl_check(text)
+    if result is None:
+        result = _parse_test_netconnection(text)
     if result is None:
         result = _parse_netcat(text)
     if result is None and UNKNOWN_HOST_RE.search(text) and re.search(r"\bnc:|Ncat:", text):

@@ -9,15 +9,34 @@ traceroute / tracert result::
     {"kind": "traceroute", "target", "address", "hops": [{"hop", "address", "host",
      "rtt_ms": [...], "loss"}], "reached", "error"}
 
+``reached`` says whether the last hop is the destination.  It needs the destination's
+address, which the header line gives ("traceroute to example.com (93.184.216.34)").
+Some traceroutes print that header on standard error (BSD, macOS, busybox), so an agent
+that keeps standard output only sends the hops alone; for such headerless output
+``parse_traceroute(text, target=...)`` uses the task's target instead: an IP literal is
+the address; for a hostname, a last hop shown under that name counts as reached, and
+otherwise ``reached`` is None (the output cannot tell).  Without a target, headerless
+output gives ``reached`` False, as before.
+
 mtr result::
 
     {"kind": "mtr", "source", "hops": [{"hop", "address", "host", "loss_pct", "sent",
      "last_ms", "avg_ms", "best_ms", "worst_ms", "stdev_ms"}], "error"}
+
+A report whose table has no rows (no hop answered at all) gives ``hops`` [].
 """
 
 import re
 
-from ._common import UNKNOWN_HOST, UNKNOWN_HOST_RE, is_hostish, is_ip, ms_value, safe_parser
+from ._common import (
+    UNKNOWN_HOST,
+    UNKNOWN_HOST_RE,
+    is_hostish,
+    is_ip,
+    ms_value,
+    safe_parser,
+    same_ip,
+)
 
 # --- traceroute / tracert headers (the hop list starts right after them) ---
 _HEADERS = (
@@ -131,9 +150,31 @@ def _parse_hop(number, tokens):
     }
 
 
+def _same_name(a, b):
+    """True when two host names are equal, ignoring case and a trailing dot."""
+    return bool(a and b) and a.rstrip(".").lower() == b.rstrip(".").lower()
+
+
+def _reached(hops, address, target, headerless):
+    """True/False when the output (or the given target) says, None when it cannot tell."""
+    if not hops:
+        return False
+    last = hops[-1]
+    if address:
+        return bool(last["address"]) and same_ip(last["address"], address)
+    if headerless and target:
+        return True if _same_name(last["host"], target) else None
+    return False
+
+
 @safe_parser
-def parse_traceroute(text):
-    """Parse traceroute/tracert output (multi-line or collapsed); None when not one."""
+def parse_traceroute(text, target=None):
+    """Parse traceroute/tracert output (multi-line or collapsed); None when not one.
+
+    ``target`` is the host the task traced (optional): it stands in for the header
+    when the output has none (see the module docstring).
+    """
+    given = target.strip("[]") if isinstance(target, str) and target.strip("[]") else None
     target = address = None
     body = None
     for regex in _HEADERS:
@@ -150,16 +191,19 @@ def parse_traceroute(text):
         if not re.match(r"1\s", text):  # headerless (banner went to stderr)
             return None
         body = text
+    headerless = target is None
+    if headerless:
+        target = given
     if address is None and target and is_ip(target):
         address = target
 
     hops = [_parse_hop(n, toks) for n, toks in _split_hops(_NOISE.sub(" ", body).split())]
     hops = [h for h in hops if h["rtt_ms"] or h["address"] or h["host"] or h["loss"]]
-    if target is None and not any(h["rtt_ms"] for h in hops):
+    if headerless and not any(h["rtt_ms"] for h in hops):
         return None  # headerless text must at least show one measured hop
     result = _empty_trace(target, address)
     result["hops"] = hops
-    result["reached"] = bool(hops and address and hops[-1]["address"] == address)
+    result["reached"] = _reached(hops, address, target, headerless)
     return result
 
 
@@ -199,7 +243,7 @@ def parse_mtr(text):
             "worst_ms": worst,
             "stdev_ms": stdev,
         })
-    if not hops:
-        return None
+    if not hops and not (header and _MTR_SOURCE.search(text)):
+        return None  # a report with no hop rows at all: nothing answered (kept, empty)
     source = _MTR_SOURCE.search(text)
     return {"kind": "mtr", "source": source.group(1) if source else None, "hops": hops, "error": None}

@@ -1,11 +1,14 @@
 // Agents: who is online (live), their tags, platform, last seen and address; admins
 // create agents (token shown once), reset tokens, edit tags, disable and delete.
+// What Disable does is said where the button is (its title, a line under the table,
+// the confirm), since it differs by agent: toolbox-agent pauses, the field agent is refused.
 
 import { api } from "../api.js";
 import { h, replace, message, empty, ago, badge, copyButton } from "../dom.js";
 
+// "--token=…": a token may start with "-", which "--token …" would read as an option.
 function agentCommand(name, token) {
-  return `toolbox-agent --server ${location.origin} --name ${name} --token ${token}`;
+  return `toolbox-agent --server ${location.origin} --name ${name} --token=${token}`;
 }
 
 /** The once-only token panel, with copy buttons and the command line. */
@@ -19,6 +22,11 @@ function tokenPanel(name, token, title) {
     h("div", { class: "copy-row" }, h("code", { class: "command", "data-testid": "agent-command" }, command),
       copyButton(() => command, "Copy command")));
 }
+
+/** What disabling an agent does, in one sentence (the Disable button's title and help). */
+export const DISABLE_HELP = "Disabled agents get no new tasks; toolbox-agent pauses and asks again every 30 s, "
+  + "and resumes when enabled; the field agent keeps polling and is refused.";
+const ENABLE_HELP = "Enabled agents get tasks again: toolbox-agent resumes within 30 s, the field agent at its next poll.";
 
 function parseTags(text) {
   return text.split(/[\s,]+/).map((t) => t.trim()).filter(Boolean);
@@ -87,7 +95,11 @@ export async function render(page, ctx) {
     const rows = agents.map((agent) => row(agent));
     replace(list, h("table", { class: "table stack agents" },
       h("thead", {}, h("tr", {}, ...["", "Name", "Tags", "Platform", "Last seen", "Address", isAdmin ? "" : null].filter((t) => t !== null).map((t) => h("th", {}, t)))),
-      h("tbody", {}, ...rows)));
+      h("tbody", {}, ...rows)),
+    isAdmin || agents.some((a) => a.disabled)
+      ? h("p", { class: "muted help-text", id: "disable-help", "data-testid": "disable-help" }, h("strong", {}, "Disable: "), DISABLE_HELP,
+        " The result of a task it is already running is still accepted; tasks queued for it wait.")
+      : null);
   }
 
   function statusDot(agent) {
@@ -98,7 +110,8 @@ export async function render(page, ctx) {
 
   function row(agent) {
     const tr = h("tr", { dataset: { agent: agent.name, online: String(agent.online) } },
-      h("td", { class: "status", "data-label": "Status" }, statusDot(agent), h("span", { class: "status-text" }, agent.disabled ? "disabled" : agent.online ? "online" : "offline")),
+      h("td", { class: "status", "data-label": "Status" }, statusDot(agent),
+        h("span", { class: "status-text", title: agent.disabled ? DISABLE_HELP : null }, agent.disabled ? "disabled" : agent.online ? "online" : "offline")),
       h("td", { "data-label": "Name" }, h("strong", {}, agent.name)),
       h("td", { "data-label": "Tags" }, editing && editing.name === agent.name ? editing.node : agent.tags.length ? agent.tags.map((t) => badge(t, "tag")) : h("span", { class: "muted" }, "—")),
       h("td", { "data-label": "Platform" }, agent.platform),
@@ -111,7 +124,8 @@ export async function render(page, ctx) {
   function actions(agent) {
     const tagsButton = h("button", { type: "button", class: "small", onclick: () => editTags(agent) }, "Edit tags");
     const reset = h("button", { type: "button", class: "small", onclick: () => resetToken(agent) }, "Reset token");
-    const toggle = h("button", { type: "button", class: "small", onclick: () => setDisabled(agent, !agent.disabled) }, agent.disabled ? "Enable" : "Disable");
+    const toggle = h("button", { type: "button", class: "small", title: agent.disabled ? ENABLE_HELP : DISABLE_HELP,
+      "aria-describedby": "disable-help", onclick: () => setDisabled(agent, !agent.disabled) }, agent.disabled ? "Enable" : "Disable");
     const remove = h("button", { type: "button", class: "small danger", onclick: () => remove_(agent) }, "Delete");
     return h("div", { class: "buttons" }, tagsButton, reset, toggle, remove);
   }
@@ -147,15 +161,18 @@ export async function render(page, ctx) {
   }
 
   async function setDisabled(agent, disabled) {
+    if (disabled && !window.confirm(`Disable agent ${agent.name}?\n\n${DISABLE_HELP}\nThe result of a task it is already running is still accepted; tasks queued for it wait until it is enabled (or they time out).`)) return;
     try {
       await api(`/api/agents/${encodeURIComponent(agent.name)}`, { method: "PATCH", body: { disabled } });
-      say("ok", `${agent.name} ${disabled ? "disabled: it gets no new tasks" : "enabled"}.`);
+      say("ok", disabled
+        ? `${agent.name} disabled: it gets no new tasks. toolbox-agent pauses and asks again every 30 s; the field agent is refused.`
+        : `${agent.name} enabled: toolbox-agent resumes within 30 s, the field agent at its next poll.`);
       await load();
     } catch (error) { say("error", error.message); }
   }
 
   async function remove_(agent) {
-    if (!window.confirm(`Delete agent ${agent.name}? Its queued tasks are canceled.`)) return;
+    if (!window.confirm(`Delete agent ${agent.name}? Its queued tasks are canceled and a task it is running ends lost.`)) return;
     try {
       await api(`/api/agents/${encodeURIComponent(agent.name)}`, { method: "DELETE" });
       say("ok", `${agent.name} deleted.`);

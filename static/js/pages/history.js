@@ -1,8 +1,12 @@
 // History: past jobs (filter by tool, user, state) and tasks (filter by agent, state),
-// newest first, a page at a time; any job opens in the job view.
+// newest first, a page at a time, each with its outcome in words and colour and the
+// server's one-line summary (a job where every agent failed reads "2 failed", not
+// "done"); any job opens in the job view.
 
 import { api, query } from "../api.js";
-import { h, replace, message, empty, ago, stateBadge, copyButton, taskOutput, wholeOutputLink } from "../dom.js";
+import { h, replace, message, empty, ago, copyButton } from "../dom.js";
+import { outcomeBadge, outcomeKind, taskStatus, jobBadges, jobKey } from "../outcome.js";
+import { rawOutput, hasOutput, fetchWholeResult, loadingNote } from "../raw.js";
 
 const PAGE = 25;
 const JOB_STATES = ["running", "done", "canceled"];
@@ -87,16 +91,17 @@ export async function render(page, ctx) {
 
   function jobsTable(items) {
     return h("div", { class: "table-scroll" }, h("table", { class: "table stack history", "data-testid": "jobs" },
-      h("thead", {}, h("tr", {}, ...["Job", "Tool", "Target", "Agents", "Done", "State", "By", "When"].map((t) => h("th", {}, t)))),
+      h("thead", {}, h("tr", {}, ...["Job", "Tool", "Target", "Agents", "Outcome", "By", "When"].map((t) => h("th", {}, t)))),
       h("tbody", {}, ...items.map((job) => {
         const c = job.counts || {};
-        const tr = h("tr", { class: "link-row", dataset: { job: String(job.job_id) }, tabindex: "0" },
+        const key = jobKey(job);
+        const tr = h("tr", { class: `link-row row-${outcomeKind(key)}`, dataset: { job: String(job.job_id), outcome: key }, tabindex: "0" },
           h("td", { "data-label": "Job" }, h("a", { href: `#/jobs/${job.job_id}` }, `#${job.job_id}`)),
           h("td", { "data-label": "Tool" }, job.tool),
           h("td", { "data-label": "Target", class: "target" }, job.target || "—"),
           h("td", { "data-label": "Agents" }, String(c.requested ?? job.agents.length)),
-          h("td", { "data-label": "Done" }, `${c.done || 0}${c.timed_out ? ` (+${c.timed_out} timed out)` : ""}`),
-          h("td", { "data-label": "State" }, stateBadge(job.state)),
+          h("td", { "data-label": "Outcome", class: "outcome-cell" }, ...jobBadges(job), " ",
+            h("span", { class: "row-note", "data-testid": "job-summary" }, job.summary || "")),
           h("td", { "data-label": "By" }, job.created_by || "—"),
           h("td", { "data-label": "When" }, ago(job.created_at)));
         const open = () => ctx.navigate(`#/jobs/${job.job_id}`);
@@ -106,29 +111,53 @@ export async function render(page, ctx) {
       }))));
   }
 
+  function rawCell(task) {
+    const pre = h("pre", { class: "raw" });
+    const note = h("p", { class: "muted" });
+    const show = () => {
+      const { text, complete } = rawOutput(task);
+      pre.textContent = text ?? "(no output yet)";
+      note.hidden = complete;
+      if (!complete) note.textContent = loadingNote(task);
+    };
+    show();
+    const load = async () => {
+      if (rawOutput(task).complete) return;
+      try {
+        task.result = await fetchWholeResult(task.task_id);
+        show();
+      } catch (error) {
+        note.textContent = `The whole output could not be loaded: ${error.message}`;
+        note.className = "bad-text";
+      }
+    };
+    const row = h("tr", { class: "raw-row", hidden: true }, h("td", { colspan: "7" },
+      h("div", { class: "raw-head" }, h("span", { class: "muted" }, task.command), copyButton(() => rawOutput(task).text || "", "Copy output")),
+      note, pre));
+    return { row, load };
+  }
+
   function tasksTable(items) {
     const body = h("tbody", {});
     for (const task of items) {
-      const output = taskOutput(task);
-      const raw = h("tr", { class: "raw-row", hidden: true }, h("td", { colspan: "7" },
-        h("div", { class: "raw-head" }, h("span", { class: "muted" }, task.command,
-          output.partial ? " · first part: " : "", output.partial ? wholeOutputLink(task) : ""),
-          copyButton(() => output.text || "", "Copy output")),
-        h("pre", { class: "raw" }, output.text ?? "(no output yet)")));
+      const raw = rawCell(task);
       const toggle = h("button", { type: "button", class: "small ghost", onclick: () => {
-        raw.hidden = !raw.hidden; toggle.textContent = raw.hidden ? "Raw" : "Hide raw";
+        raw.row.hidden = !raw.row.hidden; toggle.textContent = raw.row.hidden ? "Raw" : "Hide raw";
+        if (!raw.row.hidden) raw.load();
       } }, "Raw");
-      body.append(h("tr", { dataset: { task: String(task.task_id) } },
+      const status = taskStatus(task);
+      body.append(h("tr", { class: `row-${outcomeKind(status.key)}`, dataset: { task: String(task.task_id), outcome: status.key } },
         h("td", { "data-label": "Task" }, `#${task.task_id}`),
         h("td", { "data-label": "Agent" }, task.agent),
         h("td", { "data-label": "Job" }, task.job_id ? h("a", { href: `#/jobs/${task.job_id}` }, `#${task.job_id}`) : h("span", { class: "muted" }, "raw")),
         h("td", { "data-label": "Command", class: "command-cell" }, task.command),
-        h("td", { "data-label": "State" }, stateBadge(task.state)),
+        h("td", { "data-label": "Outcome", class: "outcome-cell" }, outcomeBadge(status.key), " ",
+          h("span", { class: "row-note", "data-testid": "row-note" }, status.note)),
         h("td", { "data-label": "When" }, ago(task.created_at)),
-        h("td", { class: "actions" }, toggle)), raw);
+        h("td", { class: "actions" }, hasOutput(task) ? toggle : null)), raw.row);
     }
     return h("div", { class: "table-scroll" }, h("table", { class: "table stack history", "data-testid": "tasks" },
-      h("thead", {}, h("tr", {}, ...["Task", "Agent", "Job", "Command", "State", "When", ""].map((t) => h("th", {}, t)))),
+      h("thead", {}, h("tr", {}, ...["Task", "Agent", "Job", "Command", "Outcome", "When", ""].map((t) => h("th", {}, t)))),
       body));
   }
 

@@ -1,14 +1,30 @@
-// One job: a row per agent filling in live, progress, a sortable comparison table, an
-// SVG bar chart, and each agent's raw output (escaped text, expandable, copyable).
+// One job: a row per agent filling in live with its outcome and the server's one-line
+// summary, the job's summary and progress, a sortable comparison table, an SVG bar chart
+// (answers only: a failure is words, never a bar), and each agent's raw output (escaped
+// text, expandable, copyable).  An agent that goes offline is marked on its row at once
+// (agent.offline), before its task ends lost; when the job ends no row stays running.
 
 import { api, ApiError } from "../api.js";
-import { h, replace, message, empty, ago, num, stateBadge, copyButton, throttle, taskOutput, wholeOutputLink } from "../dom.js";
-import { columnsFor, chartFor, parsedError } from "../results.js";
+import { h, replace, message, empty, ago, num, copyButton, throttle } from "../dom.js";
+import { columnsFor, chartFor, answered } from "../results.js";
 import { barChart } from "../chart.js";
+import { clock, outcomeBadge, outcomeText, outcomeKind, outcomeRank, taskStatus, jobBadges, jobEnded } from "../outcome.js";
+import { rawOutput, hasOutput, fetchWholeResult, loadingNote } from "../raw.js";
 
 const RANK = { queued: 0, dispatched: 1 };
 const rank = (state) => RANK[state] ?? 2;
 const TERMINAL = new Set(["done", "canceled", "delivery_timeout", "lost"]);
+const JOB_FIELDS = ["counts", "state", "summary", "outcome", "finished_at"];
+
+/** A job's counts as the progress bar draws them (jobs counted before outcomes: by state). */
+function tally(c) {
+  const byOutcome = c.ok !== undefined;
+  return {
+    ok: byOutcome ? c.ok || 0 : c.done || 0, partial: c.partial || 0, failed: c.failed || 0,
+    noResult: byOutcome ? (c.lost || 0) + (c.delivery_timeout || 0) : (c.timed_out || 0) - (c.unfinished || 0),
+    unfinished: c.unfinished || 0, canceled: c.canceled || 0, running: c.dispatched || 0,
+  };
+}
 
 export async function render(page, ctx, [idText]) {
   const jobId = Number(idText);
@@ -20,6 +36,8 @@ export async function render(page, ctx, [idText]) {
   const tasks = new Map();  // task_id -> task
   const pending = [];  // events that arrived while loading
   const expanded = new Set();  // agents whose raw output is open
+  const fetching = new Map();  // task id -> "loading" | error text, for whole results
+  const offline = new Map();  // agent -> {at: ms, now: still offline}, from agent.* events
   let sort = { key: "agent", dir: 1 };
   let toolInfo = null;
 
@@ -36,6 +54,10 @@ export async function render(page, ctx, [idText]) {
     if (known && rank(task.state) < rank(known.state)) return false;  // stale (replayed) event
     tasks.set(task.task_id, { ...known, ...task, parsed: task.parsed !== undefined ? task.parsed : known && known.parsed });
     return true;
+  }
+
+  function statusOf(task) {
+    return taskStatus(task, { offline: offline.get(task.agent) || null, jobEnded: jobEnded(job), jobFinishedAt: job.finished_at });
   }
 
   async function load() {
@@ -55,13 +77,17 @@ export async function render(page, ctx, [idText]) {
     draw();
   }
 
-  async function fetchParsed(taskId) {
+  async function openWhole(task) {
+    fetching.set(task.task_id, "loading");
     try {
-      const task = await api(`/api/tasks/${taskId}`);
-      if (applyTask(task)) redraw();
-    } catch {
-      // The raw output is already shown; the parsed view just stays empty.
+      const result = await fetchWholeResult(task.task_id);
+      const known = tasks.get(task.task_id);
+      if (known) known.result = result;
+      fetching.delete(task.task_id);
+    } catch (error) {
+      fetching.set(task.task_id, `The whole output could not be loaded: ${error.message}`);
     }
+    drawTable();
   }
 
   function onEvent(event) {
@@ -69,16 +95,20 @@ export async function render(page, ctx, [idText]) {
     const data = event.data || {};
     if (data.job_id !== jobId) return;
     if (event.type.startsWith("task.")) {
-      if (applyTask({ ...data, parsed: undefined })) {
-        if (data.state === "done") fetchParsed(data.task_id);
-        redraw();
-      }
+      // task.done carries parsed, outcome, summary and a preview of the result.
+      if (applyTask({ ...data, parsed: "parsed" in data ? data.parsed : undefined })) redraw();
     } else if (event.type === "job.progress" || event.type === "job.done") {
-      if (data.counts) job.counts = data.counts;
-      if (data.state) job.state = data.state;
-      if (event.type === "job.done" && data.finished_at) job.finished_at = data.finished_at;
+      for (const key of JOB_FIELDS) if (data[key] !== undefined) job[key] = data[key];
       redraw();
     }
+  }
+
+  function onPresence(event) {
+    const name = event.data && event.data.name;
+    if (!name) return;
+    if (event.type === "agent.offline") offline.set(name, { at: event.at * 1000, now: true });
+    else if (offline.has(name)) offline.get(name).now = false;
+    if (job && [...tasks.values()].some((task) => task.agent === name)) redraw();
   }
 
   const redraw = throttle(() => draw(), 80);
@@ -86,11 +116,11 @@ export async function render(page, ctx, [idText]) {
   function draw() {
     if (!job) return;
     document.title = `Job #${job.job_id} · ${job.tool} · toolBox`;
-    const cancel = job.state === "running" && ctx.can("operator")
+    const cancel = job.state === "running" && !jobEnded(job) && ctx.can("operator")
       ? h("button", { type: "button", class: "small danger", onclick: cancelJob }, "Cancel queued tasks") : null;
     const title = (toolInfo && toolInfo.title) || job.tool;
     replace(head, h("h1", {}, `${title} `, h("span", { class: "target" }, job.target || ""), " ",
-      h("span", { class: "muted" }, `#${job.job_id}`)), stateBadge(job.state), cancel);
+      h("span", { class: "muted" }, `#${job.job_id}`)), h("span", { class: "job-badges", "data-testid": "job-outcome" }, ...jobBadges(job)), cancel);
     const params = Object.entries(job.params || {}).filter(([, v]) => v !== null && v !== undefined)
       .map(([k, v]) => h("span", { class: "param" }, `${k}=${v}`));
     replace(meta,
@@ -105,42 +135,42 @@ export async function render(page, ctx, [idText]) {
   }
 
   function drawProgress() {
-    const c = job.counts || {};
-    const total = c.requested || tasks.size || 0;
+    const t = tally(job.counts || {});
+    const total = (job.counts || {}).requested || tasks.size || 0;
     const seg = (value, kind, label) => {
       const node = h("span", { class: `seg ${kind}`, title: `${label}: ${value}` });
       node.style.setProperty("width", `${total ? (100 * value) / total : 0}%`);
       return node;
     };
-    const finished = (c.done || 0) + (c.timed_out || 0) + (c.canceled || 0);
+    const finished = t.ok + t.partial + t.failed + t.noResult + t.canceled;
     replace(progress,
-      h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(total), "aria-valuenow": String(finished) },
-        seg(c.done || 0, "done", "done"), seg(c.timed_out || 0, "timeout", "timed out"),
-        seg(c.canceled || 0, "canceled", "canceled"), seg(c.dispatched || 0, "running", "running")),
+      h("p", { class: `job-summary row-${outcomeKind(jobEnded(job) ? job.outcome || "done" : "running")}`, "data-testid": "job-summary" },
+        job.summary || ""),
+      h("div", { class: "progress", role: "progressbar", "aria-label": "Tasks finished", "aria-valuemin": "0", "aria-valuemax": String(total), "aria-valuenow": String(finished) },
+        seg(t.ok, "ok", "ok"), seg(t.partial, "partial", "partial"), seg(t.failed, "failed", "failed"),
+        seg(t.noResult + t.unfinished, "timeout", "no result"), seg(t.canceled, "canceled", "canceled"),
+        seg(t.running, "running", "running")),
       h("p", { class: "progress-text", "data-testid": "progress-text" },
-        `${c.done || 0} / ${total} done`,
-        c.timed_out ? ` · ${c.timed_out} timed out` : "",
-        c.canceled ? ` · ${c.canceled} canceled` : "",
-        c.dispatched ? ` · ${c.dispatched} running` : "",
-        c.queued ? ` · ${c.queued} waiting for their agent` : ""));
+        `${finished} / ${total} finished`, jobEnded(job) ? ` · the job ended at ${clock(job.finished_at)}` : ""));
   }
 
   function rows() {
     const columns = columnsFor(job.tool);
     return [...tasks.values()].map((task) => {
       const parsed = task.parsed || null;
+      const answer = answered(task);
       const values = {};
-      for (const col of columns) values[col.key] = parsed ? col.value(parsed) : null;
-      return { task, parsed, values };
+      for (const col of columns) values[col.key] = parsed && (answer || col.keep) ? col.value(parsed) ?? null : null;
+      return { task, parsed, answer, values, status: statusOf(task) };
     });
   }
 
   function sortValue(row, key) {
     if (key === "agent") return row.task.agent;
-    if (key === "state") return row.task.state;
+    if (key === "state") return outcomeRank(row.status.key);
     if (key === "time") return row.task.duration_ms;
     const col = columnsFor(job.tool).find((c) => c.key === key);
-    if (col && col.sortValue && row.parsed) return col.sortValue(row.parsed);
+    if (col && col.sortValue && row.parsed && (row.answer || col.keep)) return col.sortValue(row.parsed);
     return row.values[key];
   }
 
@@ -172,6 +202,21 @@ export async function render(page, ctx, [idText]) {
     return td;
   }
 
+  function rawRow(task, span) {
+    const { text, complete } = rawOutput(task);
+    const state = fetching.get(task.task_id);
+    if (!complete && !state) openWhole(task);  // the event brought a preview: fetch the rest
+    const raw = text || "";
+    const note = complete ? null
+      : h("p", { class: state && state !== "loading" ? "bad-text" : "muted", "data-testid": "raw-partial" },
+        state && state !== "loading" ? state : loadingNote(task));
+    return h("tr", { class: "raw-row" }, h("td", { colspan: String(span) },
+      h("div", { class: "raw-head" }, h("span", { class: "muted" }, `${task.agent} · ${task.command}`,
+        task.exit_code !== null && task.exit_code !== undefined ? ` · exit ${task.exit_code}` : "",
+        task.result_truncated ? " · truncated" : ""), copyButton(() => rawOutput(tasks.get(task.task_id) || task).text || "", "Copy output")),
+      note, h("pre", { class: "raw", "data-testid": "raw-output" }, raw)));
+  }
+
   function drawTable() {
     if (!tasks.size) {
       replace(tableBox, empty("This job has no tasks.", h("p", {}, "None of the selected agents could run it; see Skipped above.")));
@@ -180,34 +225,22 @@ export async function render(page, ctx, [idText]) {
     const columns = columnsFor(job.tool);
     const body = h("tbody", {});
     for (const row of sorted(rows())) {
-      const { task, parsed } = row;
+      const { task, status } = row;
       const open = expanded.has(task.agent);
-      const problem = parsedError(parsed);
-      const stateCell = h("td", { "data-label": "State" }, stateBadge(task.state));
-      const output = taskOutput(task);
-      if (problem) stateCell.append(" ", h("span", { class: "bad-text" }, problem));
-      else if (task.state === "done" && !parsed && output.text) stateCell.append(" ", h("span", { class: "muted" }, "(not parsed: see raw)"));
       const toggle = h("button", { type: "button", class: "small ghost", "aria-expanded": String(open),
         onclick: () => { if (open) expanded.delete(task.agent); else expanded.add(task.agent); drawTable(); } }, open ? "Hide raw" : "Raw");
-      body.append(h("tr", { dataset: { agent: task.agent, state: task.state } },
+      body.append(h("tr", { class: `row-${outcomeKind(status.key)}`, dataset: { agent: task.agent, state: task.state, outcome: status.key } },
         h("td", { "data-label": "Agent" }, h("strong", {}, task.agent)),
-        stateCell,
+        h("td", { "data-label": "Outcome", class: "outcome-cell" }, outcomeBadge(status.key), " ",
+          h("span", { class: "row-note", "data-testid": "row-note" }, status.note)),
         ...columns.map((col) => cell(col, row)),
         h("td", { class: "num", "data-label": "Time" }, task.duration_ms !== null && task.duration_ms !== undefined ? `${(task.duration_ms / 1000).toFixed(1)} s` : "—"),
-        h("td", { class: "actions" }, output.text !== null ? toggle : null)));
-      if (open) {
-        const raw = output.text || "";
-        body.append(h("tr", { class: "raw-row" }, h("td", { colspan: String(columns.length + 4) },
-          h("div", { class: "raw-head" }, h("span", { class: "muted" }, `${task.agent} · ${task.command}`,
-            task.exit_code !== null && task.exit_code !== undefined ? ` · exit ${task.exit_code}` : "",
-            task.result_truncated ? " · truncated" : "", output.partial ? " · first part: " : "",
-            output.partial ? wholeOutputLink(task) : ""), copyButton(() => raw, "Copy output")),
-          h("pre", { class: "raw", "data-testid": "raw-output" }, raw))));
-      }
+        h("td", { class: "actions" }, hasOutput(task) ? toggle : null)));
+      if (open && hasOutput(task)) body.append(rawRow(task, columns.length + 4));
     }
     replace(tableBox, h("h2", {}, "Results"),
       h("div", { class: "table-scroll" }, h("table", { class: "table stack results", "data-testid": "results" },
-        h("thead", {}, h("tr", {}, header("agent", "Agent"), header("state", "State"),
+        h("thead", {}, h("tr", {}, header("agent", "Agent"), header("state", "Outcome"),
           ...columns.map((col) => header(col.key, col.unit ? `${col.title} (${col.unit})` : col.title, Boolean(col.unit))),
           header("time", "Time", true), h("th", {}, ""))),
         body)));
@@ -216,31 +249,39 @@ export async function render(page, ctx, [idText]) {
   function drawChart() {
     const spec = chartFor(job.tool);
     if (!spec) { replace(chartBox); chartBox.hidden = true; return; }
-    const data = sorted(rows()).filter((r) => TERMINAL.has(r.task.state));
+    const data = sorted(rows()).filter((r) => TERMINAL.has(r.task.state) || r.status.key === "unfinished");
     chartBox.hidden = false;
     if (!data.length) {
       replace(chartBox, h("h2", {}, spec.title), h("p", { class: "muted" }, "The chart fills in as results arrive."));
       return;
     }
-    const bars = data.map((r) => ({
-      label: r.task.agent,
-      value: r.parsed ? spec.value(r.parsed) ?? null : null,
-      low: r.parsed && spec.low ? spec.low(r.parsed) : null,
-      high: r.parsed && spec.high ? spec.high(r.parsed) : null,
-    }));
-    if (!bars.some((bar) => typeof bar.value === "number")) {
-      replace(chartBox, h("h2", {}, spec.title), h("p", { class: "muted" }, "No numbers to chart yet: the raw output of each agent is in the table above."));
+    // Only answers are drawn; any other agent gets its outcome in words, never a bar.
+    const bars = data.map((r) => {
+      const value = r.answer ? spec.value(r.parsed) ?? null : null;
+      return {
+        label: r.task.agent, value,
+        low: value !== null && spec.low ? spec.low(r.parsed) : null,
+        high: value !== null && spec.high ? spec.high(r.parsed) : null,
+        note: r.answer ? "no number in the answer" : `${outcomeText(r.status.key)}${r.status.note ? `: ${r.status.note}` : ""}`,
+        kind: r.answer ? "muted" : outcomeKind(r.status.key),
+      };
+    });
+    const charted = bars.filter((bar) => typeof bar.value === "number").length;
+    const note = charted === bars.length ? null
+      : h("p", { class: "muted chart-caption" }, `${charted} of ${bars.length} finished agents answered with a number; the others are listed without a bar.`);
+    if (!charted) {
+      replace(chartBox, h("h2", {}, spec.title), h("p", { class: "muted", "data-testid": "chart-empty" },
+        "Nothing to chart: no agent answered with a number. Each agent's outcome is in the table above."));
       return;
     }
     const width = Math.max(300, Math.round(chartBox.clientWidth - 36)) || 640;
-    replace(chartBox, h("h2", {}, spec.title), barChart(bars, { width }));
+    replace(chartBox, h("h2", {}, spec.title), note, barChart(bars, { width }));
   }
 
   async function cancelJob() {
     try {
       const reply = await api(`/api/jobs/${jobId}/cancel`, { method: "POST" });
-      job.state = reply.state;
-      if (reply.counts) job.counts = reply.counts;
+      for (const key of JOB_FIELDS) if (reply[key] !== undefined) job[key] = reply[key];
       draw();
     } catch (error) {
       replace(notice, message("error", error.message));
@@ -249,6 +290,8 @@ export async function render(page, ctx, [idText]) {
 
   const off = [
     ctx.live.on("*", (event) => { if (event.type.startsWith("task.") || event.type.startsWith("job.")) onEvent(event); }),
+    ctx.live.on("agent.offline", onPresence),
+    ctx.live.on("agent.online", onPresence),
     ctx.live.on("reset", load),
     ctx.live.on("reconnected", load),
   ];

@@ -1,0 +1,174 @@
+"""The Go agent of the field, emulated (tests/field_agent.py), against a real server process.
+
+It cannot keep two tasks apart and it dies on a failing command: the server hands it one
+task at a time, and ends a dead agent's task within 15 s.
+"""
+
+import datetime
+import json
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.field_agent import FieldAgent
+from tests.processes import ServerProcess, wait_until
+
+pytestmark = pytest.mark.slow
+ADMIN = "field-admin-token-0123456789-abcdefgh"
+
+
+def when(iso):
+    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+class Server:
+    """A server process and a small JSON client for its API."""
+
+    def __init__(self, process):
+        self.process, self.url = process, process.url
+
+    def call(self, path, method="GET", body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Authorization": f"Bearer {ADMIN}",
+                                                  "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def agent(self, name):
+        status, body = self.call("/api/agents", "POST", {"name": name})
+        assert status == 201, body
+        return body["token"]
+
+    def queue(self, name, *commands):
+        ids = []
+        for command in commands:
+            status, body = self.call("/api/tasks", "POST", {"agents": [name], "command": command})
+            assert status == 201, body
+            ids.append(body["items"][0]["task_id"])
+        return ids
+
+    def task(self, task_id):
+        return self.call(f"/api/tasks/{task_id}")[1]
+
+    def finished(self, ids):
+        tasks = [self.task(task_id) for task_id in ids]
+        return tasks if all(task["state"] not in ("queued", "dispatched") for task in tasks) else None
+
+
+@pytest.fixture
+def server(tmp_path):
+    process = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "5"}, cwd=tmp_path)
+    yield Server(process)
+    assert process.stop() == 0, "\n".join(process.lines)
+
+
+MIXED = ["sleep 3", "echo fast-a", "ping -c 3 -i 0.5 127.0.0.1", "echo fast-b", "sleep 2", "echo fast-c"]
+
+
+def test_a_mixed_slow_and_fast_queue_comes_back_each_result_under_its_own_task(server):
+    token = server.agent("field-1")
+    agent = FieldAgent(server.url, "field-1", token, interval=0.2).start()
+    try:
+        ids = server.queue("field-1", *MIXED)
+        tasks = wait_until(lambda: server.finished(ids), timeout=60)
+        assert tasks, [server.task(task_id)["state"] for task_id in ids]
+        assert agent.crashed is None
+        results = {task["command"]: task["result"] for task in tasks}
+        assert results["sleep 3"] == "" and results["sleep 2"] == ""
+        assert results["echo fast-a"] == "fast-a"
+        assert results["echo fast-b"] == "fast-b"
+        assert results["echo fast-c"] == "fast-c"
+        assert "3 packets transmitted, 3 received" in results["ping -c 3 -i 0.5 127.0.0.1"]
+        assert agent.fetched == ids  # one at a time, oldest first
+        assert all(status == 200 for _, _, status in agent.reported)
+        # one at a time: each was dispatched only after the one before it was done
+        for before, after in zip(tasks, tasks[1:]):
+            assert when(after["dispatched_at"]) >= when(before["finished_at"])
+    finally:
+        agent.kill()
+
+
+def test_an_agent_that_dies_mid_task_has_its_task_end_lost_within_15_seconds(server):
+    token = server.agent("field-2")
+    agent = FieldAgent(server.url, "field-2", token, interval=1.0).start()
+    [task_id] = server.queue("field-2", "sleep 60")
+    assert wait_until(lambda: server.task(task_id)["state"] == "dispatched", timeout=10)
+    time.sleep(2)
+    assert server.task(task_id)["state"] == "dispatched"  # running: still fetching every second
+    agent.kill()
+    vanished = time.monotonic()
+    lost = wait_until(lambda: (lambda task: task if task["state"] == "lost" else None)(server.task(task_id)),
+                      timeout=30)
+    assert lost, server.task(task_id)
+    assert time.monotonic() - vanished < 15
+    assert lost["reason"] == "agent_offline" and lost["outcome"] == "lost"
+    assert lost["summary"] == "agent went offline"
+    assert server.call("/api/agents/field-2")[1]["online"] is False
+
+
+def test_a_failing_command_kills_the_field_agent_and_its_restart_frees_the_next_task(server):
+    token = server.agent("field-3")
+    agent = FieldAgent(server.url, "field-3", token, interval=0.2).start()
+    failing, following = server.queue("field-3", "false", "echo after")
+    assert wait_until(lambda: agent.crashed, timeout=10) == "'false' exited 1"
+    assert server.task(failing)["state"] == "dispatched" and server.task(following)["state"] == "queued"
+    # Its supervisor starts it again: it registers, so the task it died on cannot come back.
+    restarted = FieldAgent(server.url, "field-3", token, interval=0.2).start()
+    try:
+        tasks = wait_until(lambda: server.finished([failing, following]), timeout=20)
+        assert tasks, [server.task(task_id) for task_id in (failing, following)]
+        assert (tasks[0]["state"], tasks[0]["reason"]) == ("lost", "agent_restarted")
+        assert (tasks[1]["state"], tasks[1]["result"]) == ("done", "after")
+        assert restarted.crashed is None
+    finally:
+        restarted.kill()
+
+
+def test_every_tool_job_answers_through_the_field_agent(server):
+    """Jobs of each tool on 127.0.0.1, one field agent: results read, failures as failures."""
+    from tests import field_servers
+
+    token = server.agent("field-4")
+    agent = FieldAgent(server.url, "field-4", token, interval=0.2).start()
+    with field_servers.http_server() as http_port, field_servers.listening_port() as open_port, \
+            field_servers.closed_port() as closed_port:
+        jobs = {
+            "ping": ("ping", {"target": "127.0.0.1", "count": 2, "timeout": 1}),
+            "traceroute": ("traceroute", {"target": "127.0.0.1", "max_hops": 3, "timeout": 1}),
+            "mtr": ("mtr", {"target": "127.0.0.1", "count": 2}),
+            "http 200": ("curl", {"url": f"http://127.0.0.1:{http_port}/", "timeout": 5}),
+            "http 404": ("curl", {"url": f"http://127.0.0.1:{http_port}/nope", "timeout": 5}),
+            "tcp open": ("tcp", {"target": "127.0.0.1", "port": open_port, "timeout": 2}),
+            "tcp closed": ("tcp", {"target": "127.0.0.1", "port": closed_port, "timeout": 2}),
+        }
+        ids = {}
+        try:
+            for label, (tool, params) in jobs.items():
+                status, job = server.call("/api/jobs", "POST", {"tool": tool, "params": params,
+                                                               "agents": ["field-4"]})
+                assert status == 201, job
+                ids[label] = job["job_id"]
+
+            def all_ended():
+                found = {label: server.call(f"/api/jobs/{job_id}")[1] for label, job_id in ids.items()}
+                return found if all(job["state"] != "running" for job in found.values()) else None
+
+            ended = wait_until(all_ended, timeout=90)
+            assert ended, {label: server.call(f"/api/jobs/{job_id}")[1]["summary"] for label, job_id in ids.items()}
+        finally:
+            agent.kill("test over")
+    assert agent.crashed == "test over"  # no command it ran exited non-zero
+    outcome = {label: (job["outcome"], job["tasks"][0]["parsed"]["kind"]) for label, job in ended.items()}
+    assert outcome == {"ping": ("ok", "ping"), "traceroute": ("ok", "traceroute"), "mtr": ("ok", "mtr"),
+                       "http 200": ("ok", "curl"), "http 404": ("failed", "curl"),
+                       "tcp open": ("ok", "tcp"), "tcp closed": ("failed", "tcp")}
+    assert ended["ping"]["tasks"][0]["parsed"]["received"] == 2
+    assert ended["http 404"]["tasks"][0]["parsed"]["http_status"] == 404
+    assert ended["tcp open"]["tasks"][0]["parsed"]["open"] is True
+    assert ended["tcp closed"]["summary"] == "1 failed"
