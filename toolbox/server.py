@@ -41,8 +41,9 @@ async def serve(config, ready=None):
     # pass only every 200 middle-generation passes make them rare; a young generation of
     # 50,000 cost a fifth of the task throughput (bench, docs/benchmarks.md).
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 200)
-    # 8 MiB for buffered bodies (API handlers refuse JSON over 1 MiB with a JSON 413);
-    # /agent/task streams its body and raises its own limit, keeping only what it stores.
+    # 8 MiB at most for any body; every handler streams its body and keeps at most its own
+    # limit (JSON: 1 MiB, refused with a JSON 413 before it is read); /agent/task raises
+    # the limit and keeps only what it stores.
     # header_timeout also bounds idle keep-alive connections (Tornado's idle_connection_timeout);
     # its default is above the 90 s for which Go's HTTP client (the legacy agent) keeps an
     # idle connection, so that the agent, not the server, closes it.
