@@ -87,3 +87,16 @@ def test_the_embedded_database_caps_the_audit_log_by_default():
     assert Config().effective_audit_limit == 20000
     assert Config(mongodb_uri="mongodb://127.0.0.1:27017/").effective_audit_limit == 0
     assert Config(audit_limit=7).effective_audit_limit == 7
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_concurrent_refusals_and_flushes_count_each_refusal_once(app):
+    import asyncio
+
+    log = app.toolbox.audit
+    work = [log.record_refusal("login", "bad_local_token", "10.1.1.1") for _ in range(200)]
+    work += [log.flush() for _ in range(20)]
+    await asyncio.gather(*work)
+    await log.flush()
+    entries = await log.list(action="login", limit=500)
+    assert sum(e["details"]["count"] for e in entries) == 200

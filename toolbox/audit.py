@@ -91,29 +91,33 @@ class AuditLog:
         in a minute is an entry, the others add to its ``details.count``."""
         minute = int(self.clock() // 60)
         if minute != self._minute:
-            await self.flush()
-            self._minute, self._refusals = minute, {}
+            finished, self._refusals, self._minute = self._refusals, {}, minute
+            await self._flush(finished)
+        refusals = self._refusals
         key = (address, action, reason)
-        if key not in self._refusals and len(self._refusals) >= MAX_REFUSAL_KEYS:
+        if key not in refusals and len(refusals) >= MAX_REFUSAL_KEYS:
             key = ("*", action, reason)  # too many sources this minute: one entry for the rest
-        counted = self._refusals.get(key)
+        counted = refusals.get(key)
         if counted is not None:
             counted[1] += 1
             return
-        self._refusals[key] = counted = [None, 0]
+        refusals[key] = counted = [None, 0]  # [entry id, counts not yet written]
         entry = await self.record(None, action, target, "refused",
                                   dict(details or {}, reason=reason, count=1), address=key[0])
         counted[0] = entry["_id"]
+        if self._refusals is not refusals:  # the minute ended while this was written
+            await self._flush({key: counted})
 
     async def flush(self):
         """Write the refusal counts gathered since the last flush."""
-        for entry_id, pending in list(self._refusals.values()):
-            if entry_id is None or not pending:
-                continue
-            await self.collection.update_one({"_id": entry_id}, {"$inc": {"details.count": pending}})
-        for counted in self._refusals.values():
-            if counted[0] is not None:
-                counted[1] = 0
+        await self._flush(self._refusals)
+
+    async def _flush(self, refusals):
+        for counted in list(refusals.values()):
+            if counted[0] is None or not counted[1]:
+                continue  # still being inserted: its counts are written by the next flush
+            pending, counted[1] = counted[1], 0  # taken before the write: counts arriving meanwhile stay
+            await self.collection.update_one({"_id": counted[0]}, {"$inc": {"details.count": pending}})
 
     async def sweep(self):
         """Flush refusal counts and keep the count cap; about once a minute, the retention."""
