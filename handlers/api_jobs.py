@@ -3,30 +3,33 @@
 from handlers.base import APIHandler, id_arg, require_role
 from toolbox import models
 from toolbox.errors import RateLimited
+from toolbox.filters import match_mode
+from toolbox.job_export import export_job
 from toolbox.jobs import job_model
 
 
 class JobsHandler(APIHandler):
     @require_role("viewer")
     async def get(self):
-        """List jobs, newest first, without tasks: ?tool=&user=&state=&limit=&before=."""
-        args = self.query_args("tool", "user", "state", "limit", "before")
+        """List jobs, newest first, without tasks: ?tool=&user=&state=&target=&match=part&limit=&before=."""
+        args = self.query_args("tool", "user", "state", "target", "match", "limit", "before")
         limit = models.int_in(args.get("limit", 50), "limit", 1, 500)
         before = models.int_in(args["before"], "before", 1, 2**62) if "before" in args else None
         docs = await self.toolbox.jobs.list(tool=args.get("tool"), user=args.get("user"),
-                                            state=args.get("state"), limit=limit, before=before)
+                                            state=args.get("state"), limit=limit, before=before,
+                                            target=args.get("target"), part=match_mode(args.get("match")))
         items = [job_model(doc) for doc in docs]
         self.write_json({"items": items, "next_before": items[-1]["job_id"] if len(items) == limit else None})
 
     @require_role("operator")
     async def post(self):
-        """Start a job: ``{tool, params, agents: [...] | tags: [...] | all: true}`` → 201 job."""
+        """Start a job: ``{tool, params, agents: [...] | tags: [...] (tags_match: all | any) | all: true}``."""
         body = self.json_body()
-        models.check_fields(body, ("tool", "params", "agents", "tags", "all"), required=("tool",))
+        models.check_fields(body, ("tool", "params", "agents", "tags", "tags_match", "all"), required=("tool",))
         try:
             doc, tasks = await self.toolbox.jobs.create(
-                self.current_user, body["tool"], body.get("params"),
-                agents=body.get("agents"), tags=body.get("tags"), all_agents=body.get("all"))
+                self.current_user, body["tool"], body.get("params"), agents=body.get("agents"),
+                tags=body.get("tags"), all_agents=body.get("all"), tags_match=body.get("tags_match"))
         except RateLimited as error:
             await self.audit("job.create", None, outcome="refused", tool=str(body["tool"])[:40],
                              reason=error.message)
@@ -53,8 +56,21 @@ class JobCancelHandler(APIHandler):
         self.write_json(job_model(doc))
 
 
+class JobExportHandler(APIHandler):
+    @require_role("viewer")
+    async def get(self, job_id):
+        """The job as a file: ``?format=csv`` (a row per task) or ``json`` (with raw outputs)."""
+        fmt = self.get_query_argument("format", "json")
+        doc, tasks = await self.toolbox.jobs.get(id_arg(job_id, "job"))
+        body, content_type, filename = export_job(doc, tasks, fmt)
+        self.set_header("Content-Type", content_type)
+        self.set_header("Content-Disposition", f'attachment; filename="{filename}"')
+        self.write(body)
+
+
 default_handlers = [
     (r"/api/jobs", JobsHandler),
+    (r"/api/jobs/(?P<job_id>[^/]+)/export", JobExportHandler),
     (r"/api/jobs/(?P<job_id>[^/]+)/cancel", JobCancelHandler),
     (r"/api/jobs/(?P<job_id>[^/]+)", JobHandler),
 ]

@@ -3,6 +3,7 @@
 from handlers.base import APIHandler, id_arg, require_role
 from toolbox import models
 from toolbox.errors import Conflict, NotFound, ValidationError
+from toolbox.filters import match_mode
 from toolbox.jobs import task_json
 
 MAX_AGENTS_PER_REQUEST = 10000
@@ -11,12 +12,12 @@ MAX_AGENTS_PER_REQUEST = 10000
 class TasksHandler(APIHandler):
     @require_role("viewer")
     async def get(self):
-        """List tasks, newest first: ?agent=&state=&limit=&before=."""
-        args = self.query_args("agent", "state", "limit", "before")
+        """List tasks, newest first: ?agent=&state=&match=part&limit=&before=."""
+        args = self.query_args("agent", "state", "match", "limit", "before")
         limit = models.int_in(args.get("limit", 50), "limit", 1, 500)
         before = models.int_in(args["before"], "before", 1, 2**62) if "before" in args else None
         docs = await self.toolbox.tasks.list(agent=args.get("agent"), state=args.get("state"),
-                                             limit=limit, before=before)
+                                             limit=limit, before=before, part=match_mode(args.get("match")))
         items = [models.with_result_preview(models.task_model(doc)) for doc in docs]
         page = {"items": items, "next_before": items[-1]["task_id"] if len(items) == limit else None}
         self.write_json(page)

@@ -4,12 +4,13 @@
 - ``GET /api/users`` → ``{items: [user...]}``; ``PATCH /api/users/{id}`` ``{role?, disabled?}``
   (audited as ``user.role`` / ``user.disable`` / ``user.enable``; 409 when it would leave
   no enabled admin).
-- ``GET /api/audit?actor=&action=&target=&limit=&before=`` → ``{items, next_before}``.
+- ``GET /api/audit?actor=&action=&target=&match=part&limit=&before=`` → ``{items, next_before}``.
 """
 
 from handlers.base import APIHandler, require_role
 from toolbox import models
 from toolbox.audit import audit_model
+from toolbox.filters import match_mode
 from toolbox.users import role_arg, user_model
 
 USER_ID = r"(?P<user_id>[A-Za-z0-9_.:-]{1,64})"
@@ -55,10 +56,11 @@ class AuditHandler(APIHandler):
     @require_role("admin")
     async def get(self):
         """Audit entries, newest first; ``next_before`` pages on."""
-        args = self.query_args("actor", "action", "target", "limit", "before")
+        args = self.query_args("actor", "action", "target", "match", "limit", "before")
         limit = models.int_in(args.get("limit", 50), "limit", 1, 500)
         filters = {key: args.get(key) for key in ("actor", "action", "target")}
-        entries = await self.toolbox.audit.list(limit=limit, before=args.get("before"), **filters)
+        entries = await self.toolbox.audit.list(limit=limit, before=args.get("before"),
+                                                part=match_mode(args.get("match")), **filters)
         items = [audit_model(entry) for entry in entries]
         self.write_json({"items": items, "next_before": items[-1]["id"] if len(items) == limit else None})
 

@@ -1,4 +1,5 @@
-"""Logging in and out: Feishu OAuth, the one-time local admin link, logout, ``/auth/info``.
+"""Logging in and out: Feishu OAuth, the one-time local admin link, the admin token
+(``POST /auth/token``, see ``toolbox.token_login``), logout, ``/auth/info``.
 
 ``GET /auth/feishu/login?next=/path`` keeps a random ``state`` and ``next`` in a short-lived
 signed cookie and sends the browser to Feishu; ``GET /auth/feishu/callback`` checks the
@@ -18,7 +19,7 @@ from tornado import escape
 
 from handlers.base import BaseHandler, Principal
 from toolbox import sessions
-from toolbox.errors import RateLimited
+from toolbox.errors import Forbidden, NotFound, RateLimited, ToolboxError
 from toolbox.feishu import FeishuError, callback_error_message
 from toolbox.users import display_name, expiry_from_timestamp
 
@@ -36,12 +37,14 @@ USER_REFUSED = {"user_not_allowed", "app_not_installed", "user_status_invalid", 
 BAD_LOGIN = {"invalid_code", "code_expired", "code_used", "redirect_uri_mismatch", "client_mismatch",
              "pkce_failed", "scope_not_granted", "missing_code", "invalid_token"}
 
+# The console's own stylesheet (light and dark), so these pages look like the console.
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} · toolBox</title>
-<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:36em;margin:4em auto;padding:0 1em;color:#222}}
-a{{color:#0b5fff}}</style></head>
-<body><h1>{title}</h1><p>{message}</p><p>{links}</p></body></html>
+<meta name="color-scheme" content="light dark"><title>{title} · toolBox</title>
+<link rel="stylesheet" href="{css}"></head>
+<body><main class="login-view"><div class="card login-card" data-testid="auth-page">
+<p class="brand"><span class="logo" aria-hidden="true">▣</span> toolBox</p>
+<h1>{title}</h1><p>{message}</p><p>{links}</p></div></main></body></html>
 """
 
 
@@ -65,7 +68,7 @@ class AuthPage(BaseHandler):
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.finish(PAGE.format(title=escape.xhtml_escape(title), message=escape.xhtml_escape(message),
-                                links=" · ".join(links)))
+                                links=" · ".join(links), css=escape.xhtml_escape(self.static_url("console.css"))))
 
     def write_error(self, status_code, **kwargs):
         self.page(status_code, "Something went wrong",
@@ -223,6 +226,38 @@ class LocalLoginHandler(AuthPage):
         self.redirect("/")
 
 
+class TokenLoginHandler(AuthPage):
+    """``POST /auth/token`` ``{"token"}``: the admin API token opens an admin session (no Feishu).
+
+    The console's login page sends it with ``X-XSRFToken`` (checked like every cookie
+    POST); answers are JSON: 200, 403 wrong token, 429 throttled, 404 with Feishu.
+    """
+
+    write_error = BaseHandler.write_error  # JSON errors, not the HTML pages of the other logins
+    body_limit = 4096
+
+    async def post(self):
+        login = self.toolbox.token_login
+        if not login.enabled:
+            raise NotFound("logging in with the admin token is off: log in with Feishu")
+        body = self.json_body()
+        candidate = body.get("token") if isinstance(body, dict) else None
+        try:
+            login.check(self.request.remote_ip, candidate)
+        except ToolboxError as error:  # no credentials: counted per address and minute (AuditLog)
+            await self.toolbox.audit.record_refusal(
+                "login", "throttled" if error.status_code == 429 else "bad_admin_token", self.request.remote_ip,
+                details={"method": "admin_token"})
+            raise
+        doc = await self.toolbox.users.ensure_local_admin()
+        if doc.get("disabled"):
+            await self.audit_login("refused", "admin_token", doc=doc, reason="disabled")
+            raise Forbidden("the local admin account is disabled")
+        self.start_session(doc)
+        await self.audit_login("ok", "admin_token", doc=doc)
+        self.write_json({"status": True})
+
+
 class LogoutHandler(BaseHandler):
     async def post(self):
         """End this browser's session (the cookie is cleared and the session refused hereafter)."""
@@ -246,6 +281,7 @@ default_handlers = [
     (r"/auth/feishu/login", FeishuLoginHandler),
     (r"/auth/feishu/callback", FeishuCallbackHandler),
     (r"/auth/local", LocalLoginHandler),
+    (r"/auth/token", TokenLoginHandler),
     (r"/auth/logout", LogoutHandler),
     (r"/auth/info", InfoHandler),
 ]

@@ -197,10 +197,11 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
         assert page.evaluate("window.__noReload") == "still here"
         for agent in ("agent-1", "agent-2"):
             row = f'tr[data-agent="{agent}"]'
-            assert page.text_content(f"{row} td[data-col=loss]") == "0"
+            assert page.text_content(f"{row} td[data-col=loss]") == "0 %"
             assert page.text_content(f"{row} td[data-col=recv]") == "2/2"
-            for col in ("min", "avg", "max"):
-                assert float(page.text_content(f"{row} td[data-col={col}]")) >= 0
+            for col in ("min", "avg", "max"):  # times under 1 ms in µs, the number kept in data-value
+                assert float(page.get_attribute(f"{row} td[data-col={col}]", "data-value")) >= 0
+                assert re.fullmatch(r"\d+ µs|\d+\.\d+ ms|\d+ ms", page.text_content(f"{row} td[data-col={col}]"))
         page.wait_for_function("document.querySelector('[data-testid=job-summary]').textContent === '2 ok'")
         assert "2 / 2 finished" in page.text_content('[data-testid="progress-text"]')
         assert page.text_content('[data-testid="job-outcome"]') == "ok"

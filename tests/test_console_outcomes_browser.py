@@ -349,7 +349,8 @@ def test_rows_close_when_the_job_ends_badges_are_readable_and_disable_is_explain
         help_text = page.text_content("[data-testid=disable-help]")
         assert "Disabled agents get no new tasks; toolbox-agent pauses and asks again every 30 s, and resumes " \
                "when enabled; the field agent keeps polling and is refused." in help_text
-        button = page.locator('tr[data-agent="pausing"] button:has-text("Disable")')
+        page.click('tr[data-agent="pausing"] button[aria-haspopup=menu]')  # the row's actions menu
+        button = page.locator('tr[data-agent="pausing"] [role=menuitem]:has-text("Disable")')
         assert "toolbox-agent pauses" in button.get_attribute("title")
         assert button.get_attribute("aria-describedby") == "disable-help"
         dialogs = []
@@ -366,7 +367,8 @@ def test_rows_close_when_the_job_ends_badges_are_readable_and_disable_is_explain
         agent.wait_for_line(r"disabled on the server; asking again every 30 s", timeout=60)
         assert agent.proc.poll() is None  # paused, not gone
         both_schemes(page, shots, "agents-disabled")
-        page.click('tr[data-agent="pausing"] button:has-text("Enable")')
+        page.click('tr[data-agent="pausing"] button[aria-haspopup=menu]')
+        page.click('tr[data-agent="pausing"] [role=menuitem]:has-text("Enable")')
         page.wait_for_selector(".notice .msg.ok:has-text('resumes within 30 s')")
         assert len(dialogs) == 1  # enabling asks nothing
         assert errors == [], errors

@@ -224,3 +224,21 @@ async def test_raw_task_results_are_parsed_by_their_command(api, make_agent):
     await agent.fetch()
     await agent.post(other["task_id"], " 10:00:00 up 3 days")
     assert (await api(f"/api/tasks/{other['task_id']}")).json["parsed"] is None
+
+
+@pytest.mark.gen_test
+async def test_tags_select_agents_having_any_of_them_when_asked(api, make_agent):
+    await make_agent("a", tags=["isp:telecom", "region:bj"])
+    await make_agent("b", tags=["isp:unicom"])
+    await make_agent("c", tags=["region:sh"])
+    anyof = await api("/api/jobs", "POST", json=ping(tags=["isp:telecom", "isp:unicom"], tags_match="any"))
+    assert anyof.code == 201 and anyof.json["agents"] == ["a", "b"]
+    allof = await api("/api/jobs", "POST", json=ping(tags=["isp:telecom", "region:bj"], tags_match="all"))
+    assert allof.code == 201 and allof.json["agents"] == ["a"]
+    none = await api("/api/jobs", "POST", json=ping(tags=["isp:telecom", "isp:unicom"]))
+    assert none.code == 400 and none.json["error"] == "no agent has all of the tags isp:telecom, isp:unicom"
+    for body, error in ((ping(tags=["isp:unicom"], tags_match="some"), "tags_match: must be one of all, any"),
+                        (ping(agents=["a"], tags_match="any"), "tags_match: only with tags")):
+        reply = await api("/api/jobs", "POST", json=body)
+        assert reply.code == 400 and reply.json["error"] == error
+    await settle()

@@ -26,6 +26,7 @@ from bson.errors import InvalidId
 from toolbox import models
 from toolbox.db import ASCENDING, DESCENDING, index
 from toolbox.errors import ValidationError
+from toolbox.filters import name_match
 
 log = logging.getLogger("toolbox.audit")
 
@@ -167,16 +168,18 @@ class AuditLog:
     def _slack(self):
         return max(1, self.limit // 10)
 
-    async def list(self, actor=None, action=None, target=None, limit=50, before=None):
-        """Newest first.  ``actor`` matches the actor's name or user id; ``before`` is a
-        datetime bound, or the id of an entry (a page's ``next_before``: no entry is skipped
-        even when several share a millisecond)."""
+    async def list(self, actor=None, action=None, target=None, limit=50, before=None, part=False):
+        """Newest first.  ``actor`` matches the actor's name or user id; ``part``: names,
+        actions and targets containing the text given; ``before`` is a datetime bound, or
+        the id of an entry (a page's ``next_before``: no entry is skipped even when several
+        share a millisecond)."""
         clauses = []
         if actor is not None:
+            actor = name_match(actor, part)
             clauses.append({"$or": [{"actor": actor}, {"actor_id": actor}]})
         for key, value in (("action", action), ("target", target)):
             if value is not None:
-                clauses.append({key: value})
+                clauses.append({key: name_match(value, part)})
         if isinstance(before, str):
             anchor = await self.collection.find_one({"_id": _entry_id(before)})
             if anchor is None:

@@ -23,13 +23,14 @@ import time
 from toolbox import models
 from toolbox.db import ASCENDING, DESCENDING, PyMongoError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
+from toolbox.filters import name_match
 from toolbox.models import (CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES,
                             TERMINAL_STATES)
 from toolbox.job_counts import LiveJob, job_outcome, job_summary
 from toolbox.outcomes import read_result
 from toolbox.ratelimit import SlidingWindow, TargetLimiter
 from toolbox.tools import (TOOLS, ToolError, build_command, check_target_allowed, contacted_hosts,
-                           target_of, time_limit, validate_params)
+                           full_target, target_of, time_limit, validate_params)
 
 log = logging.getLogger("toolbox.jobs")
 
@@ -60,6 +61,7 @@ def job_model(doc, tasks=None):
         "tool": doc["tool"],
         "params": doc["params"],
         "target": doc["target"],
+        "full_target": full_target(doc["tool"], doc["params"], doc["target"]),
         "created_by": doc.get("created_by"),
         "created_at": models.isoformat(doc.get("created_at")),
         "deadline": models.isoformat(doc.get("deadline")),
@@ -76,6 +78,15 @@ def job_model(doc, tasks=None):
         model["tasks"] = [models.with_result_preview(task_json(task))
                           for task in sorted(tasks, key=lambda t: (t["agent"], t["_id"]))]
     return model
+
+
+TAGS_MATCH = ("all", "any")
+
+
+def tags_select(wanted, tags, mode=None):
+    """Whether an agent with ``tags`` is selected by ``wanted``: having all of them
+    (``mode`` "all" or None) or any (``"any"``)."""
+    return bool(wanted & set(tags)) if mode == "any" else wanted <= set(tags)
 
 
 class JobService:
@@ -127,24 +138,29 @@ class JobService:
             {"_id": "job_id"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
         return doc["value"]
 
-    async def select(self, agents=None, tags=None, all_agents=None):
-        """Agent documents chosen by exactly one of names, tags (having all) or all."""
+    async def select(self, agents=None, tags=None, all_agents=None, tags_match=None):
+        """Agent documents chosen by exactly one of names, tags (having all of them, or any
+        with ``tags_match="any"``) or all."""
         if all_agents is False:
             all_agents = None
         if sum(x is not None for x in (agents, tags, all_agents)) != 1:
             raise ValidationError("select agents with exactly one of agents, tags or all")
+        if tags_match is not None and tags is None:
+            raise ValidationError("tags_match: only with tags")
         if agents is not None:
             if not isinstance(agents, list) or not agents or len(agents) > MAX_AGENTS:
                 raise ValidationError(f"agents: a list of 1 to {MAX_AGENTS} agent names")
             names = dict.fromkeys(models.agent_name(name, "agents") for name in agents)
             return [await self.agents.require(name) for name in names]
         if tags is not None:
+            if tags_match not in (None, *TAGS_MATCH):
+                raise ValidationError(f"tags_match: must be one of {', '.join(TAGS_MATCH)}")
             wanted = set(models.tags(tags))
             if not wanted:
                 raise ValidationError("tags: give at least one tag")
-            docs = [doc for doc in self.agents.list() if wanted <= set(doc.get("tags", []))]
+            docs = [doc for doc in self.agents.list() if tags_select(wanted, doc.get("tags", []), tags_match)]
             if not docs:
-                raise ValidationError(f"no agent has all the tags {', '.join(sorted(wanted))}")
+                raise ValidationError(f"no agent has {tags_match or 'all'} of the tags {', '.join(sorted(wanted))}")
             return docs
         if all_agents is not True:
             raise ValidationError("all: must be true")
@@ -153,7 +169,7 @@ class JobService:
             raise ValidationError("there are no agents")
         return docs
 
-    async def create(self, principal, tool, params, agents=None, tags=None, all_agents=None):
+    async def create(self, principal, tool, params, agents=None, tags=None, all_agents=None, tags_match=None):
         """Queue the job's tasks; return (job document, task documents)."""
         try:
             params = validate_params(tool, params)
@@ -161,7 +177,7 @@ class JobService:
         except ToolError as error:
             raise ValidationError(error.message) from None
         runnable, skipped, commands = [], [], {}
-        for doc in sorted(await self.select(agents, tags, all_agents), key=lambda d: d["_id"]):
+        for doc in sorted(await self.select(agents, tags, all_agents, tags_match), key=lambda d: d["_id"]):
             platform = doc.get("platform", "linux")
             if doc.get("disabled"):
                 skipped.append({"agent": doc["_id"], "reason": "the agent is disabled"})
@@ -364,13 +380,17 @@ class JobService:
             raise NotFound(f"job not found: {job_id}")
         return doc, await self.tasks.list(job_id=job_id, limit=MAX_AGENTS)
 
-    async def list(self, tool=None, user=None, state=None, limit=50, before=None):
-        """Newest first, at most ``limit``, with ids below ``before``."""
+    async def list(self, tool=None, user=None, state=None, limit=50, before=None, target=None, part=False):
+        """Newest first, at most ``limit``, with ids below ``before``; ``part``: users (and
+        targets: the host or the URL) containing the text given."""
         query = {}
         if tool is not None:
             query["tool"] = tool
         if user is not None:
-            query["created_by"] = user
+            query["created_by"] = name_match(user, part)
+        if target is not None:
+            match = name_match(target, part)
+            query["$or"] = [{"target": match}, {"params.url": match}]
         if state is not None:
             if state not in JOB_STATES:
                 raise ValidationError(f"state: must be one of {', '.join(JOB_STATES)}")

@@ -161,6 +161,7 @@ def path(name, schema):
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
+MATCH = query("match", {"type": "string", "enum": ["part", "exact"]}, "part: text filters match a part")
 LIMIT = query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size (default 50)")
 BEFORE_ID = query("before", ID, "the previous page's next_before")
 TASK_ID, JOB_ID = path("task_id", ID), path("job_id", ID)
@@ -205,7 +206,7 @@ PATHS = {
         "get": operation("List tasks, newest first (results as previews)", _items("TaskListItem", paged=True),
                          errors=API + (400,), role="viewer",
                          params=[query("agent", STRING), query("state", {"type": "string", "enum": list(TASK_STATES)}),
-                                 LIMIT, BEFORE_ID]),
+                                 MATCH, LIMIT, BEFORE_ID]),
         "post": operation("Queue a raw command on named agents", _items("Task"), 201,
                           errors=API + (400, 404, 413), role="admin",
                           body=_object({"agents": {"type": "array", "minItems": 1, "maxItems": 10000,
@@ -225,17 +226,24 @@ PATHS = {
     "/api/jobs": {
         "get": operation("List jobs, newest first, without tasks", _items("Job", paged=True), errors=API + (400,),
                          role="viewer",
-                         params=[query("tool", STRING), query("user", STRING),
+                         params=[query("tool", STRING), query("user", STRING), query("target", STRING),
                                  query("state", {"type": "string", "enum": ["running", "done", "canceled"]}),
-                                 LIMIT, BEFORE_ID]),
+                                 MATCH, LIMIT, BEFORE_ID]),
         "post": operation("Start a job: one tool on many agents", _ref("Job"), 201,
                           errors=API + (400, 404, 413, 429), role="operator",
                           body=_object({"tool": STRING, "params": {"type": "object"},
                                         "agents": {"type": "array", "items": AGENT_NAME}, "tags": TAGS,
+                                        "tags_match": {"type": "string", "enum": ["all", "any"]},
                                         "all": BOOL}, ("tool",), False)),
     },
     "/api/jobs/{job_id}": {"get": operation("One job with its tasks (results as previews)", _ref("Job"),
                                             errors=API + (404,), params=[JOB_ID], role="viewer")},
+    "/api/jobs/{job_id}/export": {"get": operation(
+        "The job as a file: a row per task (CSV) or everything with the whole outputs (JSON)",
+        {"description": "the export", "content": {"text/csv": {"schema": STRING},
+                                                  "application/json": {"schema": {"type": "object"}}}},
+        errors=API + (400, 404), role="viewer",
+        params=[JOB_ID, query("format", {"type": "string", "enum": ["json", "csv"]}, "default json")])},
     "/api/jobs/{job_id}/cancel": {"post": operation("Cancel a running job's queued tasks", _ref("Job"),
                                                     errors=API + (404, 409), params=[JOB_ID], role="operator")},
     "/api/tools": {"get": operation("The tool catalogue", _items("Tool"), errors=API, role="viewer")},
@@ -259,7 +267,7 @@ PATHS = {
         body=_object({"role": ROLE, "disabled": BOOL}, (), False))},
     "/api/audit": {"get": operation(
         "The audit log, newest first", _items("AuditEntry", paged=True), errors=API + (400,), role="admin",
-        params=[query("actor", STRING), query("action", STRING), query("target", STRING), LIMIT,
+        params=[query("actor", STRING), query("action", STRING), query("target", STRING), MATCH, LIMIT,
                 query("before", {"type": "string", "pattern": "^[0-9a-f]{24}$"}, "the previous page's next_before")])},
     "/api/ws": {"get": operation(
         "The live feed (websocket; same origin only): hello, then every event {seq, type, at, data}",
@@ -270,6 +278,9 @@ PATHS = {
     "/auth/info": {"get": operation("Which logins this server offers",
                                     _object({"feishu": BOOL, "local_login": BOOL}, ("feishu", "local_login")),
                                     security=PUBLIC)},
+    "/auth/token": {"post": operation(
+        "Log in with the admin API token (servers without Feishu; needs X-XSRFToken)", _ref("Status"),
+        errors=(400, 403, 404, 413, 429), body=_object({"token": STRING}, ("token",)), security=PUBLIC)},
     "/auth/logout": {"post": operation("End this browser's session", _ref("Status"), errors=(403,),
                                        security=PUBLIC)},
     "/auth/feishu/login": {"get": operation(

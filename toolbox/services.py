@@ -18,6 +18,7 @@ from toolbox.feishu import FeishuClient
 from toolbox.jobs import JobService
 from toolbox.sessions import LocalLogin
 from toolbox.tasks import AGENT_OFFLINE, AGENT_RESTARTED, TaskService
+from toolbox.token_login import TokenLogin
 from toolbox.users import UserStore
 
 log = logging.getLogger("toolbox")
@@ -46,6 +47,7 @@ class Toolbox:
                                        accounts_url=config.feishu_accounts_url,
                                        open_url=config.feishu_open_url)
         self.local_login = LocalLogin(enabled=not config.feishu_enabled)
+        self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
         self._sweeper = None
         self._last_refresh = 0.0
 

@@ -34,6 +34,7 @@ from toolbox import models
 from toolbox.claims import CLAIM_ORDER
 from toolbox.db import ASCENDING, DESCENDING, BulkWriteError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
+from toolbox.filters import name_match
 from toolbox.models import CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TERMINAL_STATES
 from toolbox.outcomes import read_result
 
@@ -268,11 +269,12 @@ class TaskService:
             doc = await self.history.find_one({"_id": task_id})
         return doc
 
-    async def list(self, agent=None, state=None, limit=50, before=None, job_id=None):
-        """Newest first, at most ``limit``, with ids below ``before``."""
+    async def list(self, agent=None, state=None, limit=50, before=None, job_id=None, part=False):
+        """Newest first, at most ``limit``, with ids below ``before``; ``part``: agent names
+        containing ``agent``."""
         query = {}
         if agent is not None:
-            query["agent"] = agent
+            query["agent"] = name_match(agent, part)
         if state is not None:
             if state not in models.TASK_STATES:
                 raise ValidationError(f"state: must be one of {', '.join(models.TASK_STATES)}")

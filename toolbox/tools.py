@@ -51,6 +51,7 @@ __all__ = [
     "check_target_allowed",
     "contacted_hosts",
     "describe_tools",
+    "full_target",
     "target_of",
     "time_limit",
     "validate_params",
@@ -360,6 +361,22 @@ def target_of(tool_name, params):
     tool = _get_tool(tool_name)
     value = validate_params(tool_name, params)[tool.target_param]
     return url_host(value) if tool.target_param == "url" else value
+
+
+def full_target(tool_name, params, target=None):
+    """What a job aims at as people name it: the whole URL for curl, host:port for tcp,
+    the name and its DNS server for dig, else the host (``target`` when params lack it)."""
+    params = params if isinstance(params, dict) else {}
+    if tool_name == "curl" and isinstance(params.get("url"), str):
+        return params["url"]
+    host = params.get("target") if isinstance(params.get("target"), str) else target
+    if host is None:
+        return None
+    if tool_name == "tcp" and params.get("port") is not None:
+        return f"[{host}]:{params['port']}" if ":" in host else f"{host}:{params['port']}"
+    if tool_name == "dig" and isinstance(params.get("server"), str):
+        return f"{host} @{params['server']}"
+    return host
 
 
 def contacted_hosts(tool_name, params):

@@ -49,18 +49,28 @@ export function replace(node, ...children) {
   return node;
 }
 
-/** A "2 min ago" style time, with the full date in the title. */
+function agoText(when) {
+  const seconds = Math.round((Date.now() - when.getTime()) / 1000);
+  if (seconds < 5) return "just now";
+  if (seconds < 60) return `${seconds} s ago`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.floor(seconds / 3600)} h ago`;
+  return when.toLocaleDateString();
+}
+
+/** A "2 min ago" style time, with the full date in the title; kept fresh by refreshTimes. */
 export function ago(iso) {
   if (!iso) return h("span", { class: "muted" }, "never");
   const when = new Date(iso);
-  const seconds = Math.round((Date.now() - when.getTime()) / 1000);
-  let text;
-  if (seconds < 5) text = "just now";
-  else if (seconds < 60) text = `${seconds} s ago`;
-  else if (seconds < 3600) text = `${Math.floor(seconds / 60)} min ago`;
-  else if (seconds < 86400) text = `${Math.floor(seconds / 3600)} h ago`;
-  else text = when.toLocaleDateString();
-  return h("time", { datetime: iso, title: when.toLocaleString() }, text);
+  return h("time", { datetime: iso, title: when.toLocaleString(), class: "ago", dataset: { ago: iso } }, agoText(when));
+}
+
+/** Bring every "… ago" under `root` up to date (the console calls it every few seconds). */
+export function refreshTimes(root = document) {
+  for (const node of root.querySelectorAll("time[data-ago]")) {
+    const text = agoText(new Date(node.dataset.ago));
+    if (node.textContent !== text) node.textContent = text;
+  }
 }
 
 export function dateTime(iso) {

@@ -1,7 +1,7 @@
 // The console: who is logged in, the header, hash routing, and the live feed's status.
 
 import { api, ApiError } from "./api.js";
-import { h, replace, message, safeImageUrl } from "./dom.js";
+import { h, replace, message, safeImageUrl, refreshTimes } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import * as login from "./pages/login.js";
 import * as agents from "./pages/agents.js";
@@ -15,7 +15,7 @@ const RANK = { viewer: 1, operator: 2, admin: 3 };
 const ROUTES = {
   agents: { page: agents, title: "Agents" },
   run: { page: run, title: "Run" },
-  jobs: { page: job, title: "Job", nav: "history" },
+  jobs: { page: job, title: "Job", nav: "from" },  // the page the job was opened from
   history: { page: history, title: "History" },
   admin: { page: admin, title: "Admin" },
 };
@@ -122,8 +122,15 @@ async function route() {
   if (cleanup) { try { cleanup(); } catch (error) { console.error(error); } cleanup = null; }
   const { name, args } = parseHash();
   const entry = ROUTES[name] || ROUTES.agents;
+  // A job opened from History highlights History; one started on Run (or Run again), Run.
+  // (a link opened by hand highlights nothing: the job view is no menu page)
+  const from = name === "jobs" ? ctx.jobFrom : null;
+  if (name !== "jobs") ctx.jobFrom = null;
+  const active = entry.nav === "from" ? from : name;
   for (const link of nav.querySelectorAll("a")) {
-    link.classList.toggle("active", link.dataset.route === (entry.nav || name));
+    const here = link.dataset.route === active;
+    link.classList.toggle("active", here);
+    if (here) link.setAttribute("aria-current", "page"); else link.removeAttribute("aria-current");
   }
   document.title = `${entry.title} · toolBox`;
   const page = h("section", { class: "page" });
@@ -158,6 +165,7 @@ async function boot() {
   watchLive();
   ctx.live.start();
   window.addEventListener("hashchange", route);
+  setInterval(() => refreshTimes(view), 5000);  // "14 s ago" never goes stale
   await route();
 }
 

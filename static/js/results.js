@@ -5,6 +5,8 @@
 // NXDOMAIN's query time) are never shown as values; columns marked `keep` (what the
 // answer was: loss, HTTP status, DNS status, port state) still are.
 
+import { formatMs, formatPct } from "./format.js";
+
 const ms = (v) => (v === null || v === undefined ? null : v);
 
 function lastHop(parsed) {
@@ -60,14 +62,24 @@ export const COLUMNS = {
   ],
 };
 
-// The number charted per agent (with an optional min–max range), by tool.
+// The number charted per agent (with an optional min–max range), by tool; `name` and
+// `range` are what the bar and the whisker are, in the legend and tooltips.
 const CHART = {
-  ping: { title: "Average RTT per agent", value: (p) => p.rtt_avg_ms, low: (p) => p.rtt_min_ms, high: (p) => p.rtt_max_ms },
-  traceroute: { title: "Last hop RTT per agent", value: (p) => hopAvg(lastHop(p)) },
-  mtr: { title: "Final hop average per agent", value: (p) => hopAvg(lastHop(p)), low: (p) => (lastHop(p) || {}).best_ms, high: (p) => (lastHop(p) || {}).worst_ms },
-  dig: { title: "Query time per agent", value: (p) => p.query_time_ms },
-  curl: { title: "Total time per agent", value: (p) => p.total_ms },
+  ping: { title: "Average RTT per agent", name: "average RTT", range: "min–max of the replies", value: (p) => p.rtt_avg_ms, low: (p) => p.rtt_min_ms, high: (p) => p.rtt_max_ms },
+  traceroute: { title: "Last hop RTT per agent", name: "last hop RTT", value: (p) => hopAvg(lastHop(p)) },
+  mtr: { title: "Final hop average per agent", name: "final hop average", range: "best–worst of the final hop", value: (p) => hopAvg(lastHop(p)), low: (p) => (lastHop(p) || {}).best_ms, high: (p) => (lastHop(p) || {}).worst_ms },
+  dig: { title: "Query time per agent", name: "query time", value: (p) => p.query_time_ms },
+  curl: { title: "Total time per agent", name: "total time", value: (p) => p.total_ms },
 };
+
+/** A cell's text for column `col`: times with their unit and precision (µs under 1 ms). */
+export function cellText(col, value) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value !== "number") return String(value);
+  if (col.unit === "ms") return formatMs(value);
+  if (col.unit === "%") return formatPct(value);
+  return Number.isInteger(value) ? String(value) : value.toFixed(1);
+}
 
 export function columnsFor(tool) {
   return COLUMNS[tool] || [];

@@ -37,6 +37,8 @@ export function checkHost(value, name, { ipOnly = false, serviceLabels = false }
   if (value.length > 255) return `${name}: is too long (at most 253 characters)`;
   if (/[^\x21-\x7e]/.test(value)) return `${name}: must not contain spaces or non-ASCII characters (use punycode xn-- for IDN)`;
   if (value.startsWith("-")) return `${name}: must not start with '-'`;
+  const url = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/([^/?#:]*)/.exec(value);
+  if (url) return `${name}: is a URL; give only the host${url[1] ? ` (${url[1]})` : ""}, or use HTTP timing for URLs`;
   if (isIPv4(value) || isIPv6(value)) return null;
   if (ipOnly) return `${name}: must be an IP address`;
   if (/^[0-9.]+$/.test(value)) return `${name}: is not a valid IPv4 address`;

@@ -1,4 +1,5 @@
-// Admin: users and roles, the audit log (admins), and everyone's own API tokens.
+// Admin: users and roles, the audit log (admins; its filters match a part of the actor
+// or action, on Enter), and everyone's own API tokens.
 
 import { api, query } from "../api.js";
 import { h, replace, message, empty, ago, dateTime, badge, copyButton, safeImageUrl } from "../dom.js";
@@ -137,18 +138,22 @@ function auditSection() {
   let before = null;
   const body = h("div", {});
   const pager = h("div", { class: "pager" });
-  const actor = h("input", { type: "search", placeholder: "Actor", "aria-label": "Actor" });
-  const action = h("input", { type: "search", placeholder: "Action, e.g. login", "aria-label": "Action" });
-  for (const [input, key] of [[actor, "actor"], [action, "action"]]) {
-    input.addEventListener("change", () => { filters[key] = input.value.trim(); stack = []; before = null; load(); });
-  }
-  const node = h("section", { class: "card", "aria-label": "Audit log" }, h("h2", {}, "Audit log"),
-    h("div", { class: "filters" }, actor, action), body, pager);
+  const actor = h("input", { type: "search", name: "actor", placeholder: "Actor (part of it)", "aria-label": "Actor" });
+  const action = h("input", { type: "search", name: "action", placeholder: "Action, e.g. token or login", "aria-label": "Action" });
+  const form = h("form", { class: "filters", role: "search", "aria-label": "Audit filters" }, actor, action,
+    h("button", { type: "submit", class: "small" }, "Filter"));
+  const apply = () => {
+    filters.actor = actor.value.trim(); filters.action = action.value.trim(); stack = []; before = null; load();
+  };
+  form.addEventListener("submit", (event) => { event.preventDefault(); apply(); });
+  for (const input of [actor, action]) input.addEventListener("change", apply);
+  const node = h("section", { class: "card", "aria-label": "Audit log" }, h("h2", {}, "Audit log"), form, body, pager);
 
   async function load() {
     let reply;
     try {
-      reply = await api(`/api/audit${query({ ...filters, limit: PAGE, before })}`);
+      const part = filters.actor || filters.action ? "part" : "";
+      reply = await api(`/api/audit${query({ ...filters, match: part, limit: PAGE, before })}`);
     } catch (error) {
       replace(body, message("error", `Cannot load the audit log: ${error.message}`));
       return;

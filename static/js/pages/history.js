@@ -1,24 +1,31 @@
-// History: past jobs (filter by tool, user, state) and tasks (filter by agent, state),
-// newest first, a page at a time, each with its outcome in words and colour and the
-// server's one-line summary (a job where every agent failed reads "2 failed", not
-// "done"); any job opens in the job view.
+// History: past jobs (filter by tool, user, target, state) and tasks (filter by agent,
+// state), newest first, a page at a time, each with its outcome in words and colour and
+// the server's one-line summary (a job where every agent failed reads "2 failed", not
+// "done"); any job opens in the job view.  Text filters match a part of a name
+// (?match=part) and apply on Enter or when left; the page never reloads.
 
 import { api, query } from "../api.js";
 import { h, replace, message, empty, ago, copyButton } from "../dom.js";
 import { outcomeBadge, outcomeKind, taskStatus, jobBadges, jobKey } from "../outcome.js";
 import { rawOutput, hasOutput, fetchWholeResult, loadingNote } from "../raw.js";
+import { arrowKeys, keepFocus } from "../keys.js";
 
 const PAGE = 25;
 const JOB_STATES = ["running", "done", "canceled"];
 const TASK_STATES = ["queued", "dispatched", "done", "canceled", "delivery_timeout", "lost"];
 
 // The last filters, kept while the console is open.
-const memory = { tab: "jobs", jobs: { tool: "", user: "", state: "" }, tasks: { agent: "", state: "" } };
+const memory = { tab: "jobs", jobs: { tool: "", user: "", target: "", state: "" }, tasks: { agent: "", state: "" } };
 
 export async function render(page, ctx) {
-  const tabs = h("div", { class: "tabs", role: "tablist" });
-  const filters = h("form", { class: "filters", "aria-label": "Filters" });
-  const results = h("div", { class: "card" });
+  const tabs = h("div", { class: "tabs", role: "tablist", "aria-label": "Jobs or tasks" });
+  const filters = h("form", { class: "filters", "aria-label": "Filters", role: "search" });
+  const results = h("div", { class: "card", id: "history-list", role: "tabpanel" });
+  filters.addEventListener("submit", (event) => {  // Enter in a filter: apply it, never reload
+    event.preventDefault();
+    for (const input of filters.querySelectorAll("input")) memory[memory.tab][input.name] = input.value.trim();
+    stack = []; before = null; load();
+  });
   const pager = h("div", { class: "pager" });
   page.append(h("div", { class: "page-head" }, h("h1", {}, "History")), tabs, filters, results, pager);
 
@@ -28,10 +35,12 @@ export async function render(page, ctx) {
   let before = null;
 
   function drawTabs() {
-    replace(tabs, ...[["jobs", "Jobs"], ["tasks", "Tasks"]].map(([tab, text]) => h("button", {
+    keepFocus(tabs, () => replace(tabs, ...[["jobs", "Jobs"], ["tasks", "Tasks"]].map(([tab, text]) => h("button", {
       type: "button", role: "tab", class: `tab${memory.tab === tab ? " active" : ""}`, "aria-selected": String(memory.tab === tab),
-      onclick: () => { memory.tab = tab; stack = []; before = null; drawTabs(); drawFilters(); load(); },
-    }, text)));
+      "aria-controls": "history-list", dataset: { focus: `tab-${tab}` },
+      onclick: () => { if (memory.tab === tab) return; memory.tab = tab; stack = []; before = null; drawTabs(); drawFilters(); load(); },
+    }, text))));
+    arrowKeys(tabs, "[role=tab]");
   }
 
   function select(name, current, options, label) {
@@ -43,22 +52,28 @@ export async function render(page, ctx) {
   }
 
   function text(name, current, placeholder) {
-    const node = h("input", { name, value: current, placeholder, "aria-label": placeholder, type: "search" });
-    node.addEventListener("change", () => { memory[memory.tab][name] = node.value.trim(); stack = []; before = null; load(); });
+    const node = h("input", { name, value: current, placeholder, "aria-label": placeholder, type: "search", enterkeyhint: "search" });
+    node.addEventListener("change", () => {
+      if (memory[memory.tab][name] === node.value.trim()) return;
+      memory[memory.tab][name] = node.value.trim(); stack = []; before = null; load();
+    });
     return node;
   }
+
+  const apply = () => h("button", { type: "submit", class: "small" }, "Filter");
 
   function drawFilters() {
     const f = memory[memory.tab];
     if (memory.tab === "jobs") {
       replace(filters,
         select("tool", f.tool, tools.map((t) => [t.name, t.title]), "Tool"),
-        text("user", f.user, "User"),
-        select("state", f.state, JOB_STATES.map((s) => [s, s]), "State"));
+        text("user", f.user, "User (part of the name)"),
+        text("target", f.target, "Target (part of it, e.g. /healthz)"),
+        select("state", f.state, JOB_STATES.map((s) => [s, s]), "State"), apply());
     } else {
       replace(filters,
-        text("agent", f.agent, "Agent"),
-        select("state", f.state, TASK_STATES.map((s) => [s, s.replace("_", " ")]), "State"));
+        text("agent", f.agent, "Agent (part of the name)"),
+        select("state", f.state, TASK_STATES.map((s) => [s, s.replace("_", " ")]), "State"), apply());
     }
   }
 
@@ -67,7 +82,9 @@ export async function render(page, ctx) {
     const path = memory.tab === "jobs" ? "/api/jobs" : "/api/tasks";
     let reply;
     try {
-      reply = await api(path + query({ ...memory[memory.tab], limit: PAGE, before }));
+      const filter = memory[memory.tab];
+      const part = filter.user || filter.target || filter.agent ? "part" : "";
+      reply = await api(path + query({ ...filter, match: part, limit: PAGE, before }));
     } catch (error) {
       replace(results, message("error", `Cannot load the ${memory.tab}: ${error.message}`));
       replace(pager);
@@ -98,14 +115,14 @@ export async function render(page, ctx) {
         const tr = h("tr", { class: `link-row row-${outcomeKind(key)}`, dataset: { job: String(job.job_id), outcome: key }, tabindex: "0" },
           h("td", { "data-label": "Job" }, h("a", { href: `#/jobs/${job.job_id}` }, `#${job.job_id}`)),
           h("td", { "data-label": "Tool" }, job.tool),
-          h("td", { "data-label": "Target", class: "target" }, job.target || "—"),
+          h("td", { "data-label": "Target", class: "target" }, job.full_target || job.target || "—"),
           h("td", { "data-label": "Agents" }, String(c.requested ?? job.agents.length)),
           h("td", { "data-label": "Outcome", class: "outcome-cell" }, ...jobBadges(job), " ",
             h("span", { class: "row-note", "data-testid": "job-summary" }, job.summary || "")),
           h("td", { "data-label": "By" }, job.created_by || "—"),
           h("td", { "data-label": "When" }, ago(job.created_at)));
-        const open = () => ctx.navigate(`#/jobs/${job.job_id}`);
-        tr.addEventListener("click", (event) => { if (!event.target.closest("a")) open(); });
+        const open = () => { ctx.jobFrom = "history"; ctx.navigate(`#/jobs/${job.job_id}`); };
+        tr.addEventListener("click", (event) => { ctx.jobFrom = "history"; if (!event.target.closest("a")) open(); });
         tr.addEventListener("keydown", (event) => { if (event.key === "Enter") open(); });
         return tr;
       }))));
@@ -149,7 +166,7 @@ export async function render(page, ctx) {
       body.append(h("tr", { class: `row-${outcomeKind(status.key)}`, dataset: { task: String(task.task_id), outcome: status.key } },
         h("td", { "data-label": "Task" }, `#${task.task_id}`),
         h("td", { "data-label": "Agent" }, task.agent),
-        h("td", { "data-label": "Job" }, task.job_id ? h("a", { href: `#/jobs/${task.job_id}` }, `#${task.job_id}`) : h("span", { class: "muted" }, "raw")),
+        h("td", { "data-label": "Job" }, task.job_id ? h("a", { href: `#/jobs/${task.job_id}`, onclick: () => { ctx.jobFrom = "history"; } }, `#${task.job_id}`) : h("span", { class: "muted" }, "raw")),
         h("td", { "data-label": "Command", class: "command-cell" }, task.command),
         h("td", { "data-label": "Outcome", class: "outcome-cell" }, outcomeBadge(status.key), " ",
           h("span", { class: "row-note", "data-testid": "row-note" }, status.note)),

@@ -1,19 +1,23 @@
 // One job: a row per agent filling in live with its outcome and the server's one-line
-// summary, the job's summary and progress, a sortable comparison table, an SVG bar chart
-// (answers only: a failure is words, never a bar), and each agent's raw output (escaped
-// text, expandable, copyable).  An agent that goes offline is marked on its row at once
-// (agent.offline), before its task ends lost; when the job ends no row stays running.
+// summary, the job's summary, progress, start, end and duration, its actions (run again,
+// edit and run, copy link, export), a sortable comparison table, a chart in the table's
+// order and the tool's detail (paths, hops, replies, waterfall, DNS answers), and each
+// agent's raw output (escaped text, expandable, copyable).  An agent that goes offline is
+// marked on its row at once (agent.offline); when the job ends no row stays running.
 
 import { api, ApiError } from "../api.js";
-import { h, replace, message, empty, ago, num, copyButton, throttle } from "../dom.js";
-import { columnsFor, chartFor, answered } from "../results.js";
-import { barChart } from "../chart.js";
-import { clock, outcomeBadge, outcomeText, outcomeKind, outcomeRank, taskStatus, jobBadges, jobEnded } from "../outcome.js";
+import { h, replace, message, empty, ago, copyButton, throttle } from "../dom.js";
+import { columnsFor, answered, cellText } from "../results.js";
+import { drawJobChart } from "../job_chart.js";
+import { jobActions, hasQueued } from "../job_actions.js";
+import { detailFor } from "../detail/index.js";
+import { keepFocus } from "../keys.js";
+import { formatDuration, formatTime } from "../format.js";
+import { clock, outcomeBadge, outcomeKind, outcomeRank, taskStatus, jobBadges, jobEnded } from "../outcome.js";
 import { rawOutput, hasOutput, fetchWholeResult, loadingNote } from "../raw.js";
 
 const RANK = { queued: 0, dispatched: 1 };
 const rank = (state) => RANK[state] ?? 2;
-const TERMINAL = new Set(["done", "canceled", "delivery_timeout", "lost"]);
 const JOB_FIELDS = ["counts", "state", "summary", "outcome", "finished_at"];
 
 /** A job's counts as the progress bar draws them (jobs counted before outcomes: by state). */
@@ -41,13 +45,14 @@ export async function render(page, ctx, [idText]) {
   let sort = { key: "agent", dir: 1 };
   let toolInfo = null;
 
-  const head = h("div", { class: "page-head" }, h("h1", {}, `Job #${jobId}`));
+  const head = h("div", { class: "page-head" }, h("h1", { tabindex: "-1" }, `Job #${jobId}`));
   const notice = h("div", { class: "notice" });
   const meta = h("div", { class: "job-meta" });
   const progress = h("div", { class: "progress-wrap" });
   const tableBox = h("div", { class: "card" });
   const chartBox = h("div", { class: "card chart-card" });
-  page.append(head, notice, meta, progress, tableBox, chartBox);
+  const detailBox = h("div", { class: "detail" });
+  page.append(head, notice, meta, progress, tableBox, chartBox, detailBox);
 
   function applyTask(task) {
     const known = tasks.get(task.task_id);
@@ -64,7 +69,7 @@ export async function render(page, ctx, [idText]) {
     try {
       job = await api(`/api/jobs/${jobId}`);
     } catch (error) {
-      replace(meta);
+      for (const box of [meta, progress, tableBox, chartBox, detailBox]) { replace(box); box.hidden = true; }
       replace(notice, error instanceof ApiError && error.status === 404
         ? empty(`Job #${jobId} does not exist.`, h("p", {}, "Find past jobs in ", h("a", { href: "#/history" }, "History"), "."))
         : message("error", `Cannot load the job: ${error.message}`));
@@ -75,6 +80,10 @@ export async function render(page, ctx, [idText]) {
     for (const task of job.tasks || []) tasks.set(task.task_id, task);
     for (const event of pending.splice(0)) onEvent(event);
     draw();
+    if (ctx.focusHeading) {  // a job just started (Run, Run again): the heading says where we are
+      ctx.focusHeading = false;
+      head.querySelector("h1").focus();
+    }
   }
 
   async function openWhole(task) {
@@ -115,23 +124,34 @@ export async function render(page, ctx, [idText]) {
 
   function draw() {
     if (!job) return;
-    document.title = `Job #${job.job_id} · ${job.tool} · toolBox`;
-    const cancel = job.state === "running" && !jobEnded(job) && ctx.can("operator")
-      ? h("button", { type: "button", class: "small danger", onclick: cancelJob }, "Cancel queued tasks") : null;
     const title = (toolInfo && toolInfo.title) || job.tool;
-    replace(head, h("h1", {}, `${title} `, h("span", { class: "target" }, job.target || ""), " ",
-      h("span", { class: "muted" }, `#${job.job_id}`)), h("span", { class: "job-badges", "data-testid": "job-outcome" }, ...jobBadges(job)), cancel);
+    const target = job.full_target || job.target || "";
+    document.title = `Job #${job.job_id} · ${job.tool} ${target} · toolBox`;
+    const canCancel = job.state === "running" && !jobEnded(job) && hasQueued(job, tasks.values());
+    const heading = head.querySelector("h1");
+    replace(heading, `${title} `, h("span", { class: "target" }, target), " ", h("span", { class: "muted" }, `#${job.job_id}`));
+    keepFocus(head, () => replace(head, heading,
+      h("span", { class: "job-badges", "data-testid": "job-outcome" }, ...jobBadges(job)),
+      jobActions(job, ctx, { canCancel, onCancel: cancelJob, onError: (text) => replace(notice, message("error", text)) })));
+    drawMeta();
+    drawProgress();
+    drawTable();
+  }
+
+  function drawMeta() {
     const params = Object.entries(job.params || {}).filter(([, v]) => v !== null && v !== undefined)
       .map(([k, v]) => h("span", { class: "param" }, `${k}=${v}`));
+    const ended = job.finished_at ? Date.parse(job.finished_at) - Date.parse(job.created_at) : null;
     replace(meta,
-      h("p", {}, "Started by ", h("strong", {}, job.created_by || "?"), " ", ago(job.created_at), " · ", ...params),
+      h("p", { "data-testid": "job-times" }, "Started by ", h("strong", {}, job.created_by || "?"), " at ",
+        h("time", { datetime: job.created_at }, formatTime(job.created_at)), " (", ago(job.created_at), ")",
+        job.finished_at ? [" · finished at ", h("time", { datetime: job.finished_at }, formatTime(job.finished_at)),
+          " · took ", h("strong", { "data-testid": "job-duration" }, formatDuration(ended))] : " · still running"),
+      h("p", {}, ...params),
       job.offline_agents && job.offline_agents.length
         ? h("p", { class: "warn-text" }, `Offline when started: ${job.offline_agents.join(", ")}`) : null,
       job.skipped && job.skipped.length
         ? h("p", { class: "warn-text" }, `Skipped: ${job.skipped.map((s) => `${s.agent} (${s.reason})`).join("; ")}`) : null);
-    drawProgress();
-    drawTable();
-    drawChart();
   }
 
   function drawProgress() {
@@ -187,8 +207,8 @@ export async function render(page, ctx, [idText]) {
 
   function header(key, title, numeric = false) {
     const active = sort.key === key;
-    return h("th", { class: numeric ? "num" : null, "aria-sort": active ? (sort.dir > 0 ? "ascending" : "descending") : "none" },
-      h("button", { type: "button", class: "sort", dataset: { key }, onclick: () => {
+    return h("th", { scope: "col", class: numeric ? "num" : null, "aria-sort": active ? (sort.dir > 0 ? "ascending" : "descending") : "none" },
+      h("button", { type: "button", class: "sort", dataset: { key, focus: `sort-${key}` }, onclick: () => {
         sort = { key, dir: active ? -sort.dir : 1 };
         drawTable();
       } }, title, h("span", { class: "sort-mark", "aria-hidden": "true" }, active ? (sort.dir > 0 ? " ▲" : " ▼") : "")));
@@ -196,8 +216,9 @@ export async function render(page, ctx, [idText]) {
 
   function cell(col, row) {
     const value = row.values[col.key];
-    const text = typeof value === "number" ? num(value, "", col.unit === "ms" ? 2 : 1) : value ?? "—";
-    const td = h("td", { class: typeof value === "number" || col.unit ? "num" : "", "data-label": col.unit ? `${col.title} (${col.unit})` : col.title, dataset: { col: col.key } }, text);
+    const td = h("td", { class: typeof value === "number" || col.unit ? "num" : "", "data-label": col.title, dataset: { col: col.key } },
+      cellText(col, value));
+    if (typeof value === "number") td.dataset.value = String(value);
     if (col.key === "loss" && typeof value === "number" && value > 0) td.classList.add(value >= 100 ? "bad" : "warn");
     return td;
   }
@@ -206,7 +227,6 @@ export async function render(page, ctx, [idText]) {
     const { text, complete } = rawOutput(task);
     const state = fetching.get(task.task_id);
     if (!complete && !state) openWhole(task);  // the event brought a preview: fetch the rest
-    const raw = text || "";
     const note = complete ? null
       : h("p", { class: state && state !== "loading" ? "bad-text" : "muted", "data-testid": "raw-partial" },
         state && state !== "loading" ? state : loadingNote(task));
@@ -214,7 +234,7 @@ export async function render(page, ctx, [idText]) {
       h("div", { class: "raw-head" }, h("span", { class: "muted" }, `${task.agent} · ${task.command}`,
         task.exit_code !== null && task.exit_code !== undefined ? ` · exit ${task.exit_code}` : "",
         task.result_truncated ? " · truncated" : ""), copyButton(() => rawOutput(tasks.get(task.task_id) || task).text || "", "Copy output")),
-      note, h("pre", { class: "raw", "data-testid": "raw-output" }, raw)));
+      note, h("pre", { class: "raw", "data-testid": "raw-output" }, text || "")));
   }
 
   function drawTable() {
@@ -224,13 +244,15 @@ export async function render(page, ctx, [idText]) {
     }
     const columns = columnsFor(job.tool);
     const body = h("tbody", {});
-    for (const row of sorted(rows())) {
+    const ordered = sorted(rows());
+    for (const row of ordered) {
       const { task, status } = row;
       const open = expanded.has(task.agent);
-      const toggle = h("button", { type: "button", class: "small ghost", "aria-expanded": String(open),
+      const toggle = h("button", { type: "button", class: "small ghost", "aria-expanded": String(open), dataset: { focus: `raw-${task.agent}` },
+        "aria-label": `${open ? "Hide" : "Show"} the raw output of ${task.agent}`,
         onclick: () => { if (open) expanded.delete(task.agent); else expanded.add(task.agent); drawTable(); } }, open ? "Hide raw" : "Raw");
       body.append(h("tr", { class: `row-${outcomeKind(status.key)}`, dataset: { agent: task.agent, state: task.state, outcome: status.key } },
-        h("td", { "data-label": "Agent" }, h("strong", {}, task.agent)),
+        h("th", { scope: "row", "data-label": "Agent", class: "agent-cell" }, task.agent),
         h("td", { "data-label": "Outcome", class: "outcome-cell" }, outcomeBadge(status.key), " ",
           h("span", { class: "row-note", "data-testid": "row-note" }, status.note)),
         ...columns.map((col) => cell(col, row)),
@@ -238,44 +260,14 @@ export async function render(page, ctx, [idText]) {
         h("td", { class: "actions" }, hasOutput(task) ? toggle : null)));
       if (open && hasOutput(task)) body.append(rawRow(task, columns.length + 4));
     }
-    replace(tableBox, h("h2", {}, "Results"),
+    keepFocus(tableBox, () => replace(tableBox, h("h2", {}, "Results"),
       h("div", { class: "table-scroll" }, h("table", { class: "table stack results", "data-testid": "results" },
         h("thead", {}, h("tr", {}, header("agent", "Agent"), header("state", "Outcome"),
-          ...columns.map((col) => header(col.key, col.unit ? `${col.title} (${col.unit})` : col.title, Boolean(col.unit))),
-          header("time", "Time", true), h("th", {}, ""))),
-        body)));
-  }
-
-  function drawChart() {
-    const spec = chartFor(job.tool);
-    if (!spec) { replace(chartBox); chartBox.hidden = true; return; }
-    const data = sorted(rows()).filter((r) => TERMINAL.has(r.task.state) || r.status.key === "unfinished");
-    chartBox.hidden = false;
-    if (!data.length) {
-      replace(chartBox, h("h2", {}, spec.title), h("p", { class: "muted" }, "The chart fills in as results arrive."));
-      return;
-    }
-    // Only answers are drawn; any other agent gets its outcome in words, never a bar.
-    const bars = data.map((r) => {
-      const value = r.answer ? spec.value(r.parsed) ?? null : null;
-      return {
-        label: r.task.agent, value,
-        low: value !== null && spec.low ? spec.low(r.parsed) : null,
-        high: value !== null && spec.high ? spec.high(r.parsed) : null,
-        note: r.answer ? "no number in the answer" : `${outcomeText(r.status.key)}${r.status.note ? `: ${r.status.note}` : ""}`,
-        kind: r.answer ? "muted" : outcomeKind(r.status.key),
-      };
-    });
-    const charted = bars.filter((bar) => typeof bar.value === "number").length;
-    const note = charted === bars.length ? null
-      : h("p", { class: "muted chart-caption" }, `${charted} of ${bars.length} finished agents answered with a number; the others are listed without a bar.`);
-    if (!charted) {
-      replace(chartBox, h("h2", {}, spec.title), h("p", { class: "muted", "data-testid": "chart-empty" },
-        "Nothing to chart: no agent answered with a number. Each agent's outcome is in the table above."));
-      return;
-    }
-    const width = Math.max(300, Math.round(chartBox.clientWidth - 36)) || 640;
-    replace(chartBox, h("h2", {}, spec.title), note, barChart(bars, { width }));
+          ...columns.map((col) => header(col.key, col.title, Boolean(col.unit))),
+          header("time", "Time", true), h("th", { scope: "col" }, h("span", { class: "sr" }, "Raw output")))),
+        body))));
+    drawJobChart(chartBox, job.tool, ordered);
+    replace(detailBox, ...detailFor(job.tool, ordered, job, Math.max(320, tableBox.clientWidth - 40)));
   }
 
   async function cancelJob() {
@@ -295,9 +287,8 @@ export async function render(page, ctx, [idText]) {
     ctx.live.on("reset", load),
     ctx.live.on("reconnected", load),
   ];
-  const onResize = throttle(() => { if (job) drawChart(); }, 100);
+  const onResize = throttle(() => { if (job) drawJobChart(chartBox, job.tool, sorted(rows())); }, 100);
   window.addEventListener("resize", onResize);
   await load();
   return () => { off.forEach((f) => f()); window.removeEventListener("resize", onResize); };
 }
-

@@ -1,7 +1,37 @@
-// The login page: Feishu when the server has it, else the one-time local link.
+// The login page: Feishu when the server has it; else the admin API token the server
+// printed (POST /auth/token, with XSRF; throttled), which works again after a logout,
+// and the one-time link the server printed at start-up.
 
 import { api } from "../api.js";
 import { h, replace, message } from "../dom.js";
+
+function tokenForm() {
+  const input = h("input", { type: "password", name: "token", id: "admin-token", required: true, autocomplete: "current-password",
+    spellcheck: "false", "aria-describedby": "admin-token-help" });
+  const status = h("div", { "aria-live": "polite" });
+  const submit = h("button", { type: "submit", class: "primary wide" }, "Log in");
+  const form = h("form", { class: "token-login", "aria-label": "Log in with the admin token" },
+    h("label", { for: "admin-token" }, "Admin API token", input),
+    h("p", { class: "muted help-text", id: "admin-token-help" },
+      "The token the server printed at start-up (or TOOLBOX_ADMIN_TOKEN). It is sent once, never kept in the page."),
+    submit, status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    replace(status);
+    try {
+      await api("/auth/token", { method: "POST", body: { token: input.value } });
+      input.value = "";
+      location.hash = "";
+      location.reload();
+    } catch (error) {
+      replace(status, message("error", error.message));
+      submit.disabled = false;
+      input.select();
+    }
+  });
+  return form;
+}
 
 export function render(note) {
   const body = h("div", { class: "login-body" }, h("p", { class: "muted" }, "Checking how to log in…"));
@@ -16,10 +46,10 @@ export function render(note) {
       replace(body, h("a", { class: "button primary wide", href }, "Log in with Feishu"));
     } else {
       replace(body,
-        h("p", {}, "Feishu login is not configured on this server."),
-        h("p", {}, "Open the one-time login link the server printed when it started; it looks like:"),
-        h("pre", { class: "hint" }, "toolbox: log in as admin (one-time link): http://HOST:PORT/auth/local?token=…"),
-        h("p", { class: "muted" }, "Each link works once. Restart the server (or ask an admin) for a new one."));
+        tokenForm(),
+        h("details", { class: "login-more" }, h("summary", {}, "Or use the one-time link"),
+          h("p", {}, "The server also printed a link that works once per start; it looks like:"),
+          h("pre", { class: "hint" }, h("code", {}, "toolbox: log in as admin (one-time link):\nhttp://HOST:PORT/auth/local?token=…"))));
     }
   }).catch((error) => replace(body, message("error", `Cannot reach the server: ${error.message}`)));
   return card;

@@ -1,14 +1,28 @@
 // Run: pick a tool, fill its typed form (checked as you type), pick agents by name, by
-// tag or all online, and start a job.  Operators and admins only.
+// tags (any or all of them: how many agents that reaches is said as you choose) or all
+// online, and start a job.  `#/run/from/ID` opens prefilled with job ID's tool,
+// parameters and agents (edit and run again).  Operators and admins only.
 
 import { api } from "../api.js";
 import { h, replace, message, empty } from "../dom.js";
 import { checkParam, checkTool } from "../validate.js";
+import { arrowKeys, keepFocus } from "../keys.js";
 
 // Kept while the console is open, so coming back to Run finds the last choices.
-const memory = { tool: "ping", values: {}, mode: "online", names: new Set(), tags: new Set() };
+const memory = { tool: "ping", values: {}, mode: "online", names: new Set(), tags: new Set(), tagsMatch: "all" };
 
-export async function render(page, ctx) {
+/** Fill the memory from a past job: its tool, parameters (as typed text) and agents. */
+async function prefill(jobId) {
+  const job = await api(`/api/jobs/${encodeURIComponent(jobId)}`);
+  memory.tool = job.tool;
+  memory.values[job.tool] = Object.fromEntries(Object.entries(job.params || {})
+    .filter(([, v]) => v !== null && v !== undefined).map(([k, v]) => [k, String(v)]));
+  memory.mode = "names";
+  memory.names = new Set(job.agents || []);
+  return job;
+}
+
+export async function render(page, ctx, args = []) {
   page.append(h("div", { class: "page-head" }, h("h1", {}, "Run a tool")));
   if (!ctx.can("operator")) {
     page.append(empty("Running tools needs the operator role.",
@@ -19,11 +33,16 @@ export async function render(page, ctx) {
   const notice = h("div", { class: "notice" });
   page.append(notice);
   let tools, agents;
+  let from = null;
   try {
+    if (args[0] === "from" && args[1]) from = await prefill(args[1]);
     [tools, agents] = await Promise.all([ctx.getTools(), api("/api/agents").then((r) => r.items)]);
   } catch (error) {
     page.append(message("error", `Cannot load tools and agents: ${error.message}`));
     return null;
+  }
+  if (from) {
+    notice.append(message("info", `Prefilled from job #${from.job_id} (${from.full_target || from.target}); change what you like and run it.`));
   }
   if (!tools.find((t) => t.name === memory.tool)) memory.tool = tools[0].name;
 
@@ -45,15 +64,16 @@ export async function render(page, ctx) {
   function tool() { return tools.find((t) => t.name === memory.tool); }
 
   function drawTools() {
-    replace(toolBar, ...tools.map((t) => h("button", {
+    keepFocus(toolBar, () => replace(toolBar, ...tools.map((t) => h("button", {
       type: "button", role: "radio", class: `tool-choice${t.name === memory.tool ? " active" : ""}`,
-      "aria-checked": String(t.name === memory.tool), dataset: { tool: t.name }, title: t.description,
-      onclick: () => { memory.tool = t.name; drawTools(); drawFields(); update(); },
-    }, t.title)));
+      "aria-checked": String(t.name === memory.tool), dataset: { tool: t.name, focus: `tool-${t.name}` }, title: t.description,
+      onclick: () => { if (memory.tool === t.name) return; memory.tool = t.name; drawTools(); drawFields(false); update(); },
+    }, t.title))));
+    arrowKeys(toolBar, "[role=radio]");
     toolHelp.textContent = tool().description;
   }
 
-  function drawFields() {
+  function drawFields(focusFirst = true) {
     const t = tool();
     const values = memory.values[t.name] || (memory.values[t.name] = {});
     replace(fields);
@@ -67,7 +87,8 @@ export async function render(page, ctx) {
         input = h("input", {
           name: param.name, autocomplete: "off", spellcheck: "false",
           inputmode: param.type === "int" ? "numeric" : param.type === "url" ? "url" : "text",
-          placeholder: param.default !== null ? String(param.default) : param.type === "url" ? "https://example.com/" : param.type === "host" ? "example.com or 192.0.2.1" : "",
+          placeholder: param.default !== null ? String(param.default) : param.type === "url" ? "https://example.com/"
+            : t.name === "dig" && param.name === "server" ? "an IP address, e.g. 192.0.2.53" : param.type === "host" ? "example.com or 192.0.2.1" : "",
           value: values[param.name] ?? "",
         });
       }
@@ -81,7 +102,7 @@ export async function render(page, ctx) {
         input, h("span", { class: "field-help muted" }, param.description), error));
     }
     const first = t.params.find((p) => p.required);
-    if (first && inputs[first.name]) inputs[first.name].input.focus();
+    if (focusFirst && first && inputs[first.name]) inputs[first.name].input.focus();
   }
 
   function collect() {
@@ -107,16 +128,19 @@ export async function render(page, ctx) {
     if (memory.mode === "online") return usable().filter((a) => a.online);
     if (memory.mode === "tags") {
       if (!memory.tags.size) return [];
-      return usable().filter((a) => [...memory.tags].every((t) => a.tags.includes(t)));
+      const has = (a) => (memory.tagsMatch === "any" ? [...memory.tags].some((t) => a.tags.includes(t))
+        : [...memory.tags].every((t) => a.tags.includes(t)));
+      return usable().filter(has);
     }
     return usable().filter((a) => memory.names.has(a.name));
   }
 
   function drawSelector() {
     const modes = [["online", "All online"], ["names", "By name"], ["tags", "By tag"]];
-    const tabs = h("div", { class: "tabs", role: "tablist" }, ...modes.map(([mode, text]) => h("button", {
+    const tabs = h("div", { class: "tabs", role: "tablist", "aria-label": "Choose agents" }, ...modes.map(([mode, text]) => h("button", {
       type: "button", role: "tab", class: `tab${memory.mode === mode ? " active" : ""}`, "aria-selected": String(memory.mode === mode),
-      dataset: { mode }, onclick: () => { memory.mode = mode; drawSelector(); update(); },
+      "aria-controls": "agent-choice", id: `mode-${mode}`,
+      dataset: { mode, focus: `mode-${mode}` }, onclick: () => { memory.mode = mode; redrawSelector(); update(); },
     }, text)));
     let body;
     if (!usable().length) {
@@ -140,21 +164,35 @@ export async function render(page, ctx) {
       filter.addEventListener("input", drawBoxes);
       drawBoxes();
       body = h("div", {}, h("div", { class: "row" }, filter,
-        h("button", { type: "button", class: "small", onclick: () => { usable().filter((a) => a.online).forEach((a) => memory.names.add(a.name)); drawSelector(); update(); } }, "Select online"),
-        h("button", { type: "button", class: "small ghost", onclick: () => { memory.names.clear(); drawSelector(); update(); } }, "Clear")), boxes);
+        h("button", { type: "button", class: "small", dataset: { focus: "select-online" }, onclick: () => { usable().filter((a) => a.online).forEach((a) => memory.names.add(a.name)); redrawSelector(); update(); } }, "Select online"),
+        h("button", { type: "button", class: "small ghost", dataset: { focus: "clear" }, onclick: () => { memory.names.clear(); redrawSelector(); update(); } }, "Clear")), boxes);
     } else if (memory.mode === "tags") {
       const tags = allTags();
+      const count = (tag) => usable().filter((a) => a.tags.includes(tag)).length;
+      const matchGroup = h("div", { class: "tabs small-tabs", role: "radiogroup", "aria-label": "Agents having" },
+        ...[["any", "any of the tags"], ["all", "all of the tags"]].map(([value, text]) => h("button", {
+          type: "button", role: "radio", class: `tab${memory.tagsMatch === value ? " active" : ""}`, "aria-checked": String(memory.tagsMatch === value),
+          dataset: { match: value, focus: `match-${value}` }, onclick: () => { memory.tagsMatch = value; redrawSelector(); update(); },
+        }, text)));
       body = tags.length
-        ? h("div", {}, h("p", { class: "muted" }, "Agents having all the chosen tags:"),
+        ? h("div", {}, h("div", { class: "row tags-match" }, h("span", { class: "muted" }, "Agents having"), matchGroup),
           h("div", { class: "tag-picker" }, ...tags.map((tag) => h("button", {
             type: "button", class: `chip${memory.tags.has(tag) ? " active" : ""}`, "aria-pressed": String(memory.tags.has(tag)),
-            onclick: () => { if (memory.tags.has(tag)) memory.tags.delete(tag); else memory.tags.add(tag); drawSelector(); update(); },
-          }, tag))))
+            dataset: { tag, focus: `tag-${tag}` },
+            onclick: () => { if (memory.tags.has(tag)) memory.tags.delete(tag); else memory.tags.add(tag); redrawSelector(); update(); },
+          }, tag, h("span", { class: "chip-count", "aria-label": `${count(tag)} agents` }, String(count(tag)))))))
         : empty("No agent has tags yet.", h("p", {}, "Admins add tags on the Agents page."));
     } else {
       body = h("p", { class: "muted" }, "Every enabled agent that is online now.");
     }
-    replace(selector, tabs, body);
+    replace(selector, tabs, h("div", { id: "agent-choice", role: "tabpanel", "aria-labelledby": `mode-${memory.mode}` }, body));
+    arrowKeys(tabs, "[role=tab]");
+    const group = selector.querySelector("[role=radiogroup]");
+    if (group) arrowKeys(group, "[role=radio]");
+  }
+
+  function redrawSelector() {
+    keepFocus(selector, drawSelector);
   }
 
   function update() {
@@ -169,9 +207,11 @@ export async function render(page, ctx) {
     const offline = chosen.filter((a) => !a.online);
     const t = tool();
     const unsupported = chosen.filter((a) => !t.platforms.includes(a.platform));
+    const reach = memory.mode === "tags" && memory.tags.size
+      ? ` (having ${memory.tagsMatch} of ${[...memory.tags].join(", ")}; ${chosen.filter((a) => a.online).length} online)` : "";
     replace(summary,
       h("p", { class: "count", "data-testid": "selected-count" },
-        chosen.length === 1 ? "1 agent selected" : `${chosen.length} agents selected`),
+        chosen.length === 1 ? "1 agent selected" : `${chosen.length} agents selected`, reach),
       offline.length ? h("p", { class: "warn-text" }, `${offline.length} offline: ${offline.map((a) => a.name).join(", ")}. Their tasks wait until they come back (or time out).`) : null,
       unsupported.length ? h("p", { class: "warn-text" }, `${t.title} does not run on ${unsupported.map((a) => `${a.name} (${a.platform})`).join(", ")}: skipped.`) : null);
     submit.disabled = Boolean(Object.keys(errors).length) || !chosen.length || busy;
@@ -187,13 +227,14 @@ export async function render(page, ctx) {
     const params = update();
     if (Object.keys(errors).length || busy) return;
     const body = { tool: memory.tool, params };
-    if (memory.mode === "tags") body.tags = [...memory.tags];
-    else body.agents = selected().map((a) => a.name);
+    if (memory.mode === "tags") { body.tags = [...memory.tags]; body.tags_match = memory.tagsMatch; } else body.agents = selected().map((a) => a.name);
     busy = true;
     submit.disabled = true;
     replace(notice);
     try {
       const job = await api("/api/jobs", { method: "POST", body });
+      ctx.focusHeading = true;
+      ctx.jobFrom = "run";
       ctx.navigate(`#/jobs/${job.job_id}`);
     } catch (error) {
       replace(notice, message("error", error.message));
@@ -212,7 +253,7 @@ export async function render(page, ctx) {
     update();
   }
   const reload = async () => {
-    try { agents = (await api("/api/agents")).items; drawSelector(); update(); } catch (error) { replace(notice, message("error", error.message)); }
+    try { agents = (await api("/api/agents")).items; redrawSelector(); update(); } catch (error) { replace(notice, message("error", error.message)); }
   };
   const off = [ctx.live.on("agent.online", onPresence), ctx.live.on("agent.offline", onPresence), ctx.live.on("reset", reload)];
 
