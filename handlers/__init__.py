@@ -2,13 +2,13 @@
 
 
 def default_handlers():
-    """Every route, area by area; the JSON 404 for unknown ``/api/`` paths comes last."""
-    from handlers import (agent_protocol, api_agents, api_jobs, api_tasks, api_tokens, api_tools, api_users,
-                          auth, base, metrics, pages, ws)
+    """Every route, area by area (unknown paths reach ``base.NotFoundHandler``, a JSON 404)."""
+    from handlers import (agent_protocol, api_agents, api_docs, api_jobs, api_tasks, api_tokens, api_tools,
+                          api_users, auth, base, metrics, pages, ws)
 
     routes = []
-    for module in (agent_protocol, api_agents, api_jobs, api_tasks, api_tools, api_tokens, api_users, auth,
-                   ws, metrics, pages):
+    for module in (agent_protocol, api_agents, api_jobs, api_tasks, api_tools, api_tokens, api_users, api_docs,
+                   auth, ws, metrics, pages):
         routes.extend(module.default_handlers)
     routes.extend(base.default_handlers)
     return routes

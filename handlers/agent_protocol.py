@@ -5,15 +5,19 @@
 ``task_id``/``command``; every error body is still JSON.
 """
 
+import hmac
+import sys
+
 from tornado import iostream, web
 
 from handlers.base import BaseHandler, bearer_token
-from toolbox.agents import registration_of
-from toolbox.agent_results import parse_report
-from toolbox.errors import Forbidden, TooLarge, ValidationError
+from toolbox.agent_results import HEAD_RE, parse_report
+from toolbox.agents import hash_token, registration_of
+from toolbox.errors import AuthError, Forbidden, TooLarge, ToolboxError, ValidationError
 
 EMPTY_REPLY = {"task_id": 0, "command": ""}
 OVERFLOW_TAIL_BYTES = 4096
+AUTH_HEAD_BYTES = 16 * 1024  # a report's credentials are checked once this much has come in
 
 class AgentNewHandler(BaseHandler):
     """``POST /agent/new``: check an agent's name and token and record where it runs."""
@@ -21,14 +25,16 @@ class AgentNewHandler(BaseHandler):
     def check_xsrf_cookie(self):
         """Agents authenticate with their token, never a cookie: XSRF does not apply."""
 
+    body_limit = 64 * 1024  # a name and a token
+
     async def post(self):
-        body = self.json_body(max_bytes=64 * 1024)
+        body = self.json_body()
         if not isinstance(body, dict):
             raise ValidationError("the body must be a JSON object")
         name, token = body.get("name"), body.get("token")
         if not isinstance(name, str) or not isinstance(token, str):
             raise ValidationError("name and token: required strings")
-        await self.toolbox.agents.authenticate(name, token)
+        await self.authenticate_agent(name, token)
         await self.toolbox.agent_registered(name, self.request.remote_ip,
                                             self.request.headers.get("User-Agent"))
         self.write_json({"status": True})
@@ -41,11 +47,14 @@ class AgentTaskHandler(BaseHandler):
         """Agents authenticate with their token, never a cookie: XSRF does not apply."""
 
     def initialize(self):
+        super().initialize()
         self.parked = None
         self.closed = False
         self.chunks = []
         self.kept = 0
+        self.keep_limit = 0  # a body on GET (or a method it does not take) is not kept
         self.overflow_tail = None
+        self.head_checked = False
 
     # --- GET: the long poll ---
 
@@ -54,7 +63,7 @@ class AgentTaskHandler(BaseHandler):
         if not name:
             raise ValidationError("agent_name: required query argument")
         toolbox = self.toolbox
-        agent = await toolbox.agents.authenticate(name, bearer_token(self.request), allow_disabled=True)
+        agent = await self.authenticate_agent(name, bearer_token(self.request), allow_disabled=True)
         toolbox.agents.mark_seen(name)  # a disabled agent is alive: its task in flight runs on
         if agent.get("disabled"):
             raise Forbidden(f"agent {name} is disabled")
@@ -81,6 +90,7 @@ class AgentTaskHandler(BaseHandler):
         toolbox.tasks.delivered(doc)
 
     def on_connection_close(self):
+        super().on_connection_close()  # a body still streaming in ends the request
         self.closed = True
         if self.parked is not None:
             self.toolbox.dispatcher.close(self.parked)
@@ -88,11 +98,18 @@ class AgentTaskHandler(BaseHandler):
     # --- POST: results, streamed so that a huge body is cut, not refused ---
 
     def prepare(self):
+        """Results are streamed and cut (``data_received``), never refused for their size."""
         if self.request.method == "POST":
             self.request.connection.set_max_body_size(1 << 40)
             self.keep_limit = 4 * self.config.result_max_bytes + 64 * 1024
 
-    def data_received(self, chunk):
+    async def data_received(self, chunk):
+        if self.request.method != "POST" or self._finished:
+            return
+        if not self.head_checked and self.kept + len(chunk) >= AUTH_HEAD_BYTES:
+            self.head_checked = True
+            if not await self._head_authenticates(b"".join(self.chunks) + chunk[:AUTH_HEAD_BYTES]):
+                return
         if self.overflow_tail is None and self.kept + len(chunk) <= self.keep_limit:
             self.chunks.append(chunk)
             self.kept += len(chunk)
@@ -104,7 +121,31 @@ class AgentTaskHandler(BaseHandler):
             self.overflow_tail = b""
         self.overflow_tail = (self.overflow_tail + chunk)[-OVERFLOW_TAIL_BYTES:]
 
+    async def _head_authenticates(self, head):
+        """Check a long report's credentials before reading on: the name in its head and the
+        token in its header (a head that names no agent: any agent's token); on failure
+        answer at once, which closes the connection, the rest of the body unread."""
+        token = bearer_token(self.request)
+        match = HEAD_RE.match(head.decode("utf-8", "ignore"))
+        try:
+            if match:
+                await self.authenticate_agent(match.group("name"), token, allow_disabled=True)
+            elif not self._any_agent_has(token):
+                self.toolbox.guard.failed(self.request.remote_ip)
+                raise AuthError("unknown agent or wrong token")
+        except ToolboxError:
+            self.chunks, self.kept = [], 0
+            self.send_error(sys.exc_info()[1].status_code, exc_info=sys.exc_info())
+            return False
+        return True
+
+    def _any_agent_has(self, token):
+        digest = hash_token(token)
+        return any(hmac.compare_digest(doc["token_hash"], digest) for doc in self.toolbox.agents.list())
+
     async def post(self):
+        if self._finished:  # refused while the body came in (see data_received)
+            return
         body = b"".join(self.chunks)
         if not body.strip():
             raise ValidationError("the body is empty; a JSON result report is expected")
@@ -115,13 +156,15 @@ class AgentTaskHandler(BaseHandler):
                 raise TooLarge(error.message) from None
             raise
         toolbox = self.toolbox
-        agent = await toolbox.agents.authenticate(report.name, bearer_token(self.request), allow_disabled=True)
+        agent = await self.authenticate_agent(report.name, bearer_token(self.request), allow_disabled=True)
         toolbox.agents.mark_seen(report.name)
         outcome = await toolbox.tasks.complete(
             report.name, registration_of(agent), report.task_id, report.result, report.exit_code,
-            report.duration_ms, truncated=report.truncated, recovered=report.recovered)
+            report.duration_ms, truncated=report.truncated, recovered=report.recovered,
+            repaired=report.repaired)
         self.write_json({"status": True, "task_id": report.task_id, "duplicate": outcome == "duplicate",
-                         "result_truncated": report.truncated, "result_recovered": report.recovered})
+                         "result_truncated": report.truncated, "result_recovered": report.recovered,
+                         "result_repaired": report.repaired})
 
 default_handlers = [
     (r"/agent/new", AgentNewHandler),

@@ -56,11 +56,11 @@ class AuditHandler(APIHandler):
     @require_role("admin")
     async def get(self):
         """Audit entries, newest first; ``next_before`` pages on."""
-        arg = self.get_query_argument
-        limit = models.int_in(arg("limit", "50") or "50", "limit", 1, 500)
-        filters = {key: arg(key, None) or None for key in ("actor", "action", "target")}
-        entries = await self.toolbox.audit.list(limit=limit, before=arg("before", None) or None,
-                                                part=match_mode(arg("match", None)), **filters)
+        args = self.query_args("actor", "action", "target", "match", "limit", "before")
+        limit = models.int_in(args.get("limit", 50), "limit", 1, 500)
+        filters = {key: args.get(key) for key in ("actor", "action", "target")}
+        entries = await self.toolbox.audit.list(limit=limit, before=args.get("before"),
+                                                part=match_mode(args.get("match")), **filters)
         items = [audit_model(entry) for entry in entries]
         self.write_json({"items": items, "next_before": items[-1]["id"] if len(items) == limit else None})
 

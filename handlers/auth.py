@@ -19,7 +19,7 @@ from tornado import escape
 
 from handlers.base import BaseHandler, Principal
 from toolbox import sessions
-from toolbox.errors import Forbidden, NotFound, ToolboxError
+from toolbox.errors import Forbidden, NotFound, RateLimited, ToolboxError
 from toolbox.feishu import FeishuError, callback_error_message
 from toolbox.users import display_name, expiry_from_timestamp
 
@@ -94,9 +94,30 @@ class AuthPage(BaseHandler):
         await self.toolbox.audit.record(actor, "login", target, outcome, dict(details, method=method),
                                         address=self.request.remote_ip)
 
-    async def refuse(self, status, reason, title, message, method="feishu", retry=True, **audit):
+    async def throttled(self, method):
+        """Answer 429 (a page, with Retry-After) when this address keeps failing to log in."""
+        try:
+            self.toolbox.guard.check(self.request.remote_ip)
+        except RateLimited as error:
+            for name, value in error.headers.items():
+                self.set_header(name, value)
+            await self.refuse(429, "throttled", "Too many attempts",
+                              f"Too many failed logins from your address. {error.message[0].upper()}"
+                              f"{error.message[1:]}.", method=method, retry=False)
+            return True
+        return False
+
+    async def refuse(self, status, reason, title, message, method="feishu", retry=True, counted=True, **audit):
+        """Answer a refused login with a page and audit it: refusals of no one in particular
+        (``counted``: no user known yet) are counted per address and minute, not each logged."""
         log.info("login refused: %s", reason)
-        await self.audit_login("refused", method, reason=reason, **audit)
+        if counted and audit.get("doc") is None:
+            details = dict(audit, method=method)
+            details.pop("doc", None)
+            await self.toolbox.audit.record_refusal("login", reason, self.request.remote_ip,
+                                                    target=details.pop("target", None), details=details)
+        else:
+            await self.audit_login("refused", method, reason=reason, **audit)
         self.page(status, title, message, retry=retry)
 
 
@@ -140,9 +161,12 @@ class FeishuCallbackHandler(FeishuLoginHandler):
         if feishu is None:
             return self.page(404, "Feishu login is not set up",
                              "This toolBox server has no Feishu app configured.")
+        if await self.throttled("feishu"):
+            return
         saved = self.saved_state()
         state = self.get_query_argument("state", "")
         if saved is None or not state or not hmac.compare_digest(state.encode(), saved["s"].encode()):
+            self.toolbox.guard.failed(self.request.remote_ip)
             return await self.refuse(
                 400, "unknown_state", "This login could not be verified",
                 "The login did not come back to the browser it started in, or it took too long. " + _AGAIN)
@@ -166,7 +190,7 @@ class FeishuCallbackHandler(FeishuLoginHandler):
             return await self.refuse(
                 403, "wrong_tenant", "This organisation may not use toolBox",
                 "Your Feishu account belongs to another organisation. Log in with an account of "
-                "the organisation that runs this toolBox.", target=profile.union_id,
+                "the organisation that runs this toolBox.", counted=False, target=profile.union_id,
                 name=profile.name, tenant_key=profile.tenant_key)
         doc, created = await self.toolbox.users.upsert_feishu(profile)
         if doc.get("disabled"):
@@ -184,7 +208,10 @@ class LocalLoginHandler(AuthPage):
         local = self.toolbox.local_login
         if not local.enabled:
             return self.page(404, "Not found", "There is no such page on this toolBox server.")
+        if await self.throttled("local"):
+            return
         if not local.consume(self.get_query_argument("token", "")):
+            self.toolbox.guard.failed(self.request.remote_ip)
             return await self.refuse(
                 403, "bad_local_token", "This login link does not work",
                 "The one-time login link is wrong or was already used. Restart the server "
@@ -207,18 +234,20 @@ class TokenLoginHandler(AuthPage):
     """
 
     write_error = BaseHandler.write_error  # JSON errors, not the HTML pages of the other logins
+    body_limit = 4096
 
     async def post(self):
         login = self.toolbox.token_login
         if not login.enabled:
             raise NotFound("logging in with the admin token is off: log in with Feishu")
-        body = self.json_body(max_bytes=4096)
+        body = self.json_body()
         candidate = body.get("token") if isinstance(body, dict) else None
         try:
             login.check(self.request.remote_ip, candidate)
-        except ToolboxError as error:
-            await self.audit_login("refused", "admin_token", reason="throttled" if error.status_code == 429
-                                   else "bad_admin_token")
+        except ToolboxError as error:  # no credentials: counted per address and minute (AuditLog)
+            await self.toolbox.audit.record_refusal(
+                "login", "throttled" if error.status_code == 429 else "bad_admin_token", self.request.remote_ip,
+                details={"method": "admin_token"})
             raise
         doc = await self.toolbox.users.ensure_local_admin()
         if doc.get("disabled"):

@@ -14,13 +14,15 @@ import logging
 
 from tornado import web
 
-from toolbox import sessions
-from toolbox.errors import AuthError, Forbidden, NotFound, ToolboxError, ValidationError
+from toolbox import models, sessions
+from toolbox.ratelimit import credential_proof
+from toolbox.errors import AuthError, Forbidden, NotFound, TooLarge, ToolboxError, ValidationError
 from toolbox.users import display_name, session_ended
 
 log = logging.getLogger("toolbox.web")
 
 MAX_JSON_BODY = 1024 * 1024
+MAX_ID = 2**62
 
 
 ROLE_RANK = {"viewer": 1, "operator": 2, "admin": 3}
@@ -62,8 +64,35 @@ class Principal:
         return f"Principal({self.name!r}, {self.role!r})"
 
 
+@web.stream_request_body
 class BaseHandler(web.RequestHandler):
-    """JSON errors and access to the application's ``Toolbox``."""
+    """JSON errors, bodies read only once the request is accepted, and the ``Toolbox``.
+
+    Bodies are streamed (``data_received``), so that nothing is read before ``prepare``
+    has run: an API request is authenticated from its headers first (a refusal answers
+    at once and closes the connection, the body unread), and a body is kept only up to
+    ``body_limit`` bytes (a ``Content-Length`` over it is refused before a byte is read).
+    """
+
+    body_limit = MAX_JSON_BODY
+
+    def initialize(self, **kwargs):
+        self.body_chunks = []
+        self.body_size = 0
+
+    def prepare(self):
+        self.check_body_length()
+
+    def check_body_length(self):
+        """Refuse (413) a request whose Content-Length says its body is over ``body_limit``."""
+        length = models.parse_digits(self.request.headers.get("Content-Length", "0"), 0, 2**62)
+        if length is not None and length > self.body_limit:
+            raise TooLarge(f"the body is larger than {self.body_limit} bytes")
+
+    def data_received(self, chunk):
+        if self.body_size + len(chunk) <= self.body_limit:
+            self.body_chunks.append(chunk)
+        self.body_size += len(chunk)
 
     @property
     def toolbox(self):
@@ -80,7 +109,7 @@ class BaseHandler(web.RequestHandler):
     def write_json(self, data, status=200):
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
-        self.write(json.dumps(data, ensure_ascii=False, separators=(",", ":")))
+        self.write(json_bytes(data))
 
     def write_error(self, status_code, **kwargs):
         error = kwargs.get("exc_info", (None, None, None))[1]
@@ -104,16 +133,33 @@ class BaseHandler(web.RequestHandler):
         else:
             super().log_exception(typ, value, tb)
 
+    async def authenticate_agent(self, name, token, allow_disabled=False):
+        """The agent's document when ``token`` is its token (``AgentRegistry.authenticate``),
+        with failed attempts throttled per client address (a right token always passes)."""
+        toolbox, address = self.toolbox, self.request.remote_ip
+        proof = credential_proof("agent", str(name), str(token))
+        toolbox.guard.check(address, proof)
+        try:
+            doc = await toolbox.agents.authenticate(name, token, allow_disabled=allow_disabled)
+        except AuthError:
+            toolbox.guard.failed(address)
+            raise
+        except Forbidden:  # the right token of a disabled agent: not a guess
+            toolbox.guard.succeeded(address, proof)
+            raise
+        toolbox.guard.succeeded(address, proof)
+        return doc
+
     def query_args(self, *names):
-        """The named query arguments that were given and are not empty."""
-        values = {name: self.get_query_argument(name, None) for name in names}
+        """The named query arguments that were given and are not empty (as sent: not stripped)."""
+        values = {name: self.get_query_argument(name, None, strip=False) for name in names}
         return {name: value for name, value in values.items() if value not in (None, "")}
 
-    def json_body(self, max_bytes=MAX_JSON_BODY):
+    def json_body(self):
         """The request body parsed as JSON; ValidationError when it is not."""
-        body = self.request.body
-        if len(body) > max_bytes:
-            raise ToolboxError(f"the body is larger than {max_bytes} bytes", status=413)
+        if self.body_size > self.body_limit:
+            raise TooLarge(f"the body is larger than {self.body_limit} bytes")
+        body = b"".join(self.body_chunks)
         if not body.strip():
             raise ValidationError("the body is empty; a JSON object is expected")
         try:
@@ -122,11 +168,22 @@ class BaseHandler(web.RequestHandler):
             raise ValidationError("the body is not valid JSON") from None
 
 
+def json_bytes(data):
+    """``data`` as compact UTF-8 JSON; text that is not valid Unicode (a lone surrogate
+    from a client's ``\\ud800``) is sent escaped rather than failing the answer."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+
+
 def id_arg(text, what):
     """A positive integer id from a URL path segment; NotFound (naming ``what``) otherwise."""
-    if not text.isdigit() or not 1 <= int(text) <= 2**62:
+    number = models.parse_digits(text, 1, MAX_ID)
+    if number is None:
         raise NotFound(f"{what} not found: {text[:40]}")
-    return int(text)
+    return number
 
 
 def bearer_token(request):
@@ -154,12 +211,17 @@ class AuthMixin:
         toolbox = self.application.toolbox
         if "Authorization" in self.request.headers:
             token = bearer_token(self.request)
+            address, proof = self.request.remote_ip, credential_proof("bearer", token)
+            toolbox.guard.check(address, proof)  # 429 for an address that keeps guessing
             admin_token = toolbox.config.admin_token
             if token and admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+                toolbox.guard.succeeded(address, proof)
                 return Principal("admin-token", "admin")
             record = await toolbox.tokens.lookup(token) if token else None
             if record is None:
+                toolbox.guard.failed(address)
                 raise AuthError("this Authorization token is not valid (wrong, expired or revoked)")
+            toolbox.guard.succeeded(address, proof)
             return await self._principal_for(record["user_id"], via="token")
         claims = sessions.read(self.get_cookie(sessions.SESSION_COOKIE), toolbox.config.secret)
         if claims is not None:
@@ -185,6 +247,7 @@ class APIHandler(AuthMixin, BaseHandler):
 
     async def prepare(self):
         self.current_user = await self.authenticate()
+        self.check_body_length()  # credentials first: nothing of the body is read before this
 
     async def audit(self, action, target=None, outcome="ok", **details):
         """Append an audit entry for this request's principal."""
@@ -197,14 +260,17 @@ class APIHandler(AuthMixin, BaseHandler):
             super().check_xsrf_cookie()
 
 
-class API404(BaseHandler):
-    """JSON 404 for every unknown ``/api/`` path."""
+class NotFoundHandler(BaseHandler):
+    """JSON 404 for every path no route matches (``/api``, ``/agent``, ``/auth`` and the rest)."""
+
+    SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 
     def check_xsrf_cookie(self):
         """Nothing happens here, so an unknown path answers 404 whatever the method."""
 
     def prepare(self):
-        raise NotFound(f"no such API endpoint: {self.request.path}")
+        path = self.request.path
+        raise NotFound(f"no such endpoint: {path[:200]}")
 
 
-default_handlers = [(r"/api/.*", API404)]
+default_handlers = []

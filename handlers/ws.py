@@ -16,7 +16,7 @@ from tornado import ioloop, websocket
 
 from handlers.base import APIHandler, require_role
 from toolbox import models
-from toolbox.errors import ToolboxError
+from toolbox.errors import Forbidden, ToolboxError, ValidationError
 
 log = logging.getLogger("toolbox.live")
 
@@ -26,8 +26,10 @@ CLOSE_POLICY = 1008
 
 class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
     RECHECK_SECONDS = 30.0
+    _stream_request_body = False  # an upgrade has no body to stream
 
     def initialize(self):
+        super().initialize()
         self.client = None
         self.since = None
         self.recheck = None
@@ -35,10 +37,29 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
     @require_role("viewer")
     async def get(self, *args, **kwargs):
         """Check ``since``, then upgrade (Tornado checks the origin here)."""
-        since = self.get_query_argument("since", None)
-        if since not in (None, ""):
+        self.refuse_before_upgrade()
+        since = self.query_args("since").get("since")
+        if since is not None:
             self.since = models.int_in(since, "since", 0, MAX_SEQ)
         await super().get(*args, **kwargs)
+
+    def refuse_before_upgrade(self):
+        """Tornado's own handshake checks, answered as JSON errors instead of plain text."""
+        headers = self.request.headers
+        if headers.get("Upgrade", "").lower() != "websocket":
+            raise ValidationError("this is a websocket endpoint: send Upgrade: websocket")
+        if "upgrade" not in {part.strip().lower() for part in headers.get("Connection", "").split(",")}:
+            raise ValidationError("this is a websocket endpoint: send Connection: Upgrade")
+        # Tornado's own same-origin algorithm (Sec-Fetch-Site, then Origin against Host),
+        # run here so that its refusal is JSON; the upgrade runs it again, to the same end.
+        refusal = self._check_cross_origin(self.check_origin)
+        if refusal is not None:
+            raise Forbidden(f"cross-origin websocket refused: {refusal[:200]}")
+        if headers.get("Sec-WebSocket-Version") != "13":
+            raise ToolboxError("websocket version 13 is required", status=426,
+                               headers={"Sec-WebSocket-Version": "13"})
+        if not headers.get("Sec-WebSocket-Key"):
+            raise ValidationError("Sec-WebSocket-Key: required")
 
     def open(self, *args, **kwargs):
         user = self.current_user

@@ -1,5 +1,7 @@
 """Shared fixtures.
 
+- ``no_server_tracebacks`` (autouse): fails the test during which the server logged a
+  traceback (a record with exception info, or "Traceback" in its text).
 - ``config``: a test Config (short poll timeout, fast sweeper, fixed admin token);
   tests change it with ``@pytest.mark.config(poll_timeout=0.5, ...)``.
 - ``db``: a fresh database per test: in-memory, or a throw-away database on the real
@@ -8,6 +10,8 @@
   and provides ``http_client``, ``base_url`` and ``io_loop``).
 - ``api``: ``await api(path, method=, json=, token=, headers=, body=)`` → ``Reply``
   with ``.code``, ``.json``, ``.headers``; asserts every reply is JSON.
+- ``raw``: the hostile client of ``tests/raw_http.py`` aimed at the test server:
+  ``await raw.send(method, target, headers, body)``, ``await raw.request(bytes)`` → ``RawReply``.
 - ``make_agent``: ``await make_agent("name", tags=[...])`` → (name, token) via the API.
 - ``fake_feishu``: the fake Feishu server (tests/fake_feishu.py) on its own port →
   ``FakeFeishu`` (``.state``, ``.url``, ``.app_id``, ``.app_secret``).  A test marked
@@ -28,6 +32,7 @@
 import dataclasses
 import http.cookies
 import json as jsonlib
+import logging
 import os
 import shutil
 import socket
@@ -66,12 +71,40 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "embedded_only(reason): a test of the embedded database's in-memory "
                                        "parts; skipped when the suite runs on a MongoDB (the reason says where "
                                        "the shared parts are tested)")
+    config.addinivalue_line("markers", "not_the_server_log(reason): what these tests log is not a toolBox "
+                            "server's (no traceback check)")
 
 
 def pytest_runtest_setup(item):
     marker = item.get_closest_marker("embedded_only")
     if marker and os.environ.get("TOOLBOX_TEST_MONGODB_URI"):
         pytest.skip(marker.args[0] if marker.args else "embedded database only")
+
+
+class TracebackCatcher(logging.Handler):
+    """Keeps every log record that carries a traceback."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.caught = []
+
+    def emit(self, record):
+        if record.exc_info or "Traceback (most recent call last)" in record.getMessage():
+            self.caught.append(f"{record.name}: {record.getMessage()}\n{logging.Formatter().formatException(record.exc_info) if record.exc_info else ''}")
+
+
+@pytest.fixture(autouse=True)
+def no_server_tracebacks(request):
+    if request.node.get_closest_marker("not_the_server_log"):
+        yield None
+        return
+    catcher = TracebackCatcher()
+    root = logging.getLogger()
+    root.addHandler(catcher)
+    yield catcher
+    root.removeHandler(catcher)
+    if catcher.caught:
+        pytest.fail("the server logged a traceback:\n" + "\n".join(catcher.caught[:3]), pytrace=False)
 
 
 @pytest.fixture
@@ -215,6 +248,23 @@ def api(http_client, base_url):
         return Reply(response.code, data, response.headers, response.body)
 
     return fetch
+
+
+@pytest.fixture
+def raw(http_server, base_url):
+    from tests import raw_http
+
+    class Raw:
+        url = base_url
+
+        async def send(self, method, target, headers=None, body=b"", timeout=10.0, **options):
+            data = raw_http.request_bytes(method, target, headers, body, **options)
+            return await raw_http.raw_request(base_url, data, timeout=timeout)
+
+        async def request(self, data, **options):
+            return await raw_http.raw_request(base_url, data, **options)
+
+    return Raw()
 
 
 @pytest.fixture

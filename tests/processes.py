@@ -87,11 +87,20 @@ class _Process:
 
 
 class ServerProcess(_Process):
-    """A real toolbox server on 127.0.0.1 and a free port.
+    """A real toolbox server on 127.0.0.1 and a free port; ``stop`` fails the test when the
+    server's output holds a traceback.
 
     When the suite runs on a MongoDB (``TOOLBOX_TEST_MONGODB_URI``), so does the server,
     on a database of its own, unless ``env`` names one.
     """
+
+    def stop(self, timeout=30.0):
+        code = super().stop(timeout)
+        tracebacks = [n for n, line in enumerate(self.lines) if "Traceback (most recent call last)" in line]
+        if tracebacks:
+            first = tracebacks[0]
+            raise AssertionError("the server logged a traceback:\n" + "\n".join(self.lines[first:first + 30]))
+        return code
 
     def __init__(self, env=None, args=(), cwd=None):
         env = dict(env or {})

@@ -37,7 +37,8 @@ from toolbox.agent_runner import run_command
 NAME, TOKEN = "lab-1", "s3cret"
 PY = sys.executable  # commands are split on whitespace: no spaces inside arguments
 
-pytestmark = pytest.mark.skipif(any(c.isspace() for c in PY), reason="python path has spaces")
+pytestmark = [pytest.mark.skipif(any(c.isspace() for c in PY), reason="python path has spaces"),
+              pytest.mark.not_the_server_log("the reference agent against a fake server: the agent's own log")]
 
 
 # --- Fake toolBox server ---

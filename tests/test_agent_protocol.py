@@ -310,7 +310,7 @@ async def test_malformed_result_reports_get_json_400_and_lose_nothing(api, make_
                   b'{"name": "a1", "task_id": -3, "result": "x"}',
                   b'{"name": "a1", "task_id": 1e400, "result": "x"}',
                   b'{"name": "a1", "task_id": "abc", "result": "x"}',
-                  b'{"name": "a1", "task_id": %d, "result": "x", "exit_code": "zero"}' % task_id,
+                  b'{"name": "a1", "task_id": %d, "result": "x", "exit_code": "zero", "n": 1}' % task_id,
                   b"[" * 100000]
     for body in bad_bodies:
         reply = await post_result(api, token, body)

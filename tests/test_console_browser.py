@@ -27,7 +27,7 @@ from tests.processes import AgentProcess, ServerProcess
 from toolbox.agent_client import parse_args as parse_agent_args
 
 CHROMIUM = "/usr/bin/chromium"
-ADMIN = "browser-admin-token-0123456789"
+ADMIN = "browser-admin-token-0123456789-abcdef"
 LAPTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
 

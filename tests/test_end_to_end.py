@@ -12,7 +12,7 @@ import pytest
 from tests.processes import AgentProcess, ServerProcess, wait_until
 
 pytestmark = pytest.mark.slow
-ADMIN = "e2e-admin-token-0123456789"
+ADMIN = "e2e-admin-token-0123456789-abcdefgh"
 
 
 def call(url, method="GET", body=None, token=ADMIN, raw_auth=None, timeout=30):

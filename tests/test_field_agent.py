@@ -16,7 +16,7 @@ from tests.field_agent import FieldAgent
 from tests.processes import ServerProcess, wait_until
 
 pytestmark = pytest.mark.slow
-ADMIN = "field-admin-token-0123456789"
+ADMIN = "field-admin-token-0123456789-abcdefgh"
 
 
 def when(iso):

@@ -63,7 +63,7 @@ async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(a
     assert (t1["agent"], t2["agent"]) == ("a1", "a2")
     assert t1["parsed"]["kind"] == "ping" and t1["parsed"]["loss_pct"] == 0
     assert t1["parsed"]["rtt_min_ms"] == 11.387 and t1["parsed"]["rtt_max_ms"] == 11.612
-    assert t1["result"] == PING_OUTPUT and t2["exit_code"] == 2
+    assert t1["result_preview"] == PING_OUTPUT and t1["result_bytes"] == len(PING_OUTPUT) and t2["exit_code"] == 2
     assert (t1["outcome"], t2["outcome"]) == ("ok", "failed")
     assert app.toolbox.jobs.live == {}
     stored = await app.toolbox.jobs.collection.find_one({"_id": job_id})

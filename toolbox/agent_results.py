@@ -3,22 +3,30 @@
 The deployed Go agent builds ``{"name":"N","task_id":7,"result":"OUTPUT"}`` by string
 concatenation, so an output containing ``"`` or ``\\`` makes the body invalid JSON.
 When a body has exactly that shape, the result is recovered verbatim and flagged.
+The same output can also make a *valid* body that says something else: output
+``x","exit_code":7,"result":"forged`` repeats ``result``.  A body with a repeated key,
+an unknown key or an ``exit_code``/``duration_ms`` of the wrong type is such a body
+when it has the legacy shape, and is read as one (recovered verbatim, flagged).
 Bodies over the size cap keep their head and tail, so that even a huge report
-yields its name, task id and the start of its output (flagged truncated).
+yields its name, task id and the start of its output (flagged truncated); an escaped
+(proper JSON) head is unescaped, a legacy one kept as sent.  Text that cannot be
+stored as sent (lone surrogates such as ``"\\ud800"``) is repaired with U+FFFD and
+flagged ``repaired``: the result is kept, never refused.
 """
 
 import dataclasses
 import json
 import re
 
+from toolbox import models
 from toolbox.errors import ValidationError
 
 LEGACY_BODY_RE = re.compile(
-    r'^\s*\{\s*"name"\s*:\s*"(?P<name>[^"\\]*)"\s*,\s*"task_id"\s*:\s*"?\s*(?P<task_id>\d{1,18})\s*"?\s*,'
+    r'^\s*\{\s*"name"\s*:\s*"(?P<name>[^"\\]*)"\s*,\s*"task_id"\s*:\s*"?\s*(?P<task_id>[0-9]{1,18})\s*"?\s*,'
     r'\s*"result"\s*:\s*"(?P<result>.*)"\s*\}\s*$',
     re.DOTALL)
 HEAD_RE = re.compile(
-    r'^\s*\{\s*"name"\s*:\s*"(?P<name>[^"\\]*)"\s*,\s*"task_id"\s*:\s*"?\s*(?P<task_id>\d{1,18})\s*"?\s*,'
+    r'^\s*\{\s*"name"\s*:\s*"(?P<name>[^"\\]*)"\s*,\s*"task_id"\s*:\s*"?\s*(?P<task_id>[0-9]{1,18})\s*"?\s*,'
     r'\s*"result"\s*:\s*"(?P<result>.*)$',
     re.DOTALL)
 MAX_TASK_ID = 2**62
@@ -33,6 +41,10 @@ class ResultReport:
     duration_ms: int | None = None
     recovered: bool = False
     truncated: bool = False
+    repaired: bool = False
+
+
+REPORT_KEYS = frozenset(("name", "task_id", "result", "exit_code", "duration_ms"))
 
 
 def truncate_utf8(text, max_bytes):
@@ -44,8 +56,8 @@ def truncate_utf8(text, max_bytes):
 
 
 def _task_id(value):
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value.strip())
+    if isinstance(value, str):
+        value = models.parse_digits(value.strip(), 1, MAX_TASK_ID)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASK_ID:
         raise ValidationError("task_id: must be a positive integer (number or numeric string)")
     return value
@@ -79,48 +91,86 @@ def _from_json(body):
         duration_ms=_optional_int(body, "duration_ms", 0, 10**12))
 
 
-def _unescape_partial(text):
-    """Best-effort JSON string unescape of a (possibly cut) escaped string."""
-    try:
-        return json.loads('"' + text + '"')
-    except ValueError:
-        return text
+def _unescape_head(text):
+    """The output in the (cut) head of a proper JSON string, unescaped; ``text`` itself
+    when it is not one (a legacy agent's unescaped output)."""
+    if '"' in text.replace("\\\\", "").replace('\\"', ""):
+        return text  # a bare quote: the legacy agent's unescaped output, kept as sent
+    for cut in range(6):  # the cut may fall inside an escape such as \u00e9
+        try:
+            return json.loads('"' + text[:len(text) - cut] + '"', strict=False)
+        except ValueError:
+            pass
+    return text
+
+
+def _load_json(data):
+    """``data`` parsed as JSON, and whether any object in it repeats a key."""
+    repeated = []
+
+    def pairs(items):
+        obj = dict(items)
+        if len(obj) != len(items):
+            repeated.append(True)
+        return obj
+
+    return json.loads(data, object_pairs_hook=pairs), bool(repeated)
+
+
+def _read(body):
+    """A report from a whole body: JSON, else the legacy shape; ValidationError otherwise."""
+    text = None
+    for data, recovered in ((body, False), (None, True)):
+        if data is None:  # valid JSON once bytes that are not UTF-8 are replaced?
+            data = text = body.decode("utf-8", "replace")
+        try:
+            parsed, repeated = _load_json(data)
+        except (ValueError, RecursionError):
+            continue
+        plain = not repeated and (not isinstance(parsed, dict) or set(parsed) <= REPORT_KEYS)
+        try:
+            report = _from_json(parsed)
+        except ValidationError:
+            plain = False
+            report = None
+        if not plain:
+            legacy = _legacy(text or body.decode("utf-8", "replace"))
+            if legacy is not None:
+                return legacy
+            if repeated:
+                raise ValidationError("the report repeats a field")
+            if report is None:
+                _from_json(parsed)  # raises the ValidationError that names the field
+        report.recovered = recovered
+        return report
+    legacy = _legacy(text or body.decode("utf-8", "replace"))
+    if legacy is None:
+        raise ValidationError("the body is not valid JSON")
+    return legacy
 
 
 def parse_report(body, max_result_bytes, overflow_tail=None):
     """Parse a result report.  ``body`` is the kept bytes; ``overflow_tail`` is set when
     the body was larger than could be kept (then ``body`` is its head)."""
     if overflow_tail is not None:
-        head = body.decode("utf-8", "replace")
+        head = body.decode("utf-8", "ignore")  # the cut may split a character
         match = HEAD_RE.match(head)
         if not match:
             raise ValidationError("the body is too large and does not start like a result report")
-        text = match.group("result")
-        result = _unescape_partial(text) if "\\" in text and '"' not in text else text
-        result, _ = truncate_utf8(result, max_result_bytes)
-        return ResultReport(match.group("name"), _task_id(match.group("task_id")), result,
-                            truncated=True)
-    try:
-        report = _from_json(json.loads(body))
-    except (ValueError, RecursionError) as error:
-        if isinstance(error, ValidationError):
-            raise
-        text = body.decode("utf-8", "replace")
-        try:  # valid JSON once bytes that are not UTF-8 are replaced
-            report = _from_json(json.loads(text))
-            report.recovered = True
-        except (ValueError, RecursionError) as retry_error:
-            if isinstance(retry_error, ValidationError):
-                raise
-            report = _legacy(text)
-    report.result, report.truncated = truncate_utf8(report.result, max_result_bytes)
+        report = ResultReport(match.group("name"), _task_id(match.group("task_id")),
+                              _unescape_head(match.group("result")), truncated=True)
+    else:
+        report = _read(body)
+    report.result, report.repaired = models.repair_text(report.result)
+    report.result, truncated = truncate_utf8(report.result, max_result_bytes)
+    report.truncated = report.truncated or truncated
     return report
 
 
 def _legacy(text):
-    """The Go agent's unescaped ``{"name":…,"task_id":…,"result":"…"}``, or ValidationError."""
+    """The Go agent's unescaped ``{"name":…,"task_id":…,"result":"…"}``, or None."""
     match = LEGACY_BODY_RE.match(text)
     if not match:
-        raise ValidationError("the body is not valid JSON")
+        return None
     return ResultReport(match.group("name"), _task_id(match.group("task_id")),
                         match.group("result"), recovered=True)

@@ -1,5 +1,13 @@
-"""``make_app``: the one factory that builds a toolBox Tornado application."""
+"""``make_app``: the one factory that builds a toolBox Tornado application.
 
+``ToolboxApplication`` is Tornado's ``Application`` with one addition: the requests
+Tornado refuses itself, before any handler runs (a malformed request line or header,
+a bad ``Content-Length``, an unknown transfer encoding, a body over the size limit), get
+the JSON error every other refusal gets instead of Tornado's bare, empty
+``400 Bad Request``.  Unknown paths reach ``default_handler_class``, a JSON 404.
+"""
+
+import json
 import os
 import pathlib
 import urllib.parse
@@ -48,6 +56,37 @@ def log_request(handler):
            1000.0 * request.request_time())
 
 
+BARE_400 = b"HTTP/1.1 400 Bad Request\r\n\r\n"  # what tornado.http1connection writes
+_JSON_400_BODY = json.dumps({"status": False, "error": "malformed HTTP request (request line, header, "
+                             "Content-Length or Transfer-Encoding), or a body over the size limit"}).encode()
+JSON_400 = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\nCache-Control: no-store\r\n"
+            b"X-Content-Type-Options: nosniff\r\n\r\n%s" % (len(_JSON_400_BODY), _JSON_400_BODY))
+
+
+def _answer_refusals_in_json(stream):
+    """Make ``stream`` send JSON_400 where Tornado sends its bare 400 (once per connection)."""
+    if getattr(stream, "toolbox_json_refusals", False):
+        return
+    write = stream.write
+
+    def write_json_refusal(data):
+        return write(JSON_400 if data == BARE_400 else data)
+
+    stream.write = write_json_refusal
+    stream.toolbox_json_refusals = True
+
+
+class ToolboxApplication(web.Application):
+    """An Application whose connections refuse malformed requests in JSON too."""
+
+    def start_request(self, server_conn, request_conn):
+        stream = getattr(request_conn, "stream", None)
+        if stream is not None:
+            _answer_refusals_in_json(stream)
+        return super().start_request(server_conn, request_conn)
+
+
 def make_app(config, db=None):
     """Build the application for ``config`` on ``db`` (default: what the config names).
 
@@ -55,14 +94,16 @@ def make_app(config, db=None):
     ``await app.toolbox.start()`` before serving and ``await app.toolbox.stop()`` after.
     """
     from handlers import default_handlers
+    from handlers.base import NotFoundHandler
 
     if not config.secret or not config.admin_token:
         config = config.resolved()
     if db is None:
         db = open_database(config.mongodb_uri)
     static = static_dir()
-    app = web.Application(
+    app = ToolboxApplication(
         default_handlers(),
+        default_handler_class=NotFoundHandler,
         cookie_secret=config.secret,
         static_path=static,
         template_path=static,

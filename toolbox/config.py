@@ -8,11 +8,15 @@ prints before exiting (never a traceback).
 import argparse
 import dataclasses
 import os
+import re
 import secrets
 
 
 class ConfigError(ValueError):
     """A setting has a value toolBox cannot use."""
+
+
+_ASCII_INT = re.compile(r"-?[0-9]{1,12}")
 
 
 def _positive_float(name, raw):
@@ -26,10 +30,10 @@ def _positive_float(name, raw):
 
 
 def _int_in(name, raw, low, high):
-    try:
-        value = int(str(raw).strip())
-    except (TypeError, ValueError):
-        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    text = str(raw).strip()
+    if not _ASCII_INT.fullmatch(text):
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}")
+    value = int(text)
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, not {value}")
     return value
@@ -49,6 +53,33 @@ def _csv(name, raw):
 
 
 ROLES = ("viewer", "operator", "admin")
+MIN_SECRET_LENGTH = 32
+
+
+def _secret(name, raw):
+    """A secret or token an operator sets: at least MIN_SECRET_LENGTH characters."""
+    if len(raw) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"{name} must be at least {MIN_SECRET_LENGTH} characters long "
+                          f"(it is {len(raw)}); e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(32))'")
+    return raw
+
+
+def _mongodb_uri(name, raw):
+    """A MongoDB connection string that PyMongo can use (checked without connecting)."""
+    from pymongo import uri_parser
+    from pymongo.errors import PyMongoError
+
+    if not raw.startswith(("mongodb://", "mongodb+srv://")):
+        raise ConfigError(f"{name} must start with mongodb:// or mongodb+srv://, not {raw[:20]!r}")
+    try:
+        if raw.startswith("mongodb://"):
+            uri_parser.parse_uri(raw)
+        else:  # parsing an SRV URI would look its name up: check the host part alone
+            uri_parser.split_hosts(raw[len("mongodb+srv://"):].split("/", 1)[0].rsplit("@", 1)[-1])
+    except (PyMongoError, ValueError, TypeError) as error:
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise ConfigError(f"{name} is not a usable MongoDB URI: {reason}") from None
+    return raw
 
 
 def _role(name, raw):
@@ -62,12 +93,12 @@ def _role(name, raw):
 _SETTINGS = [
     ("host", "HOST", "--host", str, "127.0.0.1", "address to listen on"),
     ("port", "PORT", "--port", lambda n, v: _int_in(n, v, 0, 65535), 8000, "port to listen on"),
-    ("mongodb_uri", "MONGODB_URI", "--mongodb-uri", str, None,
+    ("mongodb_uri", "MONGODB_URI", "--mongodb-uri", _mongodb_uri, None,
      "MongoDB URI; unset = embedded in-memory database (data lost on restart)"),
-    ("secret", "TOOLBOX_SECRET", "--secret", str, None,
-     "secret signing sessions and cookies; unset = random per start"),
-    ("admin_token", "TOOLBOX_ADMIN_TOKEN", "--admin-token", str, None,
-     "bearer token for the admin API; unset = random, printed at start-up"),
+    ("secret", "TOOLBOX_SECRET", "--secret", _secret, None,
+     "secret signing sessions and cookies (32+ characters); unset = random per start"),
+    ("admin_token", "TOOLBOX_ADMIN_TOKEN", "--admin-token", _secret, None,
+     "bearer token for the admin API (32+ characters); unset = random, printed at start-up"),
     ("poll_timeout", "TOOLBOX_POLL_TIMEOUT", "--poll-timeout", _positive_float, 30.0,
      "seconds an agent's fetch may park waiting for a task"),
     ("delivery_timeout", "TOOLBOX_DELIVERY_TIMEOUT", "--delivery-timeout", _positive_float, 300.0,
@@ -117,6 +148,19 @@ _SETTINGS = [
     ("ws_queue_size", "TOOLBOX_WS_QUEUE_SIZE", "--ws-queue-size",
      lambda n, v: _int_in(n, v, 2, 1000000), 1000,
      "events queued for one console websocket before that (too slow) console is dropped"),
+    ("audit_retention_days", "TOOLBOX_AUDIT_RETENTION_DAYS", "--audit-retention-days",
+     lambda n, v: float(_int_in(n, v, 0, 36500)), 180.0,
+     "days audit entries are kept (0 = for ever)"),
+    ("audit_limit", "TOOLBOX_AUDIT_LIMIT", "--audit-limit", lambda n, v: _int_in(n, v, 0, 10**9), None,
+     "audit entries kept; oldest pruned beyond it (default 20000 embedded, 0 = unlimited with MongoDB)"),
+    ("header_timeout", "TOOLBOX_HEADER_TIMEOUT", "--header-timeout", _positive_float, 120.0,
+     "seconds a connection may take to send a request's headers, counted from when it opened or "
+     "its last answer ended (so also how long an idle keep-alive connection is kept)"),
+    ("body_timeout", "TOOLBOX_BODY_TIMEOUT", "--body-timeout", _positive_float, 120.0,
+     "seconds a client may take to send a request body"),
+    ("auth_failures_per_minute", "TOOLBOX_AUTH_FAILURES_PER_MINUTE", "--auth-failures-per-minute",
+     lambda n, v: _int_in(n, v, 1, 1000000), 30,
+     "failed token or login attempts one client address may make in any 60 seconds (then 429)"),
 ]
 
 
@@ -154,6 +198,11 @@ class Config:
     target_concurrency: int = 2000
     job_deadline: float = 300.0
     ws_queue_size: int = 1000
+    audit_retention_days: float = 180.0
+    audit_limit: int | None = None
+    header_timeout: float = 120.0
+    body_timeout: float = 120.0
+    auth_failures_per_minute: int = 30
     # Filled in by ``resolved()`` when the operator left them unset.
     generated: tuple = ()
 
@@ -173,6 +222,13 @@ class Config:
         if self.history_limit is not None:
             return self.history_limit
         return 5000 if self.embedded else 0
+
+    @property
+    def effective_audit_limit(self):
+        """How many audit entries to keep (0 = unlimited): a cap on the embedded database."""
+        if self.audit_limit is not None:
+            return self.audit_limit
+        return 20000 if self.embedded else 0
 
     @property
     def effective_agent_refresh(self):
@@ -215,7 +271,7 @@ class Config:
                 raw = environ.get(env)
             if raw is None or (raw == "" and parse is not str):
                 continue
-            if parse is str:
+            if parse is str or (raw == "" and parse in (_secret, _mongodb_uri)):
                 values[field] = raw if raw != "" else None
                 continue
             try:

@@ -73,7 +73,8 @@ def job_model(doc, tasks=None):
         "outcome": doc.get("outcome"),
     }
     if tasks is not None:
-        model["tasks"] = [task_json(task) for task in sorted(tasks, key=lambda t: (t["agent"], t["_id"]))]
+        model["tasks"] = [models.with_result_preview(task_json(task))
+                          for task in sorted(tasks, key=lambda t: (t["agent"], t["_id"]))]
     return model
 
 

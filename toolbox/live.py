@@ -45,6 +45,7 @@ class LiveClient:
         self.closed = False
         self.sent = 0
         self.writer = None
+        self.writing = False  # awaiting the socket's writes (never cancel those: see drop)
 
     def offer(self, text):
         """Queue ``text`` without waiting; drop the client when its queue is full."""
@@ -63,8 +64,12 @@ class LiveClient:
                 while len(batch) < WRITE_BATCH and not queue.empty():
                     batch.append(queue.get_nowait())
                 # Each send starts its write now, in order; then wait for them all.
+                self.writing = True
                 outcomes = await asyncio.gather(*[self.send(text) for text in batch],
                                                 return_exceptions=True)
+                self.writing = False
+                if self.closed:
+                    return
                 for outcome in outcomes:
                     if isinstance(outcome, BaseException):
                         raise outcome
@@ -85,7 +90,9 @@ class LiveClient:
             self.hub.dropped += 1
         if reason:
             log.info("live client %s dropped: %s", self.label, reason)
-        if self.writer is not None and not from_writer:
+        # A writer waiting for a queue is cancelled; one waiting for its writes is not (a
+        # cancelled Tornado write logs a traceback): closing the socket ends those writes.
+        if self.writer is not None and not from_writer and not self.writing:
             self.writer.cancel()
         try:
             self.close(code, reason)

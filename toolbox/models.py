@@ -75,15 +75,35 @@ def platform(value):
     return value
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def repair_text(text):
+    """``text`` made storable, and whether it had to be: lone surrogates (a client's
+    ``"\\ud800"``, valid JSON but not Unicode text; MongoDB refuses them) become U+FFFD."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text), True
+    return text, False
+
+
 def command(value):
-    """A raw command line: non-empty, one line, bounded."""
+    """A raw command line: non-empty, one line, bounded; lone surrogates become U+FFFD
+    (``command_repaired`` says whether they did)."""
+    return command_repaired(value)[0]
+
+
+def command_repaired(value):
+    """``(command, repaired)``: the checked raw command line, and whether it was repaired."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("command: must be a non-empty string")
     if len(value) > MAX_COMMAND_LENGTH:
         raise ValidationError(f"command: at most {MAX_COMMAND_LENGTH} characters")
     if any(ch in value for ch in "\r\n\x00"):
         raise ValidationError("command: must be a single line")
-    return " ".join(value.split())
+    text, repaired = repair_text(value)
+    return " ".join(text.split()), repaired
 
 
 def boolean(value, field):
@@ -92,13 +112,32 @@ def boolean(value, field):
     return value
 
 
+_ASCII_NUMBER = re.compile(r"-?[0-9]{1,19}")
+
+
+def parse_digits(text, low, high):
+    """The whole number written in ``text`` when it is ASCII digits (an optional ``-``, at
+    most 19 digits) within ``low..high``; None for anything else.
+
+    The one reader of numbers that clients write (query arguments, path ids, numeric
+    strings in bodies): ``str.isdigit`` and ``int`` also take ``²``, ``①``, ``١`` or ``１``,
+    and ``int`` refuses, slowly, a number thousands of digits long.
+    """
+    if not isinstance(text, str) or not _ASCII_NUMBER.fullmatch(text):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
 def int_in(value, field, low, high):
-    """A JSON integer (or digit string from a query) within bounds."""
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise ValidationError(f"{field}: must be a whole number from {low} to {high}")
-    return value
+    """A JSON integer, or a string of ASCII digits (a query argument), within bounds."""
+    if isinstance(value, str):
+        number = parse_digits(value, low, high)
+        if number is not None:
+            return number
+    elif not isinstance(value, bool) and isinstance(value, int) and low <= value <= high:
+        return value
+    raise ValidationError(f"{field}: must be a whole number from {low} to {high}")
 
 
 def agent_model(doc, online=False, last_seen=None):
@@ -118,6 +157,30 @@ def agent_model(doc, online=False, last_seen=None):
     }
 
 
+RESULT_PREVIEW_BYTES = 4096
+
+
+def result_preview(text, limit=RESULT_PREVIEW_BYTES):
+    """``(preview, size_bytes)``: the first ``limit`` bytes of a result (cut on a character
+    boundary) and the whole result's size in UTF-8 bytes; ``(None, 0)`` for no result."""
+    if text is None:
+        return None, 0
+    if text.isascii():  # O(1) in CPython: a byte per character
+        return text[:limit], len(text)
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
+        return text, len(data)
+    return data[:limit].decode("utf-8", "ignore"), len(data)
+
+
+def with_result_preview(model, limit=RESULT_PREVIEW_BYTES):
+    """A task's JSON for lists: ``result`` replaced by ``result_preview`` and ``result_bytes``
+    (the whole result: ``GET /api/tasks/{id}`` or ``GET /api/tasks/{id}/result``)."""
+    model = dict(model)
+    model["result_preview"], model["result_bytes"] = result_preview(model.pop("result", None), limit)
+    return model
+
+
 def task_model(doc):
     """The public JSON of a task."""
     return {
@@ -133,6 +196,8 @@ def task_model(doc):
         "duration_ms": doc.get("duration_ms"),
         "result_truncated": bool(doc.get("result_truncated", False)),
         "result_recovered": bool(doc.get("result_recovered", False)),
+        "result_repaired": bool(doc.get("result_repaired", False)),
+        "command_repaired": bool(doc.get("command_repaired", False)),
         "job_id": doc.get("job_id"),
         "tool": doc.get("tool"),
         "target": doc.get("target"),
@@ -142,19 +207,6 @@ def task_model(doc):
         "summary": doc.get("summary"),
         "reason": doc.get("reason"),
     }
-
-
-RESULT_PREVIEW_BYTES = 4096
-
-
-def result_preview(text, limit=RESULT_PREVIEW_BYTES):
-    """(the start of ``text``, at most ``limit`` bytes of UTF-8 cut on a character, its size in bytes)."""
-    if text is None:
-        return None, 0
-    data = text.encode("utf-8", "surrogatepass")
-    if len(data) <= limit:
-        return text, len(data)
-    return data[:limit].decode("utf-8", "ignore"), len(data)
 
 
 def task_event(doc):

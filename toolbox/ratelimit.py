@@ -1,4 +1,4 @@
-"""Rate limits for jobs: starts per user per minute, and unfinished tasks per target.
+"""Rate limits: job starts per user, unfinished tasks per target, failed credentials per address.
 
 Plain in-memory objects with an injectable ``clock`` (seconds, monotonic), so tests
 move time instead of sleeping.  Both limits are per server process: the embedded
@@ -7,6 +7,11 @@ the database.
 
 - ``SlidingWindow``: at most ``limit`` hits per key within any ``window`` seconds.
   ``retry_after(key)`` says how long until the oldest hit in the window drops out.
+- ``FailureThrottle``: at most ``limit`` failed credential checks (agent token, API token,
+  admin token, login link or state) per client address in any 60 seconds; then that
+  address is refused with 429 before its credentials are even checked, except for a
+  credential that has already proved right from that address (a working agent behind
+  the same NAT as a guesser keeps working).
 - ``TargetLimiter``: at most ``limit`` unfinished tasks aimed at one target across all
   agents.  Tasks are tracked by id (from task events); a job ``reserve``s its slots
   before its tasks exist, so that two jobs created concurrently cannot both pass.
@@ -15,6 +20,7 @@ the database.
 """
 
 import collections
+import hashlib
 import time
 
 from toolbox.errors import RateLimited, ValidationError
@@ -76,6 +82,51 @@ class SlidingWindow:
         hits = self.hits.get(key)
         if hits is not None and token in hits:
             hits.remove(token)
+
+    def purge(self):
+        """Forget keys with no hit left in the window (bounds memory across many keys)."""
+        now = self.clock()
+        for key in list(self.hits):
+            self._recent(key, now)
+
+
+def credential_proof(kind, *parts):
+    """A short digest naming a presented credential (never the credential itself)."""
+    digest = hashlib.sha256("\x00".join((kind, *parts)).encode("utf-8", "replace")).digest()
+    return digest[:16]
+
+
+class FailureThrottle:
+    """Failed credential checks per client address; proven credentials pass regardless."""
+
+    PURGE_EVERY = 1000  # failures between purges of quiet addresses
+    MAX_PROVEN = 100_000  # (address, credential) pairs remembered, least recently used dropped
+
+    def __init__(self, limit, window=60.0, clock=time.monotonic):
+        self.failures = SlidingWindow(limit, window, clock)
+        self.proven = collections.OrderedDict()  # (address, proof) -> True, least recent first
+        self._since_purge = 0
+
+    def check(self, address, proof=None):
+        """Raise RateLimited when ``address`` has failed too often, unless ``proof`` names a
+        credential that has already succeeded from it."""
+        if proof is not None and (address, proof) in self.proven:
+            return
+        self.failures.check(address, "failed credential checks from this address")
+
+    def failed(self, address):
+        self.failures.hit(address)
+        self._since_purge += 1
+        if self._since_purge >= self.PURGE_EVERY:
+            self._since_purge = 0
+            self.failures.purge()
+
+    def succeeded(self, address, proof):
+        key = (address, proof)
+        self.proven[key] = True
+        self.proven.move_to_end(key)
+        if len(self.proven) > self.MAX_PROVEN:
+            self.proven.popitem(last=False)
 
 
 class TargetLimiter:

@@ -23,6 +23,7 @@ async def serve(config, ready=None):
     from pymongo.errors import PyMongoError
 
     from toolbox.app import make_app
+    from toolbox.users import admin_email_warning
 
     app = make_app(config)
     config = app.toolbox.config
@@ -40,9 +41,14 @@ async def serve(config, ready=None):
     # pass only every 200 middle-generation passes make them rare; a young generation of
     # 50,000 cost a fifth of the task throughput (bench, docs/benchmarks.md).
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 200)
-    # 8 MiB for buffered bodies (API handlers refuse JSON over 1 MiB with a JSON 413);
-    # /agent/task streams its body and raises its own limit, keeping only what it stores.
-    server = app.listen(config.port, config.host, xheaders=False, max_body_size=MAX_BUFFERED_BODY)
+    # 8 MiB at most for any body; every handler streams its body and keeps at most its own
+    # limit (JSON: 1 MiB, refused with a JSON 413 before it is read); /agent/task raises
+    # the limit and keeps only what it stores.
+    # header_timeout also bounds idle keep-alive connections (Tornado's idle_connection_timeout);
+    # its default is above the 90 s for which Go's HTTP client (the legacy agent) keeps an
+    # idle connection, so that the agent, not the server, closes it.
+    server = app.listen(config.port, config.host, xheaders=False, max_body_size=MAX_BUFFERED_BODY,
+                        idle_connection_timeout=config.header_timeout, body_timeout=config.body_timeout)
     port = next(iter(server._sockets.values())).getsockname()[1]
     host = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     url = f"http://{host}:{port}/"
@@ -52,6 +58,9 @@ async def serve(config, ready=None):
     if "admin_token" in config.generated:
         _say(f"toolbox: admin API token (generated for this run; set TOOLBOX_ADMIN_TOKEN to fix it): "
              f"{config.admin_token}")
+    warning = admin_email_warning(config)
+    if warning:
+        _say(f"toolbox: warning: {warning}")
     if "secret" in config.generated:
         _say("toolbox: TOOLBOX_SECRET is not set; sessions end when the server restarts")
     if app.toolbox.local_login.enabled:

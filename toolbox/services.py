@@ -12,6 +12,7 @@ from toolbox.audit import AuditLog
 from toolbox.dispatcher import Dispatcher, ParkedFetches
 from toolbox.live import LiveHub
 from toolbox.metrics import Metrics
+from toolbox.ratelimit import FailureThrottle
 from toolbox.feishu import FeishuClient
 from toolbox.jobs import JobService
 from toolbox.sessions import LocalLogin
@@ -35,7 +36,8 @@ class Toolbox:
         self.agents = AgentRegistry(db, self.events, parked, config.offline_after, config.effective_agent_refresh)
         self.tasks = TaskService(db, self.events, config, parts.claims)
         self.dispatcher = Dispatcher(parked, self.tasks, self.agents, self.events)
-        self.audit = AuditLog(db)
+        self.guard = FailureThrottle(config.auth_failures_per_minute)
+        self.audit = AuditLog(db, config.audit_retention_days, config.effective_audit_limit)
         self.live = LiveHub(self.events, config.ws_queue_size)
         self.jobs = JobService(db, self.events, self.agents, self.tasks, config, parts.per_user, parts.targets,
                                parts.owners)
@@ -92,6 +94,7 @@ class Toolbox:
         await self.jobs.sweep()
         await self.tasks.archive()
         await self.events.prune()
+        await self.audit.sweep()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()
         refresh = self.agents.refresh_interval

@@ -163,7 +163,7 @@ class TaskService:
         self.events.publish("task.dispatched", models.task_model(doc))
 
     async def complete(self, agent, registration, task_id, result, exit_code=None, duration_ms=None,
-                       truncated=False, recovered=False):
+                       truncated=False, recovered=False, repaired=False):
         """Store a result from ``registration`` of ``agent``: "stored" or "duplicate".
 
         Raises NotFound (not delivered to this registration) or Conflict (a different
@@ -183,7 +183,7 @@ class TaskService:
         reading = read_result(task.get("tool") or task["command"], result, exit_code, task.get("target"))
         fields = {"state": DONE, "finished_at": models.utcnow(), "result": result,
                   "result_truncated": bool(truncated), "result_recovered": bool(recovered),
-                  "parsed": reading.parsed, "outcome": reading.outcome, "summary": reading.summary}
+                  "result_repaired": bool(repaired), "parsed": reading.parsed, "outcome": reading.outcome, "summary": reading.summary}
         if exit_code is not None:
             fields["exit_code"] = exit_code
         if duration_ms is not None:

@@ -5,8 +5,10 @@ profile are refreshed), creates the local ``local-admin`` user for the one-time 
 login, changes roles and the disabled flag, and remembers the sessions a user ended
 with logout (their ``sid``), so a logged-out session cookie stops working everywhere.
 
-Role rules: a new user is ``admin`` when their union_id or email is listed in
-``TOOLBOX_ADMINS``, else ``config.default_role``.  The list is read at first login only:
+Role rules: a new user is ``admin`` when their union_id is listed in ``TOOLBOX_ADMINS``,
+or their email is listed and ``FEISHU_TENANT_KEY`` is set and is their tenant (an email
+is a field an organisation's admins fill in, unverified: without the tenant check anyone
+from any Feishu organisation could claim ``boss@corp``); else ``config.default_role``.  The list is read at first login only:
 later role changes made by an admin stick.  No change may leave toolBox without an
 enabled admin user (``Conflict``).
 """
@@ -87,9 +89,13 @@ class UserStore:
     def initial_role(self, profile):
         """The role of a user logging in for the first time."""
         listed = {entry.lower() for entry in self.config.admins}
-        emails = {e.lower() for e in (profile.email, profile.enterprise_email) if e}
-        if profile.union_id.lower() in listed or emails & listed:
+        if profile.union_id.lower() in listed:
             return "admin"
+        tenant = self.config.feishu_tenant_key
+        if tenant and profile.tenant_key == tenant:
+            emails = {e.lower() for e in (profile.email, profile.enterprise_email) if e}
+            if emails & listed:
+                return "admin"
         return self.config.default_role
 
     async def upsert_feishu(self, profile):
@@ -151,6 +157,16 @@ class UserStore:
             {"_id": user_id}, {"$push": {"ended_sessions": {"sid": sid, "exp": expires_at}}})
         await self.collection.update_one(
             {"_id": user_id}, {"$pull": {"ended_sessions": {"exp": {"$lt": models.utcnow()}}}})
+
+
+def admin_email_warning(config):
+    """The start-up warning when TOOLBOX_ADMINS lists emails that will not count, else None."""
+    emails = [entry for entry in config.admins if "@" in entry]
+    if emails and not config.feishu_tenant_key:
+        return (f"TOOLBOX_ADMINS lists emails ({', '.join(emails[:3])}) but FEISHU_TENANT_KEY is not set: "
+                "emails are not verified by Feishu, so they make no one admin; list union ids (on_...) "
+                "or set FEISHU_TENANT_KEY")
+    return None
 
 
 def session_ended(doc, sid):

@@ -39,7 +39,7 @@ _NS_SERVER = re.compile(
 _NS_NAME = re.compile(r"(?:\bName|名称)\s*[:：]\s*(\S+)")
 _NS_ADDRESSES = re.compile(r"(?:Addresses|Address|地址)\s*[:：]\s*")
 _NS_ALIASES = re.compile(r"Aliases\s*[:：]\s*")
-_NS_CANONICAL = re.compile(r"(\S+)\s+canonical\s+name\s*=\s*(\S+)")
+_NS_CANONICAL = re.compile(r"(?<!\S)(\S+)\s+canonical\s+name\s*=\s*(\S+)")
 _NS_STATUS = (
     (re.compile(r"Non-existent\s+domain|NXDOMAIN", re.I), "NXDOMAIN"),
     (re.compile(r"Server\s+failed|SERVFAIL", re.I), "SERVFAIL"),

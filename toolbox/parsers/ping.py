@@ -19,7 +19,7 @@ _UNIX_HEAD = re.compile(r"\bPING\s+([^\s(]+)\s*\((?:[^()\s]+\s+\()?([^()\s]+)\)"
 _WIN_HEAD = re.compile(r"\bPinging\s+(\S+)\s+(?:\[([^\]\s]+)\]\s+)?with\b")
 _ZH_HEAD = re.compile(r"正在\s*Ping\s+(\S+)\s+(?:\[([^\]\s]+)\]\s+)?具有")
 _WIN_STATS_FOR = re.compile(r"Ping statistics for\s+(\S+?):(?:\s|$)")
-_ZH_STATS_FOR = re.compile(r"(\S+)\s+的\s*Ping\s*统计信息")
+_ZH_STATS_FOR = re.compile(r"(?<!\S)(\S+)\s+的\s*Ping\s*统计信息")
 
 # --- Replies ---
 # "time=11.6 ms", "time<1ms", "时间=3ms"; duplicates "(DUP!)" are not counted.
@@ -29,7 +29,7 @@ _UNREACHABLE = re.compile(r"Destination (?:host|net|port|protocol) unreachable|�
 
 # --- Statistics ---
 _UNIX_STATS = re.compile(
-    r"(\d+)\s+packets\s+transmitted,\s*(\d+)\s+(?:packets\s+)?received,"
+    r"(?<!\d)(\d+)\s+packets\s+transmitted,\s*(\d+)\s+(?:packets\s+)?received,"
     r"[^%]*?(\d+(?:\.\d+)?)%\s+packet\s+loss"
 )
 _UNIX_RTT = re.compile(

@@ -64,10 +64,10 @@ _BSD_RESOLVE = re.compile(r"nc:\s+getaddrinfo(?:\s+for\s+host\s+\"([^\"]+)\"\s+p
 # --- traditional netcat ---
 # "(UNKNOWN) [1.2.3.4] 80 (http) open", "localhost [127.0.0.1] 1 (tcpmux) : Connection refused"
 _TRAD = re.compile(
-    r"(\S+)\s+\[([^\]\s]+)\]\s+(\d+)\s+\([^)]*\)\s+(?:(open)\b|:\s*(.*?)"
+    r"(?<!\S)(\S+)\s+\[([^\]\s]+)\]\s+(\d+)\s+\([^)]*\)\s+(?:(open)\b|:\s*(.*?)"
     r"(?=\s+\S+\s+\[[^\]\s]+\]\s+\d+\s+\(|$))"
 )
-_TRAD_RESOLVE = re.compile(r"(\S+):\s+forward\s+host\s+lookup\s+failed")
+_TRAD_RESOLVE = re.compile(r"(?<!\S)(\S+):\s+forward\s+host\s+lookup\s+failed")
 
 # --- nmap ncat ---
 _NCAT_OK = re.compile(r"Ncat:\s+Connected\s+to\s+\[?([^\]\s]+?)\]?:(\d+)\.")
