@@ -74,6 +74,8 @@ class AgentTaskHandler(BaseHandler):
         toolbox.agents.mark_seen(name)
         if doc is None:
             if not self.closed:
+                if toolbox.requests.draining:  # answered because the process stops: next fetch elsewhere
+                    self.set_header("Connection", "close")
                 self.write_json(EMPTY_REPLY)
             return
         if self.closed:

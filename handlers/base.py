@@ -75,10 +75,27 @@ class BaseHandler(web.RequestHandler):
     """
 
     body_limit = MAX_JSON_BODY
+    counts_as_request = True  # a request a graceful stop waits for (websockets are closed instead)
 
     def initialize(self, **kwargs):
         self.body_chunks = []
         self.body_size = 0
+        self._in_flight = False
+        if self.counts_as_request:
+            self._in_flight = True
+            self.application.toolbox.requests.opened()
+
+    def _request_over(self):
+        if self._in_flight:
+            self._in_flight = False
+            self.application.toolbox.requests.closed()
+
+    def on_finish(self):
+        self._request_over()
+
+    def on_connection_close(self):
+        super().on_connection_close()
+        self._request_over()
 
     def prepare(self):
         self.check_body_length()
@@ -105,6 +122,8 @@ class BaseHandler(web.RequestHandler):
     def set_default_headers(self):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
+        if self.application.toolbox.requests.draining:  # the process is stopping: no keep-alive
+            self.set_header("Connection", "close")
 
     def write_json(self, data, status=200):
         self.set_status(status)

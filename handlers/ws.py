@@ -25,6 +25,8 @@ CLOSE_POLICY = 1008
 
 
 class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
+    counts_as_request = False  # a stop closes consoles (1001); they reconnect elsewhere
+
     RECHECK_SECONDS = 30.0
     _stream_request_body = False  # an upgrade has no body to stream
 

@@ -123,6 +123,9 @@ _SETTINGS = [
     ("id_block", "TOOLBOX_ID_BLOCK", "--id-block", lambda n, v: _int_in(n, v, 1, 10000), 20,
      "task ids reserved per counter increment"),
     ("debug", "TOOLBOX_DEBUG", "--debug", _flag, False, "verbose logging"),
+    ("reuse_port", "TOOLBOX_REUSE_PORT", "--reuse-port", _flag, False,
+     "bind with SO_REUSEPORT, so a new process can take the port over before this one stops "
+     "(needs MONGODB_URI)"),
     ("public_url", "TOOLBOX_PUBLIC_URL", "--public-url", str, None,
      "the URL people reach toolBox at (for Feishu's redirect_uri); default http://HOST:PORT"),
     ("feishu_app_id", "FEISHU_APP_ID", "--feishu-app-id", str, None, "Feishu/Lark app id (cli_...)"),
@@ -184,6 +187,7 @@ class Config:
     agent_refresh: float | None = None
     id_block: int = 20
     debug: bool = False
+    reuse_port: bool = False
     public_url: str | None = None
     feishu_app_id: str | None = None
     feishu_app_secret: str | None = None

@@ -96,6 +96,7 @@ class Dispatcher:
         self.parked = parked
         self.tasks = tasks
         self.agents = agents
+        self.closing = False  # the process stops: fetches get the empty reply at once
         events.subscribe(self.on_event)
 
     def on_event(self, event):
@@ -111,7 +112,10 @@ class Dispatcher:
 
     def park(self, agent, registration):
         """Register a fetch for ``agent``'s ``registration``, superseding the one already parked."""
-        return self.parked.park(agent, registration)
+        parked = self.parked.park(agent, registration)
+        if self.closing:
+            parked.wake(CLOSED)
+        return parked
 
     def notify(self, agent):
         """``agent`` may have a task to claim: wake its parked fetch, if any."""
@@ -156,5 +160,7 @@ class Dispatcher:
         return woken
 
     def close_all(self):
+        """The process stops: every parked fetch (and every later one) gets the empty reply."""
+        self.closing = True
         for parked in self.parked.all():
             parked.wake(CLOSED)

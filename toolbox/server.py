@@ -22,9 +22,15 @@ async def serve(config, ready=None):
     """Run the server until SIGTERM/SIGINT."""
     from pymongo.errors import PyMongoError
 
+    from tornado import httpserver, netutil
+
     from toolbox.app import make_app
+    from toolbox.drain import stop_gracefully
     from toolbox.users import admin_email_warning
 
+    if config.reuse_port and config.embedded:
+        raise ConfigError("--reuse-port needs MONGODB_URI: the embedded database lives and dies with its "
+                          "process, so a second process on the port would have other data")
     app = make_app(config)
     config = app.toolbox.config
     try:
@@ -47,9 +53,11 @@ async def serve(config, ready=None):
     # header_timeout also bounds idle keep-alive connections (Tornado's idle_connection_timeout);
     # its default is above the 90 s for which Go's HTTP client (the legacy agent) keeps an
     # idle connection, so that the agent, not the server, closes it.
-    server = app.listen(config.port, config.host, xheaders=False, max_body_size=MAX_BUFFERED_BODY,
-                        idle_connection_timeout=config.header_timeout, body_timeout=config.body_timeout)
-    port = next(iter(server._sockets.values())).getsockname()[1]
+    sockets = netutil.bind_sockets(config.port, config.host, reuse_port=config.reuse_port)
+    server = httpserver.HTTPServer(app, xheaders=False, max_body_size=MAX_BUFFERED_BODY,
+                                   idle_connection_timeout=config.header_timeout, body_timeout=config.body_timeout)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
     host = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     url = f"http://{host}:{port}/"
     if config.embedded:
@@ -65,6 +73,8 @@ async def serve(config, ready=None):
         _say("toolbox: TOOLBOX_SECRET is not set; sessions end when the server restarts")
     if app.toolbox.local_login.enabled:
         _say(f"toolbox: log in as admin (one-time link): {url}auth/local?token={app.toolbox.local_login.token}")
+    if config.reuse_port:
+        _say(f"toolbox: port {port} is shared (--reuse-port): a new process may take it over before this one stops")
     _say(f"toolbox: listening on {url}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -73,10 +83,9 @@ async def serve(config, ready=None):
     if ready is not None:
         ready(url)
     await stop.wait()
-    _say("toolbox: shutting down")
-    server.stop()
-    await app.toolbox.stop()
-    await server.close_all_connections()
+    _say("toolbox: shutting down: answering every request held, then stopping")
+    await stop_gracefully(app.toolbox, server)
+    _say("toolbox: stopped")
 
 
 def main(argv=None):

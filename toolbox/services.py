@@ -10,6 +10,7 @@ from toolbox.agents import AgentRegistry
 from toolbox.api_tokens import TokenStore
 from toolbox.audit import AuditLog
 from toolbox.dispatcher import Dispatcher, ParkedFetches
+from toolbox.drain import Requests
 from toolbox.live import LiveHub
 from toolbox.metrics import Metrics
 from toolbox.ratelimit import FailureThrottle
@@ -30,6 +31,7 @@ class Toolbox:
     def __init__(self, config, db):
         self.config = config
         self.db = db
+        self.requests = Requests()  # in flight, and whether the process is stopping (toolbox.drain)
         parts = parts_for(config, db)  # embedded or shared database: chosen here, once
         self.events = parts.events
         parked = ParkedFetches()
