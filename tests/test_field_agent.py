@@ -88,8 +88,10 @@ def test_a_mixed_slow_and_fast_queue_comes_back_each_result_under_its_own_task(s
         assert agent.fetched == ids  # one at a time, oldest first
         assert all(status == 200 for _, _, status in agent.reported)
         # one at a time: each was dispatched only after the one before it was done
+        # (dispatched_at is taken when the claim is sent, finished_at when the result is:
+        # on a shared database a claim sent a moment before the result lands just after it)
         for before, after in zip(tasks, tasks[1:]):
-            assert when(after["dispatched_at"]) >= when(before["finished_at"])
+            assert when(after["dispatched_at"]) >= when(before["finished_at"]) - datetime.timedelta(seconds=0.1)
     finally:
         agent.kill()
 
