@@ -119,6 +119,10 @@ class BaseHandler(web.RequestHandler):
     def config(self):
         return self.application.toolbox.config
 
+    def compute_etag(self):
+        """No ETag: answers are ``no-store`` and change from one request to the next."""
+        return None
+
     def set_default_headers(self):
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")

@@ -8,6 +8,7 @@ the JSON error every other refusal gets instead of Tornado's bare, empty
 """
 
 import json
+import logging
 import os
 import pathlib
 import urllib.parse
@@ -45,15 +46,12 @@ def redacted_uri(request):
 def log_request(handler):
     """Tornado's access log line, without login codes and one-time tokens."""
     status = handler.get_status()
-    if status < 400:
-        method = access_log.info
-    elif status < 500:
-        method = access_log.warning
-    else:
-        method = access_log.error
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if not access_log.isEnabledFor(level):  # the line would be dropped: do not build it
+        return
     request = handler.request
-    method("%d %s %s (%s) %.2fms", status, request.method, redacted_uri(request), request.remote_ip,
-           1000.0 * request.request_time())
+    access_log.log(level, "%d %s %s (%s) %.2fms", status, request.method, redacted_uri(request),
+                   request.remote_ip, 1000.0 * request.request_time())
 
 
 BARE_400 = b"HTTP/1.1 400 Bad Request\r\n\r\n"  # what tornado.http1connection writes

@@ -32,7 +32,7 @@ from bson import BSON
 from bson.errors import InvalidDocument
 
 from toolbox.db import ASCENDING, BulkWriteError, PyMongoError
-from toolbox.events import FeedBuffer, call_listeners
+from toolbox.events import FeedBuffer, Listeners
 
 log = logging.getLogger("toolbox.bus")
 
@@ -73,8 +73,8 @@ class MongoBus:
         self.origin = uuid.uuid4().hex  # this process, in the events it writes
         self.retention = retention
         self.feed = FeedBuffer(buffer_size)
-        self.listeners = set()
-        self.feed_listeners = set()
+        self.listeners = Listeners()
+        self.feed_listeners = Listeners()
         self._outbox = []
         self._writer = None
         self._watcher = None
@@ -111,7 +111,7 @@ class MongoBus:
     def publish(self, event_type, data, feed=True):
         """Hand the event to this process's services now; queue it for every process."""
         event = {"seq": None, "type": event_type, "at": time.time(), "data": data}
-        call_listeners(self.listeners, event)
+        self.listeners(event)
         if len(self._outbox) >= MAX_OUTBOX:
             dropped = self._outbox.pop(0)
             log.error("the database is not taking events; dropped %s", dropped["type"])
@@ -220,7 +220,7 @@ class MongoBus:
                  "data": doc["data"]}
         if doc.get("feed", True):
             self.feed.append(event)
-            call_listeners(self.feed_listeners, event)
+            self.feed_listeners(event)
         if doc.get("origin") == self.origin:
             self._echoed += 1
             while self._waiters and self._waiters[0][0] <= self._echoed:
@@ -228,4 +228,4 @@ class MongoBus:
                 if not future.done():
                     future.set_result(None)
         else:
-            call_listeners(self.listeners, dict(event, remote=True))
+            self.listeners(dict(event, remote=True))

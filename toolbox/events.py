@@ -23,14 +23,29 @@ import time
 log = logging.getLogger("toolbox.events")
 
 
-def call_listeners(listeners, event):
-    """Hand ``event`` to each listener; one that raises is logged and removed."""
-    for listener in list(listeners):
-        try:
-            listener(event)
-        except Exception:  # one broken listener must not starve the others
-            log.exception("event listener failed; removing it")
-            listeners.discard(listener)
+class Listeners:
+    """A set of listeners, called in turn; one that raises is logged and removed."""
+
+    def __init__(self):
+        self._all = ()  # a tuple: calling never copies, (un)subscribing rebuilds it
+
+    def add(self, listener):
+        if listener not in self._all:
+            self._all = self._all + (listener,)
+
+    def discard(self, listener):
+        self._all = tuple(other for other in self._all if other is not listener)
+
+    def __len__(self):
+        return len(self._all)
+
+    def __call__(self, event):
+        for listener in self._all:
+            try:
+                listener(event)
+            except Exception:  # one broken listener must not starve the others
+                log.exception("event listener failed; removing it")
+                self.discard(listener)
 
 
 class FeedBuffer:
@@ -67,8 +82,8 @@ class EventHub:
 
     def __init__(self, buffer_size=10000):
         self.feed = FeedBuffer(buffer_size)
-        self.listeners = set()
-        self.feed_listeners = set()
+        self.listeners = Listeners()
+        self.feed_listeners = Listeners()
         self._next = 0
 
     @property
@@ -100,9 +115,9 @@ class EventHub:
             self._next += 1
             event["seq"] = self._next
             self.feed.append(event)
-        call_listeners(self.listeners, event)
+        self.listeners(event)
         if feed:
-            call_listeners(self.feed_listeners, event)
+            self.feed_listeners(event)
         return event
 
     def since(self, seq):

@@ -10,8 +10,8 @@ address, scrape each at its own port).  What it shows:
 - ``toolbox_tasks_finished_total{outcome}``: tasks that finished here, by outcome;
 - ``toolbox_dispatch_latency_seconds``: from a task's creation to its delivery to an
   agent (a task waits longer while its agent has one in flight);
-- ``toolbox_event_latency_seconds``: from an event's publication (on any process) to
-  its arrival in this process's live feed;
+- ``toolbox_event_latency_seconds``: from a ``task.done`` event's publication (on any
+  process) to its arrival in this process's live feed;
 - ``toolbox_websocket_dropped_total``: consoles dropped for reading too slowly;
 - ``toolbox_process_info{process, database}``: 1, naming the process.
 
@@ -86,7 +86,8 @@ class Metrics:
             self._finished.labels(data["outcome"]).inc()
 
     def _on_feed(self, event):
-        self._event.observe(max(time.time() - event["at"], 0.0))
+        if event["type"] == "task.done":  # the event consoles wait for (one per task, not five)
+            self._event.observe(max(time.time() - event["at"], 0.0))
 
     async def render(self):
         """The text exposition, with the task counts read now."""

@@ -5,6 +5,7 @@ public fields and turn datetimes into ISO strings.
 """
 
 import datetime
+import functools
 import re
 
 from toolbox.errors import ValidationError  # noqa: F401  (re-exported)
@@ -31,6 +32,11 @@ def isoformat(value):
     """An ISO-8601 string for a stored datetime (naive ones are UTC), or None."""
     if value is None:
         return None
+    return _isoformat(value)
+
+
+@functools.lru_cache(maxsize=4096)  # a job's tasks share their creation time: one string for all
+def _isoformat(value):
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.timezone.utc)
     return value.isoformat().replace("+00:00", "Z")

@@ -87,12 +87,13 @@ class SharedTargets:
         if await self.unfinished(target) + needed <= self.limit:
             return
         oldest = await self.tasks.find({"target": target, "state": {"$in": UNFINISHED}},
-                                       {"created_at": 1, "lost_after": 1}).sort("created_at", ASCENDING).to_list(1)
+                                       {"created_at": 1, "time_limit": 1}).sort("created_at", ASCENDING).to_list(1)
         wait = MAX_TARGET_RETRY_AFTER
         if oldest:  # the oldest surely ends by its delivery timeout plus its own bound
             task = oldest[0]
             ends = _aware(task["created_at"]) + datetime.timedelta(
-                seconds=self.config.delivery_timeout + (task.get("lost_after") or self.config.task_timeout))
+                seconds=self.config.delivery_timeout + self.config.task_grace
+                + (task.get("time_limit") or self.config.task_timeout))
             wait = min(max((ends - models.utcnow()).total_seconds(), 1.0), MAX_TARGET_RETRY_AFTER)
         raise RateLimited(f"too many unfinished tasks aimed at {target} (limit {self.limit}); "
                           f"retry in {max(1, int(wait + 0.999))} s", wait)

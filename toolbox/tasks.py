@@ -23,7 +23,8 @@ the state change itself: for a result, what ``toolbox.outcomes`` reads from it
 again: a new process, which knows nothing of the task), ``timeout``, ``agent_deleted``;
 ``delivery_timeout``; ``canceled``).  A dispatched task ends ``lost`` (reason
 ``timeout``) ``lost_after`` seconds after dispatch: its tool's time bound plus a
-grace, or ``TOOLBOX_TASK_TIMEOUT`` for raw commands.
+grace, or ``TOOLBOX_TASK_TIMEOUT`` for raw commands.  A task stores only the fields it
+has (no ``False`` flags, no empty ``parsed``): every field costs on each read and write.
 """
 
 import asyncio
@@ -109,13 +110,11 @@ class TaskService:
         """
         now = models.utcnow()
         if time_limit is None:
-            time_limit = lost_after = self.config.task_timeout
-        else:
-            lost_after = time_limit + self.config.task_grace
+            time_limit = self.config.task_timeout
         docs = []
         for agent in agents:
             doc = {"_id": await self.next_id(), "agent": agent, "command": command,
-                   "state": QUEUED, "created_at": now, "time_limit": time_limit, "lost_after": lost_after}
+                   "state": QUEUED, "created_at": now, "time_limit": time_limit}
             doc.update({key: value for key, value in extra.items() if value is not None})
             docs.append(doc)
         if docs:
@@ -182,8 +181,12 @@ class TaskService:
             return self._repeated(task, result, exit_code)
         reading = read_result(task.get("tool") or task["command"], result, exit_code, task.get("target"))
         fields = {"state": DONE, "finished_at": models.utcnow(), "result": result,
-                  "result_truncated": bool(truncated), "result_recovered": bool(recovered),
-                  "result_repaired": bool(repaired), "parsed": reading.parsed, "outcome": reading.outcome, "summary": reading.summary}
+                  "outcome": reading.outcome, "summary": reading.summary}
+        # Only what is there: every stored field costs on every read and write of the task.
+        for key, value in (("parsed", reading.parsed), ("result_truncated", truncated),
+                           ("result_recovered", recovered), ("result_repaired", repaired)):
+            if value:
+                fields[key] = value
         if exit_code is not None:
             fields["exit_code"] = exit_code
         if duration_ms is not None:
@@ -244,6 +247,12 @@ class TaskService:
         if doc is not None:
             self._ended(doc)
         return doc
+
+    def lost_after(self, doc):
+        """Seconds after dispatch that ``doc`` ends ``lost``: a tool task's bound plus the
+        grace; a raw command's limit (``TOOLBOX_TASK_TIMEOUT`` when it was queued)."""
+        limit = doc.get("time_limit") or self.config.task_timeout
+        return limit + self.config.task_grace if doc.get("tool") else limit
 
     def _lost_fields(self, reason, now=None, lost_after=None):
         if reason == TIMEOUT:
@@ -311,9 +320,9 @@ class TaskService:
         soonest = min(self.config.task_grace, self.config.task_timeout)
         cutoff = now - datetime.timedelta(seconds=soonest)
         running = self.live.find({"state": DISPATCHED, "dispatched_at": {"$lt": cutoff}},
-                                 {"_id": 1, "dispatched_at": 1, "lost_after": 1})
+                                 {"_id": 1, "dispatched_at": 1, "time_limit": 1, "tool": 1})
         async for stale in running:
-            lost_after = stale.get("lost_after") or self.config.task_timeout
+            lost_after = self.lost_after(stale)
             if _aware(stale["dispatched_at"]) + datetime.timedelta(seconds=lost_after) > now:
                 continue
             doc = await self.live.find_one_and_update(
