@@ -335,7 +335,9 @@ async def consoles(ctl, host, port, admin_token, count):
 
     Uses ``bench.wsc`` (a frame parser on an asyncio Protocol, arrival time taken as
     the bytes come in).  Sends ("open", n) once all are open and have said hello;
-    runs until told to stop; returns {task_id: [receipt times, one per console]}.
+    answers ("count", task ids) with ("count", how many of their task.done events all
+    consoles received so far); runs until told to stop; returns {task_id: [receipt
+    times, one per console]}.
     """
     gate = asyncio.Semaphore(OPEN_CONCURRENCY)
     received, errors, hellos = {}, [], []
@@ -360,7 +362,10 @@ async def consoles(ctl, host, port, admin_token, count):
     gc.collect()
     gc.disable()
     ctl.send(("open", len(conns)))
-    await ctl.recv()
+    message = await ctl.recv()
+    while isinstance(message, tuple) and message[0] == "count":
+        ctl.send(("count", sum(len(received.get(task_id, ())) for task_id in message[1])))
+        message = await ctl.recv()
     gc.enable()
     errors += [f"closed: {conn.close_code}" for conn in conns if conn.closed.done()]
     for conn in conns:

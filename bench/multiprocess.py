@@ -19,6 +19,9 @@ from bench.scenarios import WORKERS, _address, _split, create_agents, percentile
 from bench.procs import Worker
 
 
+LATE_LIMIT = 15.0  # seconds after the last result POST that an event may still arrive
+
+
 def _drop(uri, name):
     import asyncio
 
@@ -66,7 +69,17 @@ def multiprocess(uri, admin_token, logdir, agents, tasks, consoles, console_task
         poster = Worker(loadgen.post_results, deadline=300, admin_token=admin_token, agent=fleet[0],
                         tasks=console_tasks + 3, gap=0.5, agent_port=second.port, **_address(first))
         posted = poster.result()
-        time.sleep(0.5)
+        # Late is not lost: wait (bounded) until every console has every task.done, so
+        # "not received" counts only events that never came; late ones are in the p99.
+        task_ids = [task_id for task_id, _ in posted]
+        expected = opened * len(task_ids)
+        settle_until = time.monotonic() + LATE_LIMIT
+        while time.monotonic() < settle_until:
+            for reader in readers:
+                reader.send(("count", task_ids))
+            if sum(reader.expect("count", 30) for reader in readers) >= expected:
+                break
+            time.sleep(0.2)
         seen = {}
         for reader in readers:
             reader.send("stop")
