@@ -19,6 +19,7 @@ from bench.scenarios import WORKERS, _address, _split, create_agents, percentile
 from bench.procs import Worker
 
 
+OFFLINE_AFTER = 10.0  # the servers' default TOOLBOX_OFFLINE_AFTER
 LATE_LIMIT = 15.0  # seconds after the last result POST that an event may still arrive
 
 
@@ -62,6 +63,12 @@ def multiprocess(uri, admin_token, logdir, agents, tasks, consoles, console_task
             received.update(worker.result(60)["received"])
         wake = [max(0.0, received[ids[0]] - answered) * 1000 for ids, _, answered in records if ids[0] in received]
         log(f"  multiprocess wake: {len(wake)} of {len(records)} received")
+        # The stopped fleet goes offline after TOOLBOX_OFFLINE_AFTER (10 s): B announces
+        # 1,000 agent.offline events, and each reaches every console.  Let that wave pass
+        # first, or the fan-in below measures it (seconds of websocket writes on A).
+        time.sleep(OFFLINE_AFTER + 2)
+        second.wait_idle()
+        first.wait_idle()
         readers = [Worker(loadgen.consoles, deadline=600, admin_token=admin_token, count=len(chunk),
                           **_address(first)) for chunk in _split(list(range(consoles)), WORKERS)]
         opened = sum(reader.expect("open", 300) for reader in readers)
