@@ -22,7 +22,7 @@ from bench.procs import Worker
 def _drop(uri, name):
     import asyncio
 
-    from toolbox.db import open_database
+    from toolbox.store.db import open_database
 
     async def drop():
         database = open_database(uri, name=name)

@@ -11,8 +11,8 @@ import sys
 from tornado import iostream, web
 
 from handlers.base import BaseHandler, bearer_token
-from toolbox.agent_results import HEAD_RE, parse_report
-from toolbox.agents import hash_token, registration_of
+from toolbox.core.agent_results import HEAD_RE, parse_report
+from toolbox.core.agents import hash_token, registration_of
 from toolbox.errors import AuthError, Forbidden, TooLarge, ToolboxError, ValidationError
 
 EMPTY_REPLY = {"task_id": 0, "command": ""}

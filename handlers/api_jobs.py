@@ -3,9 +3,9 @@
 from handlers.base import APIHandler, id_arg, require_role
 from toolbox import models
 from toolbox.errors import RateLimited
-from toolbox.filters import match_mode
-from toolbox.job_export import export_job
-from toolbox.jobs import job_model
+from toolbox.store.filters import match_mode
+from toolbox.core.job_export import export_job
+from toolbox.core.jobs import job_model
 
 
 class JobsHandler(APIHandler):

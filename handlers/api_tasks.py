@@ -3,8 +3,8 @@
 from handlers.base import APIHandler, id_arg, require_role
 from toolbox import models
 from toolbox.errors import Conflict, NotFound, ValidationError
-from toolbox.filters import match_mode
-from toolbox.jobs import task_json
+from toolbox.store.filters import match_mode
+from toolbox.core.jobs import task_json
 
 MAX_AGENTS_PER_REQUEST = 10000
 

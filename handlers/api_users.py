@@ -9,9 +9,9 @@
 
 from handlers.base import APIHandler, require_role
 from toolbox import models
-from toolbox.audit import audit_model
-from toolbox.filters import match_mode
-from toolbox.users import role_arg, user_model
+from toolbox.people.audit import audit_model
+from toolbox.store.filters import match_mode
+from toolbox.people.users import role_arg, user_model
 
 USER_ID = r"(?P<user_id>[A-Za-z0-9_.:-]{1,64})"
 

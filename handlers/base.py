@@ -14,10 +14,11 @@ import logging
 
 from tornado import web
 
-from toolbox import models, sessions
-from toolbox.ratelimit import credential_proof
+from toolbox import models
+from toolbox.people import sessions
+from toolbox.core.ratelimit import credential_proof
 from toolbox.errors import AuthError, Forbidden, NotFound, TooLarge, ToolboxError, ValidationError
-from toolbox.users import display_name, session_ended
+from toolbox.people.users import display_name, session_ended
 
 log = logging.getLogger("toolbox.web")
 

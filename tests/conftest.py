@@ -49,8 +49,8 @@ from tornado.httpclient import HTTPRequest
 
 from tests.fake_feishu import make_fake_feishu
 
-from toolbox.config import Config
-from toolbox.db import open_database
+from toolbox.server.config import Config
+from toolbox.store.db import open_database
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 FEISHU_APP_ID = "cli_test0123456789ab"
@@ -205,7 +205,7 @@ def db(io_loop):
 
 @pytest.fixture
 def app(io_loop, config, db):
-    from toolbox.app import make_app
+    from toolbox.server.app import make_app
 
     application = make_app(config, db=db)
     io_loop.run_sync(application.toolbox.start)
@@ -365,8 +365,8 @@ class Session:
 
 @pytest.fixture
 def login_as(app, http_client, base_url):
-    from toolbox import sessions
-    from toolbox.feishu import FeishuProfile
+    from toolbox.people import sessions
+    from toolbox.people.feishu import FeishuProfile
 
     async def login(role, name=None):
         name = name or f"{role}-{uuid.uuid4().hex[:6]}"

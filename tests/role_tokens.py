@@ -7,7 +7,7 @@ roles and a personal API token each, through the same stores the API uses; it re
 
 import pytest
 
-from toolbox.feishu import FeishuProfile
+from toolbox.people.feishu import FeishuProfile
 
 OPERATOR, OPERATOR_2, VIEWER = "olga", "oscar", "vera"
 ROLES = {OPERATOR: "operator", OPERATOR_2: "operator", VIEWER: "viewer"}

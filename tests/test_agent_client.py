@@ -1,4 +1,4 @@
-"""Tests for the reference agent (toolbox.agent_client, toolbox.agent_runner).
+"""Tests for the reference agent (toolbox.agent.client, toolbox.agent.runner).
 
 Two servers drive it:
 
@@ -30,9 +30,9 @@ import tornado.web
 from tornado.ioloop import IOLoop
 
 from tests.processes import AgentProcess
-from toolbox import agent_client
-from toolbox.agent_client import Agent, AgentError, Backoff, main, parse_args
-from toolbox.agent_runner import run_command
+from toolbox.agent import client as agent_client
+from toolbox.agent.client import Agent, AgentError, Backoff, main, parse_args
+from toolbox.agent.runner import run_command
 
 NAME, TOKEN = "lab-1", "s3cret"
 PY = sys.executable  # commands are split on whitespace: no spaces inside arguments

@@ -1,4 +1,4 @@
-"""One task in flight per agent (``toolbox.claims``), on whichever database the suite runs.
+"""One task in flight per agent (``toolbox.core.claims``), on whichever database the suite runs.
 
 The generic tests use the suite's ``db`` (embedded, or the MongoDB-wire server named by
 ``TOOLBOX_TEST_MONGODB_URI``, where the unique partial index keeps the rule); the last
@@ -9,13 +9,13 @@ import asyncio
 
 import pytest
 
-from toolbox.claims import LocalClaims, SharedClaims
-from toolbox.config import Config
-from toolbox.db import open_database
+from toolbox.core.claims import LocalClaims, SharedClaims
+from toolbox.server.config import Config
+from toolbox.store.db import open_database
 from toolbox.errors import NotFound
-from toolbox.events import EventHub
-from toolbox.tasks import TaskService
-from toolbox.variants import parts_for
+from toolbox.core.events import EventHub
+from toolbox.core.tasks import TaskService
+from toolbox.server.variants import parts_for
 
 
 def service(db):

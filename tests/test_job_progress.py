@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from tests.jobs_helpers import PING_OUTPUT, FakeAgent, events_of, settle, wait_for
-from toolbox.services import Toolbox
+from toolbox.server.wiring import Toolbox
 
 PUBLIC_IP = "93.184.216.34"
 ZERO = {"queued": 0, "dispatched": 0, "done": 0, "timed_out": 0, "canceled": 0, "ok": 0, "partial": 0,

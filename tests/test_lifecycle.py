@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from tests.jobs_helpers import wait_for
-from toolbox.app import make_app
+from toolbox.server.app import make_app
 
 
 async def task_state(api, task_id):

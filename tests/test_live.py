@@ -17,8 +17,8 @@ from tornado.websocket import websocket_connect
 from tests.conftest import ADMIN_TOKEN
 from tests.jobs_helpers import PING_OUTPUT, FakeAgent
 from tests.role_tokens import VIEWER, role_tokens  # noqa: F401  (fixture)
-from toolbox.events import EventHub
-from toolbox.live import CLOSE_TOO_SLOW, LiveHub
+from toolbox.core.events import EventHub
+from toolbox.core.live import CLOSE_TOO_SLOW, LiveHub
 
 
 # --- the hub, without HTTP ---

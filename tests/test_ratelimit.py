@@ -8,7 +8,7 @@ import pytest
 from tests.jobs_helpers import FakeAgent, settle
 from tests.role_tokens import OPERATOR, OPERATOR_2, role_tokens  # noqa: F401  (fixture)
 from toolbox.errors import RateLimited, ValidationError
-from toolbox.ratelimit import MAX_TARGET_RETRY_AFTER, SlidingWindow, TargetLimiter
+from toolbox.core.ratelimit import MAX_TARGET_RETRY_AFTER, SlidingWindow, TargetLimiter
 
 
 class FakeClock:
@@ -135,7 +135,7 @@ async def test_unfinished_tasks_per_target_refuse_whole_jobs_until_tasks_finish(
     await settle()
 
 
-@pytest.mark.embedded_only("the in-memory reservation; the shared target limit counts stored tasks and two processes can overshoot by one job (see toolbox/shared_limits.py)")
+@pytest.mark.embedded_only("the in-memory reservation; the shared target limit counts stored tasks and two processes can overshoot by one job (see toolbox/core/shared_limits.py)")
 @pytest.mark.gen_test
 @pytest.mark.config(target_concurrency=2)
 async def test_concurrent_jobs_cannot_both_take_the_last_slots(api, make_agent, app, monkeypatch):

@@ -185,7 +185,7 @@ async def test_me_describes_the_caller(app, api, login_as):
 async def test_forged_expired_or_foreign_session_cookies_are_refused(app, api, login_as):
     import jwt
 
-    from toolbox import sessions
+    from toolbox.people import sessions
 
     olga = await login_as("viewer", name="olga")
     secret = app.toolbox.config.secret
