@@ -40,20 +40,9 @@ from toolbox.tools.targets import (
 )
 
 __all__ = [
-    "CURL_WRITE_OUT",
-    "PLATFORMS",
-    "TOOLS",
-    "Param",
-    "Tool",
-    "ToolError",
-    "build_argv",
-    "build_command",
-    "check_target_allowed",
-    "contacted_hosts",
-    "describe_tools",
-    "full_target",
-    "target_of",
-    "time_limit",
+    "CURL_WRITE_OUT", "PLATFORMS", "TOOLS", "Param", "Tool", "ToolError", "build_argv",
+    "build_command", "check_target_allowed", "contacted_hosts", "describe_tools",
+    "full_target", "target_of", "time_limit", "tool_request", "ToolRequest",
     "validate_params",
 ]
 
@@ -308,15 +297,29 @@ def validate_params(tool_name, params):
 def build_argv(tool_name, params, platform):
     """Return the argv list for ``platform``; ``params`` are re-validated defensively."""
     tool = _get_tool(tool_name)
+    _check_platform(tool, tool.builders, platform)
+    return _argv(tool, validate_params(tool_name, params), platform)
+
+
+def _check_platform(tool, table, platform):
     if platform not in PLATFORMS:
         raise ToolError(None, f"platform: must be one of {', '.join(PLATFORMS)}")
-    if platform not in tool.builders:
+    if platform not in table:
         raise ToolError(None, f"{tool.name}: not available on {platform} agents")
-    argv = tool.builders[platform](validate_params(tool_name, params))
+
+
+def _argv(tool, params, platform):
+    """The argv list from validated ``params``, refused if any argument is not one safe token."""
+    argv = tool.builders[platform](params)
     for arg in argv:
         if not arg or arg != "".join(arg.split()) or not arg.isprintable():
             raise ToolError(None, f"{tool.name}: refusing to build an unsafe command")
     return argv
+
+
+def _limit(tool, params, platform):
+    """Whole seconds the command for validated ``params`` can run on ``platform``."""
+    return math.ceil(tool.limits[platform](params))
 
 
 def build_command(tool_name, params, platform):
@@ -328,39 +331,16 @@ def time_limit(tool_name, params, platform):
     """Return the most whole seconds the built command can run on ``platform``.
 
     An upper bound derived from the parameters and the fixed options of the command,
-    with no grace added; a hostname target adds its lookup (``NAME_LOOKUP_SECONDS``,
-    0 for an IP literal) where the tool does not bound it.  Formulas (L = lookup):
-
-    * ping, Linux: L + (count-1) + max(timeout, 1, 2*(count-1)) -- one request a
-      second, then iputils waits ``timeout`` if nothing came back, else twice the
-      slowest RTT, which cannot exceed the time spent sending;
-      Windows: L + count * (timeout + 1).
-    * traceroute / tracert: L + max_hops * 3 probes * timeout.
-    * mtr: L + 1 s start-up + count * 1 s interval + 5 s grace after the last round.
-    * dig, Linux: 3 s * 2 tries * (servers + 1): the given server or up to 3 from
-      resolv.conf, plus a TCP retry after a truncated answer; Windows nslookup:
-      2 queries (the server's name, then the question) * (3 s + 6 s, doubled on retry).
-    * curl: timeout (``--max-time`` covers everything).
-    * tcp, Linux: L + timeout (the check's alarm); Windows Test-NetConnection, which
-      has no timeout option: L + 21 s TCP connect + 4 s ping check.
-
-    Starting the process is not counted (tens of ms) but for mtr's 1 s: the caller's
-    grace covers it.  Windows bounds use Windows' documented defaults; they were not
-    measured here.
+    with no grace added (the formulas: ``toolbox.tools.commands``).
     """
     tool = _get_tool(tool_name)
-    if platform not in PLATFORMS:
-        raise ToolError(None, f"platform: must be one of {', '.join(PLATFORMS)}")
-    if platform not in tool.limits:
-        raise ToolError(None, f"{tool.name}: not available on {platform} agents")
-    return math.ceil(tool.limits[platform](validate_params(tool_name, params)))
+    _check_platform(tool, tool.limits, platform)
+    return _limit(tool, validate_params(tool_name, params), platform)
 
 
 def target_of(tool_name, params):
     """Return the host the tool aims at (the URL's host for curl), for rate limits."""
-    tool = _get_tool(tool_name)
-    value = validate_params(tool_name, params)[tool.target_param]
-    return url_host(value) if tool.target_param == "url" else value
+    return tool_request(tool_name, params).target
 
 
 def full_target(tool_name, params, target=None):
@@ -381,8 +361,33 @@ def full_target(tool_name, params, target=None):
 
 def contacted_hosts(tool_name, params):
     """Return every host the agent will contact: the target, plus the DNS server for dig."""
-    hosts = [target_of(tool_name, params)]
-    server = validate_params(tool_name, params).get("server")
-    if server:
-        hosts.append(server)
-    return hosts
+    return list(tool_request(tool_name, params).hosts)
+
+
+@dataclass(frozen=True)
+class ToolRequest:
+    """A tool run validated once: normalized ``params``, the ``target`` host (for rate
+    limits), every host the agent contacts (``hosts``), and its command per platform."""
+
+    tool: str
+    params: dict
+    target: str
+    hosts: tuple
+
+    def command(self, platform):
+        """(command line, time limit in seconds) on ``platform``; ToolError where it does not run."""
+        tool = TOOLS[self.tool]
+        _check_platform(tool, tool.builders, platform)
+        command = " ".join(_argv(tool, self.params, platform))
+        _check_platform(tool, tool.limits, platform)
+        return command, _limit(tool, self.params, platform)
+
+
+def tool_request(tool_name, params):
+    """Validate ``params`` for ``tool_name`` once into a :class:`ToolRequest`; ToolError if invalid."""
+    tool = _get_tool(tool_name)
+    params = validate_params(tool_name, params)
+    value = params[tool.target_param]
+    target = url_host(value) if tool.target_param == "url" else value
+    server = params.get("server")
+    return ToolRequest(tool_name, params, target, (target, server) if server else (target,))

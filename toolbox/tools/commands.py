@@ -3,12 +3,33 @@
 ``toolbox.tools.catalogue`` validates the parameters and calls these: each ``*_linux`` /
 ``*_windows`` builder turns validated parameters into an argv list (fixed options plus
 values that are single tokens), and each ``*_limit`` returns the most seconds that
-command can run (``toolbox.tools.catalogue.time_limit`` documents the formulas).
+command can run (``toolbox.tools.catalogue.time_limit`` rounds it up to whole seconds).
 
 The commands are chosen for the deployed field agent (legacy-agent.md section 3): it
 keeps standard output only, collapses all whitespace, and exits when a command exits
 non-zero.  So each command answers on standard output in a form ``toolbox.tools.parsers``
 reads in its one-line form, and exits 0 on every answer where the tool allows it.
+
+The time limits are upper bounds derived from the parameters and the fixed options of
+each command, with no grace added; a hostname target adds its lookup
+(``NAME_LOOKUP_SECONDS``, 0 for an IP literal) where the tool does not bound it.  Formulas (L = lookup):
+
+* ping, Linux: L + (count-1) + max(timeout, 1, 2*(count-1)) -- one request a
+  second, then iputils waits ``timeout`` if nothing came back, else twice the
+  slowest RTT, which cannot exceed the time spent sending;
+  Windows: L + count * (timeout + 1).
+* traceroute / tracert: L + max_hops * 3 probes * timeout.
+* mtr: L + 1 s start-up + count * 1 s interval + 5 s grace after the last round.
+* dig, Linux: 3 s * 2 tries * (servers + 1): the given server or up to 3 from
+  resolv.conf, plus a TCP retry after a truncated answer; Windows nslookup:
+  2 queries (the server's name, then the question) * (3 s + 6 s, doubled on retry).
+* curl: timeout (``--max-time`` covers everything).
+* tcp, Linux: L + timeout (the check's alarm); Windows Test-NetConnection, which
+  has no timeout option: L + 21 s TCP connect + 4 s ping check.
+
+Starting the process is not counted (tens of ms) but for mtr's 1 s: the caller's
+grace covers it.  Windows bounds use Windows' documented defaults; they were not
+measured here.
 """
 
 from toolbox.tools.parsers import CURL_WRITE_OUT, TCP_CHECK_PERL
