@@ -5,7 +5,7 @@ from toolbox import models
 from toolbox.errors import RateLimited
 from toolbox.store.filters import match_mode
 from toolbox.core.job_export import export_job
-from toolbox.core.jobs import job_model
+from toolbox.presenters import job_model
 
 
 class JobsHandler(APIHandler):

@@ -4,7 +4,7 @@ from handlers.base import APIHandler, id_arg, require_role
 from toolbox import models
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.store.filters import match_mode
-from toolbox.core.jobs import task_json
+from toolbox.presenters import task_json
 
 MAX_AGENTS_PER_REQUEST = 10000
 

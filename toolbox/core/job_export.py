@@ -13,6 +13,7 @@ import io
 import json
 
 from toolbox.errors import ValidationError
+from toolbox.presenters import job_model
 
 FORMATS = ("csv", "json")
 TASK_COLUMNS = ("agent", "task_id", "state", "outcome", "summary", "created_at", "dispatched_at",
@@ -84,8 +85,6 @@ def csv_rows(job):
 def export_job(doc, tasks, fmt):
     """(body, content type, file name) of a job document and its task documents: the job
     model of the API, every task with its whole ``result``."""
-    from toolbox.core.jobs import job_model  # jobs imports the services this module stays out of
-
     if fmt not in FORMATS:
         raise ValidationError(f"format: must be one of {', '.join(FORMATS)}")
     job = job_model(doc, tasks)

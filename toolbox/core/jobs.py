@@ -1,9 +1,9 @@
 """Jobs: one diagnostic tool run on many agents at once, counted as its tasks move.
 
-``JobService.create`` validates the tool request (``toolbox.tools.catalogue``), selects agents
-(by name, by tags — all of them — or all), skips those that cannot run it, applies the
-private-target policy and the rate limits, then queues one task per agent with the
-command built for that agent's platform.  Job documents live in ``jobs``.
+``JobService.create`` validates the tool request once (``toolbox.tools.catalogue.tool_request``),
+selects agents and applies the private-target policy (``toolbox.core.job_selection``), then
+the rate limits, then queues one task per agent with the command built for that agent's
+platform.  Job documents live in ``jobs``; their public JSON is ``toolbox.presenters.job_model``.
 
 While a job is live its task states are kept in memory, updated from the task events
 (``task.*`` carrying a ``job_id``); counts are derived from them and written to the job
@@ -23,68 +23,20 @@ from toolbox import models
 from toolbox.store.db import ASCENDING, DESCENDING, PyMongoError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.store.filters import name_match
-from toolbox.models import (CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES,
-                            TERMINAL_STATES)
+from toolbox.models import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STATES
 from toolbox.core.job_counts import LiveJob, job_outcome, job_summary
-from toolbox.tools.outcomes import read_result
-from toolbox.tools.catalogue import (TOOLS, ToolError, build_command, check_target_allowed, contacted_hosts,
-                           full_target, target_of, time_limit, validate_params)
+from toolbox.core.job_selection import MAX_AGENTS, check_private_targets, plan_runs, select_agents
+from toolbox.presenters import job_model
+from toolbox.tools.catalogue import ToolError, tool_request
 
 log = logging.getLogger("toolbox.jobs")
 
 RUNNING = "running"
 JOB_STATES = (RUNNING, DONE, CANCELED)
-MAX_AGENTS = 10000
 
 
 def _aware(value):
     return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value
-
-
-def task_json(doc):
-    """A task's public JSON plus ``parsed``: its result turned into numbers, or None."""
-    model = models.task_model(doc)
-    model["parsed"] = doc.get("parsed")
-    if doc["state"] == DONE and "outcome" not in doc:  # stored before results were read at once
-        reading = read_result(doc.get("tool") or doc["command"], doc.get("result"), doc.get("exit_code"),
-                              doc.get("target"))
-        model.update(parsed=reading.parsed, outcome=reading.outcome, summary=reading.summary)
-    return model
-
-
-def job_model(doc, tasks=None):
-    """A job's public JSON; with ``tasks`` (documents) when given."""
-    model = {
-        "job_id": doc["_id"],
-        "tool": doc["tool"],
-        "params": doc["params"],
-        "target": doc["target"],
-        "full_target": full_target(doc["tool"], doc["params"], doc["target"]),
-        "created_by": doc.get("created_by"),
-        "created_at": models.isoformat(doc.get("created_at")),
-        "deadline": models.isoformat(doc.get("deadline")),
-        "finished_at": models.isoformat(doc.get("finished_at")),
-        "state": doc["state"],
-        "agents": doc.get("agents", []),
-        "offline_agents": doc.get("offline_agents", []),
-        "skipped": doc.get("skipped", []),
-        "counts": dict(doc["counts"]),
-        "summary": doc.get("summary") or job_summary(doc["counts"], doc.get("finished_at") is not None),
-        "outcome": doc.get("outcome"),
-    }
-    if tasks is not None:
-        model["tasks"] = [models.with_result_preview(task_json(task))
-                          for task in sorted(tasks, key=lambda t: (t["agent"], t["_id"]))]
-    return model
-
-
-TAGS_MATCH = ("all", "any")
-
-
-def tags_select(wanted, tags, mode=None):
-    """Whether an agent with ``tags`` is selected by ``wanted``: having all of them
-    (``mode`` "all" or None) or any (``"any"``)."""
-    return bool(wanted & set(tags)) if mode == "any" else wanted <= set(tags)
 
 
 class JobService:
@@ -146,65 +98,17 @@ class JobService:
             {"_id": "job_id"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
         return doc["value"]
 
-    async def select(self, agents=None, tags=None, all_agents=None, tags_match=None):
-        """Agent documents chosen by exactly one of names, tags (having all of them, or any
-        with ``tags_match="any"``) or all."""
-        if all_agents is False:
-            all_agents = None
-        if sum(x is not None for x in (agents, tags, all_agents)) != 1:
-            raise ValidationError("select agents with exactly one of agents, tags or all")
-        if tags_match is not None and tags is None:
-            raise ValidationError("tags_match: only with tags")
-        if agents is not None:
-            if not isinstance(agents, list) or not agents or len(agents) > MAX_AGENTS:
-                raise ValidationError(f"agents: a list of 1 to {MAX_AGENTS} agent names")
-            names = dict.fromkeys(models.agent_name(name, "agents") for name in agents)
-            return [await self.agents.require(name) for name in names]
-        if tags is not None:
-            if tags_match not in (None, *TAGS_MATCH):
-                raise ValidationError(f"tags_match: must be one of {', '.join(TAGS_MATCH)}")
-            wanted = set(models.tags(tags))
-            if not wanted:
-                raise ValidationError("tags: give at least one tag")
-            docs = [doc for doc in self.agents.list() if tags_select(wanted, doc.get("tags", []), tags_match)]
-            if not docs:
-                raise ValidationError(f"no agent has {tags_match or 'all'} of the tags {', '.join(sorted(wanted))}")
-            return docs
-        if all_agents is not True:
-            raise ValidationError("all: must be true")
-        docs = self.agents.list()
-        if not docs:
-            raise ValidationError("there are no agents")
-        return docs
-
     async def create(self, principal, tool, params, agents=None, tags=None, all_agents=None, tags_match=None):
         """Queue the job's tasks; return (job document, task documents)."""
         try:
-            params = validate_params(tool, params)
-            target, hosts = target_of(tool, params), contacted_hosts(tool, params)
+            request = tool_request(tool, params)
         except ToolError as error:
             raise ValidationError(error.message) from None
-        runnable, skipped, commands = [], [], {}
-        for doc in sorted(await self.select(agents, tags, all_agents, tags_match), key=lambda d: d["_id"]):
-            platform = doc.get("platform", "linux")
-            if doc.get("disabled"):
-                skipped.append({"agent": doc["_id"], "reason": "the agent is disabled"})
-            elif platform not in TOOLS[tool].platforms:
-                skipped.append({"agent": doc["_id"], "reason": f"{tool} does not run on {platform} agents"})
-            else:
-                if platform not in commands:
-                    commands[platform] = (build_command(tool, params, platform),
-                                          time_limit(tool, params, platform))
-                runnable.append(doc)
-        if not runnable:
-            reasons = "; ".join(f"{s['agent']}: {s['reason']}" for s in skipped[:5])
-            raise ValidationError(f"none of the selected agents can run {tool} ({reasons})")
+        chosen = await select_agents(self.agents, agents, tags, all_agents, tags_match)
+        runnable, skipped, commands = plan_runs(request, chosen)
         if self.config.deny_private_targets:
-            for host in hosts:
-                try:
-                    await check_target_allowed(host, True, self.resolver)
-                except ToolError as error:
-                    raise ValidationError(error.message) from None
+            await check_private_targets(request.hosts, self.resolver)
+        params, target = request.params, request.target
         user = principal.user_id or principal.name
         hit = await self.per_user.acquire(user, "jobs")
         try:
