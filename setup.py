@@ -26,7 +26,7 @@ setup(
     entry_points={
         "console_scripts": [
             "toolbox = toolbox.server.main:main",
-            "toolbox-agent = toolbox.agent.client:main",
+            "toolbox-agent = toolbox.agent.cli:main",
         ],
     },
 )

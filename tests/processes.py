@@ -1,7 +1,7 @@
 """Start real ``toolbox`` and ``toolbox-agent`` processes for end-to-end tests.
 
 ``ServerProcess`` runs ``python -m toolbox --port 0`` and reads the URL (and any other
-line it announces) from its output; ``AgentProcess`` runs ``python -m toolbox.agent.client``.
+line it announces) from its output; ``AgentProcess`` runs ``python -m toolbox.agent``.
 Both are stopped with SIGTERM (then killed) when the test ends.
 """
 
@@ -115,5 +115,5 @@ class AgentProcess(_Process):
     """A real toolbox-agent process."""
 
     def __init__(self, server_url, name, token, args=(), cwd=None):
-        super().__init__([sys.executable, "-m", "toolbox.agent.client", "--server", server_url,
+        super().__init__([sys.executable, "-m", "toolbox.agent", "--server", server_url,
                           "--name", name, f"--token={token}", *args], cwd=cwd)

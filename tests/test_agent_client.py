@@ -1,4 +1,4 @@
-"""Tests for the reference agent (toolbox.agent.client, toolbox.agent.runner).
+"""Tests for the reference agent (toolbox.agent: client, http, runner, cli).
 
 Two servers drive it:
 
@@ -31,7 +31,8 @@ from tornado.ioloop import IOLoop
 
 from tests.processes import AgentProcess
 from toolbox.agent import client as agent_client
-from toolbox.agent.client import Agent, AgentError, Backoff, main, parse_args
+from toolbox.agent.cli import main, parse_args
+from toolbox.agent.client import Agent, AgentError, Backoff
 from toolbox.agent.runner import run_command
 
 NAME, TOKEN = "lab-1", "s3cret"

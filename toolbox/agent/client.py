@@ -18,47 +18,35 @@ It speaks the legacy Go agent's wire protocol (docs: legacy-agent.md), and does 
   handed to a leaving agent. Idle or paused, it stops at once; a second signal quits now.
 
 Each request has a connection of its own, closed as soon as the agent gives the request up
-(Tornado's HTTP client would leave an abandoned long-poll open for the server to fill).
-Commands, the one-at-a-time ``TaskQueue``, backoff and waits live in
-:mod:`toolbox.agent.runner`. Usage::
+(:mod:`toolbox.agent.http`).  Commands, the one-at-a-time ``TaskQueue``, backoff and waits
+live in :mod:`toolbox.agent.runner`; the command line in :mod:`toolbox.agent.cli`. Usage::
 
     toolbox-agent --server http://toolbox.example:8000 --name lab-1 --token SECRET
 """
 
-import argparse
 import asyncio
 import json
 import logging
 import math
-import os
-import signal
-import ssl
-import sys
-import threading
 import urllib.parse
 from typing import NamedTuple, Optional, Tuple
 
-from tornado import httputil
-from tornado.http1connection import HTTP1Connection, HTTP1ConnectionParameters
 from tornado.tcpclient import TCPClient
 
+from toolbox.agent.http import Reply, TransientError, error_suffix, is_retryable, request
 from toolbox.agent.runner import (
     Backoff, TaskQueue, run_command, sleep_unless_stopped, wait_unless_stopped)
 
-__all__ = ["Agent", "AgentDisabled", "AgentError", "AgentTask", "Backoff", "TransientError",
-           "main"]
+__all__ = ["Agent", "AgentDisabled", "AgentError", "AgentTask", "Backoff", "TransientError"]
 
 log = logging.getLogger(__name__)
 
 POLL_TIMEOUT = 90.0  # seconds; above the server's long-poll park time
 REQUEST_TIMEOUT = 30.0  # seconds; registration and result posts
-CONNECT_TIMEOUT = 10.0
 POST_RETRY_WINDOW = 600.0  # keep re-sending one result for about ten minutes
 PAUSE_INTERVAL = 30.0  # seconds between asks while the server has the agent disabled
 BUSY_PAUSE_INTERVAL = 4.0  # the same while a command runs (it must not look offline)
-MAX_REPLY_BYTES = 1 << 20  # the server's answers are small JSON documents
 EXIT_OK, EXIT_FORCED, EXIT_CONFIG = 0, 1, 2
-_RETRY_STATUSES = {408, 429}  # plus every 5xx
 
 
 class AgentError(Exception):
@@ -73,23 +61,12 @@ class AgentDisabled(AgentError):
     """403: the server knows the agent but has disabled it (the agent pauses and asks again)."""
 
 
-class TransientError(Exception):
-    """The server could not be reached or answered with a retryable error."""
-
-
 class AgentTask(NamedTuple):
     """One task handed out by ``GET /agent/task``; ``timeout``: the server's bound, seconds."""
 
     task_id: int
     command: str
     timeout: Optional[float] = None
-
-
-class Reply(NamedTuple):
-    """One HTTP answer from the server."""
-
-    code: int
-    body: bytes
 
 
 class Agent:
@@ -203,9 +180,9 @@ class Agent:
         while True:
             try:
                 response = await self._request("POST", "/agent/task", body, REQUEST_TIMEOUT)
-                if _is_retryable(response.code):
+                if is_retryable(response.code):
                     raise TransientError(f"server {self.server} failed the result post: "
-                                         f"HTTP {response.code}{_error_suffix(response)}")
+                                         f"HTTP {response.code}{error_suffix(response)}")
             except TransientError as exc:
                 delay = backoff.next()
                 if loop.time() + delay > deadline:
@@ -218,7 +195,7 @@ class Agent:
                 return True
             level = logging.WARNING if response.code in (404, 409) else logging.ERROR
             log.log(level, "task %d: server did not take the result: HTTP %d%s",
-                    task_id, response.code, _error_suffix(response))
+                    task_id, response.code, error_suffix(response))
             return False
 
     # --- Main loop: a fetch loop and a runner that meet in a TaskQueue ---
@@ -329,90 +306,21 @@ class Agent:
 
     async def _request(self, method: str, path: str, body: Optional[dict],
                        timeout: float) -> Reply:
-        """Send one request on a connection of its own and read the answer.
-
-        Connection failures, timeouts and garbled answers become TransientError.
-        Cancelling the call closes the connection at once.
-        """
-        url = urllib.parse.urlsplit(self.server + path)
-        https = url.scheme == "https"
-        headers = httputil.HTTPHeaders({
-            "Host": url.netloc, "Authorization": "Bearer " + self.token,
-            "User-Agent": "toolbox-agent", "Connection": "close"})
-        payload = b""
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        if method != "GET":
-            headers["Content-Length"] = str(len(payload))
-        target = url.path + ("?" + url.query if url.query else "")
+        """Send one request on a connection of its own (``toolbox.agent.http.request``)."""
         if self._tcp is None:
             self._tcp = TCPClient()
-        stream = None
-        try:
-            try:
-                stream = await asyncio.wait_for(self._tcp.connect(
-                    url.hostname, url.port or (443 if https else 80),
-                    ssl_options=ssl.create_default_context() if https else None),
-                    CONNECT_TIMEOUT)
-            except asyncio.TimeoutError as exc:
-                raise TransientError(f"server {self.server} unreachable: connect timed out "
-                                     f"after {CONNECT_TIMEOUT:g}s") from exc
-            try:
-                return await asyncio.wait_for(
-                    _exchange(stream, method, target, headers, payload), timeout)
-            except asyncio.TimeoutError as exc:
-                raise TransientError(f"server {self.server} did not answer within "
-                                     f"{timeout:g}s") from exc
-        except (OSError, httputil.HTTPInputError) as exc:
-            raise TransientError(f"server {self.server} unreachable: {_reason(exc)}") from exc
-        finally:
-            if stream is not None:
-                stream.close()
+        return await request(self._tcp, self.server, self.token, method, path, body, timeout)
 
     def _raise_for_status(self, response: Reply, what: str) -> None:
         """Turn a non-200 answer into AgentError (give up, or pause on 403) or TransientError."""
-        code, suffix = response.code, _error_suffix(response)
+        code, suffix = response.code, error_suffix(response)
         if code == 401:
             raise AgentError(f"the server refused name/token ({code}){suffix}")
         if code == 403:
             raise AgentDisabled(f"agent is disabled (403){suffix}")
-        if _is_retryable(code):
+        if is_retryable(code):
             raise TransientError(f"server {self.server} failed the {what}: HTTP {code}{suffix}")
         raise AgentError(f"server {self.server} rejected the {what}: HTTP {code}{suffix}")
-
-
-class _ReplyReader(httputil.HTTPMessageDelegate):
-    """Collects one HTTP answer: its status code and body."""
-
-    def __init__(self):
-        self.code: Optional[int] = None
-        self.chunks = []
-        self.complete = False
-
-    def headers_received(self, start_line, headers) -> None:
-        self.code = start_line.code
-
-    def data_received(self, chunk: bytes) -> None:
-        self.chunks.append(chunk)
-
-    def finish(self) -> None:
-        self.complete = True
-
-
-async def _exchange(stream, method: str, target: str, headers: httputil.HTTPHeaders,
-                    payload: bytes) -> Reply:
-    """Write one HTTP/1.1 request on ``stream`` and read its answer."""
-    connection = HTTP1Connection(stream, True, HTTP1ConnectionParameters(
-        no_keep_alive=True, max_body_size=MAX_REPLY_BYTES))
-    await connection.write_headers(
-        httputil.RequestStartLine(method, target, "HTTP/1.1"), headers, payload or None)
-    connection.finish()
-    reader = _ReplyReader()
-    await connection.read_response(reader)
-    if reader.code is None or not reader.complete:
-        raise httputil.HTTPInputError("the connection closed before a complete answer")
-    return Reply(reader.code, b"".join(reader.chunks))
 
 
 async def _stop_when_set(stop: asyncio.Event, queue: TaskQueue) -> None:
@@ -421,11 +329,6 @@ async def _stop_when_set(stop: asyncio.Event, queue: TaskQueue) -> None:
 
 
 # --- Small helpers ---
-
-def _is_retryable(code: int) -> bool:
-    """Whether an HTTP status means "try again later" rather than "no"."""
-    return code >= 500 or code in _RETRY_STATUSES
-
 
 def _task_timeout(task_id: int, value: object) -> Optional[float]:
     """The server's time bound for a task: a positive number of seconds, else None.
@@ -447,120 +350,3 @@ def _task_timeout(task_id: int, value: object) -> Optional[float]:
     return None
 
 
-def _reason(exc: BaseException) -> str:
-    """A short human reason for a connection failure."""
-    exc = getattr(exc, "real_error", None) or exc  # tornado's StreamClosedError wraps it
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
-
-
-def _error_suffix(response: Reply) -> str:
-    """``": <error>"`` from a JSON error body (``error`` or ``message``), else ``""``."""
-    try:
-        reply = json.loads(response.body or b"")
-    except (ValueError, TypeError):
-        return ""
-    if isinstance(reply, dict):
-        message = reply.get("error") or reply.get("message")
-        if message:
-            return f": {message}"
-    return ""
-
-
-# --- Command line ---
-
-def parse_args(argv=None, environ=None) -> argparse.Namespace:
-    """Parse the command line; flags win over TOOLBOX_* environment variables."""
-    env = os.environ if environ is None else environ
-    parser = argparse.ArgumentParser(
-        prog="toolbox-agent", description="Run toolBox tasks on this machine.")
-    parser.add_argument("--server", default=env.get("TOOLBOX_SERVER"),
-                        help="server URL, e.g. http://host:8000 (env TOOLBOX_SERVER)")
-    parser.add_argument("--name", default=env.get("TOOLBOX_AGENT_NAME"),
-                        help="agent name (env TOOLBOX_AGENT_NAME)")
-    parser.add_argument("--token", default=env.get("TOOLBOX_AGENT_TOKEN"),
-                        help="agent token (env TOOLBOX_AGENT_TOKEN; preferred, as flags "
-                             "are visible to other local users)")
-    parser.add_argument("--command-timeout", type=float, default=60.0, metavar="SECONDS",
-                        help="kill a command after this long (default 60) when its task "
-                             "carries no time bound; a positive 'timeout' the server sends "
-                             "with a task takes precedence")
-    parser.add_argument("--output-cap", type=int, default=1048576, metavar="BYTES",
-                        help="keep at most this much output per command (default 1048576)")
-    parser.add_argument("--once", action="store_true",
-                        help="poll until the server answers once, run the task it hands "
-                             "out (if any), then exit")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    args = parser.parse_args(argv)
-    for flag, env_name in (("server", "TOOLBOX_SERVER"), ("name", "TOOLBOX_AGENT_NAME"),
-                           ("token", "TOOLBOX_AGENT_TOKEN")):
-        if not getattr(args, flag):
-            parser.error(f"--{flag} (or {env_name}) is required")
-    if not args.server.startswith(("http://", "https://")):
-        parser.error(f"--server must be an http:// or https:// URL, not {args.server!r}")
-    if args.command_timeout <= 0 or args.output_cap < 0:
-        parser.error("--command-timeout must be > 0 and --output-cap >= 0")
-    return args
-
-
-def main(argv=None) -> int:
-    """Console entry point: ``toolbox-agent``. Returns the process exit code."""
-    try:
-        args = parse_args(argv)
-    except SystemExit as exc:  # argparse already printed the message
-        return exc.code if isinstance(exc.code, int) else EXIT_CONFIG
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
-                        format="toolbox-agent: %(message)s", stream=sys.stderr)
-    agent = Agent(args.server, args.name, args.token, args.command_timeout, args.output_cap)
-    try:
-        return asyncio.run(_run_with_signals(agent, args.once))
-    except AgentError as exc:
-        print(f"toolbox-agent: {exc}", file=sys.stderr)
-        return exc.exit_code
-
-
-async def _run_with_signals(agent: Agent, once: bool) -> int:
-    """Run ``agent`` with SIGTERM/SIGINT wired to a graceful stop (twice: quit now)."""
-    stop = asyncio.Event()
-    run_task = asyncio.ensure_future(agent.run(stop, once=once))
-    loop = asyncio.get_running_loop()
-
-    def on_signal(signame: str) -> None:
-        if stop.is_set():
-            log.warning("%s again: quitting now (a running task's result is lost)", signame)
-            run_task.cancel()
-        else:
-            log.info("%s: stopping (a running task, and one already handed out, finish and "
-                     "are posted first)", signame)
-            stop.set()
-
-    installed = _install_signal_handlers(loop, on_signal)
-    try:
-        return await run_task
-    except asyncio.CancelledError:
-        if not run_task.cancelled():
-            raise
-        return EXIT_FORCED
-    finally:
-        for signum in installed:
-            loop.remove_signal_handler(signum)
-
-
-def _install_signal_handlers(loop: asyncio.AbstractEventLoop, callback) -> list:
-    """Route SIGTERM/SIGINT to ``callback(name)``; return the signals handled this way."""
-    installed = []
-    if threading.current_thread() is not threading.main_thread():
-        return installed  # signals are only delivered to the main thread
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        try:
-            loop.add_signal_handler(signum, callback, signum.name)
-            installed.append(signum)
-        except (NotImplementedError, RuntimeError, ValueError):  # e.g. Windows
-            signal.signal(signum, lambda num, _frame: loop.call_soon_threadsafe(
-                callback, signal.Signals(num).name))
-    return installed
-
-
-if __name__ == "__main__":
-    sys.exit(main())
