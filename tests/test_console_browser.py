@@ -24,7 +24,7 @@ import urllib.request
 import pytest
 
 from tests.processes import AgentProcess, ServerProcess
-from toolbox.agent.client import parse_args as parse_agent_args
+from toolbox.agent.cli import parse_args as parse_agent_args
 
 CHROMIUM = "/usr/bin/chromium"
 ADMIN = "browser-admin-token-0123456789-abcdef"
