@@ -21,7 +21,7 @@ from handlers.base import BaseHandler, Principal
 from toolbox.people import sessions
 from toolbox.errors import Forbidden, NotFound, RateLimited, ToolboxError
 from toolbox.people.feishu import FeishuError, callback_error_message
-from toolbox.people.users import display_name, expiry_from_timestamp
+from toolbox.people.users import expiry_from_timestamp
 
 log = logging.getLogger("toolbox.auth")
 
@@ -87,7 +87,7 @@ class AuthPage(BaseHandler):
     async def audit_login(self, outcome, method, doc=None, reason=None, target=None, **details):
         actor = None
         if doc is not None:
-            actor = Principal(display_name(doc), doc.get("role"), user_id=doc["_id"], via="session")
+            actor = Principal.for_user(doc)
             target = target or doc["_id"]
         if reason:
             details["reason"] = reason
@@ -265,7 +265,7 @@ class LogoutHandler(BaseHandler):
         doc = await self.toolbox.users.get(claims["sub"]) if claims else None
         if doc is not None:
             await self.toolbox.users.end_session(doc["_id"], claims["sid"], expiry_from_timestamp(claims["exp"]))
-            actor = Principal(display_name(doc), doc.get("role"), user_id=doc["_id"], via="session")
+            actor = Principal.for_user(doc)
             await self.toolbox.audit.record(actor, "logout", doc["_id"], address=self.request.remote_ip)
         self.clear_cookie(sessions.SESSION_COOKIE, path="/")
         self.write_json({"status": True})

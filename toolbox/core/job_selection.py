@@ -21,6 +21,13 @@ def tags_select(wanted, tags, mode=None):
     return bool(wanted & set(tags)) if mode == "any" else wanted <= set(tags)
 
 
+def agent_names(agents):
+    """The agent names of a request's ``agents`` list, checked, each once, in order."""
+    if not isinstance(agents, list) or not agents or len(agents) > MAX_AGENTS:
+        raise ValidationError(f"agents: a list of 1 to {MAX_AGENTS} agent names")
+    return list(dict.fromkeys(models.agent_name(name, "agents") for name in agents))
+
+
 async def select_agents(registry, agents=None, tags=None, all_agents=None, tags_match=None):
     """Agent documents chosen by exactly one of names, tags (having all of them, or any
     with ``tags_match="any"``) or all, from the agent ``registry``."""
@@ -31,10 +38,7 @@ async def select_agents(registry, agents=None, tags=None, all_agents=None, tags_
     if tags_match is not None and tags is None:
         raise ValidationError("tags_match: only with tags")
     if agents is not None:
-        if not isinstance(agents, list) or not agents or len(agents) > MAX_AGENTS:
-            raise ValidationError(f"agents: a list of 1 to {MAX_AGENTS} agent names")
-        names = dict.fromkeys(models.agent_name(name, "agents") for name in agents)
-        return [await registry.require(name) for name in names]
+        return [await registry.require(name) for name in agent_names(agents)]
     if tags is not None:
         if tags_match not in (None, *TAGS_MATCH):
             raise ValidationError(f"tags_match: must be one of {', '.join(TAGS_MATCH)}")

@@ -17,7 +17,7 @@ import datetime
 import secrets
 
 from toolbox import models
-from toolbox.server.config import ROLES
+from toolbox.people.principals import ROLES, display_name
 from toolbox.store.db import ASCENDING, DuplicateKeyError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 
@@ -34,11 +34,6 @@ def role_arg(value):
     if value not in ROLES:
         raise ValidationError(f"role: one of {', '.join(ROLES)}")
     return value
-
-
-def display_name(doc):
-    """What to call a user in the audit log and the console."""
-    return doc.get("name") or doc.get("en_name") or doc.get("email") or doc["_id"]
 
 
 def user_model(doc):

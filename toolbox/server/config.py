@@ -11,6 +11,8 @@ import os
 import re
 import secrets
 
+from toolbox.people.principals import ROLES
+
 
 class ConfigError(ValueError):
     """A setting has a value toolBox cannot use."""
@@ -52,7 +54,6 @@ def _csv(name, raw):
     return tuple(part.strip() for part in str(raw).split(",") if part.strip())
 
 
-ROLES = ("viewer", "operator", "admin")
 MIN_SECRET_LENGTH = 32
 
 

@@ -8,6 +8,7 @@ Every operation also has a ``default`` answer: the one error shape, ``Error``.
 
 import copy
 
+from toolbox.people.principals import ROLES
 from toolbox.models import MAX_COMMAND_LENGTH, MAX_TAGS, RESULT_PREVIEW_BYTES, TASK_STATES
 
 MAX_ID = 2**62
@@ -26,7 +27,7 @@ AGENT_NAME = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"}
 TAGS = {"type": "array", "maxItems": MAX_TAGS,
         "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$"}}
 PLATFORM = {"type": "string", "enum": ["linux", "windows"]}
-ROLE = {"type": "string", "enum": ["viewer", "operator", "admin"]}
+ROLE = {"type": "string", "enum": list(ROLES)}
 
 
 def _object(properties, required=(), additional=True):
@@ -95,7 +96,9 @@ SCHEMAS = {
                      "last_login_at": TIME, "union_id": _nullable(STRING), "tenant_key": _nullable(STRING),
                      "local": BOOL}, ("id", "name", "role", "disabled")),
     "Me": _object({"id": _nullable(STRING), "name": STRING, "email": _nullable(STRING),
-                   "avatar_url": _nullable(STRING), "role": ROLE, "via": STRING}, ("name", "role", "via")),
+                   "avatar_url": _nullable(STRING), "role": ROLE, "via": STRING,
+                   "roles": {"type": "array", "items": ROLE, "description": "every role, least first"}},
+                  ("name", "role", "via", "roles")),
     "AuditEntry": _object({"id": STRING, "at": TIME, "actor": _nullable(STRING), "actor_id": _nullable(STRING),
                            "role": _nullable(STRING), "action": STRING, "target": {},
                            "outcome": _nullable(STRING), "details": {"type": "object"},

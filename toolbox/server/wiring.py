@@ -17,7 +17,9 @@ from toolbox.core.ratelimit import FailureThrottle
 from toolbox.people.feishu import FeishuClient
 from toolbox.core.jobs import JobService
 from toolbox.people.sessions import LocalLogin
-from toolbox.core.tasks import AGENT_OFFLINE, AGENT_RESTARTED, TaskService
+from toolbox.core.fleet import Fleet
+from toolbox.core.raw_tasks import RawTasks
+from toolbox.core.tasks import AGENT_OFFLINE, TaskService
 from toolbox.people.token_login import TokenLogin
 from toolbox.people.users import UserStore
 from toolbox.server.variants import parts_for
@@ -38,6 +40,8 @@ class Toolbox:
         self.agents = AgentRegistry(db, self.events, parked, config.offline_after, config.effective_agent_refresh)
         self.tasks = TaskService(db, self.events, config, parts.claims)
         self.dispatcher = Dispatcher(parked, self.tasks, self.agents, self.events)
+        self.raw_tasks = RawTasks(self.agents, self.tasks)
+        self.fleet = Fleet(self.agents, self.tasks, self.dispatcher, config.task_timeout)
         self.guard = FailureThrottle(config.auth_failures_per_minute)
         self.audit = AuditLog(db, config.audit_retention_days, config.effective_audit_limit)
         self.live = LiveHub(self.events, config.ws_queue_size)
@@ -105,29 +109,6 @@ class Toolbox:
             await self.agents.refresh()
         for name in await self.agents.check_offline():
             await self.tasks.end_in_flight(name, AGENT_OFFLINE)
-
-    async def agent_registered(self, name, address, user_agent):
-        """An agent process started (``POST /agent/new``): record it; a task it had in
-        flight belonged to the process before, which is gone, so that task ends ``lost``."""
-        await self.agents.record_registration(name, address, user_agent)
-        await self.tasks.end_in_flight(name, AGENT_RESTARTED)
-
-    async def delete_agent(self, name):
-        """Delete an agent: its queued tasks are canceled, its task in flight ends ``lost``.
-
-        Returns the canceled tasks.  A fetch it has parked gets the empty reply.
-        """
-        await self.agents.delete(name)
-        canceled, _lost = await self.tasks.end_agent(name)
-        self.dispatcher.notify(name)  # the parked fetch sees its registration is gone
-        return canceled
-
-    async def update_agent(self, name, **changes):
-        """Change an agent's tags, platform or disabled; a disabled agent's parked fetch ends."""
-        doc = await self.agents.update(name, **changes)
-        if changes.get("disabled"):
-            self.dispatcher.notify(name)
-        return doc
 
     async def _sweep_forever(self):
         while True:
