@@ -2,6 +2,7 @@
 
 from handlers.base import APIHandler, id_arg, require_role
 from toolbox import models
+from toolbox import presenters
 from toolbox.errors import Conflict, NotFound
 from toolbox.store.filters import match_mode
 from toolbox.presenters import task_json
@@ -14,7 +15,7 @@ class TasksHandler(APIHandler):
         limit, before = self.page_limit(args), self.page_before(args)
         docs = await self.toolbox.tasks.list(agent=args.get("agent"), state=args.get("state"),
                                              limit=limit, before=before, part=match_mode(args.get("match")))
-        self.write_page([models.with_result_preview(models.task_model(doc)) for doc in docs], limit, "task_id")
+        self.write_page([presenters.with_result_preview(presenters.task_model(doc)) for doc in docs], limit, "task_id")
 
     @require_role("admin")
     async def post(self):
@@ -24,7 +25,7 @@ class TasksHandler(APIHandler):
         names, command, docs = await self.toolbox.raw_tasks.create(body["agents"], body["command"], self.current_user.name)
         await self.audit("task.raw", ",".join(names)[:200], command=command, agents=names,
                          task_ids=[doc["_id"] for doc in docs])
-        self.write_json({"items": [models.task_model(doc) for doc in docs]}, status=201)
+        self.write_json({"items": [presenters.task_model(doc) for doc in docs]}, status=201)
 
 
 class TaskHandler(APIHandler):
@@ -57,7 +58,7 @@ class TaskCancelHandler(APIHandler):
         """Cancel a queued task."""
         doc = await self.toolbox.tasks.cancel(id_arg(task_id, "task"))
         await self.audit("task.cancel", str(doc["_id"]), agent=doc["agent"])
-        self.write_json(models.task_model(doc))
+        self.write_json(presenters.task_model(doc))
 
 
 default_handlers = [

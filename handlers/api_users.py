@@ -9,10 +9,11 @@
 
 from handlers.base import APIHandler, require_role
 from toolbox import models
-from toolbox.people.audit import audit_model
+from toolbox.presenters import audit_model
 from toolbox.people.principals import ROLES
 from toolbox.store.filters import match_mode
-from toolbox.people.users import role_arg, user_model
+from toolbox.people.users import role_arg
+from toolbox.presenters import user_model
 
 USER_ID = r"(?P<user_id>[A-Za-z0-9_.:-]{1,64})"
 

@@ -27,6 +27,7 @@ import logging
 import secrets
 
 from toolbox import models
+from toolbox import presenters
 from toolbox.store.db import DuplicateKeyError, PyMongoError, ReturnDocument
 from toolbox.errors import AuthError, Conflict, Forbidden, NotFound
 
@@ -296,4 +297,4 @@ class AgentRegistry:
                 await self.collection.update_one({"_id": name}, {"$max": {"last_seen": seen}})
 
     def model(self, doc):
-        return models.agent_model(doc, online=self.is_online(doc), last_seen=self.seen_at(doc))
+        return presenters.agent_model(doc, online=self.is_online(doc), last_seen=self.seen_at(doc))

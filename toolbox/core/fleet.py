@@ -12,7 +12,7 @@
 """
 
 from toolbox.core.agents import registration_of
-from toolbox.core.tasks import AGENT_RESTARTED
+from toolbox.models import AGENT_RESTARTED
 from toolbox.errors import Forbidden
 
 

@@ -36,17 +36,14 @@ from toolbox.core.claims import CLAIM_ORDER
 from toolbox.store.db import ASCENDING, DESCENDING, BulkWriteError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.store.filters import name_match
-from toolbox.models import CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TERMINAL_STATES
+from toolbox.models import (AGENT_DELETED, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, LOST_SUMMARIES, QUEUED,
+                            TERMINAL_STATES, TIMEOUT)
+from toolbox.presenters import task_event, task_model
 from toolbox.tools.outcomes import read_result
 
 log = logging.getLogger("toolbox.tasks")
 
 ARCHIVE_BATCH = 1000
-# Why a dispatched task ended lost.
-AGENT_OFFLINE, AGENT_RESTARTED = "agent_offline", "agent_restarted"
-TIMEOUT, AGENT_DELETED = "timeout", "agent_deleted"
-LOST_SUMMARIES = {AGENT_OFFLINE: "agent went offline", AGENT_DELETED: "agent deleted",
-                  AGENT_RESTARTED: "agent restarted before answering"}
 
 
 def _aware(value):
@@ -121,7 +118,7 @@ class TaskService:
             await self.live.insert_many(docs)
         for doc in docs:
             self.claims.queued(doc["agent"], doc["_id"])
-            self.events.publish("task.queued", models.task_model(doc))
+            self.events.publish("task.queued", task_model(doc))
         return docs
 
     async def claim(self, agent, registration):
@@ -154,12 +151,12 @@ class TaskService:
             self.claims.queued(doc["agent"], doc["_id"])
             log.info("task %s: response to %s not delivered; queued again", doc["_id"], doc["agent"])
             self._released(doc)
-            self.events.publish("task.queued", models.task_model(back))
+            self.events.publish("task.queued", task_model(back))
         return back
 
     def delivered(self, doc):
         """Announce that a claimed task's response was written to its agent."""
-        self.events.publish("task.dispatched", models.task_model(doc))
+        self.events.publish("task.dispatched", task_model(doc))
 
     async def complete(self, agent, registration, task_id, result, exit_code=None, duration_ms=None,
                        truncated=False, recovered=False, repaired=False):
@@ -198,7 +195,7 @@ class TaskService:
             if doc is not None:
                 if task["state"] == DISPATCHED:
                     self._released(doc)
-                self.events.publish("task.done", models.task_event(doc))
+                self.events.publish("task.done", task_event(doc))
                 return "stored"
         done = await self.find(task_id)  # the same result may have won a race
         if done is not None and done["state"] == DONE:
@@ -219,7 +216,7 @@ class TaskService:
                       "outcome": CANCELED, "summary": summary}},
             return_document=ReturnDocument.AFTER)
         if doc is not None:
-            self.events.publish("task.canceled", models.task_model(doc))
+            self.events.publish("task.canceled", task_model(doc))
             return doc
         doc = await self.find(task_id)
         if doc is None:
@@ -266,7 +263,7 @@ class TaskService:
         """Announce a task that ended without a result (and free its agent if it was dispatched)."""
         if doc["state"] == LOST:
             self._released(doc)
-        self.events.publish(f"task.{doc['state']}", models.task_model(doc))
+        self.events.publish(f"task.{doc['state']}", task_model(doc))
 
     # --- reading ---
 

@@ -36,18 +36,6 @@ def token_name(value):
     return value.strip()
 
 
-def token_model(doc):
-    """The public JSON of a token (never its hash)."""
-    return {
-        "id": doc["_id"],
-        "name": doc["name"],
-        "user_id": doc["user_id"],
-        "created_at": models.isoformat(doc["created_at"]),
-        "expires_at": models.isoformat(doc.get("expires_at")),
-        "last_used_at": models.isoformat(doc.get("last_used_at")),
-    }
-
-
 def expired(doc, now=None):
     expires_at = doc.get("expires_at")
     return expires_at is not None and (now or models.utcnow()) >= expires_at

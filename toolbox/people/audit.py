@@ -198,18 +198,3 @@ def _entry_id(text):
         return ObjectId(text)
     except (InvalidId, TypeError):
         raise ValidationError("before: not an audit entry id") from None
-
-
-def audit_model(entry):
-    return {
-        "id": str(entry["_id"]),
-        "at": models.isoformat(entry["at"]),
-        "actor": entry.get("actor"),
-        "actor_id": entry.get("actor_id"),
-        "role": entry.get("role"),
-        "action": entry["action"],
-        "target": entry.get("target"),
-        "outcome": entry.get("outcome"),
-        "details": entry.get("details") or {},
-        "address": entry.get("address"),
-    }

@@ -17,7 +17,7 @@ import datetime
 import secrets
 
 from toolbox import models
-from toolbox.people.principals import ROLES, display_name
+from toolbox.people.principals import ROLES
 from toolbox.store.db import ASCENDING, DuplicateKeyError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 
@@ -34,24 +34,6 @@ def role_arg(value):
     if value not in ROLES:
         raise ValidationError(f"role: one of {', '.join(ROLES)}")
     return value
-
-
-def user_model(doc):
-    """The public JSON of a user (never the revoked session list)."""
-    return {
-        "id": doc["_id"],
-        "name": display_name(doc),
-        "en_name": doc.get("en_name") or None,
-        "email": doc.get("email") or doc.get("enterprise_email"),
-        "avatar_url": doc.get("avatar_url"),
-        "role": doc.get("role", "viewer"),
-        "disabled": bool(doc.get("disabled", False)),
-        "created_at": models.isoformat(doc.get("created_at")),
-        "last_login_at": models.isoformat(doc.get("last_login_at")),
-        "union_id": doc.get("union_id"),
-        "tenant_key": doc.get("tenant_key"),
-        "local": bool(doc.get("local", False)),
-    }
 
 
 class UserStore:

@@ -19,7 +19,8 @@ from toolbox.core.jobs import JobService
 from toolbox.people.sessions import LocalLogin
 from toolbox.core.fleet import Fleet
 from toolbox.core.raw_tasks import RawTasks
-from toolbox.core.tasks import AGENT_OFFLINE, TaskService
+from toolbox.core.tasks import TaskService
+from toolbox.models import AGENT_OFFLINE
 from toolbox.people.token_login import TokenLogin
 from toolbox.people.users import UserStore
 from toolbox.server.variants import parts_for
