@@ -12,7 +12,7 @@ from tornado import iostream, web
 
 from handlers.base import BaseHandler, bearer_token
 from toolbox.core.agent_results import HEAD_RE, parse_report
-from toolbox.core.agents import hash_token, registration_of
+from toolbox.core.agents import agent_token_hash, registration_of
 from toolbox.errors import AuthError, TooLarge, ToolboxError, ValidationError
 
 EMPTY_REPLY = {"task_id": 0, "command": ""}
@@ -137,7 +137,7 @@ class AgentTaskHandler(BaseHandler):
         return True
 
     def _any_agent_has(self, token):
-        digest = hash_token(token)
+        digest = agent_token_hash(token)
         return any(hmac.compare_digest(doc["token_hash"], digest) for doc in self.toolbox.agents.list())
 
     async def post(self):

@@ -36,7 +36,9 @@ log = logging.getLogger("toolbox.agents")
 FULL_RELOAD_EVERY = 15  # refreshes; catches agents deleted by another process
 
 
-def hash_token(token):
+def agent_token_hash(token):
+    """The stored SHA-256 of an agent token; a token that is not valid UTF-8 (from a raw
+    header) is hashed with its bad characters replaced, so it is refused, never an error."""
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
@@ -140,7 +142,7 @@ class AgentRegistry:
         doc = await self.get(name) if isinstance(name, str) else None
         if doc is None or not isinstance(token, str) or not token:
             raise AuthError("unknown agent or wrong token")
-        if not hmac.compare_digest(doc["token_hash"], hash_token(token)):
+        if not hmac.compare_digest(doc["token_hash"], agent_token_hash(token)):
             raise AuthError("unknown agent or wrong token")
         if doc.get("disabled") and not allow_disabled:
             raise Forbidden(f"agent {name} is disabled")
@@ -158,7 +160,7 @@ class AgentRegistry:
     async def create(self, name, tags=(), platform="linux"):
         """Create an agent; return (document, token).  The token is never stored."""
         token, now = new_token(), models.utcnow()
-        doc = {"_id": name, "token_hash": hash_token(token), "tags": list(tags),
+        doc = {"_id": name, "token_hash": agent_token_hash(token), "tags": list(tags),
                "platform": platform, "disabled": False, "created_at": now, "updated_at": now,
                "registration": secrets.token_hex(8)}
         try:
@@ -187,7 +189,7 @@ class AgentRegistry:
     async def reset_token(self, name):
         """A new token; the old one stops working at once."""
         token = new_token()
-        doc = await self._update(name, {"token_hash": hash_token(token), "token_reset_at": models.utcnow()})
+        doc = await self._update(name, {"token_hash": agent_token_hash(token), "token_reset_at": models.utcnow()})
         return doc, token
 
     async def record_registration(self, name, address, user_agent):

@@ -26,7 +26,8 @@ MAX_DAYS = 3650
 LAST_USED_EVERY = 60.0  # seconds: write last_used_at at most this often per token
 
 
-def hash_token(token):
+def api_token_hash(token):
+    """The stored SHA-256 of a personal API token (``tbx_…``)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -71,7 +72,7 @@ class TokenStore:
         token = PREFIX + secrets.token_urlsafe(32)
         now = models.utcnow()
         doc = {"_id": "tok_" + secrets.token_hex(8), "user_id": user_id, "name": name,
-               "token_hash": hash_token(token), "created_at": now, "last_used_at": None,
+               "token_hash": api_token_hash(token), "created_at": now, "last_used_at": None,
                "expires_at": now + datetime.timedelta(days=expires_in_days) if expires_in_days else None}
         await self.collection.insert_one(doc)
         self._cache[doc["token_hash"]] = (doc, time.monotonic())
@@ -105,7 +106,7 @@ class TokenStore:
         """The doc of a valid, unexpired token; None otherwise."""
         if not token.startswith(PREFIX) or len(token) > 200:
             return None
-        digest = hash_token(token)
+        digest = api_token_hash(token)
         cached = self._cache.get(digest)
         if cached is not None and (self.authoritative or time.monotonic() - cached[1] < self.refresh):
             doc = cached[0]
