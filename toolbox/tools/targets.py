@@ -115,6 +115,14 @@ def _ipv6(text):
         return None
 
 
+def _ipv6_text(addr):
+    """An IPv6 address as toolBox writes it: compressed, and an IPv4-mapped one with its
+    IPv4 part dotted (``::ffff:10.0.0.1``, as RFC 5952 section 5 recommends), the same on
+    every Python (3.13's ``ipaddress`` writes it so; 3.12 and before wrote ``::ffff:a00:1``)."""
+    mapped = addr.ipv4_mapped
+    return f"::ffff:{mapped}" if mapped is not None else addr.compressed
+
+
 def _hostname(value, service_labels):
     """Return the lower-cased hostname if ``value`` is a valid DNS name, else None."""
     name = value.lower()
@@ -144,14 +152,14 @@ def validate_host(value, field="target", *, ip_only=False, service_labels=False)
         addr = _ipv6(value[1:-1]) if value.startswith("[") and value.endswith("]") else None
         if addr is None:
             raise ToolError(field, f"{field}: brackets are only allowed around an IPv6 address")
-        return addr.compressed
+        return _ipv6_text(addr)
     if "[" in value or "]" in value:
         raise ToolError(field, f"{field}: {_HOST_MSG}")
     if ":" in value:
         addr = _ipv6(value)
         if addr is None:
             raise ToolError(field, f"{field}: {_HOST_MSG}")
-        return addr.compressed
+        return _ipv6_text(addr)
     labels = value.lower().rstrip(".").split(".")
     if all(_NUMERIC_LABEL_RE.fullmatch(label) for label in labels):
         if not _IPV4_RE.fullmatch(value):
