@@ -17,6 +17,8 @@ import uuid
 
 URL_RE = re.compile(r"listening on (http://\S+)")
 
+CHROMIUM = "/usr/bin/chromium"  # Debian's Chromium: what the browser tests drive
+
 
 def _import_root():
     """The folder holding the ``toolbox`` package these tests imported (installed or checkout)."""

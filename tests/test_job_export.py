@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.jobs_helpers import PING_OUTPUT, FakeAgent, settle, wait_for
-from tests.role_tokens import VIEWER, role_tokens  # noqa: F401  (fixture)
+from tests.role_tokens import VIEWER
 from toolbox.core.job_export import csv_rows
 
 TRACE = """traceroute to 93.184.216.34 (93.184.216.34), 30 hops max, 60 byte packets

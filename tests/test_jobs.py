@@ -4,7 +4,7 @@ hostile parameters, the private-target policy, roles and the audit trail."""
 import pytest
 
 from tests.jobs_helpers import PING_OUTPUT, FakeAgent, settle
-from tests.role_tokens import OPERATOR, VIEWER, role_tokens  # noqa: F401  (fixture)
+from tests.role_tokens import OPERATOR, VIEWER
 
 PUBLIC_IP = "93.184.216.34"
 

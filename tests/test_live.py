@@ -16,7 +16,7 @@ from tornado.websocket import websocket_connect
 
 from tests.conftest import ADMIN_TOKEN
 from tests.jobs_helpers import PING_OUTPUT, FakeAgent
-from tests.role_tokens import VIEWER, role_tokens  # noqa: F401  (fixture)
+from tests.role_tokens import VIEWER
 from toolbox.core.events import EventHub
 from toolbox.core.live import CLOSE_TOO_SLOW, LiveHub
 

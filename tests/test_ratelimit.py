@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from tests.jobs_helpers import FakeAgent, settle
-from tests.role_tokens import OPERATOR, OPERATOR_2, role_tokens  # noqa: F401  (fixture)
+from tests.role_tokens import OPERATOR, OPERATOR_2
 from toolbox.errors import RateLimited, ValidationError
 from toolbox.core.ratelimit import MAX_TARGET_RETRY_AFTER, SlidingWindow, TargetLimiter
 

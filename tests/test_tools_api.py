@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.role_tokens import VIEWER, role_tokens  # noqa: F401  (fixture)
+from tests.role_tokens import VIEWER
 from toolbox.tools.catalogue import describe_tools
 
 
