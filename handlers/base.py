@@ -299,4 +299,4 @@ class NotFoundHandler(BaseHandler):
         raise NotFound(f"no such endpoint: {path[:200]}")
 
 
-default_handlers = []
+default_handlers: list = []

@@ -95,7 +95,7 @@ async def _run_with_signals(agent: Agent, once: bool) -> int:
 
 def _install_signal_handlers(loop: asyncio.AbstractEventLoop, callback) -> list:
     """Route SIGTERM/SIGINT to ``callback(name)``; return the signals handled this way."""
-    installed = []
+    installed: list = []
     if threading.current_thread() is not threading.main_thread():
         return installed  # signals are only delivered to the main thread
     for signum in (signal.SIGTERM, signal.SIGINT):

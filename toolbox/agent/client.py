@@ -29,7 +29,7 @@ import json
 import logging
 import math
 import urllib.parse
-from typing import NamedTuple, Optional, Tuple
+from typing import NamedTuple, Optional, Tuple, cast
 
 from tornado.tcpclient import TCPClient
 
@@ -117,6 +117,7 @@ class Agent:
                     self._request("POST", "/agent/new", body, REQUEST_TIMEOUT), stop)
                 if not finished:
                     break
+                response = cast(Reply, response)
                 if response.code == 200:
                     self._resume()
                     log.info("registered as %s at %s", self.name, self.server)
@@ -158,7 +159,8 @@ class Agent:
         It is killed after ``timeout`` seconds (default: ``command_timeout``).
         """
         limit = self.command_timeout if timeout is None else timeout
-        return tuple(await run_command(command, limit, self.output_cap))
+        output, exit_code, duration_ms = await run_command(command, limit, self.output_cap)
+        return output, exit_code, duration_ms
 
     async def post_result(self, task_id: int, output: str, exit_code: int,
                           duration_ms: int) -> bool:

@@ -51,7 +51,7 @@ async def request(tcp: TCPClient, server: str, token: str, method: str, path: st
     try:
         try:
             stream = await asyncio.wait_for(tcp.connect(
-                url.hostname, url.port or (443 if https else 80),
+                url.hostname or "", url.port or (443 if https else 80),
                 ssl_options=ssl.create_default_context() if https else None),
                 CONNECT_TIMEOUT)
         except asyncio.TimeoutError as exc:

@@ -12,7 +12,7 @@ after which every try is refused with 429 and ``Retry-After`` until the window f
 import hmac
 import time
 
-from toolbox.errors import Forbidden, RateLimited
+from toolbox.errors import Forbidden
 from toolbox.core.ratelimit import SlidingWindow
 
 FAILURES_PER_ADDRESS = 5

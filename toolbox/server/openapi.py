@@ -113,9 +113,9 @@ SCHEMAS = {
                             ("status", "task_id")),
 }
 
-BEARER = [{"bearerAuth": []}, {"sessionCookie": []}]
-AGENT = [{"agentToken": []}]
-PUBLIC = []
+BEARER: list[dict] = [{"bearerAuth": []}, {"sessionCookie": []}]
+AGENT: list[dict] = [{"agentToken": []}]
+PUBLIC: list[dict] = []
 
 
 def _json(schema):

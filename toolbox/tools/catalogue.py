@@ -25,6 +25,7 @@ for the formulas); it adds no grace.
 
 from dataclasses import dataclass, field as dc_field
 import math
+from typing import Optional
 import re
 
 from toolbox.tools import commands as cmd
@@ -62,9 +63,9 @@ class Param:
     description: str
     required: bool = False
     default: object = None
-    min: int = None
-    max: int = None
-    choices: tuple = None
+    min: Optional[int] = None
+    max: Optional[int] = None
+    choices: Optional[tuple] = None
     ip_only: bool = False  # host: IP literal only
     service_labels: bool = False  # host: allow DNS service labels such as _dmarc
 
