@@ -5,11 +5,10 @@ publish path never waits for a client: each event is serialized once and put on
 every client's own bounded queue; one writer task per client drains that queue into
 the socket, a batch at a time (what has queued up, at most ``WRITE_BATCH`` messages,
 each its own websocket message, in order), awaiting the batch's writes before taking
-the next (so at most one batch per client sits in Tornado's buffer).  Awaiting each
-message instead would cap a client at one message per event-loop iteration, which a
-busy server turns into a few hundred a second.  A client whose queue overflows (it reads slower than events arrive, or not
-at all) is dropped: its socket is closed with code 1013 and it may reconnect with
-``since`` to get what it missed.
+the next (so at most one batch per client sits in Tornado's buffer, and a client is not
+held to one message per event-loop iteration: docs/benchmarks.md).  A client whose queue
+overflows (it reads slower than events arrive, or not at all) is dropped: its socket is
+closed with code 1013 and it may reconnect with ``since`` to get what it missed.
 
 A connection starts with ``{"type": "hello", "seq": CURRENT}``.  With ``since=SEQ`` the
 missed events follow (oldest first), then live ones.  When the replay buffer no longer

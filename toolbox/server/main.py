@@ -41,11 +41,10 @@ async def serve(config, ready=None):
     # collector's full passes, which otherwise show up as pauses in dispatch latency.
     gc.collect()
     gc.freeze()
-    # A server holding thousands of connections allocates container objects all the time;
-    # at the default thresholds (700, 10, 10) full passes (100+ ms with 1,000 consoles open,
-    # freeing little) follow every few seconds.  A young generation of 10,000 and a full
-    # pass only every 200 middle-generation passes make them rare; a young generation of
-    # 50,000 cost a fifth of the task throughput (bench, docs/benchmarks.md).
+    # A server holding thousands of connections allocates container objects all the time,
+    # and full passes at the default thresholds are long pauses that free little: a young
+    # generation of 10,000 and a full pass only every 200 middle-generation passes make
+    # them rare (measured: docs/benchmarks.md, "History moved out of docstrings").
     gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 200)
     # 8 MiB at most for any body; every handler streams its body and keeps at most its own
     # limit (JSON: 1 MiB, refused with a JSON 413 before it is read); /agent/task raises
