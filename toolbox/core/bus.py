@@ -32,7 +32,7 @@ from bson import BSON
 from bson.errors import InvalidDocument
 
 from toolbox.store.db import ASCENDING, BulkWriteError, PyMongoError
-from toolbox.core.events import FeedBuffer, Listeners
+from toolbox.core.events import FeedBuffer, HubListeners
 
 log = logging.getLogger("toolbox.bus")
 
@@ -64,7 +64,7 @@ def seq_of(timestamp):
     return (timestamp.time - SEQ_EPOCH) * SEQ_PER_SECOND + timestamp.inc
 
 
-class MongoBus:
+class MongoBus(HubListeners):
     """Publish events to every server process on the database; follow theirs."""
 
     def __init__(self, db, buffer_size=10000, retention=600.0):
@@ -72,9 +72,7 @@ class MongoBus:
         self.collection = db["events"]
         self.origin = uuid.uuid4().hex  # this process, in the events it writes
         self.retention = retention
-        self.feed = FeedBuffer(buffer_size)
-        self.listeners = Listeners()
-        self.feed_listeners = Listeners()
+        super().__init__(buffer_size)
         self._outbox = []
         self._writer = None
         self._watcher = None
@@ -84,29 +82,6 @@ class MongoBus:
         self._pruned_at = 0.0
 
     # --- the EventHub interface ---
-
-    @property
-    def seq(self):
-        return self.feed.seq
-
-    @property
-    def buffer(self):
-        return self.feed.events
-
-    def since(self, seq):
-        return self.feed.since(seq)
-
-    def subscribe(self, listener):
-        self.listeners.add(listener)
-
-    def unsubscribe(self, listener):
-        self.listeners.discard(listener)
-
-    def subscribe_feed(self, listener):
-        self.feed_listeners.add(listener)
-
-    def unsubscribe_feed(self, listener):
-        self.feed_listeners.discard(listener)
 
     def publish(self, event_type, data, feed=True):
         """Hand the event to this process's services now; queue it for every process."""

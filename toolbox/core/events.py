@@ -77,14 +77,14 @@ class FeedBuffer:
         return events[bisect.bisect_right([event["seq"] for event in events], seq):]
 
 
-class EventHub:
-    """Publish events to this process's listeners and keep a bounded replay buffer."""
+class HubListeners:
+    """What both hubs (``EventHub``, ``toolbox.core.bus.MongoBus``) share: the two kinds
+    of listeners and the feed's replay buffer."""
 
-    def __init__(self, buffer_size=10000):
+    def __init__(self, buffer_size):
         self.feed = FeedBuffer(buffer_size)
         self.listeners = Listeners()
         self.feed_listeners = Listeners()
-        self._next = 0
 
     @property
     def seq(self):
@@ -94,6 +94,30 @@ class EventHub:
     @property
     def buffer(self):
         return self.feed.events
+
+    def since(self, seq):
+        """The buffered feed events after ``seq``, or None when the buffer no longer reaches back."""
+        return self.feed.since(seq)
+
+    def subscribe(self, listener):
+        self.listeners.add(listener)
+
+    def unsubscribe(self, listener):
+        self.listeners.discard(listener)
+
+    def subscribe_feed(self, listener):
+        self.feed_listeners.add(listener)
+
+    def unsubscribe_feed(self, listener):
+        self.feed_listeners.discard(listener)
+
+
+class EventHub(HubListeners):
+    """Publish events to this process's listeners and keep a bounded replay buffer."""
+
+    def __init__(self, buffer_size=10000):
+        super().__init__(buffer_size)
+        self._next = 0
 
     async def start(self):
         """Nothing to open: events live in this process."""
@@ -119,19 +143,3 @@ class EventHub:
         if feed:
             self.feed_listeners(event)
         return event
-
-    def since(self, seq):
-        """The buffered feed events after ``seq``, or None when the buffer no longer reaches back."""
-        return self.feed.since(seq)
-
-    def subscribe(self, listener):
-        self.listeners.add(listener)
-
-    def unsubscribe(self, listener):
-        self.listeners.discard(listener)
-
-    def subscribe_feed(self, listener):
-        self.feed_listeners.add(listener)
-
-    def unsubscribe_feed(self, listener):
-        self.feed_listeners.discard(listener)
