@@ -1,4 +1,4 @@
-"""``GET /api/ws?since=SEQ``: the console's live feed (see ``toolbox.core.live``).
+"""``GET /api/ws?since=SEQ``: the console's live feed (see ``toolbox.core.console_feed``).
 
 Authenticated like every API call (``APIHandler.authenticate``: session cookie or
 bearer token), refused before the upgrade when it is not (401/403 JSON).  The origin

@@ -18,7 +18,7 @@ from tests.conftest import ADMIN_TOKEN
 from tests.jobs_helpers import PING_OUTPUT, FakeAgent
 from tests.role_tokens import VIEWER
 from toolbox.core.events import EventHub
-from toolbox.core.live import CLOSE_TOO_SLOW, LiveHub
+from toolbox.core.console_feed import CLOSE_TOO_SLOW, LiveHub
 
 
 # --- the hub, without HTTP ---

@@ -11,7 +11,7 @@ from toolbox.people.api_tokens import TokenStore
 from toolbox.people.audit import AuditLog
 from toolbox.core.dispatcher import Dispatcher, ParkedFetches
 from toolbox.server.drain import Requests
-from toolbox.core.live import LiveHub
+from toolbox.core.console_feed import LiveHub
 from toolbox.server.metrics import Metrics
 from toolbox.core.ratelimit import FailureThrottle
 from toolbox.people.feishu import FeishuClient
