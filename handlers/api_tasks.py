@@ -5,7 +5,7 @@ from toolbox import models
 from toolbox import presenters
 from toolbox.errors import Conflict, NotFound
 from toolbox.store.filters import match_mode
-from toolbox.presenters import task_json
+from toolbox.presenters import task_detail
 
 class TasksHandler(APIHandler):
     @require_role("viewer")
@@ -35,7 +35,7 @@ class TaskHandler(APIHandler):
         doc = await self.toolbox.tasks.find(id_arg(task_id, "task"))
         if doc is None:
             raise NotFound(f"task not found: {task_id}")
-        self.write_json(task_json(doc))
+        self.write_json(task_detail(doc))
 
 
 class TaskResultHandler(APIHandler):

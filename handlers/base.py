@@ -53,7 +53,7 @@ def require_role(role):
 
 @web.stream_request_body
 class BaseHandler(web.RequestHandler):
-    """JSON errors, bodies read only once the request is accepted, and the ``Toolbox``.
+    """JSON errors, bodies read only once the request is accepted, and the ``Services`` (``self.toolbox``).
 
     Bodies are streamed (``data_received``), so that nothing is read before ``prepare``
     has run: an API request is authenticated from its headers first (a refusal answers

@@ -65,7 +65,7 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
 
     def open(self, *args, **kwargs):
         user = self.current_user
-        self.client = self.toolbox.live.connect(
+        self.client = self.toolbox.console_feed.connect(
             self.write_message, self._close_from_hub, since=self.since,
             label=f"{user.name}@{self.request.remote_ip}")
         self.recheck = ioloop.PeriodicCallback(self._recheck, self.RECHECK_SECONDS * 1000)
@@ -88,7 +88,7 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
         if self.recheck is not None:
             self.recheck.stop()
         if self.client is not None:
-            self.toolbox.live.disconnect(self.client)
+            self.toolbox.console_feed.disconnect(self.client)
 
 
 default_handlers = [(r"/api/ws", LiveSocketHandler)]

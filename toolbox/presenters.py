@@ -11,7 +11,7 @@ from toolbox.tools.catalogue import full_target
 from toolbox.tools.outcomes import read_result
 
 
-def task_json(doc):
+def task_detail(doc):
     """A task's public JSON plus ``parsed``: its result turned into numbers, or None."""
     model = task_model(doc)
     model["parsed"] = doc.get("parsed")
@@ -43,7 +43,7 @@ def job_model(doc, tasks=None):
         "outcome": doc.get("outcome"),
     }
     if tasks is not None:
-        model["tasks"] = [with_result_preview(task_json(task))
+        model["tasks"] = [with_result_preview(task_detail(task))
                           for task in sorted(tasks, key=lambda t: (t["agent"], t["_id"]))]
     return model
 

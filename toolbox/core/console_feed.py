@@ -1,6 +1,6 @@
 """The live feed behind ``/api/ws``: every hub event, to every open console, in order.
 
-``LiveHub`` listens to the ``EventHub`` and fans each event out to its clients.  The
+``ConsoleFeed`` listens to the ``EventHub`` and fans each event out to its clients.  The
 publish path never waits for a client: each event is serialized once and put on
 every client's own bounded queue; one writer task per client drains that queue into
 the socket, a batch at a time (what has queued up, at most ``WRITE_BATCH`` messages,
@@ -99,7 +99,7 @@ class LiveClient:
             log.debug("live client %s: close failed", self.label, exc_info=True)
 
 
-class LiveHub:
+class ConsoleFeed:
     """Fan EventHub events out to websocket clients, never waiting for any of them."""
 
     def __init__(self, events, queue_size=1000):

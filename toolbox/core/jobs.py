@@ -53,7 +53,7 @@ class JobService:
         self.per_user = per_user  # jobs per user per minute (``toolbox.server.variants``)
         self.targets = targets  # unfinished tasks per target
         self.owners = owners  # which process counts which job
-        self.live = {}  # job id -> LiveJob (running, or ended but not yet saved)
+        self.counting = {}  # job id -> LiveJob (running, or ended but not yet saved)
 
     async def start(self):
         """Create indexes, pick up unfinished tasks and live jobs, follow task events."""
@@ -71,19 +71,19 @@ class JobService:
     async def _adopt(self, doc):
         """Count ``doc`` here from now on (at start-up, or its owner process is gone)."""
         doc = await self.owners.adopt(self.collection, doc)
-        if doc is None or doc["_id"] in self.live:
+        if doc is None or doc["_id"] in self.counting:
             return
         job = LiveJob(doc, creating=False)
         for task in await self.tasks.list(job_id=doc["_id"], limit=MAX_AGENTS):
             job.load(task["_id"], task["state"], task.get("outcome"), task.get("reason"))
-        self.live[job.job_id] = job
+        self.counting[job.job_id] = job
         if job.finished():
             self._end(job)
 
     async def stop(self):
         """Stop following events and finish pending writes."""
         self.events.unsubscribe(self.on_event)
-        savers = [job.saver for job in self.live.values() if job.saver and not job.saver.done()]
+        savers = [job.saver for job in self.counting.values() if job.saver and not job.saver.done()]
         if savers:
             await asyncio.gather(*savers, return_exceptions=True)
         try:
@@ -135,7 +135,7 @@ class JobService:
         job = LiveJob(doc)
         doc["counts"] = job.counts()
         await self.collection.insert_one(doc)
-        self.live[job.job_id] = job
+        self.counting[job.job_id] = job
         task_docs = []
         try:
             for platform, (command, limit) in commands.items():
@@ -179,7 +179,7 @@ class JobService:
             log.exception("job counting failed for %s", event["type"])
 
     def _follow(self, task):
-        task_id, state, job = task["task_id"], task["state"], self.live.get(task["job_id"])
+        task_id, state, job = task["task_id"], task["state"], self.counting.get(task["job_id"])
         if state in TERMINAL_STATES:
             self.targets.finish(task_id)
         else:
@@ -237,8 +237,8 @@ class JobService:
                 log.exception("saving job %s failed; retrying at the next sweep", job.job_id)
                 job.dirty = True
                 return
-        if job.ended and self.live.get(job.job_id) is job:
-            del self.live[job.job_id]
+        if job.ended and self.counting.get(job.job_id) is job:
+            del self.counting[job.job_id]
 
     async def sweep(self, now=None):
         """End jobs past their deadline (canceling their queued tasks); retry failed saves."""
@@ -247,7 +247,7 @@ class JobService:
         if self.owners.due(now):
             for doc in await self.owners.orphans(self.collection):
                 await self._adopt(doc)
-        for job in list(self.live.values()):
+        for job in list(self.counting.values()):
             if not job.ended and not job.creating and now >= _aware(job.doc["deadline"]):
                 await self._cancel_queued(job, "not fetched before the job's deadline")
                 if not job.ended:  # the cancels may have finished it already
@@ -269,7 +269,7 @@ class JobService:
 
     async def cancel(self, job_id):
         """Cancel a running job's queued tasks; return (job document, canceled task ids)."""
-        job = self.live.get(job_id)
+        job = self.counting.get(job_id)
         if job is None or job.ended or job.doc["state"] != RUNNING:
             doc = await self.find(job_id)
             if doc is None:
@@ -287,7 +287,7 @@ class JobService:
 
     async def find(self, job_id):
         """A job document (the live copy while it is counted), or None."""
-        job = self.live.get(job_id)
+        job = self.counting.get(job_id)
         if job is not None:
             return job.doc
         return await self.collection.find_one({"_id": job_id})
@@ -319,6 +319,6 @@ class JobService:
         cursor = self.collection.find(query).sort("_id", DESCENDING).limit(limit)
         docs = []
         async for doc in cursor:
-            live = self.live.get(doc["_id"])
+            live = self.counting.get(doc["_id"])
             docs.append(live.doc if live is not None else doc)
         return docs

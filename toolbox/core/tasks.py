@@ -54,7 +54,7 @@ class TaskService:
     """Creates tasks, hands them to agents one at a time, stores results and ends stale ones."""
 
     def __init__(self, db, events, config, claims):
-        self.live = db["tasks"]
+        self.unfinished = db["tasks"]
         self.history = db["task_history"]
         self.counters = db["counters"]
         self.events = events
@@ -68,13 +68,13 @@ class TaskService:
         self._dispatched = {}
 
     async def start(self):
-        await self.live.create_indexes([
+        await self.unfinished.create_indexes([
             index([("agent", ASCENDING), ("state", ASCENDING)] + CLAIM_ORDER, name="claim"),
             index([("state", ASCENDING), ("created_at", ASCENDING)], name="state_created"),
             index([("state", ASCENDING), ("dispatched_at", ASCENDING)], name="state_dispatched"),
             index([("job_id", ASCENDING)], name="job", sparse=True),
         ])
-        await self.claims.start(self.live)
+        await self.claims.start(self.unfinished)
         await self.history.create_indexes([
             index([("agent", ASCENDING), ("_id", DESCENDING)], name="agent_id"),
             index([("state", ASCENDING), ("_id", DESCENDING)], name="state_id"),
@@ -115,7 +115,7 @@ class TaskService:
             doc.update({key: value for key, value in extra.items() if value is not None})
             docs.append(doc)
         if docs:
-            await self.live.insert_many(docs)
+            await self.unfinished.insert_many(docs)
         for doc in docs:
             self.claims.queued(doc["agent"], doc["_id"])
             self.events.publish("task.queued", task_model(doc))
@@ -127,7 +127,7 @@ class TaskService:
         None too while the agent has a task in flight (``toolbox.core.claims``).
         """
         fields = {"state": DISPATCHED, "dispatched_at": models.utcnow(), "registration": registration}
-        doc = await self.claims.claim(self.live, agent, fields)
+        doc = await self.claims.claim(self.unfinished, agent, fields)
         if doc is not None:
             self._dispatched[agent] = doc
         return doc
@@ -143,7 +143,7 @@ class TaskService:
 
     async def unclaim(self, doc):
         """Put back a claimed task whose response never reached its agent."""
-        back = await self.live.find_one_and_update(
+        back = await self.unfinished.find_one_and_update(
             {"_id": doc["_id"], "state": DISPATCHED, "dispatched_at": doc["dispatched_at"]},
             {"$set": {"state": QUEUED, "dispatched_at": None, "registration": None}},
             return_document=ReturnDocument.AFTER)
@@ -189,7 +189,7 @@ class TaskService:
         if duration_ms is not None:
             fields["duration_ms"] = duration_ms
         query = {"_id": task_id, "agent": agent, "state": {"$in": [DISPATCHED, LOST]}}
-        for collection in (self.live, self.history):  # a lost task may be in history already
+        for collection in (self.unfinished, self.history):  # a lost task may be in history already
             doc = await collection.find_one_and_update(
                 query, {"$set": fields}, return_document=ReturnDocument.AFTER)
             if doc is not None:
@@ -210,7 +210,7 @@ class TaskService:
 
     async def cancel(self, task_id, summary="canceled"):
         """Cancel a queued task; a task already delivered cannot be called back."""
-        doc = await self.live.find_one_and_update(
+        doc = await self.unfinished.find_one_and_update(
             {"_id": task_id, "state": QUEUED},
             {"$set": {"state": CANCELED, "finished_at": models.utcnow(),
                       "outcome": CANCELED, "summary": summary}},
@@ -226,7 +226,7 @@ class TaskService:
     async def end_agent(self, agent):
         """The agent was deleted: cancel its queued tasks, end its dispatched one ``lost``."""
         canceled = []
-        async for doc in self.live.find({"agent": agent, "state": QUEUED}, {"_id": 1}):
+        async for doc in self.unfinished.find({"agent": agent, "state": QUEUED}, {"_id": 1}):
             try:
                 canceled.append(await self.cancel(doc["_id"]))
             except (NotFound, Conflict):
@@ -239,7 +239,7 @@ class TaskService:
         query = self.claims.in_flight(agent)
         if query is None:
             return None
-        doc = await self.live.find_one_and_update(query, {"$set": self._lost_fields(reason)},
+        doc = await self.unfinished.find_one_and_update(query, {"$set": self._lost_fields(reason)},
                                                   return_document=ReturnDocument.AFTER)
         if doc is not None:
             self._ended(doc)
@@ -269,7 +269,7 @@ class TaskService:
 
     async def find(self, task_id):
         """A task by id, live or finished, or None."""
-        doc = await self.live.find_one({"_id": task_id})
+        doc = await self.unfinished.find_one({"_id": task_id})
         if doc is None:
             doc = await self.history.find_one({"_id": task_id})
         return doc
@@ -289,7 +289,7 @@ class TaskService:
         if before is not None:
             query["_id"] = {"$lt": before}
         docs = {}
-        for collection in (self.live, self.history):
+        for collection in (self.unfinished, self.history):
             cursor = collection.find(query).sort("_id", DESCENDING).limit(limit)
             async for doc in cursor:
                 docs.setdefault(doc["_id"], doc)  # live wins over a stale history copy
@@ -303,8 +303,8 @@ class TaskService:
         ended = []
         cutoff = now - datetime.timedelta(seconds=self.config.delivery_timeout)
         summary = f"not fetched by its agent within {self.config.delivery_timeout:g} s"
-        async for stale in self.live.find({"state": QUEUED, "created_at": {"$lt": cutoff}}, {"_id": 1}):
-            doc = await self.live.find_one_and_update(
+        async for stale in self.unfinished.find({"state": QUEUED, "created_at": {"$lt": cutoff}}, {"_id": 1}):
+            doc = await self.unfinished.find_one_and_update(
                 {"_id": stale["_id"], "state": QUEUED},
                 {"$set": {"state": DELIVERY_TIMEOUT, "finished_at": now,
                           "outcome": DELIVERY_TIMEOUT, "summary": summary}},
@@ -316,13 +316,13 @@ class TaskService:
         # tasks) or the task timeout (raw ones), so older ones are all that need a look.
         soonest = min(self.config.task_grace, self.config.task_timeout)
         cutoff = now - datetime.timedelta(seconds=soonest)
-        running = self.live.find({"state": DISPATCHED, "dispatched_at": {"$lt": cutoff}},
+        running = self.unfinished.find({"state": DISPATCHED, "dispatched_at": {"$lt": cutoff}},
                                  {"_id": 1, "dispatched_at": 1, "time_limit": 1, "tool": 1})
         async for stale in running:
             lost_after = self.lost_after(stale)
             if _aware(stale["dispatched_at"]) + datetime.timedelta(seconds=lost_after) > now:
                 continue
-            doc = await self.live.find_one_and_update(
+            doc = await self.unfinished.find_one_and_update(
                 {"_id": stale["_id"], "state": DISPATCHED, "dispatched_at": stale["dispatched_at"]},
                 {"$set": self._lost_fields(TIMEOUT, now, lost_after)}, return_document=ReturnDocument.AFTER)
             if doc is not None:
@@ -336,7 +336,7 @@ class TaskService:
         Copy first, then delete only what still has the state that was copied: a task
         that changed meanwhile (a late result for a lost task) is copied again next time.
         """
-        docs = await self.live.find({"state": {"$in": list(TERMINAL_STATES)}}).to_list(ARCHIVE_BATCH)
+        docs = await self.unfinished.find({"state": {"$in": list(TERMINAL_STATES)}}).to_list(ARCHIVE_BATCH)
         if not docs:
             return 0
         try:
@@ -350,7 +350,7 @@ class TaskService:
         for doc in docs:
             by_state.setdefault(doc["state"], []).append(doc["_id"])
         for state, ids in by_state.items():
-            await self.live.delete_many({"_id": {"$in": ids}, "state": state})
+            await self.unfinished.delete_many({"_id": {"$in": ids}, "state": state})
         await self.prune()
         return len(docs)
 
@@ -373,13 +373,13 @@ class TaskService:
 
     async def dispatched_agents(self):
         """(agent, dispatched_at) of every task in flight (read once, at start-up)."""
-        cursor = self.live.find({"state": DISPATCHED}, {"agent": 1, "dispatched_at": 1})
+        cursor = self.unfinished.find({"state": DISPATCHED}, {"agent": 1, "dispatched_at": 1})
         return [(doc["agent"], _aware(doc["dispatched_at"])) async for doc in cursor]
 
     async def queued_agents(self, limit=10000):
         """Names of agents that have queued tasks (for waking fetches parked elsewhere)."""
         agents = set()
-        async for doc in self.live.find({"state": QUEUED}, {"agent": 1}).limit(limit):
+        async for doc in self.unfinished.find({"state": QUEUED}, {"agent": 1}).limit(limit):
             agents.add(doc["agent"])
         return agents
 

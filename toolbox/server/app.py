@@ -17,7 +17,7 @@ from tornado import web
 from tornado.log import access_log
 
 from toolbox.store.db import open_database
-from toolbox.server.wiring import Toolbox
+from toolbox.server.wiring import Services
 
 
 def static_dir():
@@ -113,5 +113,5 @@ def make_app(config, db=None):
         websocket_ping_interval=20,
         websocket_ping_timeout=15,  # Tornado 6.6 caps it at the interval
     )
-    app.toolbox = Toolbox(config, db)
+    app.toolbox = Services(config, db)
     return app

@@ -50,7 +50,7 @@ async def stop_gracefully(toolbox, server, settle=SETTLE_SECONDS, limit=LIMIT_SE
     server.stop()
     toolbox.requests.draining = True
     toolbox.dispatcher.close_all()  # every parked fetch: the empty reply, now and from now on
-    toolbox.live.close_all()  # consoles reconnect (to the new process)
+    toolbox.console_feed.close_all()  # consoles reconnect (to the new process)
     while loop.time() - started < limit:
         if toolbox.requests.in_flight <= 0 and loop.time() - started >= settle:
             break

@@ -51,8 +51,8 @@ class _CounterOf:
 class Metrics:
     """The registry of one server process, kept up to date from its events."""
 
-    def __init__(self, events, tasks, parked, agents, live, process, database):
-        self.tasks, self.parked, self.agents, self.live = tasks, parked, agents, live
+    def __init__(self, events, tasks, parked, agents, console_feed, process, database):
+        self.tasks, self.parked, self.agents, self.console_feed = tasks, parked, agents, console_feed
         self.registry = CollectorRegistry(auto_describe=True)
         Gauge("toolbox_process_info", "This server process", ["process", "database"],
               registry=self.registry).labels(process, database).set(1)
@@ -61,9 +61,9 @@ class Metrics:
         Gauge("toolbox_agents_online", "Agents online as this process sees them",
               registry=self.registry).set_function(lambda: len(self.agents.online))
         Gauge("toolbox_websocket_clients", "Consoles connected to this process",
-              registry=self.registry).set_function(lambda: len(self.live.clients))
+              registry=self.registry).set_function(lambda: len(self.console_feed.clients))
         self.registry.register(_CounterOf("toolbox_websocket_dropped", "Consoles dropped for reading too slowly",
-                                          lambda: self.live.dropped))
+                                          lambda: self.console_feed.dropped))
         self._unfinished = Gauge("toolbox_tasks", "Unfinished tasks in the database", ["state"],
                                  registry=self.registry)
         self._finished = Counter("toolbox_tasks_finished", "Tasks that finished in this process",
@@ -92,5 +92,5 @@ class Metrics:
     async def render(self):
         """The text exposition, with the task counts read now."""
         for state in (QUEUED, DISPATCHED):
-            self._unfinished.labels(state).set(await self.tasks.live.count_documents({"state": state}))
+            self._unfinished.labels(state).set(await self.tasks.unfinished.count_documents({"state": state}))
         return generate_latest(self.registry)

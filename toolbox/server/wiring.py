@@ -1,4 +1,4 @@
-"""``Toolbox``: everything one server instance holds, wired together, with its sweeper.
+"""``Services``: everything one server instance holds, wired together, with its sweeper.
 
 Handlers reach it as ``self.application.toolbox``; tests build one per app.
 """
@@ -11,7 +11,7 @@ from toolbox.people.api_tokens import TokenStore
 from toolbox.people.audit import AuditLog
 from toolbox.core.dispatcher import Dispatcher, ParkedFetches
 from toolbox.server.drain import Requests
-from toolbox.core.console_feed import LiveHub
+from toolbox.core.console_feed import ConsoleFeed
 from toolbox.server.metrics import Metrics
 from toolbox.core.ratelimit import FailureThrottle
 from toolbox.people.feishu import FeishuClient
@@ -28,7 +28,7 @@ from toolbox.server.variants import parts_for
 log = logging.getLogger("toolbox")
 
 
-class Toolbox:
+class Services:
     """Store, agents, tasks and jobs, dispatcher, event hub, live feed, audit log, users and tokens."""
 
     def __init__(self, config, db):
@@ -45,7 +45,7 @@ class Toolbox:
         self.fleet = Fleet(self.agents, self.tasks, self.dispatcher, config.task_timeout)
         self.guard = FailureThrottle(config.auth_failures_per_minute)
         self.audit = AuditLog(db, config.audit_retention_days, config.effective_audit_limit)
-        self.live = LiveHub(self.events, config.ws_queue_size)
+        self.console_feed = ConsoleFeed(self.events, config.ws_queue_size)
         self.jobs = JobService(db, self.events, self.agents, self.tasks, config, parts.per_user, parts.targets,
                                parts.owners)
         self.users = UserStore(db, config)
@@ -57,7 +57,7 @@ class Toolbox:
                                        accounts_url=config.feishu_accounts_url,
                                        open_url=config.feishu_open_url)
         self.local_login = LocalLogin(enabled=not config.feishu_enabled)
-        self.metrics = Metrics(self.events, self.tasks, parked, self.agents, self.live,
+        self.metrics = Metrics(self.events, self.tasks, parked, self.agents, self.console_feed,
                                process=parts.owners.instance or "embedded",
                                database="embedded" if db.embedded else "mongodb")
         self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
@@ -91,7 +91,7 @@ class Toolbox:
                 pass
             self._sweeper = None
         self.dispatcher.close_all()
-        self.live.close_all()
+        self.console_feed.close_all()
         await self.jobs.stop()
         await self.events.stop()
 
