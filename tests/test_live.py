@@ -15,7 +15,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from tests.conftest import ADMIN_TOKEN
-from tests.jobs_helpers import PING_OUTPUT, FakeAgent
+from tests.jobs_helpers import PING_OUTPUT, FakeAgent, settle, wait_for
 from tests.role_tokens import VIEWER
 from toolbox.core.events import EventHub
 from toolbox.core.console_feed import CLOSE_TOO_SLOW, ConsoleFeed
@@ -36,11 +36,6 @@ class Sink:
 
     def close(self, code, reason):
         self.closed_with = (code, reason)
-
-
-async def settle():
-    for _ in range(5):
-        await asyncio.sleep(0)
 
 
 @pytest.mark.gen_test
@@ -166,14 +161,6 @@ async def receive(conn, timeout=5):
     return json.loads(text)
 
 
-async def wait_until(predicate, timeout=5.0, step=0.02):
-    for _ in range(int(timeout / step)):
-        if predicate():
-            return True
-        await asyncio.sleep(step)
-    return False
-
-
 @pytest.mark.gen_test
 async def test_ws_hello_then_live_events(app, http_server, base_url, make_agent):
     conn = await connect(base_url)
@@ -197,7 +184,7 @@ async def test_ws_reconnect_with_since_replays_missed_events_in_order_then_live(
     events.publish("task.queued", {"n": 1})
     last = (await receive(conn))["seq"]
     conn.close()
-    assert await wait_until(lambda: not app.toolbox.console_feed.clients)
+    assert await wait_for(lambda: not app.toolbox.console_feed.clients)
     for n in (2, 3, 4):  # published while the console is away
         events.publish("task.queued", {"n": n})
     conn = await connect(base_url, since=last)
@@ -281,7 +268,7 @@ async def test_a_client_that_never_reads_is_dropped_without_delaying_the_others(
     live, events = app.toolbox.console_feed, app.toolbox.events
     stalled = await connect(base_url)  # never read from: Tornado's client stops reading
     fast = await connect(base_url)
-    assert await wait_until(lambda: len(live.clients) == 2)
+    assert await wait_for(lambda: len(live.clients) == 2)
     payload = "x" * 256 * 1024  # fills the socket buffers in a few dozen events
     started, worst_publish, received = time.monotonic(), 0.0, 0
     assert (await receive(fast))["type"] == "hello"
@@ -375,4 +362,4 @@ async def test_an_open_socket_closes_when_its_user_is_disabled(app, http_server,
     assert await asyncio.wait_for(conn.read_message(), 5) is None
     assert conn.close_code == 1008 and "disabled" in conn.close_reason
     conn.close()
-    assert await wait_until(lambda: not app.toolbox.console_feed.clients)
+    assert await wait_for(lambda: not app.toolbox.console_feed.clients)
