@@ -211,10 +211,17 @@ def db(io_loop):
 
 
 @pytest.fixture
-def app(io_loop, config, db):
+def limits_clock():
+    """The in-memory job rate limits' clock; a test that moves time gives its own with
+    ``@pytest.mark.parametrize("limits_clock", [FakeClock()])``."""
+    return time.monotonic
+
+
+@pytest.fixture
+def app(io_loop, config, db, limits_clock):
     from toolbox.server.app import make_app
 
-    application = make_app(config, db=db)
+    application = make_app(config, db=db, limits_clock=limits_clock)
     io_loop.run_sync(application.toolbox.start)
     yield application
     io_loop.run_sync(application.toolbox.stop)

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import pathlib
+import time
 import urllib.parse
 
 from tornado import web
@@ -85,7 +86,7 @@ class ToolboxApplication(web.Application):
         return super().start_request(server_conn, request_conn)
 
 
-def make_app(config, db=None):
+def make_app(config, db=None, limits_clock=time.monotonic):
     """Build the application for ``config`` on ``db`` (default: what the config names).
 
     Secrets left unset are generated (see ``Config.resolved``).  The caller must
@@ -113,5 +114,5 @@ def make_app(config, db=None):
         websocket_ping_interval=20,
         websocket_ping_timeout=15,  # Tornado 6.6 caps it at the interval
     )
-    app.toolbox = Services(config, db)
+    app.toolbox = Services(config, db, limits_clock)
     return app

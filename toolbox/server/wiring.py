@@ -4,6 +4,7 @@ Handlers reach it as ``self.application.toolbox``; tests build one per app.
 """
 
 import asyncio
+import time
 import logging
 
 from toolbox.core.agents import AgentRegistry
@@ -31,11 +32,13 @@ log = logging.getLogger("toolbox")
 class Services:
     """Store, agents, tasks and jobs, dispatcher, event hub, live feed, audit log, users and tokens."""
 
-    def __init__(self, config, db):
+    def __init__(self, config, db, limits_clock=time.monotonic):
         self.config = config
         self.db = db
         self.requests = Requests()  # in flight, and whether the process is stopping (toolbox.server.drain)
-        parts = parts_for(config, db)  # embedded or shared database: chosen here, once
+        # embedded or shared database: chosen here, once; ``limits_clock``: the in-memory job
+        # rate limits' clock (seconds, monotonic; tests move a fake one)
+        parts = parts_for(config, db, limits_clock)
         self.events = parts.events
         parked = ParkedFetches()
         self.agents = AgentRegistry(db, self.events, parked, config.offline_after, config.effective_agent_refresh)
