@@ -218,10 +218,17 @@ def limits_clock():
 
 
 @pytest.fixture
-def app(io_loop, config, db, limits_clock):
+def resolver():
+    """The private-target check's name lookup: None (getaddrinfo); a test gives its own,
+    ``async def lookup(host) -> [addresses]``, with ``@pytest.mark.parametrize("resolver", [...])``."""
+    return None
+
+
+@pytest.fixture
+def app(io_loop, config, db, limits_clock, resolver):
     from toolbox.server.app import make_app
 
-    application = make_app(config, db=db, limits_clock=limits_clock)
+    application = make_app(config, db=db, limits_clock=limits_clock, resolver=resolver)
     io_loop.run_sync(application.toolbox.start)
     yield application
     io_loop.run_sync(application.toolbox.stop)

@@ -86,7 +86,7 @@ class ToolboxApplication(web.Application):
         return super().start_request(server_conn, request_conn)
 
 
-def make_app(config, db=None, limits_clock=time.monotonic):
+def make_app(config, db=None, limits_clock=time.monotonic, resolver=None):
     """Build the application for ``config`` on ``db`` (default: what the config names).
 
     Secrets left unset are generated (see ``Config.resolved``).  The caller must
@@ -114,5 +114,5 @@ def make_app(config, db=None, limits_clock=time.monotonic):
         websocket_ping_interval=20,
         websocket_ping_timeout=15,  # Tornado 6.6 caps it at the interval
     )
-    app.toolbox = Services(config, db, limits_clock)
+    app.toolbox = Services(config, db, limits_clock, resolver)
     return app

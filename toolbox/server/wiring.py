@@ -32,12 +32,13 @@ log = logging.getLogger("toolbox")
 class Services:
     """Store, agents, tasks and jobs, dispatcher, event hub, live feed, audit log, users and tokens."""
 
-    def __init__(self, config, db, limits_clock=time.monotonic):
+    def __init__(self, config, db, limits_clock=time.monotonic, resolver=None):
         self.config = config
         self.db = db
         self.requests = Requests()  # in flight, and whether the process is stopping (toolbox.server.drain)
         # embedded or shared database: chosen here, once; ``limits_clock``: the in-memory job
-        # rate limits' clock (seconds, monotonic; tests move a fake one)
+        # rate limits' clock (seconds, monotonic; tests move a fake one); ``resolver``: the
+        # private-target check's name lookup (None: getaddrinfo; tests answer from a table)
         parts = parts_for(config, db, limits_clock)
         self.events = parts.events
         parked = ParkedFetches()
@@ -50,7 +51,7 @@ class Services:
         self.audit = AuditLog(db, config.audit_retention_days, config.effective_audit_limit)
         self.console_feed = ConsoleFeed(self.events, config.ws_queue_size)
         self.jobs = JobService(db, self.events, self.agents, self.tasks, config, parts.per_user, parts.targets,
-                               parts.owners)
+                               parts.owners, resolver=resolver)
         self.users = UserStore(db, config)
         self.tokens = TokenStore(db, self.events, authoritative=db.embedded,
                                  refresh=config.effective_agent_refresh or 2.0)
