@@ -11,7 +11,7 @@ from toolbox.tools.catalogue import full_target
 from toolbox.tools.outcomes import read_result
 
 
-def task_detail(doc):
+def task_detail(doc: dict) -> dict:
     """A task's public JSON plus ``parsed``: its result turned into numbers, or None."""
     model = task_model(doc)
     model["parsed"] = doc.get("parsed")
@@ -22,7 +22,7 @@ def task_detail(doc):
     return model
 
 
-def job_model(doc, tasks=None):
+def job_model(doc: dict, tasks: list | None = None) -> dict:
     """A job's public JSON; with ``tasks`` (documents) when given."""
     model = {
         "job_id": doc["_id"],
@@ -51,7 +51,7 @@ def job_model(doc, tasks=None):
 # --- agents and tasks ---
 
 
-def agent_model(doc, online=False, last_seen=None):
+def agent_model(doc: dict, online: bool = False, last_seen=None) -> dict:
     """The public JSON of an agent (never its token hash)."""
     return {
         "name": doc["_id"],
@@ -68,7 +68,7 @@ def agent_model(doc, online=False, last_seen=None):
     }
 
 
-def result_preview(text, limit=RESULT_PREVIEW_BYTES):
+def result_preview(text: str | None, limit: int = RESULT_PREVIEW_BYTES) -> tuple:
     """``(preview, size_bytes)``: the first ``limit`` bytes of a result (cut on a character
     boundary) and the whole result's size in UTF-8 bytes; ``(None, 0)`` for no result."""
     if text is None:
@@ -81,7 +81,7 @@ def result_preview(text, limit=RESULT_PREVIEW_BYTES):
     return data[:limit].decode("utf-8", "ignore"), len(data)
 
 
-def with_result_preview(model, limit=RESULT_PREVIEW_BYTES):
+def with_result_preview(model: dict, limit: int = RESULT_PREVIEW_BYTES) -> dict:
     """A task's JSON for lists: ``result`` replaced by ``result_preview`` and ``result_bytes``
     (the whole result: ``GET /api/tasks/{id}`` or ``GET /api/tasks/{id}/result``)."""
     model = dict(model)
@@ -89,7 +89,7 @@ def with_result_preview(model, limit=RESULT_PREVIEW_BYTES):
     return model
 
 
-def task_model(doc):
+def task_model(doc: dict) -> dict:
     """The public JSON of a task."""
     return {
         "task_id": doc["_id"],
@@ -117,7 +117,7 @@ def task_model(doc):
     }
 
 
-def task_event(doc):
+def task_event(doc: dict) -> dict:
     """What a ``task.done`` event carries: the task, its reading, and a bounded preview.
 
     Consoles show a finished task from the event alone; the whole result stays one
@@ -132,7 +132,7 @@ def task_event(doc):
 # --- people ---
 
 
-def user_model(doc):
+def user_model(doc: dict) -> dict:
     """The public JSON of a user (never the revoked session list)."""
     return {
         "id": doc["_id"],
@@ -150,7 +150,7 @@ def user_model(doc):
     }
 
 
-def token_model(doc):
+def token_model(doc: dict) -> dict:
     """The public JSON of a token (never its hash)."""
     return {
         "id": doc["_id"],
@@ -162,7 +162,7 @@ def token_model(doc):
     }
 
 
-def audit_model(entry):
+def audit_model(entry: dict) -> dict:
     """The public JSON of an audit entry."""
     return {
         "id": str(entry["_id"]),

@@ -9,26 +9,26 @@ to every host the request contacts.  The rate limits are the job service's.
 
 from toolbox import models
 from toolbox.errors import ValidationError
-from toolbox.tools.catalogue import TOOLS, ToolError, check_target_allowed
+from toolbox.tools.catalogue import TOOLS, ToolError, ToolRequest, check_target_allowed
 
 MAX_AGENTS = 10000
 TAGS_MATCH = ("all", "any")
 
 
-def tags_select(wanted, tags, mode=None):
+def tags_select(wanted: set, tags: list, mode: str | None = None) -> bool:
     """Whether an agent with ``tags`` is selected by ``wanted``: having all of them
     (``mode`` "all" or None) or any (``"any"``)."""
     return bool(wanted & set(tags)) if mode == "any" else wanted <= set(tags)
 
 
-def agent_names(agents):
+def agent_names(agents: object) -> list[str]:
     """The agent names of a request's ``agents`` list, checked, each once, in order."""
     if not isinstance(agents, list) or not agents or len(agents) > MAX_AGENTS:
         raise ValidationError(f"agents: a list of 1 to {MAX_AGENTS} agent names")
     return list(dict.fromkeys(models.agent_name(name, "agents") for name in agents))
 
 
-async def select_agents(registry, agents=None, tags=None, all_agents=None, tags_match=None):
+async def select_agents(registry, agents=None, tags=None, all_agents=None, tags_match=None) -> list[dict]:
     """Agent documents chosen by exactly one of names, tags (having all of them, or any
     with ``tags_match="any"``) or all, from the agent ``registry``."""
     if all_agents is False:
@@ -57,7 +57,7 @@ async def select_agents(registry, agents=None, tags=None, all_agents=None, tags_
     return docs
 
 
-def plan_runs(request, docs):
+def plan_runs(request: ToolRequest, docs: list[dict]) -> tuple[list[dict], list[dict], dict]:
     """(runnable agent documents, skipped ``{agent, reason}``, platform -> (command, time limit))
     for ``request`` (a ``ToolRequest``) on ``docs``, by name; ValidationError when none can run it."""
     runnable, skipped, commands = [], [], {}
@@ -78,7 +78,7 @@ def plan_runs(request, docs):
     return runnable, skipped, commands
 
 
-async def check_private_targets(hosts, resolver=None):
+async def check_private_targets(hosts, resolver=None) -> None:
     """Refuse (ValidationError) a host that is, or resolves to, a non-public address."""
     for host in hosts:
         try:

@@ -17,7 +17,7 @@ class RawTasks:
         self.agents = agents
         self.tasks = tasks
 
-    async def create(self, agents, command, created_by):
+    async def create(self, agents, command, created_by: str) -> tuple[list[str], str, list[dict]]:
         """Queue ``command`` on each of ``agents`` (names); return (names, the command queued, task documents)."""
         names = agent_names(agents)
         command, repaired = models.command_repaired(command)

@@ -9,7 +9,7 @@ ROLES = ("viewer", "operator", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
 
 
-def display_name(doc):
+def display_name(doc: dict) -> str:
     """What to call a user in the audit log and the console."""
     return doc.get("name") or doc.get("en_name") or doc.get("email") or doc["_id"]
 
@@ -19,15 +19,15 @@ class Principal:
 
     __slots__ = ("name", "role", "user_id", "via")
 
-    def __init__(self, name, role, user_id=None, via="token"):
+    def __init__(self, name: str, role: str, user_id: str | None = None, via: str = "token"):
         self.name, self.role, self.user_id, self.via = name, role, user_id, via
 
     @classmethod
-    def for_user(cls, doc, via="session"):
+    def for_user(cls, doc: dict, via: str = "session") -> "Principal":
         """The principal of a stored user (``via``: ``session`` or ``token``)."""
         return cls(display_name(doc), doc.get("role", "viewer"), user_id=doc["_id"], via=via)
 
-    def can(self, role):
+    def can(self, role: str) -> bool:
         """Whether this principal has at least ``role``."""
         return ROLE_RANK.get(self.role, 0) >= ROLE_RANK[role]
 

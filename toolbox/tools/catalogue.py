@@ -375,7 +375,7 @@ class ToolRequest:
     target: str
     hosts: tuple
 
-    def command(self, platform):
+    def command(self, platform: str) -> tuple[str, int]:
         """(command line, time limit in seconds) on ``platform``; ToolError where it does not run."""
         tool = TOOLS[self.tool]
         _check_platform(tool, tool.builders, platform)
@@ -384,7 +384,7 @@ class ToolRequest:
         return command, _limit(tool, self.params, platform)
 
 
-def tool_request(tool_name, params):
+def tool_request(tool_name: str, params) -> ToolRequest:
     """Validate ``params`` for ``tool_name`` once into a :class:`ToolRequest`; ToolError if invalid."""
     tool = _get_tool(tool_name)
     params = validate_params(tool_name, params)
