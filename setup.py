@@ -7,7 +7,8 @@ setup(
     version="0.1.0",
     description="Remote diagnostics from many agents, side by side",
     python_requires=">=3.10",
-    packages=["toolbox", "toolbox.parsers", "handlers", "toolbox_static"],
+    packages=["toolbox", "toolbox.core", "toolbox.people", "toolbox.tools", "toolbox.tools.parsers",
+              "toolbox.store", "toolbox.agent", "toolbox.server", "handlers", "toolbox_static"],
     package_dir={"toolbox_static": "static"},
     package_data={"toolbox_static": ["*.html", "*.css", "*.js", "*.svg", "*.png", "*.ico",
                                      "**/*.html", "**/*.css", "**/*.js", "**/*.svg"]},
@@ -24,8 +25,8 @@ setup(
     ],
     entry_points={
         "console_scripts": [
-            "toolbox = toolbox.server:main",
-            "toolbox-agent = toolbox.agent_client:main",
+            "toolbox = toolbox.server.main:main",
+            "toolbox-agent = toolbox.agent.cli:main",
         ],
     },
 )

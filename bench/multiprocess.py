@@ -26,7 +26,7 @@ LATE_LIMIT = 15.0  # seconds after the last result POST that an event may still 
 def _drop(uri, name):
     import asyncio
 
-    from toolbox.db import open_database
+    from toolbox.store.db import open_database
 
     async def drop():
         database = open_database(uri, name=name)

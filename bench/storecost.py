@@ -92,7 +92,7 @@ class CountingCollection:
 
 
 class CountingDatabase:
-    """Wraps ``toolbox.db.Database``: collections come back wrapped in a counter.
+    """Wraps ``toolbox.store.db.Database``: collections come back wrapped in a counter.
 
     Everything else (embedded or not, its cluster time) is the wrapped database's, so
     toolBox takes the same path it takes on that database.
@@ -129,9 +129,9 @@ def uses_index(op, indexes):
 async def _measure(tasks, uri=None):
     import uuid
 
-    from toolbox.app import make_app
-    from toolbox.config import Config
-    from toolbox.db import open_database
+    from toolbox.server.app import make_app
+    from toolbox.server.config import Config
+    from toolbox.store.db import open_database
 
     counter = Counter()
     admin = "bench-store-admin-token-0123456789"

@@ -11,9 +11,9 @@ import sys
 from tornado import iostream, web
 
 from handlers.base import BaseHandler, bearer_token
-from toolbox.agent_results import HEAD_RE, parse_report
-from toolbox.agents import hash_token, registration_of
-from toolbox.errors import AuthError, Forbidden, TooLarge, ToolboxError, ValidationError
+from toolbox.core.agent_results import HEAD_RE, parse_report
+from toolbox.core.agents import agent_token_hash, registration_of
+from toolbox.errors import AuthError, TooLarge, ToolboxError, ValidationError
 
 EMPTY_REPLY = {"task_id": 0, "command": ""}
 OVERFLOW_TAIL_BYTES = 4096
@@ -35,8 +35,7 @@ class AgentNewHandler(BaseHandler):
         if not isinstance(name, str) or not isinstance(token, str):
             raise ValidationError("name and token: required strings")
         await self.authenticate_agent(name, token)
-        await self.toolbox.agent_registered(name, self.request.remote_ip,
-                                            self.request.headers.get("User-Agent"))
+        await self.toolbox.fleet.registered(name, self.request.remote_ip, self.request.headers.get("User-Agent"))
         self.write_json({"status": True})
 
 @web.stream_request_body
@@ -62,40 +61,36 @@ class AgentTaskHandler(BaseHandler):
         name = self.get_query_argument("agent_name", None)
         if not name:
             raise ValidationError("agent_name: required query argument")
-        toolbox = self.toolbox
+        fleet = self.toolbox.fleet
         agent = await self.authenticate_agent(name, bearer_token(self.request), allow_disabled=True)
-        toolbox.agents.mark_seen(name)  # a disabled agent is alive: its task in flight runs on
-        if agent.get("disabled"):
-            raise Forbidden(f"agent {name} is disabled")
-        self.parked = toolbox.dispatcher.park(name, registration_of(agent))
+        self.parked = fleet.park(name, agent)
         if self.closed:  # the client left while we authenticated
-            toolbox.dispatcher.close(self.parked)
-        doc = await toolbox.dispatcher.wait_for_task(self.parked, self.config.poll_timeout)
-        toolbox.agents.mark_seen(name)
+            fleet.leave(self.parked)
+        doc = await fleet.next_task(name, self.parked, self.config.poll_timeout)
         if doc is None:
             if not self.closed:
-                if toolbox.requests.draining:  # answered because the process stops: next fetch elsewhere
+                if self.toolbox.requests.draining:  # answered because the process stops: next fetch elsewhere
                     self.set_header("Connection", "close")
                 self.write_json(EMPTY_REPLY)
             return
+        await fleet.hand_over(doc, self.send_task)
+
+    async def send_task(self, reply):
+        """Write ``reply`` and finish; False when the fetch is gone (before or while writing)."""
         if self.closed:
-            await toolbox.tasks.unclaim(doc)
-            return
-        # ``timeout``: seconds the command may run (the field agent ignores unknown fields).
-        timeout = doc.get("time_limit") or self.config.task_timeout
-        self.write_json({"task_id": doc["_id"], "command": doc["command"], "timeout": timeout})
+            return False
+        self.write_json(reply)
         try:
             await self.finish()
         except iostream.StreamClosedError:
-            await toolbox.tasks.unclaim(doc)
-            return
-        toolbox.tasks.delivered(doc)
+            return False
+        return True
 
     def on_connection_close(self):
         super().on_connection_close()  # a body still streaming in ends the request
         self.closed = True
         if self.parked is not None:
-            self.toolbox.dispatcher.close(self.parked)
+            self.toolbox.fleet.leave(self.parked)
 
     # --- POST: results, streamed so that a huge body is cut, not refused ---
 
@@ -142,7 +137,7 @@ class AgentTaskHandler(BaseHandler):
         return True
 
     def _any_agent_has(self, token):
-        digest = hash_token(token)
+        digest = agent_token_hash(token)
         return any(hmac.compare_digest(doc["token_hash"], digest) for doc in self.toolbox.agents.list())
 
     async def post(self):

@@ -50,7 +50,7 @@ class AgentHandler(APIHandler):
         if "disabled" in body:
             changes["disabled"] = models.boolean(body["disabled"], "disabled")
         await self.toolbox.agents.require(name)
-        doc = await self.toolbox.update_agent(name, **changes)
+        doc = await self.toolbox.fleet.update(name, **changes)
         if "disabled" in changes:
             await self.audit("agent.disable" if changes["disabled"] else "agent.enable", name)
         if "tags" in changes or "platform" in changes:
@@ -61,7 +61,7 @@ class AgentHandler(APIHandler):
     async def delete(self, name):
         """Delete an agent; its queued tasks are canceled and its task in flight ends lost."""
         await self.toolbox.agents.require(name)
-        canceled = await self.toolbox.delete_agent(name)
+        canceled = await self.toolbox.fleet.delete(name)
         await self.audit("agent.delete", name, canceled_tasks=len(canceled))
         self.write_json({"status": True, "name": name, "canceled_tasks": [doc["_id"] for doc in canceled]})
 

@@ -1,7 +1,7 @@
 """``GET /api/openapi.json``: the OpenAPI 3.1 document of every route (public, like any docs)."""
 
 from handlers.base import BaseHandler
-from toolbox.openapi import document
+from toolbox.server.openapi import document
 
 
 class OpenAPIHandler(BaseHandler):

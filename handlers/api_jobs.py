@@ -3,9 +3,9 @@
 from handlers.base import APIHandler, id_arg, require_role
 from toolbox import models
 from toolbox.errors import RateLimited
-from toolbox.filters import match_mode
-from toolbox.job_export import export_job
-from toolbox.jobs import job_model
+from toolbox.store.filters import match_mode
+from toolbox.core.job_export import export_job
+from toolbox.presenters import job_model
 
 
 class JobsHandler(APIHandler):
@@ -13,13 +13,11 @@ class JobsHandler(APIHandler):
     async def get(self):
         """List jobs, newest first, without tasks: ?tool=&user=&state=&target=&match=part&limit=&before=."""
         args = self.query_args("tool", "user", "state", "target", "match", "limit", "before")
-        limit = models.int_in(args.get("limit", 50), "limit", 1, 500)
-        before = models.int_in(args["before"], "before", 1, 2**62) if "before" in args else None
+        limit, before = self.page_limit(args), self.page_before(args)
         docs = await self.toolbox.jobs.list(tool=args.get("tool"), user=args.get("user"),
                                             state=args.get("state"), limit=limit, before=before,
                                             target=args.get("target"), part=match_mode(args.get("match")))
-        items = [job_model(doc) for doc in docs]
-        self.write_json({"items": items, "next_before": items[-1]["job_id"] if len(items) == limit else None})
+        self.write_page([job_model(doc) for doc in docs], limit, "job_id")
 
     @require_role("operator")
     async def post(self):

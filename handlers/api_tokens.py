@@ -8,7 +8,7 @@
 
 from handlers.base import APIHandler, require_role
 from toolbox import models
-from toolbox.api_tokens import token_model
+from toolbox.presenters import token_model
 from toolbox.errors import Forbidden, NotFound
 
 TOKEN_ID = r"(?P<token_id>[A-Za-z0-9_-]{1,64})"

@@ -1,7 +1,7 @@
 """The tool catalogue: what each diagnostic tool takes and where it runs."""
 
 from handlers.base import APIHandler, require_role
-from toolbox.tools import describe_tools
+from toolbox.tools.catalogue import describe_tools
 
 
 class ToolsHandler(APIHandler):

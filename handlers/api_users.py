@@ -9,9 +9,11 @@
 
 from handlers.base import APIHandler, require_role
 from toolbox import models
-from toolbox.audit import audit_model
-from toolbox.filters import match_mode
-from toolbox.users import role_arg, user_model
+from toolbox.presenters import audit_model
+from toolbox.people.principals import ROLES
+from toolbox.store.filters import match_mode
+from toolbox.people.users import role_arg
+from toolbox.presenters import user_model
 
 USER_ID = r"(?P<user_id>[A-Za-z0-9_.:-]{1,64})"
 
@@ -19,12 +21,13 @@ USER_ID = r"(?P<user_id>[A-Za-z0-9_.:-]{1,64})"
 class MeHandler(APIHandler):
     @require_role("viewer")
     def get(self):
-        """The caller, as toolBox sees them."""
+        """The caller, as toolBox sees them, with every role least first (the console ranks them)."""
         user = self.current_user
         doc = self.user_doc
         model = user_model(doc) if doc is not None else {}
         self.write_json({"id": user.user_id, "name": user.name, "email": model.get("email"),
-                         "avatar_url": model.get("avatar_url"), "role": user.role, "via": user.via})
+                         "avatar_url": model.get("avatar_url"), "role": user.role, "via": user.via,
+                         "roles": list(ROLES)})
 
 
 class UsersHandler(APIHandler):
@@ -57,12 +60,11 @@ class AuditHandler(APIHandler):
     async def get(self):
         """Audit entries, newest first; ``next_before`` pages on."""
         args = self.query_args("actor", "action", "target", "match", "limit", "before")
-        limit = models.int_in(args.get("limit", 50), "limit", 1, 500)
+        limit = self.page_limit(args)
         filters = {key: args.get(key) for key in ("actor", "action", "target")}
         entries = await self.toolbox.audit.list(limit=limit, before=args.get("before"),
                                                 part=match_mode(args.get("match")), **filters)
-        items = [audit_model(entry) for entry in entries]
-        self.write_json({"items": items, "next_before": items[-1]["id"] if len(items) == limit else None})
+        self.write_page([audit_model(entry) for entry in entries], limit, "id")
 
 
 default_handlers = [

@@ -1,12 +1,12 @@
 """Logging in and out: Feishu OAuth, the one-time local admin link, the admin token
-(``POST /auth/token``, see ``toolbox.token_login``), logout, ``/auth/info``.
+(``POST /auth/token``, see ``toolbox.people.token_login``), logout, ``/auth/info``.
 
 ``GET /auth/feishu/login?next=/path`` keeps a random ``state`` and ``next`` in a short-lived
 signed cookie and sends the browser to Feishu; ``GET /auth/feishu/callback`` checks the
 state, trades the code for the profile, applies the tenant and disabled checks, upserts the
 user and sets the session cookie.  Every refusal is an HTML page a person can read, and an
 audit entry (``login``, outcome ``refused``, with the reason).  Codes, tokens and secrets
-are never logged or audited (the access log hides them too: see ``toolbox.app``).
+are never logged or audited (the access log hides them too: see ``toolbox.server.app``).
 """
 
 import hmac
@@ -18,10 +18,10 @@ import time
 from tornado import escape
 
 from handlers.base import BaseHandler, Principal
-from toolbox import sessions
+from toolbox.people import sessions
 from toolbox.errors import Forbidden, NotFound, RateLimited, ToolboxError
-from toolbox.feishu import FeishuError, callback_error_message
-from toolbox.users import display_name, expiry_from_timestamp
+from toolbox.people.feishu import FeishuError, callback_error_message
+from toolbox.people.users import expiry_from_timestamp
 
 log = logging.getLogger("toolbox.auth")
 
@@ -87,7 +87,7 @@ class AuthPage(BaseHandler):
     async def audit_login(self, outcome, method, doc=None, reason=None, target=None, **details):
         actor = None
         if doc is not None:
-            actor = Principal(display_name(doc), doc.get("role"), user_id=doc["_id"], via="session")
+            actor = Principal.for_user(doc)
             target = target or doc["_id"]
         if reason:
             details["reason"] = reason
@@ -265,7 +265,7 @@ class LogoutHandler(BaseHandler):
         doc = await self.toolbox.users.get(claims["sub"]) if claims else None
         if doc is not None:
             await self.toolbox.users.end_session(doc["_id"], claims["sid"], expiry_from_timestamp(claims["exp"]))
-            actor = Principal(display_name(doc), doc.get("role"), user_id=doc["_id"], via="session")
+            actor = Principal.for_user(doc)
             await self.toolbox.audit.record(actor, "logout", doc["_id"], address=self.request.remote_ip)
         self.clear_cookie(sessions.SESSION_COOKIE, path="/")
         self.write_json({"status": True})

@@ -14,18 +14,17 @@ import logging
 
 from tornado import web
 
-from toolbox import models, sessions
-from toolbox.ratelimit import credential_proof
+from toolbox import models
+from toolbox.people import sessions
+from toolbox.core.ratelimit import credential_proof
 from toolbox.errors import AuthError, Forbidden, NotFound, TooLarge, ToolboxError, ValidationError
-from toolbox.users import display_name, session_ended
+from toolbox.people.principals import ROLE_RANK, Principal
+from toolbox.people.users import session_ended
 
 log = logging.getLogger("toolbox.web")
 
 MAX_JSON_BODY = 1024 * 1024
 MAX_ID = 2**62
-
-
-ROLE_RANK = {"viewer": 1, "operator": 2, "admin": 3}
 
 
 def require_role(role):
@@ -39,7 +38,7 @@ def require_role(role):
             user = self.current_user
             if user is None:
                 raise AuthError("authentication required")
-            if ROLE_RANK.get(user.role, 0) < ROLE_RANK[role]:
+            if not user.can(role):
                 raise Forbidden(f"this needs the {role} role; you are {user.role}")
             result = method(self, *args, **kwargs)
             if hasattr(result, "__await__"):
@@ -52,21 +51,9 @@ def require_role(role):
     return decorate
 
 
-class Principal:
-    """Who a request acts for: a name and a role (``admin``, ``operator``, ``viewer``)."""
-
-    __slots__ = ("name", "role", "user_id", "via")
-
-    def __init__(self, name, role, user_id=None, via="token"):
-        self.name, self.role, self.user_id, self.via = name, role, user_id, via
-
-    def __repr__(self):
-        return f"Principal({self.name!r}, {self.role!r})"
-
-
 @web.stream_request_body
 class BaseHandler(web.RequestHandler):
-    """JSON errors, bodies read only once the request is accepted, and the ``Toolbox``.
+    """JSON errors, bodies read only once the request is accepted, and the ``Services`` (``self.toolbox``).
 
     Bodies are streamed (``data_received``), so that nothing is read before ``prepare``
     has run: an API request is authenticated from its headers first (a refusal answers
@@ -258,7 +245,7 @@ class AuthMixin:
         if doc.get("disabled"):
             raise Forbidden("this toolBox account is disabled")
         self.user_doc = doc
-        return Principal(display_name(doc), doc.get("role", "viewer"), user_id=doc["_id"], via=via)
+        return Principal.for_user(doc, via=via)
 
     def needs_xsrf_check(self):
         """Only a session cookie is an ambient credential: bearer and anonymous calls skip XSRF."""
@@ -282,6 +269,22 @@ class APIHandler(AuthMixin, BaseHandler):
         if self.needs_xsrf_check():
             super().check_xsrf_cookie()
 
+    # --- Pages of a list: ?limit=&before= in, {items, next_before} out ---
+
+    @staticmethod
+    def page_limit(args):
+        """``?limit=``: 1 to 500 items, 50 when not given."""
+        return models.int_in(args.get("limit", 50), "limit", 1, 500)
+
+    @staticmethod
+    def page_before(args):
+        """``?before=`` as an id (the previous page's ``next_before``), or None."""
+        return models.int_in(args["before"], "before", 1, MAX_ID) if "before" in args else None
+
+    def write_page(self, items, limit, key):
+        """``{items, next_before}``: the last item's ``key`` when the page is full, else None."""
+        self.write_json({"items": items, "next_before": items[-1][key] if len(items) == limit else None})
+
 
 class NotFoundHandler(BaseHandler):
     """JSON 404 for every path no route matches (``/api``, ``/agent``, ``/auth`` and the rest)."""
@@ -296,4 +299,4 @@ class NotFoundHandler(BaseHandler):
         raise NotFound(f"no such endpoint: {path[:200]}")
 
 
-default_handlers = []
+default_handlers: list = []

@@ -1,13 +1,13 @@
 """``GET /metrics``: this process's figures for Prometheus (viewers and their API tokens)."""
 
 from handlers.base import APIHandler, require_role
-from toolbox.metrics import CONTENT_TYPE
+from toolbox.server.metrics import CONTENT_TYPE
 
 
 class MetricsHandler(APIHandler):
     @require_role("viewer")
     async def get(self):
-        """The Prometheus text exposition of this process (``toolbox.metrics``)."""
+        """The Prometheus text exposition of this process (``toolbox.server.metrics``)."""
         body = await self.toolbox.metrics.render()
         self.set_header("Content-Type", CONTENT_TYPE)
         self.finish(body)

@@ -5,7 +5,7 @@ import secrets
 
 from handlers.base import BaseHandler
 from toolbox.errors import Unavailable
-from toolbox.db import PyMongoError
+from toolbox.store.db import PyMongoError
 
 # The console's page may load only its own scripts (the import map by nonce), styles
 # and connections; avatars may come from any https host (Feishu's CDN).

@@ -1,4 +1,4 @@
-"""``GET /api/ws?since=SEQ``: the console's live feed (see ``toolbox.live``).
+"""``GET /api/ws?since=SEQ``: the console's live feed (see ``toolbox.core.console_feed``).
 
 Authenticated like every API call (``APIHandler.authenticate``: session cookie or
 bearer token), refused before the upgrade when it is not (401/403 JSON).  The origin
@@ -52,9 +52,7 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
             raise ValidationError("this is a websocket endpoint: send Upgrade: websocket")
         if "upgrade" not in {part.strip().lower() for part in headers.get("Connection", "").split(",")}:
             raise ValidationError("this is a websocket endpoint: send Connection: Upgrade")
-        # Tornado's own same-origin algorithm (Sec-Fetch-Site, then Origin against Host),
-        # run here so that its refusal is JSON; the upgrade runs it again, to the same end.
-        refusal = self._check_cross_origin(self.check_origin)
+        refusal = self.cross_origin_refusal()
         if refusal is not None:
             raise Forbidden(f"cross-origin websocket refused: {refusal[:200]}")
         if headers.get("Sec-WebSocket-Version") != "13":
@@ -63,9 +61,26 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
         if not headers.get("Sec-WebSocket-Key"):
             raise ValidationError("Sec-WebSocket-Key: required")
 
+    def cross_origin_refusal(self):
+        """Why the upgrade will refuse this origin, or None: Tornado's own same-origin check,
+        run here so that its refusal is JSON (the upgrade runs it again, to the same end).
+
+        Tornado 6.6 checks ``Sec-Fetch-Site``, then ``Origin`` against ``Host``, in a method
+        it keeps private; Tornado 6.5 (what pip gives Python 3.10 here) checks ``Origin`` (or
+        ``Sec-Websocket-Origin``) with ``check_origin`` only, which is public.
+        """
+        check = getattr(self, "_check_cross_origin", None)
+        if check is not None:
+            return check(self.check_origin)
+        headers = self.request.headers
+        origin = headers.get("Origin") if "Origin" in headers else headers.get("Sec-Websocket-Origin")
+        if origin is not None and not self.check_origin(origin):
+            return "Cross origin websockets not allowed"
+        return None
+
     def open(self, *args, **kwargs):
         user = self.current_user
-        self.client = self.toolbox.live.connect(
+        self.client = self.toolbox.console_feed.connect(
             self.write_message, self._close_from_hub, since=self.since,
             label=f"{user.name}@{self.request.remote_ip}")
         self.recheck = ioloop.PeriodicCallback(self._recheck, self.RECHECK_SECONDS * 1000)
@@ -88,7 +103,7 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
         if self.recheck is not None:
             self.recheck.stop()
         if self.client is not None:
-            self.toolbox.live.disconnect(self.client)
+            self.toolbox.console_feed.disconnect(self.client)
 
 
 default_handlers = [(r"/api/ws", LiveSocketHandler)]

@@ -27,6 +27,10 @@
   several server processes: ``TOOLBOX_TEST_MONGODB_URI`` if set, else a SecantusDB server
   started from ``TOOLBOX_TEST_SECANTUSD`` (tox provides it, see tox.ini) on a free port;
   skipped when neither is there.
+- ``role_tokens``: real users with roles (tests/role_tokens.py) and an API token each →
+  ``{name: bearer token}``.
+- ``chromium`` (browser tests): Debian's Chromium through Playwright; ``processes``: a list
+  to append started ``ServerProcess``/``AgentProcess`` to, stopped (last first) afterwards.
 """
 
 import dataclasses
@@ -48,9 +52,12 @@ import tornado.testing
 from tornado.httpclient import HTTPRequest
 
 from tests.fake_feishu import make_fake_feishu
+from tests.processes import CHROMIUM
+from tests.role_tokens import ROLES as ROLE_TOKEN_USERS
 
-from toolbox.config import Config
-from toolbox.db import open_database
+from toolbox.people.feishu import FeishuProfile
+from toolbox.server.config import Config
+from toolbox.store.db import open_database
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
 FEISHU_APP_ID = "cli_test0123456789ab"
@@ -220,10 +227,24 @@ def db(io_loop):
 
 
 @pytest.fixture
-def app(io_loop, config, db):
-    from toolbox.app import make_app
+def limits_clock():
+    """The in-memory job rate limits' clock; a test that moves time gives its own with
+    ``@pytest.mark.parametrize("limits_clock", [FakeClock()])``."""
+    return time.monotonic
 
-    application = make_app(config, db=db)
+
+@pytest.fixture
+def resolver():
+    """The private-target check's name lookup: None (getaddrinfo); a test gives its own,
+    ``async def lookup(host) -> [addresses]``, with ``@pytest.mark.parametrize("resolver", [...])``."""
+    return None
+
+
+@pytest.fixture
+def app(io_loop, config, db, limits_clock, resolver):
+    from toolbox.server.app import make_app
+
+    application = make_app(config, db=db, limits_clock=limits_clock, resolver=resolver)
     io_loop.run_sync(application.toolbox.start)
     yield application
     io_loop.run_sync(application.toolbox.stop)
@@ -381,8 +402,8 @@ class Session:
 
 @pytest.fixture
 def login_as(app, http_client, base_url):
-    from toolbox import sessions
-    from toolbox.feishu import FeishuProfile
+    from toolbox.people import sessions
+    from toolbox.people.feishu import FeishuProfile
 
     async def login(role, name=None):
         name = name or f"{role}-{uuid.uuid4().hex[:6]}"
@@ -397,3 +418,41 @@ def login_as(app, http_client, base_url):
         return Session(doc["_id"], headers, token, xsrf)
 
     return login
+
+
+# --- Users with roles, and the browser tests' Chromium and processes ---
+
+
+@pytest.fixture
+def role_tokens(app, io_loop):
+    """A real user and API token per name in tests/role_tokens.py → {name: bearer token}."""
+    async def create():
+        tokens = {}
+        for name, role in ROLE_TOKEN_USERS.items():
+            profile = FeishuProfile(union_id=f"on_{name}", open_id=f"ou_{name}", tenant_key="t1",
+                                    name=name, email=f"{name}@example.com")
+            user, _ = await app.toolbox.users.upsert_feishu(profile)
+            await app.toolbox.users.update(user["_id"], role=role)
+            _, tokens[name] = await app.toolbox.tokens.create(user["_id"], "tests")
+        return tokens
+
+    return io_loop.run_sync(create)
+
+
+@pytest.fixture
+def chromium():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def processes():
+    started = []
+    yield started
+    for process in reversed(started):
+        process.stop()

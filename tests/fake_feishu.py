@@ -2,7 +2,7 @@
 
 It follows shared/feishu-api.md: the accounts-host path and the open-host paths
 are served by one Tornado app, so a test points both ``accounts_url`` and
-``open_url`` of :class:`toolbox.feishu.FeishuClient` at the same base URL.
+``open_url`` of :class:`toolbox.people.feishu.FeishuClient` at the same base URL.
 
 Drive it through the :class:`FakeFeishuState` returned by :func:`make_fake_feishu`:
 

@@ -1,6 +1,7 @@
 """Helpers for the job tests: a fake agent speaking the real agent protocol, and waiting."""
 
 import asyncio
+import inspect
 
 PING_OUTPUT = (
     "PING 93.184.216.34 (93.184.216.34) 56(84) bytes of data.\n"
@@ -36,18 +37,25 @@ class FakeAgent:
         return reply.json
 
 
-async def wait_for(predicate, timeout=5.0, step=0.02):
-    """Poll an async predicate until it is true (bounded in count and time)."""
+async def wait_for(predicate, timeout=10.0, step=0.01):
+    """Poll ``predicate`` (a function, or a coroutine function) until it is true: True, or
+    False after about ``timeout`` seconds (a bound, not an expectation; bounded in count).
+    The tests' one async wait: ``assert await wait_for(...)``.  (Tests that drive real
+    processes from threads use ``tests.processes.wait_until``.)"""
     for _ in range(int(timeout / step)):
-        if await predicate():
+        value = predicate()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
             return True
         await asyncio.sleep(step)
     return False
 
 
 async def settle():
-    """Let callbacks scheduled with call_soon (job events, job saves) run."""
-    for _ in range(3):
+    """Let what is already scheduled on the loop run (callbacks from call_soon: job events,
+    job saves, websocket writes).  The tests' one way to let the loop settle."""
+    for _ in range(5):
         await asyncio.sleep(0)
 
 

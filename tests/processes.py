@@ -1,7 +1,7 @@
 """Start real ``toolbox`` and ``toolbox-agent`` processes for end-to-end tests.
 
 ``ServerProcess`` runs ``python -m toolbox --port 0`` and reads the URL (and any other
-line it announces) from its output; ``AgentProcess`` runs ``python -m toolbox.agent_client``.
+line it announces) from its output; ``AgentProcess`` runs ``python -m toolbox.agent``.
 Both are stopped with SIGTERM (then killed) when the test ends.
 """
 
@@ -16,6 +16,8 @@ import time
 import uuid
 
 URL_RE = re.compile(r"listening on (http://\S+)")
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's Chromium: what the browser tests drive
 
 
 def _import_root():
@@ -115,5 +117,5 @@ class AgentProcess(_Process):
     """A real toolbox-agent process."""
 
     def __init__(self, server_url, name, token, args=(), cwd=None):
-        super().__init__([sys.executable, "-m", "toolbox.agent_client", "--server", server_url,
+        super().__init__([sys.executable, "-m", "toolbox.agent", "--server", server_url,
                           "--name", name, f"--token={token}", *args], cwd=cwd)

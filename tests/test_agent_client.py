@@ -1,4 +1,4 @@
-"""Tests for the reference agent (toolbox.agent_client, toolbox.agent_runner).
+"""Tests for the reference agent (toolbox.agent: client, http, runner, cli).
 
 Two servers drive it:
 
@@ -29,10 +29,12 @@ import tornado.testing
 import tornado.web
 from tornado.ioloop import IOLoop
 
+from tests.jobs_helpers import wait_for
 from tests.processes import AgentProcess
-from toolbox import agent_client
-from toolbox.agent_client import Agent, AgentError, Backoff, main, parse_args
-from toolbox.agent_runner import run_command
+from toolbox.agent import client as agent_client
+from toolbox.agent.cli import main, parse_args
+from toolbox.agent.client import Agent, AgentError, Backoff
+from toolbox.agent.runner import run_command
 
 NAME, TOKEN = "lab-1", "s3cret"
 PY = sys.executable  # commands are split on whitespace: no spaces inside arguments
@@ -177,13 +179,6 @@ def new_agent(url, name=NAME, token=TOKEN, **kwargs):
     return Agent(url, name, token, **kwargs)
 
 
-async def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.01)
-
-
 def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -319,10 +314,10 @@ async def test_disabled_at_registration_pauses_until_enabled(fake, server_url, c
     fake.disabled = True
     fake.add_task(1, f"{PY} -c print('after-the-pause')")
     stop, running = start(new_agent(server_url, pause_interval=0.05))
-    await wait_until(lambda: fake.register_calls >= 3)
+    assert await wait_for(lambda: fake.register_calls >= 3)
     assert not running.done() and fake.fetches == 0
     fake.disabled = False
-    await wait_until(lambda: fake.results)
+    assert await wait_for(lambda: fake.results)
     stop.set()
     assert await asyncio.wait_for(running, 5) == 0
     assert fake.results[0]["result"].strip() == "after-the-pause"
@@ -349,7 +344,7 @@ async def test_unreachable_server_backs_off_then_registers(fake, caplog):
     url = f"http://127.0.0.1:{port}"
     agent = new_agent(url)
     registering = asyncio.ensure_future(agent.register())
-    await wait_until(lambda: caplog.text.count("unreachable") >= 2)
+    assert await wait_for(lambda: caplog.text.count("unreachable") >= 2)
     assert f"server {url} unreachable: Connection refused" in caplog.text
     server = tornado.httpserver.HTTPServer(make_fake_app(fake))
     server.listen(port, "127.0.0.1")
@@ -394,9 +389,9 @@ async def test_queued_task_runs_and_result_is_posted(fake, server_url, caplog):
 async def test_empty_poll_is_retried_until_a_task_arrives(fake, server_url, start):
     fake.park_seconds = 0.05
     stop, running = start(new_agent(server_url))
-    await wait_until(lambda: fake.fetches >= 3)
+    assert await wait_for(lambda: fake.fetches >= 3)
     fake.add_task(1, f"{PY} -c print('hi')")
-    await wait_until(lambda: fake.results)
+    assert await wait_for(lambda: fake.results)
     stop.set()
     assert await asyncio.wait_for(running, 5) == 0
     assert fake.results[0]["result"].strip() == "hi"
@@ -503,7 +498,7 @@ async def test_a_task_handed_out_before_the_post_is_answered_runs_next(fake, ser
     fake.park_seconds = 10
     fake.add_task(1, script.command("first", "0.2"))
     stop, running = start(new_agent(server_url))
-    await wait_until(lambda: len(fake.results) == 2)
+    assert await wait_for(lambda: len(fake.results) == 2)
     stop.set()
     assert await asyncio.wait_for(running, 5) == 0
     assert fake.events[:3] == [("handed", 1), ("result", 1), ("handed", 2)]
@@ -517,13 +512,13 @@ async def test_a_task_handed_out_during_a_run_is_queued_not_run_alongside(fake, 
     fake.park_seconds = 10
     fake.add_task(1, script.gated("one"))
     stop, running = start(new_agent(server_url))
-    await wait_until(lambda: script.started("one"))
+    assert await wait_for(lambda: script.started("one"))
     fake.add_task(2, script.command("two"))
-    await wait_until(lambda: ("handed", 2) in fake.events)  # on the fetch parked meanwhile
+    assert await wait_for(lambda: ("handed", 2) in fake.events)  # on the fetch parked meanwhile
     await asyncio.sleep(0.2)
     assert not script.started("two") and fake.results == []
     script.open("one")
-    await wait_until(lambda: len(fake.results) == 2)
+    assert await wait_for(lambda: len(fake.results) == 2)
     stop.set()
     assert await asyncio.wait_for(running, 5) == 0
     assert [(r["task_id"], r["result"].strip()) for r in fake.results] == [(1, "one"), (2, "two")]
@@ -541,21 +536,21 @@ async def test_a_fetch_stays_parked_at_the_server_while_a_command_runs(
                         lambda agent, registration: parks.append(agent) or real_park(agent, registration))
     [task_id] = await queue_tasks(api, name, [script.gated("long")])
     stop, running = start(new_agent(toolbox_url, name, token))
-    await wait_until(lambda: script.started("long"))
+    assert await wait_for(lambda: script.started("long"))
     assert (await task_state(api, task_id))["state"] == "dispatched"
     # The server's poll timeout is 2 s here: the agent parks a fetch again after each
     # empty reply, so it is parked again and again while the command still runs.
-    await wait_until(lambda: len(parks) >= 3 and dispatcher.is_parked(name))
+    assert await wait_for(lambda: len(parks) >= 3 and dispatcher.is_parked(name))
     assert not script.lines()[2:]  # still running
     agent_doc = (await api(f"/api/agents/{name}")).json
     assert agent_doc["online"] is True
     script.open("long")
     tasks = await wait_done(api, [task_id])
     assert tasks[task_id]["result"].strip() == "long"
-    await wait_until(lambda: dispatcher.is_parked(name))
+    assert await wait_for(lambda: dispatcher.is_parked(name))
     stop.set()
     assert await asyncio.wait_for(running, 5) == 0
-    await wait_until(lambda: not dispatcher.is_parked(name))  # the fetch was closed
+    assert await wait_for(lambda: not dispatcher.is_parked(name))  # the fetch was closed
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -622,7 +617,7 @@ async def test_a_token_reset_on_the_server_stops_the_agent_with_exit_2(
         app, api, make_agent, toolbox_url, start):
     name, token = await make_agent("reset-1")
     stop, running = start(new_agent(toolbox_url, name, token))
-    await wait_until(lambda: app.toolbox.dispatcher.is_parked(name))
+    assert await wait_for(lambda: app.toolbox.dispatcher.is_parked(name))
     assert (await api(f"/api/agents/{name}/token", "POST")).code == 200
     with pytest.raises(AgentError, match=r"refused name/token \(401\)") as info:
         await asyncio.wait_for(running, 5)
@@ -634,11 +629,11 @@ async def test_403_while_polling_pauses_then_resumes(fake, server_url, caplog, s
     caplog.set_level(logging.INFO, logger=agent_client.__name__)
     fake.poll_status = 403
     stop, running = start(new_agent(server_url, pause_interval=0.05))
-    await wait_until(lambda: fake.fetches >= 4)
+    assert await wait_for(lambda: fake.fetches >= 4)
     assert not running.done() and fake.results == []
     fake.poll_status = 200
     fake.add_task(11, f"{PY} -c print('back')")
-    await wait_until(lambda: fake.results)
+    assert await wait_for(lambda: fake.results)
     stop.set()
     assert await asyncio.wait_for(running, 5) == 0
     assert fake.results[0]["task_id"] == 11 and fake.results[0]["result"].strip() == "back"
@@ -653,9 +648,9 @@ async def test_disabling_on_the_server_pauses_and_enabling_resumes(
     caplog.set_level(logging.INFO, logger=agent_client.__name__)
     name, token = await make_agent("pause-1")
     stop, running = start(new_agent(toolbox_url, name, token, pause_interval=0.1))
-    await wait_until(lambda: app.toolbox.dispatcher.is_parked(name))
+    assert await wait_for(lambda: app.toolbox.dispatcher.is_parked(name))
     assert (await api(f"/api/agents/{name}", "PATCH", json={"disabled": True})).code == 200
-    await wait_until(lambda: "agent is disabled on the server" in caplog.text)
+    assert await wait_for(lambda: "agent is disabled on the server" in caplog.text)
     assert (await api(f"/api/agents/{name}", "PATCH", json={"disabled": False})).code == 200
     [task_id] = await queue_tasks(api, name, [f"{PY} -c print('resumed')"])
     tasks = await wait_done(api, [task_id])
@@ -671,7 +666,7 @@ async def test_poll_errors_back_off_and_retry(fake, server_url, caplog):
     fake.poll_status = 500
     agent = new_agent(server_url)
     running = asyncio.ensure_future(agent.run(asyncio.Event(), once=True))
-    await wait_until(lambda: fake.fetches >= 3)
+    assert await wait_for(lambda: fake.fetches >= 3)
     fake.poll_status = 200
     fake.add_task(11, f"{PY} -c print(11)")
     assert await asyncio.wait_for(running, 5) == 0
@@ -685,19 +680,19 @@ async def test_poll_errors_back_off_and_retry(fake, server_url, caplog):
 async def test_stop_while_idle_exits_promptly_and_closes_the_fetch(fake, server_url, start):
     fake.park_seconds = 30
     stop, running = start(new_agent(server_url))
-    await wait_until(lambda: fake.fetches == 1)
+    assert await wait_for(lambda: fake.fetches == 1)
     started = time.monotonic()
     stop.set()
     assert await asyncio.wait_for(running, 2) == 0
     assert time.monotonic() - started < 1
-    await wait_until(lambda: fake.events == [("fetch closed",)])
+    assert await wait_for(lambda: fake.events == [("fetch closed",)])
 
 
 @pytest.mark.gen_test(timeout=10)
 async def test_stop_while_paused_exits_at_once(fake, server_url, caplog, start):
     fake.poll_status = 403
     stop, running = start(new_agent(server_url))  # asks again only every 30 s
-    await wait_until(lambda: "agent is disabled on the server" in caplog.text)
+    assert await wait_for(lambda: "agent is disabled on the server" in caplog.text)
     stop.set()
     assert await asyncio.wait_for(running, 5) == 0
     assert fake.fetches == 1
@@ -727,7 +722,7 @@ async def test_stop_while_running_finishes_and_posts_with_no_fetch_open(fake, se
     fake.add_task(12, script.gated("finished"))
     fake.after_result = [(13, script.command("next"))]  # handed out once 12 is stored
     stop, running = start(slow_to_give_up(new_agent(server_url), 0.3))
-    await wait_until(lambda: script.started("finished") and fake.fetches == 2)
+    assert await wait_for(lambda: script.started("finished") and fake.fetches == 2)
     stop.set()
     await asyncio.sleep(0.2)
     assert not running.done() and fake.events == [("handed", 12)]  # the fetch stays parked
@@ -746,9 +741,9 @@ async def test_stop_runs_and_posts_a_task_already_handed_out(fake, server_url, s
     fake.park_seconds = 10
     fake.add_task(1, script.gated("running"))
     stop, running = start(new_agent(server_url))
-    await wait_until(lambda: script.started("running"))
+    assert await wait_for(lambda: script.started("running"))
     fake.add_task(2, script.command("queued"))
-    await wait_until(lambda: ("handed", 2) in fake.events)
+    assert await wait_for(lambda: ("handed", 2) in fake.events)
     stop.set()
     script.open("running")
     assert await asyncio.wait_for(running, 10) == 0
@@ -784,7 +779,7 @@ async def test_sigterm_while_running_finishes_posts_and_exits_0(
     first, second = await queue_tasks(api, name, [script.gated("first"), script.command("second")])
     agent = AgentProcess(toolbox_url, name, token)
     try:
-        await wait_until(lambda: script.started("first"), timeout=20)
+        assert await wait_for(lambda: script.started("first"), timeout=20)
         agent.proc.send_signal(signal.SIGTERM)
         await in_thread(agent.wait_for_line, "SIGTERM: stopping", 20)
         script.open("first")

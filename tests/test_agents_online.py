@@ -5,9 +5,9 @@ import datetime
 import pytest
 
 from toolbox import models
-from toolbox.agents import AgentRegistry
-from toolbox.db import open_database
-from toolbox.events import EventHub
+from toolbox.core.agents import AgentRegistry
+from toolbox.store.db import open_database
+from toolbox.core.events import EventHub
 
 
 class Parked:

@@ -6,9 +6,10 @@ import json
 
 import pytest
 
-from toolbox import api_tokens, models
-from toolbox.api_tokens import TokenStore
-from toolbox.events import EventHub
+from toolbox import models
+from toolbox.people import api_tokens
+from toolbox.people.api_tokens import TokenStore
+from toolbox.core.events import EventHub
 
 
 async def create(api, session, **body):

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 
-from toolbox import sessions
+from toolbox.people import sessions
 
 FEISHU = pytest.mark.config(feishu=True)
 
@@ -124,7 +124,7 @@ async def test_a_listed_email_makes_an_admin_only_within_the_configured_tenant(a
 async def test_an_email_claimed_in_any_tenant_is_not_enough_without_a_tenant_key(app, http_client, base_url,
                                                                                 fake_feishu):
     from tests.conftest import Browser
-    from toolbox.users import admin_email_warning
+    from toolbox.people.users import admin_email_warning
 
     fake_feishu.state.next_user = "ou_eve"
     eve = Browser(http_client, base_url)

@@ -1,4 +1,4 @@
-"""One task in flight per agent (``toolbox.claims``), on whichever database the suite runs.
+"""One task in flight per agent (``toolbox.core.claims``), on whichever database the suite runs.
 
 The generic tests use the suite's ``db`` (embedded, or the MongoDB-wire server named by
 ``TOOLBOX_TEST_MONGODB_URI``, where the unique partial index keeps the rule); the last
@@ -9,13 +9,13 @@ import asyncio
 
 import pytest
 
-from toolbox.claims import LocalClaims, SharedClaims
-from toolbox.config import Config
-from toolbox.db import open_database
+from toolbox.core.claims import LocalClaims, SharedClaims
+from toolbox.server.config import Config
+from toolbox.store.db import open_database
 from toolbox.errors import NotFound
-from toolbox.events import EventHub
-from toolbox.tasks import TaskService
-from toolbox.variants import parts_for
+from toolbox.core.events import EventHub
+from toolbox.core.tasks import TaskService
+from toolbox.server.variants import parts_for
 
 
 def service(db):
@@ -50,7 +50,7 @@ async def test_concurrent_claims_give_each_agent_one_task(db):
     claims = await asyncio.gather(*[tasks.claim(("a1", "a2")[i % 2], "r") for i in range(20)])
     claimed = sorted(doc["agent"] for doc in claims if doc is not None)
     assert claimed == ["a1", "a2"]
-    assert await tasks.live.count_documents({"state": "dispatched"}) == 2
+    assert await tasks.unfinished.count_documents({"state": "dispatched"}) == 2
 
 
 @pytest.mark.gen_test
@@ -115,12 +115,12 @@ def embedded(io_loop):
 @pytest.mark.gen_test
 async def test_the_embedded_claim_asks_the_database_only_when_it_can_succeed(embedded):
     tasks = service(embedded)
-    tasks.live = CountingLive(tasks.live)
-    assert await tasks.claim("a1", "r") is None and tasks.live.claims == 0  # nothing queued
+    tasks.unfinished = CountingLive(tasks.unfinished)
+    assert await tasks.claim("a1", "r") is None and tasks.unfinished.claims == 0  # nothing queued
     docs = await tasks.create(["a1"], "x") + await tasks.create(["a1"], "y")
     assert (await tasks.claim("a1", "r"))["_id"] == docs[0]["_id"]
     assert await tasks.claim("a1", "r") is None  # in flight: no query
-    assert tasks.live.claims == 1
+    assert tasks.unfinished.claims == 1
 
 
 @pytest.mark.gen_test

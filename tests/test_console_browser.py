@@ -23,10 +23,9 @@ import urllib.request
 
 import pytest
 
-from tests.processes import AgentProcess, ServerProcess
-from toolbox.agent_client import parse_args as parse_agent_args
+from tests.processes import CHROMIUM, AgentProcess, ServerProcess
+from toolbox.agent.cli import parse_args as parse_agent_args
 
-CHROMIUM = "/usr/bin/chromium"
 ADMIN = "browser-admin-token-0123456789-abcdef"
 LAPTOP = {"width": 1280, "height": 860}
 PHONE = {"width": 390, "height": 844}
@@ -53,30 +52,11 @@ def call(url, method="GET", body=None):
         return json.loads(response.read())
 
 
-@pytest.fixture
-def chromium():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield browser
-        browser.close()
-
-
 def new_page(browser, **options):
     """A page in a fresh context; waits are generous because CI machines can be busy."""
     context = browser.new_context(**options)
     context.set_default_timeout(45000)
     return context, context.new_page()
-
-
-@pytest.fixture
-def processes():
-    started = []
-    yield started
-    for process in reversed(started):
-        process.stop()
 
 
 class Shots:

@@ -27,8 +27,8 @@ import pytest
 from tests.console_scenes import (CURL, DESTINATION, DIG_ANSWERS, MTRS, PING, PLACES, TRACES, recorded_agents,
                                   run_recorded)
 from tests.processes import ServerProcess
-from tests.test_console_browser import (ADMIN, CHROMIUM, LAPTOP, PHONE, Shots, call, chromium,  # noqa: F401
-                                        evidence, new_page, processes, watch_errors)
+from tests.test_console_browser import (ADMIN, CHROMIUM, LAPTOP, PHONE, Shots, call,
+                                        evidence, new_page, watch_errors)
 
 pytestmark = [
     pytest.mark.browser,

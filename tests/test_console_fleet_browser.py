@@ -24,8 +24,8 @@ import pytest
 
 from tests.console_scenes import RecordedAgent, _request as agent_request
 from tests.processes import AgentProcess, ServerProcess, wait_until
-from tests.test_console_browser import (ADMIN, CHROMIUM, LAPTOP, PHONE, Shots, call, chromium,  # noqa: F401
-                                        evidence, new_page, processes, watch_errors)
+from tests.test_console_browser import (ADMIN, CHROMIUM, LAPTOP, PHONE, Shots, call,
+                                        evidence, new_page, watch_errors)
 
 pytestmark = [
     pytest.mark.browser,
@@ -65,7 +65,7 @@ def test_fleet_run_selection_keyboard_and_the_bugs(chromium, processes, tmp_path
     server = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "2"}, cwd=tmp_path)
     processes.append(server)
     login_url = server.wait_for_line(r"one-time link\): (http://\S+)").group(1)
-    names = fleet(server)
+    fleet(server)
     live = call(f"{server.url}/api/agents", "POST", {"name": "lab-live", "tags": ["isp:telecom", "city:lab"]})
     processes.append(AgentProcess(server.url, "lab-live", live["token"], cwd=tmp_path))
     assert wait_until(lambda: call(f"{server.url}/api/agents/lab-live")["online"], 60)

@@ -26,8 +26,8 @@ import pytest
 
 from tests.field_servers import closed_port, http_server
 from tests.processes import AgentProcess, ServerProcess, wait_until
-from tests.test_console_browser import (ADMIN, CHROMIUM, LAPTOP, Shots, call, chromium,  # noqa: F401
-                                        evidence, new_page, processes, watch_errors)
+from tests.test_console_browser import (ADMIN, CHROMIUM, LAPTOP, Shots, call,
+                                        evidence, new_page, watch_errors)
 
 pytestmark = [
     pytest.mark.browser,

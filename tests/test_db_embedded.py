@@ -3,7 +3,7 @@
 import pytest
 from mongomock import collection, filtering
 
-from toolbox.db import ReturnDocument, open_database
+from toolbox.store.db import ReturnDocument, open_database
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests for toolbox.feishu against the fake Feishu server in tests/fake_feishu.py.
+"""Tests for toolbox.people.feishu against the fake Feishu server in tests/fake_feishu.py.
 
 Fixtures: ``app`` (the fake, for pytest-tornado), ``state`` (its FakeFeishuState),
 ``feishu_url`` (its http://127.0.0.1:PORT base), ``client`` (a FeishuClient aimed at it).
@@ -15,7 +15,7 @@ import pytest
 import tornado.testing
 
 from tests.fake_feishu import TOKEN_ERRORS, USER_INFO_ERRORS, make_fake_feishu
-from toolbox.feishu import ERRORS, FeishuClient, FeishuError, FeishuProfile, callback_error_message
+from toolbox.people.feishu import ERRORS, FeishuClient, FeishuError, FeishuProfile, callback_error_message
 
 APP_ID = "cli_a5d611352af9d00b"
 APP_SECRET = "baBqE5um9LbFGDy3X7LcfxQX1sqpXlwy"

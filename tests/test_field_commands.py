@@ -20,8 +20,8 @@ import time
 import pytest
 
 from tests import field_servers as servers
-from toolbox.outcomes import FAILED, OK, read_result
-from toolbox.tools import build_command, time_limit
+from toolbox.tools.outcomes import FAILED, OK, read_result
+from toolbox.tools.catalogue import build_command, time_limit
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ import datetime
 
 import pytest
 
-from toolbox import audit as audit_module
+from toolbox.people import audit as audit_module
 from toolbox import models
 
 
@@ -82,7 +82,7 @@ async def test_the_count_cap_keeps_the_newest_entries(app, api):
 
 
 def test_the_embedded_database_caps_the_audit_log_by_default():
-    from toolbox.config import Config
+    from toolbox.server.config import Config
 
     assert Config().effective_audit_limit == 20000
     assert Config(mongodb_uri="mongodb://127.0.0.1:27017/").effective_audit_limit == 0

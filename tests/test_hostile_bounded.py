@@ -87,7 +87,7 @@ def test_no_parser_takes_quadratic_time_on_long_garbage():
     of one 100 KB token took 90 s and held the event loop (now linear: well under a second)."""
     import time
 
-    from toolbox.parsers import PARSERS, parse_result
+    from toolbox.tools.parsers import PARSERS, parse_result
 
     for tool in PARSERS:
         for shape in ("x", "1", ". ", "-", "é", "time=", "  1 "):

@@ -13,7 +13,7 @@ import urllib.parse
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
-from toolbox.openapi import document
+from toolbox.server.openapi import document
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"}
 SAMPLES = {"task_id": "1", "job_id": "1", "name": "ev-1", "token_id": "tok_0", "user_id": "local-admin"}

@@ -7,7 +7,7 @@ import datetime
 import pytest
 
 from tests.jobs_helpers import PING_OUTPUT, FakeAgent, events_of, settle, wait_for
-from toolbox.services import Toolbox
+from toolbox.server.wiring import Services
 
 PUBLIC_IP = "93.184.216.34"
 ZERO = {"queued": 0, "dispatched": 0, "done": 0, "timed_out": 0, "canceled": 0, "ok": 0, "partial": 0,
@@ -65,7 +65,7 @@ async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(a
     assert t1["parsed"]["rtt_min_ms"] == 11.387 and t1["parsed"]["rtt_max_ms"] == 11.612
     assert t1["result_preview"] == PING_OUTPUT and t1["result_bytes"] == len(PING_OUTPUT) and t2["exit_code"] == 2
     assert (t1["outcome"], t2["outcome"]) == ("ok", "failed")
-    assert app.toolbox.jobs.live == {}
+    assert app.toolbox.jobs.counting == {}
     stored = await app.toolbox.jobs.collection.find_one({"_id": job_id})
     assert stored["state"] == "done" and stored["counts"] == counts(2, done=2, ok=1, failed=1)
     assert stored["summary"] == "1 ok · 1 failed" and stored["outcome"] == "partial"
@@ -206,10 +206,10 @@ async def test_a_restarted_server_keeps_counting_live_jobs(api, make_agent, app,
     await a1.fetch()
     await settle()
     await app.toolbox.stop()  # the server stops; another (or the same, started again) takes over
-    restarted = Toolbox(dataclasses.replace(config, target_concurrency=3), db)
+    restarted = Services(dataclasses.replace(config, target_concurrency=3), db)
     await restarted.start()
     try:
-        live = restarted.jobs.live[job["job_id"]]
+        live = restarted.jobs.counting[job["job_id"]]
         assert live.counts() == counts(2, queued=1, dispatched=1)
         assert await restarted.jobs.targets.unfinished(PUBLIC_IP) == 2
         [queued] = [task_id for task_id, state in live.states.items() if state == "queued"]

@@ -4,7 +4,7 @@ hostile parameters, the private-target policy, roles and the audit trail."""
 import pytest
 
 from tests.jobs_helpers import PING_OUTPUT, FakeAgent, settle
-from tests.role_tokens import OPERATOR, VIEWER, role_tokens  # noqa: F401  (fixture)
+from tests.role_tokens import OPERATOR, VIEWER
 
 PUBLIC_IP = "93.184.216.34"
 
@@ -137,15 +137,16 @@ async def test_hostile_parameters_are_refused_and_create_nothing(api, make_agent
     assert note.startswith("target:")
 
 
+async def table_resolver(host):
+    """Names to addresses from a table: no DNS."""
+    return {"intranet.example.com": ["10.1.2.3"], "example.com": [PUBLIC_IP]}.get(host, [])
+
+
 @pytest.mark.gen_test
 @pytest.mark.config(deny_private_targets=True)
+@pytest.mark.parametrize("resolver", [table_resolver])
 async def test_private_targets_are_refused_when_the_policy_is_on(api, make_agent, app):
     await make_agent("a1")
-
-    async def resolver(host):
-        return {"intranet.example.com": ["10.1.2.3"], "example.com": [PUBLIC_IP]}.get(host, [])
-
-    app.toolbox.jobs.resolver = resolver
     refused = [
         {"tool": "ping", "params": {"target": "10.0.0.1"}},
         {"tool": "ping", "params": {"target": "127.0.0.1"}},

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 
 from tests.jobs_helpers import wait_for
-from toolbox.app import make_app
+from toolbox.server.app import make_app
 
 
 async def task_state(api, task_id):
@@ -53,7 +53,7 @@ async def test_finished_tasks_move_to_history_and_the_oldest_are_pruned(api, mak
         ids.append(reply.json["items"][0]["task_id"])
         await api(f"/api/tasks/{ids[-1]}/cancel", "POST")
     await app.toolbox.sweep_once()
-    assert await app.toolbox.tasks.live.count_documents({}) == 0
+    assert await app.toolbox.tasks.unfinished.count_documents({}) == 0
     kept = [t["task_id"] for t in (await api("/api/tasks?limit=100")).json["items"]]
     assert kept == ids[::-1][:5]
     assert (await api(f"/api/tasks/{ids[0]}")).code == 404
@@ -65,7 +65,7 @@ async def test_an_archive_interrupted_half_way_loses_nothing(api, make_agent, ap
     await make_agent("a1")
     [task] = (await api("/api/tasks", "POST", json={"agents": ["a1"], "command": "x"})).json["items"]
     await api(f"/api/tasks/{task['task_id']}/cancel", "POST")
-    doc = await app.toolbox.tasks.live.find_one({"_id": task["task_id"]})
+    doc = await app.toolbox.tasks.unfinished.find_one({"_id": task["task_id"]})
     await app.toolbox.tasks.history.insert_one(dict(doc))  # copied, but the delete never ran
     assert (await api("/api/tasks")).json["items"][0]["state"] == "canceled"
     assert await app.toolbox.tasks.archive() == 1

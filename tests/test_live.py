@@ -15,10 +15,10 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from tests.conftest import ADMIN_TOKEN
-from tests.jobs_helpers import PING_OUTPUT, FakeAgent
-from tests.role_tokens import VIEWER, role_tokens  # noqa: F401  (fixture)
-from toolbox.events import EventHub
-from toolbox.live import CLOSE_TOO_SLOW, LiveHub
+from tests.jobs_helpers import PING_OUTPUT, FakeAgent, settle, wait_for
+from tests.role_tokens import VIEWER
+from toolbox.core.events import EventHub
+from toolbox.core.console_feed import CLOSE_TOO_SLOW, ConsoleFeed
 
 
 # --- the hub, without HTTP ---
@@ -38,15 +38,10 @@ class Sink:
         self.closed_with = (code, reason)
 
 
-async def settle():
-    for _ in range(5):
-        await asyncio.sleep(0)
-
-
 @pytest.mark.gen_test
 async def test_hub_sends_hello_then_replays_missed_events_in_order_then_live_ones():
     events = EventHub(buffer_size=100)
-    hub = LiveHub(events, queue_size=50)
+    hub = ConsoleFeed(events, queue_size=50)
     for i in range(5):
         events.publish("task.queued", {"i": i})
     sink = Sink()
@@ -61,7 +56,7 @@ async def test_hub_sends_hello_then_replays_missed_events_in_order_then_live_one
 @pytest.mark.gen_test
 async def test_hub_says_reset_when_the_buffer_no_longer_reaches_or_the_server_restarted():
     events = EventHub(buffer_size=3)
-    hub = LiveHub(events, queue_size=50)
+    hub = ConsoleFeed(events, queue_size=50)
     for i in range(10):
         events.publish("task.queued", {"i": i})
     old, ahead, exact = Sink(), Sink(), Sink()
@@ -78,7 +73,7 @@ async def test_hub_says_reset_when_the_buffer_no_longer_reaches_or_the_server_re
 @pytest.mark.gen_test
 async def test_hub_says_reset_when_more_were_missed_than_the_queue_holds():
     events = EventHub(buffer_size=100)
-    hub = LiveHub(events, queue_size=4)
+    hub = ConsoleFeed(events, queue_size=4)
     for i in range(10):
         events.publish("task.queued", {"i": i})
     sink = Sink()
@@ -91,7 +86,7 @@ async def test_hub_says_reset_when_more_were_missed_than_the_queue_holds():
 @pytest.mark.gen_test
 async def test_hub_drops_a_stalled_client_and_keeps_serving_the_others():
     events = EventHub()
-    hub = LiveHub(events, queue_size=4)
+    hub = ConsoleFeed(events, queue_size=4)
     stalled, fast = Sink(gate=asyncio.Event()), Sink()
     slow_client = hub.connect(stalled.send, stalled.close)
     hub.connect(fast.send, fast.close)
@@ -107,7 +102,7 @@ async def test_hub_drops_a_stalled_client_and_keeps_serving_the_others():
 @pytest.mark.gen_test
 async def test_hub_writes_what_has_queued_up_as_one_batch_in_order():
     events = EventHub()
-    hub = LiveHub(events, queue_size=50)
+    hub = ConsoleFeed(events, queue_size=50)
     gate, started = asyncio.Event(), []
 
     async def send(text):
@@ -133,7 +128,7 @@ async def test_hub_writes_what_has_queued_up_as_one_batch_in_order():
 @pytest.mark.gen_test
 async def test_hub_forgets_a_client_whose_send_fails():
     events = EventHub()
-    hub = LiveHub(events, queue_size=10)
+    hub = ConsoleFeed(events, queue_size=10)
 
     async def broken(text):
         raise OSError("gone")
@@ -166,14 +161,6 @@ async def receive(conn, timeout=5):
     return json.loads(text)
 
 
-async def wait_until(predicate, timeout=5.0, step=0.02):
-    for _ in range(int(timeout / step)):
-        if predicate():
-            return True
-        await asyncio.sleep(step)
-    return False
-
-
 @pytest.mark.gen_test
 async def test_ws_hello_then_live_events(app, http_server, base_url, make_agent):
     conn = await connect(base_url)
@@ -197,7 +184,7 @@ async def test_ws_reconnect_with_since_replays_missed_events_in_order_then_live(
     events.publish("task.queued", {"n": 1})
     last = (await receive(conn))["seq"]
     conn.close()
-    assert await wait_until(lambda: not app.toolbox.live.clients)
+    assert await wait_for(lambda: not app.toolbox.console_feed.clients)
     for n in (2, 3, 4):  # published while the console is away
         events.publish("task.queued", {"n": n})
     conn = await connect(base_url, since=last)
@@ -247,7 +234,7 @@ async def test_ws_refuses_anonymous_and_bad_credentials_before_upgrading(app, ht
     with pytest.raises(HTTPClientError) as refused:
         await connect(base_url, token=token)
     assert refused.value.code == 401
-    assert not app.toolbox.live.clients
+    assert not app.toolbox.console_feed.clients
 
 
 @pytest.mark.gen_test
@@ -278,10 +265,10 @@ async def test_one_event_reaches_every_open_console(app, http_server, base_url):
 @pytest.mark.gen_test(timeout=30)
 @pytest.mark.config(ws_queue_size=4)
 async def test_a_client_that_never_reads_is_dropped_without_delaying_the_others(app, http_server, base_url):
-    live, events = app.toolbox.live, app.toolbox.events
+    live, events = app.toolbox.console_feed, app.toolbox.events
     stalled = await connect(base_url)  # never read from: Tornado's client stops reading
     fast = await connect(base_url)
-    assert await wait_until(lambda: len(live.clients) == 2)
+    assert await wait_for(lambda: len(live.clients) == 2)
     payload = "x" * 256 * 1024  # fills the socket buffers in a few dozen events
     started, worst_publish, received = time.monotonic(), 0.0, 0
     assert (await receive(fast))["type"] == "hello"
@@ -360,7 +347,7 @@ async def test_ws_refuses_a_disabled_user(app, http_server, base_url, login_as):
     with pytest.raises(HTTPClientError) as refused:
         await connect(base_url, token=None, headers={"Cookie": session.headers["Cookie"]})
     assert refused.value.code == 403
-    assert not app.toolbox.live.clients
+    assert not app.toolbox.console_feed.clients
 
 
 @pytest.mark.gen_test
@@ -375,4 +362,4 @@ async def test_an_open_socket_closes_when_its_user_is_disabled(app, http_server,
     assert await asyncio.wait_for(conn.read_message(), 5) is None
     assert conn.close_code == 1008 and "disabled" in conn.close_reason
     conn.close()
-    assert await wait_until(lambda: not app.toolbox.live.clients)
+    assert await wait_for(lambda: not app.toolbox.console_feed.clients)

@@ -5,7 +5,7 @@ import re
 import pytest
 from tornado import web
 
-from toolbox.openapi import document
+from toolbox.server.openapi import document
 
 METHODS = ("get", "post", "put", "patch", "delete")
 

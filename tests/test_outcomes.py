@@ -1,4 +1,4 @@
-"""Tests for toolbox.outcomes: every sample output read into an outcome and a summary.
+"""Tests for toolbox.tools.outcomes: every sample output read into an outcome and a summary.
 
 Each sample in tests/samples is read as the reference agent sends it (multi-line) and
 as the field agent sends it (all whitespace collapsed into single spaces): both must
@@ -9,8 +9,8 @@ import pathlib
 
 import pytest
 
-from toolbox.outcomes import FAILED, OK, PARTIAL, SUMMARY_MAX, Reading, format_ms, read_result
-from toolbox.parsers import parse_result
+from toolbox.tools.outcomes import FAILED, OK, PARTIAL, SUMMARY_MAX, Reading, format_ms, read_result
+from toolbox.tools.parsers import parse_result
 
 SAMPLES = pathlib.Path(__file__).parent / "samples"
 TOOL_OF_PREFIX = {"tracert": "traceroute", "nslookup": "dig"}

@@ -1,4 +1,4 @@
-"""Tests for toolbox.parsers, driven by real-format tool outputs in tests/samples/.
+"""Tests for toolbox.tools.parsers, driven by real-format tool outputs in tests/samples/.
 
 Each sample is checked three ways: its numbers (a subset of the result), that the
 legacy agent's whitespace-collapsed form gives exactly the same result, and that the
@@ -10,7 +10,7 @@ import pathlib
 
 import pytest
 
-from toolbox.parsers import (
+from toolbox.tools.parsers import (
     CURL_WRITE_OUT,
     parse_curl,
     parse_dig,

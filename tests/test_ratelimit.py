@@ -6,9 +6,9 @@ import asyncio
 import pytest
 
 from tests.jobs_helpers import FakeAgent, settle
-from tests.role_tokens import OPERATOR, OPERATOR_2, role_tokens  # noqa: F401  (fixture)
+from tests.role_tokens import OPERATOR, OPERATOR_2
 from toolbox.errors import RateLimited, ValidationError
-from toolbox.ratelimit import MAX_TARGET_RETRY_AFTER, SlidingWindow, TargetLimiter
+from toolbox.core.ratelimit import MAX_TARGET_RETRY_AFTER, SlidingWindow, TargetLimiter
 
 
 class FakeClock:
@@ -84,11 +84,11 @@ def ping(agents, target="93.184.216.34"):
 @pytest.mark.embedded_only("moves the in-memory window's clock; the shared window (real time) is tested in test_shared_limits.py")
 @pytest.mark.gen_test
 @pytest.mark.config(jobs_per_minute=2)
+@pytest.mark.parametrize("limits_clock", [FakeClock()])
 async def test_jobs_per_user_per_minute_answer_429_with_retry_after_until_the_window_passes(
-        api, make_agent, app, role_tokens):
+        api, make_agent, app, role_tokens, limits_clock):
     await make_agent("a1")
-    clock = FakeClock()
-    app.toolbox.jobs.per_user.clock = clock
+    clock = limits_clock
     assert (await api("/api/jobs", "POST", token=role_tokens[OPERATOR], json=ping(["a1"]))).code == 201
     clock.advance(15)
     assert (await api("/api/jobs", "POST", token=role_tokens[OPERATOR], json=ping(["a1"]))).code == 201
@@ -111,10 +111,10 @@ async def test_jobs_per_user_per_minute_answer_429_with_retry_after_until_the_wi
 @pytest.mark.embedded_only("moves the in-memory target limiter's clock; the shared one counts tasks in the database (test_shared_limits.py)")
 @pytest.mark.gen_test
 @pytest.mark.config(target_concurrency=3, delivery_timeout=5, task_timeout=10, sweep_interval=0.1)
-async def test_unfinished_tasks_per_target_refuse_whole_jobs_until_tasks_finish(api, make_agent, app):
+@pytest.mark.parametrize("limits_clock", [FakeClock()])
+async def test_unfinished_tasks_per_target_refuse_whole_jobs_until_tasks_finish(api, make_agent, app, limits_clock):
     agents = [FakeAgent(api, *(await make_agent(f"a{i}"))) for i in range(4)]
-    clock = FakeClock()
-    app.toolbox.jobs.targets.clock = clock
+    clock = limits_clock
     first = await api("/api/jobs", "POST", json=ping(["a0", "a1"]))
     assert first.code == 201
     refused = await api("/api/jobs", "POST", json=ping(["a2", "a3"]))
@@ -135,7 +135,7 @@ async def test_unfinished_tasks_per_target_refuse_whole_jobs_until_tasks_finish(
     await settle()
 
 
-@pytest.mark.embedded_only("the in-memory reservation; the shared target limit counts stored tasks and two processes can overshoot by one job (see toolbox/shared_limits.py)")
+@pytest.mark.embedded_only("the in-memory reservation; the shared target limit counts stored tasks and two processes can overshoot by one job (see toolbox/core/shared_limits.py)")
 @pytest.mark.gen_test
 @pytest.mark.config(target_concurrency=2)
 async def test_concurrent_jobs_cannot_both_take_the_last_slots(api, make_agent, app, monkeypatch):

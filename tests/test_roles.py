@@ -9,9 +9,9 @@ import re
 import pytest
 
 from handlers import default_handlers
-from handlers.base import ROLE_RANK, APIHandler
+from handlers.base import APIHandler
+from toolbox.people.principals import ROLE_RANK, ROLES
 
-ROLES = ("viewer", "operator", "admin")
 
 # (method, path, body, least role, status for that role and above)
 # "{role}" in a path or body is replaced by the caller's role, for routes that change state.
@@ -173,7 +173,8 @@ async def test_me_describes_the_caller(app, api, login_as):
     olga = await login_as("operator", name="olga")
     reply = await api("/api/me", token=None, headers=olga.headers)
     assert reply.json == {"id": olga.user_id, "name": "olga", "email": "olga@example.com",
-                          "avatar_url": None, "role": "operator", "via": "session"}
+                          "avatar_url": None, "role": "operator", "via": "session",
+                          "roles": ["viewer", "operator", "admin"]}
     admin = (await api("/api/me")).json
     assert admin["role"] == "admin" and admin["via"] == "token" and admin["id"] is None
     assert (await api("/api/me", token=None)).code == 401
@@ -185,7 +186,7 @@ async def test_me_describes_the_caller(app, api, login_as):
 async def test_forged_expired_or_foreign_session_cookies_are_refused(app, api, login_as):
     import jwt
 
-    from toolbox import sessions
+    from toolbox.people import sessions
 
     olga = await login_as("viewer", name="olga")
     secret = app.toolbox.config.secret

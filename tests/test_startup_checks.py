@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from tests.processes import _import_root
-from toolbox.config import Config, ConfigError
+from toolbox.server.config import Config, ConfigError
 
 GOOD = "g" * 32
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import ADMIN_TOKEN
 from toolbox.errors import Forbidden, RateLimited
-from toolbox.token_login import TokenLogin
+from toolbox.people.token_login import TokenLogin
 
 
 async def console_page(browser):

@@ -1,4 +1,4 @@
-"""Tests for toolbox.tools and toolbox.targets: validation is a security boundary.
+"""Tests for toolbox.tools.catalogue and toolbox.tools.targets: validation is a security boundary.
 
 Covers the tool catalogue, exact per-platform command lines (and that each splits on
 whitespace into exactly the intended argv), the time limits, hostile parameter values,
@@ -10,9 +10,10 @@ import socket
 
 import pytest
 
-from toolbox import parsers, tools
-from toolbox.parsers import TCP_CHECK_PERL
-from toolbox.tools import (
+from toolbox.tools import parsers
+from toolbox.tools import catalogue as tools
+from toolbox.tools.parsers import TCP_CHECK_PERL
+from toolbox.tools.catalogue import (
     CURL_WRITE_OUT,
     TOOLS,
     ToolError,
@@ -344,7 +345,8 @@ GOOD_HOSTS = {
     "0.0.0.0": "0.0.0.0",
     "::1": "::1",
     "[2001:DB8:0:0::1]": "2001:db8::1",
-    "::ffff:10.0.0.1": "::ffff:a00:1",
+    "::ffff:10.0.0.1": "::ffff:10.0.0.1",  # IPv4-mapped: dotted on every Python (RFC 5952, 5)
+    "::FFFF:0A00:0001": "::ffff:10.0.0.1",
     "3com.net": "3com.net",
     ("a" * 63 + ".") * 3 + "a" * 61: ("a" * 63 + ".") * 3 + "a" * 61,
 }
@@ -575,7 +577,7 @@ async def test_resolver_timeout(monkeypatch):
         await asyncio.sleep(10)
         return ["1.1.1.1"]
 
-    monkeypatch.setattr("toolbox.targets.RESOLVE_TIMEOUT", 0.01)
+    monkeypatch.setattr("toolbox.tools.targets.RESOLVE_TIMEOUT", 0.01)
     with pytest.raises(ToolError, match="cannot resolve"):
         await check_target_allowed("slow.example.com", True, resolver=slow)
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from tests.role_tokens import VIEWER, role_tokens  # noqa: F401  (fixture)
-from toolbox.tools import describe_tools
+from tests.role_tokens import VIEWER
+from toolbox.tools.catalogue import describe_tools
 
 
 @pytest.mark.gen_test

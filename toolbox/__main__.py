@@ -2,6 +2,6 @@
 
 import sys
 
-from toolbox.server import main
+from toolbox.server.main import main
 
 sys.exit(main())

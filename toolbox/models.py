@@ -1,7 +1,6 @@
-"""Validation of what clients send, and the JSON shapes toolBox sends back.
+"""Validation of what clients send, task states and lost reasons, and the clock.
 
-Documents never leave the server raw: ``agent_model`` and ``task_model`` pick the
-public fields and turn datetimes into ISO strings.
+The JSON shapes toolBox sends back are in ``toolbox.presenters``.
 """
 
 import datetime
@@ -20,6 +19,11 @@ QUEUED, DISPATCHED, DONE = "queued", "dispatched", "done"
 CANCELED, DELIVERY_TIMEOUT, LOST = "canceled", "delivery_timeout", "lost"
 TASK_STATES = (QUEUED, DISPATCHED, DONE, CANCELED, DELIVERY_TIMEOUT, LOST)
 TERMINAL_STATES = (DONE, CANCELED, DELIVERY_TIMEOUT, LOST)
+# Why a dispatched task ended lost.
+AGENT_OFFLINE, AGENT_RESTARTED = "agent_offline", "agent_restarted"
+TIMEOUT, AGENT_DELETED = "timeout", "agent_deleted"
+LOST_SUMMARIES = {AGENT_OFFLINE: "agent went offline", AGENT_DELETED: "agent deleted",
+                  AGENT_RESTARTED: "agent restarted before answering"}
 
 
 def utcnow():
@@ -146,82 +150,4 @@ def int_in(value, field, low, high):
     raise ValidationError(f"{field}: must be a whole number from {low} to {high}")
 
 
-def agent_model(doc, online=False, last_seen=None):
-    """The public JSON of an agent (never its token hash)."""
-    return {
-        "name": doc["_id"],
-        "tags": doc.get("tags", []),
-        "platform": doc.get("platform", "linux"),
-        "disabled": bool(doc.get("disabled", False)),
-        "online": bool(online),
-        "created_at": isoformat(doc.get("created_at")),
-        "registered_at": isoformat(doc.get("registered_at")),
-        "last_seen": isoformat(last_seen or doc.get("last_seen")),
-        "address": doc.get("address"),
-        "user_agent": doc.get("user_agent"),
-        "token_reset_at": isoformat(doc.get("token_reset_at")),
-    }
-
-
 RESULT_PREVIEW_BYTES = 4096
-
-
-def result_preview(text, limit=RESULT_PREVIEW_BYTES):
-    """``(preview, size_bytes)``: the first ``limit`` bytes of a result (cut on a character
-    boundary) and the whole result's size in UTF-8 bytes; ``(None, 0)`` for no result."""
-    if text is None:
-        return None, 0
-    if text.isascii():  # O(1) in CPython: a byte per character
-        return text[:limit], len(text)
-    data = text.encode("utf-8", "surrogatepass")
-    if len(data) <= limit:
-        return text, len(data)
-    return data[:limit].decode("utf-8", "ignore"), len(data)
-
-
-def with_result_preview(model, limit=RESULT_PREVIEW_BYTES):
-    """A task's JSON for lists: ``result`` replaced by ``result_preview`` and ``result_bytes``
-    (the whole result: ``GET /api/tasks/{id}`` or ``GET /api/tasks/{id}/result``)."""
-    model = dict(model)
-    model["result_preview"], model["result_bytes"] = result_preview(model.pop("result", None), limit)
-    return model
-
-
-def task_model(doc):
-    """The public JSON of a task."""
-    return {
-        "task_id": doc["_id"],
-        "agent": doc["agent"],
-        "command": doc["command"],
-        "state": doc["state"],
-        "created_at": isoformat(doc.get("created_at")),
-        "dispatched_at": isoformat(doc.get("dispatched_at")),
-        "finished_at": isoformat(doc.get("finished_at")),
-        "result": doc.get("result"),
-        "exit_code": doc.get("exit_code"),
-        "duration_ms": doc.get("duration_ms"),
-        "result_truncated": bool(doc.get("result_truncated", False)),
-        "result_recovered": bool(doc.get("result_recovered", False)),
-        "result_repaired": bool(doc.get("result_repaired", False)),
-        "command_repaired": bool(doc.get("command_repaired", False)),
-        "job_id": doc.get("job_id"),
-        "tool": doc.get("tool"),
-        "target": doc.get("target"),
-        "created_by": doc.get("created_by"),
-        "time_limit": doc.get("time_limit"),
-        "outcome": doc.get("outcome"),
-        "summary": doc.get("summary"),
-        "reason": doc.get("reason"),
-    }
-
-
-def task_event(doc):
-    """What a ``task.done`` event carries: the task, its reading, and a bounded preview.
-
-    Consoles show a finished task from the event alone; the whole result stays one
-    ``GET /api/tasks/{id}`` away (it can be megabytes, and every console gets every event).
-    """
-    model = task_model(doc)
-    model["result_preview"], model["result_bytes"] = result_preview(model.pop("result"))
-    model["parsed"] = doc.get("parsed")
-    return model

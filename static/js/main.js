@@ -10,8 +10,6 @@ import * as job from "./pages/job.js";
 import * as history from "./pages/history.js";
 import * as admin from "./pages/admin.js";
 
-const RANK = { viewer: 1, operator: 2, admin: 3 };
-
 const ROUTES = {
   agents: { page: agents, title: "Agents" },
   run: { page: run, title: "Run" },
@@ -24,7 +22,9 @@ const root = document.getElementById("app");
 const ctx = {
   me: null,
   live: null,
-  can: (role) => Boolean(ctx.me) && (RANK[ctx.me.role] || 0) >= RANK[role],
+  // The server's roles, least first (GET /api/me): a role can what those before it can.
+  can: (role) => Boolean(ctx.me) && ctx.me.roles.includes(role)
+    && ctx.me.roles.indexOf(ctx.me.role) >= ctx.me.roles.indexOf(role),
   navigate: (hash) => { location.hash = hash; },
   tools: null,
   async getTools() {

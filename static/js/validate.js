@@ -1,5 +1,5 @@
-// Tool parameters checked as you type, with the server's rules (toolbox/tools.py and
-// toolbox/targets.py).  The server stays the judge: its 400 message is shown on submit.
+// Tool parameters checked as you type, with the server's rules (toolbox/tools/catalogue.py and
+// toolbox/tools/targets.py).  The server stays the judge: its 400 message is shown on submit.
 
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const SERVICE_LABEL = /^_[a-z0-9](?:[a-z0-9-]{0,60}[a-z0-9])?$/;

@@ -1,0 +1,1 @@
+"""``toolbox-agent``, the reference agent: the wire client and how it runs commands."""

@@ -1,0 +1,7 @@
+"""``python -m toolbox.agent`` runs the reference agent (``toolbox-agent``)."""
+
+import sys
+
+from toolbox.agent.cli import main
+
+sys.exit(main())

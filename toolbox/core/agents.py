@@ -1,0 +1,302 @@
+"""Agents: creation, tokens, enable/disable, registrations, and who is online.
+
+Agent documents live in the ``agents`` collection (``_id`` is the name; the token is
+kept only as a SHA-256 hash).  Every agent request authenticates, so the registry
+keeps all agents in memory and answers from there: the embedded database scans a
+whole collection per query, and even a real one would be a read per fetch.  Local
+changes update the cache at once; with a shared database, changes made by other
+server processes are announced on the event bus (``agent.changed``: the cache reloads
+that agent at once) and picked up every ``refresh`` seconds as well.
+
+Each agent document has a ``registration``: a new one whenever the name is created,
+kept across token resets.  Tasks are bound to the registration they were delivered to
+(``toolbox.core.tasks``), so a name deleted and created again is a different agent.
+
+Liveness: an agent is online while it holds a fetch open in this process, or has made
+a request within ``offline_after`` seconds (here, or — with a shared database — in
+another process, which stores ``last_seen``).  ``check_offline`` returns the agents
+that just went offline, so their task in flight can be ended at once.
+"""
+
+import asyncio
+import collections
+import datetime
+import hashlib
+import hmac
+import logging
+import secrets
+
+from toolbox import models
+from toolbox import presenters
+from toolbox.store.db import DuplicateKeyError, PyMongoError, ReturnDocument
+from toolbox.errors import AuthError, Conflict, Forbidden, NotFound
+
+log = logging.getLogger("toolbox.agents")
+
+FULL_RELOAD_EVERY = 15  # refreshes; catches agents deleted by another process
+
+
+def agent_token_hash(token):
+    """The stored SHA-256 of an agent token; a token that is not valid UTF-8 (from a raw
+    header) is hashed with its bad characters replaced, so it is refused, never an error."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+def new_token():
+    """A new agent token; never starting with "-" (``--token -x…`` reads as a flag)."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
+
+
+def registration_of(doc):
+    """The agent document's registration (older documents: derived from their creation time)."""
+    return doc.get("registration") or "created:" + str(models.isoformat(doc.get("created_at")))
+
+
+class AgentRegistry:
+    """The agents, cached in memory, with online tracking."""
+
+    def __init__(self, db, events, parked, offline_after, refresh=0.0):
+        self.collection = db["agents"]
+        self.events = events
+        self.is_parked = parked.is_parked  # an agent holding a fetch open here is online
+        events.subscribe(self._on_event)
+        self.offline_after = offline_after
+        self.refresh_interval = refresh
+        self.cache = {}
+        self.last_seen = {}  # name -> datetime of the last fetch seen by this process
+        self.online = set()  # names announced online
+        # online names, least recently seen first: the offline check reads only the stale end
+        self._by_seen = collections.OrderedDict()
+        self._refreshes = 0
+        self._refreshed_at = None
+        self._seen_dirty = set()
+
+    async def start(self):
+        await self.collection.create_index([("updated_at", 1)])
+        await self.reload()
+
+    async def reload(self):
+        """Replace the cache with every agent in the database."""
+        cache = {}
+        async for doc in self.collection.find({}):
+            cache[doc["_id"]] = doc
+        self.cache = cache
+        self._refreshed_at = models.utcnow()
+
+    async def refresh(self):
+        """Pick up changes made by other processes (shared database only)."""
+        if not self.refresh_interval:
+            return
+        await self.flush_last_seen()
+        self._refreshes += 1
+        if self._refreshes % FULL_RELOAD_EVERY == 0:
+            await self.reload()
+            return
+        since, now = self._refreshed_at, models.utcnow()
+        query = {"updated_at": {"$gte": since}} if since else {}
+        async for doc in self.collection.find(query):
+            self.cache[doc["_id"]] = doc
+        self._refreshed_at = now
+
+    def _changed(self, name):
+        """Tell the other server processes (their caches reload the agent at once)."""
+        self.events.publish("agent.changed", {"name": name}, feed=False)
+
+    def _on_event(self, event):
+        if event["type"] == "agent.changed" and event.get("remote"):
+            asyncio.ensure_future(self._reload(event["data"]["name"]))
+
+    async def _reload(self, name):
+        """Re-read one agent changed by another process (its token, disabled, deleted)."""
+        try:
+            doc = await self.collection.find_one({"_id": name})
+        except PyMongoError:
+            log.warning("reloading agent %s failed; the periodic refresh will", name)
+            return
+        if doc is None:
+            self.cache.pop(name, None)
+        else:
+            self.cache[name] = doc
+
+    async def get(self, name):
+        """The agent's document, or None."""
+        doc = self.cache.get(name)
+        if doc is None and self.refresh_interval:
+            # Another process may have created it since the last refresh.
+            doc = await self.collection.find_one({"_id": name})
+            if doc is not None:
+                self.cache[name] = doc
+        return doc
+
+    async def require(self, name):
+        doc = await self.get(name)
+        if doc is None:
+            raise NotFound(f"agent not found: {name}")
+        return doc
+
+    async def authenticate(self, name, token, allow_disabled=False):
+        """The agent's document when ``token`` is its token; AuthError or Forbidden otherwise."""
+        doc = await self.get(name) if isinstance(name, str) else None
+        if doc is None or not isinstance(token, str) or not token:
+            raise AuthError("unknown agent or wrong token")
+        if not hmac.compare_digest(doc["token_hash"], agent_token_hash(token)):
+            raise AuthError("unknown agent or wrong token")
+        if doc.get("disabled") and not allow_disabled:
+            raise Forbidden(f"agent {name} is disabled")
+        return doc
+
+    def may_take_tasks(self, name, registration):
+        """Whether ``registration`` is still the agent ``name`` (not deleted, not created
+        again) and the agent is enabled: what a parked fetch checks before each claim."""
+        doc = self.cache.get(name)
+        return doc is not None and not doc.get("disabled") and registration_of(doc) == registration
+
+    def list(self):
+        return sorted(self.cache.values(), key=lambda doc: doc["_id"])
+
+    async def create(self, name, tags=(), platform="linux"):
+        """Create an agent; return (document, token).  The token is never stored."""
+        token, now = new_token(), models.utcnow()
+        doc = {"_id": name, "token_hash": agent_token_hash(token), "tags": list(tags),
+               "platform": platform, "disabled": False, "created_at": now, "updated_at": now,
+               "registration": secrets.token_hex(8)}
+        try:
+            await self.collection.insert_one(doc)
+        except DuplicateKeyError:
+            raise Conflict(f"an agent named {name} already exists") from None
+        self.cache[name] = doc
+        self._changed(name)
+        return doc, token
+
+    async def _update(self, name, changes):
+        changes = dict(changes, updated_at=models.utcnow())
+        doc = await self.collection.find_one_and_update(
+            {"_id": name}, {"$set": changes}, return_document=ReturnDocument.AFTER)
+        if doc is None:
+            self.cache.pop(name, None)
+            raise NotFound(f"agent not found: {name}")
+        self.cache[name] = doc
+        self._changed(name)
+        return doc
+
+    async def update(self, name, **changes):
+        """Change tags, platform or disabled."""
+        return await self._update(name, changes)
+
+    async def reset_token(self, name):
+        """A new token; the old one stops working at once."""
+        token = new_token()
+        doc = await self._update(name, {"token_hash": agent_token_hash(token), "token_reset_at": models.utcnow()})
+        return doc, token
+
+    async def record_registration(self, name, address, user_agent):
+        now = models.utcnow()
+        self.mark_seen(name, now)
+        return await self._update(name, {"registered_at": now, "address": address,
+                                         "user_agent": (user_agent or "")[:256] or None})
+
+    async def delete(self, name):
+        result = await self.collection.delete_one({"_id": name})
+        self.cache.pop(name, None)
+        self._changed(name)
+        self.last_seen.pop(name, None)
+        self._by_seen.pop(name, None)
+        if result.deleted_count == 0:
+            raise NotFound(f"agent not found: {name}")
+        if name in self.online:
+            self.online.discard(name)
+            self.events.publish("agent.offline", {"name": name})
+
+    # --- online tracking ---
+
+    def mark_seen(self, name, now=None):
+        self.last_seen[name] = now = now or models.utcnow()
+        self._seen_dirty.add(name)
+        self._by_seen[name] = now
+        self._by_seen.move_to_end(name)
+        if name not in self.online:
+            self.online.add(name)
+            self.events.publish("agent.online", {"name": name})
+
+    def watch(self, name, since):
+        """Track an agent not seen by this process yet (it has a task in flight)."""
+        if name not in self._by_seen:
+            self.last_seen.setdefault(name, since)
+            self._by_seen[name] = since
+            self._by_seen.move_to_end(name, last=False)  # the oldest end: checked first
+            self.online.add(name)
+
+    def seen_at(self, doc):
+        local = self.last_seen.get(doc["_id"])
+        stored = doc.get("last_seen")
+        if local and stored:
+            return max(local, stored)
+        return local or stored
+
+    def is_online(self, doc, now=None):
+        name = doc["_id"]
+        if self.is_parked(name):
+            return True
+        seen = self.seen_at(doc)
+        if seen is None:
+            return False
+        now = now or models.utcnow()
+        if seen.tzinfo is None:
+            seen = seen.replace(tzinfo=now.tzinfo)
+        return (now - seen).total_seconds() <= self.offline_after
+
+    async def check_offline(self, now=None):
+        """Announce agents that stopped making requests; return their names.
+
+        Only the oldest end of ``_by_seen`` is read, so a sweep costs little with
+        thousands of agents online.  An agent parked here counts as seen now (so its
+        stored ``last_seen`` stays fresh for other processes); with a shared database,
+        an agent seen more recently by another process is left to that process.
+        """
+        now = now or models.utcnow()
+        touch_before = now - datetime.timedelta(seconds=self.offline_after / 2)
+        offline_before = now - datetime.timedelta(seconds=self.offline_after)
+        parked, stale = [], []
+        for name, seen in self._by_seen.items():
+            if seen >= touch_before:
+                break
+            if self.is_parked(name):
+                parked.append(name)
+            elif seen < offline_before:
+                stale.append(name)
+        for name in parked:
+            self.mark_seen(name, now)
+        if stale and self.refresh_interval:
+            await self._read_last_seen(stale)
+        gone = []
+        for name in stale:
+            doc = self.cache.get(name)
+            seen_elsewhere = doc is not None and self.is_online(doc, now)
+            del self._by_seen[name]
+            if name in self.online:
+                self.online.discard(name)
+                if not seen_elsewhere:
+                    self.events.publish("agent.offline", {"name": name})
+                    gone.append(name)
+        return gone
+
+    async def _read_last_seen(self, names):
+        """Refresh the cached ``last_seen`` of ``names`` from the database (one query)."""
+        async for doc in self.collection.find({"_id": {"$in": names}}, {"last_seen": 1}):
+            cached = self.cache.get(doc["_id"])
+            if cached is not None and doc.get("last_seen"):
+                cached["last_seen"] = doc["last_seen"]
+
+    async def flush_last_seen(self):
+        """Store last-seen times so other processes know who is online (shared database)."""
+        dirty, self._seen_dirty = self._seen_dirty, set()
+        for name in dirty:
+            seen = self.last_seen.get(name)
+            if seen is not None and name in self.cache:
+                await self.collection.update_one({"_id": name}, {"$max": {"last_seen": seen}})
+
+    def model(self, doc):
+        return presenters.agent_model(doc, online=self.is_online(doc), last_seen=self.seen_at(doc))

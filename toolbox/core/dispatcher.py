@@ -1,0 +1,166 @@
+"""The long-poll dispatcher: agents' parked fetches, woken the moment a task arrives.
+
+At most one fetch per agent is parked: a newer fetch from the same agent answers
+the older one at once (the legacy agent fires a fetch every second without waiting).
+A parked fetch claims a task only while its agent has none in flight (the claim says
+no otherwise, see ``toolbox.core.claims``), so it is woken both when a task is queued for
+its agent and when the agent's task in flight ends.  Wake-ups inside the process are
+immediate (``notify``); tasks created (or ended) by another server process on the same
+database are noticed by ``wake_queued``, which the sweeper runs every second with one
+query for all parked agents.
+
+A fetch is parked for one registration of its agent (``toolbox.core.agents``): if the agent
+is deleted, created again or disabled while the fetch waits, it gets no task.
+"""
+
+import asyncio
+
+WAKE, TIMEOUT, SUPERSEDED, CLOSED = "wake", "timeout", "superseded", "closed"
+
+
+class Parked:
+    """One parked fetch: the agent, the future it waits on, and why it ended."""
+
+    __slots__ = ("agent", "registration", "future", "timer", "ended")
+
+    def __init__(self, agent, registration, future):
+        self.agent = agent
+        self.registration = registration
+        self.future = future
+        self.timer = None
+        self.ended = None
+
+    def wake(self, reason=WAKE):
+        """Resolve the fetch's wait.  A plain WAKE only makes it look again (claim, and
+        park anew if there is nothing); any other reason ends the park for good."""
+        if reason != WAKE and self.ended is None:
+            self.ended = reason
+        if not self.future.done():
+            self.future.set_result(reason)
+
+
+class ParkedFetches:
+    """The fetches parked in this process, at most one per agent.
+
+    Made first and handed to the agent registry (an agent holding a fetch open is
+    online) and to the dispatcher (which parks and wakes them).
+    """
+
+    def __init__(self):
+        self.by_agent = {}
+
+    def __contains__(self, agent):
+        return agent in self.by_agent
+
+    def __len__(self):
+        return len(self.by_agent)
+
+    def __bool__(self):
+        return bool(self.by_agent)
+
+    def get(self, agent):
+        return self.by_agent.get(agent)
+
+    def is_parked(self, agent):
+        return agent in self.by_agent
+
+    def park(self, agent, registration):
+        """Register a fetch for ``agent``'s ``registration``, superseding the one already parked."""
+        previous = self.by_agent.get(agent)
+        if previous is not None:
+            previous.wake(SUPERSEDED)
+        parked = Parked(agent, registration, asyncio.get_running_loop().create_future())
+        self.by_agent[agent] = parked
+        return parked
+
+    def unpark(self, parked):
+        if self.by_agent.get(parked.agent) is parked:
+            del self.by_agent[parked.agent]
+
+    def agents(self):
+        return list(self.by_agent)
+
+    def all(self):
+        return list(self.by_agent.values())
+
+
+# Task events after which the agent may have a task to claim: one was queued (or put
+# back), or its task in flight ended.
+_WAKING_EVENTS = frozenset({"task.queued", "task.done", "task.lost", "task.canceled"})
+
+
+class Dispatcher:
+    """Hands each queued task to exactly one open fetch of its agent."""
+
+    def __init__(self, parked, tasks, agents, events):
+        self.parked = parked
+        self.tasks = tasks
+        self.agents = agents
+        self.closing = False  # the process stops: fetches get the empty reply at once
+        events.subscribe(self.on_event)
+
+    def on_event(self, event):
+        """A task event (of this process or, with a shared database, another): wake the
+        agent's parked fetch when it may have something to claim now."""
+        if event["type"] in _WAKING_EVENTS:
+            agent = event["data"].get("agent")
+            if agent is not None:
+                self.notify(agent)
+
+    def is_parked(self, agent):
+        return agent in self.parked
+
+    def park(self, agent, registration):
+        """Register a fetch for ``agent``'s ``registration``, superseding the one already parked."""
+        parked = self.parked.park(agent, registration)
+        if self.closing:
+            parked.wake(CLOSED)
+        return parked
+
+    def notify(self, agent):
+        """``agent`` may have a task to claim: wake its parked fetch, if any."""
+        parked = self.parked.get(agent)
+        if parked is not None:
+            parked.wake(WAKE)
+
+    def close(self, parked):
+        """The fetch's client went away."""
+        parked.wake(CLOSED)
+
+    async def wait_for_task(self, parked, timeout):
+        """Claim a task for the parked fetch, waiting up to ``timeout`` seconds; None if none."""
+        loop = asyncio.get_running_loop()
+        parked.timer = loop.call_later(timeout, parked.wake, TIMEOUT)
+        try:
+            while parked.ended is None:
+                if not self.agents.may_take_tasks(parked.agent, parked.registration):
+                    return None
+                doc = await self.tasks.claim(parked.agent, parked.registration)
+                if doc is not None:
+                    return doc
+                if parked.ended is not None:
+                    break
+                await parked.future
+                if parked.ended is None:
+                    parked.future = loop.create_future()
+            return None
+        finally:
+            parked.timer.cancel()
+            self.parked.unpark(parked)
+
+    async def wake_queued(self):
+        """Wake parked fetches whose agents have queued tasks (created by any process)."""
+        if not self.parked:
+            return 0
+        woken = 0
+        for agent in await self.tasks.queued_agents():
+            if agent in self.parked:
+                self.notify(agent)
+                woken += 1
+        return woken
+
+    def close_all(self):
+        """The process stops: every parked fetch (and every later one) gets the empty reply."""
+        self.closing = True
+        for parked in self.parked.all():
+            parked.wake(CLOSED)

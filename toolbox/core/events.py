@@ -1,0 +1,145 @@
+"""The event hub of one process: task, job and agent changes, numbered and buffered.
+
+Two kinds of listeners, plain callables called synchronously (they must not block):
+
+- ``subscribe``: the services (job counting, the dispatcher's wake-ups, caches).  They
+  get every event once, those of this process at the moment they are published.
+- ``subscribe_feed``: the live feed to consoles.  It gets every event meant for people
+  (not the ``feed=False`` ones, such as cache invalidations), with its sequence number,
+  in the one order every process agrees on.
+
+On the embedded database this process is the only one: ``EventHub`` numbers feed events
+1, 2, 3 … as they are published and both kinds of listeners see them in that order.  With a
+shared MongoDB, ``toolbox.core.bus.MongoBus`` (same interface) carries events between
+processes.  The last ``buffer_size`` feed events are kept so that a console that
+reconnects can ask for what it missed (``since``).
+"""
+
+import bisect
+import collections
+import logging
+import time
+
+log = logging.getLogger("toolbox.events")
+
+
+class Listeners:
+    """A set of listeners, called in turn; one that raises is logged and removed."""
+
+    def __init__(self):
+        self._all = ()  # a tuple: calling never copies, (un)subscribing rebuilds it
+
+    def add(self, listener):
+        if listener not in self._all:
+            self._all = self._all + (listener,)
+
+    def discard(self, listener):
+        self._all = tuple(other for other in self._all if other is not listener)
+
+    def __len__(self):
+        return len(self._all)
+
+    def __call__(self, event):
+        for listener in self._all:
+            try:
+                listener(event)
+            except Exception:  # one broken listener must not starve the others
+                log.exception("event listener failed; removing it")
+                self.discard(listener)
+
+
+class FeedBuffer:
+    """The newest feed events, oldest first, for ``since`` replays.
+
+    Sequence numbers grow but may skip (events not meant for the feed, or, across
+    processes, numbers taken from the database's clock).  ``complete_after`` is the
+    number after which every feed event is still here: the start, or the newest event
+    pushed out by a newer one.
+    """
+
+    def __init__(self, size, start=0):
+        self.events = collections.deque(maxlen=size)
+        self.seq = self.complete_after = start
+
+    def append(self, event):
+        if len(self.events) == self.events.maxlen:
+            self.complete_after = self.events[0]["seq"]
+        self.events.append(event)
+        self.seq = event["seq"]
+
+    def since(self, seq):
+        """The buffered events after ``seq``, or None when the buffer no longer reaches back."""
+        if seq >= self.seq:
+            return []
+        if seq < self.complete_after:
+            return None
+        events = list(self.events)
+        return events[bisect.bisect_right([event["seq"] for event in events], seq):]
+
+
+class HubListeners:
+    """What both hubs (``EventHub``, ``toolbox.core.bus.MongoBus``) share: the two kinds
+    of listeners and the feed's replay buffer."""
+
+    def __init__(self, buffer_size):
+        self.feed = FeedBuffer(buffer_size)
+        self.listeners = Listeners()
+        self.feed_listeners = Listeners()
+
+    @property
+    def seq(self):
+        """The sequence number of the newest feed event (0 before any)."""
+        return self.feed.seq
+
+    @property
+    def buffer(self):
+        return self.feed.events
+
+    def since(self, seq):
+        """The buffered feed events after ``seq``, or None when the buffer no longer reaches back."""
+        return self.feed.since(seq)
+
+    def subscribe(self, listener):
+        self.listeners.add(listener)
+
+    def unsubscribe(self, listener):
+        self.listeners.discard(listener)
+
+    def subscribe_feed(self, listener):
+        self.feed_listeners.add(listener)
+
+    def unsubscribe_feed(self, listener):
+        self.feed_listeners.discard(listener)
+
+
+class EventHub(HubListeners):
+    """Publish events to this process's listeners and keep a bounded replay buffer."""
+
+    def __init__(self, buffer_size=10000):
+        super().__init__(buffer_size)
+        self._next = 0
+
+    async def start(self):
+        """Nothing to open: events live in this process."""
+
+    async def stop(self):
+        """Nothing to close."""
+
+    async def caught_up(self):
+        """Every event published so far has reached its listeners (at once, here)."""
+
+    async def prune(self):
+        """Nothing stored: the replay buffer is bounded."""
+        return 0
+
+    def publish(self, event_type, data, feed=True):
+        """Number an event, hand it to every listener (and the feed); return it."""
+        event = {"seq": None, "type": event_type, "at": time.time(), "data": data}
+        if feed:  # only feed events are numbered: consecutive here
+            self._next += 1
+            event["seq"] = self._next
+            self.feed.append(event)
+        self.listeners(event)
+        if feed:
+            self.feed_listeners(event)
+        return event

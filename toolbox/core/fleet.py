@@ -1,0 +1,79 @@
+"""What happens to an agent across the registry, its tasks and its parked fetch.
+
+``Fleet`` is what the agent handlers call, one method each:
+
+- ``registered``: an agent process started (``POST /agent/new``); a task it had in flight
+  belonged to the process before, which is gone, so that task ends ``lost``;
+- ``update`` / ``delete``: an admin's change; a disabled or deleted agent's parked fetch
+  ends, a deleted agent's queued tasks are canceled and its task in flight ends ``lost``;
+- the delivery of a task to a fetch (``GET /agent/task``): ``park`` → ``next_task`` (the
+  dispatcher claims one) → ``hand_over``, which writes it and marks it delivered, or puts
+  it back in the queue when the fetch is gone, so the next fetch gets it.
+"""
+
+from collections.abc import Awaitable, Callable
+
+from toolbox.core.agents import registration_of
+from toolbox.models import AGENT_RESTARTED
+from toolbox.errors import Forbidden
+
+
+class Fleet:
+    """Agent operations that span the agent registry, the tasks and the dispatcher."""
+
+    def __init__(self, agents, tasks, dispatcher, task_timeout: float):
+        self.agents = agents
+        self.tasks = tasks
+        self.dispatcher = dispatcher
+        self.task_timeout = task_timeout  # seconds a raw command may run (tool tasks carry their own)
+
+    async def registered(self, name: str, address: str | None, user_agent: str | None) -> None:
+        """Record a registration; the task the agent's previous process had in flight ends lost."""
+        await self.agents.record_registration(name, address, user_agent)
+        await self.tasks.end_in_flight(name, AGENT_RESTARTED)
+
+    async def update(self, name: str, **changes) -> dict:
+        """Change an agent's tags, platform or disabled; a disabled agent's parked fetch ends."""
+        doc = await self.agents.update(name, **changes)
+        if changes.get("disabled"):
+            self.dispatcher.notify(name)
+        return doc
+
+    async def delete(self, name: str) -> list[dict]:
+        """Delete an agent: its queued tasks are canceled, its task in flight ends ``lost``.
+
+        Returns the canceled tasks.  A fetch it has parked gets the empty reply.
+        """
+        await self.agents.delete(name)
+        canceled, _lost = await self.tasks.end_agent(name)
+        self.dispatcher.notify(name)  # the parked fetch sees its registration is gone
+        return canceled
+
+    # --- delivering a task to a fetch ---
+
+    def park(self, name: str, agent: dict):
+        """Park a fetch of agent ``name`` (its document ``agent``); Forbidden while it is disabled."""
+        self.agents.mark_seen(name)  # a disabled agent is alive: its task in flight runs on
+        if agent.get("disabled"):
+            raise Forbidden(f"agent {name} is disabled")
+        return self.dispatcher.park(name, registration_of(agent))
+
+    def leave(self, parked) -> None:
+        """The fetch's client went away: the park ends (with nothing claimed for it)."""
+        self.dispatcher.close(parked)
+
+    async def next_task(self, name: str, parked, timeout: float) -> dict | None:
+        """The task claimed for the parked fetch, or None (timed out, closed or superseded)."""
+        doc = await self.dispatcher.wait_for_task(parked, timeout)
+        self.agents.mark_seen(name)
+        return doc
+
+    async def hand_over(self, doc: dict, send: Callable[[dict], Awaitable[bool]]) -> None:
+        """Send the claimed task ``doc`` with ``send(reply)``, a coroutine that answers False
+        when the fetch is gone: then the task goes back to the queue, else it is delivered."""
+        # ``timeout``: seconds the command may run (the field agent ignores unknown fields).
+        timeout = doc.get("time_limit") or self.task_timeout
+        if await send({"task_id": doc["_id"], "command": doc["command"], "timeout": timeout}):
+            self.tasks.delivered(doc)
+        else:
+            await self.tasks.unclaim(doc)

@@ -1,0 +1,124 @@
+"""Counting a job's tasks as they move: state and outcome tallies, and what they add up to.
+
+``LiveJob`` keeps, for a job still being counted, every task's state and (once
+finished) its outcome, as running tallies (O(1) per task event).  ``job_summary``
+and ``job_outcome`` turn the counts into what a person reads: "3 ok · 1 failed · 1
+agent went offline", and one outcome for the whole job once it has ended.
+"""
+
+from toolbox.models import (AGENT_OFFLINE, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES,
+                            TERMINAL_STATES)
+from toolbox.tools.outcomes import FAILED, OK, PARTIAL
+
+_RANK = {QUEUED: 0, DISPATCHED: 1}
+
+
+OUTCOME_KEYS = (OK, PARTIAL, FAILED, LOST, DELIVERY_TIMEOUT, CANCELED)
+
+
+class LiveJob:
+    """A job whose tasks are still being counted: its document and each task's state."""
+
+    def __init__(self, doc, creating=True):
+        self.doc = doc
+        self.states = {}  # task id -> task state (change it through ``advance`` / ``load``)
+        self.tally = dict.fromkeys(TASK_STATES, 0)  # state -> how many tasks are in it
+        self.outcomes = dict.fromkeys(OUTCOME_KEYS, 0)  # finished tasks by outcome
+        self.offline = 0  # lost tasks whose agent went offline
+        self.unfinished = 0  # tasks in ``states`` not yet in a terminal state
+        self.creating = creating  # tasks being queued: no progress events yet
+        self.ended = False
+        self.dirty = False
+        self.saver = None
+        self._read = {}  # task id -> (outcome, reason) counted in ``outcomes``
+
+    @property
+    def job_id(self):
+        return self.doc["_id"]
+
+    def advance(self, task_id, state, outcome=None, reason=None):
+        """Record a task's new state; False when it is stale (events may cross)."""
+        old = self.states.get(task_id)
+        if old == state:
+            return False
+        if old in TERMINAL_STATES and not (old == LOST and state == DONE):
+            return False  # finished is final, except a late result for a lost task
+        if old in _RANK and state in _RANK and _RANK[state] < _RANK[old]:
+            return False
+        self.load(task_id, state, outcome, reason)
+        return True
+
+    def load(self, task_id, state, outcome=None, reason=None):
+        """Set a task's state (and outcome) unconditionally, keeping the tallies (O(1))."""
+        old = self.states.get(task_id)
+        if old is not None:
+            self.tally[old] -= 1
+            self.unfinished -= old not in TERMINAL_STATES
+        self.states[task_id] = state
+        self.tally[state] = self.tally.get(state, 0) + 1
+        self.unfinished += state not in TERMINAL_STATES
+        previous = self._read.pop(task_id, None)
+        if previous is not None:
+            self.outcomes[previous[0]] -= 1
+            self.offline -= previous[1] == AGENT_OFFLINE
+        if state in TERMINAL_STATES:
+            outcome = outcome if outcome in self.outcomes else (state if state != DONE else OK)
+            self._read[task_id] = (outcome, reason)
+            self.outcomes[outcome] += 1
+            self.offline += reason == AGENT_OFFLINE
+
+    def finished(self):
+        return len(self.states) >= self.doc["counts"]["requested"] and not self.unfinished
+
+    def counts(self):
+        """Counts by state (``timed_out`` = lost + not fetched), by outcome, and ``unfinished``:
+        the tasks that had not finished when the job ended (counted as timed out too)."""
+        tally = self.tally
+        counts = {"requested": self.doc["counts"]["requested"], "queued": tally[QUEUED],
+                  "dispatched": tally[DISPATCHED], "done": tally[DONE],
+                  "timed_out": tally[DELIVERY_TIMEOUT] + tally[LOST], "canceled": tally[CANCELED],
+                  **self.outcomes, "offline": self.offline, "unfinished": 0}
+        if self.ended:  # what never finished by the end counts as timed out
+            counts["unfinished"] = (counts["requested"] - counts["done"] - counts["canceled"]
+                                    - counts["timed_out"])
+            counts["timed_out"] += counts["unfinished"]
+            counts["queued"] = counts["dispatched"] = 0
+        return counts
+
+
+def _plural(count, one, many):
+    return f"{count} {one if count == 1 else many}"
+
+
+def job_summary(counts, ended):
+    """One line: "3 ok · 1 failed · 1 agent went offline" (and what still runs, while it runs)."""
+    offline = counts.get("offline", 0)
+    parts = [f"{counts[key]} {key}" for key in (OK, PARTIAL, FAILED) if counts.get(key)]
+    if offline:
+        parts.append(_plural(offline, "agent went offline", "agents went offline"))
+    if counts.get(LOST, 0) - offline:
+        parts.append(f"{counts[LOST] - offline} timed out")
+    if counts.get(DELIVERY_TIMEOUT):
+        parts.append(f"{counts[DELIVERY_TIMEOUT]} never fetched")
+    if counts.get(CANCELED):
+        parts.append(f"{counts[CANCELED]} canceled")
+    if ended and counts.get("unfinished"):
+        parts.append(f"{counts['unfinished']} unfinished at the deadline")
+    if not ended:
+        if counts.get(DISPATCHED):
+            parts.append(f"{counts[DISPATCHED]} running")
+        if counts.get(QUEUED):
+            parts.append(f"{counts[QUEUED]} waiting")
+    return " · ".join(parts) or "no tasks"
+
+
+def job_outcome(counts, ended):
+    """``ok`` when every task was ok, ``failed`` when none was ok or partial, else ``partial``;
+    None while the job runs."""
+    if not ended:
+        return None
+    if counts.get(OK, 0) == counts["requested"]:
+        return OK
+    if not counts.get(OK, 0) and not counts.get(PARTIAL, 0):
+        return FAILED
+    return PARTIAL

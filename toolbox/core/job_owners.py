@@ -1,0 +1,82 @@
+"""Which server process counts a job: the one that created it, until it is gone.
+
+A job is counted in memory by one process (``toolbox.core.jobs``): its tally of task states,
+its progress events and its deadline.  With several processes on one database the job's
+document names its ``owner``; each process writes a heartbeat, and a process whose
+heartbeat is older than ``stale_after`` seconds is gone: the first other process to see
+that takes its unfinished jobs over (one atomic update on the job's owner) and counts
+them from the stored task states on.
+
+``SoleOwner`` (the embedded database, one process) counts every job, as there is no
+other process; ``SharedOwners`` does the above.
+"""
+
+import datetime
+import uuid
+
+from toolbox import models
+from toolbox.store.db import ReturnDocument
+
+STALE_AFTER = 15.0  # seconds without a heartbeat: the process is gone
+ADOPT_EVERY = 5.0  # seconds between looks for jobs whose owner is gone
+
+
+class SoleOwner:
+    """The only process: every unfinished job is its own."""
+
+    instance = None
+
+    async def heartbeat(self):
+        """Nobody else to tell."""
+
+    async def leave(self):
+        """Nobody else to hand the jobs to."""
+
+    async def orphans(self, jobs):
+        """Every unfinished job (read once, at start-up)."""
+        return [doc async for doc in jobs.find({"finished_at": None})]
+
+    async def adopt(self, jobs, doc):
+        return doc
+
+    def due(self, now):
+        """No other process can leave jobs behind."""
+        return False
+
+
+class SharedOwners:
+    """Heartbeats in ``processes``; jobs of a process gone quiet are taken over."""
+
+    def __init__(self, processes, stale_after=STALE_AFTER):
+        self.processes = processes
+        self.stale_after = stale_after
+        self.instance = uuid.uuid4().hex
+        self._looked_at = None
+
+    async def heartbeat(self):
+        await self.processes.update_one({"_id": self.instance}, {"$set": {"seen": models.utcnow()}},
+                                        upsert=True)
+
+    async def leave(self):
+        """A clean stop: drop the heartbeat, so another process takes the jobs over at once."""
+        await self.processes.delete_one({"_id": self.instance})
+
+    def due(self, now):
+        """Whether it is time to look for orphaned jobs again."""
+        if self._looked_at is not None and (now - self._looked_at).total_seconds() < ADOPT_EVERY:
+            return False
+        self._looked_at = now
+        return True
+
+    async def orphans(self, jobs):
+        """Unfinished jobs whose owner has no fresh heartbeat (or that have no owner)."""
+        cutoff = models.utcnow() - datetime.timedelta(seconds=self.stale_after)
+        alive = {doc["_id"] async for doc in self.processes.find({"seen": {"$gte": cutoff}}, {"_id": 1})}
+        alive.add(self.instance)
+        return [doc async for doc in jobs.find({"finished_at": None, "owner": {"$nin": list(alive)}})]
+
+    async def adopt(self, jobs, doc):
+        """Take ``doc`` over unless another process was quicker; the current document, or None."""
+        return await jobs.find_one_and_update(
+            {"_id": doc["_id"], "owner": doc.get("owner"), "finished_at": None},
+            {"$set": {"owner": self.instance}}, return_document=ReturnDocument.AFTER)

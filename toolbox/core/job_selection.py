@@ -1,0 +1,87 @@
+"""Which agents a job runs on, and whether it may run at all.
+
+``select_agents`` picks agent documents by exactly one of names, tags (having all of
+them, or any) or all; ``plan_runs`` keeps those that can run the tool request, saying
+why the others are skipped, with the command built once per platform; and
+``check_private_targets`` applies the private-target policy (``TOOLBOX_DENY_PRIVATE_TARGETS``)
+to every host the request contacts.  The rate limits are the job service's.
+"""
+
+from toolbox import models
+from toolbox.errors import ValidationError
+from toolbox.tools.catalogue import TOOLS, ToolError, ToolRequest, check_target_allowed
+
+MAX_AGENTS = 10000
+TAGS_MATCH = ("all", "any")
+
+
+def tags_select(wanted: set, tags: list, mode: str | None = None) -> bool:
+    """Whether an agent with ``tags`` is selected by ``wanted``: having all of them
+    (``mode`` "all" or None) or any (``"any"``)."""
+    return bool(wanted & set(tags)) if mode == "any" else wanted <= set(tags)
+
+
+def agent_names(agents: object) -> list[str]:
+    """The agent names of a request's ``agents`` list, checked, each once, in order."""
+    if not isinstance(agents, list) or not agents or len(agents) > MAX_AGENTS:
+        raise ValidationError(f"agents: a list of 1 to {MAX_AGENTS} agent names")
+    return list(dict.fromkeys(models.agent_name(name, "agents") for name in agents))
+
+
+async def select_agents(registry, agents=None, tags=None, all_agents=None, tags_match=None) -> list[dict]:
+    """Agent documents chosen by exactly one of names, tags (having all of them, or any
+    with ``tags_match="any"``) or all, from the agent ``registry``."""
+    if all_agents is False:
+        all_agents = None
+    if sum(x is not None for x in (agents, tags, all_agents)) != 1:
+        raise ValidationError("select agents with exactly one of agents, tags or all")
+    if tags_match is not None and tags is None:
+        raise ValidationError("tags_match: only with tags")
+    if agents is not None:
+        return [await registry.require(name) for name in agent_names(agents)]
+    if tags is not None:
+        if tags_match not in (None, *TAGS_MATCH):
+            raise ValidationError(f"tags_match: must be one of {', '.join(TAGS_MATCH)}")
+        wanted = set(models.tags(tags))
+        if not wanted:
+            raise ValidationError("tags: give at least one tag")
+        docs = [doc for doc in registry.list() if tags_select(wanted, doc.get("tags", []), tags_match)]
+        if not docs:
+            raise ValidationError(f"no agent has {tags_match or 'all'} of the tags {', '.join(sorted(wanted))}")
+        return docs
+    if all_agents is not True:
+        raise ValidationError("all: must be true")
+    docs = registry.list()
+    if not docs:
+        raise ValidationError("there are no agents")
+    return docs
+
+
+def plan_runs(request: ToolRequest, docs: list[dict]) -> tuple[list[dict], list[dict], dict]:
+    """(runnable agent documents, skipped ``{agent, reason}``, platform -> (command, time limit))
+    for ``request`` (a ``ToolRequest``) on ``docs``, by name; ValidationError when none can run it."""
+    runnable, skipped, commands = [], [], {}
+    tool = request.tool
+    for doc in sorted(docs, key=lambda d: d["_id"]):
+        platform = doc.get("platform", "linux")
+        if doc.get("disabled"):
+            skipped.append({"agent": doc["_id"], "reason": "the agent is disabled"})
+        elif platform not in TOOLS[tool].platforms:
+            skipped.append({"agent": doc["_id"], "reason": f"{tool} does not run on {platform} agents"})
+        else:
+            if platform not in commands:
+                commands[platform] = request.command(platform)
+            runnable.append(doc)
+    if not runnable:
+        reasons = "; ".join(f"{s['agent']}: {s['reason']}" for s in skipped[:5])
+        raise ValidationError(f"none of the selected agents can run {tool} ({reasons})")
+    return runnable, skipped, commands
+
+
+async def check_private_targets(hosts, resolver=None) -> None:
+    """Refuse (ValidationError) a host that is, or resolves to, a non-public address."""
+    for host in hosts:
+        try:
+            await check_target_allowed(host, True, resolver)
+        except ToolError as error:
+            raise ValidationError(error.message) from None

@@ -1,0 +1,324 @@
+"""Jobs: one diagnostic tool run on many agents at once, counted as its tasks move.
+
+``JobService.create`` validates the tool request once (``toolbox.tools.catalogue.tool_request``),
+selects agents and applies the private-target policy (``toolbox.core.job_selection``), then
+the rate limits, then queues one task per agent with the command built for that agent's
+platform.  Job documents live in ``jobs``; their public JSON is ``toolbox.presenters.job_model``.
+
+While a job is live its task states are kept in memory, updated from the task events
+(``task.*`` carrying a ``job_id``); counts are derived from them and written to the job
+document when the job changes state and on each finished task (one small update by id).
+A job ends when every task is finished or its deadline passes: unfinished tasks then
+count as timed out and still-queued ones are canceled.  ``canceled`` jobs cancel their
+queued tasks at once and end the same way.  Counts of an ended job no longer change.
+Job events (``job.created``, ``job.progress``, ``job.done``) are published on the next
+loop iteration, so they follow the task event that caused them in sequence order.
+"""
+
+import asyncio
+import datetime
+import logging
+
+from toolbox import models
+from toolbox.store.db import ASCENDING, DESCENDING, PyMongoError, ReturnDocument, index
+from toolbox.errors import Conflict, NotFound, ValidationError
+from toolbox.store.filters import name_match
+from toolbox.models import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STATES
+from toolbox.core.job_counts import LiveJob, job_outcome, job_summary
+from toolbox.core.job_selection import MAX_AGENTS, check_private_targets, plan_runs, select_agents
+from toolbox.presenters import job_model
+from toolbox.tools.catalogue import ToolError, tool_request
+
+log = logging.getLogger("toolbox.jobs")
+
+RUNNING = "running"
+JOB_STATES = (RUNNING, DONE, CANCELED)
+
+
+def _aware(value):
+    return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value
+
+
+class JobService:
+    """Creates, counts, ends, cancels and lists jobs; enforces the job rate limits."""
+
+    def __init__(self, db, events, agents, tasks, config, per_user, targets, owners, resolver=None):
+        self.collection = db["jobs"]
+        self.counters = db["counters"]
+        self.events = events
+        self.agents = agents
+        self.tasks = tasks
+        self.config = config
+        self.resolver = resolver  # for the private-target check; None = getaddrinfo
+        self.per_user = per_user  # jobs per user per minute (``toolbox.server.variants``)
+        self.targets = targets  # unfinished tasks per target
+        self.owners = owners  # which process counts which job
+        self.counting = {}  # job id -> LiveJob (running, or ended but not yet saved)
+
+    async def start(self):
+        """Create indexes, pick up unfinished tasks and live jobs, follow task events."""
+        await self.collection.create_indexes([
+            index([("created_at", DESCENDING)], name="created_at"),
+            index([("created_by", ASCENDING), ("_id", DESCENDING)], name="created_by"),
+            index([("tool", ASCENDING), ("_id", DESCENDING)], name="tool"),
+        ])
+        await self.targets.start(self.tasks, self._time_left)
+        await self.owners.heartbeat()
+        self.events.subscribe(self.on_event)
+        for doc in await self.owners.orphans(self.collection):
+            await self._adopt(doc)
+
+    async def _adopt(self, doc):
+        """Count ``doc`` here from now on (at start-up, or its owner process is gone)."""
+        doc = await self.owners.adopt(self.collection, doc)
+        if doc is None or doc["_id"] in self.counting:
+            return
+        job = LiveJob(doc, creating=False)
+        for task in await self.tasks.list(job_id=doc["_id"], limit=MAX_AGENTS):
+            job.load(task["_id"], task["state"], task.get("outcome"), task.get("reason"))
+        self.counting[job.job_id] = job
+        if job.finished():
+            self._end(job)
+
+    async def stop(self):
+        """Stop following events and finish pending writes."""
+        self.events.unsubscribe(self.on_event)
+        savers = [job.saver for job in self.counting.values() if job.saver and not job.saver.done()]
+        if savers:
+            await asyncio.gather(*savers, return_exceptions=True)
+        try:
+            await self.owners.leave()
+        except PyMongoError:
+            log.warning("could not hand the jobs over; another process takes them after its stale time")
+
+    # --- creating ---
+
+    async def next_id(self):
+        doc = await self.counters.find_one_and_update(
+            {"_id": "job_id"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
+        return doc["value"]
+
+    async def create(self, principal, tool, params, agents=None, tags=None, all_agents=None, tags_match=None):
+        """Queue the job's tasks; return (job document, task documents)."""
+        try:
+            request = tool_request(tool, params)
+        except ToolError as error:
+            raise ValidationError(error.message) from None
+        chosen = await select_agents(self.agents, agents, tags, all_agents, tags_match)
+        runnable, skipped, commands = plan_runs(request, chosen)
+        if self.config.deny_private_targets:
+            await check_private_targets(request.hosts, self.resolver)
+        params, target = request.params, request.target
+        user = principal.user_id or principal.name
+        hit = await self.per_user.acquire(user, "jobs")
+        try:
+            await self.targets.acquire(target, len(runnable))
+        except BaseException:
+            await self.per_user.release(user, hit)  # refused for its target: not a job started
+            raise
+        try:
+            return await self._create(principal, tool, params, target, runnable, skipped, commands)
+        finally:
+            self.targets.release(target, len(runnable))
+
+    async def _create(self, principal, tool, params, target, runnable, skipped, commands):
+        now = models.utcnow()
+        # Never end a job before its tasks' own bounds: a delivered task still reports.
+        longest = max(limit for _command, limit in commands.values()) + self.config.task_grace
+        deadline = max(self.config.job_deadline, longest + 2 * self.config.sweep_interval)
+        doc = {"_id": await self.next_id(), "tool": tool, "params": params, "target": target,
+               "created_by": principal.name, "created_by_id": principal.user_id, "created_at": now,
+               "deadline": now + datetime.timedelta(seconds=deadline),
+               "finished_at": None, "state": RUNNING, "agents": [d["_id"] for d in runnable],
+               "offline_agents": [d["_id"] for d in runnable if not self.agents.is_online(d)],
+               "skipped": skipped, "counts": {"requested": len(runnable)}, "owner": self.owners.instance}
+        job = LiveJob(doc)
+        doc["counts"] = job.counts()
+        await self.collection.insert_one(doc)
+        self.counting[job.job_id] = job
+        task_docs = []
+        try:
+            for platform, (command, limit) in commands.items():
+                names = [d["_id"] for d in runnable if d.get("platform", "linux") == platform]
+                task_docs += await self.tasks.create(names, command, time_limit=limit, job_id=job.job_id,
+                                                     tool=tool, target=target, created_by=principal.name)
+        except BaseException:
+            job.creating = False
+            self._end(job)
+            raise
+        job.creating = False
+        doc["counts"] = job.counts()
+        doc["summary"] = job_summary(doc["counts"], False)
+        self._emit("job.created", job_model(doc))
+        self._save(job)
+        if job.finished():
+            self._end(job)
+        return doc, task_docs
+
+    # --- following tasks ---
+
+    def _budget(self, state):
+        """Seconds within which a task now in ``state`` surely ends (timeouts plus a sweep)."""
+        seconds = self.config.task_timeout + self.config.sweep_interval
+        return seconds + (self.config.delivery_timeout if state == QUEUED else 0)
+
+    def _time_left(self, task):
+        """Like ``_budget``, for a stored task: less the time it has already waited."""
+        stamp = task.get("dispatched_at") if task["state"] == DISPATCHED else None
+        stamp = stamp or task["created_at"]
+        waited = (models.utcnow() - _aware(stamp)).total_seconds()
+        return self._budget(task["state"]) - waited
+
+    def on_event(self, event):
+        """Count a task event of a job (an EventHub listener: synchronous, never raises)."""
+        if not event["type"].startswith("task.") or event["data"].get("job_id") is None:
+            return
+        try:
+            self._follow(event["data"])
+        except Exception:
+            log.exception("job counting failed for %s", event["type"])
+
+    def _follow(self, task):
+        task_id, state, job = task["task_id"], task["state"], self.counting.get(task["job_id"])
+        if state in TERMINAL_STATES:
+            self.targets.finish(task_id)
+        else:
+            target = self.targets.target_of(task_id)
+            if target is None and state == QUEUED and job is not None:
+                target = job.doc["target"]
+            if target is not None:
+                self.targets.track(task_id, target, self._budget(state))
+        if job is None or job.ended:
+            return
+        if not job.advance(task_id, state, task.get("outcome"), task.get("reason")) or job.creating:
+            return
+        if job.finished():
+            self._end(job)
+            return
+        self._progress(job)
+        if state in TERMINAL_STATES:
+            self._save(job)
+
+    def _end(self, job):
+        """Stop counting: unfinished tasks count as timed out; announce and save."""
+        job.ended = True
+        if job.doc["state"] == RUNNING:
+            job.doc["state"] = DONE
+        job.doc["finished_at"] = models.utcnow()
+        self._progress(job)
+        self._emit("job.done", job_model(job.doc))
+        self._save(job)
+
+    def _progress(self, job):
+        """Recount the job into its document and announce it (``job.progress``)."""
+        doc = job.doc
+        doc["counts"] = job.counts()
+        doc["summary"] = job_summary(doc["counts"], job.ended)
+        doc["outcome"] = job_outcome(doc["counts"], job.ended)
+        self._emit("job.progress", {key: doc[key] for key in ("counts", "state", "summary", "outcome")}
+                   | {"job_id": job.job_id})
+
+    def _emit(self, event_type, data):
+        asyncio.get_running_loop().call_soon(self.events.publish, event_type, data)
+
+    def _save(self, job):
+        job.dirty = True
+        if job.saver is None or job.saver.done():
+            job.saver = asyncio.ensure_future(self._saver(job))
+
+    async def _saver(self, job):
+        """Write the job's state and counts, one write at a time, until nothing is pending."""
+        while job.dirty:
+            job.dirty = False
+            fields = {key: job.doc.get(key) for key in ("state", "counts", "finished_at", "summary", "outcome")}
+            try:
+                await self.collection.update_one({"_id": job.job_id}, {"$set": fields})
+            except PyMongoError:
+                log.exception("saving job %s failed; retrying at the next sweep", job.job_id)
+                job.dirty = True
+                return
+        if job.ended and self.counting.get(job.job_id) is job:
+            del self.counting[job.job_id]
+
+    async def sweep(self, now=None):
+        """End jobs past their deadline (canceling their queued tasks); retry failed saves."""
+        now = now or models.utcnow()
+        await self.owners.heartbeat()
+        if self.owners.due(now):
+            for doc in await self.owners.orphans(self.collection):
+                await self._adopt(doc)
+        for job in list(self.counting.values()):
+            if not job.ended and not job.creating and now >= _aware(job.doc["deadline"]):
+                await self._cancel_queued(job, "not fetched before the job's deadline")
+                if not job.ended:  # the cancels may have finished it already
+                    self._end(job)
+            elif job.dirty and (job.saver is None or job.saver.done()):
+                self._save(job)
+
+    async def _cancel_queued(self, job, summary="canceled with its job"):
+        canceled = []
+        for task_id, state in list(job.states.items()):
+            if state == QUEUED:
+                try:
+                    canceled.append((await self.tasks.cancel(task_id, summary))["_id"])
+                except (NotFound, Conflict):
+                    pass  # dispatched or ended meanwhile
+        return canceled
+
+    # --- reading and canceling ---
+
+    async def cancel(self, job_id):
+        """Cancel a running job's queued tasks; return (job document, canceled task ids)."""
+        job = self.counting.get(job_id)
+        if job is None or job.ended or job.doc["state"] != RUNNING:
+            doc = await self.find(job_id)
+            if doc is None:
+                raise NotFound(f"job not found: {job_id}")
+            raise Conflict(f"job {job_id} is {doc['state']}: only running jobs can be canceled")
+        job.doc["state"] = CANCELED
+        canceled = await self._cancel_queued(job)
+        if not job.ended:
+            if job.finished():
+                self._end(job)
+            else:
+                self._progress(job)
+                self._save(job)
+        return job.doc, canceled
+
+    async def find(self, job_id):
+        """A job document (the live copy while it is counted), or None."""
+        job = self.counting.get(job_id)
+        if job is not None:
+            return job.doc
+        return await self.collection.find_one({"_id": job_id})
+
+    async def get(self, job_id):
+        """(job document, its task documents); NotFound when there is no such job."""
+        doc = await self.find(job_id)
+        if doc is None:
+            raise NotFound(f"job not found: {job_id}")
+        return doc, await self.tasks.list(job_id=job_id, limit=MAX_AGENTS)
+
+    async def list(self, tool=None, user=None, state=None, limit=50, before=None, target=None, part=False):
+        """Newest first, at most ``limit``, with ids below ``before``; ``part``: users (and
+        targets: the host or the URL) containing the text given."""
+        query = {}
+        if tool is not None:
+            query["tool"] = tool
+        if user is not None:
+            query["created_by"] = name_match(user, part)
+        if target is not None:
+            match = name_match(target, part)
+            query["$or"] = [{"target": match}, {"params.url": match}]
+        if state is not None:
+            if state not in JOB_STATES:
+                raise ValidationError(f"state: must be one of {', '.join(JOB_STATES)}")
+            query["state"] = state
+        if before is not None:
+            query["_id"] = {"$lt": before}
+        cursor = self.collection.find(query).sort("_id", DESCENDING).limit(limit)
+        docs = []
+        async for doc in cursor:
+            live = self.counting.get(doc["_id"])
+            docs.append(live.doc if live is not None else doc)
+        return docs

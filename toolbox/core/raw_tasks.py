@@ -1,0 +1,29 @@
+"""Raw commands (admins only): one task per named agent, running the command as given.
+
+A raw command is not a tool: nothing is parsed from it and no job counts it.  The
+command is checked (and repaired where the field agent would garble it,
+``models.command_repaired``); every named agent must exist and be enabled.
+"""
+
+from toolbox import models
+from toolbox.core.job_selection import agent_names
+from toolbox.errors import ValidationError
+
+
+class RawTasks:
+    """Queues raw commands on named agents."""
+
+    def __init__(self, agents, tasks):
+        self.agents = agents
+        self.tasks = tasks
+
+    async def create(self, agents, command, created_by: str) -> tuple[list[str], str, list[dict]]:
+        """Queue ``command`` on each of ``agents`` (names); return (names, the command queued, task documents)."""
+        names = agent_names(agents)
+        command, repaired = models.command_repaired(command)
+        for name in names:
+            doc = await self.agents.require(name)
+            if doc.get("disabled"):
+                raise ValidationError(f"agents: agent {name} is disabled")
+        docs = await self.tasks.create(names, command, created_by=created_by, command_repaired=repaired or None)
+        return names, command, docs

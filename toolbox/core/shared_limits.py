@@ -1,0 +1,115 @@
+"""The job rate limits kept in MongoDB: one budget for every server process on the database.
+
+The in-memory ``toolbox.core.ratelimit`` limits hold for one process; with several behind one
+address a user could start ``TOOLBOX_JOBS_PER_MINUTE`` jobs on each.  These keep the
+same rules in the database:
+
+- ``SharedWindow``: at most ``limit`` hits per key in any ``window`` seconds.  A key's
+  document holds the times of its recent hits; a hit is added by one atomic update that
+  matches only while fewer than ``limit`` are there (``hits.<limit-1>`` does not exist),
+  after the expired ones were pulled out.  Two processes cannot both take the last slot.
+- ``SharedTargets``: at most ``limit`` unfinished tasks aimed at one target, counted in
+  ``tasks`` (indexed by target and state) when a job is created.  Two jobs created at the
+  same moment on two processes can both pass a nearly full target (the count and the
+  insert are not one operation); the excess is bounded by one job's size.
+
+Both have the in-memory limits' interface (``acquire``/``release`` for both, and
+``track``/``finish``/``target_of``, unused here).
+"""
+
+import datetime
+
+from toolbox import models
+from toolbox.store.db import ASCENDING, DuplicateKeyError, ReturnDocument, index
+from toolbox.errors import RateLimited, ValidationError
+from toolbox.models import DISPATCHED, QUEUED
+from toolbox.core.ratelimit import MAX_TARGET_RETRY_AFTER
+
+UNFINISHED = [QUEUED, DISPATCHED]
+
+
+class SharedWindow:
+    """At most ``limit`` hits per key in any ``window`` seconds, across processes."""
+
+    def __init__(self, collection, limit, window=60.0):
+        self.collection = collection
+        self.limit = limit
+        self.window = window
+
+    async def acquire(self, key, what="requests"):
+        """Take one hit for ``key`` now (a token for ``release``), or raise RateLimited."""
+        now = models.utcnow()
+        cutoff = now - datetime.timedelta(seconds=self.window)
+        await self.collection.update_one({"_id": key}, {"$pull": {"hits": {"$lte": cutoff}}})
+        room = {"_id": key, f"hits.{self.limit - 1}": {"$exists": False}}
+        try:
+            doc = await self.collection.find_one_and_update(
+                room, {"$push": {"hits": now}}, upsert=True, return_document=ReturnDocument.AFTER)
+        except DuplicateKeyError:  # full: the upsert tried to create the existing document
+            doc = None
+        if doc is None:
+            full = await self.collection.find_one({"_id": key})
+            hits = sorted(hit for hit in (full or {}).get("hits", []) if _aware(hit) > cutoff)
+            oldest = _aware(hits[-self.limit]) if len(hits) >= self.limit else now
+            wait = max((oldest - cutoff).total_seconds(), 0.001)
+            raise RateLimited(f"too many {what}: at most {self.limit} per {self.window:g} seconds; "
+                              f"retry in {max(1, int(wait + 0.999))} s", wait)
+        return now
+
+    async def release(self, key, token):
+        """Give back a hit taken by ``acquire`` (its job was refused for another reason)."""
+        await self.collection.update_one({"_id": key}, {"$pull": {"hits": token}})
+
+
+class SharedTargets:
+    """At most ``limit`` unfinished tasks per target, counted in the ``tasks`` collection."""
+
+    def __init__(self, tasks, limit, config):
+        self.tasks = tasks
+        self.limit = limit
+        self.config = config
+
+    async def start(self, tasks, time_left):
+        """Index the tasks by target (the unfinished ones are counted, not followed)."""
+        await self.tasks.create_indexes([index(
+            [("target", ASCENDING), ("state", ASCENDING), ("created_at", ASCENDING)], name="target_state",
+            partialFilterExpression={"target": {"$exists": True}})])
+
+    async def unfinished(self, target):
+        """Unfinished tasks aimed at ``target``, as stored."""
+        return await self.tasks.count_documents({"target": target, "state": {"$in": UNFINISHED}})
+
+    async def acquire(self, target, needed):
+        """Let a job of ``needed`` tasks aim at ``target``, or raise (the job is refused whole)."""
+        if needed > self.limit:
+            raise ValidationError(f"this job would send {needed} tasks to {target}; at most "
+                                  f"{self.limit} may be unfinished at once: select fewer agents")
+        if await self.unfinished(target) + needed <= self.limit:
+            return
+        oldest = await self.tasks.find({"target": target, "state": {"$in": UNFINISHED}},
+                                       {"created_at": 1, "time_limit": 1}).sort("created_at", ASCENDING).to_list(1)
+        wait = MAX_TARGET_RETRY_AFTER
+        if oldest:  # the oldest surely ends by its delivery timeout plus its own bound
+            task = oldest[0]
+            ends = _aware(task["created_at"]) + datetime.timedelta(
+                seconds=self.config.delivery_timeout + self.config.task_grace
+                + (task.get("time_limit") or self.config.task_timeout))
+            wait = min(max((ends - models.utcnow()).total_seconds(), 1.0), MAX_TARGET_RETRY_AFTER)
+        raise RateLimited(f"too many unfinished tasks aimed at {target} (limit {self.limit}); "
+                          f"retry in {max(1, int(wait + 0.999))} s", wait)
+
+    def release(self, target, needed):
+        """Nothing held: the tasks themselves are counted."""
+
+    def track(self, task_id, target, finished_within):
+        """Tasks are counted in the database, not followed."""
+
+    def finish(self, task_id):
+        """Tasks are counted in the database, not followed."""
+
+    def target_of(self, task_id):
+        return None
+
+
+def _aware(value):
+    return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value

@@ -1,0 +1,385 @@
+"""Tasks: ids, the queued → dispatched → done lifecycle, outcomes, time bounds and history.
+
+Two collections keep the hot path small whatever the history size:
+
+- ``tasks`` holds live tasks (queued, dispatched) and, briefly, finished ones;
+  create, claim and complete are one write each, on its indexes.
+- ``task_history`` holds finished tasks.  The sweeper moves them there in batches
+  (an upsert then a conditional delete, so a move interrupted half-way is redone,
+  never lost) and, when a history limit is set, prunes the oldest.
+
+Ids come from an atomic counter, reserved ``id_block`` at a time per process.
+
+An agent has at most one task dispatched at a time (``toolbox.core.claims``, which also
+says how that holds on either database).  A task is bound to the *registration* it
+was delivered to (the agent document's ``registration``): a result is taken only from
+that registration, so an agent deleted and created again under the same name cannot
+answer its predecessor's tasks.
+
+Every finished task carries an ``outcome`` and a one-line ``summary``, written with
+the state change itself: for a result, what ``toolbox.tools.outcomes`` reads from it
+(``ok``, ``partial``, ``failed``, with ``parsed`` numbers); otherwise the terminal state
+(``lost`` with a ``reason``: ``agent_offline``, ``agent_restarted`` (it registered
+again: a new process, which knows nothing of the task), ``timeout``, ``agent_deleted``;
+``delivery_timeout``; ``canceled``).  A dispatched task ends ``lost`` (reason
+``timeout``) ``lost_after`` seconds after dispatch: its tool's time bound plus a
+grace, or ``TOOLBOX_TASK_TIMEOUT`` for raw commands.  A task stores only the fields it
+has (no ``False`` flags, no empty ``parsed``): every field costs on each read and write.
+"""
+
+import asyncio
+import datetime
+import logging
+
+from toolbox import models
+from toolbox.core.claims import CLAIM_ORDER
+from toolbox.store.db import ASCENDING, DESCENDING, BulkWriteError, ReturnDocument, index
+from toolbox.errors import Conflict, NotFound, ValidationError
+from toolbox.store.filters import name_match
+from toolbox.models import (AGENT_DELETED, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, LOST_SUMMARIES, QUEUED,
+                            TERMINAL_STATES, TIMEOUT)
+from toolbox.presenters import task_event, task_model
+from toolbox.tools.outcomes import read_result
+
+log = logging.getLogger("toolbox.tasks")
+
+ARCHIVE_BATCH = 1000
+
+
+def _aware(value):
+    return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value
+
+
+class TaskService:
+    """Creates tasks, hands them to agents one at a time, stores results and ends stale ones."""
+
+    def __init__(self, db, events, config, claims):
+        self.unfinished = db["tasks"]
+        self.history = db["task_history"]
+        self.counters = db["counters"]
+        self.events = events
+        self.config = config
+        self.claims = claims
+        self._ids = iter(())
+        self._id_lock = asyncio.Lock()
+        # agent -> the task this process dispatched to it, as claimed: what complete()
+        # needs to read the result (tool, target, command) without a read per task.
+        # One entry per agent at most; a miss (the task ended elsewhere) reads the task.
+        self._dispatched = {}
+
+    async def start(self):
+        await self.unfinished.create_indexes([
+            index([("agent", ASCENDING), ("state", ASCENDING)] + CLAIM_ORDER, name="claim"),
+            index([("state", ASCENDING), ("created_at", ASCENDING)], name="state_created"),
+            index([("state", ASCENDING), ("dispatched_at", ASCENDING)], name="state_dispatched"),
+            index([("job_id", ASCENDING)], name="job", sparse=True),
+        ])
+        await self.claims.start(self.unfinished)
+        await self.history.create_indexes([
+            index([("agent", ASCENDING), ("_id", DESCENDING)], name="agent_id"),
+            index([("state", ASCENDING), ("_id", DESCENDING)], name="state_id"),
+            index([("job_id", ASCENDING)], name="job", sparse=True),
+        ])
+
+    # --- ids ---
+
+    async def next_id(self):
+        """The next task id (>= 1), unique across every process on the database."""
+        async with self._id_lock:
+            task_id = next(self._ids, None)
+            if task_id is None:
+                block = self.config.id_block
+                doc = await self.counters.find_one_and_update(
+                    {"_id": "task_id"}, {"$inc": {"value": block}},
+                    upsert=True, return_document=ReturnDocument.AFTER)
+                self._ids = iter(range(doc["value"] - block + 1, doc["value"] + 1))
+                task_id = next(self._ids)
+            return task_id
+
+    # --- lifecycle ---
+
+    async def create(self, agents, command, time_limit=None, **extra):
+        """Queue one task per agent name (already validated); return the documents.
+
+        ``time_limit``: the seconds the command may run (a tool's bound); the task ends
+        ``lost`` that long plus ``task_grace`` after dispatch.  Without it (raw commands)
+        the limit is ``task_timeout`` and there is no grace.
+        """
+        now = models.utcnow()
+        if time_limit is None:
+            time_limit = self.config.task_timeout
+        docs = []
+        for agent in agents:
+            doc = {"_id": await self.next_id(), "agent": agent, "command": command,
+                   "state": QUEUED, "created_at": now, "time_limit": time_limit}
+            doc.update({key: value for key, value in extra.items() if value is not None})
+            docs.append(doc)
+        if docs:
+            await self.unfinished.insert_many(docs)
+        for doc in docs:
+            self.claims.queued(doc["agent"], doc["_id"])
+            self.events.publish("task.queued", task_model(doc))
+        return docs
+
+    async def claim(self, agent, registration):
+        """Dispatch the agent's oldest queued task to ``registration``, or None.
+
+        None too while the agent has a task in flight (``toolbox.core.claims``).
+        """
+        fields = {"state": DISPATCHED, "dispatched_at": models.utcnow(), "registration": registration}
+        doc = await self.claims.claim(self.unfinished, agent, fields)
+        if doc is not None:
+            self._dispatched[agent] = doc
+        return doc
+
+    def _released(self, doc):
+        """``doc`` (a task that was dispatched) no longer is: its agent may get the next
+        (the event announcing how it ended wakes the agent's parked fetch)."""
+        agent = doc["agent"]
+        self.claims.released(agent, doc["_id"])
+        held = self._dispatched.get(agent)
+        if held is not None and held["_id"] == doc["_id"]:
+            del self._dispatched[agent]
+
+    async def unclaim(self, doc):
+        """Put back a claimed task whose response never reached its agent."""
+        back = await self.unfinished.find_one_and_update(
+            {"_id": doc["_id"], "state": DISPATCHED, "dispatched_at": doc["dispatched_at"]},
+            {"$set": {"state": QUEUED, "dispatched_at": None, "registration": None}},
+            return_document=ReturnDocument.AFTER)
+        if back is not None:
+            self.claims.queued(doc["agent"], doc["_id"])
+            log.info("task %s: response to %s not delivered; queued again", doc["_id"], doc["agent"])
+            self._released(doc)
+            self.events.publish("task.queued", task_model(back))
+        return back
+
+    def delivered(self, doc):
+        """Announce that a claimed task's response was written to its agent."""
+        self.events.publish("task.dispatched", task_model(doc))
+
+    async def complete(self, agent, registration, task_id, result, exit_code=None, duration_ms=None,
+                       truncated=False, recovered=False, repaired=False):
+        """Store a result from ``registration`` of ``agent``: "stored" or "duplicate".
+
+        Raises NotFound (not delivered to this registration) or Conflict (a different
+        result is stored already).  A late result for a ``lost`` task is still stored.
+        """
+        task = self._dispatched.get(agent)
+        if task is None or task["_id"] != task_id:
+            task = await self.find(task_id)  # dispatched by another process, or lost meanwhile
+        # Tasks dispatched before registrations existed carry none: any registration of
+        # the name may answer those.
+        bound_to = task.get("registration") if task is not None else None
+        if (task is None or task["agent"] != agent or bound_to not in (None, registration)
+                or task["state"] not in (DISPATCHED, LOST, DONE)):
+            raise NotFound(f"task {task_id} was not delivered to agent {agent}")
+        if task["state"] == DONE:
+            return self._repeated(task, result, exit_code)
+        reading = read_result(task.get("tool") or task["command"], result, exit_code, task.get("target"))
+        fields = {"state": DONE, "finished_at": models.utcnow(), "result": result,
+                  "outcome": reading.outcome, "summary": reading.summary}
+        # Only what is there: every stored field costs on every read and write of the task.
+        for key, value in (("parsed", reading.parsed), ("result_truncated", truncated),
+                           ("result_recovered", recovered), ("result_repaired", repaired)):
+            if value:
+                fields[key] = value
+        if exit_code is not None:
+            fields["exit_code"] = exit_code
+        if duration_ms is not None:
+            fields["duration_ms"] = duration_ms
+        query = {"_id": task_id, "agent": agent, "state": {"$in": [DISPATCHED, LOST]}}
+        for collection in (self.unfinished, self.history):  # a lost task may be in history already
+            doc = await collection.find_one_and_update(
+                query, {"$set": fields}, return_document=ReturnDocument.AFTER)
+            if doc is not None:
+                if task["state"] == DISPATCHED:
+                    self._released(doc)
+                self.events.publish("task.done", task_event(doc))
+                return "stored"
+        done = await self.find(task_id)  # the same result may have won a race
+        if done is not None and done["state"] == DONE:
+            return self._repeated(done, result, exit_code)
+        raise NotFound(f"task {task_id} was not delivered to agent {agent}")
+
+    @staticmethod
+    def _repeated(doc, result, exit_code):
+        if doc.get("result") == result and doc.get("exit_code") == exit_code:
+            return "duplicate"
+        raise Conflict(f"task {doc['_id']} already has a different result")
+
+    async def cancel(self, task_id, summary="canceled"):
+        """Cancel a queued task; a task already delivered cannot be called back."""
+        doc = await self.unfinished.find_one_and_update(
+            {"_id": task_id, "state": QUEUED},
+            {"$set": {"state": CANCELED, "finished_at": models.utcnow(),
+                      "outcome": CANCELED, "summary": summary}},
+            return_document=ReturnDocument.AFTER)
+        if doc is not None:
+            self.events.publish("task.canceled", task_model(doc))
+            return doc
+        doc = await self.find(task_id)
+        if doc is None:
+            raise NotFound(f"task not found: {task_id}")
+        raise Conflict(f"task {task_id} is {doc['state']}: only queued tasks can be canceled")
+
+    async def end_agent(self, agent):
+        """The agent was deleted: cancel its queued tasks, end its dispatched one ``lost``."""
+        canceled = []
+        async for doc in self.unfinished.find({"agent": agent, "state": QUEUED}, {"_id": 1}):
+            try:
+                canceled.append(await self.cancel(doc["_id"]))
+            except (NotFound, Conflict):
+                pass  # dispatched or canceled meanwhile
+        lost = await self.end_in_flight(agent, AGENT_DELETED)
+        return canceled, lost
+
+    async def end_in_flight(self, agent, reason):
+        """End the agent's dispatched task ``lost`` with ``reason``; the document, or None."""
+        query = self.claims.in_flight(agent)
+        if query is None:
+            return None
+        doc = await self.unfinished.find_one_and_update(query, {"$set": self._lost_fields(reason)},
+                                                  return_document=ReturnDocument.AFTER)
+        if doc is not None:
+            self._ended(doc)
+        return doc
+
+    def lost_after(self, doc):
+        """Seconds after dispatch that ``doc`` ends ``lost``: a tool task's bound plus the
+        grace; a raw command's limit (``TOOLBOX_TASK_TIMEOUT`` when it was queued)."""
+        limit = doc.get("time_limit") or self.config.task_timeout
+        return limit + self.config.task_grace if doc.get("tool") else limit
+
+    def _lost_fields(self, reason, now=None, lost_after=None):
+        if reason == TIMEOUT:
+            summary = f"no result within {lost_after:g} s"
+        else:
+            summary = LOST_SUMMARIES.get(reason, reason)
+        return {"state": LOST, "finished_at": now or models.utcnow(), "reason": reason,
+                "outcome": LOST, "summary": summary}
+
+    def _ended(self, doc):
+        """Announce a task that ended without a result (and free its agent if it was dispatched)."""
+        if doc["state"] == LOST:
+            self._released(doc)
+        self.events.publish(f"task.{doc['state']}", task_model(doc))
+
+    # --- reading ---
+
+    async def find(self, task_id):
+        """A task by id, live or finished, or None."""
+        doc = await self.unfinished.find_one({"_id": task_id})
+        if doc is None:
+            doc = await self.history.find_one({"_id": task_id})
+        return doc
+
+    async def list(self, agent=None, state=None, limit=50, before=None, job_id=None, part=False):
+        """Newest first, at most ``limit``, with ids below ``before``; ``part``: agent names
+        containing ``agent``."""
+        query = {}
+        if agent is not None:
+            query["agent"] = name_match(agent, part)
+        if state is not None:
+            if state not in models.TASK_STATES:
+                raise ValidationError(f"state: must be one of {', '.join(models.TASK_STATES)}")
+            query["state"] = state
+        if job_id is not None:
+            query["job_id"] = job_id
+        if before is not None:
+            query["_id"] = {"$lt": before}
+        docs = {}
+        for collection in (self.unfinished, self.history):
+            cursor = collection.find(query).sort("_id", DESCENDING).limit(limit)
+            async for doc in cursor:
+                docs.setdefault(doc["_id"], doc)  # live wins over a stale history copy
+        return sorted(docs.values(), key=lambda doc: doc["_id"], reverse=True)[:limit]
+
+    # --- sweeping ---
+
+    async def expire(self, now=None):
+        """End tasks that waited too long: queued → delivery_timeout, dispatched → lost."""
+        now = now or models.utcnow()
+        ended = []
+        cutoff = now - datetime.timedelta(seconds=self.config.delivery_timeout)
+        summary = f"not fetched by its agent within {self.config.delivery_timeout:g} s"
+        async for stale in self.unfinished.find({"state": QUEUED, "created_at": {"$lt": cutoff}}, {"_id": 1}):
+            doc = await self.unfinished.find_one_and_update(
+                {"_id": stale["_id"], "state": QUEUED},
+                {"$set": {"state": DELIVERY_TIMEOUT, "finished_at": now,
+                          "outcome": DELIVERY_TIMEOUT, "summary": summary}},
+                return_document=ReturnDocument.AFTER)
+            if doc is not None:
+                ended.append(doc)
+                self._ended(doc)
+        # Each dispatched task has its own bound; none is shorter than the grace (tool
+        # tasks) or the task timeout (raw ones), so older ones are all that need a look.
+        soonest = min(self.config.task_grace, self.config.task_timeout)
+        cutoff = now - datetime.timedelta(seconds=soonest)
+        running = self.unfinished.find({"state": DISPATCHED, "dispatched_at": {"$lt": cutoff}},
+                                 {"_id": 1, "dispatched_at": 1, "time_limit": 1, "tool": 1})
+        async for stale in running:
+            lost_after = self.lost_after(stale)
+            if _aware(stale["dispatched_at"]) + datetime.timedelta(seconds=lost_after) > now:
+                continue
+            doc = await self.unfinished.find_one_and_update(
+                {"_id": stale["_id"], "state": DISPATCHED, "dispatched_at": stale["dispatched_at"]},
+                {"$set": self._lost_fields(TIMEOUT, now, lost_after)}, return_document=ReturnDocument.AFTER)
+            if doc is not None:
+                ended.append(doc)
+                self._ended(doc)
+        return ended
+
+    async def archive(self):
+        """Move finished tasks to history; return how many moved.
+
+        Copy first, then delete only what still has the state that was copied: a task
+        that changed meanwhile (a late result for a lost task) is copied again next time.
+        """
+        docs = await self.unfinished.find({"state": {"$in": list(TERMINAL_STATES)}}).to_list(ARCHIVE_BATCH)
+        if not docs:
+            return 0
+        try:
+            await self.history.insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            failed = {e["index"] for e in error.details.get("writeErrors", [])}
+            for position in sorted(failed):  # copied before by an interrupted archive
+                doc = docs[position]
+                await self.history.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        by_state = {}
+        for doc in docs:
+            by_state.setdefault(doc["state"], []).append(doc["_id"])
+        for state, ids in by_state.items():
+            await self.unfinished.delete_many({"_id": {"$in": ids}, "state": state})
+        await self.prune()
+        return len(docs)
+
+    async def prune(self):
+        """Keep about ``history_limit`` finished tasks (0 = keep all): at most a tenth more."""
+        limit = self.config.effective_history_limit
+        if not limit:
+            return 0
+        # Prune in steps: finding the cut-off sorts the history (a scan on the embedded
+        # database), so wait until it has grown a tenth past the limit.
+        slack = max(1, limit // 10)
+        if await self.history.estimated_document_count() <= limit + slack - 1:
+            return 0
+        cursor = self.history.find({}, {"_id": 1}).sort("_id", DESCENDING).skip(limit).limit(1)
+        oldest_kept = await cursor.to_list(1)
+        if not oldest_kept:
+            return 0
+        result = await self.history.delete_many({"_id": {"$lte": oldest_kept[0]["_id"]}})
+        return result.deleted_count
+
+    async def dispatched_agents(self):
+        """(agent, dispatched_at) of every task in flight (read once, at start-up)."""
+        cursor = self.unfinished.find({"state": DISPATCHED}, {"agent": 1, "dispatched_at": 1})
+        return [(doc["agent"], _aware(doc["dispatched_at"])) async for doc in cursor]
+
+    async def queued_agents(self, limit=10000):
+        """Names of agents that have queued tasks (for waking fetches parked elsewhere)."""
+        agents = set()
+        async for doc in self.unfinished.find({"state": QUEUED}, {"agent": 1}).limit(limit):
+            agents.add(doc["agent"])
+        return agents
+

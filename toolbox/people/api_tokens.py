@@ -1,0 +1,128 @@
+"""Personal API tokens: a user's bearer tokens for scripts, acting with the user's role.
+
+A token (``tbx_…``) is shown once at creation; the store keeps its SHA-256 hash.  Every
+bearer request looks its token up, so lookups are served from memory:
+
+- on the embedded database (one process by construction) the cache holds every token
+  and is authoritative; creation and revocation update it at once;
+- on MongoDB a cached entry is trusted for ``refresh`` seconds, then re-read; a
+  revocation is also announced to the other server processes (``token.revoked`` on the
+  event bus), which forget the token at once.  Unknown tokens are looked up by their
+  unique hash index.
+"""
+
+import datetime
+import hashlib
+import secrets
+import time
+
+from toolbox import models
+from toolbox.store.db import ASCENDING, index
+from toolbox.errors import Conflict, NotFound, ValidationError
+
+PREFIX = "tbx_"
+MAX_PER_USER = 100
+MAX_DAYS = 3650
+LAST_USED_EVERY = 60.0  # seconds: write last_used_at at most this often per token
+
+
+def api_token_hash(token):
+    """The stored SHA-256 of a personal API token (``tbx_…``)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_name(value):
+    if not isinstance(value, str) or not value.strip() or len(value) > 100 or not value.isprintable():
+        raise ValidationError("name: 1 to 100 printable characters")
+    return value.strip()
+
+
+def expired(doc, now=None):
+    expires_at = doc.get("expires_at")
+    return expires_at is not None and (now or models.utcnow()) >= expires_at
+
+
+class TokenStore:
+    """Create, list, revoke and look up personal API tokens."""
+
+    def __init__(self, db, events, authoritative, refresh):
+        self.collection = db["api_tokens"]
+        self.events = events
+        events.subscribe(self._on_event)
+        self.authoritative = authoritative
+        self.refresh = refresh
+        self._cache = {}  # token hash -> (doc, monotonic time it was read)
+
+    async def start(self):
+        await self.collection.create_indexes([
+            index([("token_hash", ASCENDING)], name="token_hash", unique=True),
+            index([("user_id", ASCENDING)], name="user_id"),
+        ])
+        if self.authoritative:
+            now = time.monotonic()
+            self._cache = {doc["token_hash"]: (doc, now) async for doc in self.collection.find({})}
+
+    async def create(self, user_id, name, expires_in_days=None):
+        """A new token for ``user_id`` → (doc, token); the token is not stored."""
+        name = token_name(name)
+        if expires_in_days is not None:
+            expires_in_days = models.int_in(expires_in_days, "expires_in_days", 1, MAX_DAYS)
+        if await self.collection.count_documents({"user_id": user_id}) >= MAX_PER_USER:
+            raise Conflict(f"you already have {MAX_PER_USER} tokens: revoke one first")
+        token = PREFIX + secrets.token_urlsafe(32)
+        now = models.utcnow()
+        doc = {"_id": "tok_" + secrets.token_hex(8), "user_id": user_id, "name": name,
+               "token_hash": api_token_hash(token), "created_at": now, "last_used_at": None,
+               "expires_at": now + datetime.timedelta(days=expires_in_days) if expires_in_days else None}
+        await self.collection.insert_one(doc)
+        self._cache[doc["token_hash"]] = (doc, time.monotonic())
+        return doc, token
+
+    async def list(self, user_id):
+        cursor = self.collection.find({"user_id": user_id}).sort([("created_at", ASCENDING)])
+        return await cursor.to_list(length=MAX_PER_USER * 2)
+
+    async def get(self, token_id):
+        doc = await self.collection.find_one({"_id": token_id}) if isinstance(token_id, str) else None
+        if doc is None:
+            raise NotFound(f"token not found: {str(token_id)[:40]}")
+        return doc
+
+    async def revoke(self, token_id):
+        """Delete a token; it stops working at once (in this process)."""
+        doc = await self.collection.find_one_and_delete({"_id": token_id})
+        if doc is None:
+            raise NotFound(f"token not found: {token_id[:40]}")
+        self._cache.pop(doc["token_hash"], None)
+        self.events.publish("token.revoked", {"token_hash": doc["token_hash"]}, feed=False)
+        return doc
+
+    def _on_event(self, event):
+        """Another server process revoked a token: forget it here too (within the event's delay)."""
+        if event["type"] == "token.revoked" and event.get("remote"):
+            self._cache.pop(event["data"]["token_hash"], None)
+
+    async def lookup(self, token):
+        """The doc of a valid, unexpired token; None otherwise."""
+        if not token.startswith(PREFIX) or len(token) > 200:
+            return None
+        digest = api_token_hash(token)
+        cached = self._cache.get(digest)
+        if cached is not None and (self.authoritative or time.monotonic() - cached[1] < self.refresh):
+            doc = cached[0]
+        elif self.authoritative:
+            return None
+        else:
+            doc = await self.collection.find_one({"token_hash": digest})
+            if doc is None:
+                self._cache.pop(digest, None)
+                return None
+            self._cache[digest] = (doc, time.monotonic())
+        now = models.utcnow()
+        if expired(doc, now):
+            return None
+        last = doc.get("last_used_at")
+        if last is None or (now - last).total_seconds() >= LAST_USED_EVERY:
+            doc["last_used_at"] = now
+            await self.collection.update_one({"_id": doc["_id"]}, {"$set": {"last_used_at": now}})
+        return doc

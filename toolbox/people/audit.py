@@ -1,0 +1,200 @@
+"""The audit log: a record of who did what, never holding a secret, and bounded.
+
+``AuditLog.record`` inserts one document per action into ``audit``; nothing in toolBox
+changes what an entry says.  ``details`` must not carry tokens, secrets or codes;
+``record`` drops keys whose names say they might.
+
+Refusals that need no credentials (a wrong one-time login link, a forged Feishu
+callback) would let anyone grow the log at will, so ``record_refusal`` counts them: one
+entry per source address, action and reason per minute, whose ``details.count`` says
+how many there were (counts are written by ``flush``, which the sweeper runs).
+
+``prune`` (run by the sweeper about once a minute) deletes entries older than the
+retention (``TOOLBOX_AUDIT_RETENTION_DAYS``) and, when a count cap is set (the
+embedded database's default, like the task history's), the oldest beyond it once the
+log is a tenth over: a long-running embedded server's memory levels off.
+"""
+
+import collections
+import datetime
+import logging
+import time
+
+from bson import ObjectId
+from bson.errors import InvalidId
+
+from toolbox import models
+from toolbox.store.db import ASCENDING, DESCENDING, index
+from toolbox.errors import ValidationError
+from toolbox.store.filters import name_match
+
+log = logging.getLogger("toolbox.audit")
+
+SECRET_WORDS = ("token", "secret", "password", "code", "cookie", "authorization")
+PRUNE_EVERY = 60.0  # seconds between retention/cap passes
+MAX_REFUSAL_KEYS = 10_000  # distinct (address, action, reason) counted in one minute
+
+
+def scrub(details):
+    """A copy of ``details`` without keys that might hold a secret."""
+    clean = {}
+    for key, value in (details or {}).items():
+        if any(word in key.lower() for word in SECRET_WORDS) and key not in ("exit_code", "status_code"):
+            continue
+        clean[key] = scrub(value) if isinstance(value, dict) else value
+    return clean
+
+
+class AuditLog:
+    """Append and read audit entries."""
+
+    def __init__(self, db, retention_days=180.0, limit=0, clock=time.time):
+        self.collection = db["audit"]
+        self.retention_days = retention_days
+        self.limit = limit
+        self.clock = clock
+        self._minute = None
+        self._refusals = {}  # (address, action, reason) -> [entry id, counts not yet written]
+        self._pruned_at = None
+        # Embedded database (this process is its only writer): every entry's id, oldest first.
+        self._ids = collections.deque() if getattr(db, "local_state", None) is not None else None
+
+    async def start(self):
+        if self._ids is not None:
+            cursor = self.collection.find({}, {"_id": 1}).sort([("at", ASCENDING), ("_id", ASCENDING)])
+            self._ids.extend([entry["_id"] async for entry in cursor])
+        await self.collection.create_indexes([
+            index([("at", DESCENDING)], name="at"),
+            index([("actor", ASCENDING), ("at", DESCENDING)], name="actor_at"),
+            index([("action", ASCENDING), ("at", DESCENDING)], name="action_at"),
+        ])
+
+    async def record(self, actor, action, target=None, outcome="ok", details=None, address=None):
+        """Append one entry.  ``actor`` is a Principal (or None for anonymous)."""
+        entry = {
+            "at": models.utcnow(),
+            "actor": getattr(actor, "name", None),
+            "actor_id": getattr(actor, "user_id", None),
+            "role": getattr(actor, "role", None),
+            "action": action,
+            "target": target,
+            "outcome": outcome,
+            "details": scrub(details),
+            "address": address,
+        }
+        await self.collection.insert_one(entry)
+        if self._ids is not None:
+            self._ids.append(entry["_id"])
+        return entry
+
+    async def record_refusal(self, action, reason, address, target=None, details=None):
+        """Count a refusal that needs no credentials: the first of its kind from ``address``
+        in a minute is an entry, the others add to its ``details.count``."""
+        minute = int(self.clock() // 60)
+        if minute != self._minute:
+            finished, self._refusals, self._minute = self._refusals, {}, minute
+            await self._flush(finished)
+        refusals = self._refusals
+        key = (address, action, reason)
+        if key not in refusals and len(refusals) >= MAX_REFUSAL_KEYS:
+            key = ("*", action, reason)  # too many sources this minute: one entry for the rest
+        counted = refusals.get(key)
+        if counted is not None:
+            counted[1] += 1
+            return
+        refusals[key] = counted = [None, 0]  # [entry id, counts not yet written]
+        entry = await self.record(None, action, target, "refused",
+                                  dict(details or {}, reason=reason, count=1), address=key[0])
+        counted[0] = entry["_id"]
+        if self._refusals is not refusals:  # the minute ended while this was written
+            await self._flush({key: counted})
+
+    async def flush(self):
+        """Write the refusal counts gathered since the last flush."""
+        await self._flush(self._refusals)
+
+    async def _flush(self, refusals):
+        for counted in list(refusals.values()):
+            if counted[0] is None or not counted[1]:
+                continue  # still being inserted: its counts are written by the next flush
+            pending, counted[1] = counted[1], 0  # taken before the write: counts arriving meanwhile stay
+            await self.collection.update_one({"_id": counted[0]}, {"$inc": {"details.count": pending}})
+
+    async def sweep(self):
+        """Flush refusal counts and keep the count cap; about once a minute, the retention."""
+        await self.flush()
+        now = self.clock()
+        retention = self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY
+        if retention:
+            self._pruned_at = now
+        await self.prune(retention=retention)
+
+    async def prune(self, now=None, retention=True):
+        """Delete entries past the retention (when ``retention``), and the oldest beyond the
+        count cap once the log is a tenth over it; return how many."""
+        now = now or models.utcnow()
+        cutoff = now - datetime.timedelta(days=self.retention_days) if self.retention_days else None
+        if self._ids is not None:
+            return await self._prune_known(cutoff if retention else None)
+        deleted = 0
+        if cutoff is not None and retention:
+            deleted += (await self.collection.delete_many({"at": {"$lt": cutoff}})).deleted_count
+        if self.limit and await self.collection.estimated_document_count() >= self.limit + self._slack:
+            cursor = self.collection.find({}, {"at": 1}).sort(
+                [("at", DESCENDING), ("_id", DESCENDING)]).skip(self.limit).limit(1)
+            newest_gone = await cursor.to_list(1)
+            if newest_gone:
+                at, entry_id = newest_gone[0]["at"], newest_gone[0]["_id"]
+                result = await self.collection.delete_many(
+                    {"$or": [{"at": {"$lt": at}}, {"at": at, "_id": {"$lte": entry_id}}]})
+                deleted += result.deleted_count
+        return deleted
+
+    async def _prune_known(self, cutoff):
+        """The embedded database's prune: this process wrote every entry and knows their ids,
+        oldest first, so it deletes by id (a lookup) instead of sorting or scanning the log."""
+        ids = self._ids
+        gone = []
+        if cutoff is not None:
+            while ids and ids[0].generation_time < cutoff:
+                gone.append(ids.popleft())
+        if self.limit and len(ids) >= self.limit + self._slack:
+            gone += [ids.popleft() for _ in range(len(ids) - self.limit)]
+        if not gone:
+            return 0
+        return (await self.collection.delete_many({"_id": {"$in": gone}})).deleted_count
+
+    @property
+    def _slack(self):
+        return max(1, self.limit // 10)
+
+    async def list(self, actor=None, action=None, target=None, limit=50, before=None, part=False):
+        """Newest first.  ``actor`` matches the actor's name or user id; ``part``: names,
+        actions and targets containing the text given; ``before`` is a datetime bound, or
+        the id of an entry (a page's ``next_before``: no entry is skipped even when several
+        share a millisecond)."""
+        clauses = []
+        if actor is not None:
+            actor = name_match(actor, part)
+            clauses.append({"$or": [{"actor": actor}, {"actor_id": actor}]})
+        for key, value in (("action", action), ("target", target)):
+            if value is not None:
+                clauses.append({key: name_match(value, part)})
+        if isinstance(before, str):
+            anchor = await self.collection.find_one({"_id": _entry_id(before)})
+            if anchor is None:
+                raise ValidationError("before: no such audit entry")
+            clauses.append({"$or": [{"at": {"$lt": anchor["at"]}},
+                                    {"at": anchor["at"], "_id": {"$lt": anchor["_id"]}}]})
+        elif before is not None:
+            clauses.append({"at": {"$lt": before}})
+        query = {"$and": clauses} if clauses else {}
+        cursor = self.collection.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
+        return [entry async for entry in cursor]
+
+
+def _entry_id(text):
+    try:
+        return ObjectId(text)
+    except (InvalidId, TypeError):
+        raise ValidationError("before: not an audit entry id") from None

@@ -1,0 +1,159 @@
+"""People: the ``users`` collection, keyed on Feishu's ``union_id``, with roles.
+
+``UserStore`` upserts a user from a Feishu profile at each login (every id and the
+profile are refreshed), creates the local ``local-admin`` user for the one-time local
+login, changes roles and the disabled flag, and remembers the sessions a user ended
+with logout (their ``sid``), so a logged-out session cookie stops working everywhere.
+
+Role rules: a new user is ``admin`` when their union_id is listed in ``TOOLBOX_ADMINS``,
+or their email is listed and ``FEISHU_TENANT_KEY`` is set and is their tenant (an email
+is a field an organisation's admins fill in, unverified: without the tenant check anyone
+from any Feishu organisation could claim ``boss@corp``); else ``config.default_role``.  The list is read at first login only:
+later role changes made by an admin stick.  No change may leave toolBox without an
+enabled admin user (``Conflict``).
+"""
+
+import datetime
+import secrets
+
+from toolbox import models
+from toolbox.people.principals import ROLES
+from toolbox.store.db import ASCENDING, DuplicateKeyError, ReturnDocument, index
+from toolbox.errors import Conflict, NotFound, ValidationError
+
+LOCAL_ADMIN_ID = "local-admin"
+PROFILE_FIELDS = ("open_id", "tenant_key", "name", "en_name", "avatar_url", "email", "enterprise_email")
+
+
+def new_user_id():
+    return "u_" + secrets.token_hex(8)
+
+
+def role_arg(value):
+    """A valid role name, or ValidationError."""
+    if value not in ROLES:
+        raise ValidationError(f"role: one of {', '.join(ROLES)}")
+    return value
+
+
+class UserStore:
+    """Read and change users; every read goes to the database (the collection is small)."""
+
+    def __init__(self, db, config):
+        self.collection = db["users"]
+        self.config = config
+
+    async def start(self):
+        await self.collection.create_indexes([
+            index([("union_id", ASCENDING)], name="union_id", unique=True, sparse=True),
+        ])
+
+    async def get(self, user_id):
+        if not isinstance(user_id, str) or not user_id:
+            return None
+        return await self.collection.find_one({"_id": user_id})
+
+    async def require(self, user_id):
+        doc = await self.get(user_id)
+        if doc is None:
+            raise NotFound(f"user not found: {str(user_id)[:40]}")
+        return doc
+
+    async def list(self, limit=10000):
+        cursor = self.collection.find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
+        return await cursor.to_list(length=limit)
+
+    def initial_role(self, profile):
+        """The role of a user logging in for the first time."""
+        listed = {entry.lower() for entry in self.config.admins}
+        if profile.union_id.lower() in listed:
+            return "admin"
+        tenant = self.config.feishu_tenant_key
+        if tenant and profile.tenant_key == tenant:
+            emails = {e.lower() for e in (profile.email, profile.enterprise_email) if e}
+            if emails & listed:
+                return "admin"
+        return self.config.default_role
+
+    async def upsert_feishu(self, profile):
+        """Create or refresh the user behind a Feishu profile → (doc, created)."""
+        now = models.utcnow()
+        fields = {key: getattr(profile, key) for key in PROFILE_FIELDS}
+        fields.update(feishu_user_id=profile.user_id, last_login_at=now)
+        update = {"$set": fields,
+                  "$setOnInsert": {"_id": new_user_id(), "role": self.initial_role(profile),
+                                   "disabled": False, "created_at": now}}
+        for attempt in (1, 2):
+            try:
+                doc = await self.collection.find_one_and_update(
+                    {"union_id": profile.union_id}, update, upsert=True,
+                    return_document=ReturnDocument.AFTER)
+                break
+            except DuplicateKeyError:  # another process created them a moment ago
+                if attempt == 2:
+                    raise
+        return doc, doc["created_at"] == now
+
+    async def ensure_local_admin(self):
+        """The local admin of a server without Feishu; the role is admin at each login."""
+        now = models.utcnow()
+        return await self.collection.find_one_and_update(
+            {"_id": LOCAL_ADMIN_ID},
+            {"$set": {"role": "admin", "last_login_at": now},
+             "$setOnInsert": {"name": LOCAL_ADMIN_ID, "local": True, "disabled": False, "created_at": now}},
+            upsert=True, return_document=ReturnDocument.AFTER)
+
+    async def update(self, user_id, role=None, disabled=None):
+        """Change role and/or disabled → (before, after); refuses to remove the last admin."""
+        before = await self.require(user_id)
+        changes = {}
+        if role is not None:
+            changes["role"] = role_arg(role)
+        if disabled is not None:
+            changes["disabled"] = bool(disabled)
+        if not changes:
+            return before, before
+        after = await self.collection.find_one_and_update(
+            {"_id": user_id}, {"$set": changes}, return_document=ReturnDocument.AFTER)
+        if after is None:
+            raise NotFound(f"user not found: {user_id[:40]}")
+        if _is_active_admin(before) and not _is_active_admin(after):
+            # Checked after the write so that two admins demoting each other at once
+            # both see zero and both undo, instead of both passing a check made before.
+            remaining = await self.collection.count_documents({"role": "admin", "disabled": {"$ne": True}})
+            if remaining == 0:
+                await self.collection.update_one(
+                    {"_id": user_id},
+                    {"$set": {"role": before.get("role"), "disabled": bool(before.get("disabled"))}})
+                raise Conflict("this is the last enabled admin: make someone else admin first")
+        return before, after
+
+    async def end_session(self, user_id, sid, expires_at):
+        """Remember that session ``sid`` was logged out (until it would have expired)."""
+        await self.collection.update_one(
+            {"_id": user_id}, {"$push": {"ended_sessions": {"sid": sid, "exp": expires_at}}})
+        await self.collection.update_one(
+            {"_id": user_id}, {"$pull": {"ended_sessions": {"exp": {"$lt": models.utcnow()}}}})
+
+
+def admin_email_warning(config):
+    """The start-up warning when TOOLBOX_ADMINS lists emails that will not count, else None."""
+    emails = [entry for entry in config.admins if "@" in entry]
+    if emails and not config.feishu_tenant_key:
+        return (f"TOOLBOX_ADMINS lists emails ({', '.join(emails[:3])}) but FEISHU_TENANT_KEY is not set: "
+                "emails are not verified by Feishu, so they make no one admin; list union ids (on_...) "
+                "or set FEISHU_TENANT_KEY")
+    return None
+
+
+def session_ended(doc, sid):
+    """True when the user logged session ``sid`` out."""
+    return any(entry.get("sid") == sid for entry in doc.get("ended_sessions") or ())
+
+
+def _is_active_admin(doc):
+    return doc.get("role") == "admin" and not doc.get("disabled")
+
+
+def expiry_from_timestamp(seconds):
+    return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)

@@ -1,0 +1,118 @@
+"""``make_app``: the one factory that builds a toolBox Tornado application.
+
+``ToolboxApplication`` is Tornado's ``Application`` with one addition: the requests
+Tornado refuses itself, before any handler runs (a malformed request line or header,
+a bad ``Content-Length``, an unknown transfer encoding, a body over the size limit), get
+the JSON error every other refusal gets instead of Tornado's bare, empty
+``400 Bad Request``.  Unknown paths reach ``default_handler_class``, a JSON 404.
+"""
+
+import json
+import logging
+import os
+import pathlib
+import time
+import urllib.parse
+
+from tornado import web
+from tornado.log import access_log
+
+from toolbox.store.db import open_database
+from toolbox.server.wiring import Services
+
+
+def static_dir():
+    """The console's files: the installed ``toolbox_static`` package, else the checkout's ``static/``."""
+    try:
+        import toolbox_static
+
+        return os.path.dirname(os.path.abspath(toolbox_static.__file__))
+    except ImportError:
+        return str(pathlib.Path(__file__).resolve().parents[2] / "static")
+
+
+SECRET_QUERY_KEYS = ("code", "state", "token", "secret")
+
+
+def redacted_uri(request):
+    """The request's path and query with the values of secret-looking keys hidden."""
+    if not request.query:
+        return request.path
+    pairs = urllib.parse.parse_qsl(request.query, keep_blank_values=True)
+    shown = [(key, "***" if any(word in key.lower() for word in SECRET_QUERY_KEYS) else value)
+             for key, value in pairs]
+    return f"{request.path}?{urllib.parse.urlencode(shown)}"
+
+
+def log_request(handler):
+    """Tornado's access log line, without login codes and one-time tokens."""
+    status = handler.get_status()
+    level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
+    if not access_log.isEnabledFor(level):  # the line would be dropped: do not build it
+        return
+    request = handler.request
+    access_log.log(level, "%d %s %s (%s) %.2fms", status, request.method, redacted_uri(request),
+                   request.remote_ip, 1000.0 * request.request_time())
+
+
+BARE_400 = b"HTTP/1.1 400 Bad Request\r\n\r\n"  # what tornado.http1connection writes
+_JSON_400_BODY = json.dumps({"status": False, "error": "malformed HTTP request (request line, header, "
+                             "Content-Length or Transfer-Encoding), or a body over the size limit"}).encode()
+JSON_400 = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charset=utf-8\r\n"
+            b"Content-Length: %d\r\nConnection: close\r\nCache-Control: no-store\r\n"
+            b"X-Content-Type-Options: nosniff\r\n\r\n%s" % (len(_JSON_400_BODY), _JSON_400_BODY))
+
+
+def _answer_refusals_in_json(stream):
+    """Make ``stream`` send JSON_400 where Tornado sends its bare 400 (once per connection)."""
+    if getattr(stream, "toolbox_json_refusals", False):
+        return
+    write = stream.write
+
+    def write_json_refusal(data):
+        return write(JSON_400 if data == BARE_400 else data)
+
+    stream.write = write_json_refusal
+    stream.toolbox_json_refusals = True
+
+
+class ToolboxApplication(web.Application):
+    """An Application whose connections refuse malformed requests in JSON too."""
+
+    def start_request(self, server_conn, request_conn):
+        stream = getattr(request_conn, "stream", None)
+        if stream is not None:
+            _answer_refusals_in_json(stream)
+        return super().start_request(server_conn, request_conn)
+
+
+def make_app(config, db=None, limits_clock=time.monotonic, resolver=None):
+    """Build the application for ``config`` on ``db`` (default: what the config names).
+
+    Secrets left unset are generated (see ``Config.resolved``).  The caller must
+    ``await app.toolbox.start()`` before serving and ``await app.toolbox.stop()`` after.
+    """
+    from handlers import default_handlers
+    from handlers.base import NotFoundHandler
+
+    if not config.secret or not config.admin_token:
+        config = config.resolved()
+    if db is None:
+        db = open_database(config.mongodb_uri)
+    static = static_dir()
+    app = ToolboxApplication(
+        default_handlers(),
+        default_handler_class=NotFoundHandler,
+        cookie_secret=config.secret,
+        static_path=static,
+        template_path=static,
+        xsrf_cookies=True,
+        xsrf_cookie_kwargs={"samesite": "Lax"},
+        log_function=log_request,
+        debug=False,
+        compress_response=True,
+        websocket_ping_interval=20,
+        websocket_ping_timeout=15,  # Tornado 6.6 caps it at the interval
+    )
+    app.toolbox = Services(config, db, limits_clock, resolver)
+    return app

@@ -1,0 +1,61 @@
+"""Stopping a server process without dropping a request (the field agent dies on one).
+
+The deployed Go agent crashes on any request that is refused, reset or closed without
+an answer (shared/legacy-agent.md, 2c), and it keeps a fetch parked at all times.  So
+a stop — a restart, an upgrade — must answer everything it holds:
+
+1. stop accepting: the listening sockets close (with ``--reuse-port`` a new process has
+   bound the same port already and takes the new connections);
+2. answer every parked fetch at once with the empty reply, and from now on any new
+   fetch too; every answer says ``Connection: close``, so each client's next request
+   opens a new connection (to the new process);
+3. wait until no request is in flight and ``settle`` seconds have passed (clients on
+   kept-alive connections get their next request answered, and their connection
+   closed after it), at most ``limit`` seconds;
+4. stop the services, then close the connections left (idle ones).
+
+One thing no process can do on its own: a connection the kernel had queued on the old
+listening socket but the process had not accepted yet is reset when that socket closes.
+Linux can hand such connections to another listener of the port
+(``net.ipv4.tcp_migrate_req = 1``, Linux 5.14+): set it on hosts that restart often.
+"""
+
+import asyncio
+import logging
+
+log = logging.getLogger("toolbox.drain")
+
+SETTLE_SECONDS = 2.0
+LIMIT_SECONDS = 30.0
+
+
+class Requests:
+    """The HTTP requests in flight in this process, and whether it is stopping."""
+
+    def __init__(self):
+        self.in_flight = 0
+        self.draining = False
+
+    def opened(self):
+        self.in_flight += 1
+
+    def closed(self):
+        self.in_flight -= 1
+
+
+async def stop_gracefully(toolbox, server, settle=SETTLE_SECONDS, limit=LIMIT_SECONDS):
+    """Stop ``server`` (a Tornado HTTPServer) and ``toolbox`` answering everything first."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    server.stop()
+    toolbox.requests.draining = True
+    toolbox.dispatcher.close_all()  # every parked fetch: the empty reply, now and from now on
+    toolbox.console_feed.close_all()  # consoles reconnect (to the new process)
+    while loop.time() - started < limit:
+        if toolbox.requests.in_flight <= 0 and loop.time() - started >= settle:
+            break
+        await asyncio.sleep(0.05)
+    else:
+        log.warning("%d requests still in flight after %gs; closing", toolbox.requests.in_flight, limit)
+    await toolbox.stop()
+    await server.close_all_connections()

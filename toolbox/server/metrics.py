@@ -1,0 +1,96 @@
+"""``GET /metrics``: this process's figures in Prometheus's text format (``prometheus_client``).
+
+Each server process has its own registry (scrape every process; with several behind one
+address, scrape each at its own port).  What it shows:
+
+- ``toolbox_parked_fetches``, ``toolbox_agents_online`` (as this process sees them),
+  ``toolbox_websocket_clients``: gauges read when scraped;
+- ``toolbox_tasks{state}``: unfinished tasks in the database by state, counted when
+  scraped (the same on every process);
+- ``toolbox_tasks_finished_total{outcome}``: tasks that finished here, by outcome;
+- ``toolbox_dispatch_latency_seconds``: from a task's creation to its delivery to an
+  agent (a task waits longer while its agent has one in flight);
+- ``toolbox_event_latency_seconds``: from a ``task.done`` event's publication (on any
+  process) to its arrival in this process's live feed;
+- ``toolbox_websocket_dropped_total``: consoles dropped for reading too slowly;
+- ``toolbox_process_info{process, database}``: 1, naming the process.
+
+Counts come from event listeners (the services are not told about metrics).
+"""
+
+import datetime
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from toolbox.models import DISPATCHED, QUEUED
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+def _parse(iso):
+    return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+
+
+class _CounterOf:
+    """A counter whose value another object keeps (read when scraped)."""
+
+    def __init__(self, name, documentation, value):
+        self.name, self.documentation, self.value = name, documentation, value
+
+    def describe(self):
+        return [CounterMetricFamily(self.name, self.documentation)]
+
+    def collect(self):
+        yield CounterMetricFamily(self.name, self.documentation, value=self.value())
+
+
+class Metrics:
+    """The registry of one server process, kept up to date from its events."""
+
+    def __init__(self, events, tasks, parked, agents, console_feed, process, database):
+        self.tasks, self.parked, self.agents, self.console_feed = tasks, parked, agents, console_feed
+        self.registry = CollectorRegistry(auto_describe=True)
+        Gauge("toolbox_process_info", "This server process", ["process", "database"],
+              registry=self.registry).labels(process, database).set(1)
+        Gauge("toolbox_parked_fetches", "Agent fetches parked in this process",
+              registry=self.registry).set_function(lambda: len(self.parked))
+        Gauge("toolbox_agents_online", "Agents online as this process sees them",
+              registry=self.registry).set_function(lambda: len(self.agents.online))
+        Gauge("toolbox_websocket_clients", "Consoles connected to this process",
+              registry=self.registry).set_function(lambda: len(self.console_feed.clients))
+        self.registry.register(_CounterOf("toolbox_websocket_dropped", "Consoles dropped for reading too slowly",
+                                          lambda: self.console_feed.dropped))
+        self._unfinished = Gauge("toolbox_tasks", "Unfinished tasks in the database", ["state"],
+                                 registry=self.registry)
+        self._finished = Counter("toolbox_tasks_finished", "Tasks that finished in this process",
+                                 ["outcome"], registry=self.registry)
+        self._dispatch = Histogram("toolbox_dispatch_latency_seconds", "Task created → delivered to its agent",
+                                   buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._event = Histogram("toolbox_event_latency_seconds", "Event published → in this process's feed",
+                                buckets=LATENCY_BUCKETS, registry=self.registry)
+        events.subscribe(self._on_event)
+        events.subscribe_feed(self._on_feed)
+
+    def _on_event(self, event):
+        if event.get("remote") or not event["type"].startswith("task."):
+            return  # each process counts its own
+        data = event["data"]
+        if event["type"] == "task.dispatched" and data.get("created_at") and data.get("dispatched_at"):
+            waited = (_parse(data["dispatched_at"]) - _parse(data["created_at"])).total_seconds()
+            self._dispatch.observe(max(waited, 0.0))
+        elif data.get("outcome") and data.get("finished_at"):
+            self._finished.labels(data["outcome"]).inc()
+
+    def _on_feed(self, event):
+        if event["type"] == "task.done":  # the event consoles wait for (one per task, not five)
+            self._event.observe(max(time.time() - event["at"], 0.0))
+
+    async def render(self):
+        """The text exposition, with the task counts read now."""
+        for state in (QUEUED, DISPATCHED):
+            self._unfinished.labels(state).set(await self.tasks.unfinished.count_documents({"state": state}))
+        return generate_latest(self.registry)

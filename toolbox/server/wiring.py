@@ -1,0 +1,126 @@
+"""``Services``: everything one server instance holds, wired together, with its sweeper.
+
+Handlers reach it as ``self.application.toolbox``; tests build one per app.
+"""
+
+import asyncio
+import time
+import logging
+
+from toolbox.core.agents import AgentRegistry
+from toolbox.people.api_tokens import TokenStore
+from toolbox.people.audit import AuditLog
+from toolbox.core.dispatcher import Dispatcher, ParkedFetches
+from toolbox.server.drain import Requests
+from toolbox.core.console_feed import ConsoleFeed
+from toolbox.server.metrics import Metrics
+from toolbox.core.ratelimit import FailureThrottle
+from toolbox.people.feishu import FeishuClient
+from toolbox.core.jobs import JobService
+from toolbox.people.sessions import LocalLogin
+from toolbox.core.fleet import Fleet
+from toolbox.core.raw_tasks import RawTasks
+from toolbox.core.tasks import TaskService
+from toolbox.models import AGENT_OFFLINE
+from toolbox.people.token_login import TokenLogin
+from toolbox.people.users import UserStore
+from toolbox.server.variants import parts_for
+
+log = logging.getLogger("toolbox")
+
+
+class Services:
+    """Store, agents, tasks and jobs, dispatcher, event hub, live feed, audit log, users and tokens."""
+
+    def __init__(self, config, db, limits_clock=time.monotonic, resolver=None):
+        self.config = config
+        self.db = db
+        self.requests = Requests()  # in flight, and whether the process is stopping (toolbox.server.drain)
+        # embedded or shared database: chosen here, once; ``limits_clock``: the in-memory job
+        # rate limits' clock (seconds, monotonic; tests move a fake one); ``resolver``: the
+        # private-target check's name lookup (None: getaddrinfo; tests answer from a table)
+        parts = parts_for(config, db, limits_clock)
+        self.events = parts.events
+        parked = ParkedFetches()
+        self.agents = AgentRegistry(db, self.events, parked, config.offline_after, config.effective_agent_refresh)
+        self.tasks = TaskService(db, self.events, config, parts.claims)
+        self.dispatcher = Dispatcher(parked, self.tasks, self.agents, self.events)
+        self.raw_tasks = RawTasks(self.agents, self.tasks)
+        self.fleet = Fleet(self.agents, self.tasks, self.dispatcher, config.task_timeout)
+        self.guard = FailureThrottle(config.auth_failures_per_minute)
+        self.audit = AuditLog(db, config.audit_retention_days, config.effective_audit_limit)
+        self.console_feed = ConsoleFeed(self.events, config.ws_queue_size)
+        self.jobs = JobService(db, self.events, self.agents, self.tasks, config, parts.per_user, parts.targets,
+                               parts.owners, resolver=resolver)
+        self.users = UserStore(db, config)
+        self.tokens = TokenStore(db, self.events, authoritative=db.embedded,
+                                 refresh=config.effective_agent_refresh or 2.0)
+        self.feishu = None
+        if config.feishu_enabled:
+            self.feishu = FeishuClient(config.feishu_app_id, config.feishu_app_secret,
+                                       accounts_url=config.feishu_accounts_url,
+                                       open_url=config.feishu_open_url)
+        self.local_login = LocalLogin(enabled=not config.feishu_enabled)
+        self.metrics = Metrics(self.events, self.tasks, parked, self.agents, self.console_feed,
+                               process=parts.owners.instance or "embedded",
+                               database="embedded" if db.embedded else "mongodb")
+        self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
+        self._sweeper = None
+        self._last_refresh = 0.0
+
+    async def start(self):
+        """Open the event hub, create indexes, load the agents and start the sweeper."""
+        await self.events.start()
+        await self.agents.start()
+        await self.tasks.start()
+        for agent, since in await self.tasks.dispatched_agents():
+            self.agents.watch(agent, since)  # so a task of an agent that never returns ends
+        await self.audit.start()
+        await self.jobs.start()
+        await self.users.start()
+        await self.tokens.start()
+        self._sweeper = asyncio.ensure_future(self._sweep_forever())
+
+    @property
+    def local_login_url_token(self):
+        """The one-time local login token (None when Feishu is configured)."""
+        return self.local_login.token
+
+    async def stop(self):
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            try:
+                await self._sweeper
+            except asyncio.CancelledError:
+                pass
+            self._sweeper = None
+        self.dispatcher.close_all()
+        self.console_feed.close_all()
+        await self.jobs.stop()
+        await self.events.stop()
+
+    async def sweep_once(self):
+        """End stale tasks and overdue jobs, move finished tasks to history, wake cross-process work."""
+        await self.tasks.expire()
+        await self.jobs.sweep()
+        await self.tasks.archive()
+        await self.events.prune()
+        await self.audit.sweep()
+        await self.dispatcher.wake_queued()
+        loop = asyncio.get_running_loop()
+        refresh = self.agents.refresh_interval
+        if refresh and loop.time() - self._last_refresh >= refresh:
+            self._last_refresh = loop.time()
+            await self.agents.refresh()
+        for name in await self.agents.check_offline():
+            await self.tasks.end_in_flight(name, AGENT_OFFLINE)
+
+    async def _sweep_forever(self):
+        while True:
+            await asyncio.sleep(self.config.sweep_interval)
+            try:
+                await self.sweep_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store may be away for a moment; try again next tick
+                log.exception("sweep failed; retrying in %.1fs", self.config.sweep_interval)

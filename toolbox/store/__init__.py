@@ -1,0 +1,1 @@
+"""The database seam: opening MongoDB or the embedded fake, and query helpers."""
