@@ -130,7 +130,7 @@ async def agents_loop(ctl, host, port, agents, post_results=True):
     for conn in conns:
         conn.close()
     errors += [repr(task.exception()) for task in crashed[:5]]
-    return {"received": received, "stored": stored, "errors": errors}
+    return {"received": received, "stored": stored, "errors": errors, "cpu_s": time.process_time()}
 
 
 async def create_tasks(ctl, host, port, admin_token, batches, gap, until=None, job=False):
@@ -306,7 +306,7 @@ async def throughput(ctl, host, port, admin_token, agents, duration, warmup=1.0,
     counted = window_of(seen.values())
     return {"done_per_second": len(counted) / (duration - warmup),
             "stored_per_second": len(window_of(done_times)) / (duration - warmup),
-            "done": len(seen), "stored": len(done_times),
+            "done": len(seen), "stored": len(done_times), "generator_cpu_s": time.process_time(),
             "errors": (errors + crashed)[:20], "error_count": len(errors) + len(crashed)}
 
 

@@ -102,6 +102,11 @@ def rows_for(runs, store):
             label = "all delivered" if field == "delivered_s" else "all results stored"
             rows.append(_row("5 fan-out", f"{agents:,} agents: {label}, worst round (s)", tb,
                              max(_figures(runs, key, "baseline", field)), f"≤ {limit:g} s", tb <= limit))
+        if all("server_cpu_s" in run[key][server] for run in runs if key in run
+               for server in ("toolbox", "baseline")):
+            rows.append(_row("5 fan-out", f"{agents:,} agents: server CPU until all stored, "
+                             "worst round (s)", max(_figures(runs, key, "toolbox", "server_cpu_s")),
+                             max(_figures(runs, key, "baseline", "server_cpu_s")), "reported"))
         missing = sum(_figures(runs, key, "toolbox", "missing"))
         rows.append(_row("5 fan-out", f"{agents:,} agents: results missing", missing,
                          sum(_figures(runs, key, "baseline", "missing")), "0", missing == 0))

@@ -156,8 +156,9 @@ def fanout(server, agents, admin_token, rounds, gap, round_timeout=120):
         time.sleep(0.2)
     server.wait_idle()
     names = [name for name, _ in agents]
-    records = []
+    records, cpu_each = [], []
     for done in range(1, rounds + 1):
+        cpu_start = server.cpu_seconds()
         creator = Worker(loadgen.create_tasks, deadline=300, admin_token=admin_token,
                          batches=[names], gap=0, job=True, **_address(server))
         records += creator.result()
@@ -168,15 +169,17 @@ def fanout(server, agents, admin_token, rounds, gap, round_timeout=120):
             if sum(worker.expect("count", 30) for worker in workers) >= done * len(names):
                 break
             time.sleep(0.1)
+        cpu_each.append(server.cpu_seconds() - cpu_start)  # the server's CPU for the round
         server.wait_idle()
         time.sleep(gap)
-    received, stored, errors = {}, {}, []
+    received, stored, errors, generator_cpu = {}, {}, [], 0.0
     for worker in workers:
         worker.send("stop")
         result = worker.result(60)
         received.update(result["received"])
         stored.update(result["stored"])
         errors += result["errors"]
+        generator_cpu += result["cpu_s"]
     delivered_s, stored_s, missing = [], [], 0
     for ids, sent, _ in records:
         missing += sum(1 for task_id in ids if task_id not in stored)
@@ -187,6 +190,8 @@ def fanout(server, agents, admin_token, rounds, gap, round_timeout=120):
             "delivered_s": max(delivered_s) if delivered_s else float("nan"),
             "stored_s": max(stored_s) if stored_s else float("nan"),
             "answered_each_s": [answered - sent for _, sent, answered in records],
+            "server_cpu_s": max(cpu_each), "server_cpu_each_s": cpu_each,
+            "agents_cpu_s": generator_cpu,  # the agents' processes, every round and the set-up
             "delivered_each_s": delivered_s, "stored_each_s": stored_s}
 
 
