@@ -157,6 +157,10 @@ def _install_embedded_id_lookup():
             return iter([document for document in list(self._store.documents)
                          if may_match(checks, document) and filtering.filter_applies(filter, document)])
         store = self._store
+        # The store's dict itself when it has no TTL index to apply first: its accessors take
+        # a reader lock (three lock operations) per call, for threads this process has not.
+        if not getattr(store, "_ttl_indexes", True) and isinstance(getattr(store, "_documents", None), dict):
+            store = store._documents
         documents = [store[key] for key in ids if key in store]
         rest = {key: value for key, value in filter.items() if key != "_id"}  # _id holds by lookup
         if not rest:
