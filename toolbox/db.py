@@ -96,7 +96,8 @@ def _install_embedded_id_lookup():
     keys can match, so the whole filter is applied to them alone: same answers, without
     the scan.  Other filters are still a scan, but a document is first tested against the
     filter's plain string and date conditions (``state: "queued"``, ``created_at: {"$lt":
-    date}``) and only then against the whole filter.  If mongomock's internals change shape, the patch steps aside.
+    date}``) and only then against the whole filter.  If mongomock's internals change
+    shape, the patch steps aside.
     """
     from mongomock import ObjectId, collection, filtering
 
