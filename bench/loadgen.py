@@ -89,8 +89,9 @@ async def park_and_hold(ctl, host, port, agents):
 async def agents_loop(ctl, host, port, agents, post_results=True):
     """Agents that fetch, take a task, post its result at once and fetch again.
 
-    Sends ("parked", n) once every first fetch is sent; runs until told to stop;
-    returns receipts [(task_id, t_received)] and stores [(task_id, t_stored)].
+    Sends ("parked", n) once every first fetch is sent; answers "count" with
+    ("count", results posted so far); runs until told to stop; returns receipts
+    [(task_id, t_received)] and stores [(task_id, t_stored)].
     """
     received, stored, errors = [], [], []
     posting = set()
@@ -122,13 +123,14 @@ async def agents_loop(ctl, host, port, agents, post_results=True):
     tasks = [asyncio.ensure_future(agent(conn, name, token)) for conn, (name, token) in zip(conns, agents)]
     await asyncio.sleep(0)
     ctl.send(("parked", len(tasks)))
-    await ctl.recv()
+    while await ctl.recv() == "count":  # the harness waits for results: how many are in so far
+        ctl.send(("count", len(stored)))
     crashed = [task for task in tasks if task.done() and task.exception() is not None]
     await finish_posting(tasks, posting)
     for conn in conns:
         conn.close()
     errors += [repr(task.exception()) for task in crashed[:5]]
-    return {"received": received, "stored": stored, "errors": errors}
+    return {"received": received, "stored": stored, "errors": errors, "cpu_s": time.process_time()}
 
 
 async def create_tasks(ctl, host, port, admin_token, batches, gap, until=None, job=False):
@@ -304,7 +306,7 @@ async def throughput(ctl, host, port, admin_token, agents, duration, warmup=1.0,
     counted = window_of(seen.values())
     return {"done_per_second": len(counted) / (duration - warmup),
             "stored_per_second": len(window_of(done_times)) / (duration - warmup),
-            "done": len(seen), "stored": len(done_times),
+            "done": len(seen), "stored": len(done_times), "generator_cpu_s": time.process_time(),
             "errors": (errors + crashed)[:20], "error_count": len(errors) + len(crashed)}
 
 

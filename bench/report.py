@@ -60,11 +60,12 @@ def rows_for(runs, store):
     if any("latency" in run for run in runs):
         samples = {server: [x for run in runs for x in run["latency"][server]["samples_ms"]]
                    for server in ("toolbox", "baseline")}
-        for pct, limit in ((50, 2.0), (99, 5.0)):
+        for pct, limit, times in ((50, 2.0, 3.0), (99, 5.0, 1.5)):  # p99 ≤ 1.5×: issue 13
             tb, bl = percentile(samples["toolbox"], pct), percentile(samples["baseline"], pct)
             ratio = tb / bl if bl else float("inf")
             rows.append(_row("2 latency", f"create answer → agent, p{pct} (ms)", tb, bl,
-                             f"≤ {limit:g} ms and ≤ 3× baseline", tb <= limit and ratio <= 3, ratio))
+                             f"≤ {limit:g} ms and ≤ {times:g}× baseline", tb <= limit and ratio <= times,
+                             ratio))
         rows.append(_row("2 latency", "create sent → agent, p50 (ms)",
                          percentile([x for run in runs for x in _e2e(run, "toolbox")], 50),
                          percentile([x for run in runs for x in _e2e(run, "baseline")], 50)))
@@ -91,21 +92,33 @@ def rows_for(runs, store):
                                         _figures(runs, "throughput", "baseline", "done_per_second")) if b]
         ratio = median(ratios)
         rows.append(_row("4 throughput", "tasks done per second (3 round trips + websocket event)",
-                         tb, bl, "≥ 0.4× baseline", ratio >= 0.4, ratio))
-    if any("fanout" in run for run in runs):
-        for key, limit in (("delivered_s", 1.0), ("stored_s", 2.0)):
-            tb = max(_figures(runs, "fanout", "toolbox", key))
-            label = "all delivered" if key == "delivered_s" else "all results stored"
-            rows.append(_row("5 fan-out", f"{label}, worst round (s)", tb,
-                             max(_figures(runs, "fanout", "baseline", key)), f"≤ {limit:g} s", tb <= limit))
+                         tb, bl, "≥ 0.6× baseline", ratio >= 0.6, ratio))
+    for key in sorted({key for run in runs for key in run if key.startswith("fanout_")},
+                      key=lambda key: int(key.split("_")[1])):
+        agents = int(key.split("_")[1])
+        # issue 13: 10,000 agents all stored within 3 s; a smaller fleet within 2 s (issue 5)
+        for field, limit in (("delivered_s", 1.0), ("stored_s", 3.0 if agents >= 10000 else 2.0)):
+            tb = max(_figures(runs, key, "toolbox", field))
+            label = "all delivered" if field == "delivered_s" else "all results stored"
+            rows.append(_row("5 fan-out", f"{agents:,} agents: {label}, worst round (s)", tb,
+                             max(_figures(runs, key, "baseline", field)), f"≤ {limit:g} s", tb <= limit))
+        if all("server_cpu_s" in run[key][server] for run in runs if key in run
+               for server in ("toolbox", "baseline")):
+            rows.append(_row("5 fan-out", f"{agents:,} agents: server CPU until all stored, "
+                             "worst round (s)", max(_figures(runs, key, "toolbox", "server_cpu_s")),
+                             max(_figures(runs, key, "baseline", "server_cpu_s")), "reported"))
+        missing = sum(_figures(runs, key, "toolbox", "missing"))
+        rows.append(_row("5 fan-out", f"{agents:,} agents: results missing", missing,
+                         sum(_figures(runs, key, "baseline", "missing")), "0", missing == 0))
     if any("consoles" in run for run in runs):
         samples = {server: [x for run in runs for x in run["consoles"][server]["samples_ms"]]
                    for server in ("toolbox", "baseline")}
         consoles = med("consoles", "toolbox", "consoles")
-        for pct, limit in ((50, None), (99, 100.0)):
+        for pct, limit in ((50, None), (99, 50.0)):  # issue 13: p99 ≤ the baseline's and ≤ 50 ms
             tb, bl = percentile(samples["toolbox"], pct), percentile(samples["baseline"], pct)
             rows.append(_row("6 consoles", f"result posted → {consoles:g} consoles, p{pct} (ms)", tb, bl,
-                             f"≤ {limit:g} ms" if limit else "", tb <= limit if limit else None))
+                             f"≤ {limit:g} ms and ≤ baseline" if limit else "",
+                             tb <= limit and tb <= bl if limit else None))
         missing = sum(_figures(runs, "consoles", "toolbox", "missing"))
         rows.append(_row("6 consoles", "events not received", missing,
                          sum(_figures(runs, "consoles", "baseline", "missing")), "0", missing == 0))

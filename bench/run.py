@@ -23,12 +23,12 @@ NAMES = ("parked", "latency", "legacy", "throughput", "fanout", "consoles", "sto
 
 FULL = {"parked": 15000, "latency_agents": 10000, "latency_tasks": 500, "legacy_agents": 1000,
         "legacy_seconds": 15, "legacy_rate": 100, "throughput_agents": 100, "throughput_seconds": 10,
-        "throughput_warmup": 2, "fanout_agents": 1000, "fanout_rounds": 3, "fanout_gap": 3.0,
+        "throughput_warmup": 2, "fanout_sizes": (1000, 10000), "fanout_rounds": 3, "fanout_gap": 3.0,
         "consoles": 1000, "console_tasks": 30, "console_gap": 0.5, "store_tasks": 100,
         "mp_agents": 1000, "mp_tasks": 300, "mp_consoles": 100, "mp_console_tasks": 20, "repeat": 3}
 QUICK = {"parked": 50, "latency_agents": 50, "latency_tasks": 30, "legacy_agents": 30,
          "legacy_seconds": 5, "legacy_rate": 10, "throughput_agents": 10, "throughput_seconds": 1.5,
-         "throughput_warmup": 0.5, "fanout_agents": 50, "fanout_rounds": 1, "fanout_gap": 0.5,
+         "throughput_warmup": 0.5, "fanout_sizes": (20, 50), "fanout_rounds": 1, "fanout_gap": 0.5,
          "consoles": 20, "console_tasks": 5, "console_gap": 0.1, "store_tasks": 10,
          "mp_agents": 20, "mp_tasks": 20, "mp_consoles": 5, "mp_console_tasks": 5, "repeat": 1}
 
@@ -47,7 +47,7 @@ def machine():
 def agents_needed(selected, size):
     needs = {"parked": size["parked"], "latency": size["latency_agents"],
              "legacy": size["legacy_agents"], "throughput": size["throughput_agents"],
-             "fanout": size["fanout_agents"], "consoles": 1}
+             "fanout": max(size["fanout_sizes"]), "consoles": 1}
     return max([needs[name] for name in selected if name in needs] or [0])
 
 
@@ -58,7 +58,10 @@ def run_servers(selected, size, logdir, log):
         return {}
     names = [f"bench-{i:05d}" for i in range(count)]
     out = {"create": {}}
-    servers = [procs.start_toolbox(ADMIN_TOKEN, logdir), procs.start_baseline(ADMIN_TOKEN, logdir)]
+    # One job on the whole fleet aims every task at one target: allow that many at once.
+    limits = {"TOOLBOX_TARGET_CONCURRENCY": str(max(2000, 2 * count))}
+    servers = [procs.start_toolbox(ADMIN_TOKEN, logdir, extra_env=limits),
+               procs.start_baseline(ADMIN_TOKEN, logdir)]
     try:
         fleets = {}
         for server in servers:
@@ -66,10 +69,15 @@ def run_servers(selected, size, logdir, log):
             fleets[server.name] = agents
             out["create"][server.name] = {"agents": count, "seconds": seconds}
             log(f"  {server.name}: created {count} agents in {seconds:.1f}s")
+        steps = []  # (scenario, fleet size): the fan-out runs once per size
         for name in selected:
-            if name in ("store", "multiprocess"):
-                continue
-            out[name] = {}
+            if name == "fanout":
+                steps += [(name, fleet_size) for fleet_size in size["fanout_sizes"]]
+            elif name not in ("store", "multiprocess"):
+                steps.append((name, None))
+        for name, fleet_size in steps:
+            key = name if fleet_size is None else f"{name}_{fleet_size}"
+            out[key] = {}
             for server in servers:
                 agents = fleets[server.name]
                 started = time.monotonic()
@@ -89,12 +97,12 @@ def run_servers(selected, size, logdir, log):
                     figures = scenarios.console_fanout(server, agents, ADMIN_TOKEN, size["consoles"],
                                                        size["console_tasks"], size["console_gap"])
                 else:
-                    figures = scenarios.fanout(server, agents[:size["fanout_agents"]], ADMIN_TOKEN,
+                    figures = scenarios.fanout(server, agents[:fleet_size], ADMIN_TOKEN,
                                                size["fanout_rounds"], size["fanout_gap"])
-                out[name][server.name] = figures
+                out[key][server.name] = figures
                 shown = {k: (round(v, 3) if isinstance(v, float) else v) for k, v in figures.items()
                          if not isinstance(v, (list, dict))}
-                log(f"  {name} / {server.name} ({time.monotonic() - started:.1f}s): {shown}")
+                log(f"  {key} / {server.name} ({time.monotonic() - started:.1f}s): {shown}")
     finally:
         for server in servers:
             server.stop()
@@ -108,6 +116,8 @@ def main(argv=None):
                         help="run only this scenario (repeatable); default: all")
     parser.add_argument("--repeat", type=int, help="repetitions (default 3, --quick 1)")
     parser.add_argument("--json", help="write every figure to this file")
+    parser.add_argument("--fanout-agents", type=int, action="append", metavar="N",
+                        help="fleet size for the fan-out (repeatable; default 1,000 and 10,000)")
     parser.add_argument("--mongodb-uri", metavar="URI",
                         help="a MongoDB (replica set) for scenario 8, two processes on one database "
                              "(skipped without it), and for scenario 7 on the shared path")
@@ -115,6 +125,8 @@ def main(argv=None):
     # SIGTERM unwinds like Ctrl-C, so the servers started below are stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     size = dict(QUICK if args.quick else FULL)
+    if args.fanout_agents:
+        size["fanout_sizes"] = tuple(args.fanout_agents)
     repeat = args.repeat or size["repeat"]
     selected = args.scenario or list(NAMES)
     info = machine()

@@ -140,34 +140,58 @@ def throughput(server, agents, admin_token, duration, warmup):
     return result
 
 
-def fanout(server, agents, admin_token, rounds, gap):
-    """Scenario 5: one job (``POST /api/jobs``) on every agent; until all delivered, until all stored."""
+def fanout(server, agents, admin_token, rounds, gap, round_timeout=120):
+    """Scenario 5: one job (``POST /api/jobs``) on every agent; until all delivered, until all stored.
+
+    Rounds do not overlap: the next job is created only once every result of the last
+    is in (or ``round_timeout`` has passed), the server is idle again and ``gap`` has
+    passed.  The agents are stopped only then, so no task that arrives is cut off.
+    """
     workers = [Worker(loadgen.agents_loop, deadline=600, agents=chunk, **_address(server))
                for chunk in _split(agents, WORKERS)]
     for worker in workers:
         worker.expect("parked", 120)
-    while server.sockets() < len(agents):
+    deadline = time.monotonic() + 120
+    while server.sockets() < len(agents) and time.monotonic() < deadline:
         time.sleep(0.2)
     server.wait_idle()
     names = [name for name, _ in agents]
-    creator = Worker(loadgen.create_tasks, deadline=600, admin_token=admin_token,
-                     batches=[names] * rounds, gap=gap, job=True, **_address(server))
-    records = creator.result()
-    received, stored = {}, {}
+    records, cpu_each = [], []
+    for done in range(1, rounds + 1):
+        cpu_start = server.cpu_seconds()
+        creator = Worker(loadgen.create_tasks, deadline=300, admin_token=admin_token,
+                         batches=[names], gap=0, job=True, **_address(server))
+        records += creator.result()
+        deadline = time.monotonic() + round_timeout
+        while time.monotonic() < deadline:
+            for worker in workers:
+                worker.send("count")
+            if sum(worker.expect("count", 30) for worker in workers) >= done * len(names):
+                break
+            time.sleep(0.1)
+        cpu_each.append(server.cpu_seconds() - cpu_start)  # the server's CPU for the round
+        server.wait_idle()
+        time.sleep(gap)
+    received, stored, errors, generator_cpu = {}, {}, [], 0.0
     for worker in workers:
         worker.send("stop")
         result = worker.result(60)
         received.update(result["received"])
         stored.update(result["stored"])
+        errors += result["errors"]
+        generator_cpu += result["cpu_s"]
     delivered_s, stored_s, missing = [], [], 0
     for ids, sent, _ in records:
         missing += sum(1 for task_id in ids if task_id not in stored)
         if all(task_id in stored for task_id in ids):
             delivered_s.append(max(received[task_id] for task_id in ids) - sent)
             stored_s.append(max(stored[task_id] for task_id in ids) - sent)
-    return {"agents": len(agents), "rounds": rounds, "missing": missing,
+    return {"agents": len(agents), "rounds": rounds, "missing": missing, "errors": errors[:10],
             "delivered_s": max(delivered_s) if delivered_s else float("nan"),
             "stored_s": max(stored_s) if stored_s else float("nan"),
+            "answered_each_s": [answered - sent for _, sent, answered in records],
+            "server_cpu_s": max(cpu_each), "server_cpu_each_s": cpu_each,
+            "agents_cpu_s": generator_cpu,  # the agents' processes, every round and the set-up
             "delivered_each_s": delivered_s, "stored_each_s": stored_s}
 
 

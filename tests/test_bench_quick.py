@@ -42,8 +42,10 @@ def test_bench_quick(tmp_path):
         assert consoles["consoles"] == data["size"]["consoles"] and consoles["missing"] == 0
         assert len(consoles["samples_ms"]) == consoles["consoles"] * data["size"]["console_tasks"]
         assert all(sample >= 0 for sample in consoles["samples_ms"]) and not consoles["errors"]
-        fanout = figures["fanout"][server]
-        assert fanout["missing"] == 0 and 0 < fanout["delivered_s"] <= fanout["stored_s"]
+        for agents in data["size"]["fanout_sizes"]:
+            fanout = figures[f"fanout_{agents}"][server]
+            assert fanout["agents"] == agents and fanout["missing"] == 0 and not fanout["errors"]
+            assert 0 < fanout["delivered_s"] <= fanout["stored_s"]
     store = data["store"]
     assert store["writes_per_task"] >= 1 and store["reads_per_task"] >= 0
     assert store["shapes"] >= 2 and store["indexed"] == store["shapes"]

@@ -1,4 +1,6 @@
-"""The embedded database's ``_id`` lookup: same answers as a scan, without the scan."""
+"""The embedded database's ``_id`` lookup and quick checks: same answers as a scan, with less work."""
+
+import datetime
 
 import pytest
 from mongomock import collection, filtering
@@ -48,5 +50,47 @@ async def test_lookup_by_id_does_not_scan(coll, monkeypatch):
     await coll.find_one({"_id": 150, "state": "done"})
     assert len(calls) == 1
     calls.clear()
-    await coll.find_one({"state": "y"})  # other filters still scan everything
+    await coll.find_one({"state": {"$ne": "y"}})  # other filters still test every document
     assert len(calls) > 200
+    calls.clear()
+    assert (await coll.find_one({"state": "y"}))["_id"] == "other"  # ruled out by the string test
+    assert len(calls) == 1
+
+
+@pytest.mark.gen_test
+async def test_quick_checks_give_the_answers_of_the_full_filter(io_loop):
+    database = open_database(None, name="test_db_quick_checks")
+    things = database["things"]
+    day = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
+    values = ["queued", "done", None, ["queued", "x"], ["done"], [], 7, {"a": 1}, "Queued",
+              day, day - datetime.timedelta(hours=1), day + datetime.timedelta(seconds=1), [day]]
+    docs = [{"_id": i, "state": value, "at": values[(i * 5 + 3) % len(values)]}
+            for i, value in enumerate(values)] + [{"_id": 100}, {"_id": 101, "state": "queued"}]
+    await things.insert_many(docs)
+    filters = [{"state": "queued"}, {"state": {"$in": ["queued", "done"]}}, {"state": {"$in": ["x"]}},
+               {"at": {"$lt": day}}, {"state": "done", "at": {"$lt": day + datetime.timedelta(hours=2)}},
+               {"state": None}, {"state": {"$in": ["done", None]}}, {"at": {"$lt": day}, "state": {"$ne": "done"}}]
+    try:
+        stored = [doc async for doc in things.find({})]
+        for query in filters:
+            found = sorted([doc["_id"] async for doc in things.find(query)])
+            # mongomock's own matching, document by document (dates as it stores them: naive UTC)
+            naive = {key: ({op: arg.replace(tzinfo=None) for op, arg in value.items()}
+                           if isinstance(value, dict) and isinstance(next(iter(value.values())), datetime.datetime)
+                           else value) for key, value in query.items()}
+            expected = sorted(doc["_id"] for doc in stored
+                              if filtering.filter_applies(naive, {k: _naive(v) for k, v in doc.items()}))
+            assert found == expected, query
+        assert sorted([doc["_id"] async for doc in things.find({"state": "queued"})]) == [0, 3, 101]
+        assert [doc["_id"] async for doc in things.find({"at": {"$lt": day}})]
+    finally:
+        await database.drop()
+        database.close()
+
+
+def _naive(value):
+    if isinstance(value, datetime.datetime):
+        return value.replace(tzinfo=None)
+    if isinstance(value, list):
+        return [_naive(item) for item in value]
+    return value

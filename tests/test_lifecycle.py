@@ -73,6 +73,41 @@ async def test_an_archive_interrupted_half_way_loses_nothing(api, make_agent, ap
     assert [t["task_id"] for t in (await api("/api/tasks")).json["items"]] == [task["task_id"]]
 
 
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.config(sweep_interval=600)
+async def test_a_big_archive_moves_in_slices_with_the_server_free_in_between(make_agent, app, monkeypatch):
+    await make_agent("a1")
+    tasks = app.toolbox.tasks
+    docs = await tasks.create(["a1"] * 250, "x")
+    for doc in docs:
+        await tasks.cancel(doc["_id"])
+    turns, seen_at = [0], []
+    loop = asyncio.get_running_loop()
+
+    def tick():  # counts turns of the event loop while the archive runs
+        turns[0] += 1
+        if ticking:
+            loop.call_soon(tick)
+
+    insert_many = tasks.history.insert_many
+
+    async def counted(batch, **options):
+        seen_at.append((turns[0], len(batch)))
+        return await insert_many(batch, **options)
+
+    monkeypatch.setattr(tasks.history, "insert_many", counted)
+    ticking = True
+    loop.call_soon(tick)
+    try:
+        assert await tasks.archive() == 250
+    finally:
+        ticking = False
+    assert [size for _, size in seen_at] == [100, 100, 50]
+    assert [turn for turn, _ in seen_at] == sorted({turn for turn, _ in seen_at})  # a turn between slices
+    assert await tasks.live.count_documents({}) == 0
+    assert await tasks.history.count_documents({}) == 250
+
+
 @pytest.fixture
 def second_app(io_loop, config, db, app):
     """Another server instance on the same database, as a second process would be."""

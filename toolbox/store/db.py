@@ -9,6 +9,7 @@ The embedded database (mongomock) scans the whole collection on every query, eve
 ``_install_embedded_id_lookup``), which is what a real MongoDB's ``_id`` index does.
 """
 
+import datetime
 import logging
 import urllib.parse
 
@@ -93,7 +94,10 @@ def _install_embedded_id_lookup():
     every document, and ``find_one_and_update`` does that three times.  When the filter
     pins ``_id`` to a value (or a list of values), only the documents stored under those
     keys can match, so the whole filter is applied to them alone: same answers, without
-    the scan.  If mongomock's internals change shape, the patch steps aside.
+    the scan.  Other filters are still a scan, but a document is first tested against the
+    filter's plain string and date conditions (``state: "queued"``, ``created_at: {"$lt":
+    date}``) and only then against the whole filter.  If mongomock's internals change
+    shape, the patch steps aside.
     """
     from mongomock import ObjectId, collection, filtering
 
@@ -113,11 +117,51 @@ def _install_embedded_id_lookup():
                 return dict.fromkeys(values)  # unique, in order
         return None
 
+    def quick_checks(filter):
+        """Tests that rule documents out cheaply, from the filter's top-level conditions
+        ``field: "s"``, ``field: {"$in": ["s", ...]}`` (a document whose field holds another
+        string, or nothing, cannot match) and ``field: {"$lt": date}`` (nor one whose field
+        holds a later date).  Anything else (arrays, other types) is left to the full filter."""
+        checks = []
+        for key, value in filter.items() if isinstance(filter, dict) else ():
+            if key.startswith("$") or "." in key:
+                continue
+            if type(value) is str:
+                checks.append((key, (value,), None))
+            elif type(value) is dict and len(value) == 1:
+                [(op, arg)] = value.items()
+                if (op == "$in" and isinstance(arg, (list, tuple)) and arg
+                        and all(type(item) is str for item in arg)):
+                    checks.append((key, frozenset(arg), None))
+                elif op == "$lt" and type(arg) is datetime.datetime and arg.tzinfo is None:
+                    checks.append((key, None, arg))  # stored dates and the filter's are naive UTC
+        return checks
+
+    def may_match(checks, document):
+        for key, allowed, before in checks:
+            value = document.get(key)
+            if allowed is not None:
+                if (value is None or type(value) is str) and value not in allowed:
+                    return False
+            elif type(value) is datetime.datetime and value.tzinfo is None and not value < before:
+                return False
+        return True
+
     def iter_documents(self, filter):
         ids = candidate_ids(filter)
         if ids is None:
-            return scan(self, filter)
+            checks = quick_checks(filter)
+            if not checks or self._store.is_empty:
+                return scan(self, filter)
+            # A scan still, but the cheap tests first: the sweeper's state queries
+            # run every second over every live task (10,000 in a fleet-wide job).
+            return iter([document for document in list(self._store.documents)
+                         if may_match(checks, document) and filtering.filter_applies(filter, document)])
         store = self._store
+        # The store's dict itself when it has no TTL index to apply first: its accessors take
+        # a reader lock (three lock operations) per call, for threads this process has not.
+        if not getattr(store, "_ttl_indexes", True) and isinstance(getattr(store, "_documents", None), dict):
+            store = store._documents
         documents = [store[key] for key in ids if key in store]
         rest = {key: value for key, value in filter.items() if key != "_id"}  # _id holds by lookup
         if not rest:
