@@ -104,7 +104,7 @@ async def test_a_big_archive_moves_in_slices_with_the_server_free_in_between(mak
         ticking = False
     assert [size for _, size in seen_at] == [100, 100, 50]
     assert [turn for turn, _ in seen_at] == sorted({turn for turn, _ in seen_at})  # a turn between slices
-    assert await tasks.live.count_documents({}) == 0
+    assert await tasks.unfinished.count_documents({}) == 0
     assert await tasks.history.count_documents({}) == 250
 
 
