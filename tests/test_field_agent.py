@@ -61,11 +61,15 @@ class Server:
         return tasks if all(task["state"] not in ("queued", "dispatched") for task in tasks) else None
 
 
-@pytest.fixture
-def server(tmp_path):
-    process = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "5"}, cwd=tmp_path)
+def _serve(tmp_path, **env):
+    process = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "5", **env}, cwd=tmp_path)
     yield Server(process)
     assert process.stop() == 0, "\n".join(process.lines)
+
+
+@pytest.fixture
+def server(tmp_path):
+    yield from _serve(tmp_path)
 
 
 @pytest.fixture
@@ -73,10 +77,7 @@ def patient_server(tmp_path):
     """A server slow to call an agent gone (60 s instead of 10): for tests of what results
     read, not of liveness.  On a loaded shared test database a task counted lost after
     10 s would end its job before the late result is stored (once in a CI run)."""
-    process = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "5",
-                                 "TOOLBOX_OFFLINE_AFTER": "60", "TOOLBOX_TASK_GRACE": "60"}, cwd=tmp_path)
-    yield Server(process)
-    assert process.stop() == 0, "\n".join(process.lines)
+    yield from _serve(tmp_path, TOOLBOX_OFFLINE_AFTER="60", TOOLBOX_TASK_GRACE="60")
 
 
 MIXED = ["sleep 3", "echo fast-a", "ping -c 3 -i 0.5 127.0.0.1", "echo fast-b", "sleep 2", "echo fast-c"]
