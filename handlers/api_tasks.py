@@ -28,23 +28,28 @@ class TasksHandler(APIHandler):
         self.write_json({"items": [presenters.task_model(doc) for doc in docs]}, status=201)
 
 
-class TaskHandler(APIHandler):
+class _OneTaskHandler(APIHandler):
+    async def find_task(self, task_id):
+        """The task ``task_id`` (path text), live or finished; NotFound when there is none."""
+        doc = await self.toolbox.tasks.find(id_arg(task_id, "task"))
+        if doc is None:
+            raise NotFound(f"task not found: {task_id}")
+        return doc
+
+
+class TaskHandler(_OneTaskHandler):
     @require_role("viewer")
     async def get(self, task_id):
         """One task, with its result parsed (``parsed``) when the tool's output is understood."""
-        doc = await self.toolbox.tasks.find(id_arg(task_id, "task"))
-        if doc is None:
-            raise NotFound(f"task not found: {task_id}")
+        doc = await self.find_task(task_id)
         self.write_json(task_detail(doc))
 
 
-class TaskResultHandler(APIHandler):
+class TaskResultHandler(_OneTaskHandler):
     @require_role("viewer")
     async def get(self, task_id):
         """The whole result of a task, as a plain-text download."""
-        doc = await self.toolbox.tasks.find(id_arg(task_id, "task"))
-        if doc is None:
-            raise NotFound(f"task not found: {task_id}")
+        doc = await self.find_task(task_id)
         if doc.get("result") is None:
             raise Conflict(f"task {doc['_id']} is {doc['state']}: it has no result")
         self.set_header("Content-Type", "text/plain; charset=utf-8")
