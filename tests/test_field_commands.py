@@ -126,7 +126,9 @@ def test_curl_timeout():
     assert code == 28  # still non-zero
     reading = read("curl", output)
     assert reading.outcome == FAILED and reading.parsed["http_status"] == 0
-    assert 1000 <= reading.parsed["total_ms"] < 1000 + 1000 * START_SLACK_SECONDS
+    # curl's own clock ends a --max-time transfer within a few ms of the limit, either side
+    # of it (999.88 ms in one CI run): the point is that it waited the second, not longer.
+    assert 950 <= reading.parsed["total_ms"] < 1000 + 1000 * START_SLACK_SECONDS
     if reading.parsed["exit_code"] is not None:
         assert reading.summary == "timed out after 1 s"
 
