@@ -53,8 +53,8 @@ async def wait_for(predicate, timeout=10.0, step=0.01):
 
 
 async def settle():
-    """Let what is already scheduled on the loop run (callbacks from call_soon: job events,
-    job saves, websocket writes).  The tests' one way to let the loop settle."""
+    """Let what is already scheduled on the loop run (job saves, websocket writes).  The
+    tests' one way to let the loop settle."""
     for _ in range(5):
         await asyncio.sleep(0)
 

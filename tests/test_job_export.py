@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.jobs_helpers import PING_OUTPUT, FakeAgent, settle, wait_for
+from tests.jobs_helpers import PING_OUTPUT, FakeAgent, wait_for
 from tests.role_tokens import VIEWER
 from toolbox.core.job_export import csv_rows
 
@@ -57,7 +57,6 @@ async def test_csv_has_a_row_per_task_with_the_tools_numbers_and_json_the_whole_
     assert data["summary"] == same["summary"] == "1 ok · 1 failed"
     assert [t["result"] for t in data["tasks"]] == [PING_OUTPUT, "ping: unknown host nosuch.example\n"]
     assert data["tasks"][0]["parsed"]["replies"] == [11.6, 11.4, 11.5, 11.4]
-    await settle()
 
 
 def test_a_cell_is_never_a_formula_in_a_spreadsheet():
@@ -79,7 +78,6 @@ async def test_routes_go_in_one_cell_and_bad_requests_get_the_json_error(api, ma
     assert bad.code == 400 and bad.json["error"] == "format: must be one of csv, json"
     assert (await api("/api/jobs/999/export?format=csv")).code == 404
     assert (await api(f"/api/jobs/{job_id}/export", token=None)).code == 401
-    await settle()
 
 
 @pytest.mark.gen_test
@@ -97,4 +95,3 @@ async def test_jobs_carry_their_full_target(api, make_agent):
     listed = {job["job_id"]: job["full_target"] for job in (await api("/api/jobs")).json["items"]}
     assert listed[curl["job_id"]] == "http://127.0.0.1:8080/healthz?x=1"
     assert (await api(f"/api/jobs/{tcp['job_id']}")).json["full_target"] == "[::1]:22"
-    await settle()

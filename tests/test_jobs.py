@@ -3,7 +3,7 @@ hostile parameters, the private-target policy, roles and the audit trail."""
 
 import pytest
 
-from tests.jobs_helpers import PING_OUTPUT, FakeAgent, settle
+from tests.jobs_helpers import PING_OUTPUT, FakeAgent
 from tests.role_tokens import OPERATOR, VIEWER
 
 PUBLIC_IP = "93.184.216.34"
@@ -49,7 +49,6 @@ async def test_a_job_by_names_queues_one_task_per_agent_with_the_platform_comman
         assert stored.json["job_id"] == 1 and stored.json["tool"] == "ping" and stored.json["state"] == "queued"
     second = await api("/api/jobs", "POST", token=role_tokens[OPERATOR], json=ping(agents=["lin-1"]))
     assert second.json["job_id"] == 2
-    await settle()
 
 
 @pytest.mark.gen_test
@@ -192,7 +191,6 @@ async def test_roles_viewers_read_operators_start_jobs_only_admins_run_raw_comma
     assert (await api("/api/tasks/1/cancel", "POST", token=role_tokens[OPERATOR])).code == 403
     assert len((await api("/api/tasks", token=role_tokens[VIEWER])).json["items"]) == 1
     assert (await api(f"/api/jobs/{job_id}/cancel", "POST", token=role_tokens[OPERATOR])).code == 200
-    await settle()
 
 
 @pytest.mark.gen_test
@@ -207,7 +205,6 @@ async def test_job_create_and_cancel_are_audited(api, make_agent, app, role_toke
                                  "agents": ["a1", "a2"], "task_ids": [t["task_id"] for t in job["tasks"]]}
     assert cancel["action"] == "job.cancel" and cancel["target"] == str(job["job_id"])
     assert sorted(cancel["details"]["canceled_tasks"]) == sorted(create["details"]["task_ids"])
-    await settle()
 
 
 @pytest.mark.gen_test
@@ -242,4 +239,3 @@ async def test_tags_select_agents_having_any_of_them_when_asked(api, make_agent)
                         (ping(agents=["a"], tags_match="any"), "tags_match: only with tags")):
         reply = await api("/api/jobs", "POST", json=body)
         assert reply.code == 400 and reply.json["error"] == error
-    await settle()

@@ -3,7 +3,6 @@ and target, tasks by agent, the audit log by actor and action; exact stays the d
 
 import pytest
 
-from tests.jobs_helpers import settle
 
 
 @pytest.mark.gen_test
@@ -39,4 +38,3 @@ async def test_part_of_a_name_finds_it_and_exact_stays_the_default(api, make_age
     for path in ("/api/tasks?match=fuzzy", "/api/jobs?match=1", "/api/audit?match=regex"):
         reply = await api(path)
         assert reply.code == 400 and reply.json["error"] == "match: must be one of exact, part", path
-    await settle()

@@ -17,7 +17,9 @@ from tornado.websocket import websocket_connect
 from tests.conftest import ADMIN_TOKEN
 from tests.jobs_helpers import PING_OUTPUT, FakeAgent, settle, wait_for
 from tests.role_tokens import VIEWER
+from toolbox.core.bus import MongoBus
 from toolbox.core.events import EventHub
+from toolbox.store.db import open_database
 from toolbox.core.console_feed import CLOSE_TOO_SLOW, ConsoleFeed
 
 
@@ -51,6 +53,45 @@ async def test_hub_sends_hello_then_replays_missed_events_in_order_then_live_one
     assert sink.texts[0] == {"type": "hello", "seq": 5}
     assert [m["seq"] for m in sink.texts[1:]] == [3, 4, 5, 6]
     assert sink.texts[-1]["type"] == "task.done" and sink.texts[-1]["data"] == {"i": 5}
+
+
+def test_an_event_a_listener_publishes_follows_its_cause_for_every_listener_and_in_the_feed():
+    events = EventHub(buffer_size=100)
+    seen = {"first": [], "second": [], "feed": []}
+
+    def first(event):  # counts jobs, say: a task.done makes a job.progress
+        seen["first"].append(event["type"])
+        if event["type"] == "task.done":
+            events.publish("job.progress", {})
+            events.publish("job.done", {})
+
+    events.subscribe(first)
+    events.subscribe(lambda event: seen["second"].append(event["type"]))
+    events.subscribe_feed(lambda event: seen["feed"].append((event["seq"], event["type"])))
+    events.publish("task.done", {})
+    assert seen["first"] == seen["second"] == ["task.done", "job.progress", "job.done"]
+    assert seen["feed"] == [(1, "task.done"), (2, "job.progress"), (3, "job.done")]
+    events.publish("task.queued", {})  # the hub is ready for the next one
+    assert seen["feed"][-1] == (4, "task.queued")
+
+
+@pytest.mark.gen_test
+async def test_a_shared_bus_stores_an_event_a_listener_publishes_after_its_cause():
+    bus = MongoBus(open_database(None, name="bus_order"))
+    seen = []
+
+    def counting(event):
+        seen.append(event["type"])
+        if event["type"] == "task.done":
+            bus.publish("job.progress", {})
+
+    bus.subscribe(counting)
+    bus.subscribe(lambda event: seen.append("second saw " + event["type"]))
+    bus.publish("task.done", {})
+    assert seen == ["task.done", "second saw task.done", "job.progress", "second saw job.progress"]
+    await bus.stop()  # writes what is queued
+    stored = [doc["type"] async for doc in bus.collection.find({}, sort=[("_id", 1)])]
+    assert stored == ["task.done", "job.progress"]
 
 
 @pytest.mark.gen_test

@@ -5,7 +5,7 @@ import asyncio
 
 import pytest
 
-from tests.jobs_helpers import FakeAgent, settle
+from tests.jobs_helpers import FakeAgent
 from tests.role_tokens import OPERATOR, OPERATOR_2
 from toolbox.errors import RateLimited, ValidationError
 from toolbox.core.ratelimit import MAX_TARGET_RETRY_AFTER, SlidingWindow, TargetLimiter
@@ -105,7 +105,6 @@ async def test_jobs_per_user_per_minute_answer_429_with_retry_after_until_the_wi
     assert (await api("/api/jobs", "POST", token=role_tokens[OPERATOR], json=ping(["a1"]))).code == 201
     outcomes = [e["outcome"] for e in await app.toolbox.audit.list(action="job.create", actor="olga")]
     assert outcomes == ["ok", "refused", "refused", "ok", "ok"]
-    await settle()
 
 
 @pytest.mark.embedded_only("moves the in-memory target limiter's clock; the shared one counts tasks in the database (test_shared_limits.py)")
@@ -132,7 +131,6 @@ async def test_unfinished_tasks_per_target_refuse_whole_jobs_until_tasks_finish(
     assert accepted.code == 201 and app.toolbox.jobs.targets.count("93.184.216.34") == 3
     await api(f"/api/jobs/{accepted.json['job_id']}/cancel", "POST")
     assert app.toolbox.jobs.targets.count("93.184.216.34") == 1
-    await settle()
 
 
 @pytest.mark.embedded_only("the in-memory reservation; the shared target limit counts stored tasks and two processes can overshoot by one job (see toolbox/core/shared_limits.py)")
@@ -152,4 +150,3 @@ async def test_concurrent_jobs_cannot_both_take_the_last_slots(api, make_agent, 
                                    api("/api/jobs", "POST", json=ping(["a3", "a4"])))
     assert sorted(reply.code for reply in replies) == [201, 429]
     assert len((await api("/api/tasks")).json["items"]) == 2
-    await settle()

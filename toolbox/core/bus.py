@@ -86,16 +86,20 @@ class MongoBus(HubListeners):
     def publish(self, event_type, data, feed=True):
         """Hand the event to this process's services now; queue it for every process."""
         event = {"seq": None, "type": event_type, "at": time.time(), "data": data}
+        self.in_order(self._hand_out, (event, feed))
+        return event
+
+    def _hand_out(self, published):
+        event, feed = published
         self.listeners(event)
         if len(self._outbox) >= MAX_OUTBOX:
             dropped = self._outbox.pop(0)
             log.error("the database is not taking events; dropped %s", dropped["type"])
-        self._outbox.append({"type": event_type, "at": event["at"], "data": data,
+        self._outbox.append({"type": event["type"], "at": event["at"], "data": event["data"],
                              "origin": self.origin, "feed": feed})
         self._published += 1
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._write())
-        return event
 
     async def caught_up(self):
         """Wait until every event this process published so far came back from the stream."""
@@ -203,4 +207,4 @@ class MongoBus(HubListeners):
                 if not future.done():
                     future.set_result(None)
         else:
-            self.listeners(dict(event, remote=True))
+            self.in_order(self.listeners, dict(event, remote=True))

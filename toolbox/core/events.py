@@ -79,12 +79,34 @@ class FeedBuffer:
 
 class HubListeners:
     """What both hubs (``EventHub``, ``toolbox.core.bus.MongoBus``) share: the two kinds
-    of listeners and the feed's replay buffer."""
+    of listeners, the feed's replay buffer, and the order of events caused by events.
+
+    A listener may publish (job counting announces ``job.progress`` for a ``task.done``).
+    Such an event is not handed out in the middle of the one that caused it, where the
+    listeners after the publisher would see effect before cause and the feed would number
+    it first: ``in_order`` queues it and hands it out as soon as its cause has reached
+    every listener, in the same call.
+    """
 
     def __init__(self, buffer_size):
         self.feed = FeedBuffer(buffer_size)
         self.listeners = Listeners()
         self.feed_listeners = Listeners()
+        self._queued = collections.deque()  # (hand_out, event) published while handing out
+        self._handing_out = False
+
+    def in_order(self, hand_out, event):
+        """Call ``hand_out(event)`` now, or right after the event being handed out."""
+        self._queued.append((hand_out, event))
+        if self._handing_out:
+            return
+        self._handing_out = True
+        try:
+            while self._queued:
+                hand_out, event = self._queued.popleft()
+                hand_out(event)
+        finally:
+            self._handing_out = False
 
     @property
     def seq(self):
@@ -133,8 +155,14 @@ class EventHub(HubListeners):
         return 0
 
     def publish(self, event_type, data, feed=True):
-        """Number an event, hand it to every listener (and the feed); return it."""
+        """Number an event and hand it to every listener (and the feed), in order; return it
+        (numbered once handed out: at once, unless a listener is publishing it)."""
         event = {"seq": None, "type": event_type, "at": time.time(), "data": data}
+        self.in_order(self._hand_out, (event, feed))
+        return event
+
+    def _hand_out(self, published):
+        event, feed = published
         if feed:  # only feed events are numbered: consecutive here
             self._next += 1
             event["seq"] = self._next
@@ -142,4 +170,3 @@ class EventHub(HubListeners):
         self.listeners(event)
         if feed:
             self.feed_listeners(event)
-        return event

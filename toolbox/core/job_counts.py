@@ -19,22 +19,42 @@ OUTCOME_KEYS = (OK, PARTIAL, FAILED, LOST, DELIVERY_TIMEOUT, CANCELED)
 class LiveJob:
     """A job whose tasks are still being counted: its document and each task's state."""
 
-    def __init__(self, doc, creating=True):
+    def __init__(self, doc, stored=None):
+        """``stored``: the job's tasks as read from the database, when a process adopts a job
+        whose creator is gone (they are all it will ever have).  A new job learns its tasks
+        from ``queued``, as they are created."""
         self.doc = doc
         self.states = {}  # task id -> task state (change it through ``advance`` / ``load``)
         self.tally = dict.fromkeys(TASK_STATES, 0)  # state -> how many tasks are in it
         self.outcomes = dict.fromkeys(OUTCOME_KEYS, 0)  # finished tasks by outcome
         self.offline = 0  # lost tasks whose agent went offline
         self.unfinished = 0  # tasks in ``states`` not yet in a terminal state
-        self.creating = creating  # tasks being queued: no progress events yet
         self.ended = False
         self.dirty = False
         self.saver = None
         self._read = {}  # task id -> (outcome, reason) counted in ``outcomes``
+        self._roster = doc["counts"]["requested"]  # tasks to know of before the job speaks
+        if stored is not None:
+            for task in stored:
+                self.load(task["_id"], task["state"], task.get("outcome"), task.get("reason"))
+            self._roster = len(self.states)
 
     @property
     def job_id(self):
         return self.doc["_id"]
+
+    def queued(self, tasks):
+        """Add tasks just created (their first state; an event about one may have come first)."""
+        for task in tasks:
+            self.advance(task["_id"], QUEUED)
+
+    def known(self):
+        """Every task of the job is in the tally: from now on its counts mean something.
+
+        While a job's tasks are still being created, a fast agent may already answer the
+        first of them; the job announces nothing until it knows them all (its
+        ``job.created`` carries the counts so far)."""
+        return len(self.states) >= self._roster
 
     def advance(self, task_id, state, outcome=None, reason=None):
         """Record a task's new state; False when it is stale (events may cross)."""

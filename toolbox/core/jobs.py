@@ -11,8 +11,9 @@ document when the job changes state and on each finished task (one small update 
 A job ends when every task is finished or its deadline passes: unfinished tasks then
 count as timed out and still-queued ones are canceled.  ``canceled`` jobs cancel their
 queued tasks at once and end the same way.  Counts of an ended job no longer change.
-Job events (``job.created``, ``job.progress``, ``job.done``) are published on the next
-loop iteration, so they follow the task event that caused them in sequence order.
+A job's tally starts from the tasks ``tasks.create`` returns; task events then move it.
+Job events (``job.created``, ``job.progress``, ``job.done``) published while a task event
+is being handed out follow it (``toolbox.core.events.HubListeners.in_order``).
 """
 
 import asyncio
@@ -73,9 +74,7 @@ class JobService:
         doc = await self.owners.adopt(self.collection, doc)
         if doc is None or doc["_id"] in self.counting:
             return
-        job = LiveJob(doc, creating=False)
-        for task in await self.tasks.list(job_id=doc["_id"], limit=MAX_AGENTS):
-            job.load(task["_id"], task["state"], task.get("outcome"), task.get("reason"))
+        job = LiveJob(doc, stored=await self.tasks.list(job_id=doc["_id"], limit=MAX_AGENTS))
         self.counting[job.job_id] = job
         if job.finished():
             self._end(job)
@@ -135,21 +134,21 @@ class JobService:
         job = LiveJob(doc)
         doc["counts"] = job.counts()
         await self.collection.insert_one(doc)
-        self.counting[job.job_id] = job
+        self.counting[job.job_id] = job  # from here on, its tasks' events count
         task_docs = []
         try:
             for platform, (command, limit) in commands.items():
                 names = [d["_id"] for d in runnable if d.get("platform", "linux") == platform]
-                task_docs += await self.tasks.create(names, command, time_limit=limit, job_id=job.job_id,
-                                                     tool=tool, target=target, created_by=principal.name)
+                created = await self.tasks.create(names, command, time_limit=limit, job_id=job.job_id,
+                                                  tool=tool, target=target, created_by=principal.name)
+                job.queued(created)
+                task_docs += created
         except BaseException:
-            job.creating = False
             self._end(job)
             raise
-        job.creating = False
         doc["counts"] = job.counts()
         doc["summary"] = job_summary(doc["counts"], False)
-        self._emit("job.created", job_model(doc))
+        self.events.publish("job.created", job_model(doc))
         self._save(job)
         if job.finished():
             self._end(job)
@@ -190,7 +189,12 @@ class JobService:
                 self.targets.track(task_id, target, self._budget(state))
         if job is None or job.ended:
             return
-        if not job.advance(task_id, state, task.get("outcome"), task.get("reason")) or job.creating:
+        if state == QUEUED:
+            # A task enters its job's tally from ``tasks.create``'s return (``_create``), or
+            # from the database (``_adopt``); queued again after an undelivered dispatch,
+            # it still counts as dispatched (``LiveJob.advance``).
+            return
+        if not job.advance(task_id, state, task.get("outcome"), task.get("reason")) or not job.known():
             return
         if job.finished():
             self._end(job)
@@ -206,7 +210,7 @@ class JobService:
             job.doc["state"] = DONE
         job.doc["finished_at"] = models.utcnow()
         self._progress(job)
-        self._emit("job.done", job_model(job.doc))
+        self.events.publish("job.done", job_model(job.doc))
         self._save(job)
 
     def _progress(self, job):
@@ -215,11 +219,8 @@ class JobService:
         doc["counts"] = job.counts()
         doc["summary"] = job_summary(doc["counts"], job.ended)
         doc["outcome"] = job_outcome(doc["counts"], job.ended)
-        self._emit("job.progress", {key: doc[key] for key in ("counts", "state", "summary", "outcome")}
+        self.events.publish("job.progress", {key: doc[key] for key in ("counts", "state", "summary", "outcome")}
                    | {"job_id": job.job_id})
-
-    def _emit(self, event_type, data):
-        asyncio.get_running_loop().call_soon(self.events.publish, event_type, data)
 
     def _save(self, job):
         job.dirty = True
@@ -248,7 +249,7 @@ class JobService:
             for doc in await self.owners.orphans(self.collection):
                 await self._adopt(doc)
         for job in list(self.counting.values()):
-            if not job.ended and not job.creating and now >= _aware(job.doc["deadline"]):
+            if not job.ended and job.known() and now >= _aware(job.doc["deadline"]):
                 await self._cancel_queued(job, "not fetched before the job's deadline")
                 if not job.ended:  # the cancels may have finished it already
                     self._end(job)
