@@ -5,7 +5,7 @@ the only time it is ever shown (only its hash is stored).
 """
 
 from handlers.base import APIHandler, require_role
-from toolbox import models
+from toolbox import validation
 
 NAME = r"(?P<name>[^/]+)"
 
@@ -21,10 +21,10 @@ class AgentsHandler(APIHandler):
     async def post(self):
         """Create an agent; the answer carries its token, shown this once."""
         body = self.json_body()
-        models.check_fields(body, ("name", "tags", "platform"), required=("name",))
-        name = models.agent_name(body["name"])
-        tags = models.tags(body.get("tags", []))
-        platform = models.platform(body.get("platform", "linux"))
+        validation.check_fields(body, ("name", "tags", "platform"), required=("name",))
+        name = validation.agent_name(body["name"])
+        tags = validation.tags(body.get("tags", []))
+        platform = validation.platform(body.get("platform", "linux"))
         doc, token = await self.toolbox.agents.create(name, tags, platform)
         await self.audit("agent.create", name, tags=tags, platform=platform)
         self.write_json(dict(self.toolbox.agents.model(doc), token=token), status=201)
@@ -41,14 +41,14 @@ class AgentHandler(APIHandler):
     async def patch(self, name):
         """Change tags, platform, or disabled."""
         body = self.json_body()
-        models.check_fields(body, ("tags", "platform", "disabled"))
+        validation.check_fields(body, ("tags", "platform", "disabled"))
         changes = {}
         if "tags" in body:
-            changes["tags"] = models.tags(body["tags"])
+            changes["tags"] = validation.tags(body["tags"])
         if "platform" in body:
-            changes["platform"] = models.platform(body["platform"])
+            changes["platform"] = validation.platform(body["platform"])
         if "disabled" in body:
-            changes["disabled"] = models.boolean(body["disabled"], "disabled")
+            changes["disabled"] = validation.boolean(body["disabled"], "disabled")
         await self.toolbox.agents.require(name)
         doc = await self.toolbox.fleet.update(name, **changes)
         if "disabled" in changes:

@@ -1,7 +1,7 @@
 """Jobs: run one tool on many agents (operators), follow and list them (viewers)."""
 
 from handlers.base import APIHandler, id_arg, require_role
-from toolbox import models
+from toolbox import validation
 from toolbox.errors import RateLimited
 from toolbox.store.filters import match_mode
 from toolbox.core.job_export import export_job
@@ -23,7 +23,7 @@ class JobsHandler(APIHandler):
     async def post(self):
         """Start a job: ``{tool, params, agents: [...] | tags: [...] (tags_match: all | any) | all: true}``."""
         body = self.json_body()
-        models.check_fields(body, ("tool", "params", "agents", "tags", "tags_match", "all"), required=("tool",))
+        validation.check_fields(body, ("tool", "params", "agents", "tags", "tags_match", "all"), required=("tool",))
         try:
             doc, tasks = await self.toolbox.jobs.create(
                 self.current_user, body["tool"], body.get("params"), agents=body.get("agents"),

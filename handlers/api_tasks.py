@@ -1,7 +1,7 @@
 """Admin API for raw tasks: create on named agents, read, list and cancel."""
 
 from handlers.base import APIHandler, id_arg, require_role
-from toolbox import models
+from toolbox import validation
 from toolbox import presenters
 from toolbox.errors import Conflict, NotFound
 from toolbox.store.filters import match_mode
@@ -21,7 +21,7 @@ class TasksHandler(APIHandler):
     async def post(self):
         """Queue a raw command on each named agent: one task per agent."""
         body = self.json_body()
-        models.check_fields(body, ("agents", "command"), required=("agents", "command"))
+        validation.check_fields(body, ("agents", "command"), required=("agents", "command"))
         names, command, docs = await self.toolbox.raw_tasks.create(body["agents"], body["command"], self.current_user.name)
         await self.audit("task.raw", ",".join(names)[:200], command=command, agents=names,
                          task_ids=[doc["_id"] for doc in docs])

@@ -7,7 +7,7 @@
 """
 
 from handlers.base import APIHandler, require_role
-from toolbox import models
+from toolbox import clock, validation
 from toolbox.presenters import token_model
 from toolbox.errors import Forbidden, NotFound
 
@@ -33,10 +33,10 @@ class TokensHandler(APIHandler):
         if self.current_user.via != "session":
             raise Forbidden("create API tokens from a logged-in session, not with another token")
         body = self.json_body()
-        models.check_fields(body, ("name", "expires_in_days"), required=("name",))
+        validation.check_fields(body, ("name", "expires_in_days"), required=("name",))
         doc, token = await self.toolbox.tokens.create(owner, body["name"], body.get("expires_in_days"))
         await self.audit("token.create", doc["_id"], name=doc["name"],
-                         expires_at=models.isoformat(doc["expires_at"]))
+                         expires_at=clock.isoformat(doc["expires_at"]))
         self.write_json(dict(token_model(doc), token=token), status=201)
 
 

@@ -8,7 +8,7 @@
 """
 
 from handlers.base import APIHandler, require_role
-from toolbox import models
+from toolbox import validation
 from toolbox.presenters import audit_model
 from toolbox.people.principals import ROLES
 from toolbox.store.filters import match_mode
@@ -42,9 +42,9 @@ class UserHandler(APIHandler):
     async def patch(self, user_id):
         """Change a user's role or disable/enable them; applies to their sessions at once."""
         body = self.json_body()
-        models.check_fields(body, ("role", "disabled"))
+        validation.check_fields(body, ("role", "disabled"))
         role = role_arg(body["role"]) if "role" in body else None
-        disabled = models.boolean(body["disabled"], "disabled") if "disabled" in body else None
+        disabled = validation.boolean(body["disabled"], "disabled") if "disabled" in body else None
         before, after = await self.toolbox.users.update(user_id, role=role, disabled=disabled)
         if before.get("role") != after.get("role"):
             await self.audit("user.role", user_id, name=after.get("name"),

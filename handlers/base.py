@@ -14,7 +14,7 @@ import logging
 
 from tornado import web
 
-from toolbox import models
+from toolbox import validation
 from toolbox.people import sessions
 from toolbox.core.ratelimit import credential_proof
 from toolbox.errors import AuthError, Forbidden, NotFound, TooLarge, ToolboxError, ValidationError
@@ -89,7 +89,7 @@ class BaseHandler(web.RequestHandler):
 
     def check_body_length(self):
         """Refuse (413) a request whose Content-Length says its body is over ``body_limit``."""
-        length = models.parse_digits(self.request.headers.get("Content-Length", "0"), 0, 2**62)
+        length = validation.parse_digits(self.request.headers.get("Content-Length", "0"), 0, 2**62)
         if length is not None and length > self.body_limit:
             raise TooLarge(f"the body is larger than {self.body_limit} bytes")
 
@@ -190,7 +190,7 @@ def json_bytes(data):
 
 def id_arg(text, what):
     """A positive integer id from a URL path segment; NotFound (naming ``what``) otherwise."""
-    number = models.parse_digits(text, 1, MAX_ID)
+    number = validation.parse_digits(text, 1, MAX_ID)
     if number is None:
         raise NotFound(f"{what} not found: {text[:40]}")
     return number
@@ -274,12 +274,12 @@ class APIHandler(AuthMixin, BaseHandler):
     @staticmethod
     def page_limit(args):
         """``?limit=``: 1 to 500 items, 50 when not given."""
-        return models.int_in(args.get("limit", 50), "limit", 1, 500)
+        return validation.int_in(args.get("limit", 50), "limit", 1, 500)
 
     @staticmethod
     def page_before(args):
         """``?before=`` as an id (the previous page's ``next_before``), or None."""
-        return models.int_in(args["before"], "before", 1, MAX_ID) if "before" in args else None
+        return validation.int_in(args["before"], "before", 1, MAX_ID) if "before" in args else None
 
     def write_page(self, items, limit, key):
         """``{items, next_before}``: the last item's ``key`` when the page is full, else None."""

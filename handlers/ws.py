@@ -15,7 +15,7 @@ import logging
 from tornado import ioloop, websocket
 
 from handlers.base import APIHandler, require_role
-from toolbox import models
+from toolbox import validation
 from toolbox.errors import Forbidden, ToolboxError, ValidationError
 
 log = logging.getLogger("toolbox.live")
@@ -42,7 +42,7 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
         self.refuse_before_upgrade()
         since = self.query_args("since").get("since")
         if since is not None:
-            self.since = models.int_in(since, "since", 0, MAX_SEQ)
+            self.since = validation.int_in(since, "since", 0, MAX_SEQ)
         await super().get(*args, **kwargs)
 
     def refuse_before_upgrade(self):

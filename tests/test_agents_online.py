@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-from toolbox import models
+from toolbox import clock
 from toolbox.core.agents import AgentRegistry
 from toolbox.store.db import open_database
 from toolbox.core.events import EventHub
@@ -37,7 +37,7 @@ def offline_events(hub):
 async def test_only_agents_unseen_for_the_window_go_offline():
     parked = Parked()
     agents, hub = registry(["old", "fresh", "parked", "renewed"], parked)
-    long_ago = models.utcnow() - datetime.timedelta(seconds=60)
+    long_ago = clock.utcnow() - datetime.timedelta(seconds=60)
     for name in ("old", "parked", "renewed"):
         agents.mark_seen(name, long_ago)
     agents.mark_seen("fresh")
@@ -52,7 +52,7 @@ async def test_only_agents_unseen_for_the_window_go_offline():
     parked.names.clear()
     await agents.check_offline()
     assert offline_events(hub) == ["old"]  # its fetch just ended: online for the window
-    later = models.utcnow() + datetime.timedelta(seconds=6)
+    later = clock.utcnow() + datetime.timedelta(seconds=6)
     assert await agents.check_offline(now=later) == ["fresh", "renewed", "parked"]
     agents.mark_seen("old")
     assert "old" in agents.online and hub.buffer[-1]["type"] == "agent.online"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from toolbox import models
+from toolbox import clock
 from toolbox.people import api_tokens
 from toolbox.people.api_tokens import TokenStore
 from toolbox.core.events import EventHub
@@ -26,7 +26,7 @@ async def test_a_token_is_shown_once_stored_hashed_and_acts_as_its_owner(app, ap
     assert token.startswith("tbx_") and len(token) > 40
     assert created.json["name"] == "my script" and created.json["last_used_at"] is None
     expires = datetime.datetime.fromisoformat(created.json["expires_at"].replace("Z", "+00:00"))
-    assert abs((expires - models.utcnow()) - datetime.timedelta(days=30)) < datetime.timedelta(minutes=1)
+    assert abs((expires - clock.utcnow()) - datetime.timedelta(days=30)) < datetime.timedelta(minutes=1)
     stored = await app.toolbox.db["api_tokens"].find_one({"_id": created.json["id"]})
     assert stored["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
     assert token not in json.dumps(stored, default=str)
@@ -47,8 +47,8 @@ async def test_an_expired_token_stops_working(app, api, login_as, monkeypatch):
     forever = (await create(api, olga, name="no expiry")).json
     assert forever["expires_at"] is None
     assert (await api("/api/me", token=token)).code == 200
-    later = models.utcnow() + datetime.timedelta(days=1, seconds=1)
-    monkeypatch.setattr(api_tokens.models, "utcnow", lambda: later)
+    later = clock.utcnow() + datetime.timedelta(days=1, seconds=1)
+    monkeypatch.setattr(api_tokens.clock, "utcnow", lambda: later)
     assert (await api("/api/me", token=token)).code == 401
     assert (await api("/api/me", token=forever["token"])).code == 200
 

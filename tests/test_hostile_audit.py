@@ -6,7 +6,7 @@ import datetime
 import pytest
 
 from toolbox.people import audit as audit_module
-from toolbox import models
+from toolbox import clock
 
 
 async def login_refusals(app):
@@ -54,8 +54,8 @@ async def test_entries_past_the_retention_are_pruned(app):
     log = app.toolbox.audit
     await log.record(None, "agent.create", "one")
     await log.record(None, "agent.create", "two")
-    assert await log.prune(now=models.utcnow() + datetime.timedelta(days=29)) == 0
-    assert await log.prune(now=models.utcnow() + datetime.timedelta(days=31)) == 2
+    assert await log.prune(now=clock.utcnow() + datetime.timedelta(days=29)) == 0
+    assert await log.prune(now=clock.utcnow() + datetime.timedelta(days=31)) == 2
     assert await log.list() == []
 
 
@@ -64,7 +64,7 @@ async def test_entries_past_the_retention_are_pruned(app):
 async def test_a_retention_of_zero_keeps_everything(app):
     log = app.toolbox.audit
     await log.record(None, "agent.create", "old-one")
-    assert await log.prune(now=models.utcnow() + datetime.timedelta(days=10000)) == 0
+    assert await log.prune(now=clock.utcnow() + datetime.timedelta(days=10000)) == 0
 
 
 @pytest.mark.gen_test(timeout=30)

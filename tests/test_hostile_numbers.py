@@ -1,8 +1,8 @@
 """Numbers from clients: ASCII digits only, bounded, everywhere (queries, paths, bodies).
 
 ``str.isdigit()`` accepts ``²``, ``①``, ``١`` and ``１``; ``int()`` refuses some of them and
-reads others as digits.  Every number toolBox reads goes through ``models.int_in`` /
-``models.parse_digits``, which take ASCII digits alone.
+reads others as digits.  Every number toolBox reads goes through ``validation.int_in`` /
+``validation.parse_digits``, which take ASCII digits alone.
 """
 
 import json
@@ -10,7 +10,7 @@ import urllib.parse
 
 import pytest
 
-from toolbox import models
+from toolbox import validation
 from toolbox.errors import ValidationError
 
 ODD_DIGITS = ["²", "①", "١", "１", "٣٤", "1²", "+1", "0x10", "1e3", "1_000", "١٢", "1\n", "1\x00"]
@@ -24,17 +24,17 @@ def q(text):
 @pytest.mark.parametrize("text", ODD_DIGITS + [HUGE, "", " 1", "1 ", "-0", "99999999999999999999"])
 def test_the_shared_parser_takes_ascii_digits_only(text):
     with pytest.raises(ValidationError):
-        models.int_in(text, "limit", 1, 500)
-    assert models.parse_digits(text, 1, 2**62) is None
+        validation.int_in(text, "limit", 1, 500)
+    assert validation.parse_digits(text, 1, 2**62) is None
 
 
 def test_the_shared_parser_reads_plain_numbers_and_json_integers():
-    assert models.int_in("42", "limit", 1, 500) == 42
-    assert models.int_in(42, "limit", 1, 500) == 42
-    assert models.parse_digits("007", 1, 10) == 7
+    assert validation.int_in("42", "limit", 1, 500) == 42
+    assert validation.int_in(42, "limit", 1, 500) == 42
+    assert validation.parse_digits("007", 1, 10) == 7
     for bad in (True, 4.0, None, [1], "501", 0):
         with pytest.raises(ValidationError):
-            models.int_in(bad, "limit", 1, 500)
+            validation.int_in(bad, "limit", 1, 500)
 
 
 @pytest.mark.gen_test

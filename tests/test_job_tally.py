@@ -4,8 +4,7 @@ task's state, whatever order (and staleness) the task events arrive in."""
 import random
 
 from toolbox.core.job_counts import LiveJob, job_outcome, job_summary
-from toolbox.models import (CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES,
-                            TERMINAL_STATES)
+from toolbox.task_states import CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES, TERMINAL_STATES
 
 OUTCOMES = {DONE: ("ok", "partial", "failed"), LOST: ("lost",)}
 REASONS = {LOST: ("agent_offline", "timeout")}

@@ -5,10 +5,13 @@ datetimes into ISO strings.
 """
 
 from toolbox.core.job_counts import job_summary
-from toolbox.models import DONE, RESULT_PREVIEW_BYTES, isoformat
+from toolbox.clock import isoformat
+from toolbox.task_states import DONE
 from toolbox.people.principals import display_name
 from toolbox.tools.catalogue import full_target
 from toolbox.tools.outcomes import read_result
+
+RESULT_PREVIEW_BYTES = 4096  # of a result, in lists and events (the whole one on its own page)
 
 
 def task_detail(doc: dict) -> dict:

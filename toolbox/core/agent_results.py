@@ -18,7 +18,7 @@ import dataclasses
 import json
 import re
 
-from toolbox import models
+from toolbox import validation
 from toolbox.errors import ValidationError
 
 LEGACY_BODY_RE = re.compile(
@@ -57,7 +57,7 @@ def truncate_utf8(text, max_bytes):
 
 def _task_id(value):
     if isinstance(value, str):
-        value = models.parse_digits(value.strip(), 1, MAX_TASK_ID)
+        value = validation.parse_digits(value.strip(), 1, MAX_TASK_ID)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASK_ID:
         raise ValidationError("task_id: must be a positive integer (number or numeric string)")
     return value
@@ -161,7 +161,7 @@ def parse_report(body, max_result_bytes, overflow_tail=None):
                               _unescape_head(match.group("result")), truncated=True)
     else:
         report = _read(body)
-    report.result, report.repaired = models.repair_text(report.result)
+    report.result, report.repaired = validation.repair_text(report.result)
     report.result, truncated = truncate_utf8(report.result, max_result_bytes)
     report.truncated = report.truncated or truncated
     return report

@@ -26,7 +26,7 @@ import hmac
 import logging
 import secrets
 
-from toolbox import models
+from toolbox import clock
 from toolbox import presenters
 from toolbox.store.db import DuplicateKeyError, PyMongoError, ReturnDocument
 from toolbox.errors import AuthError, Conflict, Forbidden, NotFound
@@ -52,7 +52,7 @@ def new_token():
 
 def registration_of(doc):
     """The agent document's registration (older documents: derived from their creation time)."""
-    return doc.get("registration") or "created:" + str(models.isoformat(doc.get("created_at")))
+    return doc.get("registration") or "created:" + str(clock.isoformat(doc.get("created_at")))
 
 
 class AgentRegistry:
@@ -84,7 +84,7 @@ class AgentRegistry:
         async for doc in self.collection.find({}):
             cache[doc["_id"]] = doc
         self.cache = cache
-        self._refreshed_at = models.utcnow()
+        self._refreshed_at = clock.utcnow()
 
     async def refresh(self):
         """Pick up changes made by other processes (shared database only)."""
@@ -95,7 +95,7 @@ class AgentRegistry:
         if self._refreshes % FULL_RELOAD_EVERY == 0:
             await self.reload()
             return
-        since, now = self._refreshed_at, models.utcnow()
+        since, now = self._refreshed_at, clock.utcnow()
         query = {"updated_at": {"$gte": since}} if since else {}
         async for doc in self.collection.find(query):
             self.cache[doc["_id"]] = doc
@@ -159,7 +159,7 @@ class AgentRegistry:
 
     async def create(self, name, tags=(), platform="linux"):
         """Create an agent; return (document, token).  The token is never stored."""
-        token, now = new_token(), models.utcnow()
+        token, now = new_token(), clock.utcnow()
         doc = {"_id": name, "token_hash": agent_token_hash(token), "tags": list(tags),
                "platform": platform, "disabled": False, "created_at": now, "updated_at": now,
                "registration": secrets.token_hex(8)}
@@ -172,7 +172,7 @@ class AgentRegistry:
         return doc, token
 
     async def _update(self, name, changes):
-        changes = dict(changes, updated_at=models.utcnow())
+        changes = dict(changes, updated_at=clock.utcnow())
         doc = await self.collection.find_one_and_update(
             {"_id": name}, {"$set": changes}, return_document=ReturnDocument.AFTER)
         if doc is None:
@@ -189,11 +189,11 @@ class AgentRegistry:
     async def reset_token(self, name):
         """A new token; the old one stops working at once."""
         token = new_token()
-        doc = await self._update(name, {"token_hash": agent_token_hash(token), "token_reset_at": models.utcnow()})
+        doc = await self._update(name, {"token_hash": agent_token_hash(token), "token_reset_at": clock.utcnow()})
         return doc, token
 
     async def record_registration(self, name, address, user_agent):
-        now = models.utcnow()
+        now = clock.utcnow()
         self.mark_seen(name, now)
         return await self._update(name, {"registered_at": now, "address": address,
                                          "user_agent": (user_agent or "")[:256] or None})
@@ -213,7 +213,7 @@ class AgentRegistry:
     # --- online tracking ---
 
     def mark_seen(self, name, now=None):
-        self.last_seen[name] = now = now or models.utcnow()
+        self.last_seen[name] = now = now or clock.utcnow()
         self._seen_dirty.add(name)
         self._by_seen[name] = now
         self._by_seen.move_to_end(name)
@@ -243,7 +243,7 @@ class AgentRegistry:
         seen = self.seen_at(doc)
         if seen is None:
             return False
-        now = now or models.utcnow()
+        now = now or clock.utcnow()
         if seen.tzinfo is None:
             seen = seen.replace(tzinfo=now.tzinfo)
         return (now - seen).total_seconds() <= self.offline_after
@@ -256,7 +256,7 @@ class AgentRegistry:
         stored ``last_seen`` stays fresh for other processes); with a shared database,
         an agent seen more recently by another process is left to that process.
         """
-        now = now or models.utcnow()
+        now = now or clock.utcnow()
         touch_before = now - datetime.timedelta(seconds=self.offline_after / 2)
         offline_before = now - datetime.timedelta(seconds=self.offline_after)
         parked, stale = [], []

@@ -33,7 +33,8 @@ import bisect
 import logging
 
 from toolbox.store.db import ASCENDING, DuplicateKeyError, ReturnDocument, index
-from toolbox.models import DISPATCHED, LOST, QUEUED, utcnow
+from toolbox.clock import utcnow
+from toolbox.task_states import DISPATCHED, LOST, QUEUED
 
 log = logging.getLogger("toolbox.claims")
 

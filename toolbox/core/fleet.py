@@ -14,7 +14,7 @@
 from collections.abc import Awaitable, Callable
 
 from toolbox.core.agents import registration_of
-from toolbox.models import AGENT_RESTARTED
+from toolbox.task_states import AGENT_RESTARTED
 from toolbox.errors import Forbidden
 
 

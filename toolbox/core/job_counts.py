@@ -6,8 +6,7 @@ and ``job_outcome`` turn the counts into what a person reads: "3 ok · 1 failed 
 agent went offline", and one outcome for the whole job once it has ended.
 """
 
-from toolbox.models import (AGENT_OFFLINE, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES,
-                            TERMINAL_STATES)
+from toolbox.task_states import AGENT_OFFLINE, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES, TERMINAL_STATES
 from toolbox.tools.outcomes import FAILED, OK, PARTIAL
 
 _RANK = {QUEUED: 0, DISPATCHED: 1}

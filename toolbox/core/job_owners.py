@@ -14,7 +14,7 @@ other process; ``SharedOwners`` does the above.
 import datetime
 import uuid
 
-from toolbox import models
+from toolbox import clock
 from toolbox.store.db import ReturnDocument
 
 STALE_AFTER = 15.0  # seconds without a heartbeat: the process is gone
@@ -54,7 +54,7 @@ class SharedOwners:
         self._looked_at = None
 
     async def heartbeat(self):
-        await self.processes.update_one({"_id": self.instance}, {"$set": {"seen": models.utcnow()}},
+        await self.processes.update_one({"_id": self.instance}, {"$set": {"seen": clock.utcnow()}},
                                         upsert=True)
 
     async def leave(self):
@@ -70,7 +70,7 @@ class SharedOwners:
 
     async def orphans(self, jobs):
         """Unfinished jobs whose owner has no fresh heartbeat (or that have no owner)."""
-        cutoff = models.utcnow() - datetime.timedelta(seconds=self.stale_after)
+        cutoff = clock.utcnow() - datetime.timedelta(seconds=self.stale_after)
         alive = {doc["_id"] async for doc in self.processes.find({"seen": {"$gte": cutoff}}, {"_id": 1})}
         alive.add(self.instance)
         return [doc async for doc in jobs.find({"finished_at": None, "owner": {"$nin": list(alive)}})]

@@ -7,7 +7,7 @@ why the others are skipped, with the command built once per platform; and
 to every host the request contacts.  The rate limits are the job service's.
 """
 
-from toolbox import models
+from toolbox import validation
 from toolbox.errors import ValidationError
 from toolbox.tools.catalogue import TOOLS, ToolError, ToolRequest, check_target_allowed
 
@@ -25,7 +25,7 @@ def agent_names(agents: object) -> list[str]:
     """The agent names of a request's ``agents`` list, checked, each once, in order."""
     if not isinstance(agents, list) or not agents or len(agents) > MAX_AGENTS:
         raise ValidationError(f"agents: a list of 1 to {MAX_AGENTS} agent names")
-    return list(dict.fromkeys(models.agent_name(name, "agents") for name in agents))
+    return list(dict.fromkeys(validation.agent_name(name, "agents") for name in agents))
 
 
 async def select_agents(registry, agents=None, tags=None, all_agents=None, tags_match=None) -> list[dict]:
@@ -42,7 +42,7 @@ async def select_agents(registry, agents=None, tags=None, all_agents=None, tags_
     if tags is not None:
         if tags_match not in (None, *TAGS_MATCH):
             raise ValidationError(f"tags_match: must be one of {', '.join(TAGS_MATCH)}")
-        wanted = set(models.tags(tags))
+        wanted = set(validation.tags(tags))
         if not wanted:
             raise ValidationError("tags: give at least one tag")
         docs = [doc for doc in registry.list() if tags_select(wanted, doc.get("tags", []), tags_match)]

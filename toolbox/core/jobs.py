@@ -20,11 +20,11 @@ import asyncio
 import datetime
 import logging
 
-from toolbox import models
+from toolbox import clock
 from toolbox.store.db import ASCENDING, DESCENDING, PyMongoError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.store.filters import name_match
-from toolbox.models import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STATES
+from toolbox.task_states import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STATES
 from toolbox.core.job_counts import LiveJob, job_outcome, job_summary
 from toolbox.core.job_selection import MAX_AGENTS, check_private_targets, plan_runs, select_agents
 from toolbox.presenters import job_model
@@ -121,7 +121,7 @@ class JobService:
             self.targets.release(target, len(runnable))
 
     async def _create(self, principal, tool, params, target, runnable, skipped, commands):
-        now = models.utcnow()
+        now = clock.utcnow()
         # Never end a job before its tasks' own bounds: a delivered task still reports.
         longest = max(limit for _command, limit in commands.values()) + self.config.task_grace
         deadline = max(self.config.job_deadline, longest + 2 * self.config.sweep_interval)
@@ -165,7 +165,7 @@ class JobService:
         """Like ``_budget``, for a stored task: less the time it has already waited."""
         stamp = task.get("dispatched_at") if task["state"] == DISPATCHED else None
         stamp = stamp or task["created_at"]
-        waited = (models.utcnow() - _aware(stamp)).total_seconds()
+        waited = (clock.utcnow() - _aware(stamp)).total_seconds()
         return self._budget(task["state"]) - waited
 
     def on_event(self, event):
@@ -208,7 +208,7 @@ class JobService:
         job.ended = True
         if job.doc["state"] == RUNNING:
             job.doc["state"] = DONE
-        job.doc["finished_at"] = models.utcnow()
+        job.doc["finished_at"] = clock.utcnow()
         self._progress(job)
         self.events.publish("job.done", job_model(job.doc))
         self._save(job)
@@ -243,7 +243,7 @@ class JobService:
 
     async def sweep(self, now=None):
         """End jobs past their deadline (canceling their queued tasks); retry failed saves."""
-        now = now or models.utcnow()
+        now = now or clock.utcnow()
         await self.owners.heartbeat()
         if self.owners.due(now):
             for doc in await self.owners.orphans(self.collection):

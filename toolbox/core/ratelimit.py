@@ -24,7 +24,7 @@ import hashlib
 import time
 
 from toolbox.errors import RateLimited, ValidationError
-from toolbox.models import DISPATCHED, QUEUED
+from toolbox.task_states import DISPATCHED, QUEUED
 
 # A refused job is told to retry after at most this many seconds, even when its slots
 # are only guaranteed to free later (tasks usually finish long before their timeouts).

@@ -2,10 +2,10 @@
 
 A raw command is not a tool: nothing is parsed from it and no job counts it.  The
 command is checked (and repaired where the field agent would garble it,
-``models.command_repaired``); every named agent must exist and be enabled.
+``validation.command_repaired``); every named agent must exist and be enabled.
 """
 
-from toolbox import models
+from toolbox import validation
 from toolbox.core.job_selection import agent_names
 from toolbox.errors import ValidationError
 
@@ -20,7 +20,7 @@ class RawTasks:
     async def create(self, agents, command, created_by: str) -> tuple[list[str], str, list[dict]]:
         """Queue ``command`` on each of ``agents`` (names); return (names, the command queued, task documents)."""
         names = agent_names(agents)
-        command, repaired = models.command_repaired(command)
+        command, repaired = validation.command_repaired(command)
         for name in names:
             doc = await self.agents.require(name)
             if doc.get("disabled"):

@@ -19,10 +19,10 @@ Both have the in-memory limits' interface (``acquire``/``release`` for both, and
 
 import datetime
 
-from toolbox import models
+from toolbox import clock
 from toolbox.store.db import ASCENDING, DuplicateKeyError, ReturnDocument, index
 from toolbox.errors import RateLimited, ValidationError
-from toolbox.models import DISPATCHED, QUEUED
+from toolbox.task_states import DISPATCHED, QUEUED
 from toolbox.core.ratelimit import MAX_TARGET_RETRY_AFTER
 
 UNFINISHED = [QUEUED, DISPATCHED]
@@ -38,7 +38,7 @@ class SharedWindow:
 
     async def acquire(self, key, what="requests"):
         """Take one hit for ``key`` now (a token for ``release``), or raise RateLimited."""
-        now = models.utcnow()
+        now = clock.utcnow()
         cutoff = now - datetime.timedelta(seconds=self.window)
         await self.collection.update_one({"_id": key}, {"$pull": {"hits": {"$lte": cutoff}}})
         room = {"_id": key, f"hits.{self.limit - 1}": {"$exists": False}}
@@ -94,7 +94,7 @@ class SharedTargets:
             ends = _aware(task["created_at"]) + datetime.timedelta(
                 seconds=self.config.delivery_timeout + self.config.task_grace
                 + (task.get("time_limit") or self.config.task_timeout))
-            wait = min(max((ends - models.utcnow()).total_seconds(), 1.0), MAX_TARGET_RETRY_AFTER)
+            wait = min(max((ends - clock.utcnow()).total_seconds(), 1.0), MAX_TARGET_RETRY_AFTER)
         raise RateLimited(f"too many unfinished tasks aimed at {target} (limit {self.limit}); "
                           f"retry in {max(1, int(wait + 0.999))} s", wait)
 

@@ -31,13 +31,12 @@ import asyncio
 import datetime
 import logging
 
-from toolbox import models
+from toolbox import clock, task_states
 from toolbox.core.claims import CLAIM_ORDER
 from toolbox.store.db import ASCENDING, DESCENDING, BulkWriteError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.store.filters import name_match
-from toolbox.models import (AGENT_DELETED, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, LOST_SUMMARIES, QUEUED,
-                            TERMINAL_STATES, TIMEOUT)
+from toolbox.task_states import AGENT_DELETED, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, LOST_SUMMARIES, QUEUED, TERMINAL_STATES, TIMEOUT
 from toolbox.presenters import task_event, task_model
 from toolbox.tools.outcomes import read_result
 
@@ -106,7 +105,7 @@ class TaskService:
         ``lost`` that long plus ``task_grace`` after dispatch.  Without it (raw commands)
         the limit is ``task_timeout`` and there is no grace.
         """
-        now = models.utcnow()
+        now = clock.utcnow()
         if time_limit is None:
             time_limit = self.config.task_timeout
         docs = []
@@ -127,7 +126,7 @@ class TaskService:
 
         None too while the agent has a task in flight (``toolbox.core.claims``).
         """
-        fields = {"state": DISPATCHED, "dispatched_at": models.utcnow(), "registration": registration}
+        fields = {"state": DISPATCHED, "dispatched_at": clock.utcnow(), "registration": registration}
         doc = await self.claims.claim(self.unfinished, agent, fields)
         if doc is not None:
             self._dispatched[agent] = doc
@@ -178,7 +177,7 @@ class TaskService:
         if task["state"] == DONE:
             return self._repeated(task, result, exit_code)
         reading = read_result(task.get("tool") or task["command"], result, exit_code, task.get("target"))
-        fields = {"state": DONE, "finished_at": models.utcnow(), "result": result,
+        fields = {"state": DONE, "finished_at": clock.utcnow(), "result": result,
                   "outcome": reading.outcome, "summary": reading.summary}
         # Only what is there: every stored field costs on every read and write of the task.
         for key, value in (("parsed", reading.parsed), ("result_truncated", truncated),
@@ -213,7 +212,7 @@ class TaskService:
         """Cancel a queued task; a task already delivered cannot be called back."""
         doc = await self.unfinished.find_one_and_update(
             {"_id": task_id, "state": QUEUED},
-            {"$set": {"state": CANCELED, "finished_at": models.utcnow(),
+            {"$set": {"state": CANCELED, "finished_at": clock.utcnow(),
                       "outcome": CANCELED, "summary": summary}},
             return_document=ReturnDocument.AFTER)
         if doc is not None:
@@ -257,7 +256,7 @@ class TaskService:
             summary = f"no result within {lost_after:g} s"
         else:
             summary = LOST_SUMMARIES.get(reason, reason)
-        return {"state": LOST, "finished_at": now or models.utcnow(), "reason": reason,
+        return {"state": LOST, "finished_at": now or clock.utcnow(), "reason": reason,
                 "outcome": LOST, "summary": summary}
 
     def _ended(self, doc):
@@ -282,8 +281,8 @@ class TaskService:
         if agent is not None:
             query["agent"] = name_match(agent, part)
         if state is not None:
-            if state not in models.TASK_STATES:
-                raise ValidationError(f"state: must be one of {', '.join(models.TASK_STATES)}")
+            if state not in task_states.TASK_STATES:
+                raise ValidationError(f"state: must be one of {', '.join(task_states.TASK_STATES)}")
             query["state"] = state
         if job_id is not None:
             query["job_id"] = job_id
@@ -300,7 +299,7 @@ class TaskService:
 
     async def expire(self, now=None):
         """End tasks that waited too long: queued → delivery_timeout, dispatched → lost."""
-        now = now or models.utcnow()
+        now = now or clock.utcnow()
         ended = []
         cutoff = now - datetime.timedelta(seconds=self.config.delivery_timeout)
         summary = f"not fetched by its agent within {self.config.delivery_timeout:g} s"

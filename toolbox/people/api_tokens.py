@@ -16,7 +16,7 @@ import hashlib
 import secrets
 import time
 
-from toolbox import models
+from toolbox import clock, validation
 from toolbox.store.db import ASCENDING, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 
@@ -39,7 +39,7 @@ def token_name(value):
 
 def expired(doc, now=None):
     expires_at = doc.get("expires_at")
-    return expires_at is not None and (now or models.utcnow()) >= expires_at
+    return expires_at is not None and (now or clock.utcnow()) >= expires_at
 
 
 class TokenStore:
@@ -66,11 +66,11 @@ class TokenStore:
         """A new token for ``user_id`` → (doc, token); the token is not stored."""
         name = token_name(name)
         if expires_in_days is not None:
-            expires_in_days = models.int_in(expires_in_days, "expires_in_days", 1, MAX_DAYS)
+            expires_in_days = validation.int_in(expires_in_days, "expires_in_days", 1, MAX_DAYS)
         if await self.collection.count_documents({"user_id": user_id}) >= MAX_PER_USER:
             raise Conflict(f"you already have {MAX_PER_USER} tokens: revoke one first")
         token = PREFIX + secrets.token_urlsafe(32)
-        now = models.utcnow()
+        now = clock.utcnow()
         doc = {"_id": "tok_" + secrets.token_hex(8), "user_id": user_id, "name": name,
                "token_hash": api_token_hash(token), "created_at": now, "last_used_at": None,
                "expires_at": now + datetime.timedelta(days=expires_in_days) if expires_in_days else None}
@@ -118,7 +118,7 @@ class TokenStore:
                 self._cache.pop(digest, None)
                 return None
             self._cache[digest] = (doc, time.monotonic())
-        now = models.utcnow()
+        now = clock.utcnow()
         if expired(doc, now):
             return None
         last = doc.get("last_used_at")

@@ -23,7 +23,7 @@ import time
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from toolbox import models
+from toolbox import clock
 from toolbox.store.db import ASCENDING, DESCENDING, index
 from toolbox.errors import ValidationError
 from toolbox.store.filters import name_match
@@ -72,7 +72,7 @@ class AuditLog:
     async def record(self, actor, action, target=None, outcome="ok", details=None, address=None):
         """Append one entry.  ``actor`` is a Principal (or None for anonymous)."""
         entry = {
-            "at": models.utcnow(),
+            "at": clock.utcnow(),
             "actor": getattr(actor, "name", None),
             "actor_id": getattr(actor, "user_id", None),
             "role": getattr(actor, "role", None),
@@ -132,7 +132,7 @@ class AuditLog:
     async def prune(self, now=None, retention=True):
         """Delete entries past the retention (when ``retention``), and the oldest beyond the
         count cap once the log is a tenth over it; return how many."""
-        now = now or models.utcnow()
+        now = now or clock.utcnow()
         cutoff = now - datetime.timedelta(days=self.retention_days) if self.retention_days else None
         if self._ids is not None:
             return await self._prune_known(cutoff if retention else None)

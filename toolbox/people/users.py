@@ -16,7 +16,7 @@ enabled admin user (``Conflict``).
 import datetime
 import secrets
 
-from toolbox import models
+from toolbox import clock
 from toolbox.people.principals import ROLES
 from toolbox.store.db import ASCENDING, DuplicateKeyError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
@@ -77,7 +77,7 @@ class UserStore:
 
     async def upsert_feishu(self, profile):
         """Create or refresh the user behind a Feishu profile → (doc, created)."""
-        now = models.utcnow()
+        now = clock.utcnow()
         fields = {key: getattr(profile, key) for key in PROFILE_FIELDS}
         fields.update(feishu_user_id=profile.user_id, last_login_at=now)
         update = {"$set": fields,
@@ -96,7 +96,7 @@ class UserStore:
 
     async def ensure_local_admin(self):
         """The local admin of a server without Feishu; the role is admin at each login."""
-        now = models.utcnow()
+        now = clock.utcnow()
         return await self.collection.find_one_and_update(
             {"_id": LOCAL_ADMIN_ID},
             {"$set": {"role": "admin", "last_login_at": now},
@@ -133,7 +133,7 @@ class UserStore:
         await self.collection.update_one(
             {"_id": user_id}, {"$push": {"ended_sessions": {"sid": sid, "exp": expires_at}}})
         await self.collection.update_one(
-            {"_id": user_id}, {"$pull": {"ended_sessions": {"exp": {"$lt": models.utcnow()}}}})
+            {"_id": user_id}, {"$pull": {"ended_sessions": {"exp": {"$lt": clock.utcnow()}}}})
 
 
 def admin_email_warning(config):

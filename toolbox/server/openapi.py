@@ -9,7 +9,9 @@ Every operation also has a ``default`` answer: the one error shape, ``Error``.
 import copy
 
 from toolbox.people.principals import ROLES
-from toolbox.models import MAX_COMMAND_LENGTH, MAX_TAGS, RESULT_PREVIEW_BYTES, TASK_STATES
+from toolbox.presenters import RESULT_PREVIEW_BYTES
+from toolbox.task_states import TASK_STATES
+from toolbox.validation import MAX_COMMAND_LENGTH, MAX_TAGS
 
 MAX_ID = 2**62
 

@@ -21,7 +21,7 @@ from toolbox.people.sessions import LocalLogin
 from toolbox.core.fleet import Fleet
 from toolbox.core.raw_tasks import RawTasks
 from toolbox.core.tasks import TaskService
-from toolbox.models import AGENT_OFFLINE
+from toolbox.task_states import AGENT_OFFLINE
 from toolbox.people.token_login import TokenLogin
 from toolbox.people.users import UserStore
 from toolbox.server.variants import parts_for

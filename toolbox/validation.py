@@ -1,49 +1,18 @@
-"""Validation of what clients send, task states and lost reasons, and the clock.
+"""Checks of what clients send: names, tags, platforms, raw commands, booleans and numbers.
 
+Each returns the value to store or raises ``ValidationError`` (a 400 with the field named).
 The JSON shapes toolBox sends back are in ``toolbox.presenters``.
 """
 
-import datetime
-import functools
 import re
 
-from toolbox.errors import ValidationError  # noqa: F401  (re-exported)
+from toolbox.errors import ValidationError
 
 AGENT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 TAG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}$")
 PLATFORMS = ("linux", "windows")
 MAX_TAGS = 32
 MAX_COMMAND_LENGTH = 4096
-
-QUEUED, DISPATCHED, DONE = "queued", "dispatched", "done"
-CANCELED, DELIVERY_TIMEOUT, LOST = "canceled", "delivery_timeout", "lost"
-TASK_STATES = (QUEUED, DISPATCHED, DONE, CANCELED, DELIVERY_TIMEOUT, LOST)
-TERMINAL_STATES = (DONE, CANCELED, DELIVERY_TIMEOUT, LOST)
-# Why a dispatched task ended lost.
-AGENT_OFFLINE, AGENT_RESTARTED = "agent_offline", "agent_restarted"
-TIMEOUT, AGENT_DELETED = "timeout", "agent_deleted"
-LOST_SUMMARIES = {AGENT_OFFLINE: "agent went offline", AGENT_DELETED: "agent deleted",
-                  AGENT_RESTARTED: "agent restarted before answering"}
-
-
-def utcnow():
-    """Now in UTC, at the millisecond precision MongoDB stores."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
-
-
-def isoformat(value):
-    """An ISO-8601 string for a stored datetime (naive ones are UTC), or None."""
-    if value is None:
-        return None
-    return _isoformat(value)
-
-
-@functools.lru_cache(maxsize=4096)  # a job's tasks share their creation time: one string for all
-def _isoformat(value):
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
-    return value.isoformat().replace("+00:00", "Z")
 
 
 def check_fields(body, allowed, required=()):
@@ -148,6 +117,3 @@ def int_in(value, field, low, high):
     elif not isinstance(value, bool) and isinstance(value, int) and low <= value <= high:
         return value
     raise ValidationError(f"{field}: must be a whole number from {low} to {high}")
-
-
-RESULT_PREVIEW_BYTES = 4096
