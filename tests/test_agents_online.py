@@ -1,6 +1,7 @@
 """Online tracking: the offline sweep announces exactly the agents that stopped fetching."""
 
 import datetime
+import uuid
 
 import pytest
 
@@ -37,22 +38,24 @@ def offline_events(hub):
 async def test_only_agents_unseen_for_the_window_go_offline():
     parked = Parked()
     agents, hub = registry(["old", "fresh", "parked", "renewed"], parked)
-    long_ago = clock.utcnow() - datetime.timedelta(seconds=60)
+    # The registry's own clock is passed in: a loaded machine's pauses must not age anyone.
+    now = clock.utcnow()
+    long_ago = now - datetime.timedelta(seconds=60)
     for name in ("old", "parked", "renewed"):
         agents.mark_seen(name, long_ago)
-    agents.mark_seen("fresh")
-    agents.mark_seen("renewed")  # seen again: no longer at the stale end
+    agents.mark_seen("fresh", now)
+    agents.mark_seen("renewed", now)  # seen again: no longer at the stale end
     parked.names.add("parked")
-    assert await agents.check_offline() == ["old"]
+    assert await agents.check_offline(now=now) == ["old"]
     assert offline_events(hub) == ["old"]
     assert agents.online == {"fresh", "parked", "renewed"}
-    await agents.check_offline()
+    await agents.check_offline(now=now)
     assert offline_events(hub) == ["old"]  # announced once
     assert agents.last_seen["parked"] > long_ago  # a parked fetch counts as a request
     parked.names.clear()
-    await agents.check_offline()
+    await agents.check_offline(now=now + datetime.timedelta(seconds=1))
     assert offline_events(hub) == ["old"]  # its fetch just ended: online for the window
-    later = clock.utcnow() + datetime.timedelta(seconds=6)
+    later = now + datetime.timedelta(seconds=6)
     assert await agents.check_offline(now=later) == ["fresh", "renewed", "parked"]
     agents.mark_seen("old")
     assert "old" in agents.online and hub.buffer[-1]["type"] == "agent.online"
@@ -67,3 +70,31 @@ async def test_sweep_reads_only_the_stale_end():
     agents.is_online = lambda doc, now=None: checked.append(doc["_id"]) or True
     await agents.check_offline()
     assert checked == []  # everyone was seen just now: nothing to look at
+
+
+@pytest.mark.gen_test(timeout=30)
+async def test_last_seen_times_are_stored_for_other_processes_and_never_go_back(mongodb_wire_uri):
+    # Only a shared database stores them (the embedded one has no other process to tell).
+    db = open_database(mongodb_wire_uri, name=f"test_flush_{uuid.uuid4().hex[:12]}")
+    try:
+        await _store_and_check(AgentRegistry(db, EventHub(), Parked(), offline_after=5, refresh=1.0))
+    finally:
+        await db.drop()
+        db.close()
+
+
+async def _store_and_check(agents):
+    now = clock.utcnow()
+    newer = now + datetime.timedelta(seconds=30)  # another process saw a3 later
+    await agents.collection.insert_many([{"_id": f"a{i}"} for i in range(500)] + [{"_id": "gone"}])
+    await agents.collection.update_one({"_id": "a3"}, {"$set": {"last_seen": newer}})
+    await agents.reload()
+    for i in range(500):
+        agents.mark_seen(f"a{i}", now)
+    agents.mark_seen("never-registered", now)  # not in the cache: not written
+    await agents.flush_last_seen()
+    stored = {doc["_id"]: doc.get("last_seen") async for doc in agents.collection.find({})}
+    assert stored.pop("a3") == newer and stored.pop("gone") is None
+    assert set(stored.values()) == {now} and len(stored) == 499
+    assert "never-registered" not in stored
+    await agents.flush_last_seen()  # nothing seen since: nothing to write

@@ -28,7 +28,7 @@ import secrets
 
 from toolbox import clock
 from toolbox import presenters
-from toolbox.store.db import DuplicateKeyError, PyMongoError, ReturnDocument
+from toolbox.store.db import DuplicateKeyError, PyMongoError, ReturnDocument, UpdateOne
 from toolbox.errors import AuthError, Conflict, Forbidden, NotFound
 
 log = logging.getLogger("toolbox.agents")
@@ -293,10 +293,10 @@ class AgentRegistry:
     async def flush_last_seen(self):
         """Store last-seen times so other processes know who is online (shared database)."""
         dirty, self._seen_dirty = self._seen_dirty, set()
-        for name in dirty:
-            seen = self.last_seen.get(name)
-            if seen is not None and name in self.cache:
-                await self.collection.update_one({"_id": name}, {"$max": {"last_seen": seen}})
+        updates = [UpdateOne({"_id": name}, {"$max": {"last_seen": self.last_seen[name]}})
+                   for name in dirty if self.last_seen.get(name) is not None and name in self.cache]
+        if updates:  # one round trip for a fleet (the driver sends 100,000 at most per batch)
+            await self.collection.bulk_write(updates, ordered=False)
 
     def model(self, doc):
         return presenters.agent_model(doc, online=self.is_online(doc), last_seen=self.seen_at(doc))

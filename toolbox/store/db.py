@@ -14,7 +14,7 @@ import logging
 import urllib.parse
 
 import pymongo
-from pymongo import ASCENDING, DESCENDING, ReturnDocument  # noqa: F401  (re-exported)
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne  # noqa: F401  (re-exported)
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError  # noqa: F401  (re-exported)
 
 log = logging.getLogger("toolbox.db")
