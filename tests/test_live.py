@@ -240,9 +240,9 @@ async def test_ws_reconnect_with_since_replays_missed_events_in_order_then_live(
 
 
 @pytest.mark.gen_test
+@pytest.mark.config(replay_events=5)  # a small replay buffer
 async def test_ws_reset_when_the_buffer_was_overrun(app, http_server, base_url):
     events = app.toolbox.events
-    events.feed = type(events.feed)(5, start=events.seq)  # a small replay buffer
     since = events.seq
     for n in range(12):
         events.publish("task.queued", {"n": n})
