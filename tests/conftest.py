@@ -5,7 +5,10 @@
 - ``config``: a test Config (short poll timeout, fast sweeper, fixed admin token);
   tests change it with ``@pytest.mark.config(poll_timeout=0.5, ...)``.
 - ``db``: a fresh database per test: in-memory, or a throw-away database on the real
-  MongoDB named by ``TOOLBOX_TEST_MONGODB_URI``.
+  MongoDB named by ``TOOLBOX_TEST_MONGODB_URI``.  A test that needs a database object
+  made for it (one that fails, one that counts) names a function of that database with
+  ``@pytest.mark.parametrize("db", [function], indirect=True)``; the app is built over
+  what it returns.
 - ``app``: a fresh toolBox application per test, started (pytest-tornado serves it
   and provides ``http_client``, ``base_url`` and ``io_loop``).
 - ``api``: ``await api(path, method=, json=, token=, headers=, body=)`` → ``Reply``
@@ -217,10 +220,11 @@ def mongodb_wire_uri(pytestconfig):
 
 
 @pytest.fixture
-def db(io_loop):
+def db(request, io_loop):
     uri = os.environ.get("TOOLBOX_TEST_MONGODB_URI")
     database = open_database(uri, name=f"toolbox_test_{uuid.uuid4().hex[:12]}" if uri else None)
-    yield database
+    made_for_the_test = getattr(request, "param", None)
+    yield made_for_the_test(database) if made_for_the_test else database
     if uri:
         io_loop.run_sync(database.drop)
     database.close()

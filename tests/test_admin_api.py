@@ -2,6 +2,8 @@
 
 import pytest
 
+from toolbox.store.db import Database
+
 
 @pytest.mark.gen_test
 async def test_the_api_requires_the_admin_token(api):
@@ -139,15 +141,28 @@ async def test_cancel_only_queued_tasks(api, make_agent):
     assert empty.json == {"task_id": 0, "command": ""}
 
 
+class StoreThatGoesAway(Database):
+    """The test's database, until ``go_away()``: from then on it does not answer a ping."""
+
+    def __init__(self, database):
+        super().__init__(database.client, database.name, database.embedded)
+        self.away = False
+
+    def go_away(self):
+        self.away = True
+
+    async def ping(self):
+        if self.away:
+            raise OSError("store away")
+        await super().ping()
+
+
 @pytest.mark.gen_test
-async def test_healthz_answers_200_when_the_store_answers_and_503_when_not(api, app):
+@pytest.mark.parametrize("db", [StoreThatGoesAway], indirect=True)
+async def test_healthz_answers_200_when_the_store_answers_and_503_when_not(api, app, db):
     reply = await api("/healthz", token=None)
     assert reply.code == 200 and reply.json["status"] is True
-
-    async def broken():
-        raise OSError("store away")
-
-    app.toolbox.db.ping = broken
+    db.go_away()
     reply = await api("/healthz", token=None)
     assert reply.code == 503 and "database" in reply.json["error"]
 
