@@ -16,6 +16,8 @@
 - ``raw``: the hostile client of ``tests/raw_http.py`` aimed at the test server:
   ``await raw.send(method, target, headers, body)``, ``await raw.request(bytes)`` → ``RawReply``.
 - ``make_agent``: ``await make_agent("name", tags=[...])`` → (name, token) via the API.
+- ``fake_agent``: ``await fake_agent("name", tags=[...])`` → a ``FakeAgent`` of a new agent
+  (tests/jobs_helpers.py: the in-process tests' one way to act as an agent).
 - ``fake_feishu``: the fake Feishu server (tests/fake_feishu.py) on its own port →
   ``FakeFeishu`` (``.state``, ``.url``, ``.app_id``, ``.app_secret``).  A test marked
   ``@pytest.mark.config(feishu=True, ...)`` gets a config pointing at it (public_url = the
@@ -55,6 +57,7 @@ import tornado.testing
 from tornado.httpclient import HTTPRequest
 
 from tests.fake_feishu import make_fake_feishu
+from tests.jobs_helpers import FakeAgent
 from tests.processes import CHROMIUM
 from tests.role_tokens import ROLES as ROLE_TOKEN_USERS
 
@@ -317,6 +320,14 @@ def make_agent(api):
         reply = await api("/api/agents", "POST", json=body)
         assert reply.code == 201, reply.json
         return name, reply.json["token"]
+
+    return create
+
+
+@pytest.fixture
+def fake_agent(api, make_agent):
+    async def create(name, tags=None, platform="linux"):
+        return FakeAgent(api, *await make_agent(name, tags=tags, platform=platform))
 
     return create
 
