@@ -15,7 +15,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from tests.conftest import ADMIN_TOKEN
-from tests.jobs_helpers import PING_OUTPUT, FakeAgent, settle, wait_for
+from tests.jobs_helpers import PING_OUTPUT, settle, wait_for
 from tests.role_tokens import VIEWER
 from toolbox.core.bus import MongoBus
 from toolbox.core.events import EventHub
@@ -337,15 +337,14 @@ async def test_a_client_that_never_reads_is_dropped_without_delaying_the_others(
 
 
 @pytest.mark.gen_test(timeout=15)
-async def test_a_job_result_reaches_every_console_in_order(app, http_server, base_url, api, make_agent, role_tokens):
-    name, token = await make_agent("a1")
+async def test_a_job_result_reaches_every_console_in_order(app, http_server, base_url, api, fake_agent, role_tokens):
+    agent = await fake_agent("a1")
     admin, viewer = await connect(base_url), await connect(base_url, token=role_tokens[VIEWER])
     try:
         for conn in (admin, viewer):
             assert (await receive(conn))["type"] == "hello"
         job = (await api("/api/jobs", "POST", json={"tool": "ping", "params": {"target": "192.0.2.7"},
                                                     "agents": ["a1"]})).json
-        agent = FakeAgent(api, name, token)
         task = await agent.fetch()
         await agent.post(task["task_id"], PING_OUTPUT)
         for conn in (admin, viewer):
