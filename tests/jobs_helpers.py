@@ -12,7 +12,9 @@ The agent stand-ins of the suite, one per purpose:
   browser tests' scenes; synchronous, since those tests drive the browser from threads.
 
 Hostile tests that send malformed bytes over raw sockets (tests/raw_http.py) are
-attackers, not agents, and speak for themselves.
+attackers, not agents, and speak for themselves; tests of real server processes
+(test_end_to_end.py, test_shared_database.py) send the one exact agent request they
+need with urllib, from their threads.
 
 Waiting: ``wait_for`` (async, here) is the in-process tests' one polling wait;
 ``tests.processes.wait_until`` its synchronous twin for tests that drive real processes
