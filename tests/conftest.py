@@ -5,7 +5,10 @@
 - ``config``: a test Config (short poll timeout, fast sweeper, fixed admin token);
   tests change it with ``@pytest.mark.config(poll_timeout=0.5, ...)``.
 - ``db``: a fresh database per test: in-memory, or a throw-away database on the real
-  MongoDB named by ``TOOLBOX_TEST_MONGODB_URI``.
+  MongoDB named by ``TOOLBOX_TEST_MONGODB_URI``.  A test that needs a database object
+  made for it (one that fails, one that counts) names a function of that database with
+  ``@pytest.mark.parametrize("db", [function], indirect=True)``; the app is built over
+  what it returns.
 - ``app``: a fresh toolBox application per test, started (pytest-tornado serves it
   and provides ``http_client``, ``base_url`` and ``io_loop``).
 - ``api``: ``await api(path, method=, json=, token=, headers=, body=)`` → ``Reply``
@@ -13,6 +16,8 @@
 - ``raw``: the hostile client of ``tests/raw_http.py`` aimed at the test server:
   ``await raw.send(method, target, headers, body)``, ``await raw.request(bytes)`` → ``RawReply``.
 - ``make_agent``: ``await make_agent("name", tags=[...])`` → (name, token) via the API.
+- ``fake_agent``: ``await fake_agent("name", tags=[...])`` → a ``FakeAgent`` of a new agent
+  (tests/jobs_helpers.py: the in-process tests' one way to act as an agent).
 - ``fake_feishu``: the fake Feishu server (tests/fake_feishu.py) on its own port →
   ``FakeFeishu`` (``.state``, ``.url``, ``.app_id``, ``.app_secret``).  A test marked
   ``@pytest.mark.config(feishu=True, ...)`` gets a config pointing at it (public_url = the
@@ -52,6 +57,7 @@ import tornado.testing
 from tornado.httpclient import HTTPRequest
 
 from tests.fake_feishu import make_fake_feishu
+from tests.jobs_helpers import FakeAgent
 from tests.processes import CHROMIUM
 from tests.role_tokens import ROLES as ROLE_TOKEN_USERS
 
@@ -217,10 +223,11 @@ def mongodb_wire_uri(pytestconfig):
 
 
 @pytest.fixture
-def db(io_loop):
+def db(request, io_loop):
     uri = os.environ.get("TOOLBOX_TEST_MONGODB_URI")
     database = open_database(uri, name=f"toolbox_test_{uuid.uuid4().hex[:12]}" if uri else None)
-    yield database
+    made_for_the_test = getattr(request, "param", None)
+    yield made_for_the_test(database) if made_for_the_test else database
     if uri:
         io_loop.run_sync(database.drop)
     database.close()
@@ -313,6 +320,14 @@ def make_agent(api):
         reply = await api("/api/agents", "POST", json=body)
         assert reply.code == 201, reply.json
         return name, reply.json["token"]
+
+    return create
+
+
+@pytest.fixture
+def fake_agent(api, make_agent):
+    async def create(name, tags=None, platform="linux"):
+        return FakeAgent(api, *await make_agent(name, tags=tags, platform=platform))
 
     return create
 

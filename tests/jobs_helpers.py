@@ -1,7 +1,29 @@
-"""Helpers for the job tests: a fake agent speaking the real agent protocol, and waiting."""
+"""The in-process tests' agent, waiting and settling.
+
+The agent stand-ins of the suite, one per purpose:
+
+- ``FakeAgent`` (here): the in-process tests' one well-behaved agent.  It speaks the agent
+  protocol (``/agent/new``, ``/agent/task``) through the ``api`` fixture, the way a
+  deployed agent does; ``fake_agent`` (conftest.py) makes one with the admin API.
+- ``FieldAgent`` (tests/field_agent.py): the Go agent deployed in the field, emulated with
+  its faults (unescaped bodies, crossed results, crashes) against a real server process.
+- ``AgentProcess`` (tests/processes.py): the real ``toolbox-agent``, run as a process.
+- ``RecordedAgent`` (tests/console_scenes.py): answers tasks with recorded outputs for the
+  browser tests' scenes; synchronous, since those tests drive the browser from threads.
+
+Hostile tests that send malformed bytes over raw sockets (tests/raw_http.py) are
+attackers, not agents, and speak for themselves; tests of real server processes
+(test_end_to_end.py, test_shared_database.py) send the one exact agent request they
+need with urllib, from their threads.
+
+Waiting: ``wait_for`` (async, here) is the in-process tests' one polling wait;
+``tests.processes.wait_until`` its synchronous twin for tests that drive real processes
+from threads; ``settle()`` the one way to let the loop run what is already scheduled.
+"""
 
 import asyncio
 import inspect
+import json
 
 PING_OUTPUT = (
     "PING 93.184.216.34 (93.184.216.34) 56(84) bytes of data.\n"
@@ -17,22 +39,45 @@ PING_OUTPUT = (
 
 
 class FakeAgent:
-    """Fetches tasks and posts results through ``/agent/task``, as a deployed agent does."""
+    """Fetches tasks and posts results through ``/agent/task``, as a deployed agent does.
+
+    ``fetch()`` and ``post()`` are the agent that works (they assert a 200); ``fetch_reply()``
+    and ``post_reply(body)`` return the whole ``Reply`` for tests of refusals, with
+    ``authorization=`` for another credential (``"Bearer ..."``, a wrong token) and
+    ``body`` a dict (sent as JSON) or the raw ``str``/``bytes`` an agent may send.
+    """
 
     def __init__(self, api, name, token):
         self.api, self.name, self.token = api, name, token
 
+    def register(self, **options):
+        """``POST /agent/new`` with the name and token → the ``Reply``."""
+        return self.api("/agent/new", "POST", token=None, json={"name": self.name, "token": self.token},
+                        **options)
+
+    def fetch_reply(self, authorization=None, **options):
+        """One long poll → the ``Reply`` (``options``: the ``api`` fixture's, e.g. ``request_timeout``)."""
+        return self.api(f"/agent/task?agent_name={self.name}", token=None,
+                        headers={"Authorization": authorization or self.token}, **options)
+
     async def fetch(self):
         """One long poll: the task dict, or None for the empty reply."""
-        reply = await self.api(f"/agent/task?agent_name={self.name}", token=None,
-                               headers={"Authorization": self.token})
+        reply = await self.fetch_reply()
         assert reply.code == 200, reply.json
         return reply.json if reply.json["task_id"] else None
 
+    def post_reply(self, body, authorization=None, **options):
+        """``POST /agent/task`` with ``body`` as it is (a dict is sent as JSON) → the ``Reply``."""
+        if not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+        return self.api("/agent/task", "POST", token=None, body=body,
+                        headers={"Authorization": authorization or self.token,
+                                 "Content-Type": "application/json"}, **options)
+
     async def post(self, task_id, result, exit_code=0):
-        reply = await self.api("/agent/task", "POST", token=None, headers={"Authorization": self.token},
-                               json={"name": self.name, "task_id": task_id, "result": result,
-                                     "exit_code": exit_code, "duration_ms": 3004})
+        """Post a task's result as the agent that works → the reply's JSON."""
+        reply = await self.post_reply({"name": self.name, "task_id": task_id, "result": result,
+                                       "exit_code": exit_code, "duration_ms": 3004})
         assert reply.code == 200, reply.json
         return reply.json
 

@@ -2,6 +2,8 @@
 
 import pytest
 
+from toolbox.store.db import Database
+
 
 @pytest.mark.gen_test
 async def test_the_api_requires_the_admin_token(api):
@@ -52,11 +54,11 @@ async def test_agent_input_is_validated(api):
 
 
 @pytest.mark.gen_test
-async def test_token_reset_returns_a_new_token_and_revokes_the_old(api, make_agent):
-    name, old = await make_agent("a1")
+async def test_token_reset_returns_a_new_token_and_revokes_the_old(api, fake_agent):
+    old = await fake_agent("a1")
     reply = await api("/api/agents/a1/token", "POST")
-    assert reply.code == 200 and reply.json["token"] != old
-    assert (await api("/agent/task?agent_name=a1", token=None, headers={"Authorization": old})).code == 401
+    assert reply.code == 200 and reply.json["token"] != old.token
+    assert (await old.fetch_reply()).code == 401
     assert (await api("/api/agents/nope/token", "POST")).code == 404
 
 
@@ -121,11 +123,11 @@ async def test_task_list_is_newest_first_filtered_and_paginated(api, make_agent)
 
 
 @pytest.mark.gen_test
-async def test_cancel_only_queued_tasks(api, make_agent):
-    name, token = await make_agent("a1")
+async def test_cancel_only_queued_tasks(api, fake_agent):
+    agent = await fake_agent("a1")
     ids = [t["task_id"] for t in (await api("/api/tasks", "POST", json={"agents": ["a1"], "command": "x"})).json["items"]]
     ids += [t["task_id"] for t in (await api("/api/tasks", "POST", json={"agents": ["a1"], "command": "y"})).json["items"]]
-    delivered = (await api("/agent/task?agent_name=a1", token=None, headers={"Authorization": token})).json
+    delivered = (await agent.fetch_reply()).json
     assert delivered["task_id"] == ids[0]
     assert (await api(f"/api/tasks/{ids[0]}/cancel", "POST")).code == 409
     reply = await api(f"/api/tasks/{ids[1]}/cancel", "POST")
@@ -134,28 +136,40 @@ async def test_cancel_only_queued_tasks(api, make_agent):
     assert (await api("/api/tasks/424242/cancel", "POST")).code == 404
     assert (await api("/api/tasks/abc")).code == 404
     # A canceled task is never handed out.
-    empty = await api("/agent/task?agent_name=a1", token=None, headers={"Authorization": token},
-                      request_timeout=10)
+    empty = await agent.fetch_reply(request_timeout=10)
     assert empty.json == {"task_id": 0, "command": ""}
 
 
+class StoreThatGoesAway(Database):
+    """The test's database, until ``go_away()``: from then on it does not answer a ping."""
+
+    def __init__(self, database):
+        super().__init__(database.client, database.name, database.embedded)
+        self.away = False
+
+    def go_away(self):
+        self.away = True
+
+    async def ping(self):
+        if self.away:
+            raise OSError("store away")
+        await super().ping()
+
+
 @pytest.mark.gen_test
-async def test_healthz_answers_200_when_the_store_answers_and_503_when_not(api, app):
+@pytest.mark.parametrize("db", [StoreThatGoesAway], indirect=True)
+async def test_healthz_answers_200_when_the_store_answers_and_503_when_not(api, app, db):
     reply = await api("/healthz", token=None)
     assert reply.code == 200 and reply.json["status"] is True
-
-    async def broken():
-        raise OSError("store away")
-
-    app.toolbox.db.ping = broken
+    db.go_away()
     reply = await api("/healthz", token=None)
     assert reply.code == 503 and "database" in reply.json["error"]
 
 
 @pytest.mark.gen_test
-async def test_online_while_parked_or_recently_seen(api, make_agent, app):
-    name, token = await make_agent("a1")
+async def test_online_while_parked_or_recently_seen(api, fake_agent, app):
+    fake = await fake_agent("a1")
     assert (await api("/api/agents/a1")).json["online"] is False
-    await api("/agent/new", "POST", token=None, json={"name": "a1", "token": token})
+    await fake.register()
     agent = (await api("/api/agents/a1")).json
     assert agent["online"] is True and agent["last_seen"]

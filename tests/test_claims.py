@@ -11,7 +11,7 @@ import pytest
 
 from toolbox.core.claims import LocalClaims, SharedClaims
 from toolbox.server.config import Config
-from toolbox.store.db import open_database
+from toolbox.store.db import Database, open_database
 from toolbox.errors import NotFound
 from toolbox.core.events import EventHub
 from toolbox.core.tasks import TaskService
@@ -104,6 +104,17 @@ class CountingLive:
         return await self.collection.find_one_and_update(*args, **kwargs)
 
 
+class CountingDatabase(Database):
+    """The database, with its ``tasks`` collection wrapped in ``CountingLive``."""
+
+    def __init__(self, database):
+        super().__init__(database.client, database.name, database.embedded)
+        self.tasks = CountingLive(database["tasks"])
+
+    def __getitem__(self, collection):
+        return self.tasks if collection == "tasks" else super().__getitem__(collection)
+
+
 @pytest.fixture
 def embedded(io_loop):
     database = open_database(None, name="test_claims_embedded")
@@ -114,13 +125,13 @@ def embedded(io_loop):
 
 @pytest.mark.gen_test
 async def test_the_embedded_claim_asks_the_database_only_when_it_can_succeed(embedded):
-    tasks = service(embedded)
-    tasks.unfinished = CountingLive(tasks.unfinished)
-    assert await tasks.claim("a1", "r") is None and tasks.unfinished.claims == 0  # nothing queued
+    counting = CountingDatabase(embedded)
+    tasks = service(counting)
+    assert await tasks.claim("a1", "r") is None and counting.tasks.claims == 0  # nothing queued
     docs = await tasks.create(["a1"], "x") + await tasks.create(["a1"], "y")
     assert (await tasks.claim("a1", "r"))["_id"] == docs[0]["_id"]
     assert await tasks.claim("a1", "r") is None  # in flight: no query
-    assert tasks.unfinished.claims == 1
+    assert counting.tasks.claims == 1
 
 
 @pytest.mark.gen_test

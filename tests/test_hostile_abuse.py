@@ -11,6 +11,7 @@ import time
 import pytest
 
 from tests.conftest import ADMIN_TOKEN
+from tests.jobs_helpers import FakeAgent
 from tests.processes import ServerProcess
 from tests.raw_http import address, parse_reply, request_bytes
 
@@ -69,14 +70,13 @@ async def test_a_long_report_with_a_wrong_token_is_refused_from_its_head(api, ma
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_a_long_report_with_the_right_token_is_stored(api, make_agent):
-    name, token = await make_agent("h-2")
-    created = await api("/api/tasks", "POST", json={"agents": [name], "command": "echo hi"})
+async def test_a_long_report_with_the_right_token_is_stored(api, fake_agent):
+    agent = await fake_agent("h-2")
+    created = await api("/api/tasks", "POST", json={"agents": [agent.name], "command": "echo hi"})
     task_id = created.json["items"][0]["task_id"]
-    await api(f"/agent/task?agent_name={name}", token=None, headers={"Authorization": token})
+    await agent.fetch_reply()
     output = "z" * 100_000
-    reply = await api("/agent/task", "POST", token=None, headers={"Authorization": token},
-                      json={"name": name, "task_id": task_id, "result": output})
+    reply = await agent.post_reply({"name": agent.name, "task_id": task_id, "result": output})
     assert reply.code == 200
     assert (await api(f"/api/tasks/{task_id}")).json["result"] == output
 
@@ -92,19 +92,16 @@ async def test_wrong_bearer_tokens_are_throttled_with_retry_after(api):
 
 @pytest.mark.gen_test(timeout=30)
 @pytest.mark.config(auth_failures_per_minute=10, poll_timeout=0.3)
-async def test_an_agent_whose_token_is_right_is_never_slowed_by_guessing(api, make_agent):
-    name, token = await make_agent("h-3")
-    fetch = lambda auth: api(f"/agent/task?agent_name={name}", token=None,  # noqa: E731
-                             headers={"Authorization": auth}, request_timeout=30)
-    assert (await fetch(token)).code == 200
-    guesses = [(await fetch(f"guess-{n}")).code for n in range(20)]
+async def test_an_agent_whose_token_is_right_is_never_slowed_by_guessing(api, fake_agent):
+    agent = await fake_agent("h-3")
+    assert (await agent.fetch_reply(request_timeout=30)).code == 200
+    guesses = [(await agent.fetch_reply(authorization=f"guess-{n}", request_timeout=30)).code for n in range(20)]
     assert guesses.count(429) >= 9 and set(guesses) <= {401, 429}
     for _ in range(3):
-        assert (await fetch(token)).code == 200
-    reply = await api("/agent/task", "POST", token=None, headers={"Authorization": token},
-                      json={"name": name, "task_id": 99, "result": "x"})
+        assert (await agent.fetch_reply(request_timeout=30)).code == 200
+    reply = await agent.post_reply({"name": agent.name, "task_id": 99, "result": "x"})
     assert reply.code == 404  # authenticated (not 429), the task is just not this agent's
-    register = await api("/agent/new", "POST", token=None, json={"name": name, "token": "guess"})
+    register = await FakeAgent(api, agent.name, "guess").register()
     assert register.code == 429
 
 

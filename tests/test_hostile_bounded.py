@@ -6,25 +6,24 @@ import json
 import pytest
 
 
-async def delivered(api, make_agent, name="p-1", command="echo hi"):
-    agent, token = await make_agent(name)
-    created = await api("/api/tasks", "POST", json={"agents": [agent], "command": command})
+async def delivered(api, fake_agent, name="p-1", command="echo hi"):
+    agent = await fake_agent(name)
+    created = await api("/api/tasks", "POST", json={"agents": [agent.name], "command": command})
     task_id = created.json["items"][0]["task_id"]
-    fetched = await api(f"/agent/task?agent_name={agent}", token=None, headers={"Authorization": token})
+    fetched = await agent.fetch_reply()
     assert fetched.json["task_id"] == task_id
-    return agent, token, task_id
+    return agent, task_id
 
 
-def report(api, token, name, task_id, result):
-    return api("/agent/task", "POST", token=None, json={"name": name, "task_id": task_id, "result": result},
-               headers={"Authorization": token})
+def report(agent, task_id, result):
+    return agent.post_reply({"name": agent.name, "task_id": task_id, "result": result})
 
 
 @pytest.mark.gen_test
-async def test_lists_carry_a_preview_cut_on_a_character_and_the_whole_size(api, make_agent):
-    name, token, task_id = await delivered(api, make_agent)
+async def test_lists_carry_a_preview_cut_on_a_character_and_the_whole_size(api, fake_agent):
+    agent, task_id = await delivered(api, fake_agent)
     output = "é" * 3000 + "end"  # 6,003 bytes of UTF-8
-    assert (await report(api, token, name, task_id, output)).code == 200
+    assert (await report(agent, task_id, output)).code == 200
     item = (await api("/api/tasks")).json["items"][0]
     assert "result" not in item
     assert item["result_bytes"] == 6003 and item["result_preview"] == "é" * 2048
@@ -33,10 +32,10 @@ async def test_lists_carry_a_preview_cut_on_a_character_and_the_whole_size(api, 
 
 
 @pytest.mark.gen_test
-async def test_the_whole_result_downloads_as_plain_text(api, make_agent, login_as):
-    name, token, task_id = await delivered(api, make_agent)
+async def test_the_whole_result_downloads_as_plain_text(api, fake_agent, login_as):
+    agent, task_id = await delivered(api, fake_agent)
     output = "line\n" * 5000
-    await report(api, token, name, task_id, output)
+    await report(agent, task_id, output)
     viewer = await login_as("viewer")
     reply = await api(f"/api/tasks/{task_id}/result", token=None, headers=viewer.headers, expect_json=False)
     assert reply.code == 200 and reply.body.decode() == output
@@ -56,12 +55,12 @@ async def test_no_result_yet_or_no_task_is_a_json_error(api, make_agent):
 
 
 @pytest.mark.gen_test
-async def test_job_task_lists_carry_previews(api, make_agent):
-    agent, token = await make_agent("p-3")
+async def test_job_task_lists_carry_previews(api, fake_agent):
+    agent = await fake_agent("p-3")
     job = (await api("/api/jobs", "POST", json={"tool": "ping", "params": {"target": "127.0.0.1"},
-                                                 "agents": [agent]})).json
-    task = (await api(f"/agent/task?agent_name={agent}", token=None, headers={"Authorization": token})).json
-    await report(api, token, agent, task["task_id"], "x" * 100_000)
+                                                 "agents": [agent.name]})).json
+    task = (await agent.fetch_reply()).json
+    await report(agent, task["task_id"], "x" * 100_000)
     listed = (await api(f"/api/jobs/{job['job_id']}")).json["tasks"][0]
     assert listed["result_bytes"] == 100_000 and len(listed["result_preview"]) == 4096
     assert "result" not in listed
@@ -69,13 +68,13 @@ async def test_job_task_lists_carry_previews(api, make_agent):
 
 @pytest.mark.gen_test(timeout=60)
 @pytest.mark.config(result_max_bytes=1024 * 1024)
-async def test_a_list_of_many_big_results_stays_small(api, make_agent):
-    name, token = await make_agent("p-4")
+async def test_a_list_of_many_big_results_stays_small(api, fake_agent):
+    agent = await fake_agent("p-4")
     for _ in range(20):
-        created = await api("/api/tasks", "POST", json={"agents": [name], "command": "echo big"})
+        created = await api("/api/tasks", "POST", json={"agents": [agent.name], "command": "echo big"})
         task_id = created.json["items"][0]["task_id"]
-        await api(f"/agent/task?agent_name={name}", token=None, headers={"Authorization": token})
-        assert (await report(api, token, name, task_id, "y" * (1024 * 1024))).code == 200
+        await agent.fetch_reply()
+        assert (await report(agent, task_id, "y" * (1024 * 1024))).code == 200
     reply = await api("/api/tasks?limit=500")
     assert len(reply.json["items"]) == 20
     assert len(reply.body) < 20 * 8 * 1024, len(reply.body)  # was 20 MiB

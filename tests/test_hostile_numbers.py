@@ -84,11 +84,10 @@ async def test_token_expiry_with_odd_digits_is_400(api, login_as):
 
 
 @pytest.mark.gen_test
-async def test_agent_reports_with_odd_digit_task_ids_are_refused(api, make_agent):
-    name, token = await make_agent("n-2")
-    headers = {"Authorization": token, "Content-Type": "application/json"}
+async def test_agent_reports_with_odd_digit_task_ids_are_refused(api, fake_agent):
+    agent = await fake_agent("n-2")
     for task_id in ["١", "１", "²", HUGE]:
-        for body in (json.dumps({"name": name, "task_id": task_id, "result": "x"}),
-                     '{"name":"' + name + '","task_id":' + task_id + ',"result":"a "quoted" b"}'):
-            reply = await api("/agent/task", "POST", token=None, headers=headers, body=body.encode())
+        for body in (json.dumps({"name": agent.name, "task_id": task_id, "result": "x"}),
+                     '{"name":"' + agent.name + '","task_id":' + task_id + ',"result":"a "quoted" b"}'):
+            reply = await agent.post_reply(body.encode())
             assert reply.code == 400, (task_id, body[:60], reply.json)

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.jobs_helpers import PING_OUTPUT, FakeAgent, wait_for
+from tests.jobs_helpers import PING_OUTPUT, wait_for
 from tests.role_tokens import VIEWER
 from toolbox.core.job_export import csv_rows
 
@@ -19,10 +19,10 @@ TRACE = """traceroute to 93.184.216.34 (93.184.216.34), 30 hops max, 60 byte pac
 """
 
 
-async def answered_job(api, make_agent, tool, params, outputs):
+async def answered_job(api, fake_agent, tool, params, outputs):
     agents = {}
     for name in outputs:
-        agents[name] = FakeAgent(api, *await make_agent(name))
+        agents[name] = await fake_agent(name)
     job = (await api("/api/jobs", "POST", json={"tool": tool, "params": params, "agents": list(outputs)})).json
     for name, output in outputs.items():
         task = await agents[name].fetch()
@@ -36,8 +36,8 @@ async def answered_job(api, make_agent, tool, params, outputs):
 
 
 @pytest.mark.gen_test
-async def test_csv_has_a_row_per_task_with_the_tools_numbers_and_json_the_whole_outputs(api, make_agent, role_tokens):
-    job_id = await answered_job(api, make_agent, "ping", {"target": "93.184.216.34", "count": 4},
+async def test_csv_has_a_row_per_task_with_the_tools_numbers_and_json_the_whole_outputs(api, fake_agent, role_tokens):
+    job_id = await answered_job(api, fake_agent, "ping", {"target": "93.184.216.34", "count": 4},
                                 {"a-1": PING_OUTPUT, "b-2": "ping: unknown host nosuch.example\n"})
     reply = await api(f"/api/jobs/{job_id}/export?format=csv", token=role_tokens[VIEWER], expect_json=False)
     assert reply.code == 200 and reply.headers["Content-Type"] == "text/csv; charset=utf-8"
@@ -68,8 +68,8 @@ def test_a_cell_is_never_a_formula_in_a_spreadsheet():
 
 
 @pytest.mark.gen_test
-async def test_routes_go_in_one_cell_and_bad_requests_get_the_json_error(api, make_agent):
-    job_id = await answered_job(api, make_agent, "traceroute", {"target": "93.184.216.34"}, {"bj": TRACE})
+async def test_routes_go_in_one_cell_and_bad_requests_get_the_json_error(api, fake_agent):
+    job_id = await answered_job(api, fake_agent, "traceroute", {"target": "93.184.216.34"}, {"bj": TRACE})
     rows = list(csv.DictReader(io.StringIO((await api(f"/api/jobs/{job_id}/export?format=csv",
                                                         expect_json=False)).body.decode())))
     assert rows[0]["hops"] == "3" and rows[0]["reached"] == "yes"

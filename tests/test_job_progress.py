@@ -6,7 +6,7 @@ import datetime
 
 import pytest
 
-from tests.jobs_helpers import PING_OUTPUT, FakeAgent, events_of, settle, wait_for
+from tests.jobs_helpers import PING_OUTPUT, events_of, settle, wait_for
 from toolbox.server.wiring import Services
 
 PUBLIC_IP = "93.184.216.34"
@@ -29,16 +29,13 @@ async def start_job(api, agents, tool="ping", params=None):
     return reply.json
 
 
-async def agents(api, make_agent, *names):
-    made = []
-    for name in names:
-        made.append(FakeAgent(api, *(await make_agent(name))))
-    return made
+async def agents(fake_agent, *names):
+    return [await fake_agent(name) for name in names]
 
 
 @pytest.mark.gen_test
-async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(api, make_agent, app):
-    a1, a2 = await agents(api, make_agent, "a1", "a2")
+async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(api, fake_agent, app):
+    a1, a2 = await agents(fake_agent, "a1", "a2")
     job = await start_job(api, ["a1", "a2"])
     job_id = job["job_id"]
 
@@ -91,8 +88,8 @@ async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(a
 
 @pytest.mark.gen_test(timeout=30)
 @pytest.mark.config(job_deadline=3, delivery_timeout=60, poll_timeout=0.3, task_grace=0.2)
-async def test_the_deadline_ends_a_job_and_cancels_its_queued_tasks(api, make_agent, app):
-    a1, a2, a3 = await agents(api, make_agent, "a1", "a2", "a3")
+async def test_the_deadline_ends_a_job_and_cancels_its_queued_tasks(api, fake_agent, app):
+    a1, a2, a3 = await agents(fake_agent, "a1", "a2", "a3")
     job = await start_job(api, ["a1", "a2", "a3"], params={"target": PUBLIC_IP, "count": 1, "timeout": 1})
     limit = job["tasks"][0]["time_limit"]
     task1 = await a1.fetch()
@@ -121,8 +118,8 @@ async def test_the_deadline_ends_a_job_and_cancels_its_queued_tasks(api, make_ag
 
 @pytest.mark.gen_test
 @pytest.mark.config(job_deadline=0.4, task_grace=0.2)
-async def test_a_job_never_ends_before_its_tasks_own_bounds(api, make_agent):
-    await agents(api, make_agent, "a1")
+async def test_a_job_never_ends_before_its_tasks_own_bounds(api, fake_agent):
+    await agents(fake_agent, "a1")
     job = await start_job(api, ["a1"], params={"target": PUBLIC_IP, "count": 3, "timeout": 2})
     limit = job["tasks"][0]["time_limit"]
     assert limit > 0.4  # longer than the configured deadline: a delivered task still reports
@@ -131,8 +128,8 @@ async def test_a_job_never_ends_before_its_tasks_own_bounds(api, make_agent):
 
 @pytest.mark.gen_test
 @pytest.mark.config(delivery_timeout=0.3)
-async def test_delivery_timeouts_count_as_timed_out(api, make_agent, app):
-    await agents(api, make_agent, "a1")
+async def test_delivery_timeouts_count_as_timed_out(api, fake_agent, app):
+    await agents(fake_agent, "a1")
     job = await start_job(api, ["a1"])
 
     async def ended():
@@ -147,8 +144,8 @@ async def test_delivery_timeouts_count_as_timed_out(api, make_agent, app):
 
 @pytest.mark.gen_test
 @pytest.mark.config(poll_timeout=0.3)
-async def test_cancel_cancels_queued_tasks_and_delivered_ones_still_report(api, make_agent, app):
-    a1, a2 = await agents(api, make_agent, "a1", "a2")
+async def test_cancel_cancels_queued_tasks_and_delivered_ones_still_report(api, fake_agent, app):
+    a1, a2 = await agents(fake_agent, "a1", "a2")
     job = await start_job(api, ["a1", "a2"])
     job_id = job["job_id"]
     task1 = await a1.fetch()
@@ -172,8 +169,8 @@ async def test_cancel_cancels_queued_tasks_and_delivered_ones_still_report(api, 
 
 
 @pytest.mark.gen_test
-async def test_list_jobs_newest_first_with_filters_and_pages(api, make_agent, app):
-    await agents(api, make_agent, "a1")
+async def test_list_jobs_newest_first_with_filters_and_pages(api, fake_agent, app):
+    await agents(fake_agent, "a1")
     ids = [(await start_job(api, ["a1"]))["job_id"] for _ in range(3)]
     dig = await start_job(api, ["a1"], tool="dig", params={"target": "example.com"})
     await api(f"/api/jobs/{ids[0]}/cancel", "POST")
@@ -194,8 +191,8 @@ async def test_list_jobs_newest_first_with_filters_and_pages(api, make_agent, ap
 
 
 @pytest.mark.gen_test
-async def test_a_restarted_server_keeps_counting_live_jobs(api, make_agent, app, db, config):
-    a1, _ = await agents(api, make_agent, "a1", "a2")
+async def test_a_restarted_server_keeps_counting_live_jobs(api, fake_agent, app, db, config):
+    a1, _ = await agents(fake_agent, "a1", "a2")
     job = await start_job(api, ["a1", "a2"])
     await a1.fetch()
     await app.toolbox.stop()  # the server stops; another (or the same, started again) takes over

@@ -3,7 +3,7 @@ hostile parameters, the private-target policy, roles and the audit trail."""
 
 import pytest
 
-from tests.jobs_helpers import PING_OUTPUT, FakeAgent
+from tests.jobs_helpers import PING_OUTPUT
 from tests.role_tokens import OPERATOR, VIEWER
 
 PUBLIC_IP = "93.184.216.34"
@@ -19,12 +19,12 @@ async def no_tasks_or_jobs(api):
 
 @pytest.mark.gen_test
 @pytest.mark.config(poll_timeout=0.2)
-async def test_a_job_by_names_queues_one_task_per_agent_with_the_platform_command(api, make_agent, app,
-                                                                                   role_tokens):
+async def test_a_job_by_names_queues_one_task_per_agent_with_the_platform_command(api, make_agent, fake_agent,
+                                                                                   app, role_tokens):
     await make_agent("lin-1")
     await make_agent("lin-2")
-    _, win_token = await make_agent("win-1", platform="windows")
-    assert await FakeAgent(api, "win-1", win_token).fetch() is None  # seen: online
+    windows = await fake_agent("win-1", platform="windows")
+    assert await windows.fetch() is None  # seen: online
     reply = await api("/api/jobs", "POST", token=role_tokens[OPERATOR],
                       json={"tool": "ping", "params": {"target": PUBLIC_IP, "count": "3"},
                             "agents": ["win-1", "lin-2", "lin-1", "lin-1"]})
@@ -208,9 +208,8 @@ async def test_job_create_and_cancel_are_audited(api, make_agent, app, role_toke
 
 
 @pytest.mark.gen_test
-async def test_raw_task_results_are_parsed_by_their_command(api, make_agent):
-    name, token = await make_agent("a1")
-    agent = FakeAgent(api, name, token)
+async def test_raw_task_results_are_parsed_by_their_command(api, fake_agent):
+    agent = await fake_agent("a1")
     [raw] = (await api("/api/tasks", "POST", json={"agents": ["a1"], "command": "ping -c 4 example.com"})).json["items"]
     assert raw["tool"] is None
     assert (await api(f"/api/tasks/{raw['task_id']}")).json["parsed"] is None

@@ -25,15 +25,14 @@ async def test_a_task_never_fetched_ends_as_delivery_timeout(api, make_agent):
 
 @pytest.mark.gen_test
 @pytest.mark.config(task_timeout=0.3)
-async def test_a_delivered_task_without_result_ends_lost_and_a_late_result_is_still_kept(api, make_agent):
-    name, token = await make_agent("a1")
+async def test_a_delivered_task_without_result_ends_lost_and_a_late_result_is_still_kept(api, fake_agent):
+    agent = await fake_agent("a1")
     [task] = (await api("/api/tasks", "POST", json={"agents": ["a1"], "command": "x"})).json["items"]
     task_id = task["task_id"]
-    await api("/agent/task?agent_name=a1", token=None, headers={"Authorization": token})
+    await agent.fetch_reply()
     assert await wait_for(lambda: _is(api, task_id, "lost"))
     await asyncio.sleep(0.3)  # let the sweeper move it to history
-    late = await api("/agent/task", "POST", token=None, headers={"Authorization": token},
-                     json={"name": name, "task_id": task_id, "result": "late"})
+    late = await agent.post_reply({"name": agent.name, "task_id": task_id, "result": "late"})
     assert late.code == 200
     final = (await api(f"/api/tasks/{task_id}")).json
     assert final["state"] == "done" and final["result"] == "late"

@@ -15,7 +15,7 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.websocket import websocket_connect
 
 from tests.conftest import ADMIN_TOKEN
-from tests.jobs_helpers import PING_OUTPUT, FakeAgent, settle, wait_for
+from tests.jobs_helpers import PING_OUTPUT, settle, wait_for
 from tests.role_tokens import VIEWER
 from toolbox.core.bus import MongoBus
 from toolbox.core.events import EventHub
@@ -240,9 +240,9 @@ async def test_ws_reconnect_with_since_replays_missed_events_in_order_then_live(
 
 
 @pytest.mark.gen_test
+@pytest.mark.config(replay_events=5)  # a small replay buffer
 async def test_ws_reset_when_the_buffer_was_overrun(app, http_server, base_url):
     events = app.toolbox.events
-    events.feed = type(events.feed)(5, start=events.seq)  # a small replay buffer
     since = events.seq
     for n in range(12):
         events.publish("task.queued", {"n": n})
@@ -337,15 +337,14 @@ async def test_a_client_that_never_reads_is_dropped_without_delaying_the_others(
 
 
 @pytest.mark.gen_test(timeout=15)
-async def test_a_job_result_reaches_every_console_in_order(app, http_server, base_url, api, make_agent, role_tokens):
-    name, token = await make_agent("a1")
+async def test_a_job_result_reaches_every_console_in_order(app, http_server, base_url, api, fake_agent, role_tokens):
+    agent = await fake_agent("a1")
     admin, viewer = await connect(base_url), await connect(base_url, token=role_tokens[VIEWER])
     try:
         for conn in (admin, viewer):
             assert (await receive(conn))["type"] == "hello"
         job = (await api("/api/jobs", "POST", json={"tool": "ping", "params": {"target": "192.0.2.7"},
                                                     "agents": ["a1"]})).json
-        agent = FakeAgent(api, name, token)
         task = await agent.fetch()
         await agent.post(task["task_id"], PING_OUTPUT)
         for conn in (admin, viewer):

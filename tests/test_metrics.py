@@ -5,7 +5,7 @@ import asyncio
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.jobs_helpers import FakeAgent, events_of
+from tests.jobs_helpers import events_of, wait_for
 
 
 def samples(text):
@@ -18,18 +18,15 @@ def samples(text):
 
 @pytest.mark.gen_test
 @pytest.mark.config(poll_timeout=0.5)
-async def test_metrics_follow_fetches_tasks_and_consoles(api, make_agent, app):
-    agent = FakeAgent(api, *(await make_agent("m1")))
+async def test_metrics_follow_fetches_tasks_and_consoles(api, make_agent, fake_agent, app):
+    agent = await fake_agent("m1")
     await make_agent("m2")
     await api("/api/tasks", "POST", json={"agents": ["m1"], "command": "echo one"})
     await api("/api/tasks", "POST", json={"agents": ["m2"], "command": "echo two"})  # never fetched
     task = await agent.fetch()
     await agent.post(task["task_id"], "one", exit_code=0)
     parked = asyncio.ensure_future(agent.fetch())  # parks: nothing more for m1
-    for _ in range(100):
-        if app.toolbox.dispatcher.is_parked("m1"):
-            break
-        await asyncio.sleep(0.01)
+    await wait_for(lambda: app.toolbox.dispatcher.is_parked("m1"))
     await events_of(app, "task.")
     reply = await api("/metrics", expect_json=False)
     assert reply.code == 200 and reply.headers["Content-Type"].startswith("text/plain")

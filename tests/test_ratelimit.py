@@ -5,7 +5,6 @@ import asyncio
 
 import pytest
 
-from tests.jobs_helpers import FakeAgent
 from tests.role_tokens import OPERATOR, OPERATOR_2
 from toolbox.errors import RateLimited, ValidationError
 from toolbox.core.ratelimit import MAX_TARGET_RETRY_AFTER, SlidingWindow, TargetLimiter
@@ -111,8 +110,8 @@ async def test_jobs_per_user_per_minute_answer_429_with_retry_after_until_the_wi
 @pytest.mark.gen_test
 @pytest.mark.config(target_concurrency=3, delivery_timeout=5, task_timeout=10, sweep_interval=0.1)
 @pytest.mark.parametrize("limits_clock", [FakeClock()])
-async def test_unfinished_tasks_per_target_refuse_whole_jobs_until_tasks_finish(api, make_agent, app, limits_clock):
-    agents = [FakeAgent(api, *(await make_agent(f"a{i}"))) for i in range(4)]
+async def test_unfinished_tasks_per_target_refuse_whole_jobs_until_tasks_finish(api, fake_agent, app, limits_clock):
+    agents = [await fake_agent(f"a{i}") for i in range(4)]
     clock = limits_clock
     first = await api("/api/jobs", "POST", json=ping(["a0", "a1"]))
     assert first.code == 201

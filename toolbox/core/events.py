@@ -11,8 +11,8 @@ Two kinds of listeners, plain callables called synchronously (they must not bloc
 On the embedded database this process is the only one: ``EventHub`` numbers feed events
 1, 2, 3 … as they are published and both kinds of listeners see them in that order.  With a
 shared MongoDB, ``toolbox.core.bus.MongoBus`` (same interface) carries events between
-processes.  The last ``buffer_size`` feed events are kept so that a console that
-reconnects can ask for what it missed (``since``).
+processes.  The last ``buffer_size`` feed events (``TOOLBOX_REPLAY_EVENTS``) are kept so
+that a console that reconnects can ask for what it missed (``since``).
 """
 
 import bisect

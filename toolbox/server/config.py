@@ -152,6 +152,9 @@ _SETTINGS = [
     ("ws_queue_size", "TOOLBOX_WS_QUEUE_SIZE", "--ws-queue-size",
      lambda n, v: _int_in(n, v, 2, 1000000), 1000,
      "events queued for one console websocket before that (too slow) console is dropped"),
+    ("replay_events", "TOOLBOX_REPLAY_EVENTS", "--replay-events",
+     lambda n, v: _int_in(n, v, 1, 10**7), 10000,
+     "live-feed events kept for consoles that reconnect with since= (further back: reset)"),
     ("audit_retention_days", "TOOLBOX_AUDIT_RETENTION_DAYS", "--audit-retention-days",
      lambda n, v: float(_int_in(n, v, 0, 36500)), 180.0,
      "days audit entries are kept (0 = for ever)"),
@@ -203,6 +206,7 @@ class Config:
     target_concurrency: int = 2000
     job_deadline: float = 300.0
     ws_queue_size: int = 1000
+    replay_events: int = 10000
     audit_retention_days: float = 180.0
     audit_limit: int | None = None
     header_timeout: float = 120.0

@@ -44,12 +44,12 @@ def parts_for(config, db, clock=time.monotonic):
     two server instances on one), so its claims live with that object.
     """
     if db.local_state is not None:
-        return Parts(events=EventHub(),
+        return Parts(events=EventHub(config.replay_events),
                      claims=db.local_state.setdefault("claims", LocalClaims()),
                      per_user=SlidingWindow(config.jobs_per_minute, 60.0, clock),
                      targets=TargetLimiter(config.target_concurrency, clock),
                      owners=SoleOwner())
-    return Parts(events=MongoBus(db),
+    return Parts(events=MongoBus(db, config.replay_events),
                  claims=SharedClaims(),
                  per_user=SharedWindow(db["rate_limits"], config.jobs_per_minute, 60.0),
                  targets=SharedTargets(db["tasks"], config.target_concurrency, config),
