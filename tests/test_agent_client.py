@@ -173,10 +173,10 @@ def toolbox_url(http_server, base_url):
     return base_url.replace("localhost", "127.0.0.1")
 
 
-def new_agent(url, name=NAME, token=TOKEN, **kwargs):
+def new_agent(url, name=NAME, token=TOKEN, agent_class=Agent, **kwargs):
     kwargs.setdefault("backoff_start", 0.02)
     kwargs.setdefault("command_timeout", 10)
-    return Agent(url, name, token, **kwargs)
+    return agent_class(url, name, token, **kwargs)
 
 
 def free_port():
@@ -698,22 +698,20 @@ async def test_stop_while_paused_exits_at_once(fake, server_url, caplog, start):
     assert fake.fetches == 1
 
 
-def slow_to_give_up(agent, seconds):
-    """Make the agent's fetches take ``seconds`` to close once given up (a slow network)."""
-    real_fetch = agent.fetch_task
+class SlowToGiveUp(Agent):
+    """An agent on a slow network: a fetch it gives up takes ``give_up_seconds`` to close."""
 
-    async def fetch_task():
-        inner = asyncio.ensure_future(real_fetch())
+    give_up_seconds = 0.3
+
+    async def fetch_task(self):
+        inner = asyncio.ensure_future(super().fetch_task())
         try:
             return await asyncio.shield(inner)
         except asyncio.CancelledError:
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(self.give_up_seconds)
             inner.cancel()
             await asyncio.gather(inner, return_exceptions=True)
             raise
-
-    agent.fetch_task = fetch_task
-    return agent
 
 
 @pytest.mark.gen_test(timeout=20)
@@ -721,7 +719,7 @@ async def test_stop_while_running_finishes_and_posts_with_no_fetch_open(fake, se
     fake.park_seconds = 10
     fake.add_task(12, script.gated("finished"))
     fake.after_result = [(13, script.command("next"))]  # handed out once 12 is stored
-    stop, running = start(slow_to_give_up(new_agent(server_url), 0.3))
+    stop, running = start(new_agent(server_url, agent_class=SlowToGiveUp))
     assert await wait_for(lambda: script.started("finished") and fake.fetches == 2)
     stop.set()
     await asyncio.sleep(0.2)

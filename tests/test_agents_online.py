@@ -1,7 +1,6 @@
 """Online tracking: the offline sweep announces exactly the agents that stopped fetching."""
 
 import datetime
-import uuid
 
 import pytest
 
@@ -19,6 +18,18 @@ class Parked:
 
     def is_parked(self, name):
         return name in self.names
+
+
+class AskedParked(Parked):
+    """Records which agents the registry asked about."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked = []
+
+    def is_parked(self, name):
+        self.asked.append(name)
+        return super().is_parked(name)
 
 
 def registry(names, parked=None):
@@ -63,27 +74,19 @@ async def test_only_agents_unseen_for_the_window_go_offline():
 
 @pytest.mark.gen_test
 async def test_sweep_reads_only_the_stale_end():
-    agents, _ = registry([f"a{i}" for i in range(2000)])
-    for i in range(2000):
-        agents.mark_seen(f"a{i}")
-    checked = []
-    agents.is_online = lambda doc, now=None: checked.append(doc["_id"]) or True
-    await agents.check_offline()
-    assert checked == []  # everyone was seen just now: nothing to look at
+    asked = AskedParked()
+    agents, _ = registry([f"a{i}" for i in range(2000)], asked)
+    now = clock.utcnow()
+    agents.mark_seen("a0", now - datetime.timedelta(seconds=4))  # at the stale end, not gone yet
+    for i in range(1, 2000):
+        agents.mark_seen(f"a{i}", now)
+    assert await agents.check_offline(now=now) == []
+    assert asked.asked == ["a0"]  # everyone else was seen just now: nothing to look at
 
 
 @pytest.mark.gen_test(timeout=30)
-async def test_last_seen_times_are_stored_for_other_processes_and_never_go_back(mongodb_wire_uri):
-    # Only a shared database stores them (the embedded one has no other process to tell).
-    db = open_database(mongodb_wire_uri, name=f"test_flush_{uuid.uuid4().hex[:12]}")
-    try:
-        await _store_and_check(AgentRegistry(db, EventHub(), Parked(), offline_after=5, refresh=1.0))
-    finally:
-        await db.drop()
-        db.close()
-
-
-async def _store_and_check(agents):
+async def test_last_seen_times_are_stored_for_other_processes_and_never_go_back(db):
+    agents = AgentRegistry(db, EventHub(), Parked(), offline_after=5, refresh=1.0)  # refresh: shared
     now = clock.utcnow()
     newer = now + datetime.timedelta(seconds=30)  # another process saw a3 later
     await agents.collection.insert_many([{"_id": f"a{i}"} for i in range(500)] + [{"_id": "gone"}])

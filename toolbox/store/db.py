@@ -78,6 +78,7 @@ def open_database(uri=None, name=None, server_timeout_ms=5000):
     from mongomock_motor import AsyncMongoMockClient
 
     _install_embedded_id_lookup()
+    _install_embedded_bulk_sort()
     client = AsyncMongoMockClient(tz_aware=True)
     return Database(client, name or DEFAULT_DB_NAME, embedded=True)
 
@@ -170,6 +171,28 @@ def _install_embedded_id_lookup():
 
     iter_documents.toolbox_id_lookup = True
     collection.Collection._iter_documents = iter_documents
+
+
+def _install_embedded_bulk_sort():
+    """Let mongomock take pymongo's ``UpdateOne`` in ``bulk_write``.
+
+    Since pymongo 4.9 an ``UpdateOne`` hands the bulk builder a ``sort`` argument (MongoDB
+    8's sorted update), which mongomock's builder does not know; toolBox never sorts an
+    update, so a ``None`` sort is dropped and any other is refused as mongomock would.
+    """
+    from mongomock import collection
+
+    add_update = getattr(collection.BulkOperationBuilder, "add_update", None)
+    if add_update is None or getattr(add_update, "toolbox_sort", False):
+        return
+
+    def add_update_without_sort(self, *args, sort=None, **kwargs):
+        if sort is not None:
+            raise NotImplementedError("mongomock: a sorted update in bulk_write")
+        return add_update(self, *args, **kwargs)
+
+    add_update_without_sort.toolbox_sort = True
+    collection.BulkOperationBuilder.add_update = add_update_without_sort
 
 
 def index(keys, **options):
