@@ -111,24 +111,24 @@ class FailureThrottle:
     def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.failures = SlidingWindow(limit, window, clock)
         # (address, proof) -> True, least recent first
-        self.proven: collections.OrderedDict[tuple[str, bytes], bool] = collections.OrderedDict()
+        self.proven: collections.OrderedDict[tuple[str | None, bytes], bool] = collections.OrderedDict()
         self._since_purge = 0
 
-    def check(self, address: str, proof: bytes | None = None) -> None:
+    def check(self, address: str | None, proof: bytes | None = None) -> None:
         """Raise RateLimited when ``address`` has failed too often, unless ``proof`` names a
         credential that has already succeeded from it."""
         if proof is not None and (address, proof) in self.proven:
             return
         self.failures.check(address, "failed credential checks from this address")
 
-    def failed(self, address: str) -> None:
+    def failed(self, address: str | None) -> None:
         self.failures.hit(address)
         self._since_purge += 1
         if self._since_purge >= self.PURGE_EVERY:
             self._since_purge = 0
             self.failures.purge()
 
-    def succeeded(self, address: str, proof: bytes) -> None:
+    def succeeded(self, address: str | None, proof: bytes) -> None:
         key = (address, proof)
         self.proven[key] = True
         self.proven.move_to_end(key)

@@ -28,7 +28,7 @@ def issue(user_id: str, secret: str, hours: float, now: float | None = None) -> 
     return jwt.encode(claims, secret, algorithm=ALGORITHM), claims
 
 
-def read(token: str | None, secret: str) -> dict[str, Any] | None:
+def read(token: str | None, secret: str | None) -> dict[str, Any] | None:
     """The claims of a valid, unexpired session token; None for anything else."""
     if not token or len(token) > 4096:
         return None
