@@ -5,7 +5,7 @@ from toolbox.server.openapi import document
 
 
 class OpenAPIHandler(BaseHandler):
-    def get(self):
+    def get(self) -> None:
         """The OpenAPI document, with this server as its server URL."""
         base = self.config.public_url or f"{self.request.protocol}://{self.request.host}"
         self.write_json(document(base.rstrip("/")))

@@ -10,7 +10,7 @@ from toolbox.presenters import job_model
 
 class JobsHandler(APIHandler):
     @require_role("viewer")
-    async def get(self):
+    async def get(self) -> None:
         """List jobs, newest first, without tasks: ?tool=&user=&state=&target=&match=part&limit=&before=."""
         args = self.query_args("tool", "user", "state", "target", "match", "limit", "before")
         limit, before = self.page_limit(args), self.page_before(args)
@@ -20,7 +20,7 @@ class JobsHandler(APIHandler):
         self.write_page([job_model(doc) for doc in docs], limit, "job_id")
 
     @require_role("operator")
-    async def post(self):
+    async def post(self) -> None:
         """Start a job: ``{tool, params, agents: [...] | tags: [...] (tags_match: all | any) | all: true}``."""
         body = self.json_body()
         validation.check_fields(body, ("tool", "params", "agents", "tags", "tags_match", "all"), required=("tool",))
@@ -39,7 +39,7 @@ class JobsHandler(APIHandler):
 
 class JobHandler(APIHandler):
     @require_role("viewer")
-    async def get(self, job_id):
+    async def get(self, job_id: str) -> None:
         """One job with its tasks (sorted by agent), each with its parsed result."""
         doc, tasks = await self.toolbox.jobs.get(id_arg(job_id, "job"))
         self.write_json(job_model(doc, tasks))
@@ -47,7 +47,7 @@ class JobHandler(APIHandler):
 
 class JobCancelHandler(APIHandler):
     @require_role("operator")
-    async def post(self, job_id):
+    async def post(self, job_id: str) -> None:
         """Cancel a running job: its queued tasks are canceled; delivered ones still report."""
         doc, canceled = await self.toolbox.jobs.cancel(id_arg(job_id, "job"))
         await self.audit("job.cancel", str(doc["_id"]), tool=doc["tool"], canceled_tasks=canceled)
@@ -56,7 +56,7 @@ class JobCancelHandler(APIHandler):
 
 class JobExportHandler(APIHandler):
     @require_role("viewer")
-    async def get(self, job_id):
+    async def get(self, job_id: str) -> None:
         """The job as a file: ``?format=csv`` (a row per task) or ``json`` (with raw outputs)."""
         fmt = self.get_query_argument("format", "json")
         doc, tasks = await self.toolbox.jobs.get(id_arg(job_id, "job"))

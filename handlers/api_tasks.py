@@ -9,7 +9,7 @@ from toolbox.presenters import task_detail
 
 class TasksHandler(APIHandler):
     @require_role("viewer")
-    async def get(self):
+    async def get(self) -> None:
         """List tasks, newest first: ?agent=&state=&match=part&limit=&before=."""
         args = self.query_args("agent", "state", "match", "limit", "before")
         limit, before = self.page_limit(args), self.page_before(args)
@@ -18,7 +18,7 @@ class TasksHandler(APIHandler):
         self.write_page([presenters.with_result_preview(presenters.task_model(doc)) for doc in docs], limit, "task_id")
 
     @require_role("admin")
-    async def post(self):
+    async def post(self) -> None:
         """Queue a raw command on each named agent: one task per agent."""
         body = self.json_body()
         validation.check_fields(body, ("agents", "command"), required=("agents", "command"))
@@ -39,7 +39,7 @@ class _OneTaskHandler(APIHandler):
 
 class TaskHandler(_OneTaskHandler):
     @require_role("viewer")
-    async def get(self, task_id):
+    async def get(self, task_id: str) -> None:
         """One task, with its result parsed (``parsed``) when the tool's output is understood."""
         doc = await self.find_task(task_id)
         self.write_json(task_detail(doc))
@@ -47,7 +47,7 @@ class TaskHandler(_OneTaskHandler):
 
 class TaskResultHandler(_OneTaskHandler):
     @require_role("viewer")
-    async def get(self, task_id):
+    async def get(self, task_id: str) -> None:
         """The whole result of a task, as a plain-text download."""
         doc = await self.find_task(task_id)
         if doc.get("result") is None:
@@ -59,7 +59,7 @@ class TaskResultHandler(_OneTaskHandler):
 
 class TaskCancelHandler(APIHandler):
     @require_role("admin")
-    async def post(self, task_id):
+    async def post(self, task_id: str) -> None:
         """Cancel a queued task."""
         doc = await self.toolbox.tasks.cancel(id_arg(task_id, "task"))
         await self.audit("task.cancel", str(doc["_id"]), agent=doc["agent"])

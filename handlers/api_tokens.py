@@ -21,13 +21,13 @@ class TokensHandler(APIHandler):
         return self.current_user.user_id
 
     @require_role("viewer")
-    async def get(self):
+    async def get(self) -> None:
         """Your tokens."""
         docs = await self.toolbox.tokens.list(self.owner())
         self.write_json({"items": [token_model(doc) for doc in docs]})
 
     @require_role("viewer")
-    async def post(self):
+    async def post(self) -> None:
         """Create a token for yourself; the answer holds it, this once."""
         owner = self.owner()
         if self.current_user.via != "session":
@@ -42,7 +42,7 @@ class TokensHandler(APIHandler):
 
 class TokenHandler(APIHandler):
     @require_role("viewer")
-    async def delete(self, token_id):
+    async def delete(self, token_id: str) -> None:
         """Revoke a token: it stops working at once."""
         doc = await self.toolbox.tokens.get(token_id)
         user = self.current_user

@@ -6,7 +6,7 @@ from toolbox.tools.catalogue import describe_tools
 
 class ToolsHandler(APIHandler):
     @require_role("viewer")
-    async def get(self):
+    async def get(self) -> None:
         """``GET /api/tools`` → ``{"items": [{name, title, description, platforms, params}]}``."""
         self.write_json({"items": describe_tools()})
 

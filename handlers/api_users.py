@@ -20,7 +20,7 @@ USER_ID = r"(?P<user_id>[A-Za-z0-9_.:-]{1,64})"
 
 class MeHandler(APIHandler):
     @require_role("viewer")
-    def get(self):
+    def get(self) -> None:
         """The caller, as toolBox sees them, with every role least first (the console ranks them)."""
         user = self.current_user
         doc = self.user_doc
@@ -32,14 +32,14 @@ class MeHandler(APIHandler):
 
 class UsersHandler(APIHandler):
     @require_role("admin")
-    async def get(self):
+    async def get(self) -> None:
         """Every user, oldest first."""
         self.write_json({"items": [user_model(doc) for doc in await self.toolbox.users.list()]})
 
 
 class UserHandler(APIHandler):
     @require_role("admin")
-    async def patch(self, user_id):
+    async def patch(self, user_id: str) -> None:
         """Change a user's role or disable/enable them; applies to their sessions at once."""
         body = self.json_body()
         validation.check_fields(body, ("role", "disabled"))
@@ -57,7 +57,7 @@ class UserHandler(APIHandler):
 
 class AuditHandler(APIHandler):
     @require_role("admin")
-    async def get(self):
+    async def get(self) -> None:
         """Audit entries, newest first; ``next_before`` pages on."""
         args = self.query_args("actor", "action", "target", "match", "limit", "before")
         limit = self.page_limit(args)

@@ -11,8 +11,10 @@ import functools
 import hmac
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
-from tornado import web
+from tornado import httputil, web
 
 from toolbox import validation
 from toolbox.people import sessions
@@ -20,6 +22,16 @@ from toolbox.core.ratelimit import credential_proof
 from toolbox.errors import AuthError, Forbidden, NotFound, TooLarge, ToolboxError, ValidationError
 from toolbox.people.principals import ROLE_RANK, Principal
 from toolbox.people.users import session_ended
+from toolbox.store.db import Doc
+
+if TYPE_CHECKING:
+    from toolbox.server.app import ToolboxApplication
+    from toolbox.server.config import Config
+    from toolbox.server.wiring import Services
+
+    _RequestHandler = web.RequestHandler  # what AuthMixin is mixed into
+else:
+    _RequestHandler = object
 
 log = logging.getLogger("toolbox.web")
 
@@ -27,14 +39,14 @@ MAX_JSON_BODY = 1024 * 1024
 MAX_ID = 2**62
 
 
-def require_role(role):
+def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorate a handler method: only principals with at least ``role`` may call it."""
     if role not in ROLE_RANK:
         raise ValueError(f"unknown role {role!r}")
 
-    def decorate(method):
+    def decorate(method: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(method)
-        async def wrapper(self, *args, **kwargs):
+        async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
             user = self.current_user
             if user is None:
                 raise AuthError("authentication required")
@@ -45,7 +57,7 @@ def require_role(role):
                 result = await result
             return result
 
-        wrapper.required_role = role
+        wrapper.required_role = role  # type: ignore[attr-defined]  # read by the role tests
         return wrapper
 
     return decorate
@@ -62,66 +74,68 @@ class BaseHandler(web.RequestHandler):
     """
 
     body_limit = MAX_JSON_BODY
+    application: "ToolboxApplication"
     counts_as_request = True  # a request a graceful stop waits for (websockets are closed instead)
 
-    def initialize(self, **kwargs):
-        self.body_chunks = []
+    def initialize(self, **kwargs: Any) -> None:
+        self.body_chunks: list[bytes] = []
         self.body_size = 0
         self._in_flight = False
         if self.counts_as_request:
             self._in_flight = True
             self.application.toolbox.requests.opened()
 
-    def _request_over(self):
+    def _request_over(self) -> None:
         if self._in_flight:
             self._in_flight = False
             self.application.toolbox.requests.closed()
 
-    def on_finish(self):
+    def on_finish(self) -> None:
         self._request_over()
 
-    def on_connection_close(self):
+    def on_connection_close(self) -> None:
         super().on_connection_close()
         self._request_over()
 
-    def prepare(self):
+    def prepare(self) -> Awaitable[None] | None:
         self.check_body_length()
+        return None
 
-    def check_body_length(self):
+    def check_body_length(self) -> None:
         """Refuse (413) a request whose Content-Length says its body is over ``body_limit``."""
         length = validation.parse_digits(self.request.headers.get("Content-Length", "0"), 0, 2**62)
         if length is not None and length > self.body_limit:
             raise TooLarge(f"the body is larger than {self.body_limit} bytes")
 
-    def data_received(self, chunk):
+    def data_received(self, chunk: bytes) -> None:
         if self.body_size + len(chunk) <= self.body_limit:
             self.body_chunks.append(chunk)
         self.body_size += len(chunk)
 
     @property
-    def toolbox(self):
+    def toolbox(self) -> "Services":
         return self.application.toolbox
 
     @property
-    def config(self):
+    def config(self) -> "Config":
         return self.application.toolbox.config
 
-    def compute_etag(self):
+    def compute_etag(self) -> None:
         """No ETag: answers are ``no-store`` and change from one request to the next."""
         return None
 
-    def set_default_headers(self):
+    def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
         if self.application.toolbox.requests.draining:  # the process is stopping: no keep-alive
             self.set_header("Connection", "close")
 
-    def write_json(self, data, status=200):
+    def write_json(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.write(json_bytes(data))
 
-    def write_error(self, status_code, **kwargs):
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
         error = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(error, ToolboxError):
             message = error.message
@@ -136,14 +150,14 @@ class BaseHandler(web.RequestHandler):
         self.clear_header("Content-Type")
         self.write_json({"status": False, "error": message}, status_code)
 
-    def log_exception(self, typ, value, tb):
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, ToolboxError):
             log.info("%s %s -> %d: %s", self.request.method, self.request.path, value.status_code,
                      value.message)
         else:
             super().log_exception(typ, value, tb)
 
-    async def authenticate_agent(self, name, token, allow_disabled=False):
+    async def authenticate_agent(self, name: Any, token: Any, allow_disabled: bool = False) -> Doc:
         """The agent's document when ``token`` is its token (``AgentRegistry.authenticate``),
         with failed attempts throttled per client address (a right token always passes)."""
         toolbox, address = self.toolbox, self.request.remote_ip
@@ -160,12 +174,12 @@ class BaseHandler(web.RequestHandler):
         toolbox.guard.succeeded(address, proof)
         return doc
 
-    def query_args(self, *names):
+    def query_args(self, *names: str) -> dict[str, str]:
         """The named query arguments that were given and are not empty (as sent: not stripped)."""
         values = {name: self.get_query_argument(name, None, strip=False) for name in names}
         return {name: value for name, value in values.items() if value not in (None, "")}
 
-    def json_body(self):
+    def json_body(self) -> Any:
         """The request body parsed as JSON; ValidationError when it is not."""
         if self.body_size > self.body_limit:
             raise TooLarge(f"the body is larger than {self.body_limit} bytes")
@@ -178,7 +192,7 @@ class BaseHandler(web.RequestHandler):
             raise ValidationError("the body is not valid JSON") from None
 
 
-def json_bytes(data):
+def json_bytes(data: Any) -> bytes:
     """``data`` as compact UTF-8 JSON; text that is not valid Unicode (a lone surrogate
     from a client's ``\\ud800``) is sent escaped rather than failing the answer."""
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -188,7 +202,7 @@ def json_bytes(data):
         return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 
 
-def id_arg(text, what):
+def id_arg(text: str, what: str) -> int:
     """A positive integer id from a URL path segment; NotFound (naming ``what``) otherwise."""
     number = validation.parse_digits(text, 1, MAX_ID)
     if number is None:
@@ -196,7 +210,7 @@ def id_arg(text, what):
     return number
 
 
-def bearer_token(request):
+def bearer_token(request: httputil.HTTPServerRequest) -> str:
     """The token in ``Authorization: Bearer T`` (or a bare ``Authorization: T``)."""
     value = request.headers.get("Authorization", "").strip()
     if value[:7].lower() == "bearer ":
@@ -204,7 +218,7 @@ def bearer_token(request):
     return value
 
 
-class AuthMixin:
+class AuthMixin(_RequestHandler):
     """Who is asking: the one place requests are authenticated (API and websocket handlers).
 
     In order: ``Authorization: Bearer`` = TOOLBOX_ADMIN_TOKEN → admin; ``Authorization:
@@ -214,9 +228,10 @@ class AuthMixin:
     change, a disabled account or a logout applies at once.
     """
 
-    user_doc = None
+    application: "ToolboxApplication"
+    user_doc: Doc | None = None
 
-    async def authenticate(self):
+    async def authenticate(self) -> Principal:
         """The Principal for this request; AuthError (401) or Forbidden (403) when there is none."""
         toolbox = self.application.toolbox
         if "Authorization" in self.request.headers:
@@ -238,7 +253,7 @@ class AuthMixin:
             return await self._principal_for(claims["sub"], via="session", sid=claims["sid"])
         raise AuthError("authentication required: log in, or send Authorization: Bearer <token>")
 
-    async def _principal_for(self, user_id, via, sid=None):
+    async def _principal_for(self, user_id: str, via: str, sid: str | None = None) -> Principal:
         doc = await self.application.toolbox.users.get(user_id)
         if doc is None or (sid is not None and session_ended(doc, sid)):
             raise AuthError("your session has ended: log in again (or send Authorization: Bearer <token>)")
@@ -247,7 +262,7 @@ class AuthMixin:
         self.user_doc = doc
         return Principal.for_user(doc, via=via)
 
-    def needs_xsrf_check(self):
+    def needs_xsrf_check(self) -> bool:
         """Only a session cookie is an ambient credential: bearer and anonymous calls skip XSRF."""
         return "Authorization" not in self.request.headers and bool(self.get_cookie(sessions.SESSION_COOKIE))
 
@@ -255,16 +270,16 @@ class AuthMixin:
 class APIHandler(AuthMixin, BaseHandler):
     """A JSON API handler: authenticated before the method runs."""
 
-    async def prepare(self):
+    async def prepare(self) -> None:
         self.current_user = await self.authenticate()
         self.check_body_length()  # credentials first: nothing of the body is read before this
 
-    async def audit(self, action, target=None, outcome="ok", **details):
+    async def audit(self, action: str, target: str | None = None, outcome: str = "ok", **details: Any) -> None:
         """Append an audit entry for this request's principal."""
         await self.toolbox.audit.record(self.current_user, action, target, outcome, details,
                                         address=self.request.remote_ip)
 
-    def check_xsrf_cookie(self):
+    def check_xsrf_cookie(self) -> None:
         """Cookie-authenticated writes need ``X-XSRFToken``; bearer-authenticated ones do not."""
         if self.needs_xsrf_check():
             super().check_xsrf_cookie()
@@ -272,16 +287,16 @@ class APIHandler(AuthMixin, BaseHandler):
     # --- Pages of a list: ?limit=&before= in, {items, next_before} out ---
 
     @staticmethod
-    def page_limit(args):
+    def page_limit(args: dict[str, Any]) -> int:
         """``?limit=``: 1 to 500 items, 50 when not given."""
         return validation.int_in(args.get("limit", 50), "limit", 1, 500)
 
     @staticmethod
-    def page_before(args):
+    def page_before(args: dict[str, Any]) -> int | None:
         """``?before=`` as an id (the previous page's ``next_before``), or None."""
         return validation.int_in(args["before"], "before", 1, MAX_ID) if "before" in args else None
 
-    def write_page(self, items, limit, key):
+    def write_page(self, items: list[dict[str, Any]], limit: int, key: str) -> None:
         """``{items, next_before}``: the last item's ``key`` when the page is full, else None."""
         self.write_json({"items": items, "next_before": items[-1][key] if len(items) == limit else None})
 
@@ -291,12 +306,12 @@ class NotFoundHandler(BaseHandler):
 
     SUPPORTED_METHODS = ("GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS")
 
-    def check_xsrf_cookie(self):
+    def check_xsrf_cookie(self) -> None:
         """Nothing happens here, so an unknown path answers 404 whatever the method."""
 
-    def prepare(self):
+    def prepare(self) -> None:
         path = self.request.path
         raise NotFound(f"no such endpoint: {path[:200]}")
 
 
-default_handlers: list = []
+default_handlers: list[Any] = []

@@ -6,7 +6,7 @@ from toolbox.server.metrics import CONTENT_TYPE
 
 class MetricsHandler(APIHandler):
     @require_role("viewer")
-    async def get(self):
+    async def get(self) -> None:
         """The Prometheus text exposition of this process (``toolbox.server.metrics``)."""
         body = await self.toolbox.metrics.render()
         self.set_header("Content-Type", CONTENT_TYPE)

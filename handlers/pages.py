@@ -15,7 +15,7 @@ CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self';
 
 
 class HealthHandler(BaseHandler):
-    async def get(self):
+    async def get(self) -> None:
         """200 when the store answers, 503 when it does not."""
         try:
             await self.toolbox.db.ping()
@@ -36,7 +36,7 @@ def console_modules(static_path):
 
 
 class ConsoleHandler(BaseHandler):
-    def get(self):
+    def get(self) -> None:
         """The console's single page, with an import map pinning every module to its version."""
         nonce = secrets.token_urlsafe(16)
         self.set_header("Cache-Control", "no-cache")

@@ -5,13 +5,13 @@ import datetime
 import functools
 
 
-def utcnow():
+def utcnow() -> datetime.datetime:
     """Now in UTC, at the millisecond precision MongoDB stores."""
     now = datetime.datetime.now(datetime.timezone.utc)
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
-def isoformat(value):
+def isoformat(value: datetime.datetime | None) -> str | None:
     """An ISO-8601 string for a stored datetime (naive ones are UTC), or None."""
     if value is None:
         return None
@@ -19,7 +19,7 @@ def isoformat(value):
 
 
 @functools.lru_cache(maxsize=4096)  # a job's tasks share their creation time: one string for all
-def _isoformat(value):
+def _isoformat(value: datetime.datetime) -> str:
     if value.tzinfo is None:
         value = value.replace(tzinfo=datetime.timezone.utc)
     return value.isoformat().replace("+00:00", "Z")

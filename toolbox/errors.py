@@ -13,12 +13,12 @@ class ToolboxError(HTTPError):
 
     status = 500
 
-    def __init__(self, message, status=None, headers=None):
+    def __init__(self, message: str, status: int | None = None, headers: dict[str, str] | None = None) -> None:
         super().__init__(status or self.status)
         self.message = message
         self.headers = headers or {}
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.message
 
 
@@ -57,7 +57,7 @@ class RateLimited(ToolboxError):
 
     status = 429
 
-    def __init__(self, message, retry_after):
+    def __init__(self, message: str, retry_after: float) -> None:
         retry_after = max(1, int(retry_after + 0.999))
         super().__init__(message, headers={"Retry-After": str(retry_after)})
         self.retry_after = retry_after

@@ -4,17 +4,21 @@ Documents never leave the server raw: each ``*_model`` picks the public fields a
 datetimes into ISO strings.
 """
 
+import datetime
+from typing import Any
+
 from toolbox.core.job_counts import job_summary
 from toolbox.clock import isoformat
 from toolbox.task_states import DONE
 from toolbox.people.principals import display_name
 from toolbox.tools.catalogue import full_target
 from toolbox.tools.outcomes import read_result
+from toolbox.store.db import Doc
 
 RESULT_PREVIEW_BYTES = 4096  # of a result, in lists and events (the whole one on its own page)
 
 
-def task_detail(doc: dict) -> dict:
+def task_detail(doc: Doc) -> dict[str, Any]:
     """A task's public JSON plus ``parsed``: its result turned into numbers, or None."""
     model = task_model(doc)
     model["parsed"] = doc.get("parsed")
@@ -25,7 +29,7 @@ def task_detail(doc: dict) -> dict:
     return model
 
 
-def job_model(doc: dict, tasks: list | None = None) -> dict:
+def job_model(doc: Doc, tasks: list[Doc] | None = None) -> dict[str, Any]:
     """A job's public JSON; with ``tasks`` (documents) when given."""
     model = {
         "job_id": doc["_id"],
@@ -54,7 +58,7 @@ def job_model(doc: dict, tasks: list | None = None) -> dict:
 # --- agents and tasks ---
 
 
-def agent_model(doc: dict, online: bool = False, last_seen=None) -> dict:
+def agent_model(doc: Doc, online: bool = False, last_seen: datetime.datetime | None = None) -> dict[str, Any]:
     """The public JSON of an agent (never its token hash)."""
     return {
         "name": doc["_id"],
@@ -71,7 +75,7 @@ def agent_model(doc: dict, online: bool = False, last_seen=None) -> dict:
     }
 
 
-def result_preview(text: str | None, limit: int = RESULT_PREVIEW_BYTES) -> tuple:
+def result_preview(text: str | None, limit: int = RESULT_PREVIEW_BYTES) -> tuple[str | None, int]:
     """``(preview, size_bytes)``: the first ``limit`` bytes of a result (cut on a character
     boundary) and the whole result's size in UTF-8 bytes; ``(None, 0)`` for no result."""
     if text is None:
@@ -84,7 +88,7 @@ def result_preview(text: str | None, limit: int = RESULT_PREVIEW_BYTES) -> tuple
     return data[:limit].decode("utf-8", "ignore"), len(data)
 
 
-def with_result_preview(model: dict, limit: int = RESULT_PREVIEW_BYTES) -> dict:
+def with_result_preview(model: dict[str, Any], limit: int = RESULT_PREVIEW_BYTES) -> dict[str, Any]:
     """A task's JSON for lists: ``result`` replaced by ``result_preview`` and ``result_bytes``
     (the whole result: ``GET /api/tasks/{id}`` or ``GET /api/tasks/{id}/result``)."""
     model = dict(model)
@@ -92,7 +96,7 @@ def with_result_preview(model: dict, limit: int = RESULT_PREVIEW_BYTES) -> dict:
     return model
 
 
-def task_model(doc: dict) -> dict:
+def task_model(doc: Doc) -> dict[str, Any]:
     """The public JSON of a task."""
     return {
         "task_id": doc["_id"],
@@ -120,7 +124,7 @@ def task_model(doc: dict) -> dict:
     }
 
 
-def task_event(doc: dict) -> dict:
+def task_event(doc: Doc) -> dict[str, Any]:
     """What a ``task.done`` event carries: the task, its reading, and a bounded preview.
 
     Consoles show a finished task from the event alone; the whole result stays one
@@ -135,7 +139,7 @@ def task_event(doc: dict) -> dict:
 # --- people ---
 
 
-def user_model(doc: dict) -> dict:
+def user_model(doc: Doc) -> dict[str, Any]:
     """The public JSON of a user (never the revoked session list)."""
     return {
         "id": doc["_id"],
@@ -153,7 +157,7 @@ def user_model(doc: dict) -> dict:
     }
 
 
-def token_model(doc: dict) -> dict:
+def token_model(doc: Doc) -> dict[str, Any]:
     """The public JSON of a token (never its hash)."""
     return {
         "id": doc["_id"],
@@ -165,7 +169,7 @@ def token_model(doc: dict) -> dict:
     }
 
 
-def audit_model(entry: dict) -> dict:
+def audit_model(entry: Doc) -> dict[str, Any]:
     """The public JSON of an audit entry."""
     return {
         "id": str(entry["_id"]),

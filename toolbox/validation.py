@@ -5,6 +5,8 @@ The JSON shapes toolBox sends back are in ``toolbox.presenters``.
 """
 
 import re
+from collections.abc import Iterable
+from typing import Any
 
 from toolbox.errors import ValidationError
 
@@ -15,7 +17,7 @@ MAX_TAGS = 32
 MAX_COMMAND_LENGTH = 4096
 
 
-def check_fields(body, allowed, required=()):
+def check_fields(body: Any, allowed: Iterable[str], required: Iterable[str] = ()) -> None:
     """Refuse a body that is not an object, lacks a required key or has an unknown one."""
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object")
@@ -27,7 +29,7 @@ def check_fields(body, allowed, required=()):
             raise ValidationError(f"{key}: required")
 
 
-def agent_name(value, field="name"):
+def agent_name(value: Any, field: str = "name") -> str:
     """A valid agent name, or ValidationError."""
     if not isinstance(value, str) or not AGENT_NAME_RE.fullmatch(value):
         raise ValidationError(
@@ -35,7 +37,7 @@ def agent_name(value, field="name"):
     return value
 
 
-def tags(value):
+def tags(value: Any) -> list[str]:
     """A sorted, de-duplicated list of valid tags (e.g. ``isp:telecom``)."""
     if not isinstance(value, list) or not all(isinstance(tag, str) for tag in value):
         raise ValidationError("tags: must be a list of strings")
@@ -47,7 +49,7 @@ def tags(value):
     return sorted(set(value))
 
 
-def platform(value):
+def platform(value: Any) -> str:
     """``linux`` or ``windows``."""
     if value not in PLATFORMS:
         raise ValidationError("platform: must be 'linux' or 'windows'")
@@ -57,7 +59,7 @@ def platform(value):
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def repair_text(text):
+def repair_text(text: str) -> tuple[str, bool]:
     """``text`` made storable, and whether it had to be: lone surrogates (a client's
     ``"\\ud800"``, valid JSON but not Unicode text; MongoDB refuses them) become U+FFFD."""
     try:
@@ -67,13 +69,13 @@ def repair_text(text):
     return text, False
 
 
-def command(value):
+def command(value: Any) -> str:
     """A raw command line: non-empty, one line, bounded; lone surrogates become U+FFFD
     (``command_repaired`` says whether they did)."""
     return command_repaired(value)[0]
 
 
-def command_repaired(value):
+def command_repaired(value: Any) -> tuple[str, bool]:
     """``(command, repaired)``: the checked raw command line, and whether it was repaired."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("command: must be a non-empty string")
@@ -85,7 +87,7 @@ def command_repaired(value):
     return " ".join(text.split()), repaired
 
 
-def boolean(value, field):
+def boolean(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
         raise ValidationError(f"{field}: must be true or false")
     return value
@@ -94,7 +96,7 @@ def boolean(value, field):
 _ASCII_NUMBER = re.compile(r"-?[0-9]{1,19}")
 
 
-def parse_digits(text, low, high):
+def parse_digits(text: Any, low: int, high: int) -> int | None:
     """The whole number written in ``text`` when it is ASCII digits (an optional ``-``, at
     most 19 digits) within ``low..high``; None for anything else.
 
@@ -108,7 +110,7 @@ def parse_digits(text, low, high):
     return value if low <= value <= high else None
 
 
-def int_in(value, field, low, high):
+def int_in(value: Any, field: str, low: int, high: int) -> int:
     """A JSON integer, or a string of ASCII digits (a query argument), within bounds."""
     if isinstance(value, str):
         number = parse_digits(value, low, high)

@@ -17,6 +17,7 @@ flagged ``repaired``: the result is kept, never refused.
 import dataclasses
 import json
 import re
+from typing import Any
 
 from toolbox import validation
 from toolbox.errors import ValidationError
@@ -47,7 +48,7 @@ class ResultReport:
 REPORT_KEYS = frozenset(("name", "task_id", "result", "exit_code", "duration_ms"))
 
 
-def truncate_utf8(text, max_bytes):
+def truncate_utf8(text: str, max_bytes: int) -> tuple[str, bool]:
     """``text`` cut to at most ``max_bytes`` of UTF-8 (never mid-character), and whether it was cut."""
     data = text.encode("utf-8", "surrogatepass")
     if len(data) <= max_bytes:
@@ -55,7 +56,7 @@ def truncate_utf8(text, max_bytes):
     return data[:max_bytes].decode("utf-8", "ignore"), True
 
 
-def _task_id(value):
+def _task_id(value: Any) -> int:
     if isinstance(value, str):
         value = validation.parse_digits(value.strip(), 1, MAX_TASK_ID)
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_TASK_ID:
@@ -63,7 +64,7 @@ def _task_id(value):
     return value
 
 
-def _optional_int(body, key, low, high):
+def _optional_int(body: dict[str, Any], key: str, low: int, high: int) -> int | None:
     value = body.get(key)
     if value is None:
         return None
@@ -74,7 +75,7 @@ def _optional_int(body, key, low, high):
     return value
 
 
-def _from_json(body):
+def _from_json(body: Any) -> ResultReport:
     if not isinstance(body, dict):
         raise ValidationError("the body must be a JSON object")
     name = body.get("name")
@@ -91,7 +92,7 @@ def _from_json(body):
         duration_ms=_optional_int(body, "duration_ms", 0, 10**12))
 
 
-def _unescape_head(text):
+def _unescape_head(text: str) -> str:
     """The output in the (cut) head of a proper JSON string, unescaped; ``text`` itself
     when it is not one (a legacy agent's unescaped output)."""
     if '"' in text.replace("\\\\", "").replace('\\"', ""):
@@ -104,11 +105,11 @@ def _unescape_head(text):
     return text
 
 
-def _load_json(data):
+def _load_json(data: bytes | str) -> tuple[Any, bool]:
     """``data`` parsed as JSON, and whether any object in it repeats a key."""
-    repeated = []
+    repeated: list[bool] = []
 
-    def pairs(items):
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
         obj = dict(items)
         if len(obj) != len(items):
             repeated.append(True)
@@ -117,9 +118,10 @@ def _load_json(data):
     return json.loads(data, object_pairs_hook=pairs), bool(repeated)
 
 
-def _read(body):
+def _read(body: bytes) -> ResultReport:
     """A report from a whole body: JSON, else the legacy shape; ValidationError otherwise."""
     text = None
+    data: bytes | str | None
     for data, recovered in ((body, False), (None, True)):
         if data is None:  # valid JSON once bytes that are not UTF-8 are replaced?
             data = text = body.decode("utf-8", "replace")
@@ -141,6 +143,7 @@ def _read(body):
                 raise ValidationError("the report repeats a field")
             if report is None:
                 _from_json(parsed)  # raises the ValidationError that names the field
+        assert report is not None  # else _from_json(parsed) raised just above
         report.recovered = recovered
         return report
     legacy = _legacy(text or body.decode("utf-8", "replace"))
@@ -149,7 +152,7 @@ def _read(body):
     return legacy
 
 
-def parse_report(body, max_result_bytes, overflow_tail=None):
+def parse_report(body: bytes, max_result_bytes: int, overflow_tail: bytes | None = None) -> ResultReport:
     """Parse a result report.  ``body`` is the kept bytes; ``overflow_tail`` is set when
     the body was larger than could be kept (then ``body`` is its head)."""
     if overflow_tail is not None:
@@ -167,7 +170,7 @@ def parse_report(body, max_result_bytes, overflow_tail=None):
     return report
 
 
-def _legacy(text):
+def _legacy(text: str) -> ResultReport | None:
     """The Go agent's unescaped ``{"name":…,"task_id":…,"result":"…"}``, or None."""
     match = LEGACY_BODY_RE.match(text)
     if not match:

@@ -19,30 +19,38 @@ that just went offline, so their task in flight can be ended at once.
 """
 
 import asyncio
+import builtins
 import collections
 import datetime
 import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
 from toolbox import presenters
-from toolbox.store.db import DuplicateKeyError, PyMongoError, ReturnDocument, UpdateOne
+from toolbox.store.db import Database, Doc, DuplicateKeyError, PyMongoError, ReturnDocument, UpdateOne
 from toolbox.errors import AuthError, Conflict, Forbidden, NotFound
+
+if TYPE_CHECKING:
+    from toolbox.core.bus import Hub
+    from toolbox.core.dispatcher import ParkedFetches
+    from toolbox.core.events import Event
 
 log = logging.getLogger("toolbox.agents")
 
 FULL_RELOAD_EVERY = 15  # refreshes; catches agents deleted by another process
 
 
-def agent_token_hash(token):
+def agent_token_hash(token: str) -> str:
     """The stored SHA-256 of an agent token; a token that is not valid UTF-8 (from a raw
     header) is hashed with its bad characters replaced, so it is refused, never an error."""
     return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
 
 
-def new_token():
+def new_token() -> str:
     """A new agent token; never starting with "-" (``--token -x…`` reads as a flag)."""
     while True:
         token = secrets.token_urlsafe(32)
@@ -50,7 +58,7 @@ def new_token():
             return token
 
 
-def registration_of(doc):
+def registration_of(doc: Doc) -> str:
     """The agent document's registration (older documents: derived from their creation time)."""
     return doc.get("registration") or "created:" + str(clock.isoformat(doc.get("created_at")))
 
@@ -58,27 +66,28 @@ def registration_of(doc):
 class AgentRegistry:
     """The agents, cached in memory, with online tracking."""
 
-    def __init__(self, db, events, parked, offline_after, refresh=0.0):
+    def __init__(self, db: Database, events: "Hub", parked: "ParkedFetches", offline_after: float,
+                 refresh: float = 0.0) -> None:
         self.collection = db["agents"]
         self.events = events
         self.is_parked = parked.is_parked  # an agent holding a fetch open here is online
         events.subscribe(self._on_event)
         self.offline_after = offline_after
         self.refresh_interval = refresh
-        self.cache = {}
-        self.last_seen = {}  # name -> datetime of the last fetch seen by this process
-        self.online = set()  # names announced online
+        self.cache: dict[str, Doc] = {}
+        self.last_seen: dict[str, datetime.datetime] = {}  # name -> datetime of the last fetch seen by this process
+        self.online: set[str] = set()  # names announced online
         # online names, least recently seen first: the offline check reads only the stale end
-        self._by_seen = collections.OrderedDict()
+        self._by_seen: collections.OrderedDict[str, datetime.datetime] = collections.OrderedDict()
         self._refreshes = 0
-        self._refreshed_at = None
-        self._seen_dirty = set()
+        self._refreshed_at: datetime.datetime | None = None
+        self._seen_dirty: set[str] = set()
 
-    async def start(self):
+    async def start(self) -> None:
         await self.collection.create_index([("updated_at", 1)])
         await self.reload()
 
-    async def reload(self):
+    async def reload(self) -> None:
         """Replace the cache with every agent in the database."""
         cache = {}
         async for doc in self.collection.find({}):
@@ -86,7 +95,7 @@ class AgentRegistry:
         self.cache = cache
         self._refreshed_at = clock.utcnow()
 
-    async def refresh(self):
+    async def refresh(self) -> None:
         """Pick up changes made by other processes (shared database only)."""
         if not self.refresh_interval:
             return
@@ -101,15 +110,15 @@ class AgentRegistry:
             self.cache[doc["_id"]] = doc
         self._refreshed_at = now
 
-    def _changed(self, name):
+    def _changed(self, name: str) -> None:
         """Tell the other server processes (their caches reload the agent at once)."""
         self.events.publish("agent.changed", {"name": name}, feed=False)
 
-    def _on_event(self, event):
+    def _on_event(self, event: "Event") -> None:
         if event["type"] == "agent.changed" and event.get("remote"):
             asyncio.ensure_future(self._reload(event["data"]["name"]))
 
-    async def _reload(self, name):
+    async def _reload(self, name: str) -> None:
         """Re-read one agent changed by another process (its token, disabled, deleted)."""
         try:
             doc = await self.collection.find_one({"_id": name})
@@ -121,7 +130,7 @@ class AgentRegistry:
         else:
             self.cache[name] = doc
 
-    async def get(self, name):
+    async def get(self, name: str) -> Doc | None:
         """The agent's document, or None."""
         doc = self.cache.get(name)
         if doc is None and self.refresh_interval:
@@ -131,13 +140,13 @@ class AgentRegistry:
                 self.cache[name] = doc
         return doc
 
-    async def require(self, name):
+    async def require(self, name: str) -> Doc:
         doc = await self.get(name)
         if doc is None:
             raise NotFound(f"agent not found: {name}")
         return doc
 
-    async def authenticate(self, name, token, allow_disabled=False):
+    async def authenticate(self, name: Any, token: Any, allow_disabled: bool = False) -> Doc:
         """The agent's document when ``token`` is its token; AuthError or Forbidden otherwise."""
         doc = await self.get(name) if isinstance(name, str) else None
         if doc is None or not isinstance(token, str) or not token:
@@ -148,16 +157,16 @@ class AgentRegistry:
             raise Forbidden(f"agent {name} is disabled")
         return doc
 
-    def may_take_tasks(self, name, registration):
+    def may_take_tasks(self, name: str, registration: str) -> bool:
         """Whether ``registration`` is still the agent ``name`` (not deleted, not created
         again) and the agent is enabled: what a parked fetch checks before each claim."""
         doc = self.cache.get(name)
         return doc is not None and not doc.get("disabled") and registration_of(doc) == registration
 
-    def list(self):
+    def list(self) -> list[Doc]:
         return sorted(self.cache.values(), key=lambda doc: doc["_id"])
 
-    async def create(self, name, tags=(), platform="linux"):
+    async def create(self, name: str, tags: Iterable[str] = (), platform: str = "linux") -> tuple[Doc, str]:
         """Create an agent; return (document, token).  The token is never stored."""
         token, now = new_token(), clock.utcnow()
         doc = {"_id": name, "token_hash": agent_token_hash(token), "tags": list(tags),
@@ -171,7 +180,7 @@ class AgentRegistry:
         self._changed(name)
         return doc, token
 
-    async def _update(self, name, changes):
+    async def _update(self, name: str, changes: dict[str, Any]) -> Doc:
         changes = dict(changes, updated_at=clock.utcnow())
         doc = await self.collection.find_one_and_update(
             {"_id": name}, {"$set": changes}, return_document=ReturnDocument.AFTER)
@@ -182,23 +191,23 @@ class AgentRegistry:
         self._changed(name)
         return doc
 
-    async def update(self, name, **changes):
+    async def update(self, name: str, **changes: Any) -> Doc:
         """Change tags, platform or disabled."""
         return await self._update(name, changes)
 
-    async def reset_token(self, name):
+    async def reset_token(self, name: str) -> tuple[Doc, str]:
         """A new token; the old one stops working at once."""
         token = new_token()
         doc = await self._update(name, {"token_hash": agent_token_hash(token), "token_reset_at": clock.utcnow()})
         return doc, token
 
-    async def record_registration(self, name, address, user_agent):
+    async def record_registration(self, name: str, address: str | None, user_agent: str | None) -> Doc:
         now = clock.utcnow()
         self.mark_seen(name, now)
         return await self._update(name, {"registered_at": now, "address": address,
                                          "user_agent": (user_agent or "")[:256] or None})
 
-    async def delete(self, name):
+    async def delete(self, name: str) -> None:
         result = await self.collection.delete_one({"_id": name})
         self.cache.pop(name, None)
         self._changed(name)
@@ -212,7 +221,7 @@ class AgentRegistry:
 
     # --- online tracking ---
 
-    def mark_seen(self, name, now=None):
+    def mark_seen(self, name: str, now: datetime.datetime | None = None) -> None:
         self.last_seen[name] = now = now or clock.utcnow()
         self._seen_dirty.add(name)
         self._by_seen[name] = now
@@ -221,7 +230,7 @@ class AgentRegistry:
             self.online.add(name)
             self.events.publish("agent.online", {"name": name})
 
-    def watch(self, name, since):
+    def watch(self, name: str, since: datetime.datetime) -> None:
         """Track an agent not seen by this process yet (it has a task in flight)."""
         if name not in self._by_seen:
             self.last_seen.setdefault(name, since)
@@ -229,14 +238,14 @@ class AgentRegistry:
             self._by_seen.move_to_end(name, last=False)  # the oldest end: checked first
             self.online.add(name)
 
-    def seen_at(self, doc):
+    def seen_at(self, doc: Doc) -> datetime.datetime | None:
         local = self.last_seen.get(doc["_id"])
         stored = doc.get("last_seen")
         if local and stored:
             return max(local, stored)
         return local or stored
 
-    def is_online(self, doc, now=None):
+    def is_online(self, doc: Doc, now: datetime.datetime | None = None) -> bool:
         name = doc["_id"]
         if self.is_parked(name):
             return True
@@ -248,7 +257,7 @@ class AgentRegistry:
             seen = seen.replace(tzinfo=now.tzinfo)
         return (now - seen).total_seconds() <= self.offline_after
 
-    async def check_offline(self, now=None):
+    async def check_offline(self, now: datetime.datetime | None = None) -> builtins.list[str]:
         """Announce agents that stopped making requests; return their names.
 
         Only the oldest end of ``_by_seen`` is read, so a sweep costs little with
@@ -259,7 +268,8 @@ class AgentRegistry:
         now = now or clock.utcnow()
         touch_before = now - datetime.timedelta(seconds=self.offline_after / 2)
         offline_before = now - datetime.timedelta(seconds=self.offline_after)
-        parked, stale = [], []
+        parked: builtins.list[str] = []
+        stale: builtins.list[str] = []
         for name, seen in self._by_seen.items():
             if seen >= touch_before:
                 break
@@ -271,7 +281,7 @@ class AgentRegistry:
             self.mark_seen(name, now)
         if stale and self.refresh_interval:
             await self._read_last_seen(stale)
-        gone = []
+        gone: builtins.list[str] = []
         for name in stale:
             doc = self.cache.get(name)
             seen_elsewhere = doc is not None and self.is_online(doc, now)
@@ -283,14 +293,14 @@ class AgentRegistry:
                     gone.append(name)
         return gone
 
-    async def _read_last_seen(self, names):
+    async def _read_last_seen(self, names: builtins.list[str]) -> None:
         """Refresh the cached ``last_seen`` of ``names`` from the database (one query)."""
         async for doc in self.collection.find({"_id": {"$in": names}}, {"last_seen": 1}):
             cached = self.cache.get(doc["_id"])
             if cached is not None and doc.get("last_seen"):
                 cached["last_seen"] = doc["last_seen"]
 
-    async def flush_last_seen(self):
+    async def flush_last_seen(self) -> None:
         """Store last-seen times so other processes know who is online (shared database)."""
         dirty, self._seen_dirty = self._seen_dirty, set()
         updates = [UpdateOne({"_id": name}, {"$max": {"last_seen": self.last_seen[name]}})
@@ -298,5 +308,5 @@ class AgentRegistry:
         if updates:  # one round trip for a fleet (the driver sends 100,000 at most per batch)
             await self.collection.bulk_write(updates, ordered=False)
 
-    def model(self, doc):
+    def model(self, doc: Doc) -> dict[str, Any]:
         return presenters.agent_model(doc, online=self.is_online(doc), last_seen=self.seen_at(doc))

@@ -27,12 +27,13 @@ import asyncio
 import logging
 import time
 import uuid
+from typing import Any
 
 from bson import BSON
 from bson.errors import InvalidDocument
 
-from toolbox.store.db import ASCENDING, BulkWriteError, PyMongoError
-from toolbox.core.events import FeedBuffer, HubListeners
+from toolbox.store.db import ASCENDING, BulkWriteError, Database, Doc, PyMongoError
+from toolbox.core.events import Event, EventHub, FeedBuffer, HubListeners
 
 log = logging.getLogger("toolbox.bus")
 
@@ -42,7 +43,7 @@ RETRY_SECONDS = 0.5
 PRUNE_EVERY = 30.0
 
 
-def _encodable(doc):
+def _encodable(doc: Doc) -> bool:
     try:
         BSON.encode(doc)
         return True
@@ -55,7 +56,7 @@ SEQ_EPOCH = 1_700_000_000  # 2023-11-14: keeps sequence numbers small
 SEQ_PER_SECOND = 1_000_000
 
 
-def seq_of(timestamp):
+def seq_of(timestamp: Any) -> int:
     """A BSON Timestamp as one growing integer: seconds since ``SEQ_EPOCH`` × 10⁶ + increment.
 
     Below 2**53 for centuries, so the console's JavaScript reads it exactly.  It stays
@@ -67,29 +68,29 @@ def seq_of(timestamp):
 class MongoBus(HubListeners):
     """Publish events to every server process on the database; follow theirs."""
 
-    def __init__(self, db, buffer_size=10000, retention=600.0):
+    def __init__(self, db: Database, buffer_size: int = 10000, retention: float = 600.0) -> None:
         self.db = db
         self.collection = db["events"]
         self.origin = uuid.uuid4().hex  # this process, in the events it writes
         self.retention = retention
         super().__init__(buffer_size)
-        self._outbox = []
-        self._writer = None
-        self._watcher = None
+        self._outbox: list[Doc] = []
+        self._writer: asyncio.Future[None] | None = None
+        self._watcher: asyncio.Future[None] | None = None
         self._published = 0  # events of this process queued so far
         self._echoed = 0  # of them, read back from the stream
-        self._waiters = []  # (published count, future) for caught_up()
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []  # (published count, future) for caught_up()
         self._pruned_at = 0.0
 
     # --- the EventHub interface ---
 
-    def publish(self, event_type, data, feed=True):
+    def publish(self, event_type: str, data: Any, feed: bool = True) -> Event:
         """Hand the event to this process's services now; queue it for every process."""
         event = {"seq": None, "type": event_type, "at": time.time(), "data": data}
         self.in_order(self._hand_out, (event, feed))
         return event
 
-    def _hand_out(self, published):
+    def _hand_out(self, published: tuple[Event, bool]) -> None:
         event, feed = published
         self.listeners(event)
         if len(self._outbox) >= MAX_OUTBOX:
@@ -101,26 +102,26 @@ class MongoBus(HubListeners):
         if self._writer is None or self._writer.done():
             self._writer = asyncio.ensure_future(self._write())
 
-    async def caught_up(self):
+    async def caught_up(self) -> None:
         """Wait until every event this process published so far came back from the stream."""
         if self._echoed >= self._published:
             return
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((self._published, future))
         await future
 
     # --- life ---
 
-    async def start(self):
+    async def start(self) -> None:
         """Open the change stream from now on (so nothing written after start is missed)."""
         await self.collection.create_index([("at", ASCENDING)])
         now = await self.db.cluster_time()
         self.feed = FeedBuffer(self.feed.events.maxlen, start=seq_of(now))
-        opened = asyncio.get_running_loop().create_future()
+        opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._watcher = asyncio.ensure_future(self._watch(now, opened))
         await opened
 
-    async def stop(self):
+    async def stop(self) -> None:
         """Write what is queued, then stop following."""
         if self._writer is not None:
             try:
@@ -132,7 +133,7 @@ class MongoBus(HubListeners):
             await asyncio.gather(self._watcher, return_exceptions=True)
             self._watcher = None
 
-    async def prune(self):
+    async def prune(self) -> int:
         """Delete events older than ``retention`` (every ``PRUNE_EVERY`` seconds at most)."""
         now = time.time()
         if now - self._pruned_at < PRUNE_EVERY:
@@ -143,7 +144,7 @@ class MongoBus(HubListeners):
 
     # --- writing and following ---
 
-    async def _write(self):
+    async def _write(self) -> None:
         """Insert queued events in order, a batch at a time, until none is left."""
         while self._outbox:
             batch = self._outbox[:WRITE_BATCH]
@@ -171,9 +172,9 @@ class MongoBus(HubListeners):
                 continue
             del self._outbox[:len(batch)]
 
-    async def _watch(self, start, opened):
+    async def _watch(self, start: Any, opened: asyncio.Future[None]) -> None:
         """Follow the ``events`` inserts from ``start``; resume after errors where it left off."""
-        resume = None
+        resume: Any = None
         pipeline = [{"$match": {"operationType": "insert"}}]
         while True:
             try:
@@ -193,7 +194,7 @@ class MongoBus(HubListeners):
                 log.warning("the event stream failed (%s); resuming in %gs", error, RETRY_SECONDS)
                 await asyncio.sleep(RETRY_SECONDS)
 
-    def _deliver(self, change):
+    def _deliver(self, change: Doc) -> None:
         doc = change["fullDocument"]
         event = {"seq": seq_of(change["clusterTime"]), "type": doc["type"], "at": doc["at"],
                  "data": doc["data"]}
@@ -208,3 +209,7 @@ class MongoBus(HubListeners):
                     future.set_result(None)
         else:
             self.in_order(self.listeners, dict(event, remote=True))
+
+
+# Either hub: what the services are handed as ``events``.
+Hub = EventHub | MongoBus

@@ -31,8 +31,9 @@ Both are told when a task may be queued (``queued``) and when a task in flight e
 
 import bisect
 import logging
+from typing import Any
 
-from toolbox.store.db import ASCENDING, DuplicateKeyError, ReturnDocument, index
+from toolbox.store.db import ASCENDING, Collection, Doc, DuplicateKeyError, ReturnDocument, index
 from toolbox.clock import utcnow
 from toolbox.task_states import DISPATCHED, LOST, QUEUED
 
@@ -46,27 +47,27 @@ _RESERVED = object()  # an agent's claim is under way (LocalClaims)
 class LocalClaims:
     """The one-in-flight rule in memory, for a database this process alone uses."""
 
-    def __init__(self):
-        self._queued_ids = {}  # agent -> sorted ids of tasks that may be queued for it
-        self._in_flight = {}  # agent -> id of its dispatched task (or _RESERVED)
+    def __init__(self) -> None:
+        self._queued_ids: dict[str, list[int]] = {}  # agent -> sorted ids of tasks that may be queued for it
+        self._in_flight: dict[str, Any] = {}  # agent -> id of its dispatched task (or _RESERVED)
 
-    async def start(self, collection):
+    async def start(self, collection: Collection) -> None:
         """Nothing to prepare: the state starts with the (empty) database."""
 
-    def queued(self, agent, task_id):
+    def queued(self, agent: str, task_id: int) -> None:
         bisect.insort(self._queued_ids.setdefault(agent, []), task_id)
 
-    def in_flight(self, agent):
+    def in_flight(self, agent: str) -> Doc | None:
         """A filter for the agent's dispatched task, or None when it surely has none."""
         task_id = self._in_flight.get(agent)
         return None if task_id is None or task_id is _RESERVED else {"_id": task_id, "state": DISPATCHED}
 
-    def released(self, agent, task_id):
+    def released(self, agent: str, task_id: int) -> None:
         """The agent's task ``task_id`` is no longer dispatched."""
         if self._in_flight.get(agent) == task_id:
             del self._in_flight[agent]
 
-    async def claim(self, collection, agent, fields):
+    async def claim(self, collection: Collection, agent: str, fields: Doc) -> Doc | None:
         """Dispatch the agent's oldest queued task with ``fields`` set, or return None."""
         if agent in self._in_flight:
             return None
@@ -96,19 +97,19 @@ class LocalClaims:
 class SharedClaims:
     """The one-in-flight rule kept by a unique partial index, for a shared MongoDB."""
 
-    async def start(self, collection):
+    async def start(self, collection: Collection) -> None:
         """Create the index, first ending overlaps left by a server without the rule."""
         await self._end_overlaps(collection)
         await collection.create_indexes([index(
             [("agent", ASCENDING)], name=ONE_IN_FLIGHT_INDEX, unique=True,
             partialFilterExpression={"state": DISPATCHED})])
 
-    async def _end_overlaps(self, collection):
+    async def _end_overlaps(self, collection: Collection) -> None:
         """Agents with several dispatched tasks (from an older toolBox): keep the newest.
 
         Their results cannot be told apart any more; the older ones end ``lost``.
         """
-        newest = {}
+        newest: dict[str, Doc] = {}
         cursor = collection.find({"state": DISPATCHED}, {"agent": 1, "dispatched_at": 1})
         async for doc in cursor.sort([("dispatched_at", ASCENDING), ("_id", ASCENDING)]):
             older = newest.get(doc["agent"])
@@ -121,20 +122,24 @@ class SharedClaims:
                     {"$set": {"state": LOST, "reason": "overlapping", "finished_at": utcnow(),
                               "outcome": LOST, "summary": "ended: another task was in flight on this agent"}})
 
-    def queued(self, agent, task_id):
+    def queued(self, agent: str, task_id: int) -> None:
         """Other processes queue tasks too: the claim always asks the database."""
 
-    def in_flight(self, agent):
+    def in_flight(self, agent: str) -> Doc | None:
         """A filter for the agent's dispatched task (only the database knows whether it has one)."""
         return {"agent": agent, "state": DISPATCHED}
 
-    def released(self, agent, task_id):
+    def released(self, agent: str, task_id: int) -> None:
         """The index follows the task's state: nothing to forget."""
 
-    async def claim(self, collection, agent, fields):
+    async def claim(self, collection: Collection, agent: str, fields: Doc) -> Doc | None:
         try:
             return await collection.find_one_and_update(
                 {"agent": agent, "state": QUEUED}, {"$set": fields}, sort=CLAIM_ORDER,
                 return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:
             return None  # the agent has a task in flight (claimed here or elsewhere)
+
+
+# Either way of keeping the rule (``toolbox.server.variants`` picks one).
+Claims = LocalClaims | SharedClaims

@@ -20,6 +20,12 @@ instead and must reload through the REST API: nothing is skipped silently.
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from toolbox.core.bus import Hub
+    from toolbox.core.events import Event
 
 log = logging.getLogger("toolbox.live")
 
@@ -28,25 +34,26 @@ CLOSE_GOING_AWAY = 1001
 WRITE_BATCH = 100
 
 
-def encode(message):
+def encode(message: Any) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 class LiveClient:
     """One connection's outgoing side: a bounded queue and the task that drains it."""
 
-    def __init__(self, hub, send, close, queue_size, label):
+    def __init__(self, hub: "ConsoleFeed", send: Callable[[str], Awaitable[Any]],
+                 close: Callable[[int | None, str | None], Any], queue_size: int, label: str) -> None:
         self.hub = hub
         self.send = send  # async callable(text): resolves once the text is written
         self.close = close  # callable(code, reason): closes the connection
         self.label = label
-        self.queue = asyncio.Queue(maxsize=queue_size)
+        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
         self.closed = False
         self.sent = 0
-        self.writer = None
+        self.writer: asyncio.Future[None] | None = None
         self.writing = False  # awaiting the socket's writes (never cancel those: see drop)
 
-    def offer(self, text):
+    def offer(self, text: str) -> None:
         """Queue ``text`` without waiting; drop the client when its queue is full."""
         if self.closed:
             return
@@ -55,7 +62,7 @@ class LiveClient:
         except asyncio.QueueFull:
             self.drop(CLOSE_TOO_SLOW, f"too slow: {self.queue.maxsize} messages waiting")
 
-    async def write_forever(self):
+    async def write_forever(self) -> None:
         try:
             queue = self.queue
             while True:
@@ -79,7 +86,7 @@ class LiveClient:
             log.debug("live client %s: send failed: %r", self.label, error)
             self.drop(None, None, from_writer=True)
 
-    def drop(self, code, reason, from_writer=False):
+    def drop(self, code: int | None, reason: str | None, from_writer: bool = False) -> None:
         """Forget this client and close its connection (idempotent)."""
         if self.closed:
             return
@@ -102,16 +109,17 @@ class LiveClient:
 class ConsoleFeed:
     """Fan EventHub events out to websocket clients, never waiting for any of them."""
 
-    def __init__(self, events, queue_size=1000):
+    def __init__(self, events: "Hub", queue_size: int = 1000) -> None:
         if queue_size < 2:
             raise ValueError("queue_size must be at least 2 (hello + one event)")
         self.events = events
         self.queue_size = queue_size
-        self.clients = set()
+        self.clients: set[LiveClient] = set()
         self.dropped = 0  # consoles dropped for reading too slowly (a metric)
         events.subscribe_feed(self._on_event)
 
-    def connect(self, send, close, since=None, label="client"):
+    def connect(self, send: Callable[[str], Awaitable[Any]], close: Callable[[int | None, str | None], Any],
+                since: int | None = None, label: str = "client") -> LiveClient:
         """Register a client; queue its hello and replay; return the ``LiveClient``."""
         client = LiveClient(self, send, close, self.queue_size, label)
         current = self.events.seq
@@ -128,14 +136,14 @@ class ConsoleFeed:
         client.writer = asyncio.ensure_future(client.write_forever())
         return client
 
-    def disconnect(self, client):
+    def disconnect(self, client: LiveClient) -> None:
         """The connection closed on its own: stop its writer."""
         client.closed = True
         self.clients.discard(client)
         if client.writer is not None:
             client.writer.cancel()
 
-    def _on_event(self, event):
+    def _on_event(self, event: "Event") -> None:
         if not self.clients:
             return
         try:
@@ -146,7 +154,7 @@ class ConsoleFeed:
         for client in list(self.clients):
             client.offer(text)
 
-    def close_all(self):
+    def close_all(self) -> None:
         """Server shutdown: close every connection."""
         for client in list(self.clients):
             client.drop(CLOSE_GOING_AWAY, "server shutting down")

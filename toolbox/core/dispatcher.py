@@ -14,6 +14,14 @@ is deleted, created again or disabled while the fetch waits, it gets no task.
 """
 
 import asyncio
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from toolbox.core.agents import AgentRegistry
+    from toolbox.core.bus import Hub
+    from toolbox.core.events import Event
+    from toolbox.core.tasks import TaskService
+    from toolbox.store.db import Doc
 
 WAKE, TIMEOUT, SUPERSEDED, CLOSED = "wake", "timeout", "superseded", "closed"
 
@@ -23,14 +31,14 @@ class Parked:
 
     __slots__ = ("agent", "registration", "future", "timer", "ended")
 
-    def __init__(self, agent, registration, future):
+    def __init__(self, agent: str, registration: str, future: "asyncio.Future[str]") -> None:
         self.agent = agent
         self.registration = registration
         self.future = future
-        self.timer = None
-        self.ended = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.ended: str | None = None
 
-    def wake(self, reason=WAKE):
+    def wake(self, reason: str = WAKE) -> None:
         """Resolve the fetch's wait.  A plain WAKE only makes it look again (claim, and
         park anew if there is nothing); any other reason ends the park for good."""
         if reason != WAKE and self.ended is None:
@@ -46,25 +54,25 @@ class ParkedFetches:
     online) and to the dispatcher (which parks and wakes them).
     """
 
-    def __init__(self):
-        self.by_agent = {}
+    def __init__(self) -> None:
+        self.by_agent: dict[str, Parked] = {}
 
-    def __contains__(self, agent):
+    def __contains__(self, agent: object) -> bool:
         return agent in self.by_agent
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.by_agent)
 
-    def __bool__(self):
+    def __bool__(self) -> bool:
         return bool(self.by_agent)
 
-    def get(self, agent):
+    def get(self, agent: str) -> Parked | None:
         return self.by_agent.get(agent)
 
-    def is_parked(self, agent):
+    def is_parked(self, agent: str) -> bool:
         return agent in self.by_agent
 
-    def park(self, agent, registration):
+    def park(self, agent: str, registration: str) -> Parked:
         """Register a fetch for ``agent``'s ``registration``, superseding the one already parked."""
         previous = self.by_agent.get(agent)
         if previous is not None:
@@ -73,14 +81,14 @@ class ParkedFetches:
         self.by_agent[agent] = parked
         return parked
 
-    def unpark(self, parked):
+    def unpark(self, parked: Parked) -> None:
         if self.by_agent.get(parked.agent) is parked:
             del self.by_agent[parked.agent]
 
-    def agents(self):
+    def agents(self) -> list[str]:
         return list(self.by_agent)
 
-    def all(self):
+    def all(self) -> list[Parked]:
         return list(self.by_agent.values())
 
 
@@ -92,14 +100,14 @@ _WAKING_EVENTS = frozenset({"task.queued", "task.done", "task.lost", "task.cance
 class Dispatcher:
     """Hands each queued task to exactly one open fetch of its agent."""
 
-    def __init__(self, parked, tasks, agents, events):
+    def __init__(self, parked: ParkedFetches, tasks: "TaskService", agents: "AgentRegistry", events: "Hub") -> None:
         self.parked = parked
         self.tasks = tasks
         self.agents = agents
         self.closing = False  # the process stops: fetches get the empty reply at once
         events.subscribe(self.on_event)
 
-    def on_event(self, event):
+    def on_event(self, event: "Event") -> None:
         """A task event (of this process or, with a shared database, another): wake the
         agent's parked fetch when it may have something to claim now."""
         if event["type"] in _WAKING_EVENTS:
@@ -107,27 +115,27 @@ class Dispatcher:
             if agent is not None:
                 self.notify(agent)
 
-    def is_parked(self, agent):
+    def is_parked(self, agent: str) -> bool:
         return agent in self.parked
 
-    def park(self, agent, registration):
+    def park(self, agent: str, registration: str) -> Parked:
         """Register a fetch for ``agent``'s ``registration``, superseding the one already parked."""
         parked = self.parked.park(agent, registration)
         if self.closing:
             parked.wake(CLOSED)
         return parked
 
-    def notify(self, agent):
+    def notify(self, agent: str) -> None:
         """``agent`` may have a task to claim: wake its parked fetch, if any."""
         parked = self.parked.get(agent)
         if parked is not None:
             parked.wake(WAKE)
 
-    def close(self, parked):
+    def close(self, parked: Parked) -> None:
         """The fetch's client went away."""
         parked.wake(CLOSED)
 
-    async def wait_for_task(self, parked, timeout):
+    async def wait_for_task(self, parked: Parked, timeout: float) -> "Doc | None":
         """Claim a task for the parked fetch, waiting up to ``timeout`` seconds; None if none."""
         loop = asyncio.get_running_loop()
         parked.timer = loop.call_later(timeout, parked.wake, TIMEOUT)
@@ -148,7 +156,7 @@ class Dispatcher:
             parked.timer.cancel()
             self.parked.unpark(parked)
 
-    async def wake_queued(self):
+    async def wake_queued(self) -> int:
         """Wake parked fetches whose agents have queued tasks (created by any process)."""
         if not self.parked:
             return 0
@@ -159,7 +167,7 @@ class Dispatcher:
                 woken += 1
         return woken
 
-    def close_all(self):
+    def close_all(self) -> None:
         """The process stops: every parked fetch (and every later one) gets the empty reply."""
         self.closing = True
         for parked in self.parked.all():

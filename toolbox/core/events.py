@@ -19,27 +19,33 @@ import bisect
 import collections
 import logging
 import time
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger("toolbox.events")
+
+# An event: {"seq", "type", "at", "data"} (and "remote" when another process published it).
+Event = dict[str, Any]
+Listener = Callable[[Event], Any]
 
 
 class Listeners:
     """A set of listeners, called in turn; one that raises is logged and removed."""
 
-    def __init__(self):
-        self._all = ()  # a tuple: calling never copies, (un)subscribing rebuilds it
+    def __init__(self) -> None:
+        self._all: tuple[Listener, ...] = ()  # a tuple: calling never copies, (un)subscribing rebuilds it
 
-    def add(self, listener):
+    def add(self, listener: Listener) -> None:
         if listener not in self._all:
             self._all = self._all + (listener,)
 
-    def discard(self, listener):
+    def discard(self, listener: Listener) -> None:
         self._all = tuple(other for other in self._all if other is not listener)
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self._all)
 
-    def __call__(self, event):
+    def __call__(self, event: Event) -> None:
         for listener in self._all:
             try:
                 listener(event)
@@ -57,17 +63,17 @@ class FeedBuffer:
     pushed out by a newer one.
     """
 
-    def __init__(self, size, start=0):
-        self.events = collections.deque(maxlen=size)
+    def __init__(self, size: int | None, start: int = 0) -> None:
+        self.events: collections.deque[Event] = collections.deque(maxlen=size)
         self.seq = self.complete_after = start
 
-    def append(self, event):
+    def append(self, event: Event) -> None:
         if len(self.events) == self.events.maxlen:
             self.complete_after = self.events[0]["seq"]
         self.events.append(event)
         self.seq = event["seq"]
 
-    def since(self, seq):
+    def since(self, seq: int) -> list[Event] | None:
         """The buffered events after ``seq``, or None when the buffer no longer reaches back."""
         if seq >= self.seq:
             return []
@@ -88,14 +94,15 @@ class HubListeners:
     every listener, in the same call.
     """
 
-    def __init__(self, buffer_size):
+    def __init__(self, buffer_size: int | None) -> None:
         self.feed = FeedBuffer(buffer_size)
         self.listeners = Listeners()
         self.feed_listeners = Listeners()
-        self._queued = collections.deque()  # (hand_out, event) published while handing out
+        # (hand_out, event) published while handing out
+        self._queued: collections.deque[tuple[Callable[[Any], Any], Any]] = collections.deque()
         self._handing_out = False
 
-    def in_order(self, hand_out, event):
+    def in_order(self, hand_out: Callable[[Any], Any], event: Any) -> None:
         """Call ``hand_out(event)`` now, or right after the event being handed out."""
         self._queued.append((hand_out, event))
         if self._handing_out:
@@ -109,59 +116,59 @@ class HubListeners:
             self._handing_out = False
 
     @property
-    def seq(self):
+    def seq(self) -> int:
         """The sequence number of the newest feed event (0 before any)."""
         return self.feed.seq
 
     @property
-    def buffer(self):
+    def buffer(self) -> collections.deque[Event]:
         return self.feed.events
 
-    def since(self, seq):
+    def since(self, seq: int) -> list[Event] | None:
         """The buffered feed events after ``seq``, or None when the buffer no longer reaches back."""
         return self.feed.since(seq)
 
-    def subscribe(self, listener):
+    def subscribe(self, listener: Listener) -> None:
         self.listeners.add(listener)
 
-    def unsubscribe(self, listener):
+    def unsubscribe(self, listener: Listener) -> None:
         self.listeners.discard(listener)
 
-    def subscribe_feed(self, listener):
+    def subscribe_feed(self, listener: Listener) -> None:
         self.feed_listeners.add(listener)
 
-    def unsubscribe_feed(self, listener):
+    def unsubscribe_feed(self, listener: Listener) -> None:
         self.feed_listeners.discard(listener)
 
 
 class EventHub(HubListeners):
     """Publish events to this process's listeners and keep a bounded replay buffer."""
 
-    def __init__(self, buffer_size=10000):
+    def __init__(self, buffer_size: int = 10000) -> None:
         super().__init__(buffer_size)
         self._next = 0
 
-    async def start(self):
+    async def start(self) -> None:
         """Nothing to open: events live in this process."""
 
-    async def stop(self):
+    async def stop(self) -> None:
         """Nothing to close."""
 
-    async def caught_up(self):
+    async def caught_up(self) -> None:
         """Every event published so far has reached its listeners (at once, here)."""
 
-    async def prune(self):
+    async def prune(self) -> int:
         """Nothing stored: the replay buffer is bounded."""
         return 0
 
-    def publish(self, event_type, data, feed=True):
+    def publish(self, event_type: str, data: Any, feed: bool = True) -> Event:
         """Number an event and hand it to every listener (and the feed), in order; return it
         (numbered once handed out: at once, unless a listener is publishing it)."""
         event = {"seq": None, "type": event_type, "at": time.time(), "data": data}
         self.in_order(self._hand_out, (event, feed))
         return event
 
-    def _hand_out(self, published):
+    def _hand_out(self, published: tuple[Event, bool]) -> None:
         event, feed = published
         if feed:  # only feed events are numbered: consecutive here
             self._next += 1

@@ -12,16 +12,24 @@
 """
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from toolbox.core.agents import registration_of
 from toolbox.task_states import AGENT_RESTARTED
 from toolbox.errors import Forbidden
+from toolbox.store.db import Doc
+
+if TYPE_CHECKING:
+    from toolbox.core.agents import AgentRegistry
+    from toolbox.core.dispatcher import Dispatcher, Parked
+    from toolbox.core.tasks import TaskService
 
 
 class Fleet:
     """Agent operations that span the agent registry, the tasks and the dispatcher."""
 
-    def __init__(self, agents, tasks, dispatcher, task_timeout: float):
+    def __init__(self, agents: "AgentRegistry", tasks: "TaskService", dispatcher: "Dispatcher",
+                 task_timeout: float) -> None:
         self.agents = agents
         self.tasks = tasks
         self.dispatcher = dispatcher
@@ -32,14 +40,14 @@ class Fleet:
         await self.agents.record_registration(name, address, user_agent)
         await self.tasks.end_in_flight(name, AGENT_RESTARTED)
 
-    async def update(self, name: str, **changes) -> dict:
+    async def update(self, name: str, **changes: Any) -> Doc:
         """Change an agent's tags, platform or disabled; a disabled agent's parked fetch ends."""
         doc = await self.agents.update(name, **changes)
         if changes.get("disabled"):
             self.dispatcher.notify(name)
         return doc
 
-    async def delete(self, name: str) -> list[dict]:
+    async def delete(self, name: str) -> list[Doc]:
         """Delete an agent: its queued tasks are canceled, its task in flight ends ``lost``.
 
         Returns the canceled tasks.  A fetch it has parked gets the empty reply.
@@ -51,24 +59,24 @@ class Fleet:
 
     # --- delivering a task to a fetch ---
 
-    def park(self, name: str, agent: dict):
+    def park(self, name: str, agent: Doc) -> "Parked":
         """Park a fetch of agent ``name`` (its document ``agent``); Forbidden while it is disabled."""
         self.agents.mark_seen(name)  # a disabled agent is alive: its task in flight runs on
         if agent.get("disabled"):
             raise Forbidden(f"agent {name} is disabled")
         return self.dispatcher.park(name, registration_of(agent))
 
-    def leave(self, parked) -> None:
+    def leave(self, parked: "Parked") -> None:
         """The fetch's client went away: the park ends (with nothing claimed for it)."""
         self.dispatcher.close(parked)
 
-    async def next_task(self, name: str, parked, timeout: float) -> dict | None:
+    async def next_task(self, name: str, parked: "Parked", timeout: float) -> Doc | None:
         """The task claimed for the parked fetch, or None (timed out, closed or superseded)."""
         doc = await self.dispatcher.wait_for_task(parked, timeout)
         self.agents.mark_seen(name)
         return doc
 
-    async def hand_over(self, doc: dict, send: Callable[[dict], Awaitable[bool]]) -> None:
+    async def hand_over(self, doc: Doc, send: Callable[[dict[str, Any]], Awaitable[bool]]) -> None:
         """Send the claimed task ``doc`` with ``send(reply)``, a coroutine that answers False
         when the fetch is gone: then the task goes back to the queue, else it is delivered."""
         # ``timeout``: seconds the command may run (the field agent ignores unknown fields).

@@ -6,8 +6,11 @@ and ``job_outcome`` turn the counts into what a person reads: "3 ok · 1 failed 
 agent went offline", and one outcome for the whole job once it has ended.
 """
 
+import asyncio
+
 from toolbox.task_states import AGENT_OFFLINE, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES, TERMINAL_STATES
 from toolbox.tools.outcomes import FAILED, OK, PARTIAL
+from toolbox.store.db import Doc
 
 _RANK = {QUEUED: 0, DISPATCHED: 1}
 
@@ -18,20 +21,20 @@ OUTCOME_KEYS = (OK, PARTIAL, FAILED, LOST, DELIVERY_TIMEOUT, CANCELED)
 class LiveJob:
     """A job whose tasks are still being counted: its document and each task's state."""
 
-    def __init__(self, doc, stored=None):
+    def __init__(self, doc: Doc, stored: list[Doc] | None = None) -> None:
         """``stored``: the job's tasks as read from the database, when a process adopts a job
         whose creator is gone (they are all it will ever have).  A new job learns its tasks
         from ``queued``, as they are created."""
         self.doc = doc
-        self.states = {}  # task id -> task state (change it through ``advance`` / ``load``)
+        self.states: dict[int, str] = {}  # task id -> task state (change it through ``advance`` / ``load``)
         self.tally = dict.fromkeys(TASK_STATES, 0)  # state -> how many tasks are in it
         self.outcomes = dict.fromkeys(OUTCOME_KEYS, 0)  # finished tasks by outcome
         self.offline = 0  # lost tasks whose agent went offline
         self.unfinished = 0  # tasks in ``states`` not yet in a terminal state
         self.ended = False
         self.dirty = False
-        self.saver = None
-        self._read = {}  # task id -> (outcome, reason) counted in ``outcomes``
+        self.saver: asyncio.Future[None] | None = None
+        self._read: dict[int, tuple[str, str | None]] = {}  # task id -> (outcome, reason) counted in ``outcomes``
         self._roster = doc["counts"]["requested"]  # tasks to know of before the job speaks
         if stored is not None:
             for task in stored:
@@ -39,15 +42,15 @@ class LiveJob:
             self._roster = len(self.states)
 
     @property
-    def job_id(self):
+    def job_id(self) -> int:
         return self.doc["_id"]
 
-    def queued(self, tasks):
+    def queued(self, tasks: list[Doc]) -> None:
         """Add tasks just created (their first state; an event about one may have come first)."""
         for task in tasks:
             self.advance(task["_id"], QUEUED)
 
-    def known(self):
+    def known(self) -> bool:
         """Every task of the job is in the tally: from now on its counts mean something.
 
         While a job's tasks are still being created, a fast agent may already answer the
@@ -55,7 +58,7 @@ class LiveJob:
         ``job.created`` carries the counts so far)."""
         return len(self.states) >= self._roster
 
-    def advance(self, task_id, state, outcome=None, reason=None):
+    def advance(self, task_id: int, state: str, outcome: str | None = None, reason: str | None = None) -> bool:
         """Record a task's new state; False when it is stale (events may cross)."""
         old = self.states.get(task_id)
         if old == state:
@@ -67,7 +70,7 @@ class LiveJob:
         self.load(task_id, state, outcome, reason)
         return True
 
-    def load(self, task_id, state, outcome=None, reason=None):
+    def load(self, task_id: int, state: str, outcome: str | None = None, reason: str | None = None) -> None:
         """Set a task's state (and outcome) unconditionally, keeping the tallies (O(1))."""
         old = self.states.get(task_id)
         if old is not None:
@@ -86,10 +89,10 @@ class LiveJob:
             self.outcomes[outcome] += 1
             self.offline += reason == AGENT_OFFLINE
 
-    def finished(self):
+    def finished(self) -> bool:
         return len(self.states) >= self.doc["counts"]["requested"] and not self.unfinished
 
-    def counts(self):
+    def counts(self) -> dict[str, int]:
         """Counts by state (``timed_out`` = lost + not fetched), by outcome, and ``unfinished``:
         the tasks that had not finished when the job ended (counted as timed out too)."""
         tally = self.tally
@@ -105,11 +108,11 @@ class LiveJob:
         return counts
 
 
-def _plural(count, one, many):
+def _plural(count: int, one: str, many: str) -> str:
     return f"{count} {one if count == 1 else many}"
 
 
-def job_summary(counts, ended):
+def job_summary(counts: dict[str, int], ended: bool) -> str:
     """One line: "3 ok · 1 failed · 1 agent went offline" (and what still runs, while it runs)."""
     offline = counts.get("offline", 0)
     parts = [f"{counts[key]} {key}" for key in (OK, PARTIAL, FAILED) if counts.get(key)]
@@ -131,7 +134,7 @@ def job_summary(counts, ended):
     return " · ".join(parts) or "no tasks"
 
 
-def job_outcome(counts, ended):
+def job_outcome(counts: dict[str, int], ended: bool) -> str | None:
     """``ok`` when every task was ok, ``failed`` when none was ok or partial, else ``partial``;
     None while the job runs."""
     if not ended:

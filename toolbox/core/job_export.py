@@ -11,9 +11,11 @@ names are untrusted text.
 import csv
 import io
 import json
+from typing import Any
 
 from toolbox.errors import ValidationError
 from toolbox.presenters import job_model
+from toolbox.store.db import Doc
 
 FORMATS = ("csv", "json")
 TASK_COLUMNS = ("agent", "task_id", "state", "outcome", "summary", "created_at", "dispatched_at",
@@ -32,7 +34,7 @@ PARSED_COLUMNS = {
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value):
+def _cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -43,9 +45,9 @@ def _cell(value):
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def _hops(parsed):
+def _hops(parsed: dict[str, Any]) -> str:
     """'1 10.1.0.1 0.4 ms > 2 * > ...': a route in one cell."""
-    parts = []
+    parts: list[str] = []
     for hop in parsed.get("hops") or []:
         where = hop.get("address") or hop.get("host") or "*"
         if "avg_ms" in hop:
@@ -58,17 +60,17 @@ def _hops(parsed):
     return " > ".join(parts)
 
 
-def _answers(parsed):
+def _answers(parsed: dict[str, Any]) -> str:
     return "; ".join(f"{a.get('type')} {a.get('data')}" for a in parsed.get("answers") or [])
 
 
-def csv_rows(job):
+def csv_rows(job: dict[str, Any]) -> list[list[str]]:
     """The CSV as rows (a header first) for a job model with tasks."""
     tool = job["tool"]
     parsed_columns = PARSED_COLUMNS.get(tool, ())
     extra = ("hops", "route") if tool in ("traceroute", "mtr") else ("answers",) if tool == "dig" else ()
     header = ["job_id", "tool", "target"] + list(TASK_COLUMNS) + list(parsed_columns) + list(extra)
-    rows = [header]
+    rows: list[list[Any]] = [header]
     for task in job.get("tasks") or []:
         parsed = task.get("parsed") or {}
         row = [job["job_id"], tool, job.get("full_target") or job.get("target")]
@@ -82,7 +84,7 @@ def csv_rows(job):
     return rows
 
 
-def export_job(doc, tasks, fmt):
+def export_job(doc: Doc, tasks: list[Doc], fmt: str) -> tuple[str, str, str]:
     """(body, content type, file name) of a job document and its task documents: the job
     model of the API, every task with its whole ``result``."""
     if fmt not in FORMATS:
@@ -96,7 +98,7 @@ def export_job(doc, tasks, fmt):
     return export(job, fmt)
 
 
-def export(job, fmt):
+def export(job: dict[str, Any], fmt: str) -> tuple[str, str, str]:
     """(body text, content type, file name) of a job model with tasks in ``fmt``."""
     if fmt == "csv":
         out = io.StringIO()

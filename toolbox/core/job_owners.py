@@ -15,7 +15,7 @@ import datetime
 import uuid
 
 from toolbox import clock
-from toolbox.store.db import ReturnDocument
+from toolbox.store.db import Collection, Doc, ReturnDocument
 
 STALE_AFTER = 15.0  # seconds without a heartbeat: the process is gone
 ADOPT_EVERY = 5.0  # seconds between looks for jobs whose owner is gone
@@ -24,22 +24,22 @@ ADOPT_EVERY = 5.0  # seconds between looks for jobs whose owner is gone
 class SoleOwner:
     """The only process: every unfinished job is its own."""
 
-    instance = None
+    instance: str | None = None
 
-    async def heartbeat(self):
+    async def heartbeat(self) -> None:
         """Nobody else to tell."""
 
-    async def leave(self):
+    async def leave(self) -> None:
         """Nobody else to hand the jobs to."""
 
-    async def orphans(self, jobs):
+    async def orphans(self, jobs: Collection) -> list[Doc]:
         """Every unfinished job (read once, at start-up)."""
         return [doc async for doc in jobs.find({"finished_at": None})]
 
-    async def adopt(self, jobs, doc):
+    async def adopt(self, jobs: Collection, doc: Doc) -> Doc | None:
         return doc
 
-    def due(self, now):
+    def due(self, now: datetime.datetime) -> bool:
         """No other process can leave jobs behind."""
         return False
 
@@ -47,35 +47,35 @@ class SoleOwner:
 class SharedOwners:
     """Heartbeats in ``processes``; jobs of a process gone quiet are taken over."""
 
-    def __init__(self, processes, stale_after=STALE_AFTER):
+    def __init__(self, processes: Collection, stale_after: float = STALE_AFTER) -> None:
         self.processes = processes
         self.stale_after = stale_after
         self.instance = uuid.uuid4().hex
-        self._looked_at = None
+        self._looked_at: datetime.datetime | None = None
 
-    async def heartbeat(self):
+    async def heartbeat(self) -> None:
         await self.processes.update_one({"_id": self.instance}, {"$set": {"seen": clock.utcnow()}},
                                         upsert=True)
 
-    async def leave(self):
+    async def leave(self) -> None:
         """A clean stop: drop the heartbeat, so another process takes the jobs over at once."""
         await self.processes.delete_one({"_id": self.instance})
 
-    def due(self, now):
+    def due(self, now: datetime.datetime) -> bool:
         """Whether it is time to look for orphaned jobs again."""
         if self._looked_at is not None and (now - self._looked_at).total_seconds() < ADOPT_EVERY:
             return False
         self._looked_at = now
         return True
 
-    async def orphans(self, jobs):
+    async def orphans(self, jobs: Collection) -> list[Doc]:
         """Unfinished jobs whose owner has no fresh heartbeat (or that have no owner)."""
         cutoff = clock.utcnow() - datetime.timedelta(seconds=self.stale_after)
         alive = {doc["_id"] async for doc in self.processes.find({"seen": {"$gte": cutoff}}, {"_id": 1})}
         alive.add(self.instance)
         return [doc async for doc in jobs.find({"finished_at": None, "owner": {"$nin": list(alive)}})]
 
-    async def adopt(self, jobs, doc):
+    async def adopt(self, jobs: Collection, doc: Doc) -> Doc | None:
         """Take ``doc`` over unless another process was quicker; the current document, or None."""
         return await jobs.find_one_and_update(
             {"_id": doc["_id"], "owner": doc.get("owner"), "finished_at": None},

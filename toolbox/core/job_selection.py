@@ -7,15 +7,23 @@ why the others are skipped, with the command built once per platform; and
 to every host the request contacts.  The rate limits are the job service's.
 """
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
 from toolbox import validation
 from toolbox.errors import ValidationError
 from toolbox.tools.catalogue import TOOLS, ToolError, ToolRequest, check_target_allowed
+from toolbox.store.db import Doc
+
+if TYPE_CHECKING:
+    from toolbox.core.agents import AgentRegistry
+    from toolbox.tools.targets import Resolver
 
 MAX_AGENTS = 10000
 TAGS_MATCH = ("all", "any")
 
 
-def tags_select(wanted: set, tags: list, mode: str | None = None) -> bool:
+def tags_select(wanted: set[str], tags: list[str], mode: str | None = None) -> bool:
     """Whether an agent with ``tags`` is selected by ``wanted``: having all of them
     (``mode`` "all" or None) or any (``"any"``)."""
     return bool(wanted & set(tags)) if mode == "any" else wanted <= set(tags)
@@ -28,7 +36,8 @@ def agent_names(agents: object) -> list[str]:
     return list(dict.fromkeys(validation.agent_name(name, "agents") for name in agents))
 
 
-async def select_agents(registry, agents=None, tags=None, all_agents=None, tags_match=None) -> list[dict]:
+async def select_agents(registry: "AgentRegistry", agents: Any = None, tags: Any = None, all_agents: Any = None,
+                        tags_match: Any = None) -> list[Doc]:
     """Agent documents chosen by exactly one of names, tags (having all of them, or any
     with ``tags_match="any"``) or all, from the agent ``registry``."""
     if all_agents is False:
@@ -57,10 +66,13 @@ async def select_agents(registry, agents=None, tags=None, all_agents=None, tags_
     return docs
 
 
-def plan_runs(request: ToolRequest, docs: list[dict]) -> tuple[list[dict], list[dict], dict]:
+def plan_runs(request: ToolRequest,
+              docs: list[Doc]) -> tuple[list[Doc], list[dict[str, str]], dict[str, tuple[str, int]]]:
     """(runnable agent documents, skipped ``{agent, reason}``, platform -> (command, time limit))
     for ``request`` (a ``ToolRequest``) on ``docs``, by name; ValidationError when none can run it."""
-    runnable, skipped, commands = [], [], {}
+    runnable: list[Doc] = []
+    skipped: list[dict[str, str]] = []
+    commands: dict[str, tuple[str, int]] = {}
     tool = request.tool
     for doc in sorted(docs, key=lambda d: d["_id"]):
         platform = doc.get("platform", "linux")
@@ -78,7 +90,7 @@ def plan_runs(request: ToolRequest, docs: list[dict]) -> tuple[list[dict], list[
     return runnable, skipped, commands
 
 
-async def check_private_targets(hosts, resolver=None) -> None:
+async def check_private_targets(hosts: Iterable[str], resolver: "Resolver | None" = None) -> None:
     """Refuse (ValidationError) a host that is, or resolves to, a non-public address."""
     for host in hosts:
         try:

@@ -19,9 +19,10 @@ is being handed out follow it (``toolbox.core.events.HubListeners.in_order``).
 import asyncio
 import datetime
 import logging
+from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
-from toolbox.store.db import ASCENDING, DESCENDING, PyMongoError, ReturnDocument, index
+from toolbox.store.db import ASCENDING, DESCENDING, Database, Doc, PyMongoError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.store.filters import name_match
 from toolbox.task_states import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STATES
@@ -30,20 +31,32 @@ from toolbox.core.job_selection import MAX_AGENTS, check_private_targets, plan_r
 from toolbox.presenters import job_model
 from toolbox.tools.catalogue import ToolError, tool_request
 
+if TYPE_CHECKING:
+    from toolbox.core.agents import AgentRegistry
+    from toolbox.core.bus import Hub
+    from toolbox.core.events import Event
+    from toolbox.core.tasks import TaskService
+    from toolbox.people.principals import Principal
+    from toolbox.server.config import Config
+    from toolbox.server.variants import JobWindow, Owners, Targets
+    from toolbox.tools.targets import Resolver
+
 log = logging.getLogger("toolbox.jobs")
 
 RUNNING = "running"
 JOB_STATES = (RUNNING, DONE, CANCELED)
 
 
-def _aware(value):
+def _aware(value: datetime.datetime) -> datetime.datetime:
     return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value
 
 
 class JobService:
     """Creates, counts, ends, cancels and lists jobs; enforces the job rate limits."""
 
-    def __init__(self, db, events, agents, tasks, config, per_user, targets, owners, resolver=None):
+    def __init__(self, db: Database, events: "Hub", agents: "AgentRegistry", tasks: "TaskService", config: "Config",
+                 per_user: "JobWindow", targets: "Targets", owners: "Owners",
+                 resolver: "Resolver | None" = None) -> None:
         self.collection = db["jobs"]
         self.counters = db["counters"]
         self.events = events
@@ -54,9 +67,9 @@ class JobService:
         self.per_user = per_user  # jobs per user per minute (``toolbox.server.variants``)
         self.targets = targets  # unfinished tasks per target
         self.owners = owners  # which process counts which job
-        self.counting = {}  # job id -> LiveJob (running, or ended but not yet saved)
+        self.counting: dict[int, LiveJob] = {}  # job id -> LiveJob (running, or ended but not yet saved)
 
-    async def start(self):
+    async def start(self) -> None:
         """Create indexes, pick up unfinished tasks and live jobs, follow task events."""
         await self.collection.create_indexes([
             index([("created_at", DESCENDING)], name="created_at"),
@@ -69,9 +82,9 @@ class JobService:
         for doc in await self.owners.orphans(self.collection):
             await self._adopt(doc)
 
-    async def _adopt(self, doc):
+    async def _adopt(self, doc: Doc) -> None:
         """Count ``doc`` here from now on (at start-up, or its owner process is gone)."""
-        doc = await self.owners.adopt(self.collection, doc)
+        doc = await self.owners.adopt(self.collection, doc)  # type: ignore[assignment]  # None: adopted elsewhere
         if doc is None or doc["_id"] in self.counting:
             return
         job = LiveJob(doc, stored=await self.tasks.list(job_id=doc["_id"], limit=MAX_AGENTS))
@@ -79,7 +92,7 @@ class JobService:
         if job.finished():
             self._end(job)
 
-    async def stop(self):
+    async def stop(self) -> None:
         """Stop following events and finish pending writes."""
         self.events.unsubscribe(self.on_event)
         savers = [job.saver for job in self.counting.values() if job.saver and not job.saver.done()]
@@ -92,12 +105,13 @@ class JobService:
 
     # --- creating ---
 
-    async def next_id(self):
+    async def next_id(self) -> int:
         doc = await self.counters.find_one_and_update(
             {"_id": "job_id"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
         return doc["value"]
 
-    async def create(self, principal, tool, params, agents=None, tags=None, all_agents=None, tags_match=None):
+    async def create(self, principal: "Principal", tool: Any, params: Any, agents: Any = None, tags: Any = None,
+                     all_agents: Any = None, tags_match: Any = None) -> tuple[Doc, list[Doc]]:
         """Queue the job's tasks; return (job document, task documents)."""
         try:
             request = tool_request(tool, params)
@@ -120,12 +134,13 @@ class JobService:
         finally:
             self.targets.release(target, len(runnable))
 
-    async def _create(self, principal, tool, params, target, runnable, skipped, commands):
+    async def _create(self, principal: "Principal", tool: str, params: dict[str, Any], target: str, runnable: list[Doc],
+                      skipped: list[dict[str, str]], commands: dict[str, tuple[str, int]]) -> tuple[Doc, list[Doc]]:
         now = clock.utcnow()
         # Never end a job before its tasks' own bounds: a delivered task still reports.
         longest = max(limit for _command, limit in commands.values()) + self.config.task_grace
         deadline = max(self.config.job_deadline, longest + 2 * self.config.sweep_interval)
-        doc = {"_id": await self.next_id(), "tool": tool, "params": params, "target": target,
+        doc: Doc = {"_id": await self.next_id(), "tool": tool, "params": params, "target": target,
                "created_by": principal.name, "created_by_id": principal.user_id, "created_at": now,
                "deadline": now + datetime.timedelta(seconds=deadline),
                "finished_at": None, "state": RUNNING, "agents": [d["_id"] for d in runnable],
@@ -135,7 +150,7 @@ class JobService:
         doc["counts"] = job.counts()
         await self.collection.insert_one(doc)
         self.counting[job.job_id] = job  # from here on, its tasks' events count
-        task_docs = []
+        task_docs: list[Doc] = []
         try:
             for platform, (command, limit) in commands.items():
                 names = [d["_id"] for d in runnable if d.get("platform", "linux") == platform]
@@ -156,19 +171,19 @@ class JobService:
 
     # --- following tasks ---
 
-    def _budget(self, state):
+    def _budget(self, state: str) -> float:
         """Seconds within which a task now in ``state`` surely ends (timeouts plus a sweep)."""
         seconds = self.config.task_timeout + self.config.sweep_interval
         return seconds + (self.config.delivery_timeout if state == QUEUED else 0)
 
-    def _time_left(self, task):
+    def _time_left(self, task: Doc) -> float:
         """Like ``_budget``, for a stored task: less the time it has already waited."""
         stamp = task.get("dispatched_at") if task["state"] == DISPATCHED else None
         stamp = stamp or task["created_at"]
         waited = (clock.utcnow() - _aware(stamp)).total_seconds()
         return self._budget(task["state"]) - waited
 
-    def on_event(self, event):
+    def on_event(self, event: "Event") -> None:
         """Count a task event of a job (an EventHub listener: synchronous, never raises)."""
         if not event["type"].startswith("task.") or event["data"].get("job_id") is None:
             return
@@ -177,7 +192,7 @@ class JobService:
         except Exception:
             log.exception("job counting failed for %s", event["type"])
 
-    def _follow(self, task):
+    def _follow(self, task: dict[str, Any]) -> None:
         task_id, state, job = task["task_id"], task["state"], self.counting.get(task["job_id"])
         if state in TERMINAL_STATES:
             self.targets.finish(task_id)
@@ -203,7 +218,7 @@ class JobService:
         if state in TERMINAL_STATES:
             self._save(job)
 
-    def _end(self, job):
+    def _end(self, job: LiveJob) -> None:
         """Stop counting: unfinished tasks count as timed out; announce and save."""
         job.ended = True
         if job.doc["state"] == RUNNING:
@@ -213,7 +228,7 @@ class JobService:
         self.events.publish("job.done", job_model(job.doc))
         self._save(job)
 
-    def _progress(self, job):
+    def _progress(self, job: LiveJob) -> None:
         """Recount the job into its document and announce it (``job.progress``)."""
         doc = job.doc
         doc["counts"] = job.counts()
@@ -222,12 +237,12 @@ class JobService:
         self.events.publish("job.progress", {key: doc[key] for key in ("counts", "state", "summary", "outcome")}
                    | {"job_id": job.job_id})
 
-    def _save(self, job):
+    def _save(self, job: LiveJob) -> None:
         job.dirty = True
         if job.saver is None or job.saver.done():
             job.saver = asyncio.ensure_future(self._saver(job))
 
-    async def _saver(self, job):
+    async def _saver(self, job: LiveJob) -> None:
         """Write the job's state and counts, one write at a time, until nothing is pending."""
         while job.dirty:
             job.dirty = False
@@ -241,7 +256,7 @@ class JobService:
         if job.ended and self.counting.get(job.job_id) is job:
             del self.counting[job.job_id]
 
-    async def sweep(self, now=None):
+    async def sweep(self, now: datetime.datetime | None = None) -> None:
         """End jobs past their deadline (canceling their queued tasks); retry failed saves."""
         now = now or clock.utcnow()
         await self.owners.heartbeat()
@@ -256,8 +271,8 @@ class JobService:
             elif job.dirty and (job.saver is None or job.saver.done()):
                 self._save(job)
 
-    async def _cancel_queued(self, job, summary="canceled with its job"):
-        canceled = []
+    async def _cancel_queued(self, job: LiveJob, summary: str = "canceled with its job") -> list[int]:
+        canceled: list[int] = []
         for task_id, state in list(job.states.items()):
             if state == QUEUED:
                 try:
@@ -268,7 +283,7 @@ class JobService:
 
     # --- reading and canceling ---
 
-    async def cancel(self, job_id):
+    async def cancel(self, job_id: int) -> tuple[Doc, list[int]]:
         """Cancel a running job's queued tasks; return (job document, canceled task ids)."""
         job = self.counting.get(job_id)
         if job is None or job.ended or job.doc["state"] != RUNNING:
@@ -286,24 +301,25 @@ class JobService:
                 self._save(job)
         return job.doc, canceled
 
-    async def find(self, job_id):
+    async def find(self, job_id: int) -> Doc | None:
         """A job document (the live copy while it is counted), or None."""
         job = self.counting.get(job_id)
         if job is not None:
             return job.doc
         return await self.collection.find_one({"_id": job_id})
 
-    async def get(self, job_id):
+    async def get(self, job_id: int) -> tuple[Doc, list[Doc]]:
         """(job document, its task documents); NotFound when there is no such job."""
         doc = await self.find(job_id)
         if doc is None:
             raise NotFound(f"job not found: {job_id}")
         return doc, await self.tasks.list(job_id=job_id, limit=MAX_AGENTS)
 
-    async def list(self, tool=None, user=None, state=None, limit=50, before=None, target=None, part=False):
+    async def list(self, tool: str | None = None, user: str | None = None, state: str | None = None, limit: int = 50,
+                   before: int | None = None, target: str | None = None, part: bool = False) -> list[Doc]:
         """Newest first, at most ``limit``, with ids below ``before``; ``part``: users (and
         targets: the host or the URL) containing the text given."""
-        query = {}
+        query: Doc = {}
         if tool is not None:
             query["tool"] = tool
         if user is not None:
@@ -318,7 +334,7 @@ class JobService:
         if before is not None:
             query["_id"] = {"$lt": before}
         cursor = self.collection.find(query).sort("_id", DESCENDING).limit(limit)
-        docs = []
+        docs: list[Doc] = []
         async for doc in cursor:
             live = self.counting.get(doc["_id"])
             docs.append(live.doc if live is not None else doc)

@@ -22,9 +22,15 @@ the database.
 import collections
 import hashlib
 import time
+from collections.abc import Callable, Hashable
+from typing import TYPE_CHECKING, Any
 
 from toolbox.errors import RateLimited, ValidationError
 from toolbox.task_states import DISPATCHED, QUEUED
+
+if TYPE_CHECKING:
+    from toolbox.core.tasks import TaskService
+    from toolbox.store.db import Doc
 
 # A refused job is told to retry after at most this many seconds, even when its slots
 # are only guaranteed to free later (tasks usually finish long before their timeouts).
@@ -34,13 +40,13 @@ MAX_TARGET_RETRY_AFTER = 60.0
 class SlidingWindow:
     """At most ``limit`` hits per key in any ``window`` seconds."""
 
-    def __init__(self, limit, window=60.0, clock=time.monotonic):
+    def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.window = window
         self.clock = clock
-        self.hits = {}  # key -> deque of hit times, oldest first
+        self.hits: dict[Hashable, collections.deque[float]] = {}  # key -> deque of hit times, oldest first
 
-    def _recent(self, key, now):
+    def _recent(self, key: Hashable, now: float) -> collections.deque[float] | None:
         hits = self.hits.get(key)
         if hits is None:
             return None
@@ -51,7 +57,7 @@ class SlidingWindow:
             return None
         return hits
 
-    def retry_after(self, key):
+    def retry_after(self, key: Hashable) -> float:
         """Seconds until ``key`` may hit again (0 when it may now)."""
         now = self.clock()
         hits = self._recent(key, now)
@@ -59,38 +65,38 @@ class SlidingWindow:
             return 0.0
         return hits[-self.limit] + self.window - now
 
-    def check(self, key, what="requests"):
+    def check(self, key: Hashable, what: str = "requests") -> None:
         """Raise RateLimited when ``key`` has used up its window."""
         wait = self.retry_after(key)
         if wait > 0:
             raise RateLimited(f"too many {what}: at most {self.limit} per {self.window:g} seconds; "
                               f"retry in {max(1, int(wait + 0.999))} s", wait)
 
-    def hit(self, key):
+    def hit(self, key: Hashable) -> float:
         """Record one hit for ``key`` now; return its time."""
         now = self.clock()
         self.hits.setdefault(key, collections.deque()).append(now)
         return now
 
-    async def acquire(self, key, what="requests"):
+    async def acquire(self, key: Hashable, what: str = "requests") -> float:
         """Check and record one hit (no await in between); a token for ``release``."""
         self.check(key, what)
         return self.hit(key)
 
-    async def release(self, key, token):
+    async def release(self, key: Hashable, token: Any) -> None:
         """Forget a hit recorded by ``acquire`` (its job was refused for another reason)."""
         hits = self.hits.get(key)
         if hits is not None and token in hits:
             hits.remove(token)
 
-    def purge(self):
+    def purge(self) -> None:
         """Forget keys with no hit left in the window (bounds memory across many keys)."""
         now = self.clock()
         for key in list(self.hits):
             self._recent(key, now)
 
 
-def credential_proof(kind, *parts):
+def credential_proof(kind: str, *parts: str) -> bytes:
     """A short digest naming a presented credential (never the credential itself)."""
     digest = hashlib.sha256("\x00".join((kind, *parts)).encode("utf-8", "replace")).digest()
     return digest[:16]
@@ -102,26 +108,27 @@ class FailureThrottle:
     PURGE_EVERY = 1000  # failures between purges of quiet addresses
     MAX_PROVEN = 100_000  # (address, credential) pairs remembered, least recently used dropped
 
-    def __init__(self, limit, window=60.0, clock=time.monotonic):
+    def __init__(self, limit: int, window: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.failures = SlidingWindow(limit, window, clock)
-        self.proven = collections.OrderedDict()  # (address, proof) -> True, least recent first
+        # (address, proof) -> True, least recent first
+        self.proven: collections.OrderedDict[tuple[str | None, bytes], bool] = collections.OrderedDict()
         self._since_purge = 0
 
-    def check(self, address, proof=None):
+    def check(self, address: str | None, proof: bytes | None = None) -> None:
         """Raise RateLimited when ``address`` has failed too often, unless ``proof`` names a
         credential that has already succeeded from it."""
         if proof is not None and (address, proof) in self.proven:
             return
         self.failures.check(address, "failed credential checks from this address")
 
-    def failed(self, address):
+    def failed(self, address: str | None) -> None:
         self.failures.hit(address)
         self._since_purge += 1
         if self._since_purge >= self.PURGE_EVERY:
             self._since_purge = 0
             self.failures.purge()
 
-    def succeeded(self, address, proof):
+    def succeeded(self, address: str | None, proof: bytes) -> None:
         key = (address, proof)
         self.proven[key] = True
         self.proven.move_to_end(key)
@@ -132,29 +139,29 @@ class FailureThrottle:
 class TargetLimiter:
     """At most ``limit`` unfinished tasks aimed at one target, across all agents."""
 
-    def __init__(self, limit, clock=time.monotonic):
+    def __init__(self, limit: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
         self.clock = clock
-        self.tasks = {}  # task id -> (target, clock time by which it is surely finished)
-        self.by_target = collections.Counter()  # target -> tracked unfinished tasks
-        self.reserved = collections.Counter()  # target -> slots held for tasks being created
+        self.tasks: dict[int, tuple[str, float]] = {}  # task id -> (target, clock time by which it is surely finished)
+        self.by_target: collections.Counter[str] = collections.Counter()  # target -> tracked unfinished tasks
+        self.reserved: collections.Counter[str] = collections.Counter()  # target -> slots held for tasks being created
 
-    async def start(self, tasks, time_left):
+    async def start(self, tasks: "TaskService", time_left: Callable[["Doc"], float]) -> None:
         """Follow the unfinished tasks already stored (``time_left(task)``: seconds it may still take)."""
         for state in (QUEUED, DISPATCHED):
             for doc in await tasks.list(state=state, limit=10**7):
                 if doc.get("target"):
                     self.track(doc["_id"], doc["target"], time_left(doc))
 
-    async def unfinished(self, target):
+    async def unfinished(self, target: str) -> int:
         """``count``, as the shared limit is asked."""
         return self.count(target)
 
-    def count(self, target):
+    def count(self, target: str) -> int:
         """Unfinished tasks aimed at ``target``, counting reservations."""
         return self.by_target[target] + self.reserved[target]
 
-    def retry_after(self, target, needed):
+    def retry_after(self, target: str, needed: int) -> float:
         """Seconds until ``needed`` slots are surely free for ``target`` (capped)."""
         excess = self.count(target) + needed - self.limit
         if excess <= 0:
@@ -165,7 +172,7 @@ class TargetLimiter:
         wait = ends[excess - 1] - self.clock()
         return min(max(wait, 1.0), MAX_TARGET_RETRY_AFTER)
 
-    def reserve(self, target, needed):
+    def reserve(self, target: str, needed: int) -> None:
         """Hold ``needed`` slots for a job's tasks, or raise (the job is refused whole)."""
         if needed > self.limit:
             raise ValidationError(f"this job would send {needed} tasks to {target}; at most "
@@ -176,24 +183,24 @@ class TargetLimiter:
                               f"retry in {max(1, int(wait + 0.999))} s", wait)
         self.reserved[target] += needed
 
-    async def acquire(self, target, needed):
+    async def acquire(self, target: str, needed: int) -> None:
         """``reserve``, as the shared limit (``toolbox.core.shared_limits``) is called."""
         self.reserve(target, needed)
 
-    def release(self, target, needed):
+    def release(self, target: str, needed: int) -> None:
         """Give back a reservation (its tasks are tracked by id now, or were never made)."""
         self.reserved[target] -= needed
         if self.reserved[target] <= 0:
             del self.reserved[target]
 
-    def track(self, task_id, target, finished_within):
+    def track(self, task_id: int, target: str, finished_within: float) -> None:
         """Count an unfinished task, surely finished within ``finished_within`` seconds."""
         end = self.clock() + finished_within
         if task_id not in self.tasks:
             self.by_target[target] += 1
         self.tasks[task_id] = (target, end)
 
-    def finish(self, task_id):
+    def finish(self, task_id: int) -> None:
         """A task ended; free its slot (unknown ids are ignored)."""
         entry = self.tasks.pop(task_id, None)
         if entry is not None:
@@ -201,6 +208,6 @@ class TargetLimiter:
             if self.by_target[entry[0]] <= 0:
                 del self.by_target[entry[0]]
 
-    def target_of(self, task_id):
+    def target_of(self, task_id: int) -> str | None:
         entry = self.tasks.get(task_id)
         return entry[0] if entry else None

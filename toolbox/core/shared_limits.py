@@ -18,12 +18,17 @@ Both have the in-memory limits' interface (``acquire``/``release`` for both, and
 """
 
 import datetime
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
-from toolbox.store.db import ASCENDING, DuplicateKeyError, ReturnDocument, index
+from toolbox.store.db import ASCENDING, Collection, Doc, DuplicateKeyError, ReturnDocument, index
 from toolbox.errors import RateLimited, ValidationError
 from toolbox.task_states import DISPATCHED, QUEUED
 from toolbox.core.ratelimit import MAX_TARGET_RETRY_AFTER
+
+if TYPE_CHECKING:
+    from toolbox.server.config import Config
 
 UNFINISHED = [QUEUED, DISPATCHED]
 
@@ -31,12 +36,12 @@ UNFINISHED = [QUEUED, DISPATCHED]
 class SharedWindow:
     """At most ``limit`` hits per key in any ``window`` seconds, across processes."""
 
-    def __init__(self, collection, limit, window=60.0):
+    def __init__(self, collection: Collection, limit: int, window: float = 60.0) -> None:
         self.collection = collection
         self.limit = limit
         self.window = window
 
-    async def acquire(self, key, what="requests"):
+    async def acquire(self, key: str, what: str = "requests") -> datetime.datetime:
         """Take one hit for ``key`` now (a token for ``release``), or raise RateLimited."""
         now = clock.utcnow()
         cutoff = now - datetime.timedelta(seconds=self.window)
@@ -56,7 +61,7 @@ class SharedWindow:
                               f"retry in {max(1, int(wait + 0.999))} s", wait)
         return now
 
-    async def release(self, key, token):
+    async def release(self, key: str, token: Any) -> None:
         """Give back a hit taken by ``acquire`` (its job was refused for another reason)."""
         await self.collection.update_one({"_id": key}, {"$pull": {"hits": token}})
 
@@ -64,22 +69,22 @@ class SharedWindow:
 class SharedTargets:
     """At most ``limit`` unfinished tasks per target, counted in the ``tasks`` collection."""
 
-    def __init__(self, tasks, limit, config):
+    def __init__(self, tasks: Collection, limit: int, config: "Config") -> None:
         self.tasks = tasks
         self.limit = limit
         self.config = config
 
-    async def start(self, tasks, time_left):
+    async def start(self, tasks: Any, time_left: Callable[[Doc], float]) -> None:
         """Index the tasks by target (the unfinished ones are counted, not followed)."""
         await self.tasks.create_indexes([index(
             [("target", ASCENDING), ("state", ASCENDING), ("created_at", ASCENDING)], name="target_state",
             partialFilterExpression={"target": {"$exists": True}})])
 
-    async def unfinished(self, target):
+    async def unfinished(self, target: str) -> int:
         """Unfinished tasks aimed at ``target``, as stored."""
         return await self.tasks.count_documents({"target": target, "state": {"$in": UNFINISHED}})
 
-    async def acquire(self, target, needed):
+    async def acquire(self, target: str, needed: int) -> None:
         """Let a job of ``needed`` tasks aim at ``target``, or raise (the job is refused whole)."""
         if needed > self.limit:
             raise ValidationError(f"this job would send {needed} tasks to {target}; at most "
@@ -98,18 +103,18 @@ class SharedTargets:
         raise RateLimited(f"too many unfinished tasks aimed at {target} (limit {self.limit}); "
                           f"retry in {max(1, int(wait + 0.999))} s", wait)
 
-    def release(self, target, needed):
+    def release(self, target: str, needed: int) -> None:
         """Nothing held: the tasks themselves are counted."""
 
-    def track(self, task_id, target, finished_within):
+    def track(self, task_id: int, target: str, finished_within: float) -> None:
         """Tasks are counted in the database, not followed."""
 
-    def finish(self, task_id):
+    def finish(self, task_id: int) -> None:
         """Tasks are counted in the database, not followed."""
 
-    def target_of(self, task_id):
+    def target_of(self, task_id: int) -> str | None:
         return None
 
 
-def _aware(value):
+def _aware(value: datetime.datetime) -> datetime.datetime:
     return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value

@@ -28,16 +28,20 @@ has (no ``False`` flags, no empty ``parsed``): every field costs on each read an
 """
 
 import asyncio
+import builtins
 import datetime
 import logging
+from collections.abc import Iterator
 
 from toolbox import clock, task_states
-from toolbox.core.claims import CLAIM_ORDER
-from toolbox.store.db import ASCENDING, DESCENDING, BulkWriteError, ReturnDocument, index
+from toolbox.core.bus import Hub
+from toolbox.core.claims import CLAIM_ORDER, Claims
+from toolbox.store.db import ASCENDING, DESCENDING, BulkWriteError, Database, Doc, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.store.filters import name_match
 from toolbox.task_states import AGENT_DELETED, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, LOST_SUMMARIES, QUEUED, TERMINAL_STATES, TIMEOUT
 from toolbox.presenters import task_event, task_model
+from toolbox.server.config import Config
 from toolbox.tools.outcomes import read_result
 
 log = logging.getLogger("toolbox.tasks")
@@ -46,28 +50,28 @@ ARCHIVE_BATCH = 1000
 ARCHIVE_SLICE = 100  # tasks moved between two turns of the event loop
 
 
-def _aware(value):
+def _aware(value: datetime.datetime) -> datetime.datetime:
     return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value
 
 
 class TaskService:
     """Creates tasks, hands them to agents one at a time, stores results and ends stale ones."""
 
-    def __init__(self, db, events, config, claims):
+    def __init__(self, db: Database, events: Hub, config: Config, claims: Claims) -> None:
         self.unfinished = db["tasks"]
         self.history = db["task_history"]
         self.counters = db["counters"]
         self.events = events
         self.config = config
         self.claims = claims
-        self._ids = iter(())
+        self._ids: Iterator[int] = iter(())
         self._id_lock = asyncio.Lock()
         # agent -> the task this process dispatched to it, as claimed: what complete()
         # needs to read the result (tool, target, command) without a read per task.
         # One entry per agent at most; a miss (the task ended elsewhere) reads the task.
-        self._dispatched = {}
+        self._dispatched: dict[str, Doc] = {}
 
-    async def start(self):
+    async def start(self) -> None:
         await self.unfinished.create_indexes([
             index([("agent", ASCENDING), ("state", ASCENDING)] + CLAIM_ORDER, name="claim"),
             index([("state", ASCENDING), ("created_at", ASCENDING)], name="state_created"),
@@ -83,7 +87,7 @@ class TaskService:
 
     # --- ids ---
 
-    async def next_id(self):
+    async def next_id(self) -> int:
         """The next task id (>= 1), unique across every process on the database."""
         async with self._id_lock:
             task_id = next(self._ids, None)
@@ -98,7 +102,8 @@ class TaskService:
 
     # --- lifecycle ---
 
-    async def create(self, agents, command, time_limit=None, **extra):
+    async def create(self, agents: list[str], command: str, time_limit: float | None = None,
+                     **extra: object) -> list[Doc]:
         """Queue one task per agent name (already validated); return the documents.
 
         ``time_limit``: the seconds the command may run (a tool's bound); the task ends
@@ -108,9 +113,9 @@ class TaskService:
         now = clock.utcnow()
         if time_limit is None:
             time_limit = self.config.task_timeout
-        docs = []
+        docs: list[Doc] = []
         for agent in agents:
-            doc = {"_id": await self.next_id(), "agent": agent, "command": command,
+            doc: Doc = {"_id": await self.next_id(), "agent": agent, "command": command,
                    "state": QUEUED, "created_at": now, "time_limit": time_limit}
             doc.update({key: value for key, value in extra.items() if value is not None})
             docs.append(doc)
@@ -121,7 +126,7 @@ class TaskService:
             self.events.publish("task.queued", task_model(doc))
         return docs
 
-    async def claim(self, agent, registration):
+    async def claim(self, agent: str, registration: str) -> Doc | None:
         """Dispatch the agent's oldest queued task to ``registration``, or None.
 
         None too while the agent has a task in flight (``toolbox.core.claims``).
@@ -132,7 +137,7 @@ class TaskService:
             self._dispatched[agent] = doc
         return doc
 
-    def _released(self, doc):
+    def _released(self, doc: Doc) -> None:
         """``doc`` (a task that was dispatched) no longer is: its agent may get the next
         (the event announcing how it ended wakes the agent's parked fetch)."""
         agent = doc["agent"]
@@ -141,7 +146,7 @@ class TaskService:
         if held is not None and held["_id"] == doc["_id"]:
             del self._dispatched[agent]
 
-    async def unclaim(self, doc):
+    async def unclaim(self, doc: Doc) -> Doc | None:
         """Put back a claimed task whose response never reached its agent."""
         back = await self.unfinished.find_one_and_update(
             {"_id": doc["_id"], "state": DISPATCHED, "dispatched_at": doc["dispatched_at"]},
@@ -154,12 +159,13 @@ class TaskService:
             self.events.publish("task.queued", task_model(back))
         return back
 
-    def delivered(self, doc):
+    def delivered(self, doc: Doc) -> None:
         """Announce that a claimed task's response was written to its agent."""
         self.events.publish("task.dispatched", task_model(doc))
 
-    async def complete(self, agent, registration, task_id, result, exit_code=None, duration_ms=None,
-                       truncated=False, recovered=False, repaired=False):
+    async def complete(self, agent: str, registration: str, task_id: int, result: str, exit_code: int | None = None,
+                       duration_ms: int | None = None, truncated: bool = False, recovered: bool = False,
+                       repaired: bool = False) -> str:
         """Store a result from ``registration`` of ``agent``: "stored" or "duplicate".
 
         Raises NotFound (not delivered to this registration) or Conflict (a different
@@ -203,12 +209,12 @@ class TaskService:
         raise NotFound(f"task {task_id} was not delivered to agent {agent}")
 
     @staticmethod
-    def _repeated(doc, result, exit_code):
+    def _repeated(doc: Doc, result: str, exit_code: int | None) -> str:
         if doc.get("result") == result and doc.get("exit_code") == exit_code:
             return "duplicate"
         raise Conflict(f"task {doc['_id']} already has a different result")
 
-    async def cancel(self, task_id, summary="canceled"):
+    async def cancel(self, task_id: int, summary: str = "canceled") -> Doc:
         """Cancel a queued task; a task already delivered cannot be called back."""
         doc = await self.unfinished.find_one_and_update(
             {"_id": task_id, "state": QUEUED},
@@ -223,9 +229,9 @@ class TaskService:
             raise NotFound(f"task not found: {task_id}")
         raise Conflict(f"task {task_id} is {doc['state']}: only queued tasks can be canceled")
 
-    async def end_agent(self, agent):
+    async def end_agent(self, agent: str) -> tuple[list[Doc], Doc | None]:
         """The agent was deleted: cancel its queued tasks, end its dispatched one ``lost``."""
-        canceled = []
+        canceled: list[Doc] = []
         async for doc in self.unfinished.find({"agent": agent, "state": QUEUED}, {"_id": 1}):
             try:
                 canceled.append(await self.cancel(doc["_id"]))
@@ -234,7 +240,7 @@ class TaskService:
         lost = await self.end_in_flight(agent, AGENT_DELETED)
         return canceled, lost
 
-    async def end_in_flight(self, agent, reason):
+    async def end_in_flight(self, agent: str, reason: str) -> Doc | None:
         """End the agent's dispatched task ``lost`` with ``reason``; the document, or None."""
         query = self.claims.in_flight(agent)
         if query is None:
@@ -245,13 +251,13 @@ class TaskService:
             self._ended(doc)
         return doc
 
-    def lost_after(self, doc):
+    def lost_after(self, doc: Doc) -> float:
         """Seconds after dispatch that ``doc`` ends ``lost``: a tool task's bound plus the
         grace; a raw command's limit (``TOOLBOX_TASK_TIMEOUT`` when it was queued)."""
         limit = doc.get("time_limit") or self.config.task_timeout
         return limit + self.config.task_grace if doc.get("tool") else limit
 
-    def _lost_fields(self, reason, now=None, lost_after=None):
+    def _lost_fields(self, reason: str, now: datetime.datetime | None = None, lost_after: float | None = None) -> Doc:
         if reason == TIMEOUT:
             summary = f"no result within {lost_after:g} s"
         else:
@@ -259,7 +265,7 @@ class TaskService:
         return {"state": LOST, "finished_at": now or clock.utcnow(), "reason": reason,
                 "outcome": LOST, "summary": summary}
 
-    def _ended(self, doc):
+    def _ended(self, doc: Doc) -> None:
         """Announce a task that ended without a result (and free its agent if it was dispatched)."""
         if doc["state"] == LOST:
             self._released(doc)
@@ -267,17 +273,18 @@ class TaskService:
 
     # --- reading ---
 
-    async def find(self, task_id):
+    async def find(self, task_id: int) -> Doc | None:
         """A task by id, live or finished, or None."""
         doc = await self.unfinished.find_one({"_id": task_id})
         if doc is None:
             doc = await self.history.find_one({"_id": task_id})
         return doc
 
-    async def list(self, agent=None, state=None, limit=50, before=None, job_id=None, part=False):
+    async def list(self, agent: str | None = None, state: str | None = None, limit: int = 50, before: int | None = None,
+                   job_id: int | None = None, part: bool = False) -> list[Doc]:
         """Newest first, at most ``limit``, with ids below ``before``; ``part``: agent names
         containing ``agent``."""
-        query = {}
+        query: Doc = {}
         if agent is not None:
             query["agent"] = name_match(agent, part)
         if state is not None:
@@ -288,7 +295,7 @@ class TaskService:
             query["job_id"] = job_id
         if before is not None:
             query["_id"] = {"$lt": before}
-        docs = {}
+        docs: dict[int, Doc] = {}
         for collection in (self.unfinished, self.history):
             cursor = collection.find(query).sort("_id", DESCENDING).limit(limit)
             async for doc in cursor:
@@ -297,10 +304,10 @@ class TaskService:
 
     # --- sweeping ---
 
-    async def expire(self, now=None):
+    async def expire(self, now: datetime.datetime | None = None) -> builtins.list[Doc]:
         """End tasks that waited too long: queued → delivery_timeout, dispatched → lost."""
         now = now or clock.utcnow()
-        ended = []
+        ended: builtins.list[Doc] = []
         cutoff = now - datetime.timedelta(seconds=self.config.delivery_timeout)
         summary = f"not fetched by its agent within {self.config.delivery_timeout:g} s"
         async for stale in self.unfinished.find({"state": QUEUED, "created_at": {"$lt": cutoff}}, {"_id": 1}):
@@ -330,7 +337,7 @@ class TaskService:
                 self._ended(doc)
         return ended
 
-    async def archive(self):
+    async def archive(self) -> int:
         """Move finished tasks to history; return how many moved.
 
         Copy first, then delete only what still has the state that was copied: a task
@@ -358,7 +365,7 @@ class TaskService:
                 for position in sorted(failed):  # copied before by an interrupted archive
                     doc = docs[position]
                     await self.history.replace_one({"_id": doc["_id"]}, doc, upsert=True)
-            by_state = {}
+            by_state: dict[str, builtins.list[int]] = {}
             for doc in docs:
                 by_state.setdefault(doc["state"], []).append(doc["_id"])
             for state, same in by_state.items():
@@ -368,7 +375,7 @@ class TaskService:
             await self.prune()
         return moved
 
-    async def prune(self):
+    async def prune(self) -> int:
         """Keep about ``history_limit`` finished tasks (0 = keep all): at most a tenth more."""
         limit = self.config.effective_history_limit
         if not limit:
@@ -385,14 +392,14 @@ class TaskService:
         result = await self.history.delete_many({"_id": {"$lte": oldest_kept[0]["_id"]}})
         return result.deleted_count
 
-    async def dispatched_agents(self):
+    async def dispatched_agents(self) -> builtins.list[tuple[str, datetime.datetime]]:
         """(agent, dispatched_at) of every task in flight (read once, at start-up)."""
         cursor = self.unfinished.find({"state": DISPATCHED}, {"agent": 1, "dispatched_at": 1})
         return [(doc["agent"], _aware(doc["dispatched_at"])) async for doc in cursor]
 
-    async def queued_agents(self, limit=10000):
+    async def queued_agents(self, limit: int = 10000) -> set[str]:
         """Names of agents that have queued tasks (for waking fetches parked elsewhere)."""
-        agents = set()
+        agents: set[str] = set()
         async for doc in self.unfinished.find({"state": QUEUED}, {"agent": 1}).limit(limit):
             agents.add(doc["agent"])
         return agents

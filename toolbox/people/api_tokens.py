@@ -15,10 +15,15 @@ import datetime
 import hashlib
 import secrets
 import time
+from typing import TYPE_CHECKING, Any
 
 from toolbox import clock, validation
-from toolbox.store.db import ASCENDING, index
+from toolbox.store.db import ASCENDING, Database, Doc, index
 from toolbox.errors import Conflict, NotFound, ValidationError
+
+if TYPE_CHECKING:
+    from toolbox.core.bus import Hub
+    from toolbox.core.events import Event
 
 PREFIX = "tbx_"
 MAX_PER_USER = 100
@@ -26,18 +31,18 @@ MAX_DAYS = 3650
 LAST_USED_EVERY = 60.0  # seconds: write last_used_at at most this often per token
 
 
-def api_token_hash(token):
+def api_token_hash(token: str) -> str:
     """The stored SHA-256 of a personal API token (``tbx_…``)."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def token_name(value):
+def token_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value) > 100 or not value.isprintable():
         raise ValidationError("name: 1 to 100 printable characters")
     return value.strip()
 
 
-def expired(doc, now=None):
+def expired(doc: Doc, now: datetime.datetime | None = None) -> bool:
     expires_at = doc.get("expires_at")
     return expires_at is not None and (now or clock.utcnow()) >= expires_at
 
@@ -45,15 +50,15 @@ def expired(doc, now=None):
 class TokenStore:
     """Create, list, revoke and look up personal API tokens."""
 
-    def __init__(self, db, events, authoritative, refresh):
+    def __init__(self, db: Database, events: "Hub", authoritative: bool, refresh: float) -> None:
         self.collection = db["api_tokens"]
         self.events = events
         events.subscribe(self._on_event)
         self.authoritative = authoritative
         self.refresh = refresh
-        self._cache = {}  # token hash -> (doc, monotonic time it was read)
+        self._cache: dict[str, tuple[Doc, float]] = {}  # token hash -> (doc, monotonic time it was read)
 
-    async def start(self):
+    async def start(self) -> None:
         await self.collection.create_indexes([
             index([("token_hash", ASCENDING)], name="token_hash", unique=True),
             index([("user_id", ASCENDING)], name="user_id"),
@@ -62,7 +67,7 @@ class TokenStore:
             now = time.monotonic()
             self._cache = {doc["token_hash"]: (doc, now) async for doc in self.collection.find({})}
 
-    async def create(self, user_id, name, expires_in_days=None):
+    async def create(self, user_id: str, name: Any, expires_in_days: Any = None) -> tuple[Doc, str]:
         """A new token for ``user_id`` → (doc, token); the token is not stored."""
         name = token_name(name)
         if expires_in_days is not None:
@@ -78,17 +83,17 @@ class TokenStore:
         self._cache[doc["token_hash"]] = (doc, time.monotonic())
         return doc, token
 
-    async def list(self, user_id):
+    async def list(self, user_id: str) -> list[Doc]:
         cursor = self.collection.find({"user_id": user_id}).sort([("created_at", ASCENDING)])
         return await cursor.to_list(length=MAX_PER_USER * 2)
 
-    async def get(self, token_id):
+    async def get(self, token_id: Any) -> Doc:
         doc = await self.collection.find_one({"_id": token_id}) if isinstance(token_id, str) else None
         if doc is None:
             raise NotFound(f"token not found: {str(token_id)[:40]}")
         return doc
 
-    async def revoke(self, token_id):
+    async def revoke(self, token_id: str) -> Doc:
         """Delete a token; it stops working at once (in this process)."""
         doc = await self.collection.find_one_and_delete({"_id": token_id})
         if doc is None:
@@ -97,12 +102,12 @@ class TokenStore:
         self.events.publish("token.revoked", {"token_hash": doc["token_hash"]}, feed=False)
         return doc
 
-    def _on_event(self, event):
+    def _on_event(self, event: "Event") -> None:
         """Another server process revoked a token: forget it here too (within the event's delay)."""
         if event["type"] == "token.revoked" and event.get("remote"):
             self._cache.pop(event["data"]["token_hash"], None)
 
-    async def lookup(self, token):
+    async def lookup(self, token: str) -> Doc | None:
         """The doc of a valid, unexpired token; None otherwise."""
         if not token.startswith(PREFIX) or len(token) > 200:
             return None

@@ -19,12 +19,14 @@ import collections
 import datetime
 import logging
 import time
+from collections.abc import Callable
+from typing import Any, cast
 
 from bson import ObjectId
 from bson.errors import InvalidId
 
 from toolbox import clock
-from toolbox.store.db import ASCENDING, DESCENDING, index
+from toolbox.store.db import ASCENDING, DESCENDING, Database, Doc, index
 from toolbox.errors import ValidationError
 from toolbox.store.filters import name_match
 
@@ -35,7 +37,7 @@ PRUNE_EVERY = 60.0  # seconds between retention/cap passes
 MAX_REFUSAL_KEYS = 10_000  # distinct (address, action, reason) counted in one minute
 
 
-def scrub(details):
+def scrub(details: dict[str, Any] | None) -> dict[str, Any]:
     """A copy of ``details`` without keys that might hold a secret."""
     clean = {}
     for key, value in (details or {}).items():
@@ -48,18 +50,21 @@ def scrub(details):
 class AuditLog:
     """Append and read audit entries."""
 
-    def __init__(self, db, retention_days=180.0, limit=0, clock=time.time):
+    def __init__(self, db: Database, retention_days: float = 180.0, limit: int = 0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.collection = db["audit"]
         self.retention_days = retention_days
         self.limit = limit
         self.clock = clock
-        self._minute = None
-        self._refusals = {}  # (address, action, reason) -> [entry id, counts not yet written]
-        self._pruned_at = None
+        self._minute: int | None = None
+        # (address, action, reason) -> [entry id, counts not yet written]
+        self._refusals: dict[tuple[Any, str, str], list[Any]] = {}
+        self._pruned_at: float | None = None
         # Embedded database (this process is its only writer): every entry's id, oldest first.
-        self._ids = collections.deque() if getattr(db, "local_state", None) is not None else None
+        self._ids: collections.deque[ObjectId] | None = (
+            collections.deque() if getattr(db, "local_state", None) is not None else None)
 
-    async def start(self):
+    async def start(self) -> None:
         if self._ids is not None:
             cursor = self.collection.find({}, {"_id": 1}).sort([("at", ASCENDING), ("_id", ASCENDING)])
             self._ids.extend([entry["_id"] async for entry in cursor])
@@ -69,9 +74,10 @@ class AuditLog:
             index([("action", ASCENDING), ("at", DESCENDING)], name="action_at"),
         ])
 
-    async def record(self, actor, action, target=None, outcome="ok", details=None, address=None):
+    async def record(self, actor: Any, action: str, target: str | None = None, outcome: str = "ok",
+                     details: dict[str, Any] | None = None, address: str | None = None) -> Doc:
         """Append one entry.  ``actor`` is a Principal (or None for anonymous)."""
-        entry = {
+        entry: Doc = {
             "at": clock.utcnow(),
             "actor": getattr(actor, "name", None),
             "actor_id": getattr(actor, "user_id", None),
@@ -87,7 +93,8 @@ class AuditLog:
             self._ids.append(entry["_id"])
         return entry
 
-    async def record_refusal(self, action, reason, address, target=None, details=None):
+    async def record_refusal(self, action: str, reason: str, address: str | None, target: str | None = None,
+                             details: dict[str, Any] | None = None) -> None:
         """Count a refusal that needs no credentials: the first of its kind from ``address``
         in a minute is an entry, the others add to its ``details.count``."""
         minute = int(self.clock() // 60)
@@ -109,18 +116,18 @@ class AuditLog:
         if self._refusals is not refusals:  # the minute ended while this was written
             await self._flush({key: counted})
 
-    async def flush(self):
+    async def flush(self) -> None:
         """Write the refusal counts gathered since the last flush."""
         await self._flush(self._refusals)
 
-    async def _flush(self, refusals):
+    async def _flush(self, refusals: dict[tuple[Any, str, str], list[Any]]) -> None:
         for counted in list(refusals.values()):
             if counted[0] is None or not counted[1]:
                 continue  # still being inserted: its counts are written by the next flush
             pending, counted[1] = counted[1], 0  # taken before the write: counts arriving meanwhile stay
             await self.collection.update_one({"_id": counted[0]}, {"$inc": {"details.count": pending}})
 
-    async def sweep(self):
+    async def sweep(self) -> None:
         """Flush refusal counts and keep the count cap; about once a minute, the retention."""
         await self.flush()
         now = self.clock()
@@ -129,7 +136,7 @@ class AuditLog:
             self._pruned_at = now
         await self.prune(retention=retention)
 
-    async def prune(self, now=None, retention=True):
+    async def prune(self, now: datetime.datetime | None = None, retention: bool = True) -> int:
         """Delete entries past the retention (when ``retention``), and the oldest beyond the
         count cap once the log is a tenth over it; return how many."""
         now = now or clock.utcnow()
@@ -150,11 +157,11 @@ class AuditLog:
                 deleted += result.deleted_count
         return deleted
 
-    async def _prune_known(self, cutoff):
+    async def _prune_known(self, cutoff: datetime.datetime | None) -> int:
         """The embedded database's prune: this process wrote every entry and knows their ids,
         oldest first, so it deletes by id (a lookup) instead of sorting or scanning the log."""
-        ids = self._ids
-        gone = []
+        ids = cast("collections.deque[ObjectId]", self._ids)  # called only when the ids are known
+        gone: list[ObjectId] = []
         if cutoff is not None:
             while ids and ids[0].generation_time < cutoff:
                 gone.append(ids.popleft())
@@ -165,15 +172,16 @@ class AuditLog:
         return (await self.collection.delete_many({"_id": {"$in": gone}})).deleted_count
 
     @property
-    def _slack(self):
+    def _slack(self) -> int:
         return max(1, self.limit // 10)
 
-    async def list(self, actor=None, action=None, target=None, limit=50, before=None, part=False):
+    async def list(self, actor: str | None = None, action: str | None = None, target: str | None = None,
+                   limit: int = 50, before: str | datetime.datetime | None = None, part: bool = False) -> list[Doc]:
         """Newest first.  ``actor`` matches the actor's name or user id; ``part``: names,
         actions and targets containing the text given; ``before`` is a datetime bound, or
         the id of an entry (a page's ``next_before``: no entry is skipped even when several
         share a millisecond)."""
-        clauses = []
+        clauses: list[Doc] = []
         if actor is not None:
             actor = name_match(actor, part)
             clauses.append({"$or": [{"actor": actor}, {"actor_id": actor}]})
@@ -193,7 +201,7 @@ class AuditLog:
         return [entry async for entry in cursor]
 
 
-def _entry_id(text):
+def _entry_id(text: str) -> ObjectId:
     try:
         return ObjectId(text)
     except (InvalidId, TypeError):

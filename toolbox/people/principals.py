@@ -5,11 +5,13 @@ configuration (``TOOLBOX_DEFAULT_ROLE``), user changes and the console (``/auth/
 serves the ranks) all read them from here.
 """
 
+from toolbox.store.db import Doc
+
 ROLES = ("viewer", "operator", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES, start=1)}
 
 
-def display_name(doc: dict) -> str:
+def display_name(doc: Doc) -> str:
     """What to call a user in the audit log and the console."""
     return doc.get("name") or doc.get("en_name") or doc.get("email") or doc["_id"]
 
@@ -19,11 +21,11 @@ class Principal:
 
     __slots__ = ("name", "role", "user_id", "via")
 
-    def __init__(self, name: str, role: str, user_id: str | None = None, via: str = "token"):
+    def __init__(self, name: str, role: str, user_id: str | None = None, via: str = "token") -> None:
         self.name, self.role, self.user_id, self.via = name, role, user_id, via
 
     @classmethod
-    def for_user(cls, doc: dict, via: str = "session") -> "Principal":
+    def for_user(cls, doc: Doc, via: str = "session") -> "Principal":
         """The principal of a stored user (``via``: ``session`` or ``token``)."""
         return cls(display_name(doc), doc.get("role", "viewer"), user_id=doc["_id"], via=via)
 
@@ -31,5 +33,5 @@ class Principal:
         """Whether this principal has at least ``role``."""
         return ROLE_RANK.get(self.role, 0) >= ROLE_RANK[role]
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Principal({self.name!r}, {self.role!r})"

@@ -11,6 +11,7 @@ import re
 import secrets
 import time
 import urllib.parse
+from typing import Any, cast
 
 import jwt
 
@@ -20,14 +21,14 @@ REQUIRED_CLAIMS = ("sub", "exp", "iat", "sid")
 _LOCAL_PATH = re.compile(r"/(?![/\\])[!-~]*")  # printable ASCII, no leading "//" or "/\"
 
 
-def issue(user_id, secret, hours, now=None):
+def issue(user_id: str, secret: str, hours: float, now: float | None = None) -> tuple[str, dict[str, Any]]:
     """A signed session token for ``user_id`` → (token, claims)."""
     now = int(time.time() if now is None else now)
     claims = {"sub": user_id, "iat": now, "exp": now + int(hours * 3600), "sid": secrets.token_urlsafe(12)}
     return jwt.encode(claims, secret, algorithm=ALGORITHM), claims
 
 
-def read(token, secret):
+def read(token: str | None, secret: str | None) -> dict[str, Any] | None:
     """The claims of a valid, unexpired session token; None for anything else."""
     if not token or len(token) > 4096:
         return None
@@ -40,7 +41,7 @@ def read(token, secret):
     return claims
 
 
-def safe_next(value, default="/"):
+def safe_next(value: Any, default: str = "/") -> str:
     """``value`` when it is a path on this site ("/..."), else ``default`` (no open redirect)."""
     if not isinstance(value, str) or len(value) > 2000 or "\\" in value:
         return default
@@ -55,19 +56,19 @@ def safe_next(value, default="/"):
 class LocalLogin:
     """The one-time admin login link of a server without Feishu (a token per process)."""
 
-    def __init__(self, enabled):
+    def __init__(self, enabled: bool) -> None:
         self.token = secrets.token_urlsafe(24) if enabled else None
         self.used = False
 
     @property
-    def enabled(self):
+    def enabled(self) -> bool:
         return self.token is not None
 
-    def consume(self, candidate):
+    def consume(self, candidate: Any) -> bool:
         """True once, for the right token; False for a wrong one or once it was used."""
         if not self.enabled or self.used or not isinstance(candidate, str):
             return False
-        if not hmac.compare_digest(candidate.encode(), self.token.encode()):
+        if not hmac.compare_digest(candidate.encode(), cast(str, self.token).encode()):  # enabled: a token
             return False
         self.used = True
         return True

@@ -11,6 +11,8 @@ after which every try is refused with 429 and ``Retry-After`` until the window f
 
 import hmac
 import time
+from collections.abc import Callable
+from typing import Any, cast
 
 from toolbox.errors import Forbidden
 from toolbox.core.ratelimit import SlidingWindow
@@ -22,18 +24,19 @@ WINDOW = 60.0
 class TokenLogin:
     """Checks an admin-token login attempt: True, Forbidden (wrong) or RateLimited."""
 
-    def __init__(self, admin_token, enabled, per_address=FAILURES_PER_ADDRESS, clock=time.monotonic):
+    def __init__(self, admin_token: str | None, enabled: bool, per_address: int = FAILURES_PER_ADDRESS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.admin_token = admin_token or None
         self.enabled = bool(enabled and self.admin_token)
         self.per_address = SlidingWindow(per_address, WINDOW, clock)
         self.everyone = SlidingWindow(per_address * 10, WINDOW, clock)
 
-    def check(self, address, candidate):
+    def check(self, address: str, candidate: Any) -> bool:
         """Raise RateLimited when throttled, Forbidden (and count it) for a wrong token."""
         self.per_address.check(address, "failed logins from your address")
         self.everyone.check("*", "failed logins")
         if not isinstance(candidate, str) or not candidate or len(candidate) > 1024 \
-                or not hmac.compare_digest(candidate.encode(), self.admin_token.encode()):
+                or not hmac.compare_digest(candidate.encode(), cast(str, self.admin_token).encode()):
             self.per_address.hit(address)
             self.everyone.hit("*")
             raise Forbidden("this is not the admin API token the server was started with")

@@ -15,21 +15,26 @@ enabled admin user (``Conflict``).
 
 import datetime
 import secrets
+from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
 from toolbox.people.principals import ROLES
-from toolbox.store.db import ASCENDING, DuplicateKeyError, ReturnDocument, index
+from toolbox.store.db import ASCENDING, Database, Doc, DuplicateKeyError, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
+
+if TYPE_CHECKING:
+    from toolbox.people.feishu import FeishuProfile
+    from toolbox.server.config import Config
 
 LOCAL_ADMIN_ID = "local-admin"
 PROFILE_FIELDS = ("open_id", "tenant_key", "name", "en_name", "avatar_url", "email", "enterprise_email")
 
 
-def new_user_id():
+def new_user_id() -> str:
     return "u_" + secrets.token_hex(8)
 
 
-def role_arg(value):
+def role_arg(value: Any) -> str:
     """A valid role name, or ValidationError."""
     if value not in ROLES:
         raise ValidationError(f"role: one of {', '.join(ROLES)}")
@@ -39,31 +44,31 @@ def role_arg(value):
 class UserStore:
     """Read and change users; every read goes to the database (the collection is small)."""
 
-    def __init__(self, db, config):
+    def __init__(self, db: Database, config: "Config") -> None:
         self.collection = db["users"]
         self.config = config
 
-    async def start(self):
+    async def start(self) -> None:
         await self.collection.create_indexes([
             index([("union_id", ASCENDING)], name="union_id", unique=True, sparse=True),
         ])
 
-    async def get(self, user_id):
+    async def get(self, user_id: Any) -> Doc | None:
         if not isinstance(user_id, str) or not user_id:
             return None
         return await self.collection.find_one({"_id": user_id})
 
-    async def require(self, user_id):
+    async def require(self, user_id: Any) -> Doc:
         doc = await self.get(user_id)
         if doc is None:
             raise NotFound(f"user not found: {str(user_id)[:40]}")
         return doc
 
-    async def list(self, limit=10000):
+    async def list(self, limit: int = 10000) -> list[Doc]:
         cursor = self.collection.find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
         return await cursor.to_list(length=limit)
 
-    def initial_role(self, profile):
+    def initial_role(self, profile: "FeishuProfile") -> str:
         """The role of a user logging in for the first time."""
         listed = {entry.lower() for entry in self.config.admins}
         if profile.union_id.lower() in listed:
@@ -75,7 +80,7 @@ class UserStore:
                 return "admin"
         return self.config.default_role
 
-    async def upsert_feishu(self, profile):
+    async def upsert_feishu(self, profile: "FeishuProfile") -> tuple[Doc, bool]:
         """Create or refresh the user behind a Feishu profile → (doc, created)."""
         now = clock.utcnow()
         fields = {key: getattr(profile, key) for key in PROFILE_FIELDS}
@@ -94,7 +99,7 @@ class UserStore:
                     raise
         return doc, doc["created_at"] == now
 
-    async def ensure_local_admin(self):
+    async def ensure_local_admin(self) -> Doc:
         """The local admin of a server without Feishu; the role is admin at each login."""
         now = clock.utcnow()
         return await self.collection.find_one_and_update(
@@ -103,10 +108,10 @@ class UserStore:
              "$setOnInsert": {"name": LOCAL_ADMIN_ID, "local": True, "disabled": False, "created_at": now}},
             upsert=True, return_document=ReturnDocument.AFTER)
 
-    async def update(self, user_id, role=None, disabled=None):
+    async def update(self, user_id: str, role: Any = None, disabled: Any = None) -> tuple[Doc, Doc]:
         """Change role and/or disabled → (before, after); refuses to remove the last admin."""
         before = await self.require(user_id)
-        changes = {}
+        changes: dict[str, Any] = {}
         if role is not None:
             changes["role"] = role_arg(role)
         if disabled is not None:
@@ -128,7 +133,7 @@ class UserStore:
                 raise Conflict("this is the last enabled admin: make someone else admin first")
         return before, after
 
-    async def end_session(self, user_id, sid, expires_at):
+    async def end_session(self, user_id: str, sid: str, expires_at: datetime.datetime) -> None:
         """Remember that session ``sid`` was logged out (until it would have expired)."""
         await self.collection.update_one(
             {"_id": user_id}, {"$push": {"ended_sessions": {"sid": sid, "exp": expires_at}}})
@@ -136,7 +141,7 @@ class UserStore:
             {"_id": user_id}, {"$pull": {"ended_sessions": {"exp": {"$lt": clock.utcnow()}}}})
 
 
-def admin_email_warning(config):
+def admin_email_warning(config: "Config") -> str | None:
     """The start-up warning when TOOLBOX_ADMINS lists emails that will not count, else None."""
     emails = [entry for entry in config.admins if "@" in entry]
     if emails and not config.feishu_tenant_key:
@@ -146,14 +151,14 @@ def admin_email_warning(config):
     return None
 
 
-def session_ended(doc, sid):
+def session_ended(doc: Doc, sid: str) -> bool:
     """True when the user logged session ``sid`` out."""
     return any(entry.get("sid") == sid for entry in doc.get("ended_sessions") or ())
 
 
-def _is_active_admin(doc):
+def _is_active_admin(doc: Doc) -> bool:
     return doc.get("role") == "admin" and not doc.get("disabled")
 
 
-def expiry_from_timestamp(seconds):
+def expiry_from_timestamp(seconds: float) -> datetime.datetime:
     return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)

@@ -13,15 +13,19 @@ import os
 import pathlib
 import time
 import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any
 
-from tornado import web
+from tornado import httputil, web
 from tornado.log import access_log
 
-from toolbox.store.db import open_database
+from toolbox.store.db import Database, open_database
+from toolbox.server.config import Config
 from toolbox.server.wiring import Services
+from toolbox.tools.targets import Resolver
 
 
-def static_dir():
+def static_dir() -> str:
     """The console's files: the installed ``toolbox_static`` package, else the checkout's ``static/``."""
     try:
         import toolbox_static
@@ -34,7 +38,7 @@ def static_dir():
 SECRET_QUERY_KEYS = ("code", "state", "token", "secret")
 
 
-def redacted_uri(request):
+def redacted_uri(request: httputil.HTTPServerRequest) -> str:
     """The request's path and query with the values of secret-looking keys hidden."""
     if not request.query:
         return request.path
@@ -44,7 +48,7 @@ def redacted_uri(request):
     return f"{request.path}?{urllib.parse.urlencode(shown)}"
 
 
-def log_request(handler):
+def log_request(handler: web.RequestHandler) -> None:
     """Tornado's access log line, without login codes and one-time tokens."""
     status = handler.get_status()
     level = logging.INFO if status < 400 else logging.WARNING if status < 500 else logging.ERROR
@@ -63,13 +67,13 @@ JSON_400 = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json; charse
             b"X-Content-Type-Options: nosniff\r\n\r\n%s" % (len(_JSON_400_BODY), _JSON_400_BODY))
 
 
-def _answer_refusals_in_json(stream):
+def _answer_refusals_in_json(stream: Any) -> None:
     """Make ``stream`` send JSON_400 where Tornado sends its bare 400 (once per connection)."""
     if getattr(stream, "toolbox_json_refusals", False):
         return
     write = stream.write
 
-    def write_json_refusal(data):
+    def write_json_refusal(data: bytes) -> Awaitable[None]:
         return write(JSON_400 if data == BARE_400 else data)
 
     stream.write = write_json_refusal
@@ -79,14 +83,17 @@ def _answer_refusals_in_json(stream):
 class ToolboxApplication(web.Application):
     """An Application whose connections refuse malformed requests in JSON too."""
 
-    def start_request(self, server_conn, request_conn):
+    toolbox: Services  # set by make_app
+
+    def start_request(self, server_conn: object, request_conn: httputil.HTTPConnection) -> httputil.HTTPMessageDelegate:
         stream = getattr(request_conn, "stream", None)
         if stream is not None:
             _answer_refusals_in_json(stream)
         return super().start_request(server_conn, request_conn)
 
 
-def make_app(config, db=None, limits_clock=time.monotonic, resolver=None):
+def make_app(config: Config, db: Database | None = None, limits_clock: Callable[[], float] = time.monotonic,
+             resolver: Resolver | None = None) -> ToolboxApplication:
     """Build the application for ``config`` on ``db`` (default: what the config names).
 
     Secrets left unset are generated (see ``Config.resolved``).  The caller must

@@ -10,6 +10,8 @@ import dataclasses
 import os
 import re
 import secrets
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from toolbox.people.principals import ROLES
 
@@ -21,7 +23,7 @@ class ConfigError(ValueError):
 _ASCII_INT = re.compile(r"-?[0-9]{1,12}")
 
 
-def _positive_float(name, raw):
+def _positive_float(name: str, raw: str) -> float:
     try:
         value = float(raw)
     except (TypeError, ValueError):
@@ -31,7 +33,7 @@ def _positive_float(name, raw):
     return value
 
 
-def _int_in(name, raw, low, high):
+def _int_in(name: str, raw: str, low: int, high: int) -> int:
     text = str(raw).strip()
     if not _ASCII_INT.fullmatch(text):
         raise ConfigError(f"{name} must be a whole number, not {raw!r}")
@@ -41,7 +43,7 @@ def _int_in(name, raw, low, high):
     return value
 
 
-def _flag(name, raw):
+def _flag(name: str, raw: str) -> bool:
     text = str(raw).strip().lower()
     if text in ("1", "true", "yes", "on"):
         return True
@@ -50,14 +52,14 @@ def _flag(name, raw):
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
-def _csv(name, raw):
+def _csv(name: str, raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in str(raw).split(",") if part.strip())
 
 
 MIN_SECRET_LENGTH = 32
 
 
-def _secret(name, raw):
+def _secret(name: str, raw: str) -> str:
     """A secret or token an operator sets: at least MIN_SECRET_LENGTH characters."""
     if len(raw) < MIN_SECRET_LENGTH:
         raise ConfigError(f"{name} must be at least {MIN_SECRET_LENGTH} characters long "
@@ -65,7 +67,7 @@ def _secret(name, raw):
     return raw
 
 
-def _mongodb_uri(name, raw):
+def _mongodb_uri(name: str, raw: str) -> str:
     """A MongoDB connection string that PyMongo can use (checked without connecting)."""
     from pymongo import uri_parser
     from pymongo.errors import PyMongoError
@@ -83,7 +85,7 @@ def _mongodb_uri(name, raw):
     return raw
 
 
-def _role(name, raw):
+def _role(name: str, raw: str) -> str:
     if raw not in ROLES:
         raise ConfigError(f"{name} must be one of {', '.join(ROLES)}, not {raw!r}")
     return raw
@@ -91,7 +93,7 @@ def _role(name, raw):
 
 # (field, environment variable, flag, parser, default, help)
 # A default of None means "not set"; parsers receive the raw string.
-_SETTINGS = [
+_SETTINGS: list[tuple[str, str, str, Callable[..., Any], Any, str]] = [
     ("host", "HOST", "--host", str, "127.0.0.1", "address to listen on"),
     ("port", "PORT", "--port", lambda n, v: _int_in(n, v, 0, 65535), 8000, "port to listen on"),
     ("mongodb_uri", "MONGODB_URI", "--mongodb-uri", _mongodb_uri, None,
@@ -216,39 +218,40 @@ class Config:
     generated: tuple = ()
 
     @property
-    def embedded(self):
+    def embedded(self) -> bool:
         """True when no MongoDB URI is given: the in-memory database."""
         return not self.mongodb_uri
 
     @property
-    def feishu_enabled(self):
+    def feishu_enabled(self) -> bool:
         """True when a Feishu app id and secret are configured."""
         return bool(self.feishu_app_id and self.feishu_app_secret)
 
     @property
-    def effective_history_limit(self):
+    def effective_history_limit(self) -> int:
         """How many finished tasks to keep (0 = unlimited)."""
         if self.history_limit is not None:
             return self.history_limit
         return 5000 if self.embedded else 0
 
     @property
-    def effective_audit_limit(self):
+    def effective_audit_limit(self) -> int:
         """How many audit entries to keep (0 = unlimited): a cap on the embedded database."""
         if self.audit_limit is not None:
             return self.audit_limit
         return 20000 if self.embedded else 0
 
     @property
-    def effective_agent_refresh(self):
+    def effective_agent_refresh(self) -> float:
         """Seconds between agent-cache refreshes (0 = never: nobody else writes)."""
         if self.agent_refresh is not None:
             return self.agent_refresh
         return 0.0 if self.embedded else 2.0
 
-    def resolved(self):
+    def resolved(self) -> "Config":
         """Return a copy with generated secrets for the settings left unset."""
-        changes, generated = {}, []
+        changes: dict[str, Any] = {}
+        generated: list[str] = []
         if not self.secret:
             changes["secret"] = secrets.token_urlsafe(32)
             generated.append("secret")
@@ -258,7 +261,7 @@ class Config:
         return dataclasses.replace(self, generated=tuple(generated), **changes)
 
     @classmethod
-    def load(cls, argv=None, environ=None):
+    def load(cls, argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> "Config":
         """Read environment variables, then command-line flags (flags win)."""
         environ = os.environ if environ is None else environ
         parser = argparse.ArgumentParser(
@@ -272,7 +275,7 @@ class Config:
                 parser.add_argument(flag, dest=field, metavar=env,
                                     help=f"{help_text} [{env}, default {default}]")
         args = parser.parse_args(argv)
-        values = {}
+        values: dict[str, Any] = {}
         for field, env, flag, parse, default, _help in _SETTINGS:
             raw = getattr(args, field)
             name = flag if raw is not None else env

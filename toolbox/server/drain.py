@@ -22,6 +22,12 @@ Linux can hand such connections to another listener of the port
 
 import asyncio
 import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tornado.httpserver import HTTPServer
+
+    from toolbox.server.wiring import Services
 
 log = logging.getLogger("toolbox.drain")
 
@@ -32,18 +38,19 @@ LIMIT_SECONDS = 30.0
 class Requests:
     """The HTTP requests in flight in this process, and whether it is stopping."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.in_flight = 0
         self.draining = False
 
-    def opened(self):
+    def opened(self) -> None:
         self.in_flight += 1
 
-    def closed(self):
+    def closed(self) -> None:
         self.in_flight -= 1
 
 
-async def stop_gracefully(toolbox, server, settle=SETTLE_SECONDS, limit=LIMIT_SECONDS):
+async def stop_gracefully(toolbox: "Services", server: "HTTPServer", settle: float = SETTLE_SECONDS,
+                          limit: float = LIMIT_SECONDS) -> None:
     """Stop ``server`` (a Tornado HTTPServer) and ``toolbox`` answering everything first."""
     loop = asyncio.get_running_loop()
     started = loop.time()

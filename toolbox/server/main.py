@@ -5,6 +5,7 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import Callable
 
 from toolbox.server.config import Config, ConfigError
 
@@ -14,11 +15,11 @@ MAX_BUFFERED_BODY = 8 * 1024 * 1024
 GC_YOUNG_THRESHOLD = 10_000
 
 
-def _say(line):
+def _say(line: str) -> None:
     print(line, flush=True)
 
 
-async def serve(config, ready=None):
+async def serve(config: Config, ready: Callable[[str], object] | None = None) -> None:
     """Run the server until SIGTERM/SIGINT."""
     from pymongo.errors import PyMongoError
 
@@ -87,7 +88,7 @@ async def serve(config, ready=None):
     _say("toolbox: stopped")
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``toolbox`` console script."""
     try:
         config = Config.load(argv)

@@ -20,6 +20,8 @@ Counts come from event listeners (the services are not told about metrics).
 
 import datetime
 import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily
@@ -27,31 +29,40 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from toolbox.task_states import DISPATCHED, QUEUED
 
+if TYPE_CHECKING:
+    from toolbox.core.agents import AgentRegistry
+    from toolbox.core.bus import Hub
+    from toolbox.core.console_feed import ConsoleFeed
+    from toolbox.core.dispatcher import ParkedFetches
+    from toolbox.core.events import Event
+    from toolbox.core.tasks import TaskService
+
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
-def _parse(iso):
+def _parse(iso: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(iso.replace("Z", "+00:00"))
 
 
 class _CounterOf:
     """A counter whose value another object keeps (read when scraped)."""
 
-    def __init__(self, name, documentation, value):
+    def __init__(self, name: str, documentation: str, value: Callable[[], float]) -> None:
         self.name, self.documentation, self.value = name, documentation, value
 
-    def describe(self):
+    def describe(self) -> list[CounterMetricFamily]:
         return [CounterMetricFamily(self.name, self.documentation)]
 
-    def collect(self):
+    def collect(self) -> Iterator[CounterMetricFamily]:
         yield CounterMetricFamily(self.name, self.documentation, value=self.value())
 
 
 class Metrics:
     """The registry of one server process, kept up to date from its events."""
 
-    def __init__(self, events, tasks, parked, agents, console_feed, process, database):
+    def __init__(self, events: "Hub", tasks: "TaskService", parked: "ParkedFetches", agents: "AgentRegistry",
+                 console_feed: "ConsoleFeed", process: str, database: str) -> None:
         self.tasks, self.parked, self.agents, self.console_feed = tasks, parked, agents, console_feed
         self.registry = CollectorRegistry(auto_describe=True)
         Gauge("toolbox_process_info", "This server process", ["process", "database"],
@@ -75,7 +86,7 @@ class Metrics:
         events.subscribe(self._on_event)
         events.subscribe_feed(self._on_feed)
 
-    def _on_event(self, event):
+    def _on_event(self, event: "Event") -> None:
         if event.get("remote") or not event["type"].startswith("task."):
             return  # each process counts its own
         data = event["data"]
@@ -85,11 +96,11 @@ class Metrics:
         elif data.get("outcome") and data.get("finished_at"):
             self._finished.labels(data["outcome"]).inc()
 
-    def _on_feed(self, event):
+    def _on_feed(self, event: "Event") -> None:
         if event["type"] == "task.done":  # the event consoles wait for (one per task, not five)
             self._event.observe(max(time.time() - event["at"], 0.0))
 
-    async def render(self):
+    async def render(self) -> bytes:
         """The text exposition, with the task counts read now."""
         for state in (QUEUED, DISPATCHED):
             self._unfinished.labels(state).set(await self.tasks.unfinished.count_documents({"state": state}))

@@ -7,16 +7,21 @@ Every operation also has a ``default`` answer: the one error shape, ``Error``.
 """
 
 import copy
+from collections.abc import Iterable
+from typing import Any
 
 from toolbox.people.principals import ROLES
 from toolbox.presenters import RESULT_PREVIEW_BYTES
 from toolbox.task_states import TASK_STATES
 from toolbox.validation import MAX_COMMAND_LENGTH, MAX_TAGS
 
+# A piece of the OpenAPI document (a schema, an operation, an answer).
+Schema = dict[str, Any]
+
 MAX_ID = 2**62
 
 
-def _nullable(schema):
+def _nullable(schema: Schema) -> Schema:
     schema = dict(schema)
     schema["type"] = [schema["type"], "null"]
     return schema
@@ -32,8 +37,8 @@ PLATFORM = {"type": "string", "enum": ["linux", "windows"]}
 ROLE = {"type": "string", "enum": list(ROLES)}
 
 
-def _object(properties, required=(), additional=True):
-    schema = {"type": "object", "properties": properties}
+def _object(properties: Schema, required: Iterable[str] = (), additional: bool = True) -> Schema:
+    schema: Schema = {"type": "object", "properties": properties}
     if required:
         schema["required"] = list(required)
     if not additional:
@@ -41,11 +46,11 @@ def _object(properties, required=(), additional=True):
     return schema
 
 
-def _ref(name):
+def _ref(name: str) -> Schema:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _items(name, paged=False):
+def _items(name: str, paged: bool = False) -> Schema:
     properties = {"items": {"type": "array", "items": _ref(name)}}
     if paged:
         properties["next_before"] = {"type": ["integer", "string", "null"]}
@@ -120,12 +125,12 @@ AGENT: list[dict] = [{"agentToken": []}]
 PUBLIC: list[dict] = []
 
 
-def _json(schema):
+def _json(schema: Schema) -> Schema:
     return {"content": {"application/json": {"schema": schema}}}
 
 
-def _answer(description, schema=None):
-    answer = {"description": description}
+def _answer(description: str, schema: Schema | None = None) -> Schema:
+    answer: Schema = {"description": description}
     if schema is not None:
         answer.update(_json(schema))
     return answer
@@ -138,16 +143,17 @@ ERROR_TEXT = {400: "malformed request: a field is missing, of the wrong type or 
               503: "the database does not answer"}
 
 
-def operation(summary, ok=None, ok_status=200, errors=(), params=(), body=None, security=BEARER, role=None,
-              extra=None):
+def operation(summary: str, ok: Schema | None = None, ok_status: int = 200, errors: Iterable[int] = (),
+              params: Iterable[Schema] = (), body: Schema | None = None, security: Any = BEARER, role: str | None = None,
+              extra: Schema | None = None) -> Schema:
     """One operation: its answers are ``ok`` (a schema, or a full answer) plus the errors."""
-    responses = {}
+    responses: Schema = {}
     if ok is not None:
         responses[str(ok_status)] = ok if "description" in ok else _answer("success", ok)
     for status in errors:
         responses[str(status)] = {"$ref": f"#/components/responses/E{status}"}
     responses["default"] = {"$ref": "#/components/responses/Error"}
-    op = {"summary": summary, "responses": responses, "security": security}
+    op: Schema = {"summary": summary, "responses": responses, "security": security}
     if role:
         op["description"] = f"Needs the {role} role."
     if params:
@@ -158,11 +164,11 @@ def operation(summary, ok=None, ok_status=200, errors=(), params=(), body=None, 
     return op
 
 
-def query(name, schema, description=""):
+def query(name: str, schema: Schema, description: str = "") -> Schema:
     return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
 
 
-def path(name, schema):
+def path(name: str, schema: Schema) -> Schema:
     return {"name": name, "in": "path", "required": True, "schema": schema}
 
 
@@ -335,9 +341,9 @@ DOCUMENT = {
 }
 
 
-def document(server_url=None):
+def document(server_url: str | None = None) -> Schema:
     """The OpenAPI document (a fresh copy), naming ``server_url`` as its server when given."""
-    doc = copy.deepcopy(DOCUMENT)
+    doc: Schema = copy.deepcopy(DOCUMENT)
     if server_url:
         doc["servers"] = [{"url": server_url}]
     return doc

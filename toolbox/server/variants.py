@@ -17,27 +17,35 @@ get the right parts through their constructors and never ask which database they
 
 import dataclasses
 import time
+from collections.abc import Callable
 
-from toolbox.core.bus import MongoBus
-from toolbox.core.claims import LocalClaims, SharedClaims
+from toolbox.core.bus import Hub, MongoBus
+from toolbox.core.claims import Claims, LocalClaims, SharedClaims
 from toolbox.core.events import EventHub
 from toolbox.core.job_owners import SharedOwners, SoleOwner
 from toolbox.core.ratelimit import SlidingWindow, TargetLimiter
 from toolbox.core.shared_limits import SharedTargets, SharedWindow
+from toolbox.server.config import Config
+from toolbox.store.db import Database
+
+# Each part's two kinds (the table above), as the services are handed them.
+JobWindow = SlidingWindow | SharedWindow
+Targets = TargetLimiter | SharedTargets
+Owners = SoleOwner | SharedOwners
 
 
 @dataclasses.dataclass
 class Parts:
     """What differs between the embedded and the shared database."""
 
-    events: object
-    claims: object
-    per_user: object
-    targets: object
-    owners: object
+    events: Hub
+    claims: Claims
+    per_user: JobWindow
+    targets: Targets
+    owners: Owners
 
 
-def parts_for(config, db, clock=time.monotonic):
+def parts_for(config: Config, db: Database, clock: Callable[[], float] = time.monotonic) -> Parts:
     """The parts for ``db``: in memory when it is embedded, in the database otherwise.
 
     The embedded database can be shared only by passing its object around (tests run

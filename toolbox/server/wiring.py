@@ -6,6 +6,7 @@ Handlers reach it as ``self.application.toolbox``; tests build one per app.
 import asyncio
 import time
 import logging
+from collections.abc import Callable
 
 from toolbox.core.agents import AgentRegistry
 from toolbox.people.api_tokens import TokenStore
@@ -24,7 +25,10 @@ from toolbox.core.tasks import TaskService
 from toolbox.task_states import AGENT_OFFLINE
 from toolbox.people.token_login import TokenLogin
 from toolbox.people.users import UserStore
+from toolbox.server.config import Config
 from toolbox.server.variants import parts_for
+from toolbox.store.db import Database
+from toolbox.tools.targets import Resolver
 
 log = logging.getLogger("toolbox")
 
@@ -32,7 +36,8 @@ log = logging.getLogger("toolbox")
 class Services:
     """Store, agents, tasks and jobs, dispatcher, event hub, live feed, audit log, users and tokens."""
 
-    def __init__(self, config, db, limits_clock=time.monotonic, resolver=None):
+    def __init__(self, config: Config, db: Database, limits_clock: Callable[[], float] = time.monotonic,
+                 resolver: Resolver | None = None) -> None:
         self.config = config
         self.db = db
         self.requests = Requests()  # in flight, and whether the process is stopping (toolbox.server.drain)
@@ -55,9 +60,9 @@ class Services:
         self.users = UserStore(db, config)
         self.tokens = TokenStore(db, self.events, authoritative=db.embedded,
                                  refresh=config.effective_agent_refresh or 2.0)
-        self.feishu = None
+        self.feishu: FeishuClient | None = None
         if config.feishu_enabled:
-            self.feishu = FeishuClient(config.feishu_app_id, config.feishu_app_secret,
+            self.feishu = FeishuClient(config.feishu_app_id, config.feishu_app_secret,  # type: ignore[arg-type]  # both set
                                        accounts_url=config.feishu_accounts_url,
                                        open_url=config.feishu_open_url)
         self.local_login = LocalLogin(enabled=not config.feishu_enabled)
@@ -65,10 +70,10 @@ class Services:
                                process=parts.owners.instance or "embedded",
                                database="embedded" if db.embedded else "mongodb")
         self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
-        self._sweeper = None
+        self._sweeper: asyncio.Future[None] | None = None
         self._last_refresh = 0.0
 
-    async def start(self):
+    async def start(self) -> None:
         """Open the event hub, create indexes, load the agents and start the sweeper."""
         await self.events.start()
         await self.agents.start()
@@ -82,11 +87,11 @@ class Services:
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
     @property
-    def local_login_url_token(self):
+    def local_login_url_token(self) -> str | None:
         """The one-time local login token (None when Feishu is configured)."""
         return self.local_login.token
 
-    async def stop(self):
+    async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
             try:
@@ -99,7 +104,7 @@ class Services:
         await self.jobs.stop()
         await self.events.stop()
 
-    async def sweep_once(self):
+    async def sweep_once(self) -> None:
         """End stale tasks and overdue jobs, move finished tasks to history, wake cross-process work."""
         await self.tasks.expire()
         await self.jobs.sweep()
@@ -115,7 +120,7 @@ class Services:
         for name in await self.agents.check_offline():
             await self.tasks.end_in_flight(name, AGENT_OFFLINE)
 
-    async def _sweep_forever(self):
+    async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self.config.sweep_interval)
             try:

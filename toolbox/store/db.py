@@ -12,6 +12,8 @@ The embedded database (mongomock) scans the whole collection on every query, eve
 import datetime
 import logging
 import urllib.parse
+from collections.abc import Iterator
+from typing import Any
 
 import pymongo
 from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne  # noqa: F401  (re-exported)
@@ -19,25 +21,31 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError  # no
 
 log = logging.getLogger("toolbox.db")
 
+# A MongoDB document as the driver hands it over (and as toolBox builds one to store).
+Doc = dict[str, Any]
+# A collection, a change stream, a client: Motor's (or mongomock's) objects, untyped here
+# so that no other module imports Motor to name them.
+Collection = Any
+
 DEFAULT_DB_NAME = "toolbox"
 
 
 class Database:
     """A client and the toolBox database on it, with a way to close both."""
 
-    def __init__(self, client, name, embedded):
+    def __init__(self, client: Any, name: str, embedded: bool) -> None:
         self.client = client
         self.db = client[name]
         self.name = name
         self.embedded = embedded
         # Facts that hold only while this process is the database's sole user: true
         # of the embedded database (shared only by passing this object around).
-        self.local_state = {} if embedded else None
+        self.local_state: dict[str, Any] | None = {} if embedded else None
 
-    def __getitem__(self, collection):
+    def __getitem__(self, collection: str) -> Collection:
         return self.db[collection]
 
-    async def ping(self):
+    async def ping(self) -> None:
         """Raise when the store does not answer."""
         if self.embedded:
             # mongomock has no server to ping: a trivial read proves it answers.
@@ -45,35 +53,35 @@ class Database:
         else:
             await self.client.admin.command("ping")
 
-    async def cluster_time(self):
+    async def cluster_time(self) -> Any:
         """The database's current operation time (a BSON Timestamp; shared database only)."""
         reply = await self.client.admin.command("ping")
         return reply.get("operationTime") or reply["$clusterTime"]["clusterTime"]
 
-    def watch(self, pipeline, **options):
+    def watch(self, pipeline: list[Doc], **options: Any) -> Any:
         """A change stream on the whole database (shared database only: a replica set)."""
         return self.db.watch(pipeline, **options)
 
-    async def drop(self):
+    async def drop(self) -> None:
         """Drop the whole database (tests only)."""
         await self.client.drop_database(self.name)
 
-    def close(self):
+    def close(self) -> None:
         self.client.close()
 
 
-def database_name_from_uri(uri):
+def database_name_from_uri(uri: str) -> str:
     """The database named in a MongoDB URI's path, or toolBox's default."""
     path = urllib.parse.urlsplit(uri).path.lstrip("/")
     return path or DEFAULT_DB_NAME
 
 
-def open_database(uri=None, name=None, server_timeout_ms=5000):
+def open_database(uri: str | None = None, name: str | None = None, server_timeout_ms: int = 5000) -> Database:
     """Open the real MongoDB at ``uri``, or the embedded in-memory one when it is None."""
     if uri:
         from motor.motor_asyncio import AsyncIOMotorClient
 
-        client = AsyncIOMotorClient(uri, serverSelectionTimeoutMS=server_timeout_ms, tz_aware=True)
+        client: Any = AsyncIOMotorClient(uri, serverSelectionTimeoutMS=server_timeout_ms, tz_aware=True)
         return Database(client, name or database_name_from_uri(uri), embedded=False)
     from mongomock_motor import AsyncMongoMockClient
 
@@ -87,7 +95,7 @@ def open_database(uri=None, name=None, server_timeout_ms=5000):
 _ID_LOOKUP_TYPES = (int, str, bytes)
 
 
-def _install_embedded_id_lookup():
+def _install_embedded_id_lookup() -> None:
     """Make mongomock answer ``{"_id": value}`` and ``{"_id": {"$in": [...]}}`` filters
     from its ``_id``-keyed store.
 
@@ -107,7 +115,7 @@ def _install_embedded_id_lookup():
         return
     exact_types = _ID_LOOKUP_TYPES + (ObjectId,)
 
-    def candidate_ids(filter):
+    def candidate_ids(filter: Any) -> tuple[Any, ...] | dict[Any, None] | None:
         """The ``_id`` values the filter can match, or None when it does not pin them."""
         key = filter.get("_id") if isinstance(filter, dict) else None
         if type(key) in exact_types:
@@ -118,12 +126,12 @@ def _install_embedded_id_lookup():
                 return dict.fromkeys(values)  # unique, in order
         return None
 
-    def quick_checks(filter):
+    def quick_checks(filter: Any) -> list[tuple[str, Any, Any]]:
         """Tests that rule documents out cheaply, from the filter's top-level conditions
         ``field: "s"``, ``field: {"$in": ["s", ...]}`` (a document whose field holds another
         string, or nothing, cannot match) and ``field: {"$lt": date}`` (nor one whose field
         holds a later date).  Anything else (arrays, other types) is left to the full filter."""
-        checks = []
+        checks: list[tuple[str, Any, Any]] = []
         for key, value in filter.items() if isinstance(filter, dict) else ():
             if key.startswith("$") or "." in key:
                 continue
@@ -138,7 +146,7 @@ def _install_embedded_id_lookup():
                     checks.append((key, None, arg))  # stored dates and the filter's are naive UTC
         return checks
 
-    def may_match(checks, document):
+    def may_match(checks: list[tuple[str, Any, Any]], document: Doc) -> bool:
         for key, allowed, before in checks:
             value = document.get(key)
             if allowed is not None:
@@ -148,7 +156,7 @@ def _install_embedded_id_lookup():
                 return False
         return True
 
-    def iter_documents(self, filter):
+    def iter_documents(self: Any, filter: Any) -> Iterator[Doc]:
         ids = candidate_ids(filter)
         if ids is None:
             checks = quick_checks(filter)
@@ -169,11 +177,11 @@ def _install_embedded_id_lookup():
             return iter(documents)
         return iter([document for document in documents if filtering.filter_applies(rest, document)])
 
-    iter_documents.toolbox_id_lookup = True
-    collection.Collection._iter_documents = iter_documents
+    iter_documents.toolbox_id_lookup = True  # type: ignore[attr-defined]  # a marker on the function
+    collection.Collection._iter_documents = iter_documents  # type: ignore[method-assign]  # the patch itself
 
 
-def _install_embedded_bulk_sort():
+def _install_embedded_bulk_sort() -> None:
     """Let mongomock take pymongo's ``UpdateOne`` in ``bulk_write``.
 
     Since pymongo 4.9 an ``UpdateOne`` hands the bulk builder a ``sort`` argument (MongoDB
@@ -186,15 +194,15 @@ def _install_embedded_bulk_sort():
     if add_update is None or getattr(add_update, "toolbox_sort", False):
         return
 
-    def add_update_without_sort(self, *args, sort=None, **kwargs):
+    def add_update_without_sort(self: Any, *args: Any, sort: Any = None, **kwargs: Any) -> Any:
         if sort is not None:
             raise NotImplementedError("mongomock: a sorted update in bulk_write")
         return add_update(self, *args, **kwargs)
 
-    add_update_without_sort.toolbox_sort = True
-    collection.BulkOperationBuilder.add_update = add_update_without_sort
+    add_update_without_sort.toolbox_sort = True  # type: ignore[attr-defined]  # a marker on the function
+    collection.BulkOperationBuilder.add_update = add_update_without_sort  # type: ignore[method-assign]  # the patch
 
 
-def index(keys, **options):
+def index(keys: list[tuple[str, Any]], **options: Any) -> pymongo.IndexModel:
     """An index model: ``index([("agent", ASCENDING)], unique=True)``."""
     return pymongo.IndexModel(keys, **options)

@@ -7,13 +7,14 @@ filter is never a pattern of its own.  Real MongoDB and the embedded database bo
 """
 
 import re
+from typing import Any
 
 from toolbox.errors import ValidationError
 
 MATCH_MODES = ("exact", "part")
 
 
-def match_mode(text):
+def match_mode(text: str | None) -> bool:
     """True for ``part``, False for ``exact`` (or nothing); ValidationError otherwise."""
     if text in (None, "", "exact"):
         return False
@@ -22,7 +23,7 @@ def match_mode(text):
     raise ValidationError(f"match: must be one of {', '.join(MATCH_MODES)}")
 
 
-def name_match(value, part=False):
+def name_match(value: str, part: bool = False) -> Any:
     """The query value for a name filter: ``value`` itself, or any name containing it."""
     if not part:
         return value

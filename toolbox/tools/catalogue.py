@@ -25,7 +25,8 @@ for the formulas); it adds no grace.
 
 from dataclasses import dataclass, field as dc_field
 import math
-from typing import Optional
+from collections.abc import Callable
+from typing import Any, Optional
 import re
 
 from toolbox.tools import commands as cmd
@@ -69,7 +70,7 @@ class Param:
     ip_only: bool = False  # host: IP literal only
     service_labels: bool = False  # host: allow DNS service labels such as _dmarc
 
-    def describe(self):
+    def describe(self) -> dict[str, Any]:
         """Return the JSON description used by GET /api/tools."""
         return {
             "name": self.name,
@@ -82,7 +83,7 @@ class Param:
             "description": self.description,
         }
 
-    def validate(self, value):
+    def validate(self, value: Any) -> Any:
         """Return the normalized value or raise ToolError naming this parameter."""
         if self.type == "host":
             return validate_host(
@@ -96,7 +97,7 @@ class Param:
             return self._validate_choice(value)
         raise AssertionError(f"unknown parameter type {self.type}")
 
-    def _validate_int(self, value):
+    def _validate_int(self, value: Any) -> int:
         """Accept a JSON int (not bool) or a string of ASCII digits, within bounds."""
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise ToolError(self.name, f"{self.name}: must be an integer")
@@ -110,13 +111,13 @@ class Param:
             )
         return value
 
-    def _validate_choice(self, value):
+    def _validate_choice(self, value: Any) -> str:
         """Accept one of ``choices`` case-insensitively."""
         if isinstance(value, str) and value.isascii():
-            for choice in self.choices:
+            for choice in self.choices:  # type: ignore[union-attr]  # a choice parameter has choices
                 if value.upper() == choice.upper():
                     return choice
-        raise ToolError(self.name, f"{self.name}: must be one of {', '.join(self.choices)}")
+        raise ToolError(self.name, f"{self.name}: must be one of {', '.join(self.choices)}")  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -130,14 +131,14 @@ class Tool:
     builders: dict  # platform -> callable(params) -> list[str]
     limits: dict  # platform -> callable(params) -> seconds (see time_limit)
     target_param: str = "target"
-    check: object = None  # optional callable(params) raising ToolError (cross-field rules)
+    check: Callable[[cmd.Params], None] | None = None  # optional callable(params) raising ToolError (cross-field rules)
     param_map: dict = dc_field(init=False, repr=False, compare=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         object.__setattr__(self, "param_map", {p.name: p for p in self.params})
 
     @property
-    def platforms(self):
+    def platforms(self) -> list[str]:
         """Platforms this tool can run on, in PLATFORMS order."""
         return [p for p in PLATFORMS if p in self.builders]
 
@@ -145,18 +146,18 @@ class Tool:
 # --- Parameter factories ---
 
 
-def _target(description="Hostname, IPv4 or IPv6 address", **kwargs):
+def _target(description: str = "Hostname, IPv4 or IPv6 address", **kwargs: Any) -> Param:
     return Param("target", "host", description, required=True, **kwargs)
 
 
-def _int(name, low, high, default, description, required=False):
+def _int(name: str, low: int, high: int, default: int | None, description: str, required: bool = False) -> Param:
     return Param(name, "int", description, required=required, default=default, min=low, max=high)
 
 
 # --- Cross-field checks ---
 
 
-def _dig_check(p):
+def _dig_check(p: cmd.Params) -> None:
     if is_ip_literal(p["target"]) and p["record_type"] != "PTR":
         raise ToolError(
             "target",
@@ -249,7 +250,7 @@ TOOLS = {tool.name: tool for tool in _TOOL_LIST}
 # --- Public API ---
 
 
-def describe_tools():
+def describe_tools() -> list[dict[str, Any]]:
     """Return the tool catalogue for GET /api/tools."""
     return [
         {
@@ -263,14 +264,14 @@ def describe_tools():
     ]
 
 
-def _get_tool(tool_name):
+def _get_tool(tool_name: Any) -> Tool:
     tool = TOOLS.get(tool_name) if isinstance(tool_name, str) else None
     if tool is None:
         raise ToolError(None, f"unknown tool: {shown(tool_name)}")
     return tool
 
 
-def validate_params(tool_name, params):
+def validate_params(tool_name: Any, params: Any) -> cmd.Params:
     """Return ``params`` normalized with defaults filled; raise ToolError if invalid."""
     tool = _get_tool(tool_name)
     if params is None:
@@ -281,7 +282,7 @@ def validate_params(tool_name, params):
         if key not in tool.param_map:
             name = key[:64] if isinstance(key, str) else repr(key)
             raise ToolError(name, f"{shown(key)}: unknown parameter for tool {tool.name}")
-    result = {}
+    result: cmd.Params = {}
     for param in tool.params:
         value = params.get(param.name)
         if value is None or value == "":
@@ -295,21 +296,21 @@ def validate_params(tool_name, params):
     return result
 
 
-def build_argv(tool_name, params, platform):
+def build_argv(tool_name: Any, params: Any, platform: str) -> list[str]:
     """Return the argv list for ``platform``; ``params`` are re-validated defensively."""
     tool = _get_tool(tool_name)
     _check_platform(tool, tool.builders, platform)
     return _argv(tool, validate_params(tool_name, params), platform)
 
 
-def _check_platform(tool, table, platform):
+def _check_platform(tool: Tool, table: dict[str, Any], platform: str) -> None:
     if platform not in PLATFORMS:
         raise ToolError(None, f"platform: must be one of {', '.join(PLATFORMS)}")
     if platform not in table:
         raise ToolError(None, f"{tool.name}: not available on {platform} agents")
 
 
-def _argv(tool, params, platform):
+def _argv(tool: Tool, params: cmd.Params, platform: str) -> list[str]:
     """The argv list from validated ``params``, refused if any argument is not one safe token."""
     argv = tool.builders[platform](params)
     for arg in argv:
@@ -318,17 +319,17 @@ def _argv(tool, params, platform):
     return argv
 
 
-def _limit(tool, params, platform):
+def _limit(tool: Tool, params: cmd.Params, platform: str) -> int:
     """Whole seconds the command for validated ``params`` can run on ``platform``."""
     return math.ceil(tool.limits[platform](params))
 
 
-def build_command(tool_name, params, platform):
+def build_command(tool_name: Any, params: Any, platform: str) -> str:
     """Return the command line the agent splits on whitespace and runs without a shell."""
     return " ".join(build_argv(tool_name, params, platform))
 
 
-def time_limit(tool_name, params, platform):
+def time_limit(tool_name: Any, params: Any, platform: str) -> int:
     """Return the most whole seconds the built command can run on ``platform``.
 
     An upper bound derived from the parameters and the fixed options of the command,
@@ -339,12 +340,12 @@ def time_limit(tool_name, params, platform):
     return _limit(tool, validate_params(tool_name, params), platform)
 
 
-def target_of(tool_name, params):
+def target_of(tool_name: Any, params: Any) -> str:
     """Return the host the tool aims at (the URL's host for curl), for rate limits."""
     return tool_request(tool_name, params).target
 
 
-def full_target(tool_name, params, target=None):
+def full_target(tool_name: Any, params: Any, target: str | None = None) -> str | None:
     """What a job aims at as people name it: the whole URL for curl, host:port for tcp,
     the name and its DNS server for dig, else the host (``target`` when params lack it)."""
     params = params if isinstance(params, dict) else {}
@@ -360,7 +361,7 @@ def full_target(tool_name, params, target=None):
     return host
 
 
-def contacted_hosts(tool_name, params):
+def contacted_hosts(tool_name: Any, params: Any) -> list[str]:
     """Return every host the agent will contact: the target, plus the DNS server for dig."""
     return list(tool_request(tool_name, params).hosts)
 
@@ -384,7 +385,7 @@ class ToolRequest:
         return command, _limit(tool, self.params, platform)
 
 
-def tool_request(tool_name: str, params) -> ToolRequest:
+def tool_request(tool_name: str, params: Any) -> ToolRequest:
     """Validate ``params`` for ``tool_name`` once into a :class:`ToolRequest`; ToolError if invalid."""
     tool = _get_tool(tool_name)
     params = validate_params(tool_name, params)

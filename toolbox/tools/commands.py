@@ -32,8 +32,14 @@ grace covers it.  Windows bounds use Windows' documented defaults; they were not
 measured here.
 """
 
+from collections.abc import Callable
+from typing import Any
+
 from toolbox.tools.parsers import CURL_WRITE_OUT, TCP_CHECK_PERL
 from toolbox.tools.targets import is_ip_literal
+
+# A tool's validated parameters (``toolbox.tools.catalogue.validate_params``), by name.
+Params = dict[str, Any]
 
 
 # --- Command builders (each returns an argv list) ---
@@ -43,30 +49,30 @@ DIG_TRIES = 2  # dig +tries (tries per server); nslookup -retry is DIG_TRIES - 1
 TRACE_PROBES = 3  # probes per hop (traceroute -q; tracert always sends 3)
 
 
-def ping_linux(p):
+def ping_linux(p: Params) -> list[str]:
     # -n: no reverse lookup of each reply's address (unbounded time, and not asked for).
     return ["ping", "-n", "-c", str(p["count"]), "-W", str(p["timeout"]), p["target"]]
 
 
-def ping_windows(p):
+def ping_windows(p: Params) -> list[str]:
     return ["ping", "-n", str(p["count"]), "-w", str(p["timeout"] * 1000), p["target"]]
 
 
-def traceroute_linux(p):
+def traceroute_linux(p: Params) -> list[str]:
     return ["traceroute", "-n", "-m", str(p["max_hops"]), "-w", str(p["timeout"]),
             "-q", str(TRACE_PROBES), p["target"]]
 
 
-def traceroute_windows(p):
+def traceroute_windows(p: Params) -> list[str]:
     return ["tracert", "-d", "-h", str(p["max_hops"]), "-w", str(p["timeout"] * 1000),
             p["target"]]
 
 
-def mtr_linux(p):
+def mtr_linux(p: Params) -> list[str]:
     return ["mtr", "-r", "-n", "-c", str(p["count"]), p["target"]]
 
 
-def dig_linux(p):
+def dig_linux(p: Params) -> list[str]:
     argv = ["dig", f"+time={DIG_TRY_SECONDS}", f"+tries={DIG_TRIES}"]
     if p["server"]:
         argv.append("@" + p["server"])
@@ -75,7 +81,7 @@ def dig_linux(p):
     return argv + [p["target"], p["record_type"]]
 
 
-def dig_windows(p):
+def dig_windows(p: Params) -> list[str]:
     # A fully qualified name (trailing dot) is asked as given, like dig does, instead of
     # being tried with each DNS suffix of the agent first; -timeout/-retry pin the waits.
     name = p["target"]
@@ -88,24 +94,24 @@ def dig_windows(p):
     return argv
 
 
-def curl_linux(p):
+def curl_linux(p: Params) -> list[str]:
     return ["curl", "-sS", "-o", "/dev/null", "--max-time", str(p["timeout"]),
             "-w", CURL_WRITE_OUT, p["url"]]
 
 
-def curl_windows(p):
+def curl_windows(p: Params) -> list[str]:
     return ["curl.exe", "-sS", "-o", "NUL", "--max-time", str(p["timeout"]),
             "-w", CURL_WRITE_OUT, p["url"]]
 
 
-def tcp_linux(p):
+def tcp_linux(p: Params) -> list[str]:
     # nc -z -v answers on standard error only (the field agent would send nothing) and
     # exits 1 on a closed port; this Perl check prints one line and exits 0 (parsers/tcp.py).
     return ["perl", "-MIO::Socket::IP", "-e", TCP_CHECK_PERL, "--",
             p["target"], str(p["port"]), str(p["timeout"])]
 
 
-def tcp_windows(p):
+def tcp_windows(p: Params) -> list[str]:
     return ["powershell", "-NoProfile", "-Command", "Test-NetConnection",
             "-ComputerName", p["target"], "-Port", str(p["port"])]
 
@@ -127,12 +133,12 @@ WINDOWS_CONNECT_SECONDS = 21
 WINDOWS_PING_CHECK_SECONDS = 4
 
 
-def _lookup(host, platform):
+def _lookup(host: str, platform: str) -> int:
     """Seconds a lookup of ``host`` can add: none for an IP literal."""
     return 0 if is_ip_literal(host) else NAME_LOOKUP_SECONDS[platform]
 
 
-def ping_linux_limit(p):
+def ping_linux_limit(p: Params) -> float:
     # iputils sends one request a second, then waits for the last replies: ``timeout``
     # when nothing came back yet, else twice the slowest RTT seen (at least 1 s), and an
     # RTT cannot exceed the time spent sending.
@@ -140,46 +146,46 @@ def ping_linux_limit(p):
     return _lookup(p["target"], "linux") + sending + max(p["timeout"], 1, 2 * sending)
 
 
-def ping_windows_limit(p):
+def ping_windows_limit(p: Params) -> float:
     # Each request waits up to ``timeout`` for its reply, then up to 1 s before the next.
     return _lookup(p["target"], "windows") + p["count"] * (p["timeout"] + 1)
 
 
-def trace_limit(platform):
-    def limit(p):
+def trace_limit(platform: str) -> Callable[[Params], float]:
+    def limit(p: Params) -> float:
         # Every probe of every hop unanswered, counted one after the other.
         return _lookup(p["target"], platform) + p["max_hops"] * TRACE_PROBES * p["timeout"]
     return limit
 
 
-def mtr_limit(p):
+def mtr_limit(p: Params) -> float:
     return (_lookup(p["target"], "linux") + MTR_START_SECONDS
             + p["count"] * MTR_INTERVAL_SECONDS + MTR_GRACE_SECONDS)
 
 
-def dig_linux_limit(p):
+def dig_linux_limit(p: Params) -> float:
     # +time per try, +tries per server (the given one, or each of resolv.conf's), and
     # the same again over TCP to the server whose UDP answer was truncated.
     servers = 1 if p["server"] else LINUX_NAME_SERVERS
     return DIG_TRY_SECONDS * DIG_TRIES * (servers + 1)
 
 
-def dig_windows_limit(p):
+def dig_windows_limit(p: Params) -> float:
     # nslookup doubles its wait on each retry, and asks twice: the server's own name
     # (PTR), then the question.
     per_query = sum(DIG_TRY_SECONDS * 2 ** i for i in range(DIG_TRIES))
     return 2 * per_query
 
 
-def curl_limit(p):
+def curl_limit(p: Params) -> float:
     return p["timeout"]  # --max-time covers the whole transfer, name lookup included
 
 
-def tcp_linux_limit(p):
+def tcp_linux_limit(p: Params) -> float:
     # The Perl check's alarm stops it at ``timeout``; a lookup cannot be interrupted.
     return _lookup(p["target"], "linux") + p["timeout"]
 
 
-def tcp_windows_limit(p):
+def tcp_windows_limit(p: Params) -> float:
     return (_lookup(p["target"], "windows") + WINDOWS_CONNECT_SECONDS
             + WINDOWS_PING_CHECK_SECONDS)

@@ -58,13 +58,14 @@ time limits ("timed out after 10 s"); losses in % as the tool gave them; counts 
 """
 
 import re
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 from toolbox.tools.parsers import parse_result
 from toolbox.tools.parsers._common import (
     REFUSED,
     TIMED_OUT,
     UNKNOWN_HOST,
+    Parsed,
     classify_error,
     is_ip,
     same_ip,
@@ -94,7 +95,7 @@ class Reading(NamedTuple):
     summary: str
 
 
-def read_result(tool, result, exit_code=None, target=None):
+def read_result(tool: str, result: Any, exit_code: int | None = None, target: str | None = None) -> Reading:
     """Read ``result`` of ``tool`` (a tool name or a raw command line) into a Reading."""
     text = result if isinstance(result, str) else ""
     notes = _NOTE.findall(text)
@@ -115,7 +116,8 @@ def read_result(tool, result, exit_code=None, target=None):
 # --- Exit codes and unreadable output ---
 
 
-def _exit_summary(exit_code, notes, outcome, summary, parsed, output):
+def _exit_summary(exit_code: int, notes: list[str], outcome: str, summary: str, parsed: Parsed | None,
+                  output: str) -> str:
     """The summary of a result whose command exited non-zero."""
     reason = f"exit code {exit_code}"
     if exit_code == _TIME_LIMIT_EXIT_CODE:
@@ -132,7 +134,7 @@ def _exit_summary(exit_code, notes, outcome, summary, parsed, output):
     return f"{reason}; {summary}"
 
 
-def _unreadable(output, exit_code):
+def _unreadable(output: str, exit_code: int | None) -> str:
     """The summary of a tool task whose output no parser reads."""
     if not output:
         if exit_code is None:
@@ -141,7 +143,7 @@ def _unreadable(output, exit_code):
     return "no readable answer: " + _first_line(output)
 
 
-def _first_line(output):
+def _first_line(output: str) -> str:
     """The first non-blank line of ``output``, whitespace collapsed."""
     for line in output.splitlines():
         if line.strip():
@@ -149,7 +151,7 @@ def _first_line(output):
     return ""
 
 
-def _clip(summary):
+def _clip(summary: str) -> str:
     """One line of at most SUMMARY_MAX characters."""
     summary = " ".join(summary.split())
     return summary if len(summary) <= SUMMARY_MAX else summary[: SUMMARY_MAX - 1] + "…"
@@ -158,12 +160,12 @@ def _clip(summary):
 # --- Formatting ---
 
 
-def _number(value):
+def _number(value: float) -> str:
     """A count or percentage as the tool gave it: 25.0 -> "25", 33.3 -> "33.3"."""
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def format_ms(value):
+def format_ms(value: float | None) -> str:
     """Milliseconds for a person: "12", "28.1", "3.21", "0.071", "<1" (never "0.00")."""
     if value is None:
         return "?"
@@ -181,12 +183,12 @@ def format_ms(value):
     return "<0.001"
 
 
-def _plural(count, word):
+def _plural(count: int, word: str) -> str:
     """ "1 hop", "3 hops"."""
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
 
 
-def _unknown_host(*names):
+def _unknown_host(*names: str | None) -> str:
     """ "unknown host X" with the first name known."""
     name = next((n for n in names if n), None)
     return f"{UNKNOWN_HOST} {name}" if name else UNKNOWN_HOST
@@ -195,12 +197,12 @@ def _unknown_host(*names):
 # --- Per kind: (outcome, summary) ---
 
 
-def _judge(parsed, target):
+def _judge(parsed: Parsed, target: str | None) -> tuple[str, str]:
     """Return (outcome, summary) for a parsed result."""
     return _JUDGES[parsed["kind"]](parsed, target)
 
 
-def _ping(p, target):
+def _ping(p: Parsed, target: str | None) -> tuple[str, str]:
     if p["error"]:
         if p["error"] == UNKNOWN_HOST:
             return FAILED, _unknown_host(p["target"], target)
@@ -214,7 +216,7 @@ def _ping(p, target):
     return OK, f"{got}/{sent} replies{avg}"
 
 
-def _traceroute(p, target):
+def _traceroute(p: Parsed, target: str | None) -> tuple[str, str]:
     if p["error"]:
         if p["error"] == UNKNOWN_HOST:
             return FAILED, _unknown_host(p["target"], target)
@@ -237,7 +239,7 @@ def _traceroute(p, target):
     return PARTIAL, f"{count}{gaps}, destination not reached"
 
 
-def _mtr(p, target):
+def _mtr(p: Parsed, target: str | None) -> tuple[str, str]:
     if p["error"]:
         if p["error"] == UNKNOWN_HOST:
             return FAILED, _unknown_host(target)
@@ -259,7 +261,7 @@ def _mtr(p, target):
     return (PARTIAL if final["loss_pct"] > 0 else OK), f"{count}, final {name}: {numbers}"
 
 
-def _dig(p, target):
+def _dig(p: Parsed, target: str | None) -> tuple[str, str]:
     if p["error"]:
         error = p["error"]
         if re.search(r"no servers could be reached", error, re.I):
@@ -283,7 +285,7 @@ def _dig(p, target):
     return OK, f"{what}{took}: {data}"
 
 
-def _curl_failure(p):
+def _curl_failure(p: Parsed) -> str:
     """Why curl got no (complete) answer, in the shared vocabulary."""
     error, code = p["error"] or "", p["error_code"]
     resolve = _CURL_RESOLVE.search(error)
@@ -302,7 +304,7 @@ def _curl_failure(p):
     return f"curl error {code}" if code else "no HTTP answer"
 
 
-def _curl(p, target):
+def _curl(p: Parsed, target: str | None) -> tuple[str, str]:
     status = p["http_status"]
     failed = bool(p["exit_code"]) or (p["exit_code"] is None and p["error"] is not None)
     if status and status >= 100:
@@ -315,7 +317,7 @@ def _curl(p, target):
     return FAILED, "no HTTP answer"
 
 
-def _tcp(p, target):
+def _tcp(p: Parsed, target: str | None) -> tuple[str, str]:
     port = f"port {p['port']}" if p["port"] else "port"
     if p["open"]:
         took = f", connect {format_ms(p['connect_ms'])} ms" if p["connect_ms"] is not None else ""

@@ -23,6 +23,8 @@ import ipaddress
 import re
 import socket
 import string
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 __all__ = [
     "ToolError",
@@ -67,16 +69,16 @@ _HOST_MSG = "must be a hostname, IPv4 or IPv6 address"
 class ToolError(ValueError):
     """A tool request is invalid; ``field`` names the parameter (or is None)."""
 
-    def __init__(self, field, message):
+    def __init__(self, field: str | None, message: str) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.message
 
 
-def shown(value, limit=40):
+def shown(value: Any, limit: int = 40) -> str:
     """Return a short, printable representation of untrusted input for messages."""
     text = value if isinstance(value, str) else repr(value)
     if len(text) > limit:
@@ -89,7 +91,7 @@ def shown(value, limit=40):
 # --- Hosts ---
 
 
-def _check_charset(value, field, max_len):
+def _check_charset(value: Any, field: str, max_len: int) -> None:
     """Reject non-strings and characters that are never valid in a host."""
     if not isinstance(value, str):
         raise ToolError(field, f"{field}: must be a string")
@@ -107,7 +109,7 @@ def _check_charset(value, field, max_len):
         raise ToolError(field, f"{field}: must not start with '-'")
 
 
-def _ipv6(text):
+def _ipv6(text: str) -> ipaddress.IPv6Address | None:
     """Parse an IPv6 literal without zone id, or return None."""
     try:
         return ipaddress.IPv6Address(text)
@@ -115,7 +117,7 @@ def _ipv6(text):
         return None
 
 
-def _ipv6_text(addr):
+def _ipv6_text(addr: ipaddress.IPv6Address) -> str:
     """An IPv6 address as toolBox writes it: compressed, and an IPv4-mapped one with its
     IPv4 part dotted (``::ffff:10.0.0.1``, as RFC 5952 section 5 recommends), the same on
     every Python (3.13's ``ipaddress`` writes it so; 3.12 and before wrote ``::ffff:a00:1``)."""
@@ -123,7 +125,7 @@ def _ipv6_text(addr):
     return f"::ffff:{mapped}" if mapped is not None else addr.compressed
 
 
-def _hostname(value, service_labels):
+def _hostname(value: str, service_labels: bool) -> str | None:
     """Return the lower-cased hostname if ``value`` is a valid DNS name, else None."""
     name = value.lower()
     bare = name[:-1] if name.endswith(".") else name
@@ -142,7 +144,7 @@ def _hostname(value, service_labels):
     return name
 
 
-def validate_host(value, field="target", *, ip_only=False, service_labels=False):
+def validate_host(value: Any, field: str = "target", *, ip_only: bool = False, service_labels: bool = False) -> str:
     """Validate and normalize a host; raise ToolError naming ``field`` on failure."""
     _check_charset(value, field, MAX_HOST_LEN + 2)
     bad = sorted(set(value) - _HOST_CHARS)
@@ -176,7 +178,7 @@ def validate_host(value, field="target", *, ip_only=False, service_labels=False)
     return name
 
 
-def is_ip_literal(host):
+def is_ip_literal(host: Any) -> bool:
     """Return True if ``host`` (already validated) is an IPv4 or IPv6 literal."""
     try:
         ipaddress.ip_address(host.strip("[]"))
@@ -188,7 +190,7 @@ def is_ip_literal(host):
 # --- URLs ---
 
 
-def _split_url(value, field):
+def _split_url(value: str, field: str) -> tuple[str, str, str | None, str]:
     """Split a URL into (scheme, host, port, rest) or raise ToolError."""
     _check_charset(value, field, MAX_URL_LEN)
     if "\\" in value:
@@ -219,7 +221,7 @@ def _split_url(value, field):
     return scheme, host, port, rest
 
 
-def validate_url(value, field="url"):
+def validate_url(value: Any, field: str = "url") -> str:
     """Validate an http(s) URL for curl; return it with scheme and host normalized."""
     scheme, host, port, rest = _split_url(value, field)
     try:
@@ -242,7 +244,7 @@ def validate_url(value, field="url"):
     return f"{scheme}://{norm_host}{rest}"
 
 
-def url_host(url):
+def url_host(url: str) -> str:
     """Return the host part of a validated URL, without brackets or port."""
     _, host, _, _ = _split_url(url, "url")
     return host.strip("[]").lower()
@@ -251,7 +253,7 @@ def url_host(url):
 # --- Private-address policy ---
 
 
-def _blocked_reason(addr):
+def _blocked_reason(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Return why ``addr`` must not be targeted, or None if it is a public address."""
     if isinstance(addr, ipaddress.IPv6Address):
         for embedded in (addr.ipv4_mapped, addr.sixtofour):
@@ -281,14 +283,18 @@ def _blocked_reason(addr):
     return None
 
 
-async def _default_resolver(host):
+# A name lookup: host -> its addresses (``check_target_allowed``'s ``resolver``).
+Resolver = Callable[[str], Awaitable[list[str]]]
+
+
+async def _default_resolver(host: str) -> list[str]:
     """Resolve ``host`` with the event loop's getaddrinfo; return address strings."""
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in infos]
+    return cast(list[str], [info[4][0] for info in infos])  # an address is the sockaddr's first item: a str
 
 
-async def check_target_allowed(target, deny_private, resolver=None):
+async def check_target_allowed(target: Any, deny_private: bool, resolver: Resolver | None = None) -> None:
     """Raise ToolError if ``deny_private`` and ``target`` is or resolves to a non-public address.
 
     ``resolver`` is an async callable ``host -> list[str]`` (default: getaddrinfo).

@@ -25,6 +25,9 @@ Kinds and their keys:
   connected, name lookup included; None otherwise)
 """
 
+from typing import Any
+
+from ._common import Parsed
 from .curl import CURL_WRITE_OUT, parse_curl
 from .dig import parse_dig, parse_nslookup
 from .ping import parse_ping
@@ -75,7 +78,7 @@ PARSERS = {
 _TAKES_TARGET = frozenset({parse_traceroute})
 
 
-def _tool_key(tool):
+def _tool_key(tool: object) -> str:
     """Normalise a tool name: ``"Tracert.exe"`` or ``"/usr/bin/mtr -r"`` -> its key."""
     words = str(tool or "").strip().lower().split()
     if not words:
@@ -84,7 +87,7 @@ def _tool_key(tool):
     return name[:-4] if name.endswith(".exe") else name
 
 
-def parse_result(tool, raw, target=None):
+def parse_result(tool: object, raw: Any, target: str | None = None) -> Parsed | None:
     """Parse ``raw`` output of ``tool``; a dict with a ``"kind"`` key, or None.
 
     ``tool`` is a tool name or a whole command line (its first word counts);

@@ -8,6 +8,11 @@ single spaces, see docs/legacy-agent) go through exactly the same code path.
 import functools
 import ipaddress
 import re
+from collections.abc import Callable
+from typing import Any
+
+# What a parser returns: a JSON-serialisable dict with a "kind" key.
+Parsed = dict[str, Any]
 
 # Reasons shared by several tools, so the console can show one vocabulary.
 UNKNOWN_HOST = "unknown host"
@@ -29,12 +34,12 @@ UNKNOWN_HOST_RE = re.compile(
 _HOSTNAME_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]*)(?:\.[A-Za-z0-9_-]+)*\.?")
 
 
-def collapse(raw):
+def collapse(raw: str) -> str:
     """Fold every run of whitespace (newlines included) into one space."""
     return " ".join(raw.replace("\ufeff", "").split())
 
 
-def is_ip(text):
+def is_ip(text: str | None) -> bool:
     """True when ``text`` is an IPv4 or IPv6 address (a ``%zone`` is allowed)."""
     if not text:
         return False
@@ -45,7 +50,7 @@ def is_ip(text):
     return True
 
 
-def same_ip(a, b):
+def same_ip(a: Any, b: Any) -> bool:
     """True when two IP address strings name the same address (any spelling, brackets ok)."""
     try:
         return ipaddress.ip_address(a.strip("[]").split("%", 1)[0]) == ipaddress.ip_address(
@@ -54,12 +59,12 @@ def same_ip(a, b):
         return False
 
 
-def is_hostish(token):
+def is_hostish(token: str) -> bool:
     """True for a token that can name a host: an IP address or a DNS name."""
     return is_ip(token) or bool(_HOSTNAME_RE.fullmatch(token))
 
 
-def to_float(text):
+def to_float(text: str | None) -> float | None:
     """Parse a number that may use a decimal comma; None when empty or invalid."""
     if text is None:
         return None
@@ -72,7 +77,7 @@ def to_float(text):
         return None
 
 
-def ms_value(text):
+def ms_value(text: str) -> float | None:
     """Parse an RTT token in milliseconds; Windows' ``<1`` (0 ms) becomes 0.0."""
     text = text.strip()
     if text.startswith("<"):
@@ -80,7 +85,7 @@ def ms_value(text):
     return to_float(text)
 
 
-def classify_error(message):
+def classify_error(message: str | None) -> str | None:
     """Map a connection error message to one of the shared reasons, else keep it."""
     if not message:
         return None
@@ -95,14 +100,14 @@ def classify_error(message):
     return message[:300]
 
 
-def safe_parser(func):
+def safe_parser(func: Callable[..., Parsed | None]) -> Callable[..., Parsed | None]:
     """Wrap a parser: non-text or blank input gives None, and it never raises.
 
     Keyword options (such as ``target`` for traceroute) are passed through unchanged.
     """
 
     @functools.wraps(func)
-    def wrapper(raw, **options):
+    def wrapper(raw: Any, **options: Any) -> Parsed | None:
         if not isinstance(raw, str) or not raw.strip():
             return None
         try:

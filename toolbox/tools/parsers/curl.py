@@ -23,7 +23,7 @@ has it, else from ``%{errormsg}``; ``error_code`` is that ``N``, else the non-ze
 
 import re
 
-from ._common import to_float, safe_parser
+from ._common import Parsed, to_float, safe_parser
 
 CURL_WRITE_OUT = (
     "toolbox-curl:dns=%{time_namelookup};connect=%{time_connect};"
@@ -46,14 +46,14 @@ _LINE = re.compile(
 _ERROR = re.compile(r"curl:\s*\((\d+)\)\s*(.*?)" + _UNTIL_NEXT)
 
 
-def _ms(seconds):
+def _ms(seconds: str | None) -> float | None:
     """Convert curl's seconds to milliseconds, rounded to the microsecond."""
     value = to_float(seconds)
     return None if value is None else round(value * 1000.0, 3)
 
 
 @safe_parser
-def parse_curl(text):
+def parse_curl(text: str) -> Parsed | None:
     """Parse curl's write-out line and error message; None when neither is present."""
     line = _LINE.search(text)
     error = _ERROR.search(text)

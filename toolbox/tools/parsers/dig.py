@@ -11,8 +11,9 @@ nslookup gives the same shape (``ttl`` None, ``query_time_ms`` None).
 """
 
 import re
+from typing import Any
 
-from ._common import is_hostish, is_ip, safe_parser
+from ._common import Parsed, is_hostish, is_ip, safe_parser
 
 # --- dig ---
 _STATUS = re.compile(r"\bstatus:\s*([A-Z]+)")
@@ -52,7 +53,8 @@ _NS_ERROR = re.compile(
 )
 
 
-def _result(status=None, answers=None, query_time_ms=None, server=None, error=None):
+def _result(status: str | None = None, answers: list[dict[str, Any]] | None = None,
+            query_time_ms: float | None = None, server: str | None = None, error: str | None = None) -> Parsed:
     """Return a dig result with every key present."""
     return {
         "kind": "dig",
@@ -64,10 +66,10 @@ def _result(status=None, answers=None, query_time_ms=None, server=None, error=No
     }
 
 
-def _records(region):
+def _records(region: str) -> list[dict[str, Any]]:
     """Return every resource record found in ``region``."""
     matches = list(_RECORD.finditer(region))
-    records = []
+    records: list[dict[str, Any]] = []
     for i, m in enumerate(matches):
         end = matches[i + 1].start() if i + 1 < len(matches) else len(region)
         comment = _COMMENT.search(region, m.end(), end)
@@ -83,7 +85,7 @@ def _records(region):
     return records
 
 
-def _dig_answers(text):
+def _dig_answers(text: str) -> list[dict[str, Any]]:
     """Records of the ANSWER section, or of the whole text in ``+noall +answer`` form."""
     section = _ANSWER_SECTION.search(text)
     if section:
@@ -94,7 +96,7 @@ def _dig_answers(text):
     return _records(text)
 
 
-def _parse_dig(text):
+def _parse_dig(text: str) -> Parsed | None:
     """Parse dig's collapsed output, or None."""
     answers = _dig_answers(text)
     status = _STATUS.search(text)
@@ -123,9 +125,9 @@ def _parse_dig(text):
     )
 
 
-def _ns_answers(region):
+def _ns_answers(region: str) -> list[dict[str, Any]]:
     """Return A/AAAA/CNAME records from nslookup's answer part."""
-    answers = []
+    answers: list[dict[str, Any]] = []
     for cname in _NS_CANONICAL.finditer(region):
         answers.append(_ns_record(cname.group(1), "CNAME", cname.group(2)))
     names = list(_NS_NAME.finditer(region))
@@ -148,12 +150,12 @@ def _ns_answers(region):
     return answers
 
 
-def _ns_record(name, rtype, data):
+def _ns_record(name: str, rtype: str, data: str) -> dict[str, Any]:
     """Build one answer record in dig's shape (nslookup prints no TTL)."""
     return {"name": name, "ttl": None, "class": "IN", "type": rtype, "data": data}
 
 
-def _parse_nslookup(text):
+def _parse_nslookup(text: str) -> Parsed | None:
     """Parse nslookup's collapsed output (Windows, Chinese Windows, Linux), or None."""
     server = _NS_SERVER.search(text)
     if not server:
@@ -186,7 +188,7 @@ def _parse_nslookup(text):
 
 
 @safe_parser
-def parse_dig(text):
+def parse_dig(text: str) -> Parsed | None:
     """Parse dig or nslookup output (multi-line or collapsed); None when neither."""
     if _DIG_MARKERS.search(text) or _RECORD.search(text):
         return _parse_dig(text)

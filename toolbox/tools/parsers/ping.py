@@ -10,7 +10,7 @@ relies on line breaks.  Result::
 
 import re
 
-from ._common import UNKNOWN_HOST, UNKNOWN_HOST_RE, is_ip, ms_value, safe_parser, to_float
+from ._common import Parsed, UNKNOWN_HOST, UNKNOWN_HOST_RE, is_ip, ms_value, safe_parser, to_float
 
 # --- Header: target and resolved address ---
 # "PING example.com (93.184.216.34) 56(84) bytes", "PING ::1(::1) 56 data bytes",
@@ -64,7 +64,7 @@ _OTHER_ERROR = re.compile(
 )
 
 
-def _result(target=None, address=None, error=None):
+def _result(target: str | None = None, address: str | None = None, error: str | None = None) -> Parsed:
     """Return an empty ping result with every key present."""
     return {
         "kind": "ping",
@@ -82,7 +82,7 @@ def _result(target=None, address=None, error=None):
     }
 
 
-def _header(text):
+def _header(text: str) -> tuple[str | None, str | None]:
     """Return (target, address) from the banner or the statistics title."""
     for regex in (_UNIX_HEAD, _WIN_HEAD, _ZH_HEAD):
         m = regex.search(text)
@@ -98,13 +98,13 @@ def _header(text):
     return None, None
 
 
-def _stats(text):
+def _stats(text: str) -> tuple[int, int, float, tuple[float | None, ...]] | None:
     """Return (transmitted, received, loss_pct, (min, avg, max, mdev)) or None."""
     for stats_re, rtt_re in ((_UNIX_STATS, _UNIX_RTT), (_WIN_STATS, _WIN_RTT), (_ZH_STATS, _ZH_RTT)):
         m = stats_re.search(text)
         if not m:
             continue
-        rtt = (None, None, None, None)
+        rtt: tuple[float | None, ...] = (None, None, None, None)
         r = rtt_re.search(text)
         if r and rtt_re is _UNIX_RTT:
             rtt = tuple(to_float(g) for g in r.groups())
@@ -114,7 +114,7 @@ def _stats(text):
     return None
 
 
-def _error_result(text, target, address):
+def _error_result(text: str, target: str | None, address: str | None) -> Parsed | None:
     """Build the result for output without statistics or replies, or None."""
     if UNKNOWN_HOST_RE.search(text):
         for regex in _UNKNOWN_TARGET:
@@ -130,13 +130,13 @@ def _error_result(text, target, address):
     return None
 
 
-def _summary(replies):
+def _summary(replies: list[float]) -> tuple[float, float, float]:
     """Return (min, avg, max) of a list of RTTs, rounded like ping does."""
     return min(replies), round(sum(replies) / len(replies), 3), max(replies)
 
 
 @safe_parser
-def parse_ping(text):
+def parse_ping(text: str) -> Parsed | None:
     """Parse ping output (multi-line or collapsed); None when it is not ping output."""
     target, address = _header(text)
     replies = [0.0 if op == "<" else ms_value(val) for op, val in _REPLY.findall(text)]
@@ -163,7 +163,7 @@ def parse_ping(text):
     if received == 0:
         rtt = (None, None, None, None)
     elif rtt[0] is None and replies:
-        rtt = _summary(replies) + (None,)
+        rtt = _summary(replies) + (None,)  # type: ignore[arg-type]  # _REPLY matches numbers only
 
     result.update(
         transmitted=transmitted,

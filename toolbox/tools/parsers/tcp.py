@@ -22,8 +22,9 @@ collapsed one-line form.  Result::
 """
 
 import re
+from typing import Any
 
-from ._common import UNKNOWN_HOST, UNKNOWN_HOST_RE, classify_error, is_ip, safe_parser, to_float
+from ._common import Parsed, UNKNOWN_HOST, UNKNOWN_HOST_RE, classify_error, is_ip, safe_parser, to_float
 
 # --- toolBox's Perl check (argv: host port timeout) ---
 # One argv token: no whitespace anywhere (the agents split commands on whitespace).  The
@@ -85,7 +86,8 @@ _TNC_PORT = re.compile(r"RemotePort\s*:\s*(\d+)")
 _TNC_RESOLVE = re.compile(r"Name\s+resolution\s+of\s+(\S+)\s+failed", re.I)
 
 
-def _result(host=None, address=None, port=None, is_open=False, error=None, connect_ms=None):
+def _result(host: str | None = None, address: str | None = None, port: Any = None, is_open: bool = False,
+            error: str | None = None, connect_ms: float | None = None) -> Parsed:
     """Return a tcp result with every key present."""
     if address is None and host and is_ip(host):
         address = host
@@ -100,7 +102,7 @@ def _result(host=None, address=None, port=None, is_open=False, error=None, conne
     }
 
 
-def _parse_perl_check(text):
+def _parse_perl_check(text: str) -> Parsed | None:
     """Parse the Perl check's line (the last one, should there be several), or None."""
     found = list(_PERL.finditer(text))
     if not found:
@@ -118,7 +120,7 @@ def _parse_perl_check(text):
     )
 
 
-def _parse_netcat(text):
+def _parse_netcat(text: str) -> Parsed | None:
     """Parse any netcat flavour, or None."""
     m = _BSD_OK.search(text)
     if m:
@@ -153,7 +155,7 @@ def _parse_netcat(text):
     return None
 
 
-def _parse_test_netconnection(text):
+def _parse_test_netconnection(text: str) -> Parsed | None:
     """Parse Test-NetConnection's property list, or None."""
     m = _TNC_RESULT.search(text)
     resolve = _TNC_RESOLVE.search(text)
@@ -162,7 +164,7 @@ def _parse_test_netconnection(text):
     host = _TNC_HOST.search(text)
     address = _TNC_ADDRESS.search(text)
     port = _TNC_PORT.search(text)
-    is_open = bool(m) and m.group(1).lower() == "true"
+    is_open = bool(m) and m.group(1).lower() == "true"  # type: ignore[union-attr]  # m is a match here
     error = UNKNOWN_HOST if resolve else "connection failed"
     return _result(
         host.group(1) if host else (resolve.group(1) if resolve else None),
@@ -174,7 +176,7 @@ def _parse_test_netconnection(text):
 
 
 @safe_parser
-def parse_tcp(text):
+def parse_tcp(text: str) -> Parsed | None:
     """Parse a TCP connect check (multi-line or collapsed); None when not recognised."""
     result = _parse_perl_check(text)
     if result is None:

@@ -27,8 +27,10 @@ A report whose table has no rows (no hop answered at all) gives ``hops`` [].
 """
 
 import re
+from typing import Any
 
 from ._common import (
+    Parsed,
     UNKNOWN_HOST,
     UNKNOWN_HOST_RE,
     is_hostish,
@@ -77,7 +79,7 @@ _MTR_HOP = re.compile(
 # ---------------------------------------------------------------- traceroute ---
 
 
-def _empty_trace(target=None, address=None, error=None):
+def _empty_trace(target: str | None = None, address: str | None = None, error: str | None = None) -> Parsed:
     """Return a traceroute result with every key present."""
     return {
         "kind": "traceroute",
@@ -89,9 +91,9 @@ def _empty_trace(target=None, address=None, error=None):
     }
 
 
-def _split_hops(tokens):
+def _split_hops(tokens: list[str]) -> list[tuple[int, list[str]]]:
     """Group tokens into [(hop_number, tokens)], starting a hop at the expected number."""
-    hops = []
+    hops: list[tuple[int, list[str]]] = []
     expected = None
     for i, tok in enumerate(tokens):
         nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
@@ -108,9 +110,11 @@ def _split_hops(tokens):
     return hops
 
 
-def _parse_hop(number, tokens):
+def _parse_hop(number: int, tokens: list[str]) -> dict[str, Any]:
     """Turn the tokens of one hop row into a hop dict."""
-    rtts, stars, responders = [], 0, []
+    rtts: list[float] = []
+    stars = 0
+    responders: list[Any] = []
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -150,12 +154,12 @@ def _parse_hop(number, tokens):
     }
 
 
-def _same_name(a, b):
+def _same_name(a: str | None, b: str | None) -> bool:
     """True when two host names are equal, ignoring case and a trailing dot."""
-    return bool(a and b) and a.rstrip(".").lower() == b.rstrip(".").lower()
+    return bool(a and b) and a.rstrip(".").lower() == b.rstrip(".").lower()  # type: ignore[union-attr]  # both set
 
 
-def _reached(hops, address, target, headerless):
+def _reached(hops: list[dict[str, Any]], address: str | None, target: str | None, headerless: bool) -> bool | None:
     """True/False when the output (or the given target) says, None when it cannot tell."""
     if not hops:
         return False
@@ -168,7 +172,7 @@ def _reached(hops, address, target, headerless):
 
 
 @safe_parser
-def parse_traceroute(text, target=None):
+def parse_traceroute(text: str, target: str | None = None) -> Parsed | None:
     """Parse traceroute/tracert output (multi-line or collapsed); None when not one.
 
     ``target`` is the host the task traced (optional): it stands in for the header
@@ -211,7 +215,7 @@ def parse_traceroute(text, target=None):
 
 
 @safe_parser
-def parse_mtr(text):
+def parse_mtr(text: str) -> Parsed | None:
     """Parse an ``mtr --report`` table (multi-line or collapsed); None when not one."""
     header = _MTR_HEADER.search(text)
     if header:
