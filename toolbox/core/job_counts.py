@@ -8,7 +8,8 @@ agent went offline", and one outcome for the whole job once it has ended.
 
 import asyncio
 
-from toolbox.task_states import AGENT_OFFLINE, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES, TERMINAL_STATES
+from toolbox.task_states import (AGENT_OFFLINE, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES,
+                                 TERMINAL_STATES)
 from toolbox.tools.outcomes import FAILED, OK, PARTIAL
 from toolbox.store.db import Doc
 

@@ -35,19 +35,19 @@ from collections.abc import Iterator
 
 from toolbox import clock, task_states
 from toolbox.core.bus import Hub
+from toolbox.core import task_history
 from toolbox.core.claims import CLAIM_ORDER, Claims
-from toolbox.store.db import ASCENDING, DESCENDING, BulkWriteError, Database, Doc, ReturnDocument, index
+from toolbox.store.db import ASCENDING, DESCENDING, Database, Doc, ReturnDocument, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.store.filters import name_match
-from toolbox.task_states import AGENT_DELETED, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, LOST_SUMMARIES, QUEUED, TERMINAL_STATES, TIMEOUT
+from toolbox.task_states import (AGENT_DELETED, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, LOST_SUMMARIES,
+                                 QUEUED, TIMEOUT)
 from toolbox.presenters import task_event, task_model
 from toolbox.server.config import Config
 from toolbox.tools.outcomes import read_result
 
 log = logging.getLogger("toolbox.tasks")
 
-ARCHIVE_BATCH = 1000
-ARCHIVE_SLICE = 100  # tasks moved between two turns of the event loop
 
 
 def _aware(value: datetime.datetime) -> datetime.datetime:
@@ -338,59 +338,16 @@ class TaskService:
         return ended
 
     async def archive(self) -> int:
-        """Move finished tasks to history; return how many moved.
-
-        Copy first, then delete only what still has the state that was copied: a task
-        that changed meanwhile (a late result for a lost task) is copied again next time.
-        The batch moves ``ARCHIVE_SLICE`` tasks at a time, the event loop free in between:
-        on the embedded database a task costs some 100 µs to copy, insert and delete, and
-        a fleet-wide job finishes thousands within a second (one pause would hold up every
-        fetch and console meanwhile).
-        """
-        finished = {"$in": list(TERMINAL_STATES)}
-        found = await self.unfinished.find({"state": finished}, {"_id": 1}).to_list(ARCHIVE_BATCH)
-        ids = [doc["_id"] for doc in found]
-        moved = 0
-        for start in range(0, len(ids), ARCHIVE_SLICE):
-            if start:
-                await asyncio.sleep(0)
-            docs = await self.unfinished.find({"_id": {"$in": ids[start:start + ARCHIVE_SLICE]},
-                                         "state": finished}).to_list(ARCHIVE_SLICE)
-            if not docs:
-                continue
-            try:
-                await self.history.insert_many(docs, ordered=False)
-            except BulkWriteError as error:
-                failed = {e["index"] for e in error.details.get("writeErrors", [])}
-                for position in sorted(failed):  # copied before by an interrupted archive
-                    doc = docs[position]
-                    await self.history.replace_one({"_id": doc["_id"]}, doc, upsert=True)
-            by_state: dict[str, builtins.list[int]] = {}
-            for doc in docs:
-                by_state.setdefault(doc["state"], []).append(doc["_id"])
-            for state, same in by_state.items():
-                await self.unfinished.delete_many({"_id": {"$in": same}, "state": state})
-            moved += len(docs)
+        """Move finished tasks to history, then prune it (``toolbox.core.task_history``);
+        return how many moved."""
+        moved = await task_history.move_finished(self.unfinished, self.history)
         if moved:
             await self.prune()
         return moved
 
     async def prune(self) -> int:
         """Keep about ``history_limit`` finished tasks (0 = keep all): at most a tenth more."""
-        limit = self.config.effective_history_limit
-        if not limit:
-            return 0
-        # Prune in steps: finding the cut-off sorts the history (a scan on the embedded
-        # database), so wait until it has grown a tenth past the limit.
-        slack = max(1, limit // 10)
-        if await self.history.estimated_document_count() <= limit + slack - 1:
-            return 0
-        cursor = self.history.find({}, {"_id": 1}).sort("_id", DESCENDING).skip(limit).limit(1)
-        oldest_kept = await cursor.to_list(1)
-        if not oldest_kept:
-            return 0
-        result = await self.history.delete_many({"_id": {"$lte": oldest_kept[0]["_id"]}})
-        return result.deleted_count
+        return await task_history.prune(self.history, self.config.effective_history_limit)
 
     async def dispatched_agents(self) -> builtins.list[tuple[str, datetime.datetime]]:
         """(agent, dispatched_at) of every task in flight (read once, at start-up)."""

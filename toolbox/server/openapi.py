@@ -144,8 +144,8 @@ ERROR_TEXT = {400: "malformed request: a field is missing, of the wrong type or 
 
 
 def operation(summary: str, ok: Schema | None = None, ok_status: int = 200, errors: Iterable[int] = (),
-              params: Iterable[Schema] = (), body: Schema | None = None, security: Any = BEARER, role: str | None = None,
-              extra: Schema | None = None) -> Schema:
+              params: Iterable[Schema] = (), body: Schema | None = None, security: Any = BEARER,
+              role: str | None = None, extra: Schema | None = None) -> Schema:
     """One operation: its answers are ``ok`` (a schema, or a full answer) plus the errors."""
     responses: Schema = {}
     if ok is not None:

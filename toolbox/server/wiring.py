@@ -62,7 +62,8 @@ class Services:
                                  refresh=config.effective_agent_refresh or 2.0)
         self.feishu: FeishuClient | None = None
         if config.feishu_enabled:
-            self.feishu = FeishuClient(config.feishu_app_id, config.feishu_app_secret,  # type: ignore[arg-type]  # both set
+            # feishu_enabled means both the app id and the secret are set (the ignore below)
+            self.feishu = FeishuClient(config.feishu_app_id, config.feishu_app_secret,  # type: ignore[arg-type]
                                        accounts_url=config.feishu_accounts_url,
                                        open_url=config.feishu_open_url)
         self.local_login = LocalLogin(enabled=not config.feishu_enabled)
