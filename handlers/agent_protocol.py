@@ -5,14 +5,12 @@
 ``task_id``/``command``; every error body is still JSON.
 """
 
-import hmac
 import sys
 
 from tornado import iostream, web
 
 from handlers.base import BaseHandler, bearer_token
 from toolbox.core.agent_results import HEAD_RE, parse_report
-from toolbox.core.agents import agent_token_hash, registration_of
 from toolbox.errors import AuthError, TooLarge, ToolboxError, ValidationError
 
 EMPTY_REPLY = {"task_id": 0, "command": ""}
@@ -127,7 +125,7 @@ class AgentTaskHandler(BaseHandler):
         try:
             if match:
                 await self.authenticate_agent(match.group("name"), token, allow_disabled=True)
-            elif not self._any_agent_has(token):
+            elif not self.toolbox.agents.any_has_token(token):
                 self.toolbox.guard.failed(self.request.remote_ip)
                 raise AuthError("unknown agent or wrong token")
         except ToolboxError:
@@ -135,10 +133,6 @@ class AgentTaskHandler(BaseHandler):
             self.send_error(sys.exc_info()[1].status_code, exc_info=sys.exc_info())
             return False
         return True
-
-    def _any_agent_has(self, token):
-        digest = agent_token_hash(token)
-        return any(hmac.compare_digest(doc["token_hash"], digest) for doc in self.toolbox.agents.list())
 
     async def post(self):
         if self._finished:  # refused while the body came in (see data_received)
@@ -152,13 +146,8 @@ class AgentTaskHandler(BaseHandler):
             if self.overflow_tail is not None:
                 raise TooLarge(error.message) from None
             raise
-        toolbox = self.toolbox
         agent = await self.authenticate_agent(report.name, bearer_token(self.request), allow_disabled=True)
-        toolbox.agents.mark_seen(report.name)
-        outcome = await toolbox.tasks.complete(
-            report.name, registration_of(agent), report.task_id, report.result, report.exit_code,
-            report.duration_ms, truncated=report.truncated, recovered=report.recovered,
-            repaired=report.repaired)
+        outcome = await self.toolbox.fleet.report(agent, report)
         self.write_json({"status": True, "task_id": report.task_id, "duplicate": outcome == "duplicate",
                          "result_truncated": report.truncated, "result_recovered": report.recovered,
                          "result_repaired": report.repaired})

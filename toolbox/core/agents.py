@@ -157,6 +157,12 @@ class AgentRegistry:
             raise Forbidden(f"agent {name} is disabled")
         return doc
 
+    def any_has_token(self, token: str | None) -> bool:
+        """Whether ``token`` is some agent's token (a report too long to read before its
+        credentials are checked, whose head names no agent)."""
+        digest = agent_token_hash(token or "")
+        return bool(token) and any(hmac.compare_digest(doc["token_hash"], digest) for doc in self.list())
+
     def may_take_tasks(self, name: str, registration: str) -> bool:
         """Whether ``registration`` is still the agent ``name`` (not deleted, not created
         again) and the agent is enabled: what a parked fetch checks before each claim."""

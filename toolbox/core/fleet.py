@@ -2,6 +2,7 @@
 
 ``Fleet`` is what the agent handlers call, one method each:
 
+- ``report``: a result came (``POST /agent/task``), parsed by ``toolbox.core.agent_results``;
 - ``registered``: an agent process started (``POST /agent/new``); a task it had in flight
   belonged to the process before, which is gone, so that task ends ``lost``;
 - ``update`` / ``delete``: an admin's change; a disabled or deleted agent's parked fetch
@@ -14,6 +15,7 @@
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from toolbox.core.agent_results import ResultReport
 from toolbox.core.agents import registration_of
 from toolbox.task_states import AGENT_RESTARTED
 from toolbox.errors import Forbidden
@@ -56,6 +58,15 @@ class Fleet:
         canceled, _lost = await self.tasks.end_agent(name)
         self.dispatcher.notify(name)  # the parked fetch sees its registration is gone
         return canceled
+
+    async def report(self, agent: Doc, report: ResultReport) -> str:
+        """Store a result the agent ``agent`` reported (a sign of life too); return what
+        ``TaskService.complete`` says of it (``duplicate`` when it was stored before)."""
+        self.agents.mark_seen(report.name)
+        return await self.tasks.complete(
+            report.name, registration_of(agent), report.task_id, report.result, report.exit_code,
+            report.duration_ms, truncated=report.truncated, recovered=report.recovered,
+            repaired=report.repaired)
 
     # --- delivering a task to a fetch ---
 
