@@ -18,7 +18,7 @@ from tornado import httputil, web
 
 from toolbox import validation
 from toolbox.people import sessions
-from toolbox.core.ratelimit import credential_proof
+from toolbox.people.throttle import credential_proof
 from toolbox.errors import AuthError, Forbidden, NotFound, TooLarge, ToolboxError, ValidationError
 from toolbox.people.principals import ROLE_RANK, Principal
 from toolbox.people.users import session_ended

@@ -7,7 +7,8 @@ import pytest
 
 from tests.role_tokens import OPERATOR, OPERATOR_2
 from toolbox.errors import RateLimited, ValidationError
-from toolbox.core.ratelimit import MAX_TARGET_RETRY_AFTER, SlidingWindow, TargetLimiter
+from toolbox.core.target_limits import MAX_TARGET_RETRY_AFTER, TargetLimiter
+from toolbox.people.throttle import SlidingWindow
 
 
 class FakeClock:

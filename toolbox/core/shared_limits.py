@@ -1,7 +1,8 @@
 """The job rate limits kept in MongoDB: one budget for every server process on the database.
 
-The in-memory ``toolbox.core.ratelimit`` limits hold for one process; with several behind one
-address a user could start ``TOOLBOX_JOBS_PER_MINUTE`` jobs on each.  These keep the
+The in-memory limits (``toolbox.people.throttle.SlidingWindow`` for jobs per user,
+``toolbox.core.target_limits``) hold for one process; with several behind one address a
+user could start ``TOOLBOX_JOBS_PER_MINUTE`` jobs on each.  These keep the
 same rules in the database:
 
 - ``SharedWindow``: at most ``limit`` hits per key in any ``window`` seconds.  A key's
@@ -25,7 +26,7 @@ from toolbox import clock
 from toolbox.store.db import ASCENDING, Collection, Doc, DuplicateKeyError, ReturnDocument, index
 from toolbox.errors import RateLimited, ValidationError
 from toolbox.task_states import DISPATCHED, QUEUED
-from toolbox.core.ratelimit import MAX_TARGET_RETRY_AFTER
+from toolbox.core.target_limits import MAX_TARGET_RETRY_AFTER
 
 if TYPE_CHECKING:
     from toolbox.server.config import Config

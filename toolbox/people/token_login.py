@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from toolbox.errors import Forbidden
-from toolbox.core.ratelimit import SlidingWindow
+from toolbox.people.throttle import SlidingWindow
 
 FAILURES_PER_ADDRESS = 5
 WINDOW = 60.0

@@ -23,7 +23,8 @@ from toolbox.core.bus import Hub, MongoBus
 from toolbox.core.claims import Claims, LocalClaims, SharedClaims
 from toolbox.core.events import EventHub
 from toolbox.core.job_owners import SharedOwners, SoleOwner
-from toolbox.core.ratelimit import SlidingWindow, TargetLimiter
+from toolbox.core.target_limits import TargetLimiter
+from toolbox.people.throttle import SlidingWindow
 from toolbox.core.shared_limits import SharedTargets, SharedWindow
 from toolbox.server.config import Config
 from toolbox.store.db import Database

@@ -15,7 +15,7 @@ from toolbox.core.dispatcher import Dispatcher, ParkedFetches
 from toolbox.server.drain import Requests
 from toolbox.core.console_feed import ConsoleFeed
 from toolbox.server.metrics import Metrics
-from toolbox.core.ratelimit import FailureThrottle
+from toolbox.people.throttle import FailureThrottle
 from toolbox.people.feishu import FeishuClient
 from toolbox.core.jobs import JobService
 from toolbox.people.sessions import LocalLogin
