@@ -25,7 +25,6 @@ from toolbox.people.users import session_ended
 from toolbox.store.db import Doc
 
 if TYPE_CHECKING:
-    from toolbox.server.app import ToolboxApplication
     from toolbox.server.config import Config
     from toolbox.server.wiring import Services
 
@@ -63,6 +62,11 @@ def require_role(role: str) -> Callable[[Callable[..., Any]], Callable[..., Any]
     return decorate
 
 
+def services_of(application: web.Application) -> "Services":
+    """The services that ``make_app`` (``toolbox.server.app``) set on the application."""
+    return application.toolbox  # type: ignore[attr-defined,no-any-return]  # set by make_app
+
+
 @web.stream_request_body
 class BaseHandler(web.RequestHandler):
     """JSON errors, bodies read only once the request is accepted, and the ``Services`` (``self.toolbox``).
@@ -74,7 +78,6 @@ class BaseHandler(web.RequestHandler):
     """
 
     body_limit = MAX_JSON_BODY
-    application: "ToolboxApplication"
     counts_as_request = True  # a request a graceful stop waits for (websockets are closed instead)
 
     def initialize(self, **kwargs: Any) -> None:
@@ -83,12 +86,12 @@ class BaseHandler(web.RequestHandler):
         self._in_flight = False
         if self.counts_as_request:
             self._in_flight = True
-            self.application.toolbox.requests.opened()
+            self.toolbox.requests.opened()
 
     def _request_over(self) -> None:
         if self._in_flight:
             self._in_flight = False
-            self.application.toolbox.requests.closed()
+            self.toolbox.requests.closed()
 
     def on_finish(self) -> None:
         self._request_over()
@@ -114,11 +117,11 @@ class BaseHandler(web.RequestHandler):
 
     @property
     def toolbox(self) -> "Services":
-        return self.application.toolbox
+        return services_of(self.application)
 
     @property
     def config(self) -> "Config":
-        return self.application.toolbox.config
+        return self.toolbox.config
 
     def compute_etag(self) -> None:
         """No ETag: answers are ``no-store`` and change from one request to the next."""
@@ -127,7 +130,7 @@ class BaseHandler(web.RequestHandler):
     def set_default_headers(self) -> None:
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
-        if self.application.toolbox.requests.draining:  # the process is stopping: no keep-alive
+        if self.toolbox.requests.draining:  # the process is stopping: no keep-alive
             self.set_header("Connection", "close")
 
     def write_json(self, data: Any, status: int = 200) -> None:
@@ -228,12 +231,11 @@ class AuthMixin(_RequestHandler):
     change, a disabled account or a logout applies at once.
     """
 
-    application: "ToolboxApplication"
     user_doc: Doc | None = None
 
     async def authenticate(self) -> Principal:
         """The Principal for this request; AuthError (401) or Forbidden (403) when there is none."""
-        toolbox = self.application.toolbox
+        toolbox = services_of(self.application)
         if "Authorization" in self.request.headers:
             token = bearer_token(self.request)
             address, proof = self.request.remote_ip, credential_proof("bearer", token)
@@ -254,7 +256,7 @@ class AuthMixin(_RequestHandler):
         raise AuthError("authentication required: log in, or send Authorization: Bearer <token>")
 
     async def _principal_for(self, user_id: str, via: str, sid: str | None = None) -> Principal:
-        doc = await self.application.toolbox.users.get(user_id)
+        doc = await services_of(self.application).users.get(user_id)
         if doc is None or (sid is not None and session_ended(doc, sid)):
             raise AuthError("your session has ended: log in again (or send Authorization: Bearer <token>)")
         if doc.get("disabled"):

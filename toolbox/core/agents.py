@@ -27,7 +27,7 @@ import hmac
 import logging
 import secrets
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from toolbox import clock
 from toolbox import presenters
@@ -36,7 +36,6 @@ from toolbox.errors import AuthError, Conflict, Forbidden, NotFound
 
 if TYPE_CHECKING:
     from toolbox.core.bus import Hub
-    from toolbox.core.dispatcher import ParkedFetches
     from toolbox.core.events import Event
 
 log = logging.getLogger("toolbox.agents")
@@ -63,10 +62,16 @@ def registration_of(doc: Doc) -> str:
     return doc.get("registration") or "created:" + str(clock.isoformat(doc.get("created_at")))
 
 
+class ParkedLookup(Protocol):
+    """What the registry asks of the fetches parked here (``toolbox.core.dispatcher.ParkedFetches``)."""
+
+    def is_parked(self, name: str) -> bool: ...
+
+
 class AgentRegistry:
     """The agents, cached in memory, with online tracking."""
 
-    def __init__(self, db: Database, events: "Hub", parked: "ParkedFetches", offline_after: float,
+    def __init__(self, db: Database, events: "Hub", parked: "ParkedLookup", offline_after: float,
                  refresh: float = 0.0) -> None:
         self.collection = db["agents"]
         self.events = events

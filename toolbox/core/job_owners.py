@@ -80,3 +80,7 @@ class SharedOwners:
         return await jobs.find_one_and_update(
             {"_id": doc["_id"], "owner": doc.get("owner"), "finished_at": None},
             {"$set": {"owner": self.instance}}, return_document=ReturnDocument.AFTER)
+
+
+# The two kinds, as the job service is handed one (``toolbox.server.variants``).
+Owners = SoleOwner | SharedOwners

@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from toolbox.core.tasks import TaskService
     from toolbox.people.principals import Principal
     from toolbox.server.config import Config
-    from toolbox.server.variants import JobWindow, Owners, Targets
+    from toolbox.core.job_owners import Owners
+    from toolbox.core.shared_limits import JobWindow, Targets
     from toolbox.tools.targets import Resolver
 
 log = logging.getLogger("toolbox.jobs")

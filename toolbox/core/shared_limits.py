@@ -26,7 +26,8 @@ from toolbox import clock
 from toolbox.store.db import ASCENDING, Collection, Doc, DuplicateKeyError, ReturnDocument, index
 from toolbox.errors import RateLimited, ValidationError
 from toolbox.task_states import DISPATCHED, QUEUED
-from toolbox.core.target_limits import MAX_TARGET_RETRY_AFTER
+from toolbox.core.target_limits import MAX_TARGET_RETRY_AFTER, TargetLimiter
+from toolbox.people.throttle import SlidingWindow
 
 if TYPE_CHECKING:
     from toolbox.server.config import Config
@@ -119,3 +120,8 @@ class SharedTargets:
 
 def _aware(value: datetime.datetime) -> datetime.datetime:
     return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value
+
+
+# Each limit's two kinds, as the services are handed them (``toolbox.server.variants``).
+JobWindow = SlidingWindow | SharedWindow
+Targets = TargetLimiter | SharedTargets

@@ -15,15 +15,24 @@ import datetime
 import hashlib
 import secrets
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from toolbox import clock, validation
 from toolbox.store.db import ASCENDING, Database, Doc, index
 from toolbox.errors import Conflict, NotFound, ValidationError
 
-if TYPE_CHECKING:
-    from toolbox.core.bus import Hub
-    from toolbox.core.events import Event
+Event = dict[str, Any]  # as the event hubs hand them out (``toolbox.core.events``)
+
+
+class Events(Protocol):
+    """What the token store needs of an event hub (``EventHub`` or ``MongoBus``): to tell
+    every process of a revoked token, and to hear of those revoked elsewhere."""
+
+    def publish(self, event_type: str, data: Any, feed: bool = True) -> Event: ...
+
+    def subscribe(self, listener: Callable[[Event], None]) -> None: ...
+
 
 PREFIX = "tbx_"
 MAX_PER_USER = 100
@@ -50,7 +59,7 @@ def expired(doc: Doc, now: datetime.datetime | None = None) -> bool:
 class TokenStore:
     """Create, list, revoke and look up personal API tokens."""
 
-    def __init__(self, db: Database, events: "Hub", authoritative: bool, refresh: float) -> None:
+    def __init__(self, db: Database, events: Events, authoritative: bool, refresh: float) -> None:
         self.collection = db["api_tokens"]
         self.events = events
         events.subscribe(self._on_event)
@@ -102,7 +111,7 @@ class TokenStore:
         self.events.publish("token.revoked", {"token_hash": doc["token_hash"]}, feed=False)
         return doc
 
-    def _on_event(self, event: "Event") -> None:
+    def _on_event(self, event: Event) -> None:
         """Another server process revoked a token: forget it here too (within the event's delay)."""
         if event["type"] == "token.revoked" and event.get("remote"):
             self._cache.pop(event["data"]["token_hash"], None)

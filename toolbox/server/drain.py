@@ -2,7 +2,9 @@
 
 The deployed Go agent crashes on any request that is refused, reset or closed without
 an answer (shared/legacy-agent.md, 2c), and it keeps a fetch parked at all times.  So
-a stop — a restart, an upgrade — must answer everything it holds:
+a stop — a restart, an upgrade — must answer everything it holds
+(``Services.stop_gracefully`` in ``toolbox.server.wiring``, which this module's
+``Requests`` counts for):
 
 1. stop accepting: the listening sockets close (with ``--reuse-port`` a new process has
    bound the same port already and takes the new connections);
@@ -20,17 +22,6 @@ Linux can hand such connections to another listener of the port
 (``net.ipv4.tcp_migrate_req = 1``, Linux 5.14+): set it on hosts that restart often.
 """
 
-import asyncio
-import logging
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from tornado.httpserver import HTTPServer
-
-    from toolbox.server.wiring import Services
-
-log = logging.getLogger("toolbox.drain")
-
 SETTLE_SECONDS = 2.0
 LIMIT_SECONDS = 30.0
 
@@ -47,22 +38,3 @@ class Requests:
 
     def closed(self) -> None:
         self.in_flight -= 1
-
-
-async def stop_gracefully(toolbox: "Services", server: "HTTPServer", settle: float = SETTLE_SECONDS,
-                          limit: float = LIMIT_SECONDS) -> None:
-    """Stop ``server`` (a Tornado HTTPServer) and ``toolbox`` answering everything first."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
-    server.stop()
-    toolbox.requests.draining = True
-    toolbox.dispatcher.close_all()  # every parked fetch: the empty reply, now and from now on
-    toolbox.console_feed.close_all()  # consoles reconnect (to the new process)
-    while loop.time() - started < limit:
-        if toolbox.requests.in_flight <= 0 and loop.time() - started >= settle:
-            break
-        await asyncio.sleep(0.05)
-    else:
-        log.warning("%d requests still in flight after %gs; closing", toolbox.requests.in_flight, limit)
-    await toolbox.stop()
-    await server.close_all_connections()

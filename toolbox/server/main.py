@@ -26,7 +26,6 @@ async def serve(config: Config, ready: Callable[[str], object] | None = None) ->
     from tornado import httpserver, netutil
 
     from toolbox.server.app import make_app
-    from toolbox.server.drain import stop_gracefully
     from toolbox.people.users import admin_email_warning
 
     if config.reuse_port and config.embedded:
@@ -84,7 +83,7 @@ async def serve(config: Config, ready: Callable[[str], object] | None = None) ->
         ready(url)
     await stop.wait()
     _say("toolbox: shutting down: answering every request held, then stopping")
-    await stop_gracefully(app.toolbox, server)
+    await app.toolbox.stop_gracefully(server)
     _say("toolbox: stopped")
 
 

@@ -22,18 +22,12 @@ from collections.abc import Callable
 from toolbox.core.bus import Hub, MongoBus
 from toolbox.core.claims import Claims, LocalClaims, SharedClaims
 from toolbox.core.events import EventHub
-from toolbox.core.job_owners import SharedOwners, SoleOwner
+from toolbox.core.job_owners import Owners, SharedOwners, SoleOwner
 from toolbox.core.target_limits import TargetLimiter
 from toolbox.people.throttle import SlidingWindow
-from toolbox.core.shared_limits import SharedTargets, SharedWindow
+from toolbox.core.shared_limits import JobWindow, SharedTargets, SharedWindow, Targets
 from toolbox.server.config import Config
 from toolbox.store.db import Database
-
-# Each part's two kinds (the table above), as the services are handed them.
-JobWindow = SlidingWindow | SharedWindow
-Targets = TargetLimiter | SharedTargets
-Owners = SoleOwner | SharedOwners
-
 
 @dataclasses.dataclass
 class Parts:

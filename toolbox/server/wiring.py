@@ -7,12 +7,13 @@ import asyncio
 import time
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from toolbox.core.agents import AgentRegistry
 from toolbox.people.api_tokens import TokenStore
 from toolbox.people.audit import AuditLog
 from toolbox.core.dispatcher import Dispatcher, ParkedFetches
-from toolbox.server.drain import Requests
+from toolbox.server.drain import LIMIT_SECONDS, SETTLE_SECONDS, Requests
 from toolbox.core.console_feed import ConsoleFeed
 from toolbox.server.metrics import Metrics
 from toolbox.people.throttle import FailureThrottle
@@ -29,6 +30,9 @@ from toolbox.server.config import Config
 from toolbox.server.variants import parts_for
 from toolbox.store.db import Database
 from toolbox.tools.targets import Resolver
+
+if TYPE_CHECKING:
+    from tornado.httpserver import HTTPServer
 
 log = logging.getLogger("toolbox")
 
@@ -91,6 +95,25 @@ class Services:
     def local_login_url_token(self) -> str | None:
         """The one-time local login token (None when Feishu is configured)."""
         return self.local_login.token
+
+    async def stop_gracefully(self, server: "HTTPServer", settle: float = SETTLE_SECONDS,
+                              limit: float = LIMIT_SECONDS) -> None:
+        """Stop ``server`` (a Tornado HTTPServer) and these services, answering everything
+        first (the steps are in ``toolbox.server.drain``)."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        server.stop()
+        self.requests.draining = True
+        self.dispatcher.close_all()  # every parked fetch: the empty reply, now and from now on
+        self.console_feed.close_all()  # consoles reconnect (to the new process)
+        while loop.time() - started < limit:
+            if self.requests.in_flight <= 0 and loop.time() - started >= settle:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            log.warning("%d requests still in flight after %gs; closing", self.requests.in_flight, limit)
+        await self.stop()
+        await server.close_all_connections()
 
     async def stop(self) -> None:
         if self._sweeper is not None:
