@@ -1,12 +1,17 @@
 """toolBox's Tornado handlers, one module per area; ``default_handlers`` routes them all."""
 
+from typing import TYPE_CHECKING
 
-def default_handlers():
+if TYPE_CHECKING:
+    from tornado import web
+
+
+def default_handlers() -> list[tuple[str, type["web.RequestHandler"]]]:
     """Every route, area by area (unknown paths reach ``base.NotFoundHandler``, a JSON 404)."""
     from handlers import (agent_protocol, api_agents, api_docs, api_jobs, api_tasks, api_tokens, api_tools,
                           api_users, auth, base, metrics, pages, ws)
 
-    routes = []
+    routes: list[tuple[str, type[web.RequestHandler]]] = []
     for module in (agent_protocol, api_agents, api_jobs, api_tasks, api_tools, api_tokens, api_users, api_docs,
                    auth, ws, metrics, pages):
         routes.extend(module.default_handlers)

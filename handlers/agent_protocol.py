@@ -6,11 +6,14 @@
 """
 
 import sys
+from typing import Any, cast
 
 from tornado import iostream, web
+from tornado.http1connection import HTTP1Connection
 
 from handlers.base import BaseHandler, bearer_token
 from toolbox.core.agent_results import HEAD_RE, parse_report
+from toolbox.core.dispatcher import Parked
 from toolbox.errors import AuthError, TooLarge, ToolboxError, ValidationError
 
 EMPTY_REPLY = {"task_id": 0, "command": ""}
@@ -20,12 +23,12 @@ AUTH_HEAD_BYTES = 16 * 1024  # a report's credentials are checked once this much
 class AgentNewHandler(BaseHandler):
     """``POST /agent/new``: check an agent's name and token and record where it runs."""
 
-    def check_xsrf_cookie(self):
+    def check_xsrf_cookie(self) -> None:
         """Agents authenticate with their token, never a cookie: XSRF does not apply."""
 
     body_limit = 64 * 1024  # a name and a token
 
-    async def post(self):
+    async def post(self) -> None:
         body = self.json_body()
         if not isinstance(body, dict):
             raise ValidationError("the body must be a JSON object")
@@ -40,22 +43,22 @@ class AgentNewHandler(BaseHandler):
 class AgentTaskHandler(BaseHandler):
     """``GET /agent/task`` hands out tasks; ``POST /agent/task`` takes results."""
 
-    def check_xsrf_cookie(self):
+    def check_xsrf_cookie(self) -> None:
         """Agents authenticate with their token, never a cookie: XSRF does not apply."""
 
-    def initialize(self):
-        super().initialize()
-        self.parked = None
+    def initialize(self, **kwargs: Any) -> None:
+        super().initialize(**kwargs)
+        self.parked: Parked | None = None
         self.closed = False
-        self.chunks = []
+        self.chunks: list[bytes] = []
         self.kept = 0
         self.keep_limit = 0  # a body on GET (or a method it does not take) is not kept
-        self.overflow_tail = None
+        self.overflow_tail: bytes | None = None
         self.head_checked = False
 
     # --- GET: the long poll ---
 
-    async def get(self):
+    async def get(self) -> None:
         name = self.get_query_argument("agent_name", None)
         if not name:
             raise ValidationError("agent_name: required query argument")
@@ -73,7 +76,7 @@ class AgentTaskHandler(BaseHandler):
             return
         await fleet.hand_over(doc, self.send_task)
 
-    async def send_task(self, reply):
+    async def send_task(self, reply: dict[str, Any]) -> bool:
         """Write ``reply`` and finish; False when the fetch is gone (before or while writing)."""
         if self.closed:
             return False
@@ -84,7 +87,7 @@ class AgentTaskHandler(BaseHandler):
             return False
         return True
 
-    def on_connection_close(self):
+    def on_connection_close(self) -> None:
         super().on_connection_close()  # a body still streaming in ends the request
         self.closed = True
         if self.parked is not None:
@@ -92,13 +95,16 @@ class AgentTaskHandler(BaseHandler):
 
     # --- POST: results, streamed so that a huge body is cut, not refused ---
 
-    def prepare(self):
+    def prepare(self) -> None:
         """Results are streamed and cut (``data_received``), never refused for their size."""
         if self.request.method == "POST":
-            self.request.connection.set_max_body_size(1 << 40)
+            # served by Tornado's HTTP/1 server, whose connections are HTTP1Connections
+            cast(HTTP1Connection, self.request.connection).set_max_body_size(1 << 40)
             self.keep_limit = 4 * self.config.result_max_bytes + 64 * 1024
 
-    async def data_received(self, chunk):
+    # Tornado awaits a coroutine data_received (RequestHandler.data_received: Awaitable[None] | None);
+    # BaseHandler's, which this replaces, is a plain method.
+    async def data_received(self, chunk: bytes) -> None:  # type: ignore[override]
         if self.request.method != "POST" or self._finished:
             return
         if not self.head_checked and self.kept + len(chunk) >= AUTH_HEAD_BYTES:
@@ -116,7 +122,7 @@ class AgentTaskHandler(BaseHandler):
             self.overflow_tail = b""
         self.overflow_tail = (self.overflow_tail + chunk)[-OVERFLOW_TAIL_BYTES:]
 
-    async def _head_authenticates(self, head):
+    async def _head_authenticates(self, head: bytes) -> bool:
         """Check a long report's credentials before reading on: the name in its head and the
         token in its header (a head that names no agent: any agent's token); on failure
         answer at once, which closes the connection, the rest of the body unread."""
@@ -130,11 +136,12 @@ class AgentTaskHandler(BaseHandler):
                 raise AuthError("unknown agent or wrong token")
         except ToolboxError:
             self.chunks, self.kept = [], 0
-            self.send_error(sys.exc_info()[1].status_code, exc_info=sys.exc_info())
+            # the exception being handled: a ToolboxError
+            self.send_error(cast(ToolboxError, sys.exc_info()[1]).status_code, exc_info=sys.exc_info())
             return False
         return True
 
-    async def post(self):
+    async def post(self) -> None:
         if self._finished:  # refused while the body came in (see data_received)
             return
         body = b"".join(self.chunks)

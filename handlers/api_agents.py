@@ -4,6 +4,8 @@
 the only time it is ever shown (only its hash is stored).
 """
 
+from typing import Any
+
 from handlers.base import APIHandler, require_role
 from toolbox import validation
 
@@ -12,13 +14,13 @@ NAME = r"(?P<name>[^/]+)"
 
 class AgentsHandler(APIHandler):
     @require_role("viewer")
-    async def get(self):
+    async def get(self) -> None:
         """List agents."""
         registry = self.toolbox.agents
         self.write_json({"items": [registry.model(doc) for doc in registry.list()]})
 
     @require_role("admin")
-    async def post(self):
+    async def post(self) -> None:
         """Create an agent; the answer carries its token, shown this once."""
         body = self.json_body()
         validation.check_fields(body, ("name", "tags", "platform"), required=("name",))
@@ -32,17 +34,17 @@ class AgentsHandler(APIHandler):
 
 class AgentHandler(APIHandler):
     @require_role("viewer")
-    async def get(self, name):
+    async def get(self, name: str) -> None:
         """One agent."""
         doc = await self.toolbox.agents.require(name)
         self.write_json(self.toolbox.agents.model(doc))
 
     @require_role("admin")
-    async def patch(self, name):
+    async def patch(self, name: str) -> None:
         """Change tags, platform, or disabled."""
         body = self.json_body()
         validation.check_fields(body, ("tags", "platform", "disabled"))
-        changes = {}
+        changes: dict[str, Any] = {}
         if "tags" in body:
             changes["tags"] = validation.tags(body["tags"])
         if "platform" in body:
@@ -58,7 +60,7 @@ class AgentHandler(APIHandler):
         self.write_json(self.toolbox.agents.model(doc))
 
     @require_role("admin")
-    async def delete(self, name):
+    async def delete(self, name: str) -> None:
         """Delete an agent; its queued tasks are canceled and its task in flight ends lost."""
         await self.toolbox.agents.require(name)
         canceled = await self.toolbox.fleet.delete(name)
@@ -68,7 +70,7 @@ class AgentHandler(APIHandler):
 
 class AgentTokenHandler(APIHandler):
     @require_role("admin")
-    async def post(self, name):
+    async def post(self, name: str) -> None:
         """Reset the agent's token: the old one stops working at once."""
         await self.toolbox.agents.require(name)
         doc, token = await self.toolbox.agents.reset_token(name)

@@ -6,6 +6,7 @@ from toolbox import presenters
 from toolbox.errors import Conflict, NotFound
 from toolbox.store.filters import match_mode
 from toolbox.presenters import task_detail
+from toolbox.store.db import Doc
 
 class TasksHandler(APIHandler):
     @require_role("viewer")
@@ -29,7 +30,7 @@ class TasksHandler(APIHandler):
 
 
 class _OneTaskHandler(APIHandler):
-    async def find_task(self, task_id):
+    async def find_task(self, task_id: str) -> Doc:
         """The task ``task_id`` (path text), live or finished; NotFound when there is none."""
         doc = await self.toolbox.tasks.find(id_arg(task_id, "task"))
         if doc is None:

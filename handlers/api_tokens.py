@@ -15,7 +15,7 @@ TOKEN_ID = r"(?P<token_id>[A-Za-z0-9_-]{1,64})"
 
 
 class TokensHandler(APIHandler):
-    def owner(self):
+    def owner(self) -> str:
         if self.current_user.user_id is None:
             raise Forbidden("API tokens belong to people: log in to manage them")
         return self.current_user.user_id

@@ -14,6 +14,7 @@ import json
 import logging
 import secrets
 import time
+from typing import Any, cast
 
 from tornado import escape
 
@@ -22,6 +23,7 @@ from toolbox.people import sessions
 from toolbox.errors import Forbidden, NotFound, RateLimited, ToolboxError
 from toolbox.people.feishu import FeishuError, callback_error_message
 from toolbox.people.users import expiry_from_timestamp
+from toolbox.store.db import Doc
 
 log = logging.getLogger("toolbox.auth")
 
@@ -48,7 +50,7 @@ PAGE = """<!doctype html>
 """
 
 
-def feishu_status(error):
+def feishu_status(error: FeishuError) -> int:
     if error.reason in USER_REFUSED:
         return 403
     if error.reason in BAD_LOGIN:
@@ -59,7 +61,7 @@ def feishu_status(error):
 class AuthPage(BaseHandler):
     """HTML answers (never JSON, never a traceback) and the session cookie."""
 
-    def page(self, status, title, message, retry=False):
+    def page(self, status: int, title: str, message: str, retry: bool = False) -> None:
         links = []
         if retry:
             links.append('<a href="/auth/feishu/login">Log in again</a>')
@@ -70,21 +72,23 @@ class AuthPage(BaseHandler):
         self.finish(PAGE.format(title=escape.xhtml_escape(title), message=escape.xhtml_escape(message),
                                 links=" · ".join(links), css=escape.xhtml_escape(self.static_url("console.css"))))
 
-    def write_error(self, status_code, **kwargs):
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
         self.page(status_code, "Something went wrong",
                   "toolBox could not complete this request. Please try again in a moment.")
 
     @property
-    def https(self):
+    def https(self) -> bool:
         return self.request.protocol == "https" or (self.config.public_url or "").startswith("https:")
 
-    def start_session(self, doc):
+    def start_session(self, doc: Doc) -> None:
         """Set the session cookie for user ``doc``."""
-        token, claims = sessions.issue(doc["_id"], self.config.secret, self.config.session_hours)
+        token, claims = sessions.issue(doc["_id"], cast(str, self.config.secret),  # make_app fills it in
+                                       self.config.session_hours)
         self.set_cookie(sessions.SESSION_COOKIE, token, path="/", httponly=True, samesite="Lax",
                         secure=self.https, expires=expiry_from_timestamp(claims["exp"]))
 
-    async def audit_login(self, outcome, method, doc=None, reason=None, target=None, **details):
+    async def audit_login(self, outcome: str, method: str, doc: Doc | None = None, reason: str | None = None,
+                          target: str | None = None, **details: Any) -> None:
         actor = None
         if doc is not None:
             actor = Principal.for_user(doc)
@@ -94,7 +98,7 @@ class AuthPage(BaseHandler):
         await self.toolbox.audit.record(actor, "login", target, outcome, dict(details, method=method),
                                         address=self.request.remote_ip)
 
-    async def throttled(self, method):
+    async def throttled(self, method: str) -> bool:
         """Answer 429 (a page, with Retry-After) when this address keeps failing to log in."""
         try:
             self.toolbox.guard.check(self.request.remote_ip)
@@ -107,7 +111,8 @@ class AuthPage(BaseHandler):
             return True
         return False
 
-    async def refuse(self, status, reason, title, message, method="feishu", retry=True, counted=True, **audit):
+    async def refuse(self, status: int, reason: str, title: str, message: str, method: str = "feishu",
+                     retry: bool = True, counted: bool = True, **audit: Any) -> None:
         """Answer a refused login with a page and audit it: refusals of no one in particular
         (``counted``: no user known yet) are counted per address and minute, not each logged."""
         log.info("login refused: %s", reason)
@@ -122,7 +127,7 @@ class AuthPage(BaseHandler):
 
 
 class FeishuLoginHandler(AuthPage):
-    def get(self):
+    def get(self) -> None:
         """Send the browser to Feishu's authorize page, remembering ``state`` and ``next``."""
         feishu = self.toolbox.feishu
         if feishu is None:
@@ -135,13 +140,13 @@ class FeishuLoginHandler(AuthPage):
                                samesite="Lax", secure=self.https, max_age=STATE_SECONDS)
         self.redirect(feishu.authorize_url(self.redirect_uri(), state))
 
-    def redirect_uri(self):
+    def redirect_uri(self) -> str:
         base = self.config.public_url or f"{self.request.protocol}://{self.request.host}"
         return base.rstrip("/") + CALLBACK_PATH
 
 
 class FeishuCallbackHandler(FeishuLoginHandler):
-    def saved_state(self):
+    def saved_state(self) -> dict[str, Any] | None:
         """The state cookie's {s, n, t} when it is genuine and fresh; then it is cleared."""
         raw = self.get_signed_cookie(STATE_COOKIE, max_age_days=1)
         self.clear_cookie(STATE_COOKIE, path=STATE_PATH)
@@ -155,7 +160,9 @@ class FeishuCallbackHandler(FeishuLoginHandler):
             return None
         return saved
 
-    async def get(self):
+    # Tornado takes a verb as a plain method or a coroutine (RequestHandler.get: Awaitable[None] | None):
+    # this one is a coroutine where FeishuLoginHandler.get is plain.
+    async def get(self) -> None:  # type: ignore[override]
         """Finish the Feishu login: verify, exchange the code, check the user, open a session."""
         feishu = self.toolbox.feishu
         if feishu is None:
@@ -170,12 +177,12 @@ class FeishuCallbackHandler(FeishuLoginHandler):
             return await self.refuse(
                 400, "unknown_state", "This login could not be verified",
                 "The login did not come back to the browser it started in, or it took too long. " + _AGAIN)
-        error = self.get_query_argument("error", None)
-        if error is not None:
-            denied = error == "access_denied"
+        callback_error = self.get_query_argument("error", None)
+        if callback_error is not None:
+            denied = callback_error == "access_denied"
             return await self.refuse(403 if denied else 400, "denied" if denied else "feishu_callback_error",
                                      "Login cancelled" if denied else "Feishu could not log you in",
-                                     callback_error_message(error))
+                                     callback_error_message(callback_error))
         code = self.get_query_argument("code", "")
         if not code:
             return await self.refuse(400, "missing_code", "Feishu did not complete the login",
@@ -203,7 +210,7 @@ class FeishuCallbackHandler(FeishuLoginHandler):
 
 
 class LocalLoginHandler(AuthPage):
-    async def get(self):
+    async def get(self) -> None:
         """The one-time admin link printed at start-up (only without Feishu)."""
         local = self.toolbox.local_login
         if not local.enabled:
@@ -236,14 +243,14 @@ class TokenLoginHandler(AuthPage):
     write_error = BaseHandler.write_error  # JSON errors, not the HTML pages of the other logins
     body_limit = 4096
 
-    async def post(self):
+    async def post(self) -> None:
         login = self.toolbox.token_login
         if not login.enabled:
             raise NotFound("logging in with the admin token is off: log in with Feishu")
         body = self.json_body()
         candidate = body.get("token") if isinstance(body, dict) else None
         try:
-            login.check(self.request.remote_ip, candidate)
+            login.check(cast(str, self.request.remote_ip), candidate)  # Tornado's server always sets it
         except ToolboxError as error:  # no credentials: counted per address and minute (AuditLog)
             await self.toolbox.audit.record_refusal(
                 "login", "throttled" if error.status_code == 429 else "bad_admin_token", self.request.remote_ip,
@@ -259,11 +266,11 @@ class TokenLoginHandler(AuthPage):
 
 
 class LogoutHandler(BaseHandler):
-    async def post(self):
+    async def post(self) -> None:
         """End this browser's session (the cookie is cleared and the session refused hereafter)."""
         claims = sessions.read(self.get_cookie(sessions.SESSION_COOKIE), self.config.secret)
         doc = await self.toolbox.users.get(claims["sub"]) if claims else None
-        if doc is not None:
+        if doc is not None and claims is not None:  # a doc was read only with claims
             await self.toolbox.users.end_session(doc["_id"], claims["sid"], expiry_from_timestamp(claims["exp"]))
             actor = Principal.for_user(doc)
             await self.toolbox.audit.record(actor, "logout", doc["_id"], address=self.request.remote_ip)
@@ -272,7 +279,7 @@ class LogoutHandler(BaseHandler):
 
 
 class InfoHandler(BaseHandler):
-    def get(self):
+    def get(self) -> None:
         """Which ways to log in this server offers (public)."""
         self.write_json({"feishu": self.config.feishu_enabled, "local_login": self.toolbox.local_login.enabled})
 

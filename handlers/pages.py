@@ -24,7 +24,7 @@ class HealthHandler(BaseHandler):
         self.write_json({"status": True, "database": "embedded" if self.toolbox.db.embedded else "mongodb"})
 
 
-def console_modules(static_path):
+def console_modules(static_path: str) -> list[str]:
     """Every ES module under ``static/js``: its plain URL → its versioned URL (filled by the handler)."""
     root = os.path.join(static_path, "js")
     found = []

@@ -11,11 +11,13 @@ or a revoked token closes it (code 1008).
 """
 
 import logging
+from typing import Any
 
 from tornado import ioloop, websocket
 
 from handlers.base import APIHandler, require_role
 from toolbox import validation
+from toolbox.core.console_feed import LiveClient
 from toolbox.errors import Forbidden, ToolboxError, ValidationError
 
 log = logging.getLogger("toolbox.live")
@@ -30,14 +32,14 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
     RECHECK_SECONDS = 30.0
     _stream_request_body = False  # an upgrade has no body to stream
 
-    def initialize(self):
-        super().initialize()
-        self.client = None
-        self.since = None
-        self.recheck = None
+    def initialize(self, **kwargs: Any) -> None:
+        super().initialize(**kwargs)
+        self.client: LiveClient | None = None
+        self.since: int | None = None
+        self.recheck: ioloop.PeriodicCallback | None = None
 
     @require_role("viewer")
-    async def get(self, *args, **kwargs):
+    async def get(self, *args: Any, **kwargs: Any) -> None:
         """Check ``since``, then upgrade (Tornado checks the origin here)."""
         self.refuse_before_upgrade()
         since = self.query_args("since").get("since")
@@ -45,7 +47,7 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
             self.since = validation.int_in(since, "since", 0, MAX_SEQ)
         await super().get(*args, **kwargs)
 
-    def refuse_before_upgrade(self):
+    def refuse_before_upgrade(self) -> None:
         """Tornado's own handshake checks, answered as JSON errors instead of plain text."""
         headers = self.request.headers
         if headers.get("Upgrade", "").lower() != "websocket":
@@ -61,7 +63,7 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
         if not headers.get("Sec-WebSocket-Key"):
             raise ValidationError("Sec-WebSocket-Key: required")
 
-    def cross_origin_refusal(self):
+    def cross_origin_refusal(self) -> str | None:
         """Why the upgrade will refuse this origin, or None: Tornado's own same-origin check,
         run here so that its refusal is JSON (the upgrade runs it again, to the same end).
 
@@ -78,7 +80,7 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
             return "Cross origin websockets not allowed"
         return None
 
-    def open(self, *args, **kwargs):
+    def open(self, *args: str, **kwargs: str) -> None:
         user = self.current_user
         self.client = self.toolbox.console_feed.connect(
             self.write_message, self._close_from_hub, since=self.since,
@@ -86,20 +88,20 @@ class LiveSocketHandler(APIHandler, websocket.WebSocketHandler):
         self.recheck = ioloop.PeriodicCallback(self._recheck, self.RECHECK_SECONDS * 1000)
         self.recheck.start()
 
-    async def _recheck(self):
+    async def _recheck(self) -> None:
         try:
             await self.authenticate()
         except ToolboxError as error:
             log.info("live client %s: closing, %s", self.client.label if self.client else "?", error.message)
             self.close(CLOSE_POLICY, error.message[:120])
 
-    def _close_from_hub(self, code, reason):
+    def _close_from_hub(self, code: int | None, reason: str | None) -> None:
         self.close(code, reason)
 
-    def on_message(self, message):
+    def on_message(self, message: str | bytes) -> None:
         """The feed is one-way; what the client says is ignored."""
 
-    def on_close(self):
+    def on_close(self) -> None:
         if self.recheck is not None:
             self.recheck.stop()
         if self.client is not None:
