@@ -23,7 +23,8 @@ class TasksHandler(APIHandler):
         """Queue a raw command on each named agent: one task per agent."""
         body = self.json_body()
         validation.check_fields(body, ("agents", "command"), required=("agents", "command"))
-        names, command, docs = await self.toolbox.raw_tasks.create(body["agents"], body["command"], self.current_user.name)
+        names, command, docs = await self.toolbox.raw_tasks.create(body["agents"], body["command"],
+                                                                   self.current_user.name)
         await self.audit("task.raw", ",".join(names)[:200], command=command, agents=names,
                          task_ids=[doc["_id"] for doc in docs])
         self.write_json({"items": [presenters.task_model(doc) for doc in docs]}, status=201)

@@ -8,8 +8,8 @@ with logout (their ``sid``), so a logged-out session cookie stops working everyw
 Role rules: a new user is ``admin`` when their union_id is listed in ``TOOLBOX_ADMINS``,
 or their email is listed and ``FEISHU_TENANT_KEY`` is set and is their tenant (an email
 is a field an organisation's admins fill in, unverified: without the tenant check anyone
-from any Feishu organisation could claim ``boss@corp``); else ``config.default_role``.  The list is read at first login only:
-later role changes made by an admin stick.  No change may leave toolBox without an
+from any Feishu organisation could claim ``boss@corp``); else ``config.default_role``.  The
+list is read at first login only: later role changes made by an admin stick.  No change may leave toolBox without an
 enabled admin user (``Conflict``).
 """
 

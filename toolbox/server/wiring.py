@@ -1,6 +1,6 @@
 """``Services``: everything one server instance holds, wired together, with its sweeper.
 
-Handlers reach it as ``self.application.toolbox``; tests build one per app.
+Handlers reach it as ``self.toolbox`` (``handlers.base.services_of``); tests build one per app.
 """
 
 import asyncio

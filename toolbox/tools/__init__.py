@@ -1,1 +1,2 @@
-"""The diagnostic tools: the catalogue of templates, target validation, per-platform commands, result parsers and outcomes."""
+"""The diagnostic tools: the catalogue of templates, target validation, per-platform commands,
+result parsers and outcomes."""

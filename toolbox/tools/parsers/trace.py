@@ -188,7 +188,8 @@ def parse_traceroute(text: str, target: str | None = None) -> Parsed | None:
             body = text[m.end():]
             break
     if body is None:
-        if UNKNOWN_HOST_RE.search(text) and re.search(r"traceroute|tracert|Cannot handle|跟踪|target system|目标系统", text, re.I):
+        names_a_tool = re.search(r"traceroute|tracert|Cannot handle|跟踪|target system|目标系统", text, re.I)
+        if UNKNOWN_HOST_RE.search(text) and names_a_tool:
             m = _UNKNOWN_TARGET.search(text)
             name = next((g for g in m.groups() if g), None) if m else None
             return _empty_trace(target=name, error=UNKNOWN_HOST)
