@@ -144,23 +144,28 @@ async def test_hub_drops_a_stalled_client_and_keeps_serving_the_others():
 async def test_hub_writes_what_has_queued_up_as_one_batch_in_order():
     events = EventHub()
     hub = ConsoleFeed(events, queue_size=50)
-    gate, started = asyncio.Event(), []
+    first, second = asyncio.Event(), asyncio.Event()
+    gate, started = {"now": first}, []
 
     async def send(text):
         started.append(json.loads(text))
-        await gate.wait()
+        await gate["now"].wait()  # a write ends when its gate opens
 
     client = hub.connect(send, lambda code, reason: None)
     for i in range(5):
         events.publish("task.done", {"i": i})
     await settle()
-    # hello and the five events are all being written at once, not one per loop turn
+    assert [m["type"] for m in started] == ["hello"]  # written at once; the events wait behind it
+    gate["now"] = second
+    first.set()
+    await settle()
+    # the five events queued meanwhile are all being written at once, not one per loop turn
     assert [m.get("data", {}).get("i") for m in started] == [None, 0, 1, 2, 3, 4]
-    assert client.sent == 0
+    assert client.sent == 1
     events.publish("task.done", {"i": 5})
     await settle()
     assert len(started) == 6  # the next batch waits for the writes of this one
-    gate.set()
+    second.set()
     for _ in range(3):
         await settle()
     assert [m["data"]["i"] for m in started[1:]] == list(range(6)) and client.sent == 7

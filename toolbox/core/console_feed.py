@@ -1,14 +1,15 @@
 """The live feed behind ``/api/ws``: every hub event, to every open console, in order.
 
 ``ConsoleFeed`` listens to the ``EventHub`` and fans each event out to its clients.  The
-publish path never waits for a client: each event is serialized once and put on
-every client's own bounded queue; one writer task per client drains that queue into
-the socket, a batch at a time (what has queued up, at most ``WRITE_BATCH`` messages,
-each its own websocket message, in order), awaiting the batch's writes before taking
-the next (so at most one batch per client sits in Tornado's buffer, and a client is not
-held to one message per event-loop iteration: docs/benchmarks.md).  A client whose queue
-overflows (it reads slower than events arrive, or not at all) is dropped: its socket is
-closed with code 1013 and it may reconnect with ``since`` to get what it missed.
+publish path never waits for a client: each event is serialized once and offered to
+every client, which hands it to its socket at once when nothing is being written, else
+keeps it on its own bounded queue; when a batch's writes have completed, the next batch
+goes (what has queued up, at most ``WRITE_BATCH`` messages, each its own websocket
+message, in order), so at most one batch per client sits in Tornado's buffer and a
+client is not held to one message per event-loop iteration (docs/benchmarks.md).  A
+client whose queue overflows (it reads slower than events arrive, or not at all) is
+dropped: its socket is closed with code 1013 and it may reconnect with ``since`` to get
+what it missed.
 
 A connection starts with ``{"type": "hello", "seq": CURRENT}``.  With ``since=SEQ`` the
 missed events follow (oldest first), then live ones.  When the replay buffer no longer
@@ -18,6 +19,7 @@ instead and must reload through the REST API: nothing is skipped silently.
 """
 
 import asyncio
+import collections
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -39,69 +41,78 @@ def encode(message: Any) -> str:
 
 
 class LiveClient:
-    """One connection's outgoing side: a bounded queue and the task that drains it."""
+    """One connection's outgoing side: the messages not yet handed to its socket, in order.
+
+    No task per client: ``offer`` hands a message to the socket at once when nothing is
+    being written, else queues it; when the last write of a batch completes, its callback
+    hands over the next batch (what queued meanwhile, at most ``WRITE_BATCH``).  With a
+    thousand consoles, a task woken per client per event cost more than the writes.
+    """
 
     def __init__(self, hub: "ConsoleFeed", send: Callable[[str], Awaitable[Any]],
                  close: Callable[[int | None, str | None], Any], queue_size: int, label: str) -> None:
         self.hub = hub
-        self.send = send  # async callable(text): resolves once the text is written
+        self.send = send  # callable(text) -> awaitable that resolves once the text is written
         self.close = close  # callable(code, reason): closes the connection
         self.label = label
-        self.queue: asyncio.Queue[str] = asyncio.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
+        self.pending: collections.deque[str] = collections.deque()  # not yet handed to the socket
         self.closed = False
         self.sent = 0
-        self.writer: asyncio.Future[None] | None = None
-        self.writing = False  # awaiting the socket's writes (never cancel those: see drop)
+        self.writing = 0  # writes handed to the socket and not yet done (one batch at most)
 
     def offer(self, text: str) -> None:
-        """Queue ``text`` without waiting; drop the client when its queue is full."""
+        """Send ``text`` (or queue it behind what is being written) without waiting; drop the
+        client when ``queue_size`` messages are waiting already."""
         if self.closed:
             return
-        try:
-            self.queue.put_nowait(text)
-        except asyncio.QueueFull:
-            self.drop(CLOSE_TOO_SLOW, f"too slow: {self.queue.maxsize} messages waiting")
+        if len(self.pending) >= self.queue_size:
+            self.drop(CLOSE_TOO_SLOW, f"too slow: {self.queue_size} messages waiting")
+            return
+        self.pending.append(text)
+        if not self.writing:
+            self._write_batch()
 
-    async def write_forever(self) -> None:
-        try:
-            queue = self.queue
-            while True:
-                batch = [await queue.get()]
-                while len(batch) < WRITE_BATCH and not queue.empty():
-                    batch.append(queue.get_nowait())
-                # Each send starts its write now, in order; then wait for them all.
-                self.writing = True
-                outcomes = await asyncio.gather(*[self.send(text) for text in batch],
-                                                return_exceptions=True)
-                self.writing = False
-                if self.closed:
-                    return
-                for outcome in outcomes:
-                    if isinstance(outcome, BaseException):
-                        raise outcome
-                self.sent += len(batch)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:  # closed socket, stream error: the client is gone
+    def _write_batch(self) -> None:
+        """Hand the next batch to the socket, in order; each write's end calls ``_written``."""
+        pending = self.pending
+        batch = [pending.popleft() for _ in range(min(WRITE_BATCH, len(pending)))]
+        self.writing = len(batch)
+        for text in batch:
+            try:
+                write = asyncio.ensure_future(self.send(text))
+            except Exception as error:  # closed socket: the client is gone
+                self._gone(error)
+                return
+            write.add_done_callback(self._written)
+
+    def _written(self, write: "asyncio.Future[Any]") -> None:
+        if write.cancelled() or write.exception() is not None:
+            self._gone(None if write.cancelled() else write.exception())
+            return
+        self.sent += 1
+        self.writing -= 1
+        if not self.writing and self.pending and not self.closed:
+            self._write_batch()
+
+    def _gone(self, error: BaseException | None) -> None:
+        if not self.closed:
             log.debug("live client %s: send failed: %r", self.label, error)
-            self.drop(None, None, from_writer=True)
+            self.drop(None, None)
 
-    def drop(self, code: int | None, reason: str | None, from_writer: bool = False) -> None:
+    def drop(self, code: int | None, reason: str | None) -> None:
         """Forget this client and close its connection (idempotent)."""
         if self.closed:
             return
         self.closed = True
+        self.pending.clear()
         self.hub.clients.discard(self)
         if code == CLOSE_TOO_SLOW:
             self.hub.dropped += 1
         if reason:
             log.info("live client %s dropped: %s", self.label, reason)
-        # A writer waiting for a queue is cancelled; one waiting for its writes is not (a
-        # cancelled Tornado write logs a traceback): closing the socket ends those writes.
-        if self.writer is not None and not from_writer and not self.writing:
-            self.writer.cancel()
         try:
-            self.close(code, reason)
+            self.close(code, reason)  # writes in flight end with the socket
         except Exception:  # already closed
             log.debug("live client %s: close failed", self.label, exc_info=True)
 
@@ -132,16 +143,15 @@ class ConsoleFeed:
                 for event in missed:
                     client.offer(encode(event))
         # Synchronous from the seq read to here: no event can slip in between.
-        self.clients.add(client)
-        client.writer = asyncio.ensure_future(client.write_forever())
+        if not client.closed:
+            self.clients.add(client)
         return client
 
     def disconnect(self, client: LiveClient) -> None:
-        """The connection closed on its own: stop its writer."""
+        """The connection closed on its own: send it nothing more."""
         client.closed = True
+        client.pending.clear()
         self.clients.discard(client)
-        if client.writer is not None:
-            client.writer.cancel()
 
     def _on_event(self, event: "Event") -> None:
         if not self.clients:
