@@ -11,6 +11,11 @@ def utcnow() -> datetime.datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def aware(value: datetime.datetime) -> datetime.datetime:
+    """``value`` with its time zone: a naive stored datetime is UTC (what toolBox writes)."""
+    return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value
+
+
 def isoformat(value: datetime.datetime | None) -> str | None:
     """An ISO-8601 string for a stored datetime (naive ones are UTC), or None."""
     if value is None:
@@ -20,6 +25,4 @@ def isoformat(value: datetime.datetime | None) -> str | None:
 
 @functools.lru_cache(maxsize=4096)  # a job's tasks share their creation time: one string for all
 def _isoformat(value: datetime.datetime) -> str:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=datetime.timezone.utc)
-    return value.isoformat().replace("+00:00", "Z")
+    return aware(value).isoformat().replace("+00:00", "Z")

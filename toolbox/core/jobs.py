@@ -48,10 +48,6 @@ RUNNING = "running"
 JOB_STATES = (RUNNING, DONE, CANCELED)
 
 
-def _aware(value: datetime.datetime) -> datetime.datetime:
-    return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value
-
-
 class JobService:
     """Creates, counts, ends, cancels and lists jobs; enforces the job rate limits."""
 
@@ -181,7 +177,7 @@ class JobService:
         """Like ``_budget``, for a stored task: less the time it has already waited."""
         stamp = task.get("dispatched_at") if task["state"] == DISPATCHED else None
         stamp = stamp or task["created_at"]
-        waited = (clock.utcnow() - _aware(stamp)).total_seconds()
+        waited = (clock.utcnow() - clock.aware(stamp)).total_seconds()
         return self._budget(task["state"]) - waited
 
     def on_event(self, event: "Event") -> None:
@@ -265,7 +261,7 @@ class JobService:
             for doc in await self.owners.orphans(self.collection):
                 await self._adopt(doc)
         for job in list(self.counting.values()):
-            if not job.ended and job.known() and now >= _aware(job.doc["deadline"]):
+            if not job.ended and job.known() and now >= clock.aware(job.doc["deadline"]):
                 await self._cancel_queued(job, "not fetched before the job's deadline")
                 if not job.ended:  # the cancels may have finished it already
                     self._end(job)

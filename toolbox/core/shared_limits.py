@@ -56,8 +56,8 @@ class SharedWindow:
             doc = None
         if doc is None:
             full = await self.collection.find_one({"_id": key})
-            hits = sorted(hit for hit in (full or {}).get("hits", []) if _aware(hit) > cutoff)
-            oldest = _aware(hits[-self.limit]) if len(hits) >= self.limit else now
+            hits = sorted(hit for hit in (full or {}).get("hits", []) if clock.aware(hit) > cutoff)
+            oldest = clock.aware(hits[-self.limit]) if len(hits) >= self.limit else now
             wait = max((oldest - cutoff).total_seconds(), 0.001)
             raise RateLimited(f"too many {what}: at most {self.limit} per {self.window:g} seconds; "
                               f"retry in {max(1, int(wait + 0.999))} s", wait)
@@ -98,7 +98,7 @@ class SharedTargets:
         wait = MAX_TARGET_RETRY_AFTER
         if oldest:  # the oldest surely ends by its delivery timeout plus its own bound
             task = oldest[0]
-            ends = _aware(task["created_at"]) + datetime.timedelta(
+            ends = clock.aware(task["created_at"]) + datetime.timedelta(
                 seconds=self.config.delivery_timeout + self.config.task_grace
                 + (task.get("time_limit") or self.config.task_timeout))
             wait = min(max((ends - clock.utcnow()).total_seconds(), 1.0), MAX_TARGET_RETRY_AFTER)
@@ -116,10 +116,6 @@ class SharedTargets:
 
     def target_of(self, task_id: int) -> str | None:
         return None
-
-
-def _aware(value: datetime.datetime) -> datetime.datetime:
-    return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value
 
 
 # Each limit's two kinds, as the services are handed them (``toolbox.server.variants``).

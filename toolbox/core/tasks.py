@@ -49,11 +49,6 @@ from toolbox.tools.outcomes import read_result
 log = logging.getLogger("toolbox.tasks")
 
 
-
-def _aware(value: datetime.datetime) -> datetime.datetime:
-    return value.replace(tzinfo=datetime.timezone.utc) if value.tzinfo is None else value
-
-
 class TaskService:
     """Creates tasks, hands them to agents one at a time, stores results and ends stale ones."""
 
@@ -327,7 +322,7 @@ class TaskService:
                                  {"_id": 1, "dispatched_at": 1, "time_limit": 1, "tool": 1})
         async for stale in running:
             lost_after = self.lost_after(stale)
-            if _aware(stale["dispatched_at"]) + datetime.timedelta(seconds=lost_after) > now:
+            if clock.aware(stale["dispatched_at"]) + datetime.timedelta(seconds=lost_after) > now:
                 continue
             doc = await self.unfinished.find_one_and_update(
                 {"_id": stale["_id"], "state": DISPATCHED, "dispatched_at": stale["dispatched_at"]},
@@ -352,7 +347,7 @@ class TaskService:
     async def dispatched_agents(self) -> builtins.list[tuple[str, datetime.datetime]]:
         """(agent, dispatched_at) of every task in flight (read once, at start-up)."""
         cursor = self.unfinished.find({"state": DISPATCHED}, {"agent": 1, "dispatched_at": 1})
-        return [(doc["agent"], _aware(doc["dispatched_at"])) async for doc in cursor]
+        return [(doc["agent"], clock.aware(doc["dispatched_at"])) async for doc in cursor]
 
     async def queued_agents(self, limit: int = 10000) -> set[str]:
         """Names of agents that have queued tasks (for waking fetches parked elsewhere)."""
