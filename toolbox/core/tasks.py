@@ -33,7 +33,7 @@ import datetime
 import logging
 from collections.abc import Iterator
 
-from toolbox import clock, task_states
+from toolbox import clock
 from toolbox.core.bus import Hub
 from toolbox.core import task_history
 from toolbox.core.claims import CLAIM_ORDER, Claims
@@ -41,7 +41,7 @@ from toolbox.store.db import ASCENDING, DESCENDING, Database, Doc, ReturnDocumen
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.store.filters import name_match
 from toolbox.task_states import (AGENT_DELETED, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, LOST_SUMMARIES,
-                                 QUEUED, TIMEOUT)
+                                 QUEUED, TASK_STATES, TIMEOUT)
 from toolbox.presenters import task_event, task_model
 from toolbox.server.config import Config
 from toolbox.tools.outcomes import read_result
@@ -283,8 +283,8 @@ class TaskService:
         if agent is not None:
             query["agent"] = name_match(agent, part)
         if state is not None:
-            if state not in task_states.TASK_STATES:
-                raise ValidationError(f"state: must be one of {', '.join(task_states.TASK_STATES)}")
+            if state not in TASK_STATES:
+                raise ValidationError(f"state: must be one of {', '.join(TASK_STATES)}")
             query["state"] = state
         if job_id is not None:
             query["job_id"] = job_id
