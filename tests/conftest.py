@@ -76,6 +76,9 @@ FEISHU_USERS = {
     "ou_eve": {"name": "Eve", "union_id": "on_eve", "tenant_key": "t-other", "email": "eve@other.example"},
 }
 
+# Leaked sockets fail the file that leaked them, with where they were made.
+pytest_plugins = ["tests.socket_leaks"]
+
 # A fixed pool of ports is not needed: pytest-tornado binds an unused port per test.
 
 

@@ -29,7 +29,8 @@ def call(url, method="GET", body=None, token=ADMIN, raw_auth=None, timeout=30):
         with urllib.request.urlopen(request, timeout=timeout) as response:
             status, payload, ctype = response.status, response.read(), response.headers.get("Content-Type", "")
     except urllib.error.HTTPError as error:
-        status, payload, ctype = error.code, error.read(), error.headers.get("Content-Type", "")
+        with error:  # an HTTPError holds the connection until closed
+            status, payload, ctype = error.code, error.read(), error.headers.get("Content-Type", "")
     return status, (json.loads(payload) if ctype.startswith("application/json") else payload.decode())
 
 

@@ -38,7 +38,8 @@ class Server:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
+            with error:  # an HTTPError holds the connection until closed
+                return error.code, json.loads(error.read())
 
     def agent(self, name):
         status, body = self.call("/api/agents", "POST", {"name": name})

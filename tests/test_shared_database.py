@@ -113,16 +113,18 @@ def console(server, count, since=None):
     async def read():
         url = server.url.replace("http://", "ws://") + "/api/ws" + (f"?since={since}" if since else "")
         conn = await websocket_connect(HTTPRequest(url, headers={"Authorization": f"Bearer {ADMIN}"}))
-        received["hello"] = json.loads(await conn.read_message())
-        received["ready"].set()
-        while len(received["events"]) < count:
-            text = await asyncio.wait_for(conn.read_message(), 30)
-            if text is None:
-                break
-            event = json.loads(text)
-            if event["type"].startswith("task."):  # agents coming online are not counted
-                received["events"].append(event)
-        conn.close()
+        try:
+            received["hello"] = json.loads(await conn.read_message())
+            received["ready"].set()
+            while len(received["events"]) < count:
+                text = await asyncio.wait_for(conn.read_message(), 30)
+                if text is None:
+                    break
+                event = json.loads(text)
+                if event["type"].startswith("task."):  # agents coming online are not counted
+                    received["events"].append(event)
+        finally:  # closed on every path, before this thread's loop is
+            conn.close()
 
     thread = threading.Thread(target=lambda: asyncio.run(read()), daemon=True)
     thread.start()
@@ -137,7 +139,8 @@ def fetch(server, name, token, timeout=30):
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
+        with error:  # an HTTPError holds the connection until closed
+            return error.code, json.loads(error.read())
     except TimeoutError:
         return None, None
 
