@@ -2,9 +2,11 @@
 
 A stop answers every parked fetch with the empty reply before it closes; with
 ``--reuse-port`` a new process takes the port over first, and the old one hands over
-without a refused, reset or unanswered request.
+without a refused, reset or unanswered request, not even for connections the kernel had
+queued on its listening socket but it had not accepted yet.
 """
 
+import socket
 import subprocess
 import sys
 import threading
@@ -12,6 +14,8 @@ import time
 import uuid
 
 import pytest
+import tornado.httpserver
+import tornado.netutil
 import tornado.testing
 
 from tests.field_agent import FieldAgent
@@ -88,3 +92,26 @@ def test_a_restart_on_a_shared_port_keeps_the_field_agent_alive_and_loses_no_tas
         agent.kill()
         if new is not None:
             assert new.stop() == 0, "\n".join(new.lines)
+
+
+@pytest.mark.gen_test(timeout=20)
+async def test_a_stop_serves_the_connections_queued_but_not_yet_accepted(app):
+    """A busy process accepts only between turns of its loop: what the kernel queued
+    meanwhile is served before the listening socket closes, not reset."""
+    sockets = tornado.netutil.bind_sockets(0, "127.0.0.1")
+    server = tornado.httpserver.HTTPServer(app)
+    server.add_sockets(sockets)
+    port = sockets[0].getsockname()[1]
+    # The loop does not turn while this runs: the kernel completes these connections and
+    # queues them, unaccepted, as it does for a server busy elsewhere.
+    clients = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(5)]
+    try:
+        for client in clients:
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: toolbox\r\n\r\n")
+        await app.toolbox.stop_gracefully(server, sockets, settle=0.2, limit=5)
+        for client in clients:
+            reply = client.recv(65536)  # a reset would raise ConnectionResetError here
+            assert reply.startswith(b"HTTP/1.1 200 "), reply
+    finally:
+        for client in clients:
+            client.close()

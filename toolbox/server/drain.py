@@ -6,8 +6,10 @@ a stop — a restart, an upgrade — must answer everything it holds
 (``Services.stop_gracefully`` in ``toolbox.server.wiring``, which this module's
 ``Requests`` counts for):
 
-1. stop accepting: the listening sockets close (with ``--reuse-port`` a new process has
-   bound the same port already and takes the new connections);
+1. stop accepting: first every connection the kernel has already queued on the listening
+   sockets is accepted and served (``take_in_queued``), then, with no wait between, the
+   sockets close (with ``--reuse-port`` a new process has bound the same port already and
+   takes the new connections);
 2. answer every parked fetch at once with the empty reply, and from now on any new
    fetch too; every answer says ``Connection: close``, so each client's next request
    opens a new connection (to the new process);
@@ -16,14 +18,27 @@ a stop — a restart, an upgrade — must answer everything it holds
    closed after it), at most ``limit`` seconds;
 4. stop the services, then close the connections left (idle ones).
 
-One thing no process can do on its own: a connection the kernel had queued on the old
-listening socket but the process had not accepted yet is reset when that socket closes.
-Linux can hand such connections to another listener of the port
+A connection the kernel has queued on a listening socket but the process has not accepted
+yet is reset when that socket closes.  A busy process accepts only between turns of its
+event loop, so without step 1's sweep every connection queued since the last turn would
+be reset: a field agent each.  With it, only one that arrives in the microseconds between
+the sweep and the close can be; Linux can hand even those to another listener of the port
 (``net.ipv4.tcp_migrate_req = 1``, Linux 5.14+): set it on hosts that restart often.
 """
 
+import errno
+import socket
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from tornado.iostream import IOStream
+
+if TYPE_CHECKING:
+    from tornado.httpserver import HTTPServer
+
 SETTLE_SECONDS = 2.0
 LIMIT_SECONDS = 30.0
+MAX_TAKEN = 4096  # connections taken in from one listening socket's queue at the stop (its backlog is 128)
 
 
 class Requests:
@@ -38,3 +53,30 @@ class Requests:
 
     def closed(self) -> None:
         self.in_flight -= 1
+
+
+def take_in_queued(server: "HTTPServer", listening: Iterable[socket.socket]) -> int:
+    """Accept every connection already queued on ``listening`` and serve it with ``server``,
+    as Tornado's accept handler would (a plain-HTTP server); return how many.
+
+    Call it right before ``server.stop()``, with no ``await`` between, so that nothing
+    queued in the meantime is reset by the close.  The sockets are non-blocking (as
+    ``tornado.netutil.bind_sockets`` makes them); at most ``MAX_TAKEN`` are taken from each,
+    so that a flood of new connections cannot hold the stop.
+    """
+    taken = 0
+    for sock in listening:
+        for _ in range(MAX_TAKEN):
+            try:
+                connection, address = sock.accept()
+            except BlockingIOError:
+                break  # the queue is empty
+            except OSError as error:
+                if error.errno == errno.ECONNABORTED:
+                    continue  # the client gave up while queued
+                break  # the socket is not listening (closed already): nothing queued
+            stream = IOStream(connection, max_buffer_size=server.max_buffer_size,
+                              read_chunk_size=server.read_chunk_size)
+            server.handle_stream(stream, address)
+            taken += 1
+    return taken

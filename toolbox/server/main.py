@@ -83,7 +83,7 @@ async def serve(config: Config, ready: Callable[[str], object] | None = None) ->
         ready(url)
     await stop.wait()
     _say("toolbox: shutting down: answering every request held, then stopping")
-    await app.toolbox.stop_gracefully(server)
+    await app.toolbox.stop_gracefully(server, sockets)
     _say("toolbox: stopped")
 
 

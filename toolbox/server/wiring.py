@@ -6,14 +6,15 @@ Handlers reach it as ``self.toolbox`` (``handlers.base.services_of``); tests bui
 import asyncio
 import time
 import logging
-from collections.abc import Callable
+import socket
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from toolbox.core.agents import AgentRegistry
 from toolbox.people.api_tokens import TokenStore
 from toolbox.people.audit import AuditLog
 from toolbox.core.dispatcher import Dispatcher, ParkedFetches
-from toolbox.server.drain import LIMIT_SECONDS, SETTLE_SECONDS, Requests
+from toolbox.server.drain import LIMIT_SECONDS, SETTLE_SECONDS, Requests, take_in_queued
 from toolbox.core.console_feed import ConsoleFeed
 from toolbox.server.metrics import Metrics
 from toolbox.people.throttle import FailureThrottle
@@ -96,13 +97,16 @@ class Services:
         """The one-time local login token (None when Feishu is configured)."""
         return self.local_login.token
 
-    async def stop_gracefully(self, server: "HTTPServer", settle: float = SETTLE_SECONDS,
-                              limit: float = LIMIT_SECONDS) -> None:
-        """Stop ``server`` (a Tornado HTTPServer) and these services, answering everything
-        first (the steps are in ``toolbox.server.drain``)."""
+    async def stop_gracefully(self, server: "HTTPServer", listening: "Iterable[socket.socket]" = (),
+                              settle: float = SETTLE_SECONDS, limit: float = LIMIT_SECONDS) -> None:
+        """Stop ``server`` (a Tornado HTTPServer listening on ``listening``) and these
+        services, answering everything first (the steps are in ``toolbox.server.drain``)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        server.stop()
+        taken = take_in_queued(server, listening)
+        server.stop()  # at once after: what was queued is served, not reset
+        if taken:
+            log.info("stopping: took in %d connections queued on the listening sockets", taken)
         self.requests.draining = True
         self.dispatcher.close_all()  # every parked fetch: the empty reply, now and from now on
         self.console_feed.close_all()  # consoles reconnect (to the new process)
