@@ -5,6 +5,7 @@ round-robin load balancer); tasks are created through both.  The database itself
 one task in flight per agent (``toolbox.core.claims``), so results are never crossed.
 """
 
+import asyncio
 import json
 import threading
 import time
@@ -101,10 +102,26 @@ def quiet_sweeps(mongodb_wire_uri, tmp_path):
         assert process.stop() == 0, "\n".join(process.lines)
 
 
+async def close(conn):
+    """Close a websocket client and its socket before its loop ends.
+
+    ``close()`` only sends the close frame; Tornado closes the socket when the server's
+    answer comes, or aborts 5 s later on a timer.  A loop that ends first (``asyncio.run``)
+    drops both, and the socket is left to the garbage collector.
+    """
+    stream = conn.protocol.stream if conn.protocol is not None else None
+    conn.close()
+    try:
+        while await asyncio.wait_for(conn.read_message(), 5) is not None:
+            pass  # messages that were on their way; None: the connection is closed
+    except asyncio.TimeoutError:
+        pass
+    if stream is not None:
+        stream.close()  # a no-op when the server's answer closed it
+
+
 def console(server, count, since=None):
     """Read ``count`` task events (after the hello) from ``server``'s live feed, in a thread."""
-    import asyncio
-
     from tornado.httpclient import HTTPRequest
     from tornado.websocket import websocket_connect
 
@@ -124,7 +141,7 @@ def console(server, count, since=None):
                 if event["type"].startswith("task."):  # agents coming online are not counted
                     received["events"].append(event)
         finally:  # closed on every path, before this thread's loop is
-            conn.close()
+            await close(conn)
 
     thread = threading.Thread(target=lambda: asyncio.run(read()), daemon=True)
     thread.start()
