@@ -6,8 +6,8 @@ a stop — a restart, an upgrade — must answer everything it holds
 (``Services.stop_gracefully`` in ``toolbox.server.wiring``, which this module's
 ``Requests`` counts for):
 
-1. stop accepting: first every connection the kernel has already queued on the listening
-   sockets is accepted and served (``take_in_queued``), then, with no wait between, the
+1. stop accepting (``stop_accepting``): first every connection the kernel has already
+   queued on the listening sockets is accepted and served, then, with no wait between, the
    sockets close (with ``--reuse-port`` a new process has bound the same port already and
    takes the new connections);
 2. answer every parked fetch at once with the empty reply, and from now on any new
@@ -55,14 +55,15 @@ class Requests:
         self.in_flight -= 1
 
 
-def take_in_queued(server: "HTTPServer", listening: Iterable[socket.socket]) -> int:
-    """Accept every connection already queued on ``listening`` and serve it with ``server``,
-    as Tornado's accept handler would (a plain-HTTP server); return how many.
+def stop_accepting(server: "HTTPServer", listening: Iterable[socket.socket]) -> int:
+    """Stop ``server`` listening on ``listening``; return how many queued connections it took in.
 
-    Call it right before ``server.stop()``, with no ``await`` between, so that nothing
-    queued in the meantime is reset by the close.  The sockets are non-blocking (as
-    ``tornado.netutil.bind_sockets`` makes them); at most ``MAX_TAKEN`` are taken from each,
-    so that a flood of new connections cannot hold the stop.
+    Every connection already queued on the sockets is first accepted and served by
+    ``server``, as Tornado's accept handler would (a plain-HTTP server), then
+    ``server.stop()`` closes the sockets in the same step (no ``await`` between), so that
+    nothing queued in the meantime is reset by the close.  The sockets are non-blocking
+    (as ``tornado.netutil.bind_sockets`` makes them); at most ``MAX_TAKEN`` are taken from
+    each, so that a flood of new connections cannot hold the stop.
     """
     taken = 0
     for sock in listening:
@@ -79,4 +80,5 @@ def take_in_queued(server: "HTTPServer", listening: Iterable[socket.socket]) -> 
                               read_chunk_size=server.read_chunk_size)
             server.handle_stream(stream, address)
             taken += 1
+    server.stop()
     return taken

@@ -14,7 +14,7 @@ from toolbox.core.agents import AgentRegistry
 from toolbox.people.api_tokens import TokenStore
 from toolbox.people.audit import AuditLog
 from toolbox.core.dispatcher import Dispatcher, ParkedFetches
-from toolbox.server.drain import LIMIT_SECONDS, SETTLE_SECONDS, Requests, take_in_queued
+from toolbox.server.drain import LIMIT_SECONDS, SETTLE_SECONDS, Requests, stop_accepting
 from toolbox.core.console_feed import ConsoleFeed
 from toolbox.server.metrics import Metrics
 from toolbox.people.throttle import FailureThrottle
@@ -97,14 +97,13 @@ class Services:
         """The one-time local login token (None when Feishu is configured)."""
         return self.local_login.token
 
-    async def stop_gracefully(self, server: "HTTPServer", listening: "Iterable[socket.socket]" = (),
+    async def stop_gracefully(self, server: "HTTPServer", listening: Iterable[socket.socket],
                               settle: float = SETTLE_SECONDS, limit: float = LIMIT_SECONDS) -> None:
         """Stop ``server`` (a Tornado HTTPServer listening on ``listening``) and these
         services, answering everything first (the steps are in ``toolbox.server.drain``)."""
         loop = asyncio.get_running_loop()
         started = loop.time()
-        taken = take_in_queued(server, listening)
-        server.stop()  # at once after: what was queued is served, not reset
+        taken = stop_accepting(server, listening)  # what was queued is served, not reset
         if taken:
             log.info("stopping: took in %d connections queued on the listening sockets", taken)
         self.requests.draining = True
