@@ -81,9 +81,10 @@ def test_a_restart_on_a_shared_port_keeps_the_field_agent_alive_and_loses_no_tas
         queuer.join(30)
         stop_queueing.set()
         tasks = wait_until(lambda: server.finished(ids), timeout=60)
-        assert tasks, "\n".join([str([(task_id, server.task(task_id)) for task_id in ids
-                                       if server.task(task_id)["state"] in ("queued", "dispatched")]),
-                                  f"fetched {agent.fetched}", "old:", *old.lines, "new:", *new.lines])
+        if not tasks:  # which tasks, what the agent fetched, what both processes said
+            unfinished = [task for task in map(server.task, ids) if task["state"] in ("queued", "dispatched")]
+            pytest.fail("\n".join([str(unfinished), f"fetched {agent.fetched}",
+                                    "old:", *old.lines, "new:", *new.lines]))
         assert agent.crashed is None, agent.crashed  # no request refused, reset or unanswered
         assert [task["result"] for task in tasks] == [f"task-{i}" for i in range(len(ids))]
         # ids come from per-process blocks: the order of creation is not the order of the numbers
