@@ -94,3 +94,175 @@ def _naive(value):
     if isinstance(value, list):
         return [_naive(item) for item in value]
     return value
+
+
+AT = datetime.datetime(2026, 3, 4, 5, 6, 7, 891234, tzinfo=datetime.timezone.utc)
+
+# (filter, update, options): the shapes the one-pass update takes, and some it leaves to mongomock
+SET_CASES = [
+    ({"_id": 1, "state": "queued"}, {"$set": {"state": "dispatched", "at": AT, "who": "r1"}}, {"return_document": ReturnDocument.AFTER}),
+    ({"_id": 1, "state": "queued"}, {"$set": {"state": "x"}}, {"return_document": ReturnDocument.AFTER}),  # no longer queued
+    ({"_id": 2, "state": {"$in": ["queued", "lost"]}}, {"$set": {"state": "done", "parsed": {"rtt": [1.5, AT]}, "n": None}}, {}),
+    ({"_id": 3, "at": {"$lt": AT}}, {"$set": {"seen": AT.replace(tzinfo=None)}}, {"return_document": ReturnDocument.AFTER}),
+    ({"_id": 3, "seen": AT}, {"$set": {"hit": True}}, {"return_document": ReturnDocument.AFTER}),  # stored at ms precision
+    ({"_id": 999}, {"$set": {"state": "x"}}, {"return_document": ReturnDocument.AFTER}),  # no such document
+    ({"_id": "name"}, {"$set": {"tags": ["a", {"b": AT}]}}, {"return_document": ReturnDocument.AFTER}),
+    ({"_id": 4}, {"$set": {"key": "taken"}}, {}),  # duplicate of 5's unique key: refused, 4 unchanged
+    ({"_id": 4, "key": {"$exists": False}}, {"$set": {"kept": 1}}, {"return_document": ReturnDocument.AFTER}),
+    ({"_id": 4}, {"$set": {"key": "free", "state": "moved"}}, {"return_document": ReturnDocument.AFTER}),
+    ({"_id": 6}, {"$inc": {"n": 2}, "$set": {"state": "y"}}, {"return_document": ReturnDocument.AFTER}),  # mongomock's path
+    ({"_id": 6}, {"$set": {"deep.field": 1}}, {"return_document": ReturnDocument.AFTER}),
+    ({"_id": 6}, {"$set": {"state": "z"}}, {"projection": {"state": 1}, "return_document": ReturnDocument.AFTER}),
+    ({"state": "done"}, {"$set": {"state": "again"}}, {"return_document": ReturnDocument.AFTER}),  # not by _id
+    ({"_id": 7, "state": {"$bad": 1}}, {"$set": {"state": "x"}}, {}),  # a bad operator
+]
+
+
+async def _run_set_cases(database):
+    things = database["things"]
+    await things.create_index([("key", 1)], unique=True, sparse=True)
+    await things.insert_many([{"_id": i, "state": "queued" if i % 2 else "done", "at": AT - datetime.timedelta(days=i),
+                               "n": i} for i in range(1, 8)] + [{"_id": "name", "state": "x"}])
+    await things.update_one({"_id": 5}, {"$set": {"key": "taken"}})
+    answers = []
+    for query, update, options in SET_CASES:
+        try:
+            answers.append(await things.find_one_and_update(query, update, **options))
+        except Exception as error:
+            answers.append(type(error).__name__)
+    return answers, [doc async for doc in things.find({})]
+
+
+@pytest.mark.gen_test
+async def test_set_by_id_gives_mongomocks_answers_and_documents(monkeypatch):
+    fast_db = open_database(None, name="test_set_by_id_fast")
+    slow_db = open_database(None, name="test_set_by_id_slow")
+    try:
+        fast = await _run_set_cases(fast_db)
+        patched = collection.Collection.find_one_and_update
+        assert patched.toolbox_set_by_id
+        monkeypatch.setattr(collection.Collection, "find_one_and_update", patched.toolbox_original)
+        slow = await _run_set_cases(slow_db)
+    finally:
+        for database in (fast_db, slow_db):
+            await database.drop()
+            database.close()
+    for case, fast_answer, slow_answer in zip(SET_CASES, fast[0], slow[0]):
+        assert fast_answer == slow_answer, case
+    assert fast[1] == slow[1]  # the documents stored in the end
+    answers = fast[0]
+    assert answers[0]["at"] == AT.replace(microsecond=891000) and answers[0]["at"].tzinfo is not None
+    assert answers[1] is None and answers[5] is None
+    assert answers[4]["hit"] is True  # the date was stored at millisecond precision
+    assert answers[7] == "DuplicateKeyError" and "key" not in answers[8] and answers[9]["key"] == "free"
+    assert answers[14] == "OperationFailure"
+
+
+@pytest.mark.gen_test
+async def test_set_by_id_refuses_a_bad_operator_with_no_document_to_test(coll):
+    """As MongoDB does; mongomock's scan (and the ``_id`` lookup) only check a filter they apply."""
+    from mongomock import OperationFailure
+
+    with pytest.raises(OperationFailure):
+        await coll.find_one_and_update({"_id": 998, "state": {"$bad": 1}}, {"$set": {"state": "x"}})
+
+
+@pytest.mark.gen_test
+async def test_set_by_id_keeps_no_reference_to_what_it_was_given_or_returned(coll):
+    tags = ["a", {"b": 1}]
+    answer = await coll.find_one_and_update({"_id": 11}, {"$set": {"tags": tags}}, return_document=ReturnDocument.AFTER)
+    tags.append("later")
+    tags[1]["b"] = 2
+    answer["tags"].append("mine")
+    answer["state"] = "mine"
+    assert await coll.find_one({"_id": 11}) == {"_id": 11, "state": "queued", "tags": ["a", {"b": 1}]}
+
+
+@pytest.mark.gen_test
+async def test_set_by_id_refuses_a_value_bson_cannot_hold_and_changes_nothing(coll):
+    from bson.errors import InvalidDocument
+
+    with pytest.raises(InvalidDocument):
+        await coll.find_one_and_update({"_id": 13}, {"$set": {"state": "done", "bad": object()}})
+    assert await coll.find_one({"_id": 13}) == {"_id": 13, "state": "queued"}
+
+
+@pytest.mark.gen_test
+async def test_set_by_id_does_not_scan(coll, monkeypatch):
+    calls = []
+    real = filtering.filter_applies
+    counting = lambda *a, **k: calls.append(1) or real(*a, **k)  # noqa: E731
+    monkeypatch.setattr(filtering, "filter_applies", counting)
+    monkeypatch.setattr(collection, "filter_applies", counting)
+    assert await coll.find_one_and_update({"_id": 15, "state": "queued"}, {"$set": {"state": "done"}})
+    assert len(calls) == 1  # the rest of the filter, on document 15 alone
+
+
+def _shapes():
+    """Values of every kind mongomock walks: plain, nested, subclassed, dated."""
+    import collections as stdlib_collections
+
+    from bson import SON, Decimal128, ObjectId, Regex
+
+    naive = datetime.datetime(2026, 1, 2, 3, 4, 5, 678901)
+    aware = naive.replace(tzinfo=datetime.timezone(datetime.timedelta(hours=2)))
+    leaves = ["s", "", 7, 2.5, True, None, b"raw", naive, aware, ObjectId("0123456789ab0123456789ab"),
+              Decimal128("1.5"), Regex("^a"), datetime.timezone.utc]
+    return [*leaves, list(leaves), tuple(leaves), {"k": leaves, "d": {"at": aware, "n": [1, {"x": naive}]}},
+            stdlib_collections.OrderedDict([("b", aware), ("a", [naive])]), SON([("z", 1), ("y", {"w": naive})]),
+            {"deep": [[{"a": [aware, (naive, "t")]}]]}, [], {}]
+
+
+def _same(left, right):
+    """Equal, of the same types all the way down (an aware date equals its naive UTC twin otherwise)."""
+    assert type(left) is type(right), (left, right)
+    if isinstance(left, dict):
+        assert list(left) == list(right)
+        for key in left:
+            _same(left[key], right[key])
+    elif isinstance(left, (list, tuple)):
+        assert len(left) == len(right)
+        for a, b in zip(left, right):
+            _same(a, b)
+    else:
+        assert left == right and getattr(left, "tzinfo", None) == getattr(right, "tzinfo", None)
+
+
+def _no_shared_containers(copy, original):
+    if isinstance(original, (dict, list)):
+        assert copy is not original
+        for a, b in zip(copy.values() if isinstance(copy, dict) else copy,
+                        original.values() if isinstance(original, dict) else original):
+            _no_shared_containers(a, b)
+
+
+def test_the_quicker_walks_give_mongomocks_values(monkeypatch):
+    import collections as stdlib_collections
+
+    from bson import SON
+    from mongomock import helpers
+
+    open_database(None, name="test_walks").close()  # installs the patches
+    containers = (dict, stdlib_collections.OrderedDict, SON)
+    quick = {name: getattr(helpers, name) for name in ("patch_datetime_awareness_in_document",
+                                                        "make_datetime_timezone_aware_in_document")}
+    quick_copy = collection._copy_field
+    assert all(function.toolbox_copies for function in (*quick.values(), quick_copy))
+    answers = {name: [function(value) for value in _shapes()] for name, function in quick.items()}
+    copies = [[quick_copy(value, container) for value in _shapes()] for container in containers]
+    with monkeypatch.context() as undo:  # mongomock's own functions, their recursion included
+        for name, function in quick.items():
+            undo.setattr(helpers, name, function.toolbox_original)
+        undo.setattr(collection, "_copy_field", quick_copy.toolbox_original)
+        expected = {name: [getattr(helpers, name)(value) for value in _shapes()] for name in quick}
+        expected_copies = [[collection._copy_field(value, container) for value in _shapes()]
+                           for container in containers]
+    for name in quick:
+        for got, want in zip(answers[name], expected[name]):
+            _same(got, want)
+    for got_row, want_row in zip(copies, expected_copies):
+        for got, want, value in zip(got_row, want_row, _shapes()):
+            _same(got, want)
+    for container in containers:
+        for value in _shapes():
+            _no_shared_containers(quick_copy(value, container), value)
