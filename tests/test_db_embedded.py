@@ -266,3 +266,72 @@ def test_the_quicker_walks_give_mongomocks_values(monkeypatch):
     for container in containers:
         for value in _shapes():
             _no_shared_containers(quick_copy(value, container), value)
+
+
+async def _run_writes(database):
+    """Inserts and deletes of every shape, good and bad; each answer (or error) and what is left."""
+    from bson import ObjectId
+
+    things = database["things"]
+    await things.create_index([("key", 1)], unique=True, sparse=True)
+    given = {"state": "new", "at": AT}
+    steps = [
+        lambda: things.insert_one(given),  # no _id: one is added to the caller's dict
+        lambda: things.insert_one({"_id": 1, "state": "queued", "nested": {"at": AT, "list": [AT, {"x": 1}]}}),
+        lambda: things.insert_one({"_id": 1, "state": "again"}),  # duplicate _id
+        lambda: things.insert_one({"_id": {"compound": 1}, "state": "queued"}),
+        lambda: things.insert_one({"_id": {"compound": 1}, "state": "again"}),
+        lambda: things.insert_one({"_id": 2, "key": "k", "state": "done"}),
+        lambda: things.insert_one({"_id": 3, "key": "k", "state": "done"}),  # unique index: refused, not kept
+        lambda: things.insert_one({"_id": 4, "bad": {"nul\0key": 1}}),
+        lambda: things.insert_one({"_id": 5, "$top": 1}),
+        lambda: things.insert_one({"_id": 6, 7: "int key"}),
+        lambda: things.insert_one({"_id": 8, "value": object()}),
+        lambda: things.insert_many([{"_id": 10, "state": "queued"}, {"_id": 1}, {"_id": 11, "state": "queued"}]),
+        lambda: things.insert_many([{"_id": 12, "state": "done"}, {"_id": 1}, {"_id": 13, "state": "done"}],
+                                   ordered=False),
+        lambda: things.insert_one({"_id": ObjectId("0123456789ab0123456789ab"), "state": "done"}),
+        lambda: things.delete_one({"state": "done"}),  # the first in the store's order
+        lambda: things.delete_many({"state": {"$in": ["done", "x"]}, "_id": {"$ne": 13}}),
+        lambda: things.delete_many({"_id": {"$in": [10, 11, 999]}}),
+        lambda: things.delete_one({"_id": {"compound": 1}}),
+        lambda: things.delete_many({"nested.at": AT}),
+        lambda: things.delete_many({"state": {"$bad": 1}}),
+        lambda: things.delete_many({"state": "nothing like it"}),
+    ]
+    answers = []
+    for step in steps:
+        try:
+            result = await step()
+            answers.append(getattr(result, "deleted_count", None) if hasattr(result, "deleted_count")
+                           else getattr(result, "inserted_id", None) or getattr(result, "inserted_ids", None))
+        except Exception as error:
+            answers.append((type(error).__name__, str((getattr(error, "details", None) or {}).get("nInserted", ""))))
+    answers[0] = type(answers[0]).__name__ if answers[0] == given.get("_id") else "not the _id given back"
+    left = [dict(doc, _id="generated") if doc["_id"] == given["_id"] else doc async for doc in things.find({})]
+    return answers, left
+
+
+@pytest.mark.gen_test
+async def test_quicker_writes_give_mongomocks_answers_and_documents(monkeypatch):
+    quick = {name: getattr(collection.Collection, name) for name in ("_insert", "_delete")}
+    assert all(function.toolbox_writes for function in quick.values())
+    fast_db = open_database(None, name="test_writes_fast")
+    slow_db = open_database(None, name="test_writes_slow")
+    try:
+        fast = await _run_writes(fast_db)
+        for name, function in quick.items():
+            monkeypatch.setattr(collection.Collection, name, function.toolbox_original)
+        monkeypatch.setattr(collection, "_recursive_key_check_null_character",
+                            collection._recursive_key_check_null_character.toolbox_original)
+        slow = await _run_writes(slow_db)  # its collection is made now, around mongomock's own methods
+    finally:
+        for database in (fast_db, slow_db):
+            await database.drop()
+            database.close()
+    for position, (got, want) in enumerate(zip(fast[0], slow[0])):
+        assert got == want, position
+    assert fast[1] == slow[1]
+    assert fast[0][0] == "ObjectId" and fast[0][6] == ("DuplicateKeyError", "")
+    assert fast[0][11] == ("BulkWriteError", "1") and fast[0][12] == ("BulkWriteError", "2")
+    assert [doc["_id"] for doc in fast[1]] == ["generated", 13]

@@ -9,6 +9,8 @@ same, and steps aside for every other shape (or when mongomock's internals chang
 - ``_id`` lookups and quick pre-tests before a scan (``install_id_lookup``);
 - a one-pass ``find_one_and_update`` by ``_id`` with ``$set`` (``install_set_by_id``);
 - copies and date conversions that skip plain values (``install_copies``);
+- inserts and deletes without the store's lock and without copying what is deleted
+  (``install_writes``);
 - pymongo's ``UpdateOne`` in ``bulk_write`` (``install_bulk_sort``), a compatibility fix.
 
 ``tests/test_db_embedded.py`` compares each shortcut with mongomock's own way.
@@ -26,6 +28,7 @@ Doc = dict[str, Any]
 def install() -> None:
     """Install every patch (idempotent: each one marks what it replaced)."""
     install_copies()
+    install_writes()
     install_id_lookup()
     install_set_by_id()
     install_bulk_sort()
@@ -100,6 +103,97 @@ def install_copies() -> None:
     helpers.patch_datetime_awareness_in_document = patch_datetime_awareness_in_document
     helpers.make_datetime_timezone_aware_in_document = make_datetime_timezone_aware_in_document
     collection._copy_field = _copy_field
+
+
+def install_writes() -> None:
+    """Make mongomock's insert of one document, and its delete, do only what they must.
+
+    mongomock's ``_insert`` takes the store's reader-writer lock twice per document (this
+    process has no threads touching it), parses pymongo's version per document, and
+    tests every key's value with an abstract ``isinstance``; its ``_delete`` finds what
+    to delete through a cursor, which copies every document (and converts its dates)
+    only to read its ``_id``.  The versions here keep every check and every error, in
+    the same order, on a store without TTL indexes (the store's dict is then all there is).
+    """
+    from collections.abc import Mapping
+
+    from mongomock import DuplicateKeyError, ObjectId, collection, helpers
+    from packaging import version
+
+    insert = collection.Collection._insert
+    if getattr(insert, "toolbox_writes", False):
+        return
+    delete = collection.Collection._delete
+    null_check = collection._recursive_key_check_null_character
+    bson_check = collection.BSON
+    check_keys = helpers.PYMONGO_VERSION < version.parse("3.6")  # what mongomock asks on every insert
+    invalid_document: Any = null_check.__globals__.get("InvalidDocument")  # bson's, as mongomock raises it
+
+    def plain_dict_store(self: Any) -> Any:
+        """The store's documents dict, or None when it has TTL indexes (or another shape)."""
+        store = self._store
+        documents = getattr(store, "_documents", None)
+        if getattr(store, "_ttl_indexes", True) or not isinstance(documents, dict):
+            return None
+        return documents
+
+    def _recursive_key_check_null_character(data: Any) -> None:
+        for key, value in data.items():
+            if "\0" in key:
+                raise invalid_document(f"Field names cannot contain the null character (found: {key})")
+            if type(value) not in _PLAIN and isinstance(value, Mapping):
+                _recursive_key_check_null_character(value)
+
+    def _insert(self: Any, data: Any, session: Any = None, ordered: bool = True) -> Any:
+        documents = plain_dict_store(self) if type(data) is dict and not session else None
+        if documents is None or bson_check is None or check_keys or invalid_document is None:
+            return insert(self, data, session, ordered)  # a list comes back here per document
+        if not all(type(key) is str or isinstance(key, str) for key in data):
+            raise ValueError("Document keys must be strings")
+        collection._validate_data_fields(data)
+        bson_check.encode(data, check_keys=False)
+        if "_id" not in data:
+            data["_id"] = ObjectId()  # in the caller's dict, as pymongo does
+        object_id = data["_id"]
+        if isinstance(object_id, dict):
+            object_id = helpers.hashdict(object_id)
+        if object_id in documents:
+            raise DuplicateKeyError("E11000 Duplicate Key Error", 11000)
+        data = helpers.patch_datetime_awareness_in_document(data)
+        documents[object_id] = data
+        try:
+            self._ensure_uniques(data)
+        except DuplicateKeyError:
+            del documents[object_id]
+            raise
+        return data["_id"]
+
+    def _delete(self: Any, filter: Any, collation: Any = None, hint: Any = None, multi: bool = False,
+                session: Any = None) -> Any:
+        documents = plain_dict_store(self)
+        if hint or collation or session or type(filter) is not dict or documents is None:
+            return delete(self, filter, collation=collation, hint=hint, multi=multi, session=session)
+        filter = helpers.patch_datetime_awareness_in_document(filter)
+        deleted_count = 0
+        # What find(filter) would have returned, in its order, without the copies.
+        for doc in list(self._iter_documents(filter)):
+            doc_id = doc["_id"]
+            if isinstance(doc_id, dict):
+                doc_id = helpers.hashdict(doc_id)
+            del documents[doc_id]
+            deleted_count += 1
+            if not multi:
+                break
+        return {"connectionId": self.database.client._id, "n": deleted_count, "ok": 1.0, "err": None}
+
+    replaced: list[tuple[Any, Any]] = [(_insert, insert), (_delete, delete),
+                                       (_recursive_key_check_null_character, null_check)]
+    for function, original in replaced:
+        function.toolbox_writes = True  # a marker on the function
+        function.toolbox_original = original  # for the tests' comparison
+    collection._recursive_key_check_null_character = _recursive_key_check_null_character
+    collection.Collection._insert = _insert  # type: ignore[method-assign]  # the patch itself
+    collection.Collection._delete = _delete  # type: ignore[method-assign]  # the patch itself
 
 
 # Exact types only: bool is an int subclass, and Mongo never equates True with 1.
