@@ -1,6 +1,7 @@
 """Jobs over time: counts and state driven by agents through the real agent protocol,
 parsed results, events, the deadline, cancel, listing, and a restart."""
 
+import asyncio
 import dataclasses
 import datetime
 
@@ -34,6 +35,7 @@ async def agents(fake_agent, *names):
 
 
 @pytest.mark.gen_test
+@pytest.mark.config(progress_interval=0)  # one job.progress per change, to check each
 async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(api, fake_agent, app):
     a1, a2 = await agents(fake_agent, "a1", "a2")
     job = await start_job(api, ["a1", "a2"])
@@ -84,6 +86,47 @@ async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(a
     first_done_progress = next(e["seq"] for e in (await events_of(app, "job.progress"))
                                if e["data"]["counts"]["done"] == 1)
     assert task_done < first_done_progress
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.config(progress_interval=1.0)
+async def test_job_progress_comes_at_most_once_per_interval_with_the_counts_of_its_moment(api, fake_agent, app):
+    names = ["a1", "a2", "a3", "a4"]
+    fleet = await agents(fake_agent, *names)
+    job_id = (await start_job(api, names))["job_id"]
+
+    async def progress():
+        return [event["data"] for event in await events_of(app, "job.progress")]
+
+    def announced():
+        return sum(event["type"] == "job.progress" for event in app.toolbox.events.buffer)
+
+    first = await fleet[0].fetch()
+    assert [p["counts"] for p in await progress()] == [counts(4, queued=3, dispatched=1)]  # the first: at once
+    await fleet[0].post(first["task_id"], PING_OUTPUT)
+    await fleet[1].fetch()
+    await fleet[2].fetch()
+    now = counts(4, queued=1, dispatched=2, done=1, ok=1)
+    assert len(await progress()) == 1  # three more changes within the interval: not yet announced
+    assert (await api(f"/api/jobs/{job_id}")).json["counts"] == now  # the document is current all along
+    assert await wait_for(lambda: announced() == 2, timeout=5)
+    merged = (await progress())[-1]  # at the interval's end: one event for the three
+    assert merged["counts"] == now and merged["state"] == "running"
+    await asyncio.sleep(1.2)
+    assert len(await progress()) == 2  # nothing changed since: nothing more
+    await fleet[3].fetch()
+    assert len(await progress()) == 3  # a change after a quiet interval: at once again
+    tasks = (await api(f"/api/jobs/{job_id}")).json["tasks"]
+    for agent, task in zip(fleet, tasks):
+        if task["state"] == "dispatched":
+            await agent.post(task["task_id"], PING_OUTPUT)
+    events = [(e["type"], e["data"]) for e in await events_of(app, "job.")]
+    assert events[-1][0] == "job.done" and events[-2][0] == "job.progress"  # the end: at once, then job.done
+    assert events[-2][1]["counts"] == counts(4, done=4, ok=4) and events[-2][1]["state"] == "done"
+    done = [data["counts"]["done"] for kind, data in events if kind == "job.progress"]
+    assert 4 <= len(done) <= 5 and done == sorted(done)  # 8 changes: one event each without merging
+    await asyncio.sleep(1.2)
+    assert announced() == len(done)  # what was due at the end was dropped: job.done said it all
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -35,6 +35,8 @@ class LiveJob:
         self.ended = False
         self.dirty = False
         self.saver: asyncio.Future[None] | None = None
+        self.announced_at = float("-inf")  # loop time of the last job.progress
+        self.announcement: asyncio.TimerHandle | None = None  # a job.progress due at the interval's end
         self._read: dict[int, tuple[str, str | None]] = {}  # task id -> (outcome, reason) counted in ``outcomes``
         self._roster = doc["counts"]["requested"]  # tasks to know of before the job speaks
         if stored is not None:

@@ -23,6 +23,16 @@ class ConfigError(ValueError):
 _ASCII_INT = re.compile(r"-?[0-9]{1,12}")
 
 
+def _seconds_or_zero(name: str, raw: str) -> float:
+    """A number of seconds, 0 allowed."""
+    try:
+        if float(raw) == 0:
+            return 0.0
+    except (TypeError, ValueError):
+        pass  # refused below, with the message every number of seconds gets
+    return _positive_float(name, raw)
+
+
 def _positive_float(name: str, raw: str) -> float:
     try:
         value = float(raw)
@@ -151,6 +161,10 @@ _SETTINGS: list[tuple[str, str, str, Callable[..., Any], Any, str]] = [
      lambda n, v: _int_in(n, v, 1, 1000000), 2000, "unfinished tasks aimed at one target across all agents"),
     ("job_deadline", "TOOLBOX_JOB_DEADLINE", "--job-deadline", _positive_float, 300.0,
      "seconds after which a job's unfinished tasks stop counting and the job ends"),
+    ("progress_interval", "TOOLBOX_PROGRESS_INTERVAL", "--progress-interval",
+     _seconds_or_zero, 0.1,
+     "seconds between two job.progress events of one job; changes in between are merged "
+     "into the next (0 = one event per task change)"),
     ("ws_queue_size", "TOOLBOX_WS_QUEUE_SIZE", "--ws-queue-size",
      lambda n, v: _int_in(n, v, 2, 1000000), 1000,
      "events queued for one console websocket before that (too slow) console is dropped"),
@@ -207,6 +221,7 @@ class Config:
     jobs_per_minute: int = 30
     target_concurrency: int = 2000
     job_deadline: float = 300.0
+    progress_interval: float = 0.1
     ws_queue_size: int = 1000
     replay_events: int = 10000
     audit_retention_days: float = 180.0
