@@ -31,7 +31,8 @@ def mongomocks_own_way() -> Iterator[None]:
     The ``_id`` lookup (``install_id_lookup``, an earlier round) stays on both sides."""
     from mongomock import collection, helpers
 
-    places = [(collection.Collection, name) for name in ("find_one_and_update", "_insert", "_delete")]
+    places = [(collection.Collection, name) for name in ("find_one_and_update", "_insert", "_delete",
+                                                          "_copy_only_fields")]
     places += [(helpers, "patch_datetime_awareness_in_document"),
                (helpers, "make_datetime_timezone_aware_in_document"),
                (collection, "_copy_field"), (collection, "_recursive_key_check_null_character")]

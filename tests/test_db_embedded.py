@@ -63,13 +63,16 @@ async def test_quick_checks_give_the_answers_of_the_full_filter(io_loop):
     things = database["things"]
     day = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.timezone.utc)
     values = ["queued", "done", None, ["queued", "x"], ["done"], [], 7, {"a": 1}, "Queued",
-              day, day - datetime.timedelta(hours=1), day + datetime.timedelta(seconds=1), [day]]
+              day, day - datetime.timedelta(hours=1), day + datetime.timedelta(seconds=1), [day],
+              3, 8, True, 7.5, [2, 9], -1]
     docs = [{"_id": i, "state": value, "at": values[(i * 5 + 3) % len(values)]}
             for i, value in enumerate(values)] + [{"_id": 100}, {"_id": 101, "state": "queued"}]
     await things.insert_many(docs)
     filters = [{"state": "queued"}, {"state": {"$in": ["queued", "done"]}}, {"state": {"$in": ["x"]}},
                {"at": {"$lt": day}}, {"state": "done", "at": {"$lt": day + datetime.timedelta(hours=2)}},
-               {"state": None}, {"state": {"$in": ["done", None]}}, {"at": {"$lt": day}, "state": {"$ne": "done"}}]
+               {"state": None}, {"state": {"$in": ["done", None]}}, {"at": {"$lt": day}, "state": {"$ne": "done"}},
+               {"state": {"$lte": 7}}, {"state": {"$lt": 7}}, {"state": {"$gt": 3}}, {"state": {"$gte": 8}},
+               {"_id": {"$lte": 5}}, {"_id": {"$gt": 100}}, {"state": {"$lte": 1}}, {"state": {"$gte": -1}, "_id": {"$lt": 9}}]
     try:
         stored = [doc async for doc in things.find({})]
         for query in filters:
@@ -82,10 +85,32 @@ async def test_quick_checks_give_the_answers_of_the_full_filter(io_loop):
                               if filtering.filter_applies(naive, {k: _naive(v) for k, v in doc.items()}))
             assert found == expected, query
         assert sorted([doc["_id"] async for doc in things.find({"state": "queued"})]) == [0, 3, 101]
+        assert sorted([doc["_id"] async for doc in things.find({"state": {"$lte": 7}})]) == [6, 13, 17, 18]  # 7, 3, [2, 9], -1
+        assert sorted([doc["_id"] async for doc in things.find({"state": {"$gt": 7}})]) == [14, 16, 17]  # 8, 7.5, [2, 9]
         assert [doc["_id"] async for doc in things.find({"at": {"$lt": day}})]
     finally:
         await database.drop()
         database.close()
+
+
+@pytest.mark.gen_test
+async def test_the_id_projection_gives_mongomocks_answers(coll, monkeypatch):
+    projections = [{"_id": 1}, {"_id": True}, {"_id": 1.0}, {"_id": 0}, {"state": 1}, {"_id": 1, "state": 1}, None]
+    queries = [{"_id": {"$in": [3, 4, "name"]}}, {"state": "queued"}, {}]
+
+    async def every_answer():
+        answers = []
+        for query in queries:
+            answers.append([await coll.find(query, projection).to_list(None) for projection in projections])
+        return answers
+
+    quick = await every_answer()
+    patched = collection.Collection._copy_only_fields
+    assert patched.toolbox_copies
+    monkeypatch.setattr(collection.Collection, "_copy_only_fields", patched.toolbox_original)
+    own = await every_answer()
+    assert quick == own
+    assert quick[0][0] == [{"_id": 3}, {"_id": 4}, {"_id": "name"}]
 
 
 def _naive(value):

@@ -42,7 +42,8 @@ _COPIED_AS_IS = _PLAIN | {datetime.datetime}
 
 
 def install_copies() -> None:
-    """Make mongomock's three per-value walks skip plain values.
+    """Make mongomock's three per-value walks skip plain values, and its ``{"_id": 1}``
+    projection a copy of the ``_id`` alone.
 
     Every document mongomock stores is first walked by
     ``patch_datetime_awareness_in_document`` (dates to naive UTC, milliseconds), every
@@ -94,15 +95,29 @@ def install_copies() -> None:
             return [item if type(item) in _COPIED_AS_IS else _copy_field(item, container) for item in value]
         return copy_field(value, container)
 
+    copy_only_fields = collection.Collection._copy_only_fields
+
+    def _copy_only_fields(self: Any, doc: Any, fields: Any, container: Any) -> Any:
+        """``{"_id": 1}``, the projection of every id-gathering query, without mongomock's
+        projection machinery: a new container holding the ``_id`` (when there is one)."""
+        if type(fields) is dict and len(fields) == 1 and type(fields.get("_id")) in (int, bool) \
+                and fields["_id"] == 1:
+            projected = container()
+            if "_id" in doc:
+                projected["_id"] = doc["_id"]
+            return projected
+        return copy_only_fields(self, doc, fields, container)
+
     replaced: list[tuple[Any, Any]] = [(patch_datetime_awareness_in_document, patch_dates),
                                        (make_datetime_timezone_aware_in_document, make_aware),
-                                       (_copy_field, copy_field)]
+                                       (_copy_field, copy_field), (_copy_only_fields, copy_only_fields)]
     for function, original in replaced:
         function.toolbox_copies = True  # a marker on the function
         function.toolbox_original = original  # for the tests' comparison
     helpers.patch_datetime_awareness_in_document = patch_datetime_awareness_in_document
     helpers.make_datetime_timezone_aware_in_document = make_datetime_timezone_aware_in_document
     collection._copy_field = _copy_field
+    collection.Collection._copy_only_fields = _copy_only_fields  # type: ignore[method-assign]  # the patch
 
 
 def install_writes() -> None:
@@ -200,6 +215,21 @@ def install_writes() -> None:
 _ID_LOOKUP_TYPES = (int, str, bytes)
 
 
+# An integer bound of a quick check, and whether an integer value is within it (bool, an
+# int subclass, is neither: MongoDB never compares True with 1).
+_INT_BOUNDS = {"$lt": "lt", "$lte": "lte", "$gt": "gt", "$gte": "gte"}
+
+
+def _holds(bound: str, value: int, limit: int) -> bool:
+    if bound == "lt":
+        return value < limit
+    if bound == "lte":
+        return value <= limit
+    if bound == "gt":
+        return value > limit
+    return value >= limit
+
+
 def install_id_lookup() -> None:
     """Make mongomock answer ``{"_id": value}`` and ``{"_id": {"$in": [...]}}`` filters
     from its ``_id``-keyed store.
@@ -234,8 +264,10 @@ def install_id_lookup() -> None:
     def quick_checks(filter: Any) -> list[tuple[str, Any, Any]]:
         """Tests that rule documents out cheaply, from the filter's top-level conditions
         ``field: "s"``, ``field: {"$in": ["s", ...]}`` (a document whose field holds another
-        string, or nothing, cannot match) and ``field: {"$lt": date}`` (nor one whose field
-        holds a later date).  Anything else (arrays, other types) is left to the full filter."""
+        string, or nothing, cannot match), ``field: {"$lt": date}`` (nor one whose field
+        holds a later date) and ``field: {"$lte": 7}`` (``$lt``, ``$gt``, ``$gte`` too: nor
+        one whose field holds an integer on the wrong side).  Anything else (arrays, other
+        types) is left to the full filter."""
         checks: list[tuple[str, Any, Any]] = []
         for key, value in filter.items() if isinstance(filter, dict) else ():
             if key.startswith("$") or "." in key:
@@ -249,15 +281,20 @@ def install_id_lookup() -> None:
                     checks.append((key, frozenset(arg), None))
                 elif op == "$lt" and type(arg) is datetime.datetime and arg.tzinfo is None:
                     checks.append((key, None, arg))  # stored dates and the filter's are naive UTC
+                elif op in _INT_BOUNDS and type(arg) is int:
+                    checks.append((key, _INT_BOUNDS[op], arg))
         return checks
 
     def may_match(checks: list[tuple[str, Any, Any]], document: Doc) -> bool:
-        for key, allowed, before in checks:
+        for key, allowed, bound in checks:
             value = document.get(key)
-            if allowed is not None:
+            if type(allowed) is str:  # an integer bound: "lt", "lte", "gt" or "gte"
+                if type(value) is int and not _holds(allowed, value, bound):
+                    return False
+            elif allowed is not None:
                 if (value is None or type(value) is str) and value not in allowed:
                     return False
-            elif type(value) is datetime.datetime and value.tzinfo is None and not value < before:
+            elif type(value) is datetime.datetime and value.tzinfo is None and not value < bound:
                 return False
         return True
 
