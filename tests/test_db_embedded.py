@@ -20,6 +20,18 @@ def coll(io_loop):
     database.close()
 
 
+@pytest.fixture
+def filter_calls(monkeypatch):
+    """A list that grows by one at each call of mongomock's ``filter_applies`` (one
+    document tested against a filter)."""
+    calls = []
+    real = filtering.filter_applies
+    counting = lambda *a, **k: calls.append(1) or real(*a, **k)  # noqa: E731
+    monkeypatch.setattr(filtering, "filter_applies", counting)
+    monkeypatch.setattr(collection, "filter_applies", counting)  # the scan's own import
+    return calls
+
+
 @pytest.mark.gen_test
 async def test_lookup_by_id_matches_scan_semantics(coll):
     assert (await coll.find_one({"_id": 7}))["state"] == "queued"
@@ -41,12 +53,8 @@ async def test_find_one_and_update_by_id(coll):
 
 
 @pytest.mark.gen_test
-async def test_lookup_by_id_does_not_scan(coll, monkeypatch):
-    calls = []
-    real = filtering.filter_applies
-    counting = lambda *a, **k: calls.append(1) or real(*a, **k)  # noqa: E731
-    monkeypatch.setattr(filtering, "filter_applies", counting)
-    monkeypatch.setattr(collection, "filter_applies", counting)  # the scan's own import
+async def test_lookup_by_id_does_not_scan(coll, filter_calls):
+    calls = filter_calls
     await coll.find_one({"_id": 150, "state": "done"})
     assert len(calls) == 1
     calls.clear()
@@ -213,12 +221,8 @@ async def test_set_by_id_refuses_a_value_bson_cannot_hold_and_changes_nothing(co
 
 
 @pytest.mark.gen_test
-async def test_set_by_id_does_not_scan(coll, monkeypatch):
-    calls = []
-    real = filtering.filter_applies
-    counting = lambda *a, **k: calls.append(1) or real(*a, **k)  # noqa: E731
-    monkeypatch.setattr(filtering, "filter_applies", counting)
-    monkeypatch.setattr(collection, "filter_applies", counting)
+async def test_set_by_id_does_not_scan(coll, filter_calls):
+    calls = filter_calls
     assert await coll.find_one_and_update({"_id": 15, "state": "queued"}, {"$set": {"state": "done"}})
     assert len(calls) == 1  # the rest of the filter, on document 15 alone
 

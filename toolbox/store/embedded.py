@@ -22,7 +22,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from toolbox.store.embedded_copies import install_copies, install_writes
+from toolbox.store.embedded_copies import install_copies, install_writes, plain_documents
 
 Doc = dict[str, Any]
 
@@ -133,11 +133,8 @@ def install_id_lookup() -> None:
             # run every second over every live task (10,000 in a fleet-wide job).
             return iter([document for document in list(self._store.documents)
                          if may_match(checks, document) and filtering.filter_applies(filter, document)])
-        store = self._store
-        # The store's dict itself when it has no TTL index to apply first: its accessors take
-        # a reader lock (three lock operations) per call, for threads this process has not.
-        if not getattr(store, "_ttl_indexes", True) and isinstance(getattr(store, "_documents", None), dict):
-            store = store._documents
+        plain = plain_documents(self)  # else the store, its lock taken per call
+        store = plain if plain is not None else self._store
         documents = [store[key] for key in ids if key in store]
         rest = {key: value for key, value in filter.items() if key != "_id"}  # _id holds by lookup
         if not rest:
@@ -182,11 +179,10 @@ def install_set_by_id() -> None:
                             **kwargs: Any) -> Doc | None:
         fields = update.get("$set") if type(update) is dict and len(update) == 1 else None
         key = filter.get("_id") if type(filter) is dict else None
-        store = self._store
-        documents = getattr(store, "_documents", None)
+        documents = plain_documents(self)
         if (type(fields) is not dict or not fields or projection is not None or sort is not None or upsert
-                or kwargs or type(key) not in exact_types or getattr(store, "_ttl_indexes", True)
-                or not isinstance(documents, dict) or not all(settable(name) for name in fields)):
+                or kwargs or type(key) not in exact_types or documents is None
+                or not all(settable(name) for name in fields)):
             return original(self, filter, update, projection, sort, upsert, return_document, **kwargs)
         rest = helpers.patch_datetime_awareness_in_document(
             {name: value for name, value in filter.items() if name != "_id"})

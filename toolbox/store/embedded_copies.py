@@ -18,6 +18,37 @@ _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 _COPIED_AS_IS = _PLAIN | {datetime.datetime}
 
 
+def plain_documents(collection: Any) -> dict[Any, Any] | None:
+    """A mongomock collection's documents dict, or None when its store has TTL indexes
+    (expired documents to drop first) or another shape.  The store's own accessors take
+    a reader-writer lock (for threads this process does not have) on every call."""
+    store = collection._store
+    documents = getattr(store, "_documents", None)
+    if getattr(store, "_ttl_indexes", True) or not isinstance(documents, dict):
+        return None
+    return documents
+
+
+def _skipping_plain_values(walk: Any) -> Any:
+    """``walk`` (one of mongomock's value walks) for plain dicts and lists of plain values,
+    done here: the same new dicts and lists, plain values as they are; anything else goes
+    to ``walk``, whose own recursion comes back through the module attribute replaced
+    by the function returned."""
+
+    def skipping(value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            return {key: item if type(item) in _PLAIN else skipping(item) for key, item in value.items()}
+        if kind is list:
+            return [item if type(item) in _PLAIN else skipping(item) for item in value]
+        if kind in _PLAIN:
+            return value
+        return walk(value)
+
+    skipping.__name__ = skipping.__qualname__ = walk.__name__
+    return skipping
+
+
 def install_copies() -> None:
     """Make mongomock's three per-value walks skip plain values, and its ``{"_id": 1}``
     projection a copy of the ``_id`` alone.
@@ -38,28 +69,8 @@ def install_copies() -> None:
     make_aware = helpers.make_datetime_timezone_aware_in_document
     copy_field = collection._copy_field
 
-    def patch_datetime_awareness_in_document(value: Any) -> Any:
-        kind = type(value)
-        if kind is dict:
-            return {key: item if type(item) in _PLAIN else patch_datetime_awareness_in_document(item)
-                    for key, item in value.items()}
-        if kind is list:
-            return [item if type(item) in _PLAIN else patch_datetime_awareness_in_document(item) for item in value]
-        if kind in _PLAIN:
-            return value
-        return patch_dates(value)  # whose own recursion comes back here
-
-    def make_datetime_timezone_aware_in_document(value: Any) -> Any:
-        kind = type(value)
-        if kind is dict:
-            return {key: item if type(item) in _PLAIN else make_datetime_timezone_aware_in_document(item)
-                    for key, item in value.items()}
-        if kind is list:
-            return [item if type(item) in _PLAIN else make_datetime_timezone_aware_in_document(item)
-                    for item in value]
-        if kind in _PLAIN:
-            return value
-        return make_aware(value)
+    patch_datetime_awareness_in_document = _skipping_plain_values(patch_dates)
+    make_datetime_timezone_aware_in_document = _skipping_plain_values(make_aware)
 
     def _copy_field(value: Any, container: Any) -> Any:
         kind = type(value)
@@ -121,14 +132,6 @@ def install_writes() -> None:
     check_keys = helpers.PYMONGO_VERSION < version.parse("3.6")  # what mongomock asks on every insert
     invalid_document: Any = null_check.__globals__.get("InvalidDocument")  # bson's, as mongomock raises it
 
-    def plain_dict_store(self: Any) -> Any:
-        """The store's documents dict, or None when it has TTL indexes (or another shape)."""
-        store = self._store
-        documents = getattr(store, "_documents", None)
-        if getattr(store, "_ttl_indexes", True) or not isinstance(documents, dict):
-            return None
-        return documents
-
     def _recursive_key_check_null_character(data: Any) -> None:
         for key, value in data.items():
             if "\0" in key:
@@ -137,10 +140,10 @@ def install_writes() -> None:
                 _recursive_key_check_null_character(value)
 
     def _insert(self: Any, data: Any, session: Any = None, ordered: bool = True) -> Any:
-        documents = plain_dict_store(self) if type(data) is dict and not session else None
+        documents = plain_documents(self) if type(data) is dict and not session else None
         if documents is None or bson_check is None or check_keys or invalid_document is None:
             return insert(self, data, session, ordered)  # a list comes back here per document
-        if not all(type(key) is str or isinstance(key, str) for key in data):
+        if not all(isinstance(key, str) for key in data):
             raise ValueError("Document keys must be strings")
         collection._validate_data_fields(data)
         bson_check.encode(data, check_keys=False)
@@ -162,7 +165,7 @@ def install_writes() -> None:
 
     def _delete(self: Any, filter: Any, collation: Any = None, hint: Any = None, multi: bool = False,
                 session: Any = None) -> Any:
-        documents = plain_dict_store(self)
+        documents = plain_documents(self)
         if hint or collation or session or type(filter) is not dict or documents is None:
             return delete(self, filter, collation=collation, hint=hint, multi=multi, session=session)
         filter = helpers.patch_datetime_awareness_in_document(filter)
