@@ -2,6 +2,8 @@
 (shared database only; ``toolbox.core.bus.MongoBus`` writes events here and follows
 the inserts with a change stream)."""
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 from toolbox.store.db import ASCENDING, Database, Doc, index
@@ -32,6 +34,9 @@ class EventRepo:
         """Delete events published before ``before`` (a Unix time); return how many."""
         return (await self.collection.delete_many({"at": {"$lt": before}})).deleted_count
 
-    def inserts(self, **options: Any) -> Any:
-        """A change stream of the inserts (``resume_after`` or ``start_at_operation_time``)."""
-        return self.collection.watch([{"$match": {"operationType": "insert"}}], **options)
+    @contextlib.asynccontextmanager
+    async def inserts(self, **options: Any) -> AsyncIterator[Any]:
+        """A change stream of the inserts (``resume_after`` or ``start_at_operation_time``),
+        closed on leaving the ``async with``."""
+        async with self.collection.watch([{"$match": {"operationType": "insert"}}], **options) as stream:
+            yield stream

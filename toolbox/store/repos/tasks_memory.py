@@ -62,28 +62,40 @@ class MemoryTasks:
     async def ensure_indexes(self) -> None:
         """Nothing to create: the indexes are the dicts above."""
 
+    def _index(self, doc: Doc) -> None:
+        """Enter the stored ``doc`` in the index of its state."""
+        state, agent, task_id = doc["state"], doc["agent"], doc["_id"]
+        if state == QUEUED:
+            bisect.insort(self._queued.setdefault(agent, []), _claim_key(doc))
+        elif state == DISPATCHED:
+            self._in_flight[agent] = task_id
+        elif state in TERMINAL_STATES:
+            self._finished[task_id] = None
+
+    def _unindex(self, doc: Doc) -> None:
+        """Take the stored ``doc`` out of the index of its state."""
+        state, agent, task_id = doc["state"], doc["agent"], doc["_id"]
+        if state == QUEUED:
+            queue = self._queued.get(agent, [])
+            position = bisect.bisect_left(queue, _claim_key(doc))
+            if position < len(queue) and queue[position][1] == task_id:
+                del queue[position]
+            if not queue:
+                self._queued.pop(agent, None)
+        elif state == DISPATCHED:
+            if self._in_flight.get(agent) == task_id:
+                del self._in_flight[agent]
+        else:
+            self._finished.pop(task_id, None)
+
     def _set(self, doc: Doc, fields: Doc) -> Doc:
         """Apply ``fields`` to the stored ``doc``, keep the indexes, return a copy."""
-        before = doc["state"]
+        moves = fields.get("state", doc["state"]) != doc["state"]
+        if moves:
+            self._unindex(doc)
         doc.update(fields)
-        after, agent, task_id = doc["state"], doc["agent"], doc["_id"]
-        if before != after:
-            if before == QUEUED:
-                queue = self._queued.get(agent)
-                if queue:
-                    position = bisect.bisect_left(queue, _claim_key(doc))
-                    if position < len(queue) and queue[position][1] == task_id:
-                        del queue[position]
-                    if not queue:
-                        del self._queued[agent]
-            elif before == DISPATCHED and self._in_flight.get(agent) == task_id:
-                del self._in_flight[agent]
-            if after == QUEUED:
-                bisect.insort(self._queued.setdefault(agent, []), _claim_key(doc))
-            elif after == DISPATCHED:
-                self._in_flight[agent] = task_id
-            elif after in TERMINAL_STATES:
-                self._finished[task_id] = None
+        if moves:
+            self._index(doc)
         return dict(doc)
 
     # --- writes ---
@@ -95,13 +107,7 @@ class MemoryTasks:
         for doc in docs:
             stored = dict(doc)
             self._docs[stored["_id"]] = stored
-            state = stored["state"]
-            if state == QUEUED:
-                bisect.insort(self._queued.setdefault(stored["agent"], []), _claim_key(stored))
-            elif state == DISPATCHED:
-                self._in_flight[stored["agent"]] = stored["_id"]
-            elif state in TERMINAL_STATES:
-                self._finished[stored["_id"]] = None
+            self._index(stored)
 
     async def claim_next_for(self, agent: str, fields: Doc) -> Doc | None:
         if agent in self._in_flight:
@@ -145,10 +151,8 @@ class MemoryTasks:
         for doc in docs:
             stored = self._docs.get(doc["_id"])
             if stored is not None and stored["state"] == doc["state"]:
+                self._unindex(stored)
                 del self._docs[doc["_id"]]
-                self._finished.pop(doc["_id"], None)
-                if stored["state"] == QUEUED or stored["state"] == DISPATCHED:
-                    self._set(dict(stored), {"state": "deleted"})  # drop it from the indexes
 
     # --- reads ---
 
