@@ -8,7 +8,7 @@ setup(
     description="Remote diagnostics from many agents, side by side",
     python_requires=">=3.10",
     packages=["toolbox", "toolbox.core", "toolbox.people", "toolbox.tools", "toolbox.tools.parsers",
-              "toolbox.store", "toolbox.agent", "toolbox.server", "handlers", "toolbox_static"],
+              "toolbox.store", "toolbox.store.repos", "toolbox.agent", "toolbox.server", "handlers", "toolbox_static"],
     package_dir={"toolbox_static": "static"},
     package_data={"toolbox_static": ["*.html", "*.css", "*.js", "*.svg", "*.png", "*.ico",
                                      "**/*.html", "**/*.css", "**/*.js", "**/*.svg"]},
@@ -19,8 +19,12 @@ setup(
         "pymongo>=4.6,<5",
         "pyjwt>=2.8",
         "prometheus_client>=0.17",
-        # The embedded database (no MONGODB_URI): in-memory, for trying toolBox out.
-        "mongomock-motor>=0.0.36",
+        # The embedded database (no MONGODB_URI): in-memory, for trying toolBox out.  Bounded
+        # above to the tested combination: a new release cannot change the embedded default
+        # on a fresh install (toolBox uses their public API only; raise the bounds after the
+        # suite passed on the new versions).
+        "mongomock-motor>=0.0.36,<0.0.37",
+        "mongomock>=4.3,<4.4",
         "typing_extensions",  # mongomock-motor imports it without declaring it
     ],
     entry_points={

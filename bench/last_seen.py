@@ -20,6 +20,7 @@ from toolbox import clock
 from toolbox.core.agents import AgentRegistry
 from toolbox.core.events import EventHub
 from toolbox.store.db import open_database
+from toolbox.store.repos.agents import AgentRepo
 
 
 class NobodyParked:
@@ -30,8 +31,9 @@ class NobodyParked:
 async def flush_once(uri: str, agents: int) -> tuple[float, int]:
     db = open_database(uri, name=f"bench_last_seen_{uuid.uuid4().hex[:8]}")
     try:
-        registry = AgentRegistry(db, EventHub(), NobodyParked(), offline_after=10, refresh=1.0)
-        await registry.collection.insert_many([{"_id": f"a{i}", "token_hash": "-"} for i in range(agents)])
+        registry = AgentRegistry(AgentRepo(db["agents"]), EventHub(), NobodyParked(), offline_after=10, refresh=1.0)
+        for i in range(agents):
+            await registry.repo.insert({"_id": f"a{i}", "token_hash": "-"})
         await registry.reload()
         now = clock.utcnow()
         for i in range(agents):
@@ -39,7 +41,7 @@ async def flush_once(uri: str, agents: int) -> tuple[float, int]:
         started = time.perf_counter()
         await registry.flush_last_seen()
         took = time.perf_counter() - started
-        stored = await registry.collection.count_documents({"last_seen": now})
+        stored = sum(1 for doc in await registry.repo.all() if doc.get("last_seen") == now)
         return took, stored
     finally:
         await db.drop()

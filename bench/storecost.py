@@ -8,6 +8,11 @@ on 127.0.0.1: for each task, ``POST /api/tasks`` → the parked fetch is answere
 ``POST /agent/task`` → the agent parks again.  A ``find_one_and_update`` that
 matches nothing (the claim made when a fetch parks) writes nothing and counts as a
 read.  The sweeper's archive is counted apart (it batches, off the hot path).
+
+On the embedded database the tasks live in the in-memory repository
+(``toolbox.store.repos.tasks_memory``): no collection call is made for them, and what is
+counted is what still goes to mongomock (the id block's counter, the audit log).  The
+figures that say something about queries and indexes are the shared path's.
 """
 
 import asyncio

@@ -21,7 +21,7 @@ class HealthHandler(BaseHandler):
             await self.toolbox.db.ping()
         except (PyMongoError, OSError) as error:
             raise Unavailable(f"the database does not answer: {type(error).__name__}") from None
-        self.write_json({"status": True, "database": "embedded" if self.toolbox.db.embedded else "mongodb"})
+        self.write_json({"status": True, "database": self.toolbox.database})
 
 
 def console_modules(static_path: str) -> list[str]:

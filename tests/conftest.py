@@ -428,7 +428,7 @@ def login_as(app, http_client, base_url):
         profile = FeishuProfile(union_id=f"on_{name}", open_id=f"ou_{name}", tenant_key="t1", name=name,
                                 email=f"{name}@example.com")
         doc, _ = await app.toolbox.users.upsert_feishu(profile)
-        await app.toolbox.users.collection.update_one({"_id": doc["_id"]}, {"$set": {"role": role}})
+        await app.toolbox.users.repo.set_fields(doc["_id"], {"role": role})
         token, _ = sessions.issue(doc["_id"], app.toolbox.config.secret, 1)
         page = await http_client.fetch(base_url + "/", raise_error=False)
         xsrf = http.cookies.SimpleCookie(page.headers.get_list("Set-Cookie")[0])["_xsrf"].value

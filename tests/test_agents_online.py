@@ -6,7 +6,9 @@ import pytest
 
 from toolbox import clock
 from toolbox.core.agents import AgentRegistry
-from toolbox.store.db import open_database
+from toolbox.server.config import Config
+from toolbox.server.variants import parts_for
+from toolbox.store.repos.agents import MemoryAgents
 from toolbox.core.events import EventHub
 
 
@@ -34,7 +36,7 @@ class AskedParked(Parked):
 
 def registry(names, parked=None):
     hub = EventHub()
-    agents = AgentRegistry(open_database(None, name="test_agents_online"), hub, parked or Parked(),
+    agents = AgentRegistry(MemoryAgents(), hub, parked or Parked(),
                            offline_after=5)
     for name in names:
         agents.cache[name] = {"_id": name}
@@ -86,17 +88,19 @@ async def test_sweep_reads_only_the_stale_end():
 
 @pytest.mark.gen_test(timeout=30)
 async def test_last_seen_times_are_stored_for_other_processes_and_never_go_back(db):
-    agents = AgentRegistry(db, EventHub(), Parked(), offline_after=5, refresh=1.0)  # refresh: shared
+    agents = AgentRegistry(parts_for(Config(), db).agents, EventHub(), Parked(), offline_after=5,
+                           refresh=1.0)  # refresh: as on a shared database
     now = clock.utcnow()
     newer = now + datetime.timedelta(seconds=30)  # another process saw a3 later
-    await agents.collection.insert_many([{"_id": f"a{i}"} for i in range(500)] + [{"_id": "gone"}])
-    await agents.collection.update_one({"_id": "a3"}, {"$set": {"last_seen": newer}})
+    for name in [f"a{i}" for i in range(500)] + ["gone"]:
+        await agents.repo.insert({"_id": name})
+    await agents.repo.update("a3", {"last_seen": newer})
     await agents.reload()
     for i in range(500):
         agents.mark_seen(f"a{i}", now)
     agents.mark_seen("never-registered", now)  # not in the cache: not written
     await agents.flush_last_seen()
-    stored = {doc["_id"]: doc.get("last_seen") async for doc in agents.collection.find({})}
+    stored = {doc["_id"]: doc.get("last_seen") for doc in await agents.repo.all()}
     assert stored.pop("a3") == newer and stored.pop("gone") is None
     assert set(stored.values()) == {now} and len(stored) == 499
     assert "never-registered" not in stored

@@ -8,6 +8,7 @@ import pytest
 
 from toolbox import clock
 from toolbox.people import api_tokens
+from toolbox.store.repos.api_tokens import TokenRepo
 from toolbox.people.api_tokens import TokenStore
 from toolbox.core.events import EventHub
 
@@ -27,7 +28,7 @@ async def test_a_token_is_shown_once_stored_hashed_and_acts_as_its_owner(app, ap
     assert created.json["name"] == "my script" and created.json["last_used_at"] is None
     expires = datetime.datetime.fromisoformat(created.json["expires_at"].replace("Z", "+00:00"))
     assert abs((expires - clock.utcnow()) - datetime.timedelta(days=30)) < datetime.timedelta(minutes=1)
-    stored = await app.toolbox.db["api_tokens"].find_one({"_id": created.json["id"]})
+    stored = await app.toolbox.parts.tokens.get(created.json["id"])
     assert stored["token_hash"] == hashlib.sha256(token.encode()).hexdigest()
     assert token not in json.dumps(stored, default=str)
 
@@ -111,16 +112,17 @@ async def test_token_requests_are_validated(app, api, login_as):
 @pytest.mark.gen_test
 async def test_other_processes_see_new_tokens_and_revocations_within_the_refresh(db):
     """On MongoDB each process caches; a store in 'another process' shares only the database."""
-    here = TokenStore(db, EventHub(), authoritative=False, refresh=3600)
-    there = TokenStore(db, EventHub(), authoritative=False, refresh=0)
+    here = TokenStore(TokenRepo(db["api_tokens"]), EventHub(), authoritative=False, refresh=3600)
+    there = TokenStore(TokenRepo(db["api_tokens"]), EventHub(), authoritative=False, refresh=0)
     await here.start()
     await there.start()
     doc, token = await here.create("u_1", "ci")
     assert (await there.lookup(token))["_id"] == doc["_id"]
-    cached = TokenStore(db, EventHub(), authoritative=False, refresh=3600)
+    cached = TokenStore(TokenRepo(db["api_tokens"]), EventHub(), authoritative=False, refresh=3600)
     assert (await cached.lookup(token))["_id"] == doc["_id"]
     await here.revoke(doc["_id"])
     assert await here.lookup(token) is None  # this process: at once
     assert await there.lookup(token) is None  # another, refresh 0: at its next lookup
     assert (await cached.lookup(token)) is not None  # another, within its refresh: still cached
-    assert await TokenStore(db, EventHub(), authoritative=False, refresh=3600).lookup(token) is None
+    fresh = TokenStore(TokenRepo(db["api_tokens"]), EventHub(), authoritative=False, refresh=3600)
+    assert await fresh.lookup(token) is None

@@ -72,7 +72,7 @@ async def test_a_full_session_is_audited_without_a_single_secret(app, api, brows
 
     secrets = [token, agent_token, session_cookie, browser.cookies.get("_xsrf") or headers["X-XSRFToken"],
                fake_feishu.app_secret, ADMIN_TOKEN, *codes, *states, *fake_feishu.state.access_tokens]
-    raw = json.dumps([entry async for entry in app.toolbox.db["audit"].find({})], default=str)
+    raw = json.dumps(await app.toolbox.parts.audit.all(), default=str)
     answered = json.dumps(items)
     for secret in secrets:
         assert secret not in raw and secret not in answered

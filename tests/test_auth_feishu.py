@@ -68,7 +68,7 @@ async def test_login_redirects_to_feishu_then_opens_a_session(app, browser, base
     assert code == 200
     assert body["name"] == "Alice" and body["role"] == "viewer" and body["via"] == "session"
     assert body["email"] == "alice@example.com" and body["avatar_url"] == "https://img.example/alice"
-    stored = await app.toolbox.users.collection.find_one({"union_id": "on_alice"})
+    stored = await app.toolbox.users.repo.by_union_id("on_alice")
     assert stored["_id"] == body["id"]
     assert (stored["open_id"], stored["feishu_user_id"], stored["tenant_key"]) == ("ou_alice", "a1", "t1")
     assert (stored["en_name"], stored["enterprise_email"]) == ("Alice A", "alice@corp.example.com")
@@ -78,7 +78,7 @@ async def test_login_redirects_to_feishu_then_opens_a_session(app, browser, base
 @pytest.mark.gen_test
 async def test_each_login_refreshes_the_profile_and_keeps_the_user(app, browser, fake_feishu, api):
     await browser.feishu_login()
-    first = await app.toolbox.users.collection.find_one({"union_id": "on_alice"})
+    first = await app.toolbox.users.repo.by_union_id("on_alice")
     await api(f"/api/users/{first['_id']}", "PATCH", json={"role": "operator"})
     fake_feishu.state.users["ou_alice"].update(name="Alice Liddell", open_id="ou_alice")
     fake_feishu.state.permissions.discard("contact:user.email:readonly")  # email no longer granted

@@ -1,17 +1,16 @@
-"""One task in flight per agent (``toolbox.core.claims``), on whichever database the suite runs.
+"""One task in flight per agent, through the task service, on whichever database the suite runs.
 
-The generic tests use the suite's ``db`` (embedded, or the MongoDB-wire server named by
-``TOOLBOX_TEST_MONGODB_URI``, where the unique partial index keeps the rule); the last
-ones look inside the embedded variant, which claims by id from its own candidates.
+The suite's ``db`` is the embedded one (the in-memory tasks repository keeps the rule)
+or the MongoDB-wire server named by ``TOOLBOX_TEST_MONGODB_URI`` (the unique partial
+index keeps it).  ``tests/test_repo_tasks.py`` checks the repositories' contract itself
+on both.
 """
 
 import asyncio
 
 import pytest
 
-from toolbox.core.claims import LocalClaims, SharedClaims
 from toolbox.server.config import Config
-from toolbox.store.db import Database, open_database
 from toolbox.errors import NotFound
 from toolbox.core.events import EventHub
 from toolbox.core.tasks import TaskService
@@ -20,7 +19,8 @@ from toolbox.server.variants import parts_for
 
 def service(db):
     config = Config(id_block=5)
-    return TaskService(db, EventHub(), config, parts_for(config, db).claims)
+    parts = parts_for(config, db)
+    return TaskService(parts.tasks, parts.history, parts.counters, EventHub(), config)
 
 
 async def started(db):
@@ -50,7 +50,7 @@ async def test_concurrent_claims_give_each_agent_one_task(db):
     claims = await asyncio.gather(*[tasks.claim(("a1", "a2")[i % 2], "r") for i in range(20)])
     claimed = sorted(doc["agent"] for doc in claims if doc is not None)
     assert claimed == ["a1", "a2"]
-    assert await tasks.unfinished.count_documents({"state": "dispatched"}) == 2
+    assert await tasks.count_live("dispatched") == 2
 
 
 @pytest.mark.gen_test
@@ -80,65 +80,3 @@ async def test_two_services_on_one_database_keep_the_rule_together(db):
     await second.create(["a1"], "y")
     assert (await first.claim("a1", "r"))["command"] == "x"
     assert await second.claim("a1", "r") is None
-
-
-def test_the_strategy_follows_the_database(db):
-    expected = LocalClaims if db.embedded else SharedClaims
-    assert isinstance(parts_for(Config(), db).claims, expected)
-
-
-# --- inside the embedded variant ---
-
-
-class CountingLive:
-    """Wraps the ``tasks`` collection, counting claims (find_one_and_update calls)."""
-
-    def __init__(self, collection):
-        self.collection, self.claims = collection, 0
-
-    def __getattr__(self, name):
-        return getattr(self.collection, name)
-
-    async def find_one_and_update(self, *args, **kwargs):
-        self.claims += 1
-        return await self.collection.find_one_and_update(*args, **kwargs)
-
-
-class CountingDatabase(Database):
-    """The database, with its ``tasks`` collection wrapped in ``CountingLive``."""
-
-    def __init__(self, database):
-        super().__init__(database.client, database.name, database.embedded)
-        self.tasks = CountingLive(database["tasks"])
-
-    def __getitem__(self, collection):
-        return self.tasks if collection == "tasks" else super().__getitem__(collection)
-
-
-@pytest.fixture
-def embedded(io_loop):
-    database = open_database(None, name="test_claims_embedded")
-    yield database
-    io_loop.run_sync(database.drop)
-    database.close()
-
-
-@pytest.mark.gen_test
-async def test_the_embedded_claim_asks_the_database_only_when_it_can_succeed(embedded):
-    counting = CountingDatabase(embedded)
-    tasks = service(counting)
-    assert await tasks.claim("a1", "r") is None and counting.tasks.claims == 0  # nothing queued
-    docs = await tasks.create(["a1"], "x") + await tasks.create(["a1"], "y")
-    assert (await tasks.claim("a1", "r"))["_id"] == docs[0]["_id"]
-    assert await tasks.claim("a1", "r") is None  # in flight: no query
-    assert counting.tasks.claims == 1
-
-
-@pytest.mark.gen_test
-async def test_the_embedded_claim_skips_stale_candidates(embedded):
-    tasks = service(embedded)
-    docs = [(await tasks.create(["a1"], command))[0] for command in ("x", "y", "z")]
-    await tasks.cancel(docs[0]["_id"])
-    assert (await tasks.claim("a1", "r"))["command"] == "y"
-    await tasks.complete("a1", "r", docs[1]["_id"], "done")
-    assert (await tasks.claim("a1", "r"))["command"] == "z"

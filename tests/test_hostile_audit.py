@@ -83,14 +83,6 @@ async def test_the_count_cap_keeps_the_newest_entries(app, api):
     assert len(page) == 50
 
 
-def test_the_embedded_database_caps_the_audit_log_by_default():
-    from toolbox.server.config import Config
-
-    assert Config().effective_audit_limit == 20000
-    assert Config(mongodb_uri="mongodb://127.0.0.1:27017/").effective_audit_limit == 0
-    assert Config(audit_limit=7).effective_audit_limit == 7
-
-
 @pytest.mark.gen_test(timeout=30)
 async def test_concurrent_refusals_and_flushes_count_each_refusal_once(app):
     import asyncio

@@ -50,7 +50,7 @@ async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(a
     now = await current()
     assert now["counts"] == counts(2, queued=1, done=1, ok=1) and now["state"] == "running"
     assert now["summary"] == "1 ok · 1 waiting" and now["outcome"] is None
-    stored = await app.toolbox.jobs.collection.find_one({"_id": job_id})
+    stored = await app.toolbox.jobs.repo.get(job_id)
     assert stored["counts"] == counts(2, queued=1, done=1, ok=1)  # persisted on each finished task
     task2 = await a2.fetch()
     await a2.post(task2["task_id"], "ping: unknown host nowhere.invalid", exit_code=2)
@@ -64,7 +64,7 @@ async def test_counts_follow_the_agents_and_the_job_ends_when_all_tasks_finish(a
     assert t1["result_preview"] == PING_OUTPUT and t1["result_bytes"] == len(PING_OUTPUT) and t2["exit_code"] == 2
     assert (t1["outcome"], t2["outcome"]) == ("ok", "failed")
     assert app.toolbox.jobs.counting == {}
-    stored = await app.toolbox.jobs.collection.find_one({"_id": job_id})
+    stored = await app.toolbox.jobs.repo.get(job_id)
     assert stored["state"] == "done" and stored["counts"] == counts(2, done=2, ok=1, failed=1)
     assert stored["summary"] == "1 ok · 1 failed" and stored["outcome"] == "partial"
     assert (await api(f"/api/tasks/{t1['task_id']}")).json["parsed"] == t1["parsed"]

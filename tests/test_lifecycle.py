@@ -52,7 +52,7 @@ async def test_finished_tasks_move_to_history_and_the_oldest_are_pruned(api, mak
         ids.append(reply.json["items"][0]["task_id"])
         await api(f"/api/tasks/{ids[-1]}/cancel", "POST")
     await app.toolbox.sweep_once()
-    assert await app.toolbox.tasks.unfinished.count_documents({}) == 0
+    assert await app.toolbox.tasks.count_live() == 0
     kept = [t["task_id"] for t in (await api("/api/tasks?limit=100")).json["items"]]
     assert kept == ids[::-1][:5]
     assert (await api(f"/api/tasks/{ids[0]}")).code == 404
@@ -64,8 +64,8 @@ async def test_an_archive_interrupted_half_way_loses_nothing(api, make_agent, ap
     await make_agent("a1")
     [task] = (await api("/api/tasks", "POST", json={"agents": ["a1"], "command": "x"})).json["items"]
     await api(f"/api/tasks/{task['task_id']}/cancel", "POST")
-    doc = await app.toolbox.tasks.unfinished.find_one({"_id": task["task_id"]})
-    await app.toolbox.tasks.history.insert_one(dict(doc))  # copied, but the delete never ran
+    doc = await app.toolbox.tasks.live.get(task["task_id"])
+    await app.toolbox.tasks.history.insert_copies([doc])  # copied, but the delete never ran
     assert (await api("/api/tasks")).json["items"][0]["state"] == "canceled"
     assert await app.toolbox.tasks.archive() == 1
     assert await app.toolbox.tasks.archive() == 0
@@ -88,13 +88,13 @@ async def test_a_big_archive_moves_in_slices_with_the_server_free_in_between(mak
         if ticking:
             loop.call_soon(tick)
 
-    insert_many = tasks.history.insert_many
+    insert_copies = tasks.history.insert_copies
 
-    async def counted(batch, **options):
+    async def counted(batch):
         seen_at.append((turns[0], len(batch)))
-        return await insert_many(batch, **options)
+        return await insert_copies(batch)
 
-    monkeypatch.setattr(tasks.history, "insert_many", counted)
+    monkeypatch.setattr(tasks.history, "insert_copies", counted)
     ticking = True
     loop.call_soon(tick)
     try:
@@ -103,8 +103,8 @@ async def test_a_big_archive_moves_in_slices_with_the_server_free_in_between(mak
         ticking = False
     assert [size for _, size in seen_at] == [100, 100, 50]
     assert [turn for turn, _ in seen_at] == sorted({turn for turn, _ in seen_at})  # a turn between slices
-    assert await tasks.unfinished.count_documents({}) == 0
-    assert await tasks.history.count_documents({}) == 250
+    assert await tasks.count_live() == 0
+    assert await tasks.history.count() == 250
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from tests.role_tokens import VIEWER
 from toolbox.core.bus import MongoBus
 from toolbox.core.events import EventHub
 from toolbox.store.db import open_database
+from toolbox.store.repos.events import EventRepo
 from toolbox.core.console_feed import CLOSE_TOO_SLOW, ConsoleFeed
 
 
@@ -77,7 +78,7 @@ def test_an_event_a_listener_publishes_follows_its_cause_for_every_listener_and_
 
 @pytest.mark.gen_test
 async def test_a_shared_bus_stores_an_event_a_listener_publishes_after_its_cause():
-    bus = MongoBus(open_database(None, name="bus_order"))
+    bus = MongoBus(EventRepo(open_database(None, name="bus_order")))
     seen = []
 
     def counting(event):
@@ -90,7 +91,7 @@ async def test_a_shared_bus_stores_an_event_a_listener_publishes_after_its_cause
     bus.publish("task.done", {})
     assert seen == ["task.done", "second saw task.done", "job.progress", "second saw job.progress"]
     await bus.stop()  # writes what is queued
-    stored = [doc["type"] async for doc in bus.collection.find({}, sort=[("_id", 1)])]
+    stored = [doc["type"] for doc in sorted(await bus.repo.all(), key=lambda doc: doc["_id"])]
     assert stored == ["task.done", "job.progress"]
 
 
@@ -388,7 +389,7 @@ async def test_ws_accepts_a_session_cookie_but_not_from_another_site(app, http_s
 @pytest.mark.gen_test
 async def test_ws_refuses_a_disabled_user(app, http_server, base_url, login_as):
     session = await login_as("operator")
-    await app.toolbox.users.collection.update_one({"_id": session.user_id}, {"$set": {"disabled": True}})
+    await app.toolbox.users.repo.set_fields(session.user_id, {"disabled": True})
     with pytest.raises(HTTPClientError) as refused:
         await connect(base_url, token=None, headers={"Cookie": session.headers["Cookie"]})
     assert refused.value.code == 403
@@ -403,7 +404,7 @@ async def test_an_open_socket_closes_when_its_user_is_disabled(app, http_server,
     session = await login_as("viewer")
     conn = await connect(base_url, token=None, headers={"Cookie": session.headers["Cookie"]})
     assert (await receive(conn))["type"] == "hello"
-    await app.toolbox.users.collection.update_one({"_id": session.user_id}, {"$set": {"disabled": True}})
+    await app.toolbox.users.repo.set_fields(session.user_id, {"disabled": True})
     assert await asyncio.wait_for(conn.read_message(), 5) is None
     assert conn.close_code == 1008 and "disabled" in conn.close_reason
     conn.close()

@@ -2,7 +2,7 @@
 
 The agent's fetches and reports go to the two processes in turn (as behind a
 round-robin load balancer); tasks are created through both.  The database itself keeps
-one task in flight per agent (``toolbox.core.claims``), so results are never crossed.
+one task in flight per agent (``toolbox.store.repos.tasks``), so results are never crossed.
 """
 
 import asyncio

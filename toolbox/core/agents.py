@@ -2,8 +2,8 @@
 
 Agent documents live in the ``agents`` collection (``_id`` is the name; the token is
 kept only as a SHA-256 hash).  Every agent request authenticates, so the registry
-keeps all agents in memory and answers from there: the embedded database scans a
-whole collection per query, and even a real one would be a read per fetch.  Local
+keeps all agents in memory and answers from there: a read per fetch would cost even on
+a real database.  Local
 changes update the cache at once; with a shared database, changes made by other
 server processes are announced on the event bus (``agent.changed``: the cache reloads
 that agent at once) and picked up every ``refresh`` seconds as well.
@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from toolbox import clock
 from toolbox import presenters
-from toolbox.store.db import Database, Doc, DuplicateKeyError, PyMongoError, ReturnDocument, UpdateOne
+from toolbox.store.db import Doc, DuplicateKeyError, PyMongoError
+from toolbox.store.repos.agents import Agents
 from toolbox.errors import AuthError, Conflict, Forbidden, NotFound
 
 if TYPE_CHECKING:
@@ -71,9 +72,9 @@ class ParkedLookup(Protocol):
 class AgentRegistry:
     """The agents, cached in memory, with online tracking."""
 
-    def __init__(self, db: Database, events: "Hub", parked: "ParkedLookup", offline_after: float,
+    def __init__(self, repo: Agents, events: "Hub", parked: "ParkedLookup", offline_after: float,
                  refresh: float = 0.0) -> None:
-        self.collection = db["agents"]
+        self.repo = repo
         self.events = events
         self.is_parked = parked.is_parked  # an agent holding a fetch open here is online
         events.subscribe(self._on_event)
@@ -89,15 +90,12 @@ class AgentRegistry:
         self._seen_dirty: set[str] = set()
 
     async def start(self) -> None:
-        await self.collection.create_index([("updated_at", 1)])
+        await self.repo.ensure_indexes()
         await self.reload()
 
     async def reload(self) -> None:
         """Replace the cache with every agent in the database."""
-        cache = {}
-        async for doc in self.collection.find({}):
-            cache[doc["_id"]] = doc
-        self.cache = cache
+        self.cache = {doc["_id"]: doc for doc in await self.repo.all()}
         self._refreshed_at = clock.utcnow()
 
     async def refresh(self) -> None:
@@ -110,8 +108,7 @@ class AgentRegistry:
             await self.reload()
             return
         since, now = self._refreshed_at, clock.utcnow()
-        query = {"updated_at": {"$gte": since}} if since else {}
-        async for doc in self.collection.find(query):
+        for doc in await self.repo.changed_since(since):
             self.cache[doc["_id"]] = doc
         self._refreshed_at = now
 
@@ -126,7 +123,7 @@ class AgentRegistry:
     async def _reload(self, name: str) -> None:
         """Re-read one agent changed by another process (its token, disabled, deleted)."""
         try:
-            doc = await self.collection.find_one({"_id": name})
+            doc = await self.repo.get(name)
         except PyMongoError:
             log.warning("reloading agent %s failed; the periodic refresh will", name)
             return
@@ -140,7 +137,7 @@ class AgentRegistry:
         doc = self.cache.get(name)
         if doc is None and self.refresh_interval:
             # Another process may have created it since the last refresh.
-            doc = await self.collection.find_one({"_id": name})
+            doc = await self.repo.get(name)
             if doc is not None:
                 self.cache[name] = doc
         return doc
@@ -184,7 +181,7 @@ class AgentRegistry:
                "platform": platform, "disabled": False, "created_at": now, "updated_at": now,
                "registration": secrets.token_hex(8)}
         try:
-            await self.collection.insert_one(doc)
+            await self.repo.insert(doc)
         except DuplicateKeyError:
             raise Conflict(f"an agent named {name} already exists") from None
         self.cache[name] = doc
@@ -193,8 +190,7 @@ class AgentRegistry:
 
     async def _update(self, name: str, changes: dict[str, Any]) -> Doc:
         changes = dict(changes, updated_at=clock.utcnow())
-        doc = await self.collection.find_one_and_update(
-            {"_id": name}, {"$set": changes}, return_document=ReturnDocument.AFTER)
+        doc = await self.repo.update(name, changes)
         if doc is None:
             self.cache.pop(name, None)
             raise NotFound(f"agent not found: {name}")
@@ -219,12 +215,12 @@ class AgentRegistry:
                                          "user_agent": (user_agent or "")[:256] or None})
 
     async def delete(self, name: str) -> None:
-        result = await self.collection.delete_one({"_id": name})
+        deleted = await self.repo.delete(name)
         self.cache.pop(name, None)
         self._changed(name)
         self.last_seen.pop(name, None)
         self._by_seen.pop(name, None)
-        if result.deleted_count == 0:
+        if not deleted:
             raise NotFound(f"agent not found: {name}")
         if name in self.online:
             self.online.discard(name)
@@ -306,18 +302,16 @@ class AgentRegistry:
 
     async def _read_last_seen(self, names: builtins.list[str]) -> None:
         """Refresh the cached ``last_seen`` of ``names`` from the database (one query)."""
-        async for doc in self.collection.find({"_id": {"$in": names}}, {"last_seen": 1}):
-            cached = self.cache.get(doc["_id"])
-            if cached is not None and doc.get("last_seen"):
-                cached["last_seen"] = doc["last_seen"]
+        for name, seen in (await self.repo.last_seen_of(names)).items():
+            cached = self.cache.get(name)
+            if cached is not None:
+                cached["last_seen"] = seen
 
     async def flush_last_seen(self) -> None:
         """Store last-seen times so other processes know who is online (shared database)."""
         dirty, self._seen_dirty = self._seen_dirty, set()
-        updates = [UpdateOne({"_id": name}, {"$max": {"last_seen": self.last_seen[name]}})
-                   for name in dirty if self.last_seen.get(name) is not None and name in self.cache]
-        if updates:  # one round trip for a fleet (the driver sends 100,000 at most per batch)
-            await self.collection.bulk_write(updates, ordered=False)
+        await self.repo.store_last_seen({name: self.last_seen[name] for name in dirty
+                                         if self.last_seen.get(name) is not None and name in self.cache})
 
     def model(self, doc: Doc) -> dict[str, Any]:
         return presenters.agent_model(doc, online=self.is_online(doc), last_seen=self.seen_at(doc))

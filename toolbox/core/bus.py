@@ -29,11 +29,9 @@ import time
 import uuid
 from typing import Any
 
-from bson import BSON
-from bson.errors import InvalidDocument
-
-from toolbox.store.db import ASCENDING, BulkWriteError, Database, Doc, PyMongoError
+from toolbox.store.db import BulkWriteError, Doc, InvalidDocument, PyMongoError, encodable
 from toolbox.core.events import Event, EventHub, FeedBuffer, HubListeners
+from toolbox.store.repos.events import EventRepo
 
 log = logging.getLogger("toolbox.bus")
 
@@ -44,12 +42,10 @@ PRUNE_EVERY = 30.0
 
 
 def _encodable(doc: Doc) -> bool:
-    try:
-        BSON.encode(doc)
+    if encodable(doc):
         return True
-    except (InvalidDocument, TypeError, ValueError, OverflowError):
-        log.error("event %s cannot be stored; dropped", doc.get("type"))
-        return False
+    log.error("event %s cannot be stored; dropped", doc.get("type"))
+    return False
 
 
 SEQ_EPOCH = 1_700_000_000  # 2023-11-14: keeps sequence numbers small
@@ -68,9 +64,8 @@ def seq_of(timestamp: Any) -> int:
 class MongoBus(HubListeners):
     """Publish events to every server process on the database; follow theirs."""
 
-    def __init__(self, db: Database, buffer_size: int = 10000, retention: float = 600.0) -> None:
-        self.db = db
-        self.collection = db["events"]
+    def __init__(self, repo: EventRepo, buffer_size: int = 10000, retention: float = 600.0) -> None:
+        self.repo = repo
         self.origin = uuid.uuid4().hex  # this process, in the events it writes
         self.retention = retention
         super().__init__(buffer_size)
@@ -114,8 +109,8 @@ class MongoBus(HubListeners):
 
     async def start(self) -> None:
         """Open the change stream from now on (so nothing written after start is missed)."""
-        await self.collection.create_index([("at", ASCENDING)])
-        now = await self.db.cluster_time()
+        await self.repo.ensure_indexes()
+        now = await self.repo.cluster_time()
         self.feed = FeedBuffer(self.feed.events.maxlen, start=seq_of(now))
         opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._watcher = asyncio.ensure_future(self._watch(now, opened))
@@ -139,8 +134,7 @@ class MongoBus(HubListeners):
         if now - self._pruned_at < PRUNE_EVERY:
             return 0
         self._pruned_at = now
-        result = await self.collection.delete_many({"at": {"$lt": now - self.retention}})
-        return result.deleted_count
+        return await self.repo.prune(now - self.retention)
 
     # --- writing and following ---
 
@@ -149,7 +143,7 @@ class MongoBus(HubListeners):
         while self._outbox:
             batch = self._outbox[:WRITE_BATCH]
             try:
-                await self.collection.insert_many(batch, ordered=True)
+                await self.repo.insert(batch)
             except BulkWriteError as error:
                 # Ordered: what precedes the first error is written.  A duplicate _id
                 # there means an earlier, interrupted try wrote that event already.
@@ -175,11 +169,10 @@ class MongoBus(HubListeners):
     async def _watch(self, start: Any, opened: asyncio.Future[None]) -> None:
         """Follow the ``events`` inserts from ``start``; resume after errors where it left off."""
         resume: Any = None
-        pipeline = [{"$match": {"operationType": "insert"}}]
         while True:
             try:
                 options = {"resume_after": resume} if resume else {"start_at_operation_time": start}
-                async with self.collection.watch(pipeline, **options) as stream:
+                async with self.repo.inserts(**options) as stream:
                     if not opened.done():
                         opened.set_result(None)
                     async for change in stream:

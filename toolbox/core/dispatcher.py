@@ -3,7 +3,7 @@
 At most one fetch per agent is parked: a newer fetch from the same agent answers
 the older one at once (the legacy agent fires a fetch every second without waiting).
 A parked fetch claims a task only while its agent has none in flight (the claim says
-no otherwise, see ``toolbox.core.claims``), so it is woken both when a task is queued for
+no otherwise, see ``toolbox.store.repos.tasks``), so it is woken both when a task is queued for
 its agent and when the agent's task in flight ends.  Wake-ups inside the process are
 immediate (``notify``); tasks created (or ended) by another server process on the same
 database are noticed by ``wake_queued``, which the sweeper runs every second with one

@@ -15,7 +15,9 @@ import datetime
 import uuid
 
 from toolbox import clock
-from toolbox.store.db import Collection, Doc, ReturnDocument
+from toolbox.store.db import Doc
+from toolbox.store.repos.jobs import Jobs
+from toolbox.store.repos.processes import ProcessRepo
 
 STALE_AFTER = 15.0  # seconds without a heartbeat: the process is gone
 ADOPT_EVERY = 5.0  # seconds between looks for jobs whose owner is gone
@@ -32,11 +34,11 @@ class SoleOwner:
     async def leave(self) -> None:
         """Nobody else to hand the jobs to."""
 
-    async def orphans(self, jobs: Collection) -> list[Doc]:
+    async def orphans(self, jobs: Jobs) -> list[Doc]:
         """Every unfinished job (read once, at start-up)."""
-        return [doc async for doc in jobs.find({"finished_at": None})]
+        return await jobs.unfinished()
 
-    async def adopt(self, jobs: Collection, doc: Doc) -> Doc | None:
+    async def adopt(self, jobs: Jobs, doc: Doc) -> Doc | None:
         return doc
 
     def due(self, now: datetime.datetime) -> bool:
@@ -47,19 +49,18 @@ class SoleOwner:
 class SharedOwners:
     """Heartbeats in ``processes``; jobs of a process gone quiet are taken over."""
 
-    def __init__(self, processes: Collection, stale_after: float = STALE_AFTER) -> None:
+    def __init__(self, processes: ProcessRepo, stale_after: float = STALE_AFTER) -> None:
         self.processes = processes
         self.stale_after = stale_after
         self.instance = uuid.uuid4().hex
         self._looked_at: datetime.datetime | None = None
 
     async def heartbeat(self) -> None:
-        await self.processes.update_one({"_id": self.instance}, {"$set": {"seen": clock.utcnow()}},
-                                        upsert=True)
+        await self.processes.beat(self.instance, clock.utcnow())
 
     async def leave(self) -> None:
         """A clean stop: drop the heartbeat, so another process takes the jobs over at once."""
-        await self.processes.delete_one({"_id": self.instance})
+        await self.processes.leave(self.instance)
 
     def due(self, now: datetime.datetime) -> bool:
         """Whether it is time to look for orphaned jobs again."""
@@ -68,18 +69,16 @@ class SharedOwners:
         self._looked_at = now
         return True
 
-    async def orphans(self, jobs: Collection) -> list[Doc]:
+    async def orphans(self, jobs: Jobs) -> list[Doc]:
         """Unfinished jobs whose owner has no fresh heartbeat (or that have no owner)."""
         cutoff = clock.utcnow() - datetime.timedelta(seconds=self.stale_after)
-        alive = {doc["_id"] async for doc in self.processes.find({"seen": {"$gte": cutoff}}, {"_id": 1})}
+        alive = await self.processes.alive_since(cutoff)
         alive.add(self.instance)
-        return [doc async for doc in jobs.find({"finished_at": None, "owner": {"$nin": list(alive)}})]
+        return await jobs.unfinished(not_owned_by=sorted(alive))
 
-    async def adopt(self, jobs: Collection, doc: Doc) -> Doc | None:
+    async def adopt(self, jobs: Jobs, doc: Doc) -> Doc | None:
         """Take ``doc`` over unless another process was quicker; the current document, or None."""
-        return await jobs.find_one_and_update(
-            {"_id": doc["_id"], "owner": doc.get("owner"), "finished_at": None},
-            {"$set": {"owner": self.instance}}, return_document=ReturnDocument.AFTER)
+        return await jobs.adopt(doc["_id"], doc.get("owner"), self.instance)
 
 
 # The two kinds, as the job service is handed one (``toolbox.server.variants``).

@@ -24,9 +24,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
-from toolbox.store.db import ASCENDING, DESCENDING, Database, Doc, PyMongoError, ReturnDocument, index
+from toolbox.store.db import Doc, PyMongoError
+from toolbox.store.repos.counters import CounterRepo
+from toolbox.store.repos.jobs import JobQuery, Jobs
 from toolbox.errors import Conflict, NotFound, ValidationError
-from toolbox.store.filters import name_match
 from toolbox.task_states import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STATES
 from toolbox.core.job_counts import LiveJob, job_outcome, job_summary
 from toolbox.core.job_selection import MAX_AGENTS, check_private_targets, plan_runs, select_agents
@@ -53,11 +54,11 @@ JOB_STATES = (RUNNING, DONE, CANCELED)
 class JobService:
     """Creates, counts, ends, cancels and lists jobs; enforces the job rate limits."""
 
-    def __init__(self, db: Database, events: "Hub", agents: "AgentRegistry", tasks: "TaskService", config: "Config",
+    def __init__(self, repo: Jobs, counters: CounterRepo, events: "Hub", agents: "AgentRegistry", tasks: "TaskService", config: "Config",
                  per_user: "JobWindow", targets: "Targets", owners: "Owners",
                  resolver: "Resolver | None" = None) -> None:
-        self.collection = db["jobs"]
-        self.counters = db["counters"]
+        self.repo = repo
+        self.counters = counters
         self.events = events
         self.agents = agents
         self.tasks = tasks
@@ -70,20 +71,16 @@ class JobService:
 
     async def start(self) -> None:
         """Create indexes, pick up unfinished tasks and live jobs, follow task events."""
-        await self.collection.create_indexes([
-            index([("created_at", DESCENDING)], name="created_at"),
-            index([("created_by", ASCENDING), ("_id", DESCENDING)], name="created_by"),
-            index([("tool", ASCENDING), ("_id", DESCENDING)], name="tool"),
-        ])
+        await self.repo.ensure_indexes()
         await self.targets.start(self.tasks, self._time_left)
         await self.owners.heartbeat()
         self.events.subscribe(self.on_event)
-        for doc in await self.owners.orphans(self.collection):
+        for doc in await self.owners.orphans(self.repo):
             await self._adopt(doc)
 
     async def _adopt(self, doc: Doc) -> None:
         """Count ``doc`` here from now on (at start-up, or its owner process is gone)."""
-        doc = await self.owners.adopt(self.collection, doc)  # type: ignore[assignment]  # None: adopted elsewhere
+        doc = await self.owners.adopt(self.repo, doc)  # type: ignore[assignment]  # None: adopted elsewhere
         if doc is None or doc["_id"] in self.counting:
             return
         job = LiveJob(doc, stored=await self.tasks.list(job_id=doc["_id"], limit=MAX_AGENTS))
@@ -109,9 +106,7 @@ class JobService:
     # --- creating ---
 
     async def next_id(self) -> int:
-        doc = await self.counters.find_one_and_update(
-            {"_id": "job_id"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
-        return doc["value"]
+        return await self.counters.advance("job_id")
 
     async def create(self, principal: "Principal", tool: Any, params: Any, agents: Any = None, tags: Any = None,
                      all_agents: Any = None, tags_match: Any = None) -> tuple[Doc, list[Doc]]:
@@ -151,7 +146,7 @@ class JobService:
                "skipped": skipped, "counts": {"requested": len(runnable)}, "owner": self.owners.instance}
         job = LiveJob(doc)
         doc["counts"] = job.counts()
-        await self.collection.insert_one(doc)
+        await self.repo.insert(doc)
         self.counting[job.job_id] = job  # from here on, its tasks' events count
         task_docs: list[Doc] = []
         try:
@@ -283,7 +278,7 @@ class JobService:
             job.dirty = False
             fields = {key: job.doc.get(key) for key in ("state", "counts", "finished_at", "summary", "outcome")}
             try:
-                await self.collection.update_one({"_id": job.job_id}, {"$set": fields})
+                await self.repo.save(job.job_id, fields)
             except PyMongoError:
                 log.exception("saving job %s failed; retrying at the next sweep", job.job_id)
                 job.dirty = True
@@ -296,7 +291,7 @@ class JobService:
         now = now or clock.utcnow()
         await self.owners.heartbeat()
         if self.owners.due(now):
-            for doc in await self.owners.orphans(self.collection):
+            for doc in await self.owners.orphans(self.repo):
                 await self._adopt(doc)
         for job in list(self.counting.values()):
             if not job.ended and job.known() and now >= clock.aware(job.doc["deadline"]):
@@ -341,7 +336,7 @@ class JobService:
         job = self.counting.get(job_id)
         if job is not None:
             return job.doc
-        return await self.collection.find_one({"_id": job_id})
+        return await self.repo.get(job_id)
 
     async def get(self, job_id: int) -> tuple[Doc, list[Doc]]:
         """(job document, its task documents); NotFound when there is no such job."""
@@ -354,23 +349,11 @@ class JobService:
                    before: int | None = None, target: str | None = None, part: bool = False) -> list[Doc]:
         """Newest first, at most ``limit``, with ids below ``before``; ``part``: users (and
         targets: the host or the URL) containing the text given."""
-        query: Doc = {}
-        if tool is not None:
-            query["tool"] = tool
-        if user is not None:
-            query["created_by"] = name_match(user, part)
-        if target is not None:
-            match = name_match(target, part)
-            query["$or"] = [{"target": match}, {"params.url": match}]
-        if state is not None:
-            if state not in JOB_STATES:
-                raise ValidationError(f"state: must be one of {', '.join(JOB_STATES)}")
-            query["state"] = state
-        if before is not None:
-            query["_id"] = {"$lt": before}
-        cursor = self.collection.find(query).sort("_id", DESCENDING).limit(limit)
+        if state is not None and state not in JOB_STATES:
+            raise ValidationError(f"state: must be one of {', '.join(JOB_STATES)}")
+        query = JobQuery(tool=tool, user=user, target=target, state=state, before=before, part=part)
         docs: list[Doc] = []
-        async for doc in cursor:
+        for doc in await self.repo.newest(query, limit):
             live = self.counting.get(doc["_id"])
             docs.append(live.doc if live is not None else doc)
         return docs

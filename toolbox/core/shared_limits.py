@@ -5,10 +5,9 @@ The in-memory limits (``toolbox.people.throttle.SlidingWindow`` for jobs per use
 user could start ``TOOLBOX_JOBS_PER_MINUTE`` jobs on each.  These keep the
 same rules in the database:
 
-- ``SharedWindow``: at most ``limit`` hits per key in any ``window`` seconds.  A key's
-  document holds the times of its recent hits; a hit is added by one atomic update that
-  matches only while fewer than ``limit`` are there (``hits.<limit-1>`` does not exist),
-  after the expired ones were pulled out.  Two processes cannot both take the last slot.
+- ``SharedWindow``: at most ``limit`` hits per key in any ``window`` seconds, kept in
+  ``rate_limits`` (``toolbox.store.repos.rate_limits``: two processes cannot both take
+  the last slot).
 - ``SharedTargets``: at most ``limit`` unfinished tasks aimed at one target, counted in
   ``tasks`` (indexed by target and state) when a job is created.  Two jobs created at the
   same moment on two processes can both pass a nearly full target (the count and the
@@ -23,23 +22,21 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
-from toolbox.store.db import ASCENDING, Collection, Doc, DuplicateKeyError, ReturnDocument, index
+from toolbox.store.db import Doc
+from toolbox.store.repos.rate_limits import RateLimitRepo
+from toolbox.store.repos.tasks import TaskRepo
 from toolbox.errors import RateLimited, ValidationError
-from toolbox.task_states import DISPATCHED, QUEUED
 from toolbox.core.target_limits import MAX_TARGET_RETRY_AFTER, TargetLimiter
 from toolbox.people.throttle import SlidingWindow
 
 if TYPE_CHECKING:
     from toolbox.server.config import Config
 
-UNFINISHED = [QUEUED, DISPATCHED]
-
-
 class SharedWindow:
     """At most ``limit`` hits per key in any ``window`` seconds, across processes."""
 
-    def __init__(self, collection: Collection, limit: int, window: float = 60.0) -> None:
-        self.collection = collection
+    def __init__(self, repo: RateLimitRepo, limit: int, window: float = 60.0) -> None:
+        self.repo = repo
         self.limit = limit
         self.window = window
 
@@ -47,16 +44,8 @@ class SharedWindow:
         """Take one hit for ``key`` now (a token for ``release``), or raise RateLimited."""
         now = clock.utcnow()
         cutoff = now - datetime.timedelta(seconds=self.window)
-        await self.collection.update_one({"_id": key}, {"$pull": {"hits": {"$lte": cutoff}}})
-        room = {"_id": key, f"hits.{self.limit - 1}": {"$exists": False}}
-        try:
-            doc = await self.collection.find_one_and_update(
-                room, {"$push": {"hits": now}}, upsert=True, return_document=ReturnDocument.AFTER)
-        except DuplicateKeyError:  # full: the upsert tried to create the existing document
-            doc = None
-        if doc is None:
-            full = await self.collection.find_one({"_id": key})
-            hits = sorted(hit for hit in (full or {}).get("hits", []) if clock.aware(hit) > cutoff)
+        if not await self.repo.take(key, now, cutoff, self.limit):
+            hits = sorted(hit for hit in await self.repo.hits(key) if clock.aware(hit) > cutoff)
             oldest = clock.aware(hits[-self.limit]) if len(hits) >= self.limit else now
             wait = max((oldest - cutoff).total_seconds(), 0.001)
             raise RateLimited(f"too many {what}: at most {self.limit} per {self.window:g} seconds; "
@@ -65,26 +54,24 @@ class SharedWindow:
 
     async def release(self, key: str, token: Any) -> None:
         """Give back a hit taken by ``acquire`` (its job was refused for another reason)."""
-        await self.collection.update_one({"_id": key}, {"$pull": {"hits": token}})
+        await self.repo.give_back(key, token)
 
 
 class SharedTargets:
     """At most ``limit`` unfinished tasks per target, counted in the ``tasks`` collection."""
 
-    def __init__(self, tasks: Collection, limit: int, config: "Config") -> None:
+    def __init__(self, tasks: TaskRepo, limit: int, config: "Config") -> None:
         self.tasks = tasks
         self.limit = limit
         self.config = config
 
     async def start(self, tasks: Any, time_left: Callable[[Doc], float]) -> None:
-        """Index the tasks by target (the unfinished ones are counted, not followed)."""
-        await self.tasks.create_indexes([index(
-            [("target", ASCENDING), ("state", ASCENDING), ("created_at", ASCENDING)], name="target_state",
-            partialFilterExpression={"target": {"$exists": True}})])
+        """Nothing to follow: the unfinished tasks are counted (on the tasks repository's
+        ``target_state`` index)."""
 
     async def unfinished(self, target: str) -> int:
         """Unfinished tasks aimed at ``target``, as stored."""
-        return await self.tasks.count_documents({"target": target, "state": {"$in": UNFINISHED}})
+        return await self.tasks.unfinished_for(target)
 
     async def acquire(self, target: str, needed: int) -> None:
         """Let a job of ``needed`` tasks aim at ``target``, or raise (the job is refused whole)."""
@@ -93,11 +80,9 @@ class SharedTargets:
                                   f"{self.limit} may be unfinished at once: select fewer agents")
         if await self.unfinished(target) + needed <= self.limit:
             return
-        oldest = await self.tasks.find({"target": target, "state": {"$in": UNFINISHED}},
-                                       {"created_at": 1, "time_limit": 1}).sort("created_at", ASCENDING).to_list(1)
+        task = await self.tasks.oldest_unfinished_for(target)
         wait = MAX_TARGET_RETRY_AFTER
-        if oldest:  # the oldest surely ends by its delivery timeout plus its own bound
-            task = oldest[0]
+        if task is not None:  # the oldest surely ends by its delivery timeout plus its own bound
             ends = clock.aware(task["created_at"]) + datetime.timedelta(
                 seconds=self.config.delivery_timeout + self.config.task_grace
                 + (task.get("time_limit") or self.config.task_timeout))

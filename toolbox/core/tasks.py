@@ -10,8 +10,9 @@ Two collections keep the hot path small whatever the history size:
 
 Ids come from an atomic counter, reserved ``id_block`` at a time per process.
 
-An agent has at most one task dispatched at a time (``toolbox.core.claims``, which also
-says how that holds on either database).  A task is bound to the *registration* it
+An agent has at most one task dispatched at a time: the tasks repository's
+``claim_next_for`` hands out nothing while it has one (``toolbox.store.repos.tasks`` says
+how that holds on either database).  A task is bound to the *registration* it
 was delivered to (the agent document's ``registration``): a result is taken only from
 that registration, so an agent deleted and created again under the same name cannot
 answer its predecessor's tasks.
@@ -36,10 +37,12 @@ from collections.abc import Iterator
 from toolbox import clock
 from toolbox.core.bus import Hub
 from toolbox.core import task_history
-from toolbox.core.claims import CLAIM_ORDER, Claims
-from toolbox.store.db import ASCENDING, DESCENDING, Database, Doc, ReturnDocument, index
+from toolbox.store.db import Doc
+from toolbox.store.repos.counters import CounterRepo
+from toolbox.store.repos.task_history import History
+from toolbox.store.repos.tasks import TaskQuery
+from toolbox.store.repos.tasks_memory import Tasks
 from toolbox.errors import Conflict, NotFound, ValidationError
-from toolbox.store.filters import name_match
 from toolbox.task_states import (AGENT_DELETED, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, LOST_SUMMARIES,
                                  QUEUED, TASK_STATES, TIMEOUT)
 from toolbox.presenters import task_event, task_model
@@ -52,13 +55,14 @@ log = logging.getLogger("toolbox.tasks")
 class TaskService:
     """Creates tasks, hands them to agents one at a time, stores results and ends stale ones."""
 
-    def __init__(self, db: Database, events: Hub, config: Config, claims: Claims) -> None:
-        self.unfinished = db["tasks"]
-        self.history = db["task_history"]
-        self.counters = db["counters"]
+    def __init__(self, live: Tasks, history: History, counters: CounterRepo, events: Hub, config: Config,
+                 history_limit: int = 0) -> None:
+        self.live = live  # queued and dispatched tasks (and, until the next sweep, finished ones)
+        self.history = history  # finished tasks
+        self.counters = counters
         self.events = events
         self.config = config
-        self.claims = claims
+        self.history_limit = history_limit  # finished tasks kept (0: all; ``toolbox.server.variants``)
         self._ids: Iterator[int] = iter(())
         self._id_lock = asyncio.Lock()
         # agent -> the task this process dispatched to it, as claimed: what complete()
@@ -67,18 +71,8 @@ class TaskService:
         self._dispatched: dict[str, Doc] = {}
 
     async def start(self) -> None:
-        await self.unfinished.create_indexes([
-            index([("agent", ASCENDING), ("state", ASCENDING)] + CLAIM_ORDER, name="claim"),
-            index([("state", ASCENDING), ("created_at", ASCENDING)], name="state_created"),
-            index([("state", ASCENDING), ("dispatched_at", ASCENDING)], name="state_dispatched"),
-            index([("job_id", ASCENDING)], name="job", sparse=True),
-        ])
-        await self.claims.start(self.unfinished)
-        await self.history.create_indexes([
-            index([("agent", ASCENDING), ("_id", DESCENDING)], name="agent_id"),
-            index([("state", ASCENDING), ("_id", DESCENDING)], name="state_id"),
-            index([("job_id", ASCENDING)], name="job", sparse=True),
-        ])
+        await self.live.ensure_indexes()
+        await self.history.ensure_indexes()
 
     # --- ids ---
 
@@ -88,10 +82,8 @@ class TaskService:
             task_id = next(self._ids, None)
             if task_id is None:
                 block = self.config.id_block
-                doc = await self.counters.find_one_and_update(
-                    {"_id": "task_id"}, {"$inc": {"value": block}},
-                    upsert=True, return_document=ReturnDocument.AFTER)
-                self._ids = iter(range(doc["value"] - block + 1, doc["value"] + 1))
+                last = await self.counters.advance("task_id", block)
+                self._ids = iter(range(last - block + 1, last + 1))
                 task_id = next(self._ids)
             return task_id
 
@@ -114,20 +106,18 @@ class TaskService:
                    "state": QUEUED, "created_at": now, "time_limit": time_limit}
             doc.update({key: value for key, value in extra.items() if value is not None})
             docs.append(doc)
-        if docs:
-            await self.unfinished.insert_many(docs)
+        await self.live.insert(docs)
         for doc in docs:
-            self.claims.queued(doc["agent"], doc["_id"])
             self.events.publish("task.queued", task_model(doc))
         return docs
 
     async def claim(self, agent: str, registration: str) -> Doc | None:
         """Dispatch the agent's oldest queued task to ``registration``, or None.
 
-        None too while the agent has a task in flight (``toolbox.core.claims``).
+        None too while the agent has a task in flight (the repository keeps that rule).
         """
         fields = {"state": DISPATCHED, "dispatched_at": clock.utcnow(), "registration": registration}
-        doc = await self.claims.claim(self.unfinished, agent, fields)
+        doc = await self.live.claim_next_for(agent, fields)
         if doc is not None:
             self._dispatched[agent] = doc
         return doc
@@ -136,19 +126,14 @@ class TaskService:
         """``doc`` (a task that was dispatched) no longer is: its agent may get the next
         (the event announcing how it ended wakes the agent's parked fetch)."""
         agent = doc["agent"]
-        self.claims.released(agent, doc["_id"])
         held = self._dispatched.get(agent)
         if held is not None and held["_id"] == doc["_id"]:
             del self._dispatched[agent]
 
     async def unclaim(self, doc: Doc) -> Doc | None:
         """Put back a claimed task whose response never reached its agent."""
-        back = await self.unfinished.find_one_and_update(
-            {"_id": doc["_id"], "state": DISPATCHED, "dispatched_at": doc["dispatched_at"]},
-            {"$set": {"state": QUEUED, "dispatched_at": None, "registration": None}},
-            return_document=ReturnDocument.AFTER)
+        back = await self.live.put_back(doc["_id"], doc["dispatched_at"])
         if back is not None:
-            self.claims.queued(doc["agent"], doc["_id"])
             log.info("task %s: response to %s not delivered; queued again", doc["_id"], doc["agent"])
             self._released(doc)
             self.events.publish("task.queued", task_model(back))
@@ -189,10 +174,8 @@ class TaskService:
             fields["exit_code"] = exit_code
         if duration_ms is not None:
             fields["duration_ms"] = duration_ms
-        query = {"_id": task_id, "agent": agent, "state": {"$in": [DISPATCHED, LOST]}}
-        for collection in (self.unfinished, self.history):  # a lost task may be in history already
-            doc = await collection.find_one_and_update(
-                query, {"$set": fields}, return_document=ReturnDocument.AFTER)
+        for repo in (self.live, self.history):  # a lost task may be in history already
+            doc = await repo.complete(task_id, agent, fields)
             if doc is not None:
                 if task["state"] == DISPATCHED:
                     self._released(doc)
@@ -211,11 +194,8 @@ class TaskService:
 
     async def cancel(self, task_id: int, summary: str = "canceled") -> Doc:
         """Cancel a queued task; a task already delivered cannot be called back."""
-        doc = await self.unfinished.find_one_and_update(
-            {"_id": task_id, "state": QUEUED},
-            {"$set": {"state": CANCELED, "finished_at": clock.utcnow(),
-                      "outcome": CANCELED, "summary": summary}},
-            return_document=ReturnDocument.AFTER)
+        doc = await self.live.end_queued(task_id, {"state": CANCELED, "finished_at": clock.utcnow(),
+                                                   "outcome": CANCELED, "summary": summary})
         if doc is not None:
             self.events.publish("task.canceled", task_model(doc))
             return doc
@@ -227,9 +207,9 @@ class TaskService:
     async def end_agent(self, agent: str) -> tuple[list[Doc], Doc | None]:
         """The agent was deleted: cancel its queued tasks, end its dispatched one ``lost``."""
         canceled: list[Doc] = []
-        async for doc in self.unfinished.find({"agent": agent, "state": QUEUED}, {"_id": 1}):
+        for task_id in await self.live.queued_ids(agent):
             try:
-                canceled.append(await self.cancel(doc["_id"]))
+                canceled.append(await self.cancel(task_id))
             except (NotFound, Conflict):
                 pass  # dispatched or canceled meanwhile
         lost = await self.end_in_flight(agent, AGENT_DELETED)
@@ -237,11 +217,7 @@ class TaskService:
 
     async def end_in_flight(self, agent: str, reason: str) -> Doc | None:
         """End the agent's dispatched task ``lost`` with ``reason``; the document, or None."""
-        query = self.claims.in_flight(agent)
-        if query is None:
-            return None
-        doc = await self.unfinished.find_one_and_update(query, {"$set": self._lost_fields(reason)},
-                                                  return_document=ReturnDocument.AFTER)
+        doc = await self.live.end_in_flight(agent, self._lost_fields(reason))
         if doc is not None:
             self._ended(doc)
         return doc
@@ -270,30 +246,21 @@ class TaskService:
 
     async def find(self, task_id: int) -> Doc | None:
         """A task by id, live or finished, or None."""
-        doc = await self.unfinished.find_one({"_id": task_id})
+        doc = await self.live.get(task_id)
         if doc is None:
-            doc = await self.history.find_one({"_id": task_id})
+            doc = await self.history.get(task_id)
         return doc
 
     async def list(self, agent: str | None = None, state: str | None = None, limit: int = 50, before: int | None = None,
                    job_id: int | None = None, part: bool = False) -> list[Doc]:
         """Newest first, at most ``limit``, with ids below ``before``; ``part``: agent names
         containing ``agent``."""
-        query: Doc = {}
-        if agent is not None:
-            query["agent"] = name_match(agent, part)
-        if state is not None:
-            if state not in TASK_STATES:
-                raise ValidationError(f"state: must be one of {', '.join(TASK_STATES)}")
-            query["state"] = state
-        if job_id is not None:
-            query["job_id"] = job_id
-        if before is not None:
-            query["_id"] = {"$lt": before}
+        if state is not None and state not in TASK_STATES:
+            raise ValidationError(f"state: must be one of {', '.join(TASK_STATES)}")
+        query = TaskQuery(agent=agent, part=part, state=state, job_id=job_id, before=before)
         docs: dict[int, Doc] = {}
-        for collection in (self.unfinished, self.history):
-            cursor = collection.find(query).sort("_id", DESCENDING).limit(limit)
-            async for doc in cursor:
+        for repo in (self.live, self.history):
+            for doc in await repo.newest(query, limit):
                 docs.setdefault(doc["_id"], doc)  # live wins over a stale history copy
         return sorted(docs.values(), key=lambda doc: doc["_id"], reverse=True)[:limit]
 
@@ -305,12 +272,9 @@ class TaskService:
         ended: builtins.list[Doc] = []
         cutoff = now - datetime.timedelta(seconds=self.config.delivery_timeout)
         summary = f"not fetched by its agent within {self.config.delivery_timeout:g} s"
-        async for stale in self.unfinished.find({"state": QUEUED, "created_at": {"$lt": cutoff}}, {"_id": 1}):
-            doc = await self.unfinished.find_one_and_update(
-                {"_id": stale["_id"], "state": QUEUED},
-                {"$set": {"state": DELIVERY_TIMEOUT, "finished_at": now,
-                          "outcome": DELIVERY_TIMEOUT, "summary": summary}},
-                return_document=ReturnDocument.AFTER)
+        for task_id in await self.live.queued_before(cutoff):
+            doc = await self.live.end_queued(task_id, {"state": DELIVERY_TIMEOUT, "finished_at": now,
+                                                       "outcome": DELIVERY_TIMEOUT, "summary": summary})
             if doc is not None:
                 ended.append(doc)
                 self._ended(doc)
@@ -318,15 +282,12 @@ class TaskService:
         # tasks) or the task timeout (raw ones), so older ones are all that need a look.
         soonest = min(self.config.task_grace, self.config.task_timeout)
         cutoff = now - datetime.timedelta(seconds=soonest)
-        running = self.unfinished.find({"state": DISPATCHED, "dispatched_at": {"$lt": cutoff}},
-                                 {"_id": 1, "dispatched_at": 1, "time_limit": 1, "tool": 1})
-        async for stale in running:
+        for stale in await self.live.dispatched_before(cutoff):
             lost_after = self.lost_after(stale)
             if clock.aware(stale["dispatched_at"]) + datetime.timedelta(seconds=lost_after) > now:
                 continue
-            doc = await self.unfinished.find_one_and_update(
-                {"_id": stale["_id"], "state": DISPATCHED, "dispatched_at": stale["dispatched_at"]},
-                {"$set": self._lost_fields(TIMEOUT, now, lost_after)}, return_document=ReturnDocument.AFTER)
+            doc = await self.live.end_dispatched(stale["_id"], stale["dispatched_at"],
+                                                 self._lost_fields(TIMEOUT, now, lost_after))
             if doc is not None:
                 ended.append(doc)
                 self._ended(doc)
@@ -335,24 +296,25 @@ class TaskService:
     async def archive(self) -> int:
         """Move finished tasks to history, then prune it (``toolbox.core.task_history``);
         return how many moved."""
-        moved = await task_history.move_finished(self.unfinished, self.history)
+        moved = await task_history.move_finished(self.live, self.history)
         if moved:
             await self.prune()
         return moved
 
     async def prune(self) -> int:
         """Keep about ``history_limit`` finished tasks (0 = keep all): at most a tenth more."""
-        return await task_history.prune(self.history, self.config.effective_history_limit)
+        return await self.history.prune(self.history_limit)
 
     async def dispatched_agents(self) -> builtins.list[tuple[str, datetime.datetime]]:
         """(agent, dispatched_at) of every task in flight (read once, at start-up)."""
-        cursor = self.unfinished.find({"state": DISPATCHED}, {"agent": 1, "dispatched_at": 1})
-        return [(doc["agent"], clock.aware(doc["dispatched_at"])) async for doc in cursor]
+        return [(doc["agent"], clock.aware(doc["dispatched_at"])) for doc in await self.live.in_flight()]
+
+    async def count_live(self, state: str | None = None) -> int:
+        """How many tasks are in ``tasks`` (in ``state``, when given): live ones, and finished
+        ones the sweeper has not moved yet."""
+        return await self.live.count(state)
 
     async def queued_agents(self, limit: int = 10000) -> set[str]:
         """Names of agents that have queued tasks (for waking fetches parked elsewhere)."""
-        agents: set[str] = set()
-        async for doc in self.unfinished.find({"state": QUEUED}, {"agent": 1}).limit(limit):
-            agents.add(doc["agent"])
-        return agents
+        return await self.live.agents_with_queued(limit)
 

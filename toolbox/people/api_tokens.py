@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from toolbox import clock, validation
-from toolbox.store.db import ASCENDING, Database, Doc, index
+from toolbox.store.db import Doc
+from toolbox.store.repos.api_tokens import TokenRepo
 from toolbox.errors import Conflict, NotFound, ValidationError
 
 Event = dict[str, Any]  # as the event hubs hand them out (``toolbox.core.events``)
@@ -59,8 +60,8 @@ def expired(doc: Doc, now: datetime.datetime | None = None) -> bool:
 class TokenStore:
     """Create, list, revoke and look up personal API tokens."""
 
-    def __init__(self, db: Database, events: Events, authoritative: bool, refresh: float) -> None:
-        self.collection = db["api_tokens"]
+    def __init__(self, repo: TokenRepo, events: Events, authoritative: bool, refresh: float) -> None:
+        self.repo = repo
         self.events = events
         events.subscribe(self._on_event)
         self.authoritative = authoritative
@@ -68,43 +69,39 @@ class TokenStore:
         self._cache: dict[str, tuple[Doc, float]] = {}  # token hash -> (doc, monotonic time it was read)
 
     async def start(self) -> None:
-        await self.collection.create_indexes([
-            index([("token_hash", ASCENDING)], name="token_hash", unique=True),
-            index([("user_id", ASCENDING)], name="user_id"),
-        ])
+        await self.repo.ensure_indexes()
         if self.authoritative:
             now = time.monotonic()
-            self._cache = {doc["token_hash"]: (doc, now) async for doc in self.collection.find({})}
+            self._cache = {doc["token_hash"]: (doc, now) for doc in await self.repo.all()}
 
     async def create(self, user_id: str, name: Any, expires_in_days: Any = None) -> tuple[Doc, str]:
         """A new token for ``user_id`` → (doc, token); the token is not stored."""
         name = token_name(name)
         if expires_in_days is not None:
             expires_in_days = validation.int_in(expires_in_days, "expires_in_days", 1, MAX_DAYS)
-        if await self.collection.count_documents({"user_id": user_id}) >= MAX_PER_USER:
+        if await self.repo.count_of(user_id) >= MAX_PER_USER:
             raise Conflict(f"you already have {MAX_PER_USER} tokens: revoke one first")
         token = PREFIX + secrets.token_urlsafe(32)
         now = clock.utcnow()
         doc = {"_id": "tok_" + secrets.token_hex(8), "user_id": user_id, "name": name,
                "token_hash": api_token_hash(token), "created_at": now, "last_used_at": None,
                "expires_at": now + datetime.timedelta(days=expires_in_days) if expires_in_days else None}
-        await self.collection.insert_one(doc)
+        await self.repo.insert(doc)
         self._cache[doc["token_hash"]] = (doc, time.monotonic())
         return doc, token
 
     async def list(self, user_id: str) -> list[Doc]:
-        cursor = self.collection.find({"user_id": user_id}).sort([("created_at", ASCENDING)])
-        return await cursor.to_list(length=MAX_PER_USER * 2)
+        return await self.repo.of_user(user_id, MAX_PER_USER * 2)
 
     async def get(self, token_id: Any) -> Doc:
-        doc = await self.collection.find_one({"_id": token_id}) if isinstance(token_id, str) else None
+        doc = await self.repo.get(token_id) if isinstance(token_id, str) else None
         if doc is None:
             raise NotFound(f"token not found: {str(token_id)[:40]}")
         return doc
 
     async def revoke(self, token_id: str) -> Doc:
         """Delete a token; it stops working at once (in this process)."""
-        doc = await self.collection.find_one_and_delete({"_id": token_id})
+        doc = await self.repo.delete(token_id)
         if doc is None:
             raise NotFound(f"token not found: {token_id[:40]}")
         self._cache.pop(doc["token_hash"], None)
@@ -127,10 +124,11 @@ class TokenStore:
         elif self.authoritative:
             return None
         else:
-            doc = await self.collection.find_one({"token_hash": digest})
-            if doc is None:
+            found = await self.repo.by_hash(digest)
+            if found is None:
                 self._cache.pop(digest, None)
                 return None
+            doc = found
             self._cache[digest] = (doc, time.monotonic())
         now = clock.utcnow()
         if expired(doc, now):
@@ -138,5 +136,5 @@ class TokenStore:
         last = doc.get("last_used_at")
         if last is None or (now - last).total_seconds() >= LAST_USED_EVERY:
             doc["last_used_at"] = now
-            await self.collection.update_one({"_id": doc["_id"]}, {"$set": {"last_used_at": now}})
+            await self.repo.mark_used(doc["_id"], now)
         return doc

@@ -15,20 +15,16 @@ embedded database's default, like the task history's), the oldest beyond it once
 log is a tenth over: a long-running embedded server's memory levels off.
 """
 
-import collections
 import datetime
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, cast
-
-from bson import ObjectId
-from bson.errors import InvalidId
+from typing import Any
 
 from toolbox import clock
-from toolbox.store.db import ASCENDING, DESCENDING, Database, Doc, index
+from toolbox.store.db import Doc, InvalidId, ObjectId
+from toolbox.store.repos.audit import Audit, AuditQuery
 from toolbox.errors import ValidationError
-from toolbox.store.filters import name_match
 
 log = logging.getLogger("toolbox.audit")
 
@@ -50,9 +46,9 @@ def scrub(details: dict[str, Any] | None) -> dict[str, Any]:
 class AuditLog:
     """Append and read audit entries."""
 
-    def __init__(self, db: Database, retention_days: float = 180.0, limit: int = 0,
+    def __init__(self, repo: Audit, retention_days: float = 180.0, limit: int = 0,
                  clock: Callable[[], float] = time.time) -> None:
-        self.collection = db["audit"]
+        self.repo = repo
         self.retention_days = retention_days
         self.limit = limit
         self.clock = clock
@@ -60,19 +56,9 @@ class AuditLog:
         # (address, action, reason) -> [entry id, counts not yet written]
         self._refusals: dict[tuple[Any, str, str], list[Any]] = {}
         self._pruned_at: float | None = None
-        # Embedded database (this process is its only writer): every entry's id, oldest first.
-        self._ids: collections.deque[ObjectId] | None = (
-            collections.deque() if getattr(db, "local_state", None) is not None else None)
 
     async def start(self) -> None:
-        if self._ids is not None:
-            cursor = self.collection.find({}, {"_id": 1}).sort([("at", ASCENDING), ("_id", ASCENDING)])
-            self._ids.extend([entry["_id"] async for entry in cursor])
-        await self.collection.create_indexes([
-            index([("at", DESCENDING)], name="at"),
-            index([("actor", ASCENDING), ("at", DESCENDING)], name="actor_at"),
-            index([("action", ASCENDING), ("at", DESCENDING)], name="action_at"),
-        ])
+        await self.repo.ensure_indexes()
 
     async def record(self, actor: Any, action: str, target: str | None = None, outcome: str = "ok",
                      details: dict[str, Any] | None = None, address: str | None = None) -> Doc:
@@ -88,9 +74,7 @@ class AuditLog:
             "details": scrub(details),
             "address": address,
         }
-        await self.collection.insert_one(entry)
-        if self._ids is not None:
-            self._ids.append(entry["_id"])
+        await self.repo.insert(entry)
         return entry
 
     async def record_refusal(self, action: str, reason: str, address: str | None, target: str | None = None,
@@ -125,7 +109,7 @@ class AuditLog:
             if counted[0] is None or not counted[1]:
                 continue  # still being inserted: its counts are written by the next flush
             pending, counted[1] = counted[1], 0  # taken before the write: counts arriving meanwhile stay
-            await self.collection.update_one({"_id": counted[0]}, {"$inc": {"details.count": pending}})
+            await self.repo.add_count(counted[0], pending)
 
     async def sweep(self) -> None:
         """Flush refusal counts and keep the count cap; about once a minute, the retention."""
@@ -141,39 +125,7 @@ class AuditLog:
         count cap once the log is a tenth over it; return how many."""
         now = now or clock.utcnow()
         cutoff = now - datetime.timedelta(days=self.retention_days) if self.retention_days else None
-        if self._ids is not None:
-            return await self._prune_known(cutoff if retention else None)
-        deleted = 0
-        if cutoff is not None and retention:
-            deleted += (await self.collection.delete_many({"at": {"$lt": cutoff}})).deleted_count
-        if self.limit and await self.collection.estimated_document_count() >= self.limit + self._slack:
-            cursor = self.collection.find({}, {"at": 1}).sort(
-                [("at", DESCENDING), ("_id", DESCENDING)]).skip(self.limit).limit(1)
-            newest_gone = await cursor.to_list(1)
-            if newest_gone:
-                at, entry_id = newest_gone[0]["at"], newest_gone[0]["_id"]
-                result = await self.collection.delete_many(
-                    {"$or": [{"at": {"$lt": at}}, {"at": at, "_id": {"$lte": entry_id}}]})
-                deleted += result.deleted_count
-        return deleted
-
-    async def _prune_known(self, cutoff: datetime.datetime | None) -> int:
-        """The embedded database's prune: this process wrote every entry and knows their ids,
-        oldest first, so it deletes by id (a lookup) instead of sorting or scanning the log."""
-        ids = cast("collections.deque[ObjectId]", self._ids)  # called only when the ids are known
-        gone: list[ObjectId] = []
-        if cutoff is not None:
-            while ids and ids[0].generation_time < cutoff:
-                gone.append(ids.popleft())
-        if self.limit and len(ids) >= self.limit + self._slack:
-            gone += [ids.popleft() for _ in range(len(ids) - self.limit)]
-        if not gone:
-            return 0
-        return (await self.collection.delete_many({"_id": {"$in": gone}})).deleted_count
-
-    @property
-    def _slack(self) -> int:
-        return max(1, self.limit // 10)
+        return await self.repo.prune(cutoff if retention else None, self.limit)
 
     async def list(self, actor: str | None = None, action: str | None = None, target: str | None = None,
                    limit: int = 50, before: str | datetime.datetime | None = None, part: bool = False) -> list[Doc]:
@@ -181,24 +133,14 @@ class AuditLog:
         actions and targets containing the text given; ``before`` is a datetime bound, or
         the id of an entry (a page's ``next_before``: no entry is skipped even when several
         share a millisecond)."""
-        clauses: list[Doc] = []
-        if actor is not None:
-            actor = name_match(actor, part)
-            clauses.append({"$or": [{"actor": actor}, {"actor_id": actor}]})
-        for key, value in (("action", action), ("target", target)):
-            if value is not None:
-                clauses.append({key: name_match(value, part)})
+        anchor = None
         if isinstance(before, str):
-            anchor = await self.collection.find_one({"_id": _entry_id(before)})
+            anchor = await self.repo.get(_entry_id(before))
             if anchor is None:
                 raise ValidationError("before: no such audit entry")
-            clauses.append({"$or": [{"at": {"$lt": anchor["at"]}},
-                                    {"at": anchor["at"], "_id": {"$lt": anchor["_id"]}}]})
-        elif before is not None:
-            clauses.append({"at": {"$lt": before}})
-        query = {"$and": clauses} if clauses else {}
-        cursor = self.collection.find(query).sort([("at", DESCENDING), ("_id", DESCENDING)]).limit(limit)
-        return [entry async for entry in cursor]
+        query = AuditQuery(actor=actor, action=action, target=target, part=part, after_entry=anchor,
+                           before=before if isinstance(before, datetime.datetime) else None)
+        return await self.repo.newest(query, limit)
 
 
 def _entry_id(text: str) -> ObjectId:

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
 from toolbox.people.principals import ROLES
-from toolbox.store.db import ASCENDING, Database, Doc, DuplicateKeyError, ReturnDocument, index
+from toolbox.store.db import Doc
+from toolbox.store.repos.users import UserRepo
 from toolbox.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
@@ -44,19 +45,17 @@ def role_arg(value: Any) -> str:
 class UserStore:
     """Read and change users; every read goes to the database (the collection is small)."""
 
-    def __init__(self, db: Database, config: "Config") -> None:
-        self.collection = db["users"]
+    def __init__(self, repo: UserRepo, config: "Config") -> None:
+        self.repo = repo
         self.config = config
 
     async def start(self) -> None:
-        await self.collection.create_indexes([
-            index([("union_id", ASCENDING)], name="union_id", unique=True, sparse=True),
-        ])
+        await self.repo.ensure_indexes()
 
     async def get(self, user_id: Any) -> Doc | None:
         if not isinstance(user_id, str) or not user_id:
             return None
-        return await self.collection.find_one({"_id": user_id})
+        return await self.repo.get(user_id)
 
     async def require(self, user_id: Any) -> Doc:
         doc = await self.get(user_id)
@@ -65,8 +64,7 @@ class UserStore:
         return doc
 
     async def list(self, limit: int = 10000) -> list[Doc]:
-        cursor = self.collection.find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
-        return await cursor.to_list(length=limit)
+        return await self.repo.all(limit)
 
     def initial_role(self, profile: "FeishuProfile") -> str:
         """The role of a user logging in for the first time."""
@@ -85,28 +83,17 @@ class UserStore:
         now = clock.utcnow()
         fields = {key: getattr(profile, key) for key in PROFILE_FIELDS}
         fields.update(feishu_user_id=profile.user_id, last_login_at=now)
-        update = {"$set": fields,
-                  "$setOnInsert": {"_id": new_user_id(), "role": self.initial_role(profile),
-                                   "disabled": False, "created_at": now}}
-        for attempt in (1, 2):
-            try:
-                doc = await self.collection.find_one_and_update(
-                    {"union_id": profile.union_id}, update, upsert=True,
-                    return_document=ReturnDocument.AFTER)
-                break
-            except DuplicateKeyError:  # another process created them a moment ago
-                if attempt == 2:
-                    raise
+        doc = await self.repo.upsert_by_union_id(
+            profile.union_id, fields,
+            {"_id": new_user_id(), "role": self.initial_role(profile), "disabled": False, "created_at": now})
         return doc, doc["created_at"] == now
 
     async def ensure_local_admin(self) -> Doc:
         """The local admin of a server without Feishu; the role is admin at each login."""
         now = clock.utcnow()
-        return await self.collection.find_one_and_update(
-            {"_id": LOCAL_ADMIN_ID},
-            {"$set": {"role": "admin", "last_login_at": now},
-             "$setOnInsert": {"name": LOCAL_ADMIN_ID, "local": True, "disabled": False, "created_at": now}},
-            upsert=True, return_document=ReturnDocument.AFTER)
+        return await self.repo.upsert(
+            LOCAL_ADMIN_ID, {"role": "admin", "last_login_at": now},
+            {"name": LOCAL_ADMIN_ID, "local": True, "disabled": False, "created_at": now})
 
     async def update(self, user_id: str, role: Any = None, disabled: Any = None) -> tuple[Doc, Doc]:
         """Change role and/or disabled → (before, after); refuses to remove the last admin."""
@@ -118,27 +105,21 @@ class UserStore:
             changes["disabled"] = bool(disabled)
         if not changes:
             return before, before
-        after = await self.collection.find_one_and_update(
-            {"_id": user_id}, {"$set": changes}, return_document=ReturnDocument.AFTER)
+        after = await self.repo.update(user_id, changes)
         if after is None:
             raise NotFound(f"user not found: {user_id[:40]}")
         if _is_active_admin(before) and not _is_active_admin(after):
             # Checked after the write so that two admins demoting each other at once
             # both see zero and both undo, instead of both passing a check made before.
-            remaining = await self.collection.count_documents({"role": "admin", "disabled": {"$ne": True}})
-            if remaining == 0:
-                await self.collection.update_one(
-                    {"_id": user_id},
-                    {"$set": {"role": before.get("role"), "disabled": bool(before.get("disabled"))}})
+            if await self.repo.count_active_admins() == 0:
+                await self.repo.set_fields(user_id, {"role": before.get("role"),
+                                                     "disabled": bool(before.get("disabled"))})
                 raise Conflict("this is the last enabled admin: make someone else admin first")
         return before, after
 
     async def end_session(self, user_id: str, sid: str, expires_at: datetime.datetime) -> None:
         """Remember that session ``sid`` was logged out (until it would have expired)."""
-        await self.collection.update_one(
-            {"_id": user_id}, {"$push": {"ended_sessions": {"sid": sid, "exp": expires_at}}})
-        await self.collection.update_one(
-            {"_id": user_id}, {"$pull": {"ended_sessions": {"exp": {"$lt": clock.utcnow()}}}})
+        await self.repo.end_session(user_id, sid, expires_at, clock.utcnow())
 
 
 def admin_email_warning(config: "Config") -> str | None:

@@ -79,19 +79,13 @@ def _secret(name: str, raw: str) -> str:
 
 def _mongodb_uri(name: str, raw: str) -> str:
     """A MongoDB connection string that PyMongo can use (checked without connecting)."""
-    from pymongo import uri_parser
-    from pymongo.errors import PyMongoError
+    from toolbox.store.db import uri_problem
 
     if not raw.startswith(("mongodb://", "mongodb+srv://")):
         raise ConfigError(f"{name} must start with mongodb:// or mongodb+srv://, not {raw[:20]!r}")
-    try:
-        if raw.startswith("mongodb://"):
-            uri_parser.parse_uri(raw)
-        else:  # parsing an SRV URI would look its name up: check the host part alone
-            uri_parser.split_hosts(raw[len("mongodb+srv://"):].split("/", 1)[0].rsplit("@", 1)[-1])
-    except (PyMongoError, ValueError, TypeError) as error:
-        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        raise ConfigError(f"{name} is not a usable MongoDB URI: {reason}") from None
+    reason = uri_problem(raw)
+    if reason is not None:
+        raise ConfigError(f"{name} is not a usable MongoDB URI: {reason}")
     return raw
 
 
@@ -233,35 +227,9 @@ class Config:
     generated: tuple = ()
 
     @property
-    def embedded(self) -> bool:
-        """True when no MongoDB URI is given: the in-memory database."""
-        return not self.mongodb_uri
-
-    @property
     def feishu_enabled(self) -> bool:
         """True when a Feishu app id and secret are configured."""
         return bool(self.feishu_app_id and self.feishu_app_secret)
-
-    @property
-    def effective_history_limit(self) -> int:
-        """How many finished tasks to keep (0 = unlimited)."""
-        if self.history_limit is not None:
-            return self.history_limit
-        return 5000 if self.embedded else 0
-
-    @property
-    def effective_audit_limit(self) -> int:
-        """How many audit entries to keep (0 = unlimited): a cap on the embedded database."""
-        if self.audit_limit is not None:
-            return self.audit_limit
-        return 20000 if self.embedded else 0
-
-    @property
-    def effective_agent_refresh(self) -> float:
-        """Seconds between agent-cache refreshes (0 = never: nobody else writes)."""
-        if self.agent_refresh is not None:
-            return self.agent_refresh
-        return 0.0 if self.embedded else 2.0
 
     def resolved(self) -> "Config":
         """Return a copy with generated secrets for the settings left unset."""

@@ -21,14 +21,14 @@ def _say(line: str) -> None:
 
 async def serve(config: Config, ready: Callable[[str], object] | None = None) -> None:
     """Run the server until SIGTERM/SIGINT."""
-    from pymongo.errors import PyMongoError
+    from toolbox.store.db import PyMongoError
 
     from tornado import httpserver, netutil
 
     from toolbox.server.app import make_app
     from toolbox.people.users import admin_email_warning
 
-    if config.reuse_port and config.embedded:
+    if config.reuse_port and not config.mongodb_uri:
         raise ConfigError("--reuse-port needs MONGODB_URI: the embedded database lives and dies with its "
                           "process, so a second process on the port would have other data")
     app = make_app(config)
@@ -59,7 +59,7 @@ async def serve(config: Config, ready: Callable[[str], object] | None = None) ->
     port = sockets[0].getsockname()[1]
     host = config.host if config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     url = f"http://{host}:{port}/"
-    if config.embedded:
+    if app.toolbox.database == "embedded":
         _say("toolbox: using the embedded in-memory database; data will NOT survive a restart "
              "(set MONGODB_URI for a real MongoDB)")
     if "admin_token" in config.generated:

@@ -103,5 +103,5 @@ class Metrics:
     async def render(self) -> bytes:
         """The text exposition, with the task counts read now."""
         for state in (QUEUED, DISPATCHED):
-            self._unfinished.labels(state).set(await self.tasks.unfinished.count_documents({"state": state}))
+            self._unfinished.labels(state).set(await self.tasks.count_live(state))
         return generate_latest(self.registry)

@@ -1,26 +1,40 @@
 """Embedded or shared database: decided once, at start-up, here.
 
 The embedded database (no ``MONGODB_URI``) lives in this process: one process is its
-only user, so the event hub, the one-task-in-flight rule, the job rate limits and job
-counting can all be kept in memory.  With a shared MongoDB, several server processes
-may use one database, and each of those is kept in the database instead.  The services
-get the right parts through their constructors and never ask which database they run on.
+only user, so the event hub, the one-task-in-flight rule, the job rate limits, job
+counting and the hot collections can all be kept in memory.  With a shared MongoDB,
+several server processes may use one database, and each of those is kept in the
+database instead.  ``parts_for`` reads the one decision (``Database.embedded``, made by
+``toolbox.store.db.open_database``) and builds every part that differs, defaults
+included; the services get them through their constructors and never ask which
+database they run on.  Nothing else reads that flag.
 
-| part          | embedded                     | shared MongoDB                              |
-|---------------|------------------------------|---------------------------------------------|
-| events        | ``EventHub`` (in memory)     | ``MongoBus`` (``events`` + a change stream) |
-| claims        | ``LocalClaims``              | ``SharedClaims`` (unique partial index)     |
-| jobs per user | ``SlidingWindow``            | ``SharedWindow``                            |
-| per target    | ``TargetLimiter``            | ``SharedTargets``                           |
-| job counting  | ``SoleOwner`` (counts all)   | ``SharedOwners`` (heartbeats, adoption)     |
+| part               | embedded                              | shared MongoDB                              |
+|--------------------|---------------------------------------|---------------------------------------------|
+| events             | ``EventHub`` (in memory)              | ``MongoBus`` (``events`` + a change stream) |
+| tasks, history     | ``MemoryTasks``, ``MemoryHistory``    | ``TaskRepo``, ``HistoryRepo``               |
+| agents, jobs       | ``MemoryAgents``, ``MemoryJobs``      | ``AgentRepo``, ``JobRepo``                  |
+| audit              | ``KnownAudit`` (prunes by known ids)  | ``AuditRepo``                               |
+| jobs per user      | ``SlidingWindow``                     | ``SharedWindow`` (``rate_limits``)          |
+| per target         | ``TargetLimiter``                     | ``SharedTargets`` (counts ``tasks``)        |
+| job counting       | ``SoleOwner`` (counts all)            | ``SharedOwners`` (``processes``, adoption)  |
+| history kept       | 5,000 tasks                           | all                                         |
+| audit kept         | 20,000 entries                        | all (the retention only)                    |
+| agent refresh      | never (nobody else writes)            | every 2 s                                   |
+| API token cache    | authoritative (every token in memory) | trusted for 2 s (``agent_refresh``)         |
+
+The operator's ``TOOLBOX_HISTORY_LIMIT``, ``TOOLBOX_AUDIT_LIMIT`` and
+``TOOLBOX_AGENT_REFRESH`` override the defaults on either.  The collections the hot path
+does not touch (users, API tokens, counters, audit) stay in mongomock on the embedded
+database: the same repository class on either.
 """
 
 import dataclasses
 import time
 from collections.abc import Callable
+from typing import Any
 
 from toolbox.core.bus import Hub, MongoBus
-from toolbox.core.claims import Claims, LocalClaims, SharedClaims
 from toolbox.core.events import EventHub
 from toolbox.core.job_owners import Owners, SharedOwners, SoleOwner
 from toolbox.core.target_limits import TargetLimiter
@@ -28,32 +42,84 @@ from toolbox.people.throttle import SlidingWindow
 from toolbox.core.shared_limits import JobWindow, SharedTargets, SharedWindow, Targets
 from toolbox.server.config import Config
 from toolbox.store.db import Database
+from toolbox.store.repos.agents import AgentRepo, Agents, MemoryAgents
+from toolbox.store.repos.api_tokens import TokenRepo
+from toolbox.store.repos.audit import Audit, AuditRepo, KnownAudit
+from toolbox.store.repos.counters import CounterRepo
+from toolbox.store.repos.events import EventRepo
+from toolbox.store.repos.jobs import JobRepo, Jobs, MemoryJobs
+from toolbox.store.repos.processes import ProcessRepo
+from toolbox.store.repos.rate_limits import RateLimitRepo
+from toolbox.store.repos.task_history import History, HistoryRepo, MemoryHistory
+from toolbox.store.repos.tasks import TaskRepo
+from toolbox.store.repos.tasks_memory import MemoryTasks, Tasks
+from toolbox.store.repos.users import UserRepo
+
+EMBEDDED_HISTORY_LIMIT = 5000
+EMBEDDED_AUDIT_LIMIT = 20000
+SHARED_AGENT_REFRESH = 2.0
+
 
 @dataclasses.dataclass
 class Parts:
     """What differs between the embedded and the shared database."""
 
+    kind: str  # "embedded" or "mongodb": what the server says it runs on (health, metrics)
     events: Hub
-    claims: Claims
+    tasks: Tasks
+    history: History
+    agents: Agents
+    jobs: Jobs
+    counters: CounterRepo
+    users: UserRepo
+    tokens: TokenRepo
+    audit: Audit
     per_user: JobWindow
     targets: Targets
     owners: Owners
+    history_limit: int  # finished tasks kept (0: all)
+    audit_limit: int  # audit entries kept (0: all)
+    agent_refresh: float  # seconds between agent-cache refreshes (0: never)
+    tokens_authoritative: bool  # the API token cache holds every token
+    token_refresh: float  # seconds a cached API token is trusted when it is not
+
+
+def _given(value: Any, default: Any) -> Any:
+    return default if value is None else value
 
 
 def parts_for(config: Config, db: Database, clock: Callable[[], float] = time.monotonic) -> Parts:
     """The parts for ``db``: in memory when it is embedded, in the database otherwise.
 
     The embedded database can be shared only by passing its object around (tests run
-    two server instances on one), so its claims live with that object.
+    two server instances on one, and restart one on the same object), so its in-memory
+    collections live with that object.
     """
-    if db.local_state is not None:
-        return Parts(events=EventHub(config.replay_events),
-                     claims=db.local_state.setdefault("claims", LocalClaims()),
+    counters, users, tokens = CounterRepo(db["counters"]), UserRepo(db["users"]), TokenRepo(db["api_tokens"])
+    if db.embedded:
+        held = db.local_state
+        refresh = _given(config.agent_refresh, 0.0)
+        return Parts(kind="embedded", events=EventHub(config.replay_events),
+                     tasks=held.setdefault("tasks", MemoryTasks()),
+                     history=held.setdefault("task_history", MemoryHistory()),
+                     agents=held.setdefault("agents", MemoryAgents()),
+                     jobs=held.setdefault("jobs", MemoryJobs()),
+                     audit=held.setdefault("audit", KnownAudit(db["audit"])),
                      per_user=SlidingWindow(config.jobs_per_minute, 60.0, clock),
                      targets=TargetLimiter(config.target_concurrency, clock),
-                     owners=SoleOwner())
-    return Parts(events=MongoBus(db, config.replay_events),
-                 claims=SharedClaims(),
-                 per_user=SharedWindow(db["rate_limits"], config.jobs_per_minute, 60.0),
-                 targets=SharedTargets(db["tasks"], config.target_concurrency, config),
-                 owners=SharedOwners(db["processes"]))
+                     owners=SoleOwner(),
+                     history_limit=_given(config.history_limit, EMBEDDED_HISTORY_LIMIT),
+                     audit_limit=_given(config.audit_limit, EMBEDDED_AUDIT_LIMIT),
+                     agent_refresh=refresh, tokens_authoritative=True, token_refresh=refresh or SHARED_AGENT_REFRESH,
+                     counters=counters, users=users, tokens=tokens)
+    tasks = TaskRepo(db["tasks"])
+    refresh = _given(config.agent_refresh, SHARED_AGENT_REFRESH)
+    return Parts(kind="mongodb", events=MongoBus(EventRepo(db), config.replay_events),
+                 tasks=tasks, history=HistoryRepo(db["task_history"]), agents=AgentRepo(db["agents"]),
+                 jobs=JobRepo(db["jobs"]), audit=AuditRepo(db["audit"]),
+                 per_user=SharedWindow(RateLimitRepo(db["rate_limits"]), config.jobs_per_minute, 60.0),
+                 targets=SharedTargets(tasks, config.target_concurrency, config),
+                 owners=SharedOwners(ProcessRepo(db["processes"])),
+                 history_limit=_given(config.history_limit, 0), audit_limit=_given(config.audit_limit, 0),
+                 agent_refresh=refresh, tokens_authoritative=False, token_refresh=refresh or SHARED_AGENT_REFRESH,
+                 counters=counters, users=users, tokens=tokens)

@@ -49,22 +49,24 @@ class Services:
         # embedded or shared database: chosen here, once; ``limits_clock``: the in-memory job
         # rate limits' clock (seconds, monotonic; tests move a fake one); ``resolver``: the
         # private-target check's name lookup (None: getaddrinfo; tests answer from a table)
-        parts = parts_for(config, db, limits_clock)
+        self.parts = parts = parts_for(config, db, limits_clock)
+        self.database = parts.kind  # "embedded" or "mongodb", as the health check and metrics say
         self.events = parts.events
         parked = ParkedFetches()
-        self.agents = AgentRegistry(db, self.events, parked, config.offline_after, config.effective_agent_refresh)
-        self.tasks = TaskService(db, self.events, config, parts.claims)
+        self.agents = AgentRegistry(parts.agents, self.events, parked, config.offline_after, parts.agent_refresh)
+        self.tasks = TaskService(parts.tasks, parts.history, parts.counters, self.events, config,
+                                 history_limit=parts.history_limit)
         self.dispatcher = Dispatcher(parked, self.tasks, self.agents, self.events)
         self.raw_tasks = RawTasks(self.agents, self.tasks)
         self.fleet = Fleet(self.agents, self.tasks, self.dispatcher, config.task_timeout)
         self.guard = FailureThrottle(config.auth_failures_per_minute)
-        self.audit = AuditLog(db, config.audit_retention_days, config.effective_audit_limit)
+        self.audit = AuditLog(parts.audit, config.audit_retention_days, parts.audit_limit)
         self.console_feed = ConsoleFeed(self.events, config.ws_queue_size)
-        self.jobs = JobService(db, self.events, self.agents, self.tasks, config, parts.per_user, parts.targets,
+        self.jobs = JobService(parts.jobs, parts.counters, self.events, self.agents, self.tasks, config, parts.per_user, parts.targets,
                                parts.owners, resolver=resolver)
-        self.users = UserStore(db, config)
-        self.tokens = TokenStore(db, self.events, authoritative=db.embedded,
-                                 refresh=config.effective_agent_refresh or 2.0)
+        self.users = UserStore(parts.users, config)
+        self.tokens = TokenStore(parts.tokens, self.events, authoritative=parts.tokens_authoritative,
+                                 refresh=parts.token_refresh)
         self.feishu: FeishuClient | None = None
         if config.feishu_enabled:
             # feishu_enabled means both the app id and the secret are set (the ignore below)
@@ -74,7 +76,7 @@ class Services:
         self.local_login = LocalLogin(enabled=not config.feishu_enabled)
         self.metrics = Metrics(self.events, self.tasks, parked, self.agents, self.console_feed,
                                process=parts.owners.instance or "embedded",
-                               database="embedded" if db.embedded else "mongodb")
+                               database=parts.kind)
         self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
         self._sweeper: asyncio.Future[None] | None = None
         self._last_refresh = 0.0

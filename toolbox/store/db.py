@@ -1,12 +1,13 @@
-"""The database seam: the only module that imports Motor (or its in-memory fake).
+"""The database seam: the only module that imports Motor or its in-memory fake, and the
+driver names (errors, BSON helpers) the rest of toolBox may use, re-exported.
 
-Everything else receives a database object from ``open_database`` and uses the
-PyMongo-style async API (``find_one_and_update``, ``insert_one`` ...).  Moving to
-PyMongo's own async client (Motor is deprecated upstream) means editing this file.
-
-The embedded database (mongomock) scans the whole collection on every query, even by
-``_id``, and copies documents in pure Python several times per call; ``open_database``
-first teaches it some shortcuts with the same answers (``toolbox.store.embedded``).
+``open_database`` opens a real MongoDB (Motor) or the embedded in-memory one
+(mongomock-motor, used as it comes: nothing of it is patched).  Collection handles go to
+the repositories (``toolbox.store.repos``), the only code that speaks MongoDB's query
+language; ``Database.embedded`` is read by ``toolbox.server.variants`` alone.  Moving to
+PyMongo's own ``AsyncMongoClient`` (Motor is deprecated upstream) touches this module
+and the repositories' cursor calls, nothing outside ``toolbox.store``
+(docs/architecture.md).
 """
 
 import logging
@@ -14,7 +15,9 @@ import urllib.parse
 from typing import Any
 
 import pymongo
-from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne  # noqa: F401  (re-exported)
+from bson import BSON, ObjectId  # noqa: F401  (re-exported)
+from bson.errors import InvalidDocument, InvalidId  # noqa: F401  (re-exported)
+from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne, uri_parser  # noqa: F401  (re-exported)
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError  # noqa: F401  (re-exported)
 
 log = logging.getLogger("toolbox.db")
@@ -36,9 +39,9 @@ class Database:
         self.db = client[name]
         self.name = name
         self.embedded = embedded
-        # Facts that hold only while this process is the database's sole user: true
-        # of the embedded database (shared only by passing this object around).
-        self.local_state: dict[str, Any] | None = {} if embedded else None
+        # The embedded database's in-memory collections (``toolbox.server.variants`` puts
+        # them here: it is shared only by passing this object around).
+        self.local_state: dict[str, Any] = {}
 
     def __getitem__(self, collection: str) -> Collection:
         return self.db[collection]
@@ -83,9 +86,6 @@ def open_database(uri: str | None = None, name: str | None = None, server_timeou
         return Database(client, name or database_name_from_uri(uri), embedded=False)
     from mongomock_motor import AsyncMongoMockClient
 
-    from toolbox.store import embedded
-
-    embedded.install()
     client = AsyncMongoMockClient(tz_aware=True)
     return Database(client, name or DEFAULT_DB_NAME, embedded=True)
 
@@ -93,3 +93,25 @@ def open_database(uri: str | None = None, name: str | None = None, server_timeou
 def index(keys: list[tuple[str, Any]], **options: Any) -> pymongo.IndexModel:
     """An index model: ``index([("agent", ASCENDING)], unique=True)``."""
     return pymongo.IndexModel(keys, **options)
+
+
+def uri_problem(uri: str) -> str | None:
+    """Why PyMongo could not use the ``mongodb://`` or ``mongodb+srv://`` URI (checked without
+    connecting or looking a name up), or None."""
+    try:
+        if uri.startswith("mongodb://"):
+            uri_parser.parse_uri(uri)
+        else:  # parsing an SRV URI would look its name up: check the host part alone
+            uri_parser.split_hosts(uri[len("mongodb+srv://"):].split("/", 1)[0].rsplit("@", 1)[-1])
+    except (PyMongoError, ValueError, TypeError) as error:
+        return str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+    return None
+
+
+def encodable(doc: Doc) -> bool:
+    """Whether ``doc`` can be stored (BSON-encoded)."""
+    try:
+        BSON.encode(doc)
+        return True
+    except (InvalidDocument, TypeError, ValueError, OverflowError):
+        return False
