@@ -25,7 +25,7 @@ setup(
     ],
     entry_points={
         "console_scripts": [
-            "toolbox = toolbox.server.main:main",
+            "toolbox = toolbox.__main__:main",
             "toolbox-agent = toolbox.agent.cli:main",
         ],
     },

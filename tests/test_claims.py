@@ -20,7 +20,8 @@ from toolbox.server.variants import parts_for
 
 def service(db):
     config = Config(id_block=5)
-    return TaskService(db, EventHub(), config, parts_for(config, db).claims)
+    return TaskService(db, EventHub(), config.task_times(), parts_for(config, db).claims, id_block=config.id_block,
+                       history_limit=config.effective_history_limit)
 
 
 async def started(db):

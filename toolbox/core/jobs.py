@@ -31,6 +31,7 @@ from toolbox.task_states import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STA
 from toolbox.core.job_counts import LiveJob, job_outcome, job_summary
 from toolbox.core.job_selection import MAX_AGENTS, check_private_targets, plan_runs, select_agents
 from toolbox.presenters import job_model
+from toolbox.core.timings import JobRules
 from toolbox.tools.catalogue import ToolError, tool_request
 
 if TYPE_CHECKING:
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from toolbox.core.events import Event
     from toolbox.core.tasks import TaskService
     from toolbox.people.principals import Principal
-    from toolbox.server.config import Config
     from toolbox.core.job_owners import Owners
     from toolbox.core.shared_limits import JobWindow, Targets
     from toolbox.tools.targets import Resolver
@@ -53,7 +53,7 @@ JOB_STATES = (RUNNING, DONE, CANCELED)
 class JobService:
     """Creates, counts, ends, cancels and lists jobs; enforces the job rate limits."""
 
-    def __init__(self, db: Database, events: "Hub", agents: "AgentRegistry", tasks: "TaskService", config: "Config",
+    def __init__(self, db: Database, events: "Hub", agents: "AgentRegistry", tasks: "TaskService", rules: JobRules,
                  per_user: "JobWindow", targets: "Targets", owners: "Owners",
                  resolver: "Resolver | None" = None) -> None:
         self.collection = db["jobs"]
@@ -61,7 +61,7 @@ class JobService:
         self.events = events
         self.agents = agents
         self.tasks = tasks
-        self.config = config
+        self.rules = rules
         self.resolver = resolver  # for the private-target check; None = getaddrinfo
         self.per_user = per_user  # jobs per user per minute (``toolbox.server.variants``)
         self.targets = targets  # unfinished tasks per target
@@ -122,7 +122,7 @@ class JobService:
             raise ValidationError(error.message) from None
         chosen = await select_agents(self.agents, agents, tags, all_agents, tags_match)
         runnable, skipped, commands = plan_runs(request, chosen)
-        if self.config.deny_private_targets:
+        if self.rules.deny_private_targets:
             await check_private_targets(request.hosts, self.resolver)
         params, target = request.params, request.target
         user = principal.user_id or principal.name
@@ -141,8 +141,8 @@ class JobService:
                       skipped: list[dict[str, str]], commands: dict[str, tuple[str, int]]) -> tuple[Doc, list[Doc]]:
         now = clock.utcnow()
         # Never end a job before its tasks' own bounds: a delivered task still reports.
-        longest = max(limit for _command, limit in commands.values()) + self.config.task_grace
-        deadline = max(self.config.job_deadline, longest + 2 * self.config.sweep_interval)
+        longest = max(limit for _command, limit in commands.values()) + self.rules.times.task_grace
+        deadline = max(self.rules.job_deadline, longest + 2 * self.rules.sweep_interval)
         doc: Doc = {"_id": await self.next_id(), "tool": tool, "params": params, "target": target,
                "created_by": principal.name, "created_by_id": principal.user_id, "created_at": now,
                "deadline": now + datetime.timedelta(seconds=deadline),
@@ -176,8 +176,8 @@ class JobService:
 
     def _budget(self, state: str) -> float:
         """Seconds within which a task now in ``state`` surely ends (timeouts plus a sweep)."""
-        seconds = self.config.task_timeout + self.config.sweep_interval
-        return seconds + (self.config.delivery_timeout if state == QUEUED else 0)
+        seconds = self.rules.times.task_timeout + self.rules.sweep_interval
+        return seconds + (self.rules.times.delivery_timeout if state == QUEUED else 0)
 
     def _time_left(self, task: Doc) -> float:
         """Like ``_budget``, for a stored task: less the time it has already waited."""
@@ -245,7 +245,7 @@ class JobService:
         if job.announcement is not None:
             return  # already due: it will carry this change too
         loop = asyncio.get_running_loop()
-        wait = job.announced_at + self.config.progress_interval - loop.time()
+        wait = job.announced_at + self.rules.progress_interval - loop.time()
         if wait <= 0:
             self._announce(job)
         else:

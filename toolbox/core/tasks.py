@@ -43,7 +43,7 @@ from toolbox.store.filters import name_match
 from toolbox.task_states import (AGENT_DELETED, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, LOST_SUMMARIES,
                                  QUEUED, TASK_STATES, TIMEOUT)
 from toolbox.presenters import task_event, task_model
-from toolbox.server.config import Config
+from toolbox.core.timings import TaskTimes
 from toolbox.tools.outcomes import read_result
 
 log = logging.getLogger("toolbox.tasks")
@@ -52,12 +52,15 @@ log = logging.getLogger("toolbox.tasks")
 class TaskService:
     """Creates tasks, hands them to agents one at a time, stores results and ends stale ones."""
 
-    def __init__(self, db: Database, events: Hub, config: Config, claims: Claims) -> None:
+    def __init__(self, db: Database, events: Hub, times: TaskTimes, claims: Claims, *, id_block: int,
+                 history_limit: int) -> None:
         self.unfinished = db["tasks"]
         self.history = db["task_history"]
         self.counters = db["counters"]
         self.events = events
-        self.config = config
+        self.times = times
+        self.id_block = id_block  # task ids are taken from the counter this many at a time
+        self.history_limit = history_limit  # finished tasks kept in task_history (0: all)
         self.claims = claims
         self._ids: Iterator[int] = iter(())
         self._id_lock = asyncio.Lock()
@@ -87,7 +90,7 @@ class TaskService:
         async with self._id_lock:
             task_id = next(self._ids, None)
             if task_id is None:
-                block = self.config.id_block
+                block = self.id_block
                 doc = await self.counters.find_one_and_update(
                     {"_id": "task_id"}, {"$inc": {"value": block}},
                     upsert=True, return_document=ReturnDocument.AFTER)
@@ -107,7 +110,7 @@ class TaskService:
         """
         now = clock.utcnow()
         if time_limit is None:
-            time_limit = self.config.task_timeout
+            time_limit = self.times.task_timeout
         docs: list[Doc] = []
         for agent in agents:
             doc: Doc = {"_id": await self.next_id(), "agent": agent, "command": command,
@@ -249,8 +252,8 @@ class TaskService:
     def lost_after(self, doc: Doc) -> float:
         """Seconds after dispatch that ``doc`` ends ``lost``: a tool task's bound plus the
         grace; a raw command's limit (``TOOLBOX_TASK_TIMEOUT`` when it was queued)."""
-        limit = doc.get("time_limit") or self.config.task_timeout
-        return limit + self.config.task_grace if doc.get("tool") else limit
+        limit = doc.get("time_limit") or self.times.task_timeout
+        return limit + self.times.task_grace if doc.get("tool") else limit
 
     def _lost_fields(self, reason: str, now: datetime.datetime | None = None, lost_after: float | None = None) -> Doc:
         if reason == TIMEOUT:
@@ -303,8 +306,8 @@ class TaskService:
         """End tasks that waited too long: queued → delivery_timeout, dispatched → lost."""
         now = now or clock.utcnow()
         ended: builtins.list[Doc] = []
-        cutoff = now - datetime.timedelta(seconds=self.config.delivery_timeout)
-        summary = f"not fetched by its agent within {self.config.delivery_timeout:g} s"
+        cutoff = now - datetime.timedelta(seconds=self.times.delivery_timeout)
+        summary = f"not fetched by its agent within {self.times.delivery_timeout:g} s"
         async for stale in self.unfinished.find({"state": QUEUED, "created_at": {"$lt": cutoff}}, {"_id": 1}):
             doc = await self.unfinished.find_one_and_update(
                 {"_id": stale["_id"], "state": QUEUED},
@@ -316,7 +319,7 @@ class TaskService:
                 self._ended(doc)
         # Each dispatched task has its own bound; none is shorter than the grace (tool
         # tasks) or the task timeout (raw ones), so older ones are all that need a look.
-        soonest = min(self.config.task_grace, self.config.task_timeout)
+        soonest = min(self.times.task_grace, self.times.task_timeout)
         cutoff = now - datetime.timedelta(seconds=soonest)
         running = self.unfinished.find({"state": DISPATCHED, "dispatched_at": {"$lt": cutoff}},
                                  {"_id": 1, "dispatched_at": 1, "time_limit": 1, "tool": 1})
@@ -342,7 +345,7 @@ class TaskService:
 
     async def prune(self) -> int:
         """Keep about ``history_limit`` finished tasks (0 = keep all): at most a tenth more."""
-        return await task_history.prune(self.history, self.config.effective_history_limit)
+        return await task_history.prune(self.history, self.history_limit)
 
     async def dispatched_agents(self) -> builtins.list[tuple[str, datetime.datetime]]:
         """(agent, dispatched_at) of every task in flight (read once, at start-up)."""

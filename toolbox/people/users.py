@@ -1,16 +1,11 @@
 """People: the ``users`` collection, keyed on Feishu's ``union_id``, with roles.
 
 ``UserStore`` upserts a user from a Feishu profile at each login (every id and the
-profile are refreshed), creates the local ``local-admin`` user for the one-time local
-login, changes roles and the disabled flag, and remembers the sessions a user ended
-with logout (their ``sid``), so a logged-out session cookie stops working everywhere.
-
-Role rules: a new user is ``admin`` when their union_id is listed in ``TOOLBOX_ADMINS``,
-or their email is listed and ``FEISHU_TENANT_KEY`` is set and is their tenant (an email
-is a field an organisation's admins fill in, unverified: without the tenant check anyone
-from any Feishu organisation could claim ``boss@corp``); else ``config.default_role``.  The
-list is read at first login only: later role changes made by an admin stick.  No change may leave toolBox without an
-enabled admin user (``Conflict``).
+profile are refreshed; the role given is the first login's: who is given which is
+``toolbox.people.feishu_login``'s rule), creates the local ``local-admin`` user for the
+one-time local login, changes roles and the disabled flag, and remembers the sessions a
+user ended with logout (their ``sid``), so a logged-out session cookie stops working
+everywhere.  No change may leave toolBox without an enabled admin user (``Conflict``).
 """
 
 import datetime
@@ -24,7 +19,6 @@ from toolbox.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
     from toolbox.people.feishu import FeishuProfile
-    from toolbox.server.config import Config
 
 LOCAL_ADMIN_ID = "local-admin"
 PROFILE_FIELDS = ("open_id", "tenant_key", "name", "en_name", "avatar_url", "email", "enterprise_email")
@@ -44,9 +38,8 @@ def role_arg(value: Any) -> str:
 class UserStore:
     """Read and change users; every read goes to the database (the collection is small)."""
 
-    def __init__(self, db: Database, config: "Config") -> None:
+    def __init__(self, db: Database) -> None:
         self.collection = db["users"]
-        self.config = config
 
     async def start(self) -> None:
         await self.collection.create_indexes([
@@ -68,25 +61,13 @@ class UserStore:
         cursor = self.collection.find({}).sort([("created_at", ASCENDING), ("_id", ASCENDING)])
         return await cursor.to_list(length=limit)
 
-    def initial_role(self, profile: "FeishuProfile") -> str:
-        """The role of a user logging in for the first time."""
-        listed = {entry.lower() for entry in self.config.admins}
-        if profile.union_id.lower() in listed:
-            return "admin"
-        tenant = self.config.feishu_tenant_key
-        if tenant and profile.tenant_key == tenant:
-            emails = {e.lower() for e in (profile.email, profile.enterprise_email) if e}
-            if emails & listed:
-                return "admin"
-        return self.config.default_role
-
-    async def upsert_feishu(self, profile: "FeishuProfile") -> tuple[Doc, bool]:
-        """Create or refresh the user behind a Feishu profile → (doc, created)."""
+    async def upsert_feishu(self, profile: "FeishuProfile", role: str) -> tuple[Doc, bool]:
+        """Create or refresh the user behind a Feishu profile → (doc, created); ``role``: a new user's."""
         now = clock.utcnow()
         fields = {key: getattr(profile, key) for key in PROFILE_FIELDS}
         fields.update(feishu_user_id=profile.user_id, last_login_at=now)
         update = {"$set": fields,
-                  "$setOnInsert": {"_id": new_user_id(), "role": self.initial_role(profile),
+                  "$setOnInsert": {"_id": new_user_id(), "role": role,
                                    "disabled": False, "created_at": now}}
         for attempt in (1, 2):
             try:
@@ -139,16 +120,6 @@ class UserStore:
             {"_id": user_id}, {"$push": {"ended_sessions": {"sid": sid, "exp": expires_at}}})
         await self.collection.update_one(
             {"_id": user_id}, {"$pull": {"ended_sessions": {"exp": {"$lt": clock.utcnow()}}}})
-
-
-def admin_email_warning(config: "Config") -> str | None:
-    """The start-up warning when TOOLBOX_ADMINS lists emails that will not count, else None."""
-    emails = [entry for entry in config.admins if "@" in entry]
-    if emails and not config.feishu_tenant_key:
-        return (f"TOOLBOX_ADMINS lists emails ({', '.join(emails[:3])}) but FEISHU_TENANT_KEY is not set: "
-                "emails are not verified by Feishu, so they make no one admin; list union ids (on_...) "
-                "or set FEISHU_TENANT_KEY")
-    return None
 
 
 def session_ended(doc: Doc, sid: str) -> bool:

@@ -55,5 +55,5 @@ def parts_for(config: Config, db: Database, clock: Callable[[], float] = time.mo
     return Parts(events=MongoBus(db, config.replay_events),
                  claims=SharedClaims(),
                  per_user=SharedWindow(db["rate_limits"], config.jobs_per_minute, 60.0),
-                 targets=SharedTargets(db["tasks"], config.target_concurrency, config),
+                 targets=SharedTargets(db["tasks"], config.target_concurrency, config.task_times()),
                  owners=SharedOwners(db["processes"]))
