@@ -1,6 +1,7 @@
 """Jobs: one diagnostic tool run on many agents at once, counted as its tasks move.
 
-``JobService.create`` validates the tool request once (``toolbox.tools.catalogue.tool_request``),
+``JobService.create`` takes a checked ``JobRequest`` (``toolbox.core.job_selection.job_request``:
+the tool request, validated once by ``toolbox.tools.catalogue.tool_request``, and the agents),
 selects agents and applies the private-target policy (``toolbox.core.job_selection``), then
 the rate limits, then queues one task per agent with the command built for that agent's
 platform.  Job documents live in ``jobs``; their public JSON is ``toolbox.presenters.job_model``.
@@ -29,10 +30,9 @@ from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.store.filters import name_match
 from toolbox.task_states import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STATES
 from toolbox.core.job_counts import LiveJob, job_outcome, job_summary
-from toolbox.core.job_selection import MAX_AGENTS, check_private_targets, plan_runs, select_agents
+from toolbox.core.job_selection import MAX_AGENTS, JobRequest, check_private_targets, plan_runs, select_agents
 from toolbox.presenters import job_model
 from toolbox.core.timings import JobRules
-from toolbox.tools.catalogue import ToolError, tool_request
 
 if TYPE_CHECKING:
     from toolbox.core.agents import AgentRegistry
@@ -113,14 +113,10 @@ class JobService:
             {"_id": "job_id"}, {"$inc": {"value": 1}}, upsert=True, return_document=ReturnDocument.AFTER)
         return doc["value"]
 
-    async def create(self, principal: "Principal", tool: Any, params: Any, agents: Any = None, tags: Any = None,
-                     all_agents: Any = None, tags_match: Any = None) -> tuple[Doc, list[Doc]]:
+    async def create(self, principal: "Principal", job: JobRequest) -> tuple[Doc, list[Doc]]:
         """Queue the job's tasks; return (job document, task documents)."""
-        try:
-            request = tool_request(tool, params)
-        except ToolError as error:
-            raise ValidationError(error.message) from None
-        chosen = await select_agents(self.agents, agents, tags, all_agents, tags_match)
+        request = job.tool
+        chosen = await select_agents(self.agents, job.agents)
         runnable, skipped, commands = plan_runs(request, chosen)
         if self.rules.deny_private_targets:
             await check_private_targets(request.hosts, self.resolver)
@@ -133,7 +129,7 @@ class JobService:
             await self.per_user.release(user, hit)  # refused for its target: not a job started
             raise
         try:
-            return await self._create(principal, tool, params, target, runnable, skipped, commands)
+            return await self._create(principal, request.tool, params, target, runnable, skipped, commands)
         finally:
             self.targets.release(target, len(runnable))
 

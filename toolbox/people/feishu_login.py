@@ -132,7 +132,7 @@ class FeishuLogin:
     def enabled(self) -> bool:
         return self.client is not None
 
-    def begin(self, next_page: Any, redirect_uri: str) -> tuple[str, str]:
+    def begin(self, next_page: str, redirect_uri: str) -> tuple[str, str]:
         """Start a login → (what to keep until the callback, the URL of Feishu's authorize page)."""
         if self.client is None:
             raise RuntimeError("Feishu is not set up")
