@@ -61,6 +61,7 @@ from tests.jobs_helpers import FakeAgent
 from tests.processes import CHROMIUM
 from tests.role_tokens import ROLES as ROLE_TOKEN_USERS
 
+from toolbox.people.api_tokens import TokenRequest
 from toolbox.people.feishu import FeishuProfile
 from toolbox.server.config import Config
 from toolbox.store.db import open_database
@@ -452,7 +453,7 @@ def role_tokens(app, io_loop):
                                     name=name, email=f"{name}@example.com")
             user, _ = await app.toolbox.users.upsert_feishu(profile, role)
             await app.toolbox.users.update(user["_id"], role=role)
-            _, tokens[name] = await app.toolbox.tokens.create(user["_id"], "tests")
+            _, tokens[name] = await app.toolbox.tokens.create(user["_id"], TokenRequest("tests"))
         return tokens
 
     return io_loop.run_sync(create)

@@ -89,7 +89,7 @@ class UserStore:
              "$setOnInsert": {"name": LOCAL_ADMIN_ID, "local": True, "disabled": False, "created_at": now}},
             upsert=True, return_document=ReturnDocument.AFTER)
 
-    async def update(self, user_id: str, role: Any = None, disabled: Any = None) -> tuple[Doc, Doc]:
+    async def update(self, user_id: str, role: str | None = None, disabled: bool | None = None) -> tuple[Doc, Doc]:
         """Change role and/or disabled → (before, after); refuses to remove the last admin."""
         before = await self.require(user_id)
         changes: dict[str, Any] = {}
