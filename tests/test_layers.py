@@ -29,6 +29,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("toolbox.validation", "toolbox.task_states", "toolbox.clock"),
     ("toolbox.errors", "toolbox"),  # ``toolbox`` itself: the package's __init__ (its version)
 )
+WHOLE_NAMES = {"toolbox"}  # entries naming one module, not a prefix: a new toolbox.X has no layer until given one
 SEPARATE = "toolbox.agent"
 
 
@@ -82,7 +83,8 @@ def layer_of(name: str) -> int | None:
     best: tuple[int, int] | None = None  # (prefix length, layer)
     for rank, prefixes in enumerate(LAYERS):
         for prefix in prefixes:
-            if (name == prefix or name.startswith(prefix + ".")) and (best is None or len(prefix) > best[0]):
+            matches = name == prefix or (prefix not in WHOLE_NAMES and name.startswith(prefix + "."))
+            if matches and (best is None or len(prefix) > best[0]):
                 best = (len(prefix), rank)
     return None if best is None else best[1]
 
@@ -197,6 +199,12 @@ def test_the_agent_and_the_server_share_nothing():
     problems = upward_imports(fake(**{"toolbox.agent.cli": "from toolbox import clock\n",
                                       "toolbox.server.main": "from toolbox.agent import cli\n"}))
     assert len(problems) == 2
+
+
+def test_a_module_given_no_layer_is_named():
+    problems = upward_imports(fake(**{"toolbox.scheduler": "from toolbox import clock\n"}))
+    assert problems == ["toolbox/scheduler.py:1: toolbox.scheduler is in no layer "
+                        "(add it to LAYERS in tests/test_layers.py and to docs/architecture.md)"]
 
 
 def test_a_cycle_between_packages_is_named():
