@@ -29,7 +29,7 @@ setup(
     ],
     entry_points={
         "console_scripts": [
-            "toolbox = toolbox.server.main:main",
+            "toolbox = toolbox.__main__:main",
             "toolbox-agent = toolbox.agent.cli:main",
         ],
     },

@@ -134,6 +134,7 @@ def uses_index(op, indexes):
 async def _measure(tasks, uri=None):
     import uuid
 
+    from handlers import routes
     from toolbox.server.app import make_app
     from toolbox.server.config import Config
     from toolbox.store.db import open_database
@@ -143,7 +144,7 @@ async def _measure(tasks, uri=None):
     config = Config(admin_token=admin, secret="bench-secret-" + "x" * 32, poll_timeout=60,
                     sweep_interval=3600, mongodb_uri=uri)
     database = open_database(uri, name=f"toolbox_store_{uuid.uuid4().hex[:8]}" if uri else None)
-    app = make_app(config, db=CountingDatabase(database, counter))
+    app = make_app(config, db=CountingDatabase(database, counter), routes=routes())
     await app.toolbox.start()
     server = app.listen(0, "127.0.0.1")
     port = next(iter(server._sockets.values())).getsockname()[1]

@@ -1,9 +1,15 @@
-"""toolBox's Tornado handlers, one module per area; ``default_handlers`` routes them all."""
+"""toolBox's Tornado handlers, one module per area; ``default_handlers`` routes them all.
+
+``routes()`` is what the ``toolbox`` command (``toolbox/__main__.py``) and the tests hand to
+``toolbox.server.app.make_app``: the server, a layer below, never imports the handlers.
+"""
 
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from tornado import web
+
+    from toolbox.server.app import Routes
 
 
 def default_handlers() -> list[tuple[str, type["web.RequestHandler"]]]:
@@ -17,3 +23,11 @@ def default_handlers() -> list[tuple[str, type["web.RequestHandler"]]]:
         routes.extend(module.default_handlers)
     routes.extend(base.default_handlers)
     return routes
+
+
+def routes() -> "Routes":
+    """Every route, and the JSON 404 of any other path: what ``make_app`` serves."""
+    from handlers.base import NotFoundHandler
+    from toolbox.server.app import Routes
+
+    return Routes(default_handlers(), NotFoundHandler)

@@ -4,8 +4,6 @@
 the only time it is ever shown (only its hash is stored).
 """
 
-from typing import Any
-
 from handlers.base import APIHandler, require_role
 from toolbox import validation
 
@@ -42,21 +40,12 @@ class AgentHandler(APIHandler):
     @require_role("admin")
     async def patch(self, name: str) -> None:
         """Change tags, platform, or disabled."""
-        body = self.json_body()
-        validation.check_fields(body, ("tags", "platform", "disabled"))
-        changes: dict[str, Any] = {}
-        if "tags" in body:
-            changes["tags"] = validation.tags(body["tags"])
-        if "platform" in body:
-            changes["platform"] = validation.platform(body["platform"])
-        if "disabled" in body:
-            changes["disabled"] = validation.boolean(body["disabled"], "disabled")
-        await self.toolbox.agents.require(name)
-        doc = await self.toolbox.fleet.update(name, **changes)
-        if "disabled" in changes:
-            await self.audit("agent.disable" if changes["disabled"] else "agent.enable", name)
-        if "tags" in changes or "platform" in changes:
-            await self.audit("agent.update", name, **{k: v for k, v in changes.items() if k != "disabled"})
+        changes = validation.agent_changes(self.json_body())
+        doc = await self.toolbox.fleet.change(name, changes)
+        if changes.disabled is not None:
+            await self.audit("agent.disable" if changes.disabled else "agent.enable", name)
+        if changes.tags is not None or changes.platform is not None:
+            await self.audit("agent.update", name, **{k: v for k, v in changes.fields().items() if k != "disabled"})
         self.write_json(self.toolbox.agents.model(doc))
 
     @require_role("admin")

@@ -5,6 +5,7 @@ from toolbox import validation
 from toolbox.errors import RateLimited
 from toolbox.store.filters import match_mode
 from toolbox.core.job_export import export_job
+from toolbox.core.job_selection import job_request
 from toolbox.presenters import job_model
 
 
@@ -24,10 +25,10 @@ class JobsHandler(APIHandler):
         """Start a job: ``{tool, params, agents: [...] | tags: [...] (tags_match: all | any) | all: true}``."""
         body = self.json_body()
         validation.check_fields(body, ("tool", "params", "agents", "tags", "tags_match", "all"), required=("tool",))
+        request = job_request(body["tool"], body.get("params"), agents=body.get("agents"), tags=body.get("tags"),
+                              all_agents=body.get("all"), tags_match=body.get("tags_match"))
         try:
-            doc, tasks = await self.toolbox.jobs.create(
-                self.current_user, body["tool"], body.get("params"), agents=body.get("agents"),
-                tags=body.get("tags"), all_agents=body.get("all"), tags_match=body.get("tags_match"))
+            doc, tasks = await self.toolbox.jobs.create(self.current_user, request)
         except RateLimited as error:
             await self.audit("job.create", None, outcome="refused", tool=str(body["tool"])[:40],
                              reason=error.message)

@@ -3,10 +3,12 @@
 from handlers.base import APIHandler, id_arg, require_role
 from toolbox import validation
 from toolbox import presenters
+from toolbox.core.raw_tasks import raw_task_request
 from toolbox.errors import Conflict, NotFound
 from toolbox.store.filters import match_mode
 from toolbox.presenters import task_detail
 from toolbox.store.db import Doc
+
 
 class TasksHandler(APIHandler):
     @require_role("viewer")
@@ -23,9 +25,10 @@ class TasksHandler(APIHandler):
         """Queue a raw command on each named agent: one task per agent."""
         body = self.json_body()
         validation.check_fields(body, ("agents", "command"), required=("agents", "command"))
-        names, command, docs = await self.toolbox.raw_tasks.create(body["agents"], body["command"],
-                                                                   self.current_user.name)
-        await self.audit("task.raw", ",".join(names)[:200], command=command, agents=names,
+        request = raw_task_request(body["agents"], body["command"])
+        docs = await self.toolbox.raw_tasks.create(request, self.current_user.name)
+        names = request.agents
+        await self.audit("task.raw", ",".join(names)[:200], command=request.command, agents=names,
                          task_ids=[doc["_id"] for doc in docs])
         self.write_json({"items": [presenters.task_model(doc) for doc in docs]}, status=201)
 

@@ -8,6 +8,7 @@
 
 from handlers.base import APIHandler, require_role
 from toolbox import clock, validation
+from toolbox.people.api_tokens import token_request
 from toolbox.presenters import token_model
 from toolbox.errors import Forbidden, NotFound
 
@@ -34,7 +35,8 @@ class TokensHandler(APIHandler):
             raise Forbidden("create API tokens from a logged-in session, not with another token")
         body = self.json_body()
         validation.check_fields(body, ("name", "expires_in_days"), required=("name",))
-        doc, token = await self.toolbox.tokens.create(owner, body["name"], body.get("expires_in_days"))
+        request = token_request(body["name"], body.get("expires_in_days"))
+        doc, token = await self.toolbox.tokens.create(owner, request)
         await self.audit("token.create", doc["_id"], name=doc["name"],
                          expires_at=clock.isoformat(doc["expires_at"]))
         self.write_json(dict(token_model(doc), token=token), status=201)

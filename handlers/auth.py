@@ -1,19 +1,16 @@
 """Logging in and out: Feishu OAuth, the one-time local admin link, the admin token
 (``POST /auth/token``, see ``toolbox.people.token_login``), logout, ``/auth/info``.
 
-``GET /auth/feishu/login?next=/path`` keeps a random ``state`` and ``next`` in a short-lived
-signed cookie and sends the browser to Feishu; ``GET /auth/feishu/callback`` checks the
-state, trades the code for the profile, applies the tenant and disabled checks, upserts the
-user and sets the session cookie.  Every refusal is an HTML page a person can read, and an
-audit entry (``login``, outcome ``refused``, with the reason).  Codes, tokens and secrets
+``GET /auth/feishu/login?next=/path`` keeps what ``FeishuLogin.begin`` says to keep (a random
+``state`` and ``next``) in a short-lived signed cookie and sends the browser to Feishu;
+``GET /auth/feishu/callback`` hands what came back to ``FeishuLogin.finish``
+(``toolbox.people.feishu_login``: the state, tenant and disabled checks, the upsert) and sets
+the session cookie.  Every refusal is an HTML page a person can read, and an audit entry
+(``login``, outcome ``refused``, with the reason).  Codes, tokens and secrets
 are never logged or audited (the access log hides them too: see ``toolbox.server.app``).
 """
 
-import hmac
-import json
 import logging
-import secrets
-import time
 from typing import Any, cast
 
 from tornado import escape
@@ -21,7 +18,7 @@ from tornado import escape
 from handlers.base import BaseHandler, Principal
 from toolbox.people import sessions
 from toolbox.errors import Forbidden, NotFound, RateLimited, ToolboxError
-from toolbox.people.feishu import FeishuError, callback_error_message
+from toolbox.people.feishu_login import STATE_SECONDS, FeishuCallback, LoginRefused
 from toolbox.people.users import expiry_from_timestamp
 from toolbox.store.db import Doc
 
@@ -29,15 +26,7 @@ log = logging.getLogger("toolbox.auth")
 
 STATE_COOKIE = "toolbox_oauth"
 STATE_PATH = "/auth/feishu"
-STATE_SECONDS = 600
 CALLBACK_PATH = "/auth/feishu/callback"
-_AGAIN = "Please start the login again."
-
-# FeishuError.reason -> HTTP status of the page (anything else: 502, Feishu or its app setup).
-USER_REFUSED = {"user_not_allowed", "app_not_installed", "user_status_invalid", "user_resigned",
-                "user_frozen", "user_not_registered", "user_not_found"}
-BAD_LOGIN = {"invalid_code", "code_expired", "code_used", "redirect_uri_mismatch", "client_mismatch",
-             "pkce_failed", "scope_not_granted", "missing_code", "invalid_token"}
 
 # The console's own stylesheet (light and dark), so these pages look like the console.
 PAGE = """<!doctype html>
@@ -48,14 +37,6 @@ PAGE = """<!doctype html>
 <p class="brand"><span class="logo" aria-hidden="true">▣</span> toolBox</p>
 <h1>{title}</h1><p>{message}</p><p>{links}</p></div></main></body></html>
 """
-
-
-def feishu_status(error: FeishuError) -> int:
-    if error.reason in USER_REFUSED:
-        return 403
-    if error.reason in BAD_LOGIN:
-        return 400
-    return 502
 
 
 class AuthPage(BaseHandler):
@@ -129,16 +110,14 @@ class AuthPage(BaseHandler):
 class FeishuLoginHandler(AuthPage):
     def get(self) -> None:
         """Send the browser to Feishu's authorize page, remembering ``state`` and ``next``."""
-        feishu = self.toolbox.feishu
-        if feishu is None:
+        login = self.toolbox.feishu_login
+        if not login.enabled:
             return self.page(404, "Feishu login is not set up",
                              "This toolBox server has no Feishu app configured.")
-        state = secrets.token_urlsafe(24)
-        target = sessions.safe_next(self.get_query_argument("next", "/"))
-        value = json.dumps({"s": state, "n": target, "t": int(time.time())})
-        self.set_signed_cookie(STATE_COOKIE, value, expires_days=None, path=STATE_PATH, httponly=True,
+        kept, authorize_url = login.begin(self.get_query_argument("next", "/"), self.redirect_uri())
+        self.set_signed_cookie(STATE_COOKIE, kept, expires_days=None, path=STATE_PATH, httponly=True,
                                samesite="Lax", secure=self.https, max_age=STATE_SECONDS)
-        self.redirect(feishu.authorize_url(self.redirect_uri(), state))
+        self.redirect(authorize_url)
 
     def redirect_uri(self) -> str:
         base = self.config.public_url or f"{self.request.protocol}://{self.request.host}"
@@ -146,67 +125,35 @@ class FeishuLoginHandler(AuthPage):
 
 
 class FeishuCallbackHandler(FeishuLoginHandler):
-    def saved_state(self) -> dict[str, Any] | None:
-        """The state cookie's {s, n, t} when it is genuine and fresh; then it is cleared."""
+    def kept_state(self) -> str | None:
+        """What the login page kept in the state cookie, when it is genuine; the cookie is cleared."""
         raw = self.get_signed_cookie(STATE_COOKIE, max_age_days=1)
         self.clear_cookie(STATE_COOKIE, path=STATE_PATH)
-        try:
-            saved = json.loads(raw) if raw else None
-        except ValueError:
-            return None
-        if not isinstance(saved, dict) or not isinstance(saved.get("s"), str):
-            return None
-        if not isinstance(saved.get("t"), int) or time.time() - saved["t"] > STATE_SECONDS:
-            return None
-        return saved
+        return raw.decode("utf-8", "replace") if raw else None
 
     # Tornado takes a verb as a plain method or a coroutine (RequestHandler.get: Awaitable[None] | None):
     # this one is a coroutine where FeishuLoginHandler.get is plain.
     async def get(self) -> None:  # type: ignore[override]
-        """Finish the Feishu login: verify, exchange the code, check the user, open a session."""
-        feishu = self.toolbox.feishu
-        if feishu is None:
+        """Finish the Feishu login (``FeishuLogin.finish``), then open a session."""
+        login = self.toolbox.feishu_login
+        if not login.enabled:
             return self.page(404, "Feishu login is not set up",
                              "This toolBox server has no Feishu app configured.")
         if await self.throttled("feishu"):
             return
-        saved = self.saved_state()
-        state = self.get_query_argument("state", "")
-        if saved is None or not state or not hmac.compare_digest(state.encode(), saved["s"].encode()):
-            self.toolbox.guard.failed(self.request.remote_ip)
-            return await self.refuse(
-                400, "unknown_state", "This login could not be verified",
-                "The login did not come back to the browser it started in, or it took too long. " + _AGAIN)
-        callback_error = self.get_query_argument("error", None)
-        if callback_error is not None:
-            denied = callback_error == "access_denied"
-            return await self.refuse(403 if denied else 400, "denied" if denied else "feishu_callback_error",
-                                     "Login cancelled" if denied else "Feishu could not log you in",
-                                     callback_error_message(callback_error))
-        code = self.get_query_argument("code", "")
-        if not code:
-            return await self.refuse(400, "missing_code", "Feishu did not complete the login",
-                                     "Feishu came back without a login code. " + _AGAIN)
+        callback = FeishuCallback(kept=self.kept_state(), state=self.get_query_argument("state", ""),
+                                  error=self.get_query_argument("error", None),
+                                  code=self.get_query_argument("code", ""), redirect_uri=self.redirect_uri(),
+                                  address=self.request.remote_ip)
         try:
-            profile = await feishu.login(code, self.redirect_uri())
-        except FeishuError as error:
-            return await self.refuse(feishu_status(error), error.reason, "Feishu could not log you in",
-                                     error.message, feishu_error=error.code)
-        tenant = self.config.feishu_tenant_key
-        if tenant and profile.tenant_key != tenant:
-            return await self.refuse(
-                403, "wrong_tenant", "This organisation may not use toolBox",
-                "Your Feishu account belongs to another organisation. Log in with an account of "
-                "the organisation that runs this toolBox.", counted=False, target=profile.union_id,
-                name=profile.name, tenant_key=profile.tenant_key)
-        doc, created = await self.toolbox.users.upsert_feishu(profile)
-        if doc.get("disabled"):
-            return await self.refuse(403, "disabled", "Your toolBox account is disabled",
-                                     "An administrator has disabled your account. Ask them to enable it.",
-                                     retry=False, doc=doc)
-        self.start_session(doc)
-        await self.audit_login("ok", "feishu", doc=doc, created=created)
-        self.redirect(sessions.safe_next(saved.get("n")))
+            done = await login.finish(callback)
+        except LoginRefused as refused:
+            return await self.refuse(refused.status, refused.reason, refused.title, refused.message,
+                                     retry=refused.retry, counted=refused.counted, doc=refused.user,
+                                     target=refused.target, **refused.details)
+        self.start_session(done.user)
+        await self.audit_login("ok", "feishu", doc=done.user, created=done.created)
+        self.redirect(done.next)
 
 
 class LocalLoginHandler(AuthPage):

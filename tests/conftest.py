@@ -61,6 +61,7 @@ from tests.jobs_helpers import FakeAgent
 from tests.processes import CHROMIUM
 from tests.role_tokens import ROLES as ROLE_TOKEN_USERS
 
+from toolbox.people.api_tokens import TokenRequest
 from toolbox.people.feishu import FeishuProfile
 from toolbox.server.config import Config
 from toolbox.store.db import open_database
@@ -252,9 +253,10 @@ def resolver():
 
 @pytest.fixture
 def app(io_loop, config, db, limits_clock, resolver):
+    from handlers import routes
     from toolbox.server.app import make_app
 
-    application = make_app(config, db=db, limits_clock=limits_clock, resolver=resolver)
+    application = make_app(config, db=db, limits_clock=limits_clock, resolver=resolver, routes=routes())
     io_loop.run_sync(application.toolbox.start)
     yield application
     io_loop.run_sync(application.toolbox.stop)
@@ -427,7 +429,7 @@ def login_as(app, http_client, base_url):
         name = name or f"{role}-{uuid.uuid4().hex[:6]}"
         profile = FeishuProfile(union_id=f"on_{name}", open_id=f"ou_{name}", tenant_key="t1", name=name,
                                 email=f"{name}@example.com")
-        doc, _ = await app.toolbox.users.upsert_feishu(profile)
+        doc, _ = await app.toolbox.users.upsert_feishu(profile, role)
         await app.toolbox.users.repo.set_fields(doc["_id"], {"role": role})
         token, _ = sessions.issue(doc["_id"], app.toolbox.config.secret, 1)
         page = await http_client.fetch(base_url + "/", raise_error=False)
@@ -449,9 +451,9 @@ def role_tokens(app, io_loop):
         for name, role in ROLE_TOKEN_USERS.items():
             profile = FeishuProfile(union_id=f"on_{name}", open_id=f"ou_{name}", tenant_key="t1",
                                     name=name, email=f"{name}@example.com")
-            user, _ = await app.toolbox.users.upsert_feishu(profile)
+            user, _ = await app.toolbox.users.upsert_feishu(profile, role)
             await app.toolbox.users.update(user["_id"], role=role)
-            _, tokens[name] = await app.toolbox.tokens.create(user["_id"], "tests")
+            _, tokens[name] = await app.toolbox.tokens.create(user["_id"], TokenRequest("tests"))
         return tokens
 
     return io_loop.run_sync(create)

@@ -116,7 +116,7 @@ async def test_other_processes_see_new_tokens_and_revocations_within_the_refresh
     there = TokenStore(TokenRepo(db["api_tokens"]), EventHub(), authoritative=False, refresh=0)
     await here.start()
     await there.start()
-    doc, token = await here.create("u_1", "ci")
+    doc, token = await here.create("u_1", api_tokens.TokenRequest("ci"))
     assert (await there.lookup(token))["_id"] == doc["_id"]
     cached = TokenStore(TokenRepo(db["api_tokens"]), EventHub(), authoritative=False, refresh=3600)
     assert (await cached.lookup(token))["_id"] == doc["_id"]

@@ -124,13 +124,12 @@ async def test_a_listed_email_makes_an_admin_only_within_the_configured_tenant(a
 async def test_an_email_claimed_in_any_tenant_is_not_enough_without_a_tenant_key(app, http_client, base_url,
                                                                                 fake_feishu):
     from tests.conftest import Browser
-    from toolbox.people.users import admin_email_warning
 
     fake_feishu.state.next_user = "ou_eve"
     eve = Browser(http_client, base_url)
     assert (await eve.feishu_login()).code == 302
     assert (await me(eve))[1]["role"] == "viewer"
-    assert "FEISHU_TENANT_KEY" in admin_email_warning(app.toolbox.config)
+    assert "FEISHU_TENANT_KEY" in app.toolbox.feishu_login.rules.email_warning()
 
 
 @FEISHU

@@ -20,7 +20,8 @@ from toolbox.server.variants import parts_for
 def service(db):
     config = Config(id_block=5)
     parts = parts_for(config, db)
-    return TaskService(parts.tasks, parts.history, parts.counters, EventHub(), config)
+    return TaskService(parts.tasks, parts.history, parts.counters, EventHub(), config.task_times(),
+                       id_block=config.id_block, history_limit=parts.history_limit)
 
 
 async def started(db):

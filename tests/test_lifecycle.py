@@ -5,6 +5,7 @@ import dataclasses
 
 import pytest
 
+from handlers import routes
 from tests.jobs_helpers import wait_for
 from toolbox.server.app import make_app
 
@@ -110,7 +111,7 @@ async def test_a_big_archive_moves_in_slices_with_the_server_free_in_between(mak
 @pytest.fixture
 def second_app(io_loop, config, db, app):
     """Another server instance on the same database, as a second process would be."""
-    other = make_app(dataclasses.replace(config, agent_refresh=0.2), db=db)
+    other = make_app(dataclasses.replace(config, agent_refresh=0.2), db=db, routes=routes())
     io_loop.run_sync(other.toolbox.start)
     yield other
     io_loop.run_sync(other.toolbox.stop)

@@ -7,7 +7,6 @@ datetimes into ISO strings.
 import datetime
 from typing import Any
 
-from toolbox.core.job_counts import job_summary
 from toolbox.clock import isoformat
 from toolbox.task_states import DONE
 from toolbox.people.principals import display_name
@@ -46,7 +45,7 @@ def job_model(doc: Doc, tasks: list[Doc] | None = None) -> dict[str, Any]:
         "offline_agents": doc.get("offline_agents", []),
         "skipped": doc.get("skipped", []),
         "counts": dict(doc["counts"]),
-        "summary": doc.get("summary") or job_summary(doc["counts"], doc.get("finished_at") is not None),
+        "summary": doc.get("summary"),
         "outcome": doc.get("outcome"),
     }
     if tasks is not None:

@@ -1,9 +1,11 @@
 """Checks of what clients send: names, tags, platforms, raw commands, booleans and numbers.
 
-Each returns the value to store or raises ``ValidationError`` (a 400 with the field named).
+Each returns the value to store or raises ``ValidationError`` (a 400 with the field named);
+``agent_changes`` reads a whole ``PATCH /api/agents/{name}`` body into ``AgentChanges``.
 The JSON shapes toolBox sends back are in ``toolbox.presenters``.
 """
 
+import dataclasses
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -119,3 +121,24 @@ def int_in(value: Any, field: str, low: int, high: int) -> int:
     elif not isinstance(value, bool) and isinstance(value, int) and low <= value <= high:
         return value
     raise ValidationError(f"{field}: must be a whole number from {low} to {high}")
+
+
+@dataclasses.dataclass(frozen=True)
+class AgentChanges:
+    """What an admin changes of an agent (None: left as it is)."""
+
+    tags: list[str] | None = None
+    platform: str | None = None
+    disabled: bool | None = None
+
+    def fields(self) -> dict[str, Any]:
+        """The changed fields, by name."""
+        return {key: value for key, value in dataclasses.asdict(self).items() if value is not None}
+
+
+def agent_changes(body: Any) -> AgentChanges:
+    """The changes a body asks for: ``{tags, platform, disabled}``, each optional and checked."""
+    check_fields(body, ("tags", "platform", "disabled"))
+    return AgentChanges(tags=tags(body["tags"]) if "tags" in body else None,
+                        platform=platform(body["platform"]) if "platform" in body else None,
+                        disabled=boolean(body["disabled"], "disabled") if "disabled" in body else None)

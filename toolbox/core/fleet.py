@@ -5,7 +5,7 @@
 - ``report``: a result came (``POST /agent/task``), parsed by ``toolbox.core.agent_results``;
 - ``registered``: an agent process started (``POST /agent/new``); a task it had in flight
   belonged to the process before, which is gone, so that task ends ``lost``;
-- ``update`` / ``delete``: an admin's change; a disabled or deleted agent's parked fetch
+- ``change`` / ``delete``: an admin's change; a disabled or deleted agent's parked fetch
   ends, a deleted agent's queued tasks are canceled and its task in flight ends ``lost``;
 - the delivery of a task to a fetch (``GET /agent/task``): ``park`` → ``next_task`` (the
   dispatcher claims one) → ``hand_over``, which writes it and marks it delivered, or puts
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from toolbox.core.agent_results import ResultReport
 from toolbox.core.agents import registration_of
 from toolbox.task_states import AGENT_RESTARTED
+from toolbox.validation import AgentChanges
 from toolbox.errors import Forbidden
 from toolbox.store.db import Doc
 
@@ -42,10 +43,12 @@ class Fleet:
         await self.agents.record_registration(name, address, user_agent)
         await self.tasks.end_in_flight(name, AGENT_RESTARTED)
 
-    async def update(self, name: str, **changes: Any) -> Doc:
-        """Change an agent's tags, platform or disabled; a disabled agent's parked fetch ends."""
-        doc = await self.agents.update(name, **changes)
-        if changes.get("disabled"):
+    async def change(self, name: str, changes: AgentChanges) -> Doc:
+        """Change an agent's tags, platform or disabled (NotFound: no such agent); a disabled
+        agent's parked fetch ends."""
+        await self.agents.require(name)
+        doc = await self.agents.update(name, **changes.fields())
+        if changes.disabled:
             self.dispatcher.notify(name)
         return doc
 

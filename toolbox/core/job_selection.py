@@ -1,5 +1,8 @@
 """Which agents a job runs on, and whether it may run at all.
 
+``job_request`` reads what a client asks for into a ``JobRequest``: the tool request
+(``toolbox.tools.catalogue.tool_request``) and an ``AgentSelection``, each checked, the
+tool first (the handler calls it; the job service takes only the typed request).
 ``select_agents`` picks agent documents by exactly one of names, tags (having all of
 them, or any) or all; ``plan_runs`` keeps those that can run the tool request, saying
 why the others are skipped, with the command built once per platform; and
@@ -7,12 +10,13 @@ why the others are skipped, with the command built once per platform; and
 to every host the request contacts.  The rate limits are the job service's.
 """
 
+import dataclasses
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from toolbox import validation
 from toolbox.errors import ValidationError
-from toolbox.tools.catalogue import TOOLS, ToolError, ToolRequest, check_target_allowed
+from toolbox.tools.catalogue import TOOLS, ToolError, ToolRequest, check_target_allowed, tool_request
 from toolbox.store.db import Doc
 
 if TYPE_CHECKING:
@@ -36,10 +40,27 @@ def agent_names(agents: object) -> list[str]:
     return list(dict.fromkeys(validation.agent_name(name, "agents") for name in agents))
 
 
-async def select_agents(registry: "AgentRegistry", agents: Any = None, tags: Any = None, all_agents: Any = None,
-                        tags_match: Any = None) -> list[Doc]:
-    """Agent documents chosen by exactly one of names, tags (having all of them, or any
-    with ``tags_match="any"``) or all, from the agent ``registry``."""
+@dataclasses.dataclass(frozen=True)
+class AgentSelection:
+    """The agents a job asks for: exactly one of names, tags (all of them, or any), or every agent."""
+
+    names: list[str] | None = None  # checked, each once, in order
+    tags: list[str] | None = None  # checked, at least one
+    tags_match: str | None = None  # with tags: "all" (None) or "any"
+    everyone: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class JobRequest:
+    """A job as asked for: the tool request and the agents it is for."""
+
+    tool: ToolRequest
+    agents: AgentSelection
+
+
+def agent_selection(agents: Any = None, tags: Any = None, all_agents: Any = None,
+                    tags_match: Any = None) -> AgentSelection:
+    """The selection a request's ``agents``, ``tags`` (with ``tags_match``) or ``all`` make, or ValidationError."""
     if all_agents is False:
         all_agents = None
     if sum(x is not None for x in (agents, tags, all_agents)) != 1:
@@ -47,19 +68,39 @@ async def select_agents(registry: "AgentRegistry", agents: Any = None, tags: Any
     if tags_match is not None and tags is None:
         raise ValidationError("tags_match: only with tags")
     if agents is not None:
-        return [await registry.require(name) for name in agent_names(agents)]
+        return AgentSelection(names=agent_names(agents))
     if tags is not None:
         if tags_match not in (None, *TAGS_MATCH):
             raise ValidationError(f"tags_match: must be one of {', '.join(TAGS_MATCH)}")
-        wanted = set(validation.tags(tags))
+        wanted = validation.tags(tags)
         if not wanted:
             raise ValidationError("tags: give at least one tag")
-        docs = [doc for doc in registry.list() if tags_select(wanted, doc.get("tags", []), tags_match)]
-        if not docs:
-            raise ValidationError(f"no agent has {tags_match or 'all'} of the tags {', '.join(sorted(wanted))}")
-        return docs
+        return AgentSelection(tags=wanted, tags_match=tags_match)
     if all_agents is not True:
         raise ValidationError("all: must be true")
+    return AgentSelection(everyone=True)
+
+
+def job_request(tool: Any, params: Any, agents: Any = None, tags: Any = None, all_agents: Any = None,
+                tags_match: Any = None) -> JobRequest:
+    """The job a client asks for, checked: the tool and its params first, then the agents."""
+    try:
+        request = tool_request(tool, params)
+    except ToolError as error:
+        raise ValidationError(error.message) from None
+    return JobRequest(request, agent_selection(agents, tags, all_agents, tags_match))
+
+
+async def select_agents(registry: "AgentRegistry", selection: AgentSelection) -> list[Doc]:
+    """Agent documents chosen by ``selection`` from the agent ``registry`` (NotFound: a named one is not there)."""
+    if selection.names is not None:
+        return [await registry.require(name) for name in selection.names]
+    if selection.tags is not None:
+        wanted, mode = set(selection.tags), selection.tags_match
+        docs = [doc for doc in registry.list() if tags_select(wanted, doc.get("tags", []), mode)]
+        if not docs:
+            raise ValidationError(f"no agent has {mode or 'all'} of the tags {', '.join(sorted(wanted))}")
+        return docs
     docs = registry.list()
     if not docs:
         raise ValidationError("there are no agents")

@@ -1,6 +1,7 @@
 """Jobs: one diagnostic tool run on many agents at once, counted as its tasks move.
 
-``JobService.create`` validates the tool request once (``toolbox.tools.catalogue.tool_request``),
+``JobService.create`` takes a checked ``JobRequest`` (``toolbox.core.job_selection.job_request``:
+the tool request, validated once by ``toolbox.tools.catalogue.tool_request``, and the agents),
 selects agents and applies the private-target policy (``toolbox.core.job_selection``), then
 the rate limits, then queues one task per agent with the command built for that agent's
 platform.  Job documents live in ``jobs``; their public JSON is ``toolbox.presenters.job_model``.
@@ -30,9 +31,9 @@ from toolbox.store.repos.jobs import JobQuery, Jobs
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.task_states import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STATES
 from toolbox.core.job_counts import LiveJob, job_outcome, job_summary
-from toolbox.core.job_selection import MAX_AGENTS, check_private_targets, plan_runs, select_agents
+from toolbox.core.job_selection import MAX_AGENTS, JobRequest, check_private_targets, plan_runs, select_agents
 from toolbox.presenters import job_model
-from toolbox.tools.catalogue import ToolError, tool_request
+from toolbox.core.timings import JobRules
 
 if TYPE_CHECKING:
     from toolbox.core.agents import AgentRegistry
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
     from toolbox.core.events import Event
     from toolbox.core.tasks import TaskService
     from toolbox.people.principals import Principal
-    from toolbox.server.config import Config
     from toolbox.core.job_owners import Owners
     from toolbox.core.shared_limits import JobWindow, Targets
     from toolbox.tools.targets import Resolver
@@ -54,7 +54,8 @@ JOB_STATES = (RUNNING, DONE, CANCELED)
 class JobService:
     """Creates, counts, ends, cancels and lists jobs; enforces the job rate limits."""
 
-    def __init__(self, repo: Jobs, counters: CounterRepo, events: "Hub", agents: "AgentRegistry", tasks: "TaskService", config: "Config",
+    def __init__(self, repo: Jobs, counters: CounterRepo, events: "Hub", agents: "AgentRegistry", tasks: "TaskService",
+                 rules: JobRules,
                  per_user: "JobWindow", targets: "Targets", owners: "Owners",
                  resolver: "Resolver | None" = None) -> None:
         self.repo = repo
@@ -62,7 +63,7 @@ class JobService:
         self.events = events
         self.agents = agents
         self.tasks = tasks
-        self.config = config
+        self.rules = rules
         self.resolver = resolver  # for the private-target check; None = getaddrinfo
         self.per_user = per_user  # jobs per user per minute (``toolbox.server.variants``)
         self.targets = targets  # unfinished tasks per target
@@ -108,16 +109,12 @@ class JobService:
     async def next_id(self) -> int:
         return await self.counters.advance("job_id")
 
-    async def create(self, principal: "Principal", tool: Any, params: Any, agents: Any = None, tags: Any = None,
-                     all_agents: Any = None, tags_match: Any = None) -> tuple[Doc, list[Doc]]:
+    async def create(self, principal: "Principal", job: JobRequest) -> tuple[Doc, list[Doc]]:
         """Queue the job's tasks; return (job document, task documents)."""
-        try:
-            request = tool_request(tool, params)
-        except ToolError as error:
-            raise ValidationError(error.message) from None
-        chosen = await select_agents(self.agents, agents, tags, all_agents, tags_match)
+        request = job.tool
+        chosen = await select_agents(self.agents, job.agents)
         runnable, skipped, commands = plan_runs(request, chosen)
-        if self.config.deny_private_targets:
+        if self.rules.deny_private_targets:
             await check_private_targets(request.hosts, self.resolver)
         params, target = request.params, request.target
         user = principal.user_id or principal.name
@@ -128,7 +125,7 @@ class JobService:
             await self.per_user.release(user, hit)  # refused for its target: not a job started
             raise
         try:
-            return await self._create(principal, tool, params, target, runnable, skipped, commands)
+            return await self._create(principal, request.tool, params, target, runnable, skipped, commands)
         finally:
             self.targets.release(target, len(runnable))
 
@@ -136,8 +133,8 @@ class JobService:
                       skipped: list[dict[str, str]], commands: dict[str, tuple[str, int]]) -> tuple[Doc, list[Doc]]:
         now = clock.utcnow()
         # Never end a job before its tasks' own bounds: a delivered task still reports.
-        longest = max(limit for _command, limit in commands.values()) + self.config.task_grace
-        deadline = max(self.config.job_deadline, longest + 2 * self.config.sweep_interval)
+        longest = max(limit for _command, limit in commands.values()) + self.rules.times.task_grace
+        deadline = max(self.rules.job_deadline, longest + 2 * self.rules.sweep_interval)
         doc: Doc = {"_id": await self.next_id(), "tool": tool, "params": params, "target": target,
                "created_by": principal.name, "created_by_id": principal.user_id, "created_at": now,
                "deadline": now + datetime.timedelta(seconds=deadline),
@@ -171,8 +168,8 @@ class JobService:
 
     def _budget(self, state: str) -> float:
         """Seconds within which a task now in ``state`` surely ends (timeouts plus a sweep)."""
-        seconds = self.config.task_timeout + self.config.sweep_interval
-        return seconds + (self.config.delivery_timeout if state == QUEUED else 0)
+        seconds = self.rules.times.task_timeout + self.rules.sweep_interval
+        return seconds + (self.rules.times.delivery_timeout if state == QUEUED else 0)
 
     def _time_left(self, task: Doc) -> float:
         """Like ``_budget``, for a stored task: less the time it has already waited."""
@@ -240,7 +237,7 @@ class JobService:
         if job.announcement is not None:
             return  # already due: it will carry this change too
         loop = asyncio.get_running_loop()
-        wait = job.announced_at + self.config.progress_interval - loop.time()
+        wait = job.announced_at + self.rules.progress_interval - loop.time()
         if wait <= 0:
             self._announce(job)
         else:

@@ -1,10 +1,13 @@
 """Raw commands (admins only): one task per named agent, running the command as given.
 
-A raw command is not a tool: nothing is parsed from it and no job counts it.  The
-command is checked (and repaired where the field agent would garble it,
-``validation.command_repaired``); every named agent must exist and be enabled.
+A raw command is not a tool: nothing is parsed from it and no job counts it.
+``raw_task_request`` checks what a client asks for (the handler calls it): the agent names,
+and the command (repaired where the field agent would garble it,
+``validation.command_repaired``); ``RawTasks.create`` then requires every named agent to
+exist and be enabled.
 """
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from toolbox import validation
@@ -17,6 +20,22 @@ if TYPE_CHECKING:
     from toolbox.core.tasks import TaskService
 
 
+@dataclasses.dataclass(frozen=True)
+class RawTaskRequest:
+    """A raw command as asked for, checked: the agents (each once, in order) and the command to queue."""
+
+    agents: list[str]
+    command: str
+    repaired: bool  # the command was repaired (``validation.command_repaired``)
+
+
+def raw_task_request(agents: Any, command: Any) -> RawTaskRequest:
+    """The request's ``agents`` and ``command``, checked in that order, or ValidationError."""
+    names = agent_names(agents)
+    checked, repaired = validation.command_repaired(command)
+    return RawTaskRequest(names, checked, repaired)
+
+
 class RawTasks:
     """Queues raw commands on named agents."""
 
@@ -24,13 +43,11 @@ class RawTasks:
         self.agents = agents
         self.tasks = tasks
 
-    async def create(self, agents: Any, command: Any, created_by: str) -> tuple[list[str], str, list[Doc]]:
-        """Queue ``command`` on each of ``agents`` (names); return (names, the command queued, task documents)."""
-        names = agent_names(agents)
-        command, repaired = validation.command_repaired(command)
-        for name in names:
+    async def create(self, request: RawTaskRequest, created_by: str) -> list[Doc]:
+        """Queue the request's command on each of its agents; return the task documents."""
+        for name in request.agents:
             doc = await self.agents.require(name)
             if doc.get("disabled"):
                 raise ValidationError(f"agents: agent {name} is disabled")
-        docs = await self.tasks.create(names, command, created_by=created_by, command_repaired=repaired or None)
-        return names, command, docs
+        return await self.tasks.create(request.agents, request.command, created_by=created_by,
+                                       command_repaired=request.repaired or None)

@@ -19,7 +19,7 @@ Both have the in-memory limits' interface (``acquire``/``release`` for both, and
 
 import datetime
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from toolbox import clock
 from toolbox.store.db import Doc
@@ -27,10 +27,9 @@ from toolbox.store.repos.rate_limits import RateLimitRepo
 from toolbox.store.repos.tasks import TaskRepo
 from toolbox.errors import RateLimited, ValidationError
 from toolbox.core.target_limits import MAX_TARGET_RETRY_AFTER, TargetLimiter
+from toolbox.core.timings import TaskTimes
 from toolbox.people.throttle import SlidingWindow
 
-if TYPE_CHECKING:
-    from toolbox.server.config import Config
 
 class SharedWindow:
     """At most ``limit`` hits per key in any ``window`` seconds, across processes."""
@@ -60,10 +59,10 @@ class SharedWindow:
 class SharedTargets:
     """At most ``limit`` unfinished tasks per target, counted in the ``tasks`` collection."""
 
-    def __init__(self, tasks: TaskRepo, limit: int, config: "Config") -> None:
+    def __init__(self, tasks: TaskRepo, limit: int, times: TaskTimes) -> None:
         self.tasks = tasks
         self.limit = limit
-        self.config = config
+        self.times = times
 
     async def start(self, tasks: Any, time_left: Callable[[Doc], float]) -> None:
         """Nothing to follow: the unfinished tasks are counted (on the tasks repository's
@@ -84,8 +83,8 @@ class SharedTargets:
         wait = MAX_TARGET_RETRY_AFTER
         if task is not None:  # the oldest surely ends by its delivery timeout plus its own bound
             ends = clock.aware(task["created_at"]) + datetime.timedelta(
-                seconds=self.config.delivery_timeout + self.config.task_grace
-                + (task.get("time_limit") or self.config.task_timeout))
+                seconds=self.times.delivery_timeout + self.times.task_grace
+                + (task.get("time_limit") or self.times.task_timeout))
             wait = min(max((ends - clock.utcnow()).total_seconds(), 1.0), MAX_TARGET_RETRY_AFTER)
         raise RateLimited(f"too many unfinished tasks aimed at {target} (limit {self.limit}); "
                           f"retry in {max(1, int(wait + 0.999))} s", wait)

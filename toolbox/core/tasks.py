@@ -46,7 +46,7 @@ from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.task_states import (AGENT_DELETED, CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, LOST_SUMMARIES,
                                  QUEUED, TASK_STATES, TIMEOUT)
 from toolbox.presenters import task_event, task_model
-from toolbox.server.config import Config
+from toolbox.core.timings import TaskTimes
 from toolbox.tools.outcomes import read_result
 
 log = logging.getLogger("toolbox.tasks")
@@ -55,13 +55,14 @@ log = logging.getLogger("toolbox.tasks")
 class TaskService:
     """Creates tasks, hands them to agents one at a time, stores results and ends stale ones."""
 
-    def __init__(self, live: Tasks, history: History, counters: CounterRepo, events: Hub, config: Config,
-                 history_limit: int = 0) -> None:
+    def __init__(self, live: Tasks, history: History, counters: CounterRepo, events: Hub, times: TaskTimes, *,
+                 id_block: int, history_limit: int = 0) -> None:
         self.live = live  # queued and dispatched tasks (and, until the next sweep, finished ones)
         self.history = history  # finished tasks
         self.counters = counters
         self.events = events
-        self.config = config
+        self.times = times
+        self.id_block = id_block  # task ids are taken from the counter this many at a time
         self.history_limit = history_limit  # finished tasks kept (0: all; ``toolbox.server.variants``)
         self._ids: Iterator[int] = iter(())
         self._id_lock = asyncio.Lock()
@@ -81,7 +82,7 @@ class TaskService:
         async with self._id_lock:
             task_id = next(self._ids, None)
             if task_id is None:
-                block = self.config.id_block
+                block = self.id_block
                 last = await self.counters.advance("task_id", block)
                 self._ids = iter(range(last - block + 1, last + 1))
                 task_id = next(self._ids)
@@ -99,7 +100,7 @@ class TaskService:
         """
         now = clock.utcnow()
         if time_limit is None:
-            time_limit = self.config.task_timeout
+            time_limit = self.times.task_timeout
         docs: list[Doc] = []
         for agent in agents:
             doc: Doc = {"_id": await self.next_id(), "agent": agent, "command": command,
@@ -225,8 +226,8 @@ class TaskService:
     def lost_after(self, doc: Doc) -> float:
         """Seconds after dispatch that ``doc`` ends ``lost``: a tool task's bound plus the
         grace; a raw command's limit (``TOOLBOX_TASK_TIMEOUT`` when it was queued)."""
-        limit = doc.get("time_limit") or self.config.task_timeout
-        return limit + self.config.task_grace if doc.get("tool") else limit
+        limit = doc.get("time_limit") or self.times.task_timeout
+        return limit + self.times.task_grace if doc.get("tool") else limit
 
     def _lost_fields(self, reason: str, now: datetime.datetime | None = None, lost_after: float | None = None) -> Doc:
         if reason == TIMEOUT:
@@ -270,8 +271,8 @@ class TaskService:
         """End tasks that waited too long: queued → delivery_timeout, dispatched → lost."""
         now = now or clock.utcnow()
         ended: builtins.list[Doc] = []
-        cutoff = now - datetime.timedelta(seconds=self.config.delivery_timeout)
-        summary = f"not fetched by its agent within {self.config.delivery_timeout:g} s"
+        cutoff = now - datetime.timedelta(seconds=self.times.delivery_timeout)
+        summary = f"not fetched by its agent within {self.times.delivery_timeout:g} s"
         for task_id in await self.live.queued_before(cutoff):
             doc = await self.live.end_queued(task_id, {"state": DELIVERY_TIMEOUT, "finished_at": now,
                                                        "outcome": DELIVERY_TIMEOUT, "summary": summary})
@@ -280,7 +281,7 @@ class TaskService:
                 self._ended(doc)
         # Each dispatched task has its own bound; none is shorter than the grace (tool
         # tasks) or the task timeout (raw ones), so older ones are all that need a look.
-        soonest = min(self.config.task_grace, self.config.task_timeout)
+        soonest = min(self.times.task_grace, self.times.task_timeout)
         cutoff = now - datetime.timedelta(seconds=soonest)
         for stale in await self.live.dispatched_before(cutoff):
             lost_after = self.lost_after(stale)

@@ -11,6 +11,7 @@ bearer request looks its token up, so lookups are served from memory:
   unique hash index.
 """
 
+import dataclasses
 import datetime
 import hashlib
 import secrets
@@ -52,6 +53,22 @@ def token_name(value: Any) -> str:
     return value.strip()
 
 
+@dataclasses.dataclass(frozen=True)
+class TokenRequest:
+    """A token as asked for, checked: its name and its lifetime (None: it never expires)."""
+
+    name: str
+    expires_in_days: int | None = None
+
+
+def token_request(name: Any, expires_in_days: Any = None) -> TokenRequest:
+    """The request's ``name`` and ``expires_in_days`` (1..MAX_DAYS), checked in that order."""
+    checked = token_name(name)
+    if expires_in_days is not None:
+        expires_in_days = validation.int_in(expires_in_days, "expires_in_days", 1, MAX_DAYS)
+    return TokenRequest(checked, expires_in_days)
+
+
 def expired(doc: Doc, now: datetime.datetime | None = None) -> bool:
     expires_at = doc.get("expires_at")
     return expires_at is not None and (now or clock.utcnow()) >= expires_at
@@ -74,18 +91,16 @@ class TokenStore:
             now = time.monotonic()
             self._cache = {doc["token_hash"]: (doc, now) for doc in await self.repo.all()}
 
-    async def create(self, user_id: str, name: Any, expires_in_days: Any = None) -> tuple[Doc, str]:
+    async def create(self, user_id: str, request: TokenRequest) -> tuple[Doc, str]:
         """A new token for ``user_id`` → (doc, token); the token is not stored."""
-        name = token_name(name)
-        if expires_in_days is not None:
-            expires_in_days = validation.int_in(expires_in_days, "expires_in_days", 1, MAX_DAYS)
+        name, expires_in_days = request.name, request.expires_in_days
         if await self.repo.count_of(user_id) >= MAX_PER_USER:
             raise Conflict(f"you already have {MAX_PER_USER} tokens: revoke one first")
         token = PREFIX + secrets.token_urlsafe(32)
         now = clock.utcnow()
-        doc = {"_id": "tok_" + secrets.token_hex(8), "user_id": user_id, "name": name,
-               "token_hash": api_token_hash(token), "created_at": now, "last_used_at": None,
-               "expires_at": now + datetime.timedelta(days=expires_in_days) if expires_in_days else None}
+        doc: Doc = {"_id": "tok_" + secrets.token_hex(8), "user_id": user_id, "name": name,
+                    "token_hash": api_token_hash(token), "created_at": now, "last_used_at": None,
+                    "expires_at": now + datetime.timedelta(days=expires_in_days) if expires_in_days else None}
         await self.repo.insert(doc)
         self._cache[doc["token_hash"]] = (doc, time.monotonic())
         return doc, token

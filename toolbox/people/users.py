@@ -1,16 +1,11 @@
 """People: the ``users`` collection, keyed on Feishu's ``union_id``, with roles.
 
 ``UserStore`` upserts a user from a Feishu profile at each login (every id and the
-profile are refreshed), creates the local ``local-admin`` user for the one-time local
-login, changes roles and the disabled flag, and remembers the sessions a user ended
-with logout (their ``sid``), so a logged-out session cookie stops working everywhere.
-
-Role rules: a new user is ``admin`` when their union_id is listed in ``TOOLBOX_ADMINS``,
-or their email is listed and ``FEISHU_TENANT_KEY`` is set and is their tenant (an email
-is a field an organisation's admins fill in, unverified: without the tenant check anyone
-from any Feishu organisation could claim ``boss@corp``); else ``config.default_role``.  The
-list is read at first login only: later role changes made by an admin stick.  No change may leave toolBox without an
-enabled admin user (``Conflict``).
+profile are refreshed; the role given is the first login's: who is given which is
+``toolbox.people.feishu_login``'s rule), creates the local ``local-admin`` user for the
+one-time local login, changes roles and the disabled flag, and remembers the sessions a
+user ended with logout (their ``sid``), so a logged-out session cookie stops working
+everywhere.  No change may leave toolBox without an enabled admin user (``Conflict``).
 """
 
 import datetime
@@ -25,7 +20,6 @@ from toolbox.errors import Conflict, NotFound, ValidationError
 
 if TYPE_CHECKING:
     from toolbox.people.feishu import FeishuProfile
-    from toolbox.server.config import Config
 
 LOCAL_ADMIN_ID = "local-admin"
 PROFILE_FIELDS = ("open_id", "tenant_key", "name", "en_name", "avatar_url", "email", "enterprise_email")
@@ -45,9 +39,8 @@ def role_arg(value: Any) -> str:
 class UserStore:
     """Read and change users; every read goes to the database (the collection is small)."""
 
-    def __init__(self, repo: UserRepo, config: "Config") -> None:
+    def __init__(self, repo: UserRepo) -> None:
         self.repo = repo
-        self.config = config
 
     async def start(self) -> None:
         await self.repo.ensure_indexes()
@@ -66,26 +59,14 @@ class UserStore:
     async def list(self, limit: int = 10000) -> list[Doc]:
         return await self.repo.all(limit)
 
-    def initial_role(self, profile: "FeishuProfile") -> str:
-        """The role of a user logging in for the first time."""
-        listed = {entry.lower() for entry in self.config.admins}
-        if profile.union_id.lower() in listed:
-            return "admin"
-        tenant = self.config.feishu_tenant_key
-        if tenant and profile.tenant_key == tenant:
-            emails = {e.lower() for e in (profile.email, profile.enterprise_email) if e}
-            if emails & listed:
-                return "admin"
-        return self.config.default_role
-
-    async def upsert_feishu(self, profile: "FeishuProfile") -> tuple[Doc, bool]:
-        """Create or refresh the user behind a Feishu profile → (doc, created)."""
+    async def upsert_feishu(self, profile: "FeishuProfile", role: str) -> tuple[Doc, bool]:
+        """Create or refresh the user behind a Feishu profile → (doc, created); ``role``: a new user's."""
         now = clock.utcnow()
         fields = {key: getattr(profile, key) for key in PROFILE_FIELDS}
         fields.update(feishu_user_id=profile.user_id, last_login_at=now)
         doc = await self.repo.upsert_by_union_id(
             profile.union_id, fields,
-            {"_id": new_user_id(), "role": self.initial_role(profile), "disabled": False, "created_at": now})
+            {"_id": new_user_id(), "role": role, "disabled": False, "created_at": now})
         return doc, doc["created_at"] == now
 
     async def ensure_local_admin(self) -> Doc:
@@ -95,7 +76,7 @@ class UserStore:
             LOCAL_ADMIN_ID, {"role": "admin", "last_login_at": now},
             {"name": LOCAL_ADMIN_ID, "local": True, "disabled": False, "created_at": now})
 
-    async def update(self, user_id: str, role: Any = None, disabled: Any = None) -> tuple[Doc, Doc]:
+    async def update(self, user_id: str, role: str | None = None, disabled: bool | None = None) -> tuple[Doc, Doc]:
         """Change role and/or disabled → (before, after); refuses to remove the last admin."""
         before = await self.require(user_id)
         changes: dict[str, Any] = {}
@@ -120,16 +101,6 @@ class UserStore:
     async def end_session(self, user_id: str, sid: str, expires_at: datetime.datetime) -> None:
         """Remember that session ``sid`` was logged out (until it would have expired)."""
         await self.repo.end_session(user_id, sid, expires_at, clock.utcnow())
-
-
-def admin_email_warning(config: "Config") -> str | None:
-    """The start-up warning when TOOLBOX_ADMINS lists emails that will not count, else None."""
-    emails = [entry for entry in config.admins if "@" in entry]
-    if emails and not config.feishu_tenant_key:
-        return (f"TOOLBOX_ADMINS lists emails ({', '.join(emails[:3])}) but FEISHU_TENANT_KEY is not set: "
-                "emails are not verified by Feishu, so they make no one admin; list union ids (on_...) "
-                "or set FEISHU_TENANT_KEY")
-    return None
 
 
 def session_ended(doc: Doc, sid: str) -> bool:

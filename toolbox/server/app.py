@@ -4,9 +4,11 @@
 Tornado refuses itself, before any handler runs (a malformed request line or header,
 a bad ``Content-Length``, an unknown transfer encoding, a body over the size limit), get
 the JSON error every other refusal gets instead of Tornado's bare, empty
-``400 Bad Request``.  Unknown paths reach ``default_handler_class``, a JSON 404.
+``400 Bad Request``.  The routes are handed in (``Routes``: the handlers are the layer above,
+``handlers.routes()``); unknown paths reach ``Routes.not_found``, a JSON 404.
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -80,6 +82,14 @@ def _answer_refusals_in_json(stream: Any) -> None:
     stream.toolbox_json_refusals = True
 
 
+@dataclasses.dataclass(frozen=True)
+class Routes:
+    """What an application serves: the route table, and the handler of every other path."""
+
+    table: list[tuple[str, type[web.RequestHandler]]]
+    not_found: type[web.RequestHandler]
+
+
 class ToolboxApplication(web.Application):
     """An Application whose connections refuse malformed requests in JSON too."""
 
@@ -93,23 +103,20 @@ class ToolboxApplication(web.Application):
 
 
 def make_app(config: Config, db: Database | None = None, limits_clock: Callable[[], float] = time.monotonic,
-             resolver: Resolver | None = None) -> ToolboxApplication:
-    """Build the application for ``config`` on ``db`` (default: what the config names).
+             resolver: Resolver | None = None, *, routes: Routes) -> ToolboxApplication:
+    """Build the application serving ``routes`` for ``config`` on ``db`` (default: what the config names).
 
     Secrets left unset are generated (see ``Config.resolved``).  The caller must
     ``await app.toolbox.start()`` before serving and ``await app.toolbox.stop()`` after.
     """
-    from handlers import default_handlers
-    from handlers.base import NotFoundHandler
-
     if not config.secret or not config.admin_token:
         config = config.resolved()
     if db is None:
         db = open_database(config.mongodb_uri)
     static = static_dir()
     app = ToolboxApplication(
-        default_handlers(),
-        default_handler_class=NotFoundHandler,
+        routes.table,
+        default_handler_class=routes.not_found,
         cookie_secret=config.secret,
         static_path=static,
         template_path=static,

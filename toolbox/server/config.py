@@ -13,6 +13,8 @@ import secrets
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from toolbox.core.timings import JobRules, TaskTimes
+from toolbox.people.feishu_login import FeishuRules
 from toolbox.people.principals import ROLES
 
 
@@ -230,6 +232,20 @@ class Config:
     def feishu_enabled(self) -> bool:
         """True when a Feishu app id and secret are configured."""
         return bool(self.feishu_app_id and self.feishu_app_secret)
+
+    def task_times(self) -> TaskTimes:
+        """How long tasks may take, for the task service and the shared target limits."""
+        return TaskTimes(task_timeout=self.task_timeout, task_grace=self.task_grace,
+                         delivery_timeout=self.delivery_timeout)
+
+    def job_rules(self) -> JobRules:
+        """What jobs may do and how they are counted, for the job service."""
+        return JobRules(times=self.task_times(), sweep_interval=self.sweep_interval, job_deadline=self.job_deadline,
+                        progress_interval=self.progress_interval, deny_private_targets=self.deny_private_targets)
+
+    def feishu_rules(self) -> FeishuRules:
+        """Who may log in with Feishu, and who becomes admin at first login."""
+        return FeishuRules(admins=tuple(self.admins), default_role=self.default_role, tenant_key=self.feishu_tenant_key)
 
     def resolved(self) -> "Config":
         """Return a copy with generated secrets for the settings left unset."""

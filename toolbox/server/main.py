@@ -1,4 +1,7 @@
-"""The ``toolbox`` command: read the configuration, start the server, print its URL."""
+"""The ``toolbox`` command: read the configuration, start the server, print its URL.
+
+``toolbox/__main__.py`` calls ``main`` with the handlers' routes (``handlers.routes``).
+"""
 
 import asyncio
 import gc
@@ -7,6 +10,7 @@ import signal
 import sys
 from collections.abc import Callable
 
+from toolbox.server.app import Routes
 from toolbox.server.config import Config, ConfigError
 
 log = logging.getLogger("toolbox")
@@ -19,19 +23,18 @@ def _say(line: str) -> None:
     print(line, flush=True)
 
 
-async def serve(config: Config, ready: Callable[[str], object] | None = None) -> None:
-    """Run the server until SIGTERM/SIGINT."""
+async def serve(config: Config, routes: Routes, ready: Callable[[str], object] | None = None) -> None:
+    """Serve ``routes`` until SIGTERM/SIGINT."""
     from toolbox.store.db import PyMongoError
 
     from tornado import httpserver, netutil
 
     from toolbox.server.app import make_app
-    from toolbox.people.users import admin_email_warning
 
     if config.reuse_port and not config.mongodb_uri:
         raise ConfigError("--reuse-port needs MONGODB_URI: the embedded database lives and dies with its "
                           "process, so a second process on the port would have other data")
-    app = make_app(config)
+    app = make_app(config, routes=routes)
     config = app.toolbox.config
     try:
         await app.toolbox.start()
@@ -65,7 +68,7 @@ async def serve(config: Config, ready: Callable[[str], object] | None = None) ->
     if "admin_token" in config.generated:
         _say(f"toolbox: admin API token (generated for this run; set TOOLBOX_ADMIN_TOKEN to fix it): "
              f"{config.admin_token}")
-    warning = admin_email_warning(config)
+    warning = app.toolbox.feishu_login.rules.email_warning()
     if warning:
         _say(f"toolbox: warning: {warning}")
     if "secret" in config.generated:
@@ -87,8 +90,8 @@ async def serve(config: Config, ready: Callable[[str], object] | None = None) ->
     _say("toolbox: stopped")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``toolbox`` console script."""
+def main(routes: Routes, argv: list[str] | None = None) -> int:
+    """Run the ``toolbox`` command serving ``routes``: 0 once stopped, 2 on a bad setting or port."""
     try:
         config = Config.load(argv)
     except ConfigError as error:
@@ -98,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("tornado.access").setLevel(logging.DEBUG if config.debug else logging.WARNING)
     try:
-        asyncio.run(serve(config))
+        asyncio.run(serve(config, routes))
     except ConfigError as error:
         print(f"toolbox: {error}", file=sys.stderr)
         return 2
@@ -108,6 +111,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -118,7 +118,7 @@ def parts_for(config: Config, db: Database, clock: Callable[[], float] = time.mo
                  tasks=tasks, history=HistoryRepo(db["task_history"]), agents=AgentRepo(db["agents"]),
                  jobs=JobRepo(db["jobs"]), audit=AuditRepo(db["audit"]),
                  per_user=SharedWindow(RateLimitRepo(db["rate_limits"]), config.jobs_per_minute, 60.0),
-                 targets=SharedTargets(tasks, config.target_concurrency, config),
+                 targets=SharedTargets(tasks, config.target_concurrency, config.task_times()),
                  owners=SharedOwners(ProcessRepo(db["processes"])),
                  history_limit=_given(config.history_limit, 0), audit_limit=_given(config.audit_limit, 0),
                  agent_refresh=refresh, tokens_authoritative=False, token_refresh=refresh or SHARED_AGENT_REFRESH,

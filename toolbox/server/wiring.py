@@ -19,6 +19,7 @@ from toolbox.core.console_feed import ConsoleFeed
 from toolbox.server.metrics import Metrics
 from toolbox.people.throttle import FailureThrottle
 from toolbox.people.feishu import FeishuClient
+from toolbox.people.feishu_login import FeishuLogin
 from toolbox.core.jobs import JobService
 from toolbox.people.sessions import LocalLogin
 from toolbox.core.fleet import Fleet
@@ -54,17 +55,17 @@ class Services:
         self.events = parts.events
         parked = ParkedFetches()
         self.agents = AgentRegistry(parts.agents, self.events, parked, config.offline_after, parts.agent_refresh)
-        self.tasks = TaskService(parts.tasks, parts.history, parts.counters, self.events, config,
-                                 history_limit=parts.history_limit)
+        self.tasks = TaskService(parts.tasks, parts.history, parts.counters, self.events, config.task_times(),
+                                 id_block=config.id_block, history_limit=parts.history_limit)
         self.dispatcher = Dispatcher(parked, self.tasks, self.agents, self.events)
         self.raw_tasks = RawTasks(self.agents, self.tasks)
         self.fleet = Fleet(self.agents, self.tasks, self.dispatcher, config.task_timeout)
         self.guard = FailureThrottle(config.auth_failures_per_minute)
         self.audit = AuditLog(parts.audit, config.audit_retention_days, parts.audit_limit)
         self.console_feed = ConsoleFeed(self.events, config.ws_queue_size)
-        self.jobs = JobService(parts.jobs, parts.counters, self.events, self.agents, self.tasks, config, parts.per_user, parts.targets,
-                               parts.owners, resolver=resolver)
-        self.users = UserStore(parts.users, config)
+        self.jobs = JobService(parts.jobs, parts.counters, self.events, self.agents, self.tasks, config.job_rules(),
+                               parts.per_user, parts.targets, parts.owners, resolver=resolver)
+        self.users = UserStore(parts.users)
         self.tokens = TokenStore(parts.tokens, self.events, authoritative=parts.tokens_authoritative,
                                  refresh=parts.token_refresh)
         self.feishu: FeishuClient | None = None
@@ -73,6 +74,7 @@ class Services:
             self.feishu = FeishuClient(config.feishu_app_id, config.feishu_app_secret,  # type: ignore[arg-type]
                                        accounts_url=config.feishu_accounts_url,
                                        open_url=config.feishu_open_url)
+        self.feishu_login = FeishuLogin(self.feishu, self.users, self.guard, config.feishu_rules())
         self.local_login = LocalLogin(enabled=not config.feishu_enabled)
         self.metrics = Metrics(self.events, self.tasks, parked, self.agents, self.console_feed,
                                process=parts.owners.instance or "embedded",
