@@ -3,7 +3,9 @@
 from setuptools import setup
 
 setup(
-    name="toolbox",
+    # The distribution (what pip installs and lists): "toolbox" on PyPI is an unrelated
+    # project; the import package stays toolbox, the commands toolbox and toolbox-agent.
+    name="toolbox-diagnostics",
     version="0.1.0",
     description="Remote diagnostics from many agents, side by side",
     python_requires=">=3.10",

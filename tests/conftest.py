@@ -90,6 +90,51 @@ def pytest_configure(config):
                                        "the shared parts are tested)")
     config.addinivalue_line("markers", "not_the_server_log(reason): what these tests log is not a toolBox "
                             "server's (no traceback check)")
+    config.addinivalue_line("markers", "database: the test's database is the suite's (embedded, or the MongoDB "
+                                       "of TOOLBOX_TEST_MONGODB_URI); added by pytest_collection_modifyitems, "
+                                       "tox -e mongo runs these only")
+    config.addinivalue_line("markers", "one_python(reason): what the test checks does not change with the "
+                                       "Python version (the reason says why); py310 and py313 leave it out")
+
+
+def uses_the_suites_database(item):
+    """Whether the test runs on the database the suite was given: its fixtures include
+    ``db`` or ``http_server`` (in-process: ``app`` is built on ``db``; pytest-tornado's
+    ``http_server`` serves ``app`` without naming it as a fixture), or its module
+    starts ``toolbox`` processes (``ServerProcess`` gives each one a database on
+    ``TOOLBOX_TEST_MONGODB_URI``).  A test that asks for ``mongodb_wire_uri`` chooses its
+    database itself (a SecantusDB in every env), so the mongo env would only repeat it."""
+    from tests.processes import ServerProcess
+
+    names = getattr(item, "fixturenames", ())
+    if "mongodb_wire_uri" in names:
+        return False
+    module = getattr(item, "module", None)
+    starts_servers = module is not None and any(value is ServerProcess for value in vars(module).values())
+    return "db" in names or "http_server" in names or starts_servers
+
+
+# Test files whose every test is one_python, with the reason.  The rest of the suite runs
+# on every Python: the server and the reference agent run on whatever Python a user
+# has, and even the parsers and target checks meet version changes (3.13's ipaddress
+# writes IPv4-mapped IPv6 addresses differently, see toolbox/tools/targets.py).
+ONE_PYTHON = {
+    "test_bench_quick.py": "the benchmark harness, a developer's tool; the servers it measures are tested "
+                           "on every Python",
+    "test_field_commands.py": "what the installed ping, traceroute, mtr, dig, curl and nc print; the parsers "
+                              "that read it run on every Python (test_parsers.py, test_outcomes.py)",
+    "test_shared_database.py": "two toolbox processes agreeing through one SecantusDB (their own, in every "
+                               "env); the code on either side runs on every Python in process",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if uses_the_suites_database(item):
+            item.add_marker(pytest.mark.database)
+        reason = ONE_PYTHON.get(item.path.name)
+        if reason:
+            item.add_marker(pytest.mark.one_python(reason))
 
 
 def pytest_runtest_setup(item):

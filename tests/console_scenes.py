@@ -9,7 +9,7 @@ through the raw agent protocol, and axe-core run in the page.
   some hops (the merged path view) and diverge; ``DIG_ANSWERS``: different A records in
   different places; ``CURL`` and ``PING``: timings with a TLS handshake and a lost reply.
 - ``axe_violations(page)``: axe-core (npm package in ``tests/axe``, installed by
-  ``.ci/run`` with ``npm ci``) injected into the page (the context needs ``bypass_csp``),
+  tox with ``npm ci`` where npm is, see tox.ini) injected into the page (the context needs ``bypass_csp``),
   WCAG 2.0/2.1 A and AA rules.
 """
 
@@ -203,7 +203,7 @@ def run_recorded(call, server_url, agents, tool, params, outputs):
 
 def axe_violations(page, rules=("wcag2a", "wcag2aa", "wcag21a", "wcag21aa")):
     """axe-core's violations on the page as it is now: [{id, impact, nodes: [target...]}]."""
-    assert AXE.exists(), f"{AXE} is missing: run `npm ci --prefix tests/axe` (.ci/run does)"
+    assert AXE.exists(), f"{AXE} is missing: run `npm ci --prefix tests/axe` (tox does where npm is)"
     if not page.evaluate("Boolean(window.axe)"):
         page.add_script_tag(path=str(AXE))
     found = page.evaluate("""async (tags) => {

@@ -14,8 +14,8 @@ import os
 
 import pytest
 
-from tests.console_scenes import (CURL, DESTINATION, DIG_ANSWERS, MTRS, PING, PLACES, TRACES, axe_violations,
-                                  recorded_agents, run_recorded)
+from tests.console_scenes import (AXE, CURL, DESTINATION, DIG_ANSWERS, MTRS, PING, PLACES, TRACES,
+                                  axe_violations, recorded_agents, run_recorded)
 from tests.processes import ServerProcess
 from tests.test_console_browser import (ADMIN, CHROMIUM, LAPTOP, PHONE, Shots, call,
                                         evidence, new_page, watch_errors)
@@ -24,6 +24,7 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.slow,
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)"),
+    pytest.mark.skipif(not AXE.exists(), reason="axe-core is missing: tox installs it with npm (apt-get install npm)"),
     pytest.mark.timeout(300),
 ]
 
