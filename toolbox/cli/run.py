@@ -99,8 +99,9 @@ class LiveDisplay(Display):
             self.live.start()
 
     def render(self, job: dict[str, Any], stats: RunningStats | None, note: str = "") -> None:
-        footer = note or (f"run {self.run}" + (f" of {self.options.runs}" if self.options.runs else "")
-                          if stats is not None else "")
+        run = f"run {self.run}" + (f" of {self.options.runs}" if self.options.runs else "") + ": " \
+            if stats is not None else ""
+        footer = note or f"{run}waiting (Ctrl-C stops waiting{'' if self.options.cancel_on_exit else ', not the job'})"
         seen = (job.get("job_id"), job.get("summary"), footer, self.console.width,
                 [(t.get("state"), t.get("outcome"), t.get("summary")) for t in job.get("tasks") or []])
         if seen == self.shown:
