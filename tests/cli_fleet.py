@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 
 from tests.field_agent import FieldAgent
@@ -75,6 +76,11 @@ class Fleet:
     def stop(self):
         if self.field is not None:
             self.field.stop()
+        for agent in self.agents:
+            agent.proc.terminate()
+        for agent in self.agents:
+            agent.proc.wait(30)
+        time.sleep(0.3)  # each output reader reaches the end before stop() closes the pipe
         for agent in self.agents:
             agent.stop()
         code = self.server.stop()

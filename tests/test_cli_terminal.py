@@ -1,5 +1,6 @@
 """``tbx``'s live view in a real pseudo-terminal (pexpect): redrawn in place, Ctrl-C, --ci by itself."""
 
+import io
 import json
 import re
 import sys
@@ -24,9 +25,13 @@ def fleet(tmp_path_factory):
 
 
 def spawn(fleet, *args, **env):
-    return pexpect.spawn(sys.executable, ["-m", "toolbox.cli", *args], env=tbx_env(fleet.url, ADMIN,
-                         fleet.workdir / "config", TERM="xterm-256color", **env), dimensions=(ROWS, COLS),
-                         encoding="utf-8", timeout=60, cwd=str(fleet.workdir))
+    """``tbx args`` in a pseudo-terminal; ``child.seen`` keeps everything it wrote."""
+    child = pexpect.spawn(sys.executable, ["-m", "toolbox.cli", *args], env=tbx_env(fleet.url, ADMIN,
+                          fleet.workdir / "config", TERM="xterm-256color", **env), dimensions=(ROWS, COLS),
+                          encoding="utf-8", timeout=60, cwd=str(fleet.workdir))
+    child.seen = io.StringIO()
+    child.logfile_read = child.seen
+    return child
 
 
 def frames(raw):
@@ -116,3 +121,23 @@ def test_login_asks_for_the_token_without_echo(fleet):
     assert ADMIN not in child.before  # not echoed
     assert "Logged in to" in child.before
     assert json.loads((fleet.workdir / "config" / "toolbox" / "config.json").read_text())["token"] == ADMIN
+
+
+def test_watch_redraws_one_table_with_running_statistics_until_ctrl_c(fleet):
+    child = spawn(fleet, "ping", "127.0.0.1", "--count", "1", "--from", "tag:site:lab", "--watch", "--interval", "0")
+    child.expect(r"run 3: waiting")
+    child.sendintr()
+    child.expect(pexpect.EOF)
+    child.close()
+    raw = child.seen.getvalue()
+    assert child.exitstatus == 130, raw
+    # Between two runs it stops there; during one, the job is left running.
+    assert re.search(r"tbx: stopped (after [0-9]+ runs|waiting; job [0-9]+ keeps running)", raw), raw
+    drawn = frames(raw)
+    assert len(drawn) >= 3
+    for d in drawn:
+        rows = [row for row in d.strip("\n").split("\n") if not row.startswith("tbx: ")]  # stderr, after it
+        assert len(rows) == 5, d  # one table, redrawn: never a second one below it
+        assert rows[1].split() == ["agent", "status", "time", "ok", "min", "avg", "max", "summary"], d
+    later = [d for d in drawn if "run 3:" in d][0].strip("\n").split("\n")
+    assert " 2/2 " in later[2] and " 2/2 " in later[3], later  # both ok in the two runs done

@@ -208,7 +208,7 @@ def run(client: Client, options: RunOptions, out: TextIO | None = None, err: Tex
     except KeyboardInterrupt:
         display.close()
         if current is None:
-            print("tbx: interrupted", file=err, flush=True)
+            print(f"tbx: stopped after {done} run{'s' if done != 1 else ''}", file=err, flush=True)
         elif options.cancel_on_exit:
             try:
                 client.post(f"/api/jobs/{current}/cancel")
