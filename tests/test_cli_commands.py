@@ -83,8 +83,9 @@ def test_tcp_to_a_closed_port_exits_1_and_to_an_open_one_0(fleet):
 def test_curl_dig_and_the_field_agent(fleet):
     with http_server() as port:
         result = ok(fleet.tbx("curl", f"http://127.0.0.1:{port}/", "--from", "lab-1", "--ci"))
-        assert "HTTP 200" in result.stdout or "200" in result.stdout.splitlines()[1]
-        ok(fleet.tbx("curl", f"http://127.0.0.1:{port}/missing", "--from", "lab-1"), 1)
+        assert result.stdout.splitlines()[1].split()[:2] == ["lab-1", "ok"] and "HTTP 200 in" in result.stdout
+        result = ok(fleet.tbx("curl", f"http://127.0.0.1:{port}/missing", "--from", "lab-1"), 1)
+        assert "HTTP 404" in result.stdout
     result = ok(fleet.tbx("ping", "127.0.0.1", "--count", "1", "--from", "tag:field:yes"))
     assert result.stdout.splitlines()[1].startswith("field-1")
     with dns_on_53():
