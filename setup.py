@@ -1,4 +1,5 @@
-"""Install toolBox: the server (``toolbox``), the reference agent (``toolbox-agent``) and the console."""
+"""Install toolBox: the server (``toolbox``), the reference agent (``toolbox-agent``), the command line
+(``tbx``) and the console."""
 
 from setuptools import setup
 
@@ -10,7 +11,8 @@ setup(
     description="Remote diagnostics from many agents, side by side",
     python_requires=">=3.10",
     packages=["toolbox", "toolbox.core", "toolbox.people", "toolbox.tools", "toolbox.tools.parsers",
-              "toolbox.store", "toolbox.store.repos", "toolbox.agent", "toolbox.server", "handlers", "toolbox_static"],
+              "toolbox.store", "toolbox.store.repos", "toolbox.agent", "toolbox.cli", "toolbox.server", "handlers",
+              "toolbox_static"],
     package_dir={"toolbox_static": "static"},
     package_data={"toolbox_static": ["*.html", "*.css", "*.js", "*.svg", "*.png", "*.ico",
                                      "**/*.html", "**/*.css", "**/*.js", "**/*.svg"]},
@@ -28,11 +30,15 @@ setup(
         "mongomock-motor>=0.0.36,<0.0.37",
         "mongomock>=4.3,<4.4",
         "typing_extensions",  # mongomock-motor imports it without declaring it
+        # The command line (tbx) alone; the server never imports them.
+        "click>=8.1",
+        "rich>=13",
     ],
     entry_points={
         "console_scripts": [
             "toolbox = toolbox.__main__:main",
             "toolbox-agent = toolbox.agent.cli:main",
+            "tbx = toolbox.cli.main:main",
         ],
     },
 )
