@@ -6,8 +6,9 @@ returns a :class:`Reading` ``(parsed, outcome, summary)``:
 - ``tool`` is a tool name (ping, traceroute, mtr, dig, curl, tcp) or, for a raw admin
   task, the whole command line (its first word picks the parser);
 - ``result`` is the output the agent sent; ``exit_code`` is the command's exit code
-  (the reference agent sends it; the field agent sends none, and a field agent whose
-  command exits non-zero sends no result at all);
+  (the reference agent sends it; the field agent sends none, but its commands run under
+  ``toolbox.tools.field_wrap``, whose last line ``toolbox-exit:N`` is taken off the
+  output and read as the exit code);
 - ``target`` is the task's target host (for curl the URL's host), used where the
   output leaves it out;
 - ``parsed`` is ``toolbox.tools.parsers.parse_result(tool, output, target)`` (or None), where
@@ -71,6 +72,7 @@ from toolbox.tools.parsers._common import (
     same_ip,
 )
 from toolbox.tools.catalogue import TOOLS
+from toolbox.tools.field_wrap import split_exit
 
 __all__ = ["OK", "PARTIAL", "FAILED", "SUMMARY_MAX", "Reading", "read_result", "format_ms"]
 
@@ -99,7 +101,11 @@ def read_result(tool: str, result: Any, exit_code: int | None = None, target: st
     """Read ``result`` of ``tool`` (a tool name or a raw command line) into a Reading."""
     text = result if isinstance(result, str) else ""
     notes = _NOTE.findall(text)
-    output = _NOTE.sub(" ", text).strip()
+    output, wrapped_exit, start_error = split_exit(_NOTE.sub(" ", text).strip())
+    if wrapped_exit is not None and exit_code in (None, 0):
+        exit_code = wrapped_exit  # the field wrapper's line says what the agent would have
+        if start_error:
+            notes.insert(0, f"cannot run the command: {start_error}")
     parsed = parse_result(tool, output, target=target)
     if parsed is not None:
         outcome, summary = _judge(parsed, target)
