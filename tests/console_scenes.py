@@ -166,7 +166,7 @@ class RecordedAgent:
         self.url, self.name, self.token = server_url, name, token
         _request(f"{server_url}/agent/new", "POST", {"name": name, "token": token})
 
-    def answer(self, output, exit_code=0, timeout=30):
+    def answer(self, output, exit_code=0, timeout=30, duration_ms=1200):
         """Fetch the next task (long poll, bounded) and post ``output`` as its result."""
         def fetch():
             task = _request(f"{self.url}/agent/task?agent_name={self.name}",
@@ -177,7 +177,7 @@ class RecordedAgent:
         assert task, f"{self.name} got no task within {timeout} s"
         _request(f"{self.url}/agent/task", "POST", {"name": self.name, "task_id": task["task_id"],
                                                     "result": output, "exit_code": exit_code,
-                                                    "duration_ms": 1200},
+                                                    "duration_ms": duration_ms},
                  headers={"Authorization": self.token})
         return task
 
@@ -191,12 +191,12 @@ def recorded_agents(call, server_url, names, tags=None):
     return agents
 
 
-def run_recorded(call, server_url, agents, tool, params, outputs):
-    """Start a job of ``tool`` on ``agents`` and answer every task with ``outputs[name]``;
-    return the job id once it has ended."""
+def run_recorded(call, server_url, agents, tool, params, outputs, durations=None):
+    """Start a job of ``tool`` on ``agents`` and answer every task with ``outputs[name]``
+    (taking ``durations[name]`` ms, default 1200); return the job id once it has ended."""
     job = call(f"{server_url}/api/jobs", "POST", {"tool": tool, "params": params, "agents": list(outputs)})
     for name, output in outputs.items():
-        agents[name].answer(output)
+        agents[name].answer(output, duration_ms=(durations or {}).get(name, 1200))
     assert wait_until(lambda: call(f"{server_url}/api/jobs/{job['job_id']}")["finished_at"], 30)
     return job["job_id"]
 

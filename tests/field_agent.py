@@ -15,7 +15,12 @@ It is built to fail the way the real one fails, so tests can show the server cop
   an answer, makes the agent "crash": every thread stops and every open connection is
   closed at once, as the process's death would (2c, 3);
 - bodies are built by string concatenation, without escaping (1, 4); only the status
-  of a report is read.
+  of a report is read;
+- every request carries Go's default ``User-Agent: Go-http-client/1.1`` (net/http sets it;
+  the agent sets no header of its own but ``Authorization`` and ``Content-Type``).
+
+``run_prefix`` (tests only, not the agent's) goes before each command's argv, e.g.
+``field_servers.empty_network()`` to run the commands where no packet can leave.
 
 ``FieldAgent(url, name, token).start()``; ``.crashed`` says why it died, if it did;
 ``.kill()`` ends it as ``kill -9`` would; ``.stop()`` ends it the same way (the Go agent
@@ -30,13 +35,17 @@ import threading
 import urllib.parse
 
 
+GO_USER_AGENT = "Go-http-client/1.1"
+
+
 class Crashed(Exception):
     """The emulated agent died (its reason is the message)."""
 
 
 class FieldAgent:
-    def __init__(self, url, name, token, interval=1.0, servers=None):
+    def __init__(self, url, name, token, interval=1.0, servers=None, run_prefix=()):
         self.name, self.token, self.interval = name, token, interval
+        self.run_prefix = list(run_prefix)
         # Several server URLs are used in turn, as behind a round-robin load balancer.
         self.servers = [urllib.parse.urlsplit(u) for u in (servers or [url])]
         for server in self.servers:
@@ -109,7 +118,7 @@ class FieldAgent:
             self._connections.add(conn)
         try:
             conn.request(method, path, body=body.encode() if body is not None else None,
-                         headers=dict(headers or {}, Authorization=self.token))
+                         headers={"User-Agent": GO_USER_AGENT, **(headers or {}), "Authorization": self.token})
             response = conn.getresponse()
             return response.status, response.read()
         except (OSError, http.client.HTTPException) as error:
@@ -147,7 +156,7 @@ class FieldAgent:
             threading.Thread(target=self._guard(lambda: self._run(command)), daemon=True).start()
 
     def _run(self, command):
-        proc = subprocess.run(command.split(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+        proc = subprocess.run(self.run_prefix + command.split(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                               stdin=subprocess.DEVNULL)
         if self._dead.is_set():
             return

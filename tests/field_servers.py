@@ -10,12 +10,19 @@
   no answer at all and times out, as a filtered port does.
 
 Each is a context manager yielding the port; every loop and wait is bounded.
+
+:func:`empty_network` gives the argv prefix that runs a command in a network namespace of
+its own with no interface up (``unshare -rn``): there a name lookup or a packet fails on
+the spot, so unknown-host and unreachable-network cases never send anything anywhere.
 """
 
 import contextlib
+import functools
 import http.server
+import shutil
 import socket
 import struct
+import subprocess
 import threading
 
 LOCALHOST = "127.0.0.1"
@@ -152,3 +159,16 @@ def unanswered_port():
     finally:
         filler.close()
         server.close()
+
+
+@functools.lru_cache(maxsize=1)
+def empty_network():
+    """``["unshare", "-rn"]`` where that works here, else None (no user namespaces)."""
+    if not shutil.which("unshare"):
+        return None
+    try:
+        probe = subprocess.run(["unshare", "-rn", "true"], stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return ["unshare", "-rn"] if probe.returncode == 0 else None

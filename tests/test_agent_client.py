@@ -567,6 +567,33 @@ async def test_tasks_run_one_at_a_time_in_order_each_result_to_its_own_id(
     assert script.lines() == [word for m in markers for word in ("start", m, "end", m)]
 
 
+@pytest.mark.gen_test(timeout=30)
+async def test_a_tool_job_gets_the_plain_command_and_its_failure_reads_by_the_exit_code(
+        app, api, make_agent, toolbox_url, start):
+    # toolbox-agent registers as such, so it gets the plain command (a field agent's is
+    # wrapped, tests/test_field_agent.py), merges stderr and sends the exit code itself.
+    from tests.field_servers import closed_port
+
+    name, token = await make_agent("runner-3")
+    stop, running = start(new_agent(toolbox_url, name, token))
+
+    async def registered():
+        return (await api(f"/api/agents/{name}")).json["user_agent"] == "toolbox-agent"
+
+    assert await wait_for(registered, timeout=10)
+    with closed_port() as port:
+        reply = await api("/api/jobs", "POST", json={
+            "tool": "curl", "params": {"url": f"http://127.0.0.1:{port}/", "timeout": 5}, "agents": [name]})
+        assert reply.code == 201, reply.json
+        task_id = reply.json["tasks"][0]["task_id"]
+        done = (await wait_done(api, [task_id]))[task_id]
+    stop.set()
+    assert await asyncio.wait_for(running, 5) == 0
+    assert done["command"].startswith("curl -sS ") and "toolbox-exit" not in done["result"]
+    assert (done["exit_code"], done["outcome"], done["summary"]) == (
+        7, "failed", f"could not connect to 127.0.0.1 port {port}")
+
+
 # --- Results ---
 
 @pytest.mark.gen_test(timeout=10)

@@ -237,13 +237,13 @@ def test_failed_jobs_read_failed_in_the_job_view_and_history_and_are_never_chart
         assert "exit=7" in page.text_content('[data-testid="raw-output"]')
         both_schemes(page, shots, "refused-job")
 
-        # A 404 is a failure too: the status stays (it is the answer), the timings do not.
+        # A 404 is a failure too, but a complete HTTP exchange: its timings are shown and charted.
         page.goto(f"{server.url}/#/jobs/{missing}")
         page.wait_for_selector('tr[data-agent="agent-a"][data-outcome="failed"]')
         assert re.fullmatch(r"HTTP 404 in .+ ms", note(page, "agent-a"))
         assert page.text_content('tr[data-agent="agent-a"] td[data-col=http]') == "404"
-        assert page.text_content('tr[data-agent="agent-a"] td[data-col=total]') == "—"
-        assert page.locator(".chart .chart-bar").count() == 0
+        assert page.text_content('tr[data-agent="agent-a"] td[data-col=total]').endswith(" ms")
+        assert page.locator(".chart .chart-bar").count() == 2
 
         # The good one is charted: a bar per agent.
         page.goto(f"{server.url}/#/jobs/{good}")

@@ -191,3 +191,83 @@ def test_every_tool_job_answers_through_the_field_agent(patient_server):
     assert ended["http 404"]["tasks"][0]["parsed"]["http_status"] == 404
     assert ended["tcp open"]["tasks"][0]["parsed"]["open"] is True
     assert ended["tcp closed"]["summary"] == "1 failed"
+
+
+NO_NAME = "nosuch.invalid"  # RFC 6761: never a real name; looked up in an empty network namespace only
+
+
+def _run_each_and_stay_alive(server, agent, cases):
+    """Run each case as its own job on ``agent``, one after the other; after each the agent
+    must still be running and the task ``done``, ``failed``, with ``summary``."""
+    seen = {}
+    for label, (tool, params, summary) in cases.items():
+        status, job = server.call("/api/jobs", "POST", {"tool": tool, "params": params, "agents": [agent.name]})
+        assert status == 201, job
+        ended = wait_until(lambda: (lambda found: found if found["state"] != "running" else None)(
+            server.call(f"/api/jobs/{job['job_id']}")[1]), timeout=40)
+        assert ended, (label, server.call(f"/api/jobs/{job['job_id']}")[1])
+        task = ended["tasks"][0]
+        assert agent.alive and agent.crashed is None, (label, agent.crashed, task)
+        seen[label] = (task["state"], task["outcome"], task["summary"])
+        assert seen[label] == ("done", "failed", summary), (label, task["result"])
+        assert task["command"].startswith("perl -e ")  # the field agent's command is wrapped
+    return seen
+
+
+def test_no_failing_tool_kills_the_field_agent(server):
+    """Each failure that killed the deployed agent (legacy-agent.md section 3) comes back as a
+    failed reading with its reason, and the agent lives on."""
+    from tests import field_servers
+
+    token = server.agent("field-5")
+    agent = FieldAgent(server.url, "field-5", token, interval=0.2).start()
+    try:
+        with field_servers.closed_port() as closed, field_servers.unanswered_port() as silent:
+            _run_each_and_stay_alive(server, agent, {
+                "curl refused": ("curl", {"url": f"http://127.0.0.1:{closed}/", "timeout": 5},
+                                 f"could not connect to 127.0.0.1 port {closed}"),
+                "curl no answer": ("curl", {"url": f"http://127.0.0.1:{silent}/", "timeout": 1},
+                                   "timed out after 1 s"),
+                # nothing serves DNS on 127.0.0.1:53 here: the query is refused
+                "dig no server": ("dig", {"target": "two.toolbox.test", "server": "127.0.0.1"},
+                                  "no DNS server reached"),
+            })
+        [echo] = server.queue("field-5", "echo still-here")
+        assert wait_until(lambda: server.task(echo)["state"] == "done", timeout=20)
+        assert server.task(echo)["result"] == "still-here"  # a raw command stays plain
+    finally:
+        agent.kill("test over")
+    assert agent.crashed == "test over"
+
+
+def test_unknown_hosts_and_an_unreachable_network_do_not_kill_the_field_agent(server):
+    """The cases that need a name lookup or a route, run where nothing can leave the machine:
+    the agent's commands run in an empty network namespace (its HTTP stays on 127.0.0.1)."""
+    from tests import field_servers
+
+    prefix = field_servers.empty_network()
+    if prefix is None:
+        pytest.skip("unshare -rn (user namespaces) is not available")
+    token = server.agent("field-6")
+    agent = FieldAgent(server.url, "field-6", token, interval=0.2, run_prefix=prefix).start()
+    unknown = f"unknown host {NO_NAME}"
+    try:
+        _run_each_and_stay_alive(server, agent, {
+            "ping unknown host": ("ping", {"target": NO_NAME, "count": 1, "timeout": 1}, unknown),
+            "traceroute unknown host": ("traceroute", {"target": NO_NAME, "max_hops": 2, "timeout": 1}, unknown),
+            "mtr unknown host": ("mtr", {"target": NO_NAME, "count": 1}, unknown),
+            "curl unknown host": ("curl", {"url": f"http://{NO_NAME}/", "timeout": 2}, unknown),
+            "tcp unknown host": ("tcp", {"target": NO_NAME, "port": 80, "timeout": 1}, unknown),
+            "dig no resolver": ("dig", {"target": NO_NAME}, "no DNS server reached"),
+            # ping to a host that never answers cannot be made locally; an unreachable
+            # network is the failure that can
+            "ping unreachable": ("ping", {"target": "127.0.0.1", "count": 1, "timeout": 1},
+                                 "connect: Network is unreachable"),
+            "traceroute unreachable": ("traceroute", {"target": "127.0.0.1", "max_hops": 2, "timeout": 1},
+                                       "Network is unreachable"),
+            "mtr unreachable": ("mtr", {"target": "127.0.0.1", "count": 1},
+                                "udp socket connect failed: Network is unreachable"),
+        })
+    finally:
+        agent.kill("test over")
+    assert agent.crashed == "test over"

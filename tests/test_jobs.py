@@ -3,7 +3,8 @@ hostile parameters, the private-target policy, roles and the audit trail."""
 
 import pytest
 
-from tests.jobs_helpers import PING_OUTPUT
+from tests.jobs_helpers import PING_OUTPUT, FakeAgent
+from toolbox.tools.field_wrap import FIELD_WRAPPER_PERL
 from tests.role_tokens import OPERATOR, VIEWER
 
 PUBLIC_IP = "93.184.216.34"
@@ -21,8 +22,11 @@ async def no_tasks_or_jobs(api):
 @pytest.mark.config(poll_timeout=0.2)
 async def test_a_job_by_names_queues_one_task_per_agent_with_the_platform_command(api, make_agent, fake_agent,
                                                                                    app, role_tokens):
-    await make_agent("lin-1")
-    await make_agent("lin-2")
+    reference = FakeAgent(api, *await make_agent("lin-1"))
+    field = FakeAgent(api, *await make_agent("lin-2"))
+    # toolbox-agent says who it is when it registers; the Go field agent sends Go's User-Agent
+    assert (await reference.register(headers={"User-Agent": "toolbox-agent"})).code == 200
+    assert (await field.register(headers={"User-Agent": "Go-http-client/1.1"})).code == 200
     windows = await fake_agent("win-1", platform="windows")
     assert await windows.fetch() is None  # seen: online
     reply = await api("/api/jobs", "POST", token=role_tokens[OPERATOR],
@@ -34,15 +38,19 @@ async def test_a_job_by_names_queues_one_task_per_agent_with_the_platform_comman
     assert job["params"] == {"target": PUBLIC_IP, "count": 3, "timeout": 2}
     assert job["target"] == PUBLIC_IP and job["created_by"] == "olga"
     assert job["agents"] == ["lin-1", "lin-2", "win-1"] and job["skipped"] == []
-    assert job["offline_agents"] == ["lin-1", "lin-2"]
+    assert job["offline_agents"] == []
     assert job["counts"] == {"requested": 3, "queued": 3, "dispatched": 0, "done": 0, "timed_out": 0,
                              "canceled": 0, "ok": 0, "partial": 0, "failed": 0, "lost": 0,
                              "delivery_timeout": 0, "offline": 0, "unfinished": 0}
     assert job["summary"] == "3 waiting" and job["outcome"] is None
     assert job["deadline"] > job["created_at"]
     commands = {task["agent"]: task["command"] for task in job["tasks"]}
-    assert commands == {"lin-1": f"ping -n -c 3 -W 2 {PUBLIC_IP}", "lin-2": f"ping -n -c 3 -W 2 {PUBLIC_IP}",
+    # the field agent's Linux command runs under the wrapper that always exits 0; Windows' is plain
+    assert commands == {"lin-1": f"ping -n -c 3 -W 2 {PUBLIC_IP}",
+                        "lin-2": f"perl -e {FIELD_WRAPPER_PERL} -- ping -n -c 3 -W 2 {PUBLIC_IP}",
                         "win-1": f"ping -n 3 -w 2000 {PUBLIC_IP}"}
+    limits = {task["agent"]: task["time_limit"] for task in job["tasks"]}
+    assert limits["lin-1"] == limits["lin-2"]  # the wrapper adds no time of its own
     for task in job["tasks"]:
         assert task["job_id"] == 1 and task["tool"] == "ping" and task["created_by"] == "olga"
         stored = await api(f"/api/tasks/{task['task_id']}")
@@ -87,7 +95,7 @@ async def test_agents_that_cannot_run_the_tool_are_skipped_with_a_reason(api, ma
     assert reply.json["skipped"] == [
         {"agent": "off-1", "reason": "the agent is disabled"},
         {"agent": "win-1", "reason": "mtr does not run on windows agents"}]
-    assert reply.json["tasks"][0]["command"] == "mtr -r -n -c 10 example.com"
+    assert reply.json["tasks"][0]["command"] == f"perl -e {FIELD_WRAPPER_PERL} -- mtr -r -n -c 10 example.com"
     assert reply.json["counts"]["requested"] == 1
     nothing = await api("/api/jobs", "POST", json={"tool": "mtr", "params": {"target": "example.com"},
                                                     "agents": ["win-1", "off-1"]})

@@ -532,3 +532,17 @@ def test_target_is_ignored_by_the_other_parsers():
 def test_perl_check_keeps_the_last_line():
     two = _read("tcp_perl_refused.txt") + _read("tcp_perl_open.txt")
     assert parse_tcp(two)["open"] is True
+
+
+def test_trace_tools_that_could_send_no_probe_say_why():
+    # Linux traceroute and mtr with no route at all (an empty network namespace)
+    trace = parse_traceroute("traceroute to 127.0.0.1 (127.0.0.1), 2 hops max, 60 byte packets\n"
+                             "connect: Network is unreachable\n")
+    assert (trace["hops"], trace["reached"], trace["error"]) == ([], False, "Network is unreachable")
+    mtr = parse_mtr("mtr: udp socket connect failed: Network is unreachable")
+    assert (mtr["hops"], mtr["error"]) == ([], "udp socket connect failed: Network is unreachable")
+    # a trace with hops keeps error None, whatever words follow
+    answered = parse_traceroute("traceroute to 127.0.0.1 (127.0.0.1), 2 hops max, 60 byte packets "
+                                "1 127.0.0.1 0.050 ms 0.010 ms 0.009 ms")
+    assert answered["error"] is None and len(answered["hops"]) == 1
+    assert parse_mtr("something else entirely") is None

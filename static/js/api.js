@@ -41,7 +41,8 @@ export async function api(path, { method = "GET", body } = {}) {
   if (!response.ok) {
     let text = data && typeof data.error === "string" ? data.error : `${response.status} ${response.statusText}`;
     const retry = response.headers.get("Retry-After");
-    if (response.status === 429 && retry) text += ` (try again in ${retry} s)`;
+    // The server's message usually says when already ("… retry in 23 s"): said once.
+    if (response.status === 429 && retry && !/\b(retry|try again) in \d/i.test(text)) text += ` (try again in ${retry} s)`;
     throw new ApiError(response.status, text, retry ? Number(retry) : null);
   }
   return data;

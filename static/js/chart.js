@@ -1,6 +1,6 @@
 // A horizontal bar chart in SVG, drawn by hand: one bar per agent in the table's order,
 // an x axis with ticks and its unit, a tooltip per bar (<title>), values at a sensible
-// precision (µs under 1 ms) and an optional min–max whisker, explained in a legend.  An
+// precision (formatMs: one rule for every time) and an optional min–max whisker, explained in a legend.  An
 // agent without a value gets words instead of a bar ("failed", "lost"), never a bar of
 // length zero.  Labels are SVG text nodes (never markup).
 
@@ -9,10 +9,12 @@ import { formatMs, niceTicks } from "./format.js";
 
 /**
  * rows: [{label, value, low?, high?, note?, kind?, tip?}]: value null = no bar, `note`
+ * (`resolution`: the tool's smallest step in ms, for formatMs)
  * (or "no data") written instead, coloured by `kind` (bad, warn, muted).
  * Returns a <figure> with the <svg> (scales to its container's width) and a legend.
  */
-export function barChart(rows, { width = 640, valueName = "value", rangeName = "min–max" } = {}) {
+export function barChart(rows, { width = 640, valueName = "value", rangeName = "min–max", resolution = 1 } = {}) {
+  const ms = (v) => formatMs(v, resolution);
   const barHeight = 22;
   const gap = 8;
   const axisHeight = 34;
@@ -36,11 +38,11 @@ export function barChart(rows, { width = 640, valueName = "value", rangeName = "
     const tx = x(tick);
     axis.append(svg("line", { x1: tx, x2: tx, y1: top - 2, y2: axisY, class: "chart-grid" }));
     const label = svg("text", { x: tx, y: axisY + 14, class: "chart-tick", "text-anchor": "middle" });
-    label.textContent = max < 1 ? String(Math.round(tick * 1000)) : String(Number(tick.toPrecision(6)));
+    label.textContent = String(Number(tick.toPrecision(6)));
     axis.append(label);
   }
   const unit = svg("text", { x: labelWidth + plot, y: axisY + 29, class: "chart-tick", "text-anchor": "end" });
-  unit.textContent = max < 1 ? "µs" : "ms";
+  unit.textContent = "ms";
   axis.append(unit);
   axis.append(svg("line", { x1: labelWidth, x2: labelWidth + plot, y1: axisY, y2: axisY, class: "chart-axis-line" }));
   chart.append(axis);
@@ -66,8 +68,8 @@ export function barChart(rows, { width = 640, valueName = "value", rangeName = "
           group.append(svg("line", { x1: a, x2: b, y1: c, y2: d, class: "chart-range" }));
         }
       }
-      text.textContent = formatMs(row.value);
-      tip = `${row.label}: ${valueName} ${formatMs(row.value)}${ranged ? ` (${rangeName} ${formatMs(row.low)} – ${formatMs(row.high)})` : ""}`;
+      text.textContent = ms(row.value);
+      tip = `${row.label}: ${valueName} ${ms(row.value)}${ranged ? ` (${rangeName} ${ms(row.low)} – ${ms(row.high)})` : ""}`;
     } else {
       const note = row.note || "no data";
       const room = Math.max(8, Math.floor((plot + valueWidth - 16) / 6.5));

@@ -1,16 +1,21 @@
-// Numbers as a network engineer reads them: times with a sensible precision and unit
-// (µs under 1 ms, never "0.01 ms" for everything small), percentages, durations.
+// Numbers as a network engineer reads them: times with a sensible precision and unit,
+// percentages, durations.  One rule for every measured time, the server's too
+// (toolbox/tools/outcomes.py format_ms), so a row's summary and its cells agree:
+// milliseconds always; whole numbers as the tool gave them ("3 ms"); from 100 ms no
+// decimals, from 10 ms one, below that 3 significant digits ("3.21 ms", "0.024 ms"); a 0
+// from a tool that counts whole ms (dig) or tenths (mtr) is "<1 ms" / "<0.1 ms".
 
-/** "42 µs", "1.23 ms", "12.3 ms", "152 ms", "1.52 s"; "—" for no value. */
-export function formatMs(value) {
+/** "0.024 ms", "3.21 ms", "3 ms", "28.1 ms", "152 ms", "<1 ms"; "—" for no value.
+ * `resolution`: the tool's smallest step in ms (1 for dig, 0.1 for mtr), for a 0. */
+export function formatMs(value, resolution = 1) {
   if (value === null || value === undefined || Number.isNaN(value)) return "—";
   const v = Number(value);
-  if (v === 0) return "0 ms";
-  if (Math.abs(v) < 1) return `${Math.round(v * 1000)} µs`;
-  if (Math.abs(v) < 10) return `${v.toFixed(2)} ms`;
-  if (Math.abs(v) < 100) return `${v.toFixed(1)} ms`;
-  if (Math.abs(v) < 10000) return `${Math.round(v)} ms`;
-  return `${(v / 1000).toFixed(2)} s`;
+  if (v === 0) return `<${resolution} ms`;
+  if (Number.isInteger(v)) return `${v} ms`;
+  if (Math.abs(v) >= 99.95) return `${Math.round(v)} ms`;
+  if (Math.abs(v) >= 10) return `${v.toFixed(1)} ms`;
+  if (Math.abs(v) >= 0.001) return `${Number(v.toPrecision(3))} ms`;
+  return "<0.001 ms";
 }
 
 /** A percentage: "0 %", "12.5 %", "100 %". */

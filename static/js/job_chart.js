@@ -39,5 +39,5 @@ export function drawJobChart(box, tool, rows) {
     : h("p", { class: "muted chart-caption" }, `${charted} of ${bars.length} finished agents answered with a number; the others are listed without a bar.`);
   const width = Math.max(300, Math.round(box.clientWidth - 36)) || 640;
   replace(box, title, note, h("p", { class: "muted chart-caption" }, "In the table's order; sort the table to reorder."),
-    barChart(bars, { width, valueName: spec.name || "value", rangeName: spec.range || "min–max" }));
+    barChart(bars, { width, valueName: spec.name || "value", rangeName: spec.range || "min–max", resolution: spec.res || 1 }));
 }

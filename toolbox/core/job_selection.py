@@ -5,7 +5,8 @@
 tool first (the handler calls it; the job service takes only the typed request).
 ``select_agents`` picks agent documents by exactly one of names, tags (having all of
 them, or any) or all; ``plan_runs`` keeps those that can run the tool request, saying
-why the others are skipped, with the command built once per platform; and
+why the others are skipped, with the command built once per ``command_key`` (platform, and
+whether the agent is a field agent: ``toolbox.tools.field_wrap``); and
 ``check_private_targets`` applies the private-target policy (``TOOLBOX_DENY_PRIVATE_TARGETS``)
 to every host the request contacts.  The rate limits are the job service's.
 """
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from toolbox import validation
 from toolbox.errors import ValidationError
 from toolbox.tools.catalogue import TOOLS, ToolError, ToolRequest, check_target_allowed, tool_request
+from toolbox.tools.field_wrap import is_field_agent
 from toolbox.store.db import Doc
 
 if TYPE_CHECKING:
@@ -107,9 +109,16 @@ async def select_agents(registry: "AgentRegistry", selection: AgentSelection) ->
     return docs
 
 
+def command_key(doc: Doc) -> str:
+    """Which built command an agent gets: its platform, plus ``+field`` unless it registered as
+    toolbox-agent (a field agent's Linux commands run under ``toolbox.tools.field_wrap``)."""
+    platform = doc.get("platform", "linux")
+    return platform + "+field" if is_field_agent(doc.get("user_agent")) else platform
+
+
 def plan_runs(request: ToolRequest,
               docs: list[Doc]) -> tuple[list[Doc], list[dict[str, str]], dict[str, tuple[str, int]]]:
-    """(runnable agent documents, skipped ``{agent, reason}``, platform -> (command, time limit))
+    """(runnable agent documents, skipped ``{agent, reason}``, command_key -> (command, time limit))
     for ``request`` (a ``ToolRequest``) on ``docs``, by name; ValidationError when none can run it."""
     runnable: list[Doc] = []
     skipped: list[dict[str, str]] = []
@@ -122,8 +131,9 @@ def plan_runs(request: ToolRequest,
         elif platform not in TOOLS[tool].platforms:
             skipped.append({"agent": doc["_id"], "reason": f"{tool} does not run on {platform} agents"})
         else:
-            if platform not in commands:
-                commands[platform] = request.command(platform)
+            key = command_key(doc)
+            if key not in commands:
+                commands[key] = request.command(platform, field=key != platform)
             runnable.append(doc)
     if not runnable:
         reasons = "; ".join(f"{s['agent']}: {s['reason']}" for s in skipped[:5])

@@ -31,7 +31,8 @@ from toolbox.store.repos.jobs import JobQuery, Jobs
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.task_states import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STATES
 from toolbox.core.job_counts import LiveJob, job_outcome, job_summary
-from toolbox.core.job_selection import MAX_AGENTS, JobRequest, check_private_targets, plan_runs, select_agents
+from toolbox.core.job_selection import (MAX_AGENTS, JobRequest, check_private_targets, command_key, plan_runs,
+                                        select_agents)
 from toolbox.presenters import job_model
 from toolbox.core.timings import JobRules
 
@@ -147,8 +148,8 @@ class JobService:
         self.counting[job.job_id] = job  # from here on, its tasks' events count
         task_docs: list[Doc] = []
         try:
-            for platform, (command, limit) in commands.items():
-                names = [d["_id"] for d in runnable if d.get("platform", "linux") == platform]
+            for key, (command, limit) in commands.items():
+                names = [d["_id"] for d in runnable if command_key(d) == key]
                 created = await self.tasks.create(names, command, time_limit=limit, job_id=job.job_id,
                                                   tool=tool, target=target, created_by=principal.name)
                 job.queued(created)

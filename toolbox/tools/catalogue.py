@@ -17,8 +17,11 @@ Parameter input rules (``validate_params``):
 ``tcp`` on Windows ignores ``timeout`` (Test-NetConnection has no such option).
 
 The command lines themselves live in ``toolbox.tools.commands``, chosen for the deployed
-field agent (stdout only, whitespace collapsed, gone after a non-zero exit); where a
-tool cannot avoid a non-zero exit or a silent failure, its ``description`` says so.
+field agent (stdout only, whitespace collapsed, gone after a non-zero exit).  With
+``field=True`` (an agent that did not register as toolbox-agent, see
+``toolbox.tools.field_wrap``) a Linux command runs under a Perl wrapper that folds
+standard error in, prints the exit code and exits 0, so every failure is reported;
+Windows commands are not wrapped (the README says what that would take).
 :func:`time_limit` gives the most seconds a built command can run (see its docstring
 for the formulas); it adds no grace.
 """
@@ -30,6 +33,7 @@ from typing import Any, Optional
 import re
 
 from toolbox.tools import commands as cmd
+from toolbox.tools.field_wrap import field_argv
 from toolbox.tools.parsers import CURL_WRITE_OUT
 from toolbox.tools.targets import (
     ToolError,
@@ -49,6 +53,8 @@ __all__ = [
 ]
 
 PLATFORMS = ("linux", "windows")
+#: Platforms whose field agents get every tool's command under the wrapper (``field_wrap``).
+FIELD_WRAPPED = ("linux",)
 
 DNS_RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR", "CAA", "SRV")
 
@@ -167,11 +173,14 @@ def _dig_check(p: cmd.Params) -> None:
 
 # --- Registry ---
 
+# Tools whose Windows command exits non-zero on a failure (field_wrap wraps Linux only).
+_WINDOWS_FIELD = (" A Windows field agent, whose commands are not wrapped, exits itself when "
+                  "its command exits non-zero on a failure, and reports nothing.")
+
 _TOOL_LIST = [
     Tool(
         "ping", "Ping", "Send ICMP echo requests and report loss and round-trip times. "
-        "Linux ping exits non-zero for an unknown host or when no reply comes back, so a "
-        "field agent reports nothing in those cases.",
+        "An unknown host or no reply at all is a failure, with its reason." + _WINDOWS_FIELD,
         (
             _target(),
             _int("count", 1, 20, 4, "Number of echo requests"),
@@ -182,7 +191,7 @@ _TOOL_LIST = [
     ),
     Tool(
         "traceroute", "Traceroute", "Show the network path (hops) to a host. An unknown "
-        "host exits non-zero on Linux, so a field agent reports nothing then.",
+        "host is a failure, with its reason." + _WINDOWS_FIELD,
         (
             _target(),
             _int("max_hops", 1, 64, 30, "Maximum number of hops"),
@@ -193,7 +202,7 @@ _TOOL_LIST = [
     ),
     Tool(
         "mtr", "MTR", "Combined ping and traceroute report (Linux agents only). An unknown "
-        "host is reported on standard error only, so a field agent returns an empty result.",
+        "host is a failure, with its reason.",
         (
             _target(),
             _int("count", 1, 50, 10, "Number of pings per hop"),
@@ -203,8 +212,8 @@ _TOOL_LIST = [
     ),
     Tool(
         "dig", "DNS lookup", "Query DNS records for a name (or reverse-resolve an IP with "
-        "PTR). NXDOMAIN and SERVFAIL come back as answers; when no DNS server answers, "
-        "dig exits non-zero and a field agent reports nothing.",
+        "PTR). NXDOMAIN and SERVFAIL come back as answers; no DNS server reached is a "
+        "failure." + _WINDOWS_FIELD,
         (
             _target("Hostname to look up (an IP address only with PTR)", service_labels=True),
             Param("record_type", "choice", "DNS record type", default="A",
@@ -219,8 +228,8 @@ _TOOL_LIST = [
     Tool(
         "curl", "HTTP timing", "Fetch an http(s) URL and report DNS, connect, TLS and "
         "first-byte timings and the status code. Every HTTP status comes back; a transfer "
-        "that fails (unknown host, refused, timeout, TLS error) exits non-zero, so a field "
-        "agent reports nothing then.",
+        "that fails (unknown host, refused, timeout, TLS error) is a failure, with its "
+        "reason." + _WINDOWS_FIELD,
         (
             Param("url", "url", "http:// or https:// URL", required=True),
             _int("timeout", 1, 60, 10, "Maximum seconds for the whole transfer"),
@@ -296,11 +305,13 @@ def validate_params(tool_name: Any, params: Any) -> cmd.Params:
     return result
 
 
-def build_argv(tool_name: Any, params: Any, platform: str) -> list[str]:
-    """Return the argv list for ``platform``; ``params`` are re-validated defensively."""
+def build_argv(tool_name: Any, params: Any, platform: str, field: bool = False) -> list[str]:
+    """Return the argv list for ``platform``; ``params`` are re-validated defensively.
+
+    ``field``: for the deployed field agent (on Linux, under ``toolbox.tools.field_wrap``)."""
     tool = _get_tool(tool_name)
     _check_platform(tool, tool.builders, platform)
-    return _argv(tool, validate_params(tool_name, params), platform)
+    return _argv(tool, validate_params(tool_name, params), platform, field)
 
 
 def _check_platform(tool: Tool, table: dict[str, Any], platform: str) -> None:
@@ -310,9 +321,12 @@ def _check_platform(tool: Tool, table: dict[str, Any], platform: str) -> None:
         raise ToolError(None, f"{tool.name}: not available on {platform} agents")
 
 
-def _argv(tool: Tool, params: cmd.Params, platform: str) -> list[str]:
-    """The argv list from validated ``params``, refused if any argument is not one safe token."""
+def _argv(tool: Tool, params: cmd.Params, platform: str, field: bool = False) -> list[str]:
+    """The argv list from validated ``params``, refused if any argument is not one safe token;
+    for a field agent on Linux, run under the wrapper that always exits 0 (``field_wrap``)."""
     argv = tool.builders[platform](params)
+    if field and platform in FIELD_WRAPPED:
+        argv = field_argv(argv)
     for arg in argv:
         if not arg or arg != "".join(arg.split()) or not arg.isprintable():
             raise ToolError(None, f"{tool.name}: refusing to build an unsafe command")
@@ -324,9 +338,9 @@ def _limit(tool: Tool, params: cmd.Params, platform: str) -> int:
     return math.ceil(tool.limits[platform](params))
 
 
-def build_command(tool_name: Any, params: Any, platform: str) -> str:
+def build_command(tool_name: Any, params: Any, platform: str, field: bool = False) -> str:
     """Return the command line the agent splits on whitespace and runs without a shell."""
-    return " ".join(build_argv(tool_name, params, platform))
+    return " ".join(build_argv(tool_name, params, platform, field))
 
 
 def time_limit(tool_name: Any, params: Any, platform: str) -> int:
@@ -376,11 +390,12 @@ class ToolRequest:
     target: str
     hosts: tuple
 
-    def command(self, platform: str) -> tuple[str, int]:
-        """(command line, time limit in seconds) on ``platform``; ToolError where it does not run."""
+    def command(self, platform: str, field: bool = False) -> tuple[str, int]:
+        """(command line, time limit in seconds) on ``platform``, for a field agent when
+        ``field`` (see ``build_argv``); ToolError where it does not run."""
         tool = TOOLS[self.tool]
         _check_platform(tool, tool.builders, platform)
-        command = " ".join(_argv(tool, self.params, platform))
+        command = " ".join(_argv(tool, self.params, platform, field))
         _check_platform(tool, tool.limits, platform)
         return command, _limit(tool, self.params, platform)
 

@@ -6,8 +6,9 @@ returns a :class:`Reading` ``(parsed, outcome, summary)``:
 - ``tool`` is a tool name (ping, traceroute, mtr, dig, curl, tcp) or, for a raw admin
   task, the whole command line (its first word picks the parser);
 - ``result`` is the output the agent sent; ``exit_code`` is the command's exit code
-  (the reference agent sends it; the field agent sends none, and a field agent whose
-  command exits non-zero sends no result at all);
+  (the reference agent sends it; the field agent sends none, but its commands run under
+  ``toolbox.tools.field_wrap``, whose last line ``toolbox-exit:N`` is taken off the
+  output and read as the exit code);
 - ``target`` is the task's target host (for curl the URL's host), used where the
   output leaves it out;
 - ``parsed`` is ``toolbox.tools.parsers.parse_result(tool, output, target)`` (or None), where
@@ -50,13 +51,14 @@ field agent sends none) and ``failed`` otherwise; their summary is the output's 
 line (or "no output"), after "exit code N: " when they failed.
 
 Wording: times in ms -- whole numbers as they are, 0 as "<1" (tools that count whole
-ms print 0 below 1 ms), from 100 ms no decimals, from 10 ms one, below that 3
+ms print 0 below 1 ms; mtr's 0.0 as "<0.1"), from 100 ms no decimals, from 10 ms one, below that 3
 significant digits, so sub-millisecond values stay visible ("0.071 ms"); seconds for
 time limits ("timed out after 10 s"); losses in % as the tool gave them; counts as
 "N/M replies" and "N hops"; failures in one vocabulary: "unknown host X",
 "connection refused", "timed out".
 """
 
+import math
 import re
 from typing import Any, NamedTuple, Optional
 
@@ -71,10 +73,12 @@ from toolbox.tools.parsers._common import (
     same_ip,
 )
 from toolbox.tools.catalogue import TOOLS
+from toolbox.tools.field_wrap import split_exit
 
 __all__ = ["OK", "PARTIAL", "FAILED", "SUMMARY_MAX", "Reading", "read_result", "format_ms"]
 
 OK, PARTIAL, FAILED = "ok", "partial", "failed"
+MTR_RESOLUTION = 0.1  # mtr prints its times in tenths of a ms
 SUMMARY_MAX = 160
 
 # The reference agent appends notes such as "[toolbox-agent: command timed out after 60s]".
@@ -99,7 +103,11 @@ def read_result(tool: str, result: Any, exit_code: int | None = None, target: st
     """Read ``result`` of ``tool`` (a tool name or a raw command line) into a Reading."""
     text = result if isinstance(result, str) else ""
     notes = _NOTE.findall(text)
-    output = _NOTE.sub(" ", text).strip()
+    output, wrapped_exit, start_error = split_exit(_NOTE.sub(" ", text).strip())
+    if wrapped_exit is not None and exit_code in (None, 0):
+        exit_code = wrapped_exit  # the field wrapper's line says what the agent would have
+        if start_error:
+            notes.insert(0, f"cannot run the command: {start_error}")
     parsed = parse_result(tool, output, target=target)
     if parsed is not None:
         outcome, summary = _judge(parsed, target)
@@ -165,17 +173,21 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def format_ms(value: float | None) -> str:
-    """Milliseconds for a person: "12", "28.1", "3.21", "0.071", "<1" (never "0.00")."""
+def format_ms(value: float | None, resolution: float = 1) -> str:
+    """Milliseconds for a person: "12", "28.1", "3.21", "0.071", "<1" (never "0.00").
+
+    ``resolution`` is the tool's smallest step: a 0 reads "<1" (dig and Windows count whole
+    ms) or "<0.1" (mtr prints tenths).  The console's formatMs (static/js/format.js) is
+    the same rule."""
     if value is None:
         return "?"
     value = float(value)
     if value == 0:
-        return "<1"  # dig and Windows count whole ms: 0 means below 1 ms
+        return f"<{_number(resolution)}"
     if value.is_integer():
         return str(int(value))
-    if value >= 99.95:  # what would print as "100.0"
-        return f"{value:.0f}"
+    if value >= 99.95:  # what would print as "100.0"; halves up, as the console rounds
+        return str(math.floor(value + 0.5))
     if value >= 10:
         return f"{value:.1f}"
     if value >= 0.001:
@@ -257,7 +269,7 @@ def _mtr(p: Parsed, target: str | None) -> tuple[str, str]:
     if target and is_ip(target) and final["address"] and not same_ip(final["address"], target):
         return PARTIAL, f"{count}, destination not reached (final hop {name})"
     loss = _number(final["loss_pct"])
-    numbers = f"{loss}% loss, avg {format_ms(final['avg_ms'])} ms"
+    numbers = f"{loss}% loss, avg {format_ms(final['avg_ms'], MTR_RESOLUTION)} ms"
     return (PARTIAL if final["loss_pct"] > 0 else OK), f"{count}, final {name}: {numbers}"
 
 

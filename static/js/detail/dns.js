@@ -12,7 +12,8 @@ export function answerKey(parsed) {
   return [...new Set((parsed.answers || []).map(record))].sort().join(" | ");
 }
 
-/** rows: [{agent, parsed}] → the answers table, or null. */
+/** rows: [{agent, parsed, answer, status}] → the answers table, or null.  The sentence above it
+ * compares answers: different ones, the same one, or none (every agent failed, with why). */
 export function dnsDetail(rows) {
   const usable = rows.filter((r) => r.parsed && r.parsed.kind === "dig");
   if (!usable.length) return null;
@@ -26,12 +27,25 @@ export function dnsDetail(rows) {
   const letter = new Map(ordered.map(([key], i) => [key, String.fromCharCode(65 + i)]));
   const common = new Set((usable.find((r) => `${r.parsed.status || ""}: ${answerKey(r.parsed)}` === ordered[0][0]).parsed.answers || []).map(record));
   const differ = ordered.length > 1;
+  const failures = usable.filter((r) => !r.answer);
+  let verdict = null;  // a single answer compares with nothing: no sentence
+  if (failures.length === usable.length) {
+    const why = new Map();  // reason -> agents, in the table's order
+    for (const r of failures) {
+      const reason = (r.status && r.status.note) || r.parsed.status || "failed";
+      why.set(reason, [...(why.get(reason) || []), r.agent]);
+    }
+    verdict = h("p", { class: "msg error", "data-testid": "dns-none" }, usable.length > 1 ? "No agent got an answer: " : "No answer: ",
+      [...why].map(([reason, names]) => (usable.length > 1 ? `${reason} (${names.join(", ")})` : reason)).join("; "), ".");
+  } else if (differ) {
+    verdict = h("p", { class: "msg warn", "data-testid": "dns-differ" }, `${ordered.length} different answers: `,
+      ordered.map(([, agents], i) => `${String.fromCharCode(65 + i)} from ${agents.join(", ")}`).join("; "), ".");
+  } else if (usable.length > 1) {
+    verdict = h("p", { class: "muted", "data-testid": "dns-same" }, "Every agent got the same answer.");
+  }
   return h("section", { class: "card", "aria-labelledby": "dns-title", "data-testid": "dns-detail" },
     h("h2", { id: "dns-title" }, "Answers per agent"),
-    differ
-      ? h("p", { class: "msg warn", "data-testid": "dns-differ" }, `${ordered.length} different answers: `,
-        ordered.map(([, agents], i) => `${String.fromCharCode(65 + i)} from ${agents.join(", ")}`).join("; "), ".")
-      : h("p", { class: "muted", "data-testid": "dns-same" }, "Every agent got the same answer."),
+    verdict,
     h("div", {}, h("table", { class: "table stack compact dns" },
       h("caption", { class: "sr" }, "DNS answers per agent"),
       h("thead", {}, h("tr", {}, ...["Agent", "Answer", "Status", "Records", "Query time"].map((t) => h("th", { scope: "col" }, t)))),

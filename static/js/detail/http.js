@@ -5,7 +5,8 @@
 import { h, svg } from "../dom.js";
 import { formatMs } from "../format.js";
 
-export const PHASES = [["dns", "DNS"], ["connect", "connect"], ["tls", "TLS"], ["wait", "first byte"], ["transfer", "transfer"]];
+// Each phase's own time (the table above shows curl's cumulative times under other names).
+export const PHASES = [["dns", "DNS lookup"], ["connect", "TCP connect"], ["tls", "TLS handshake"], ["wait", "waiting"], ["transfer", "transfer"]];
 
 /** The phases of one curl result: [{key, label, start, ms}] (TLS only when there was one). */
 export function phases(p) {

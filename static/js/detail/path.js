@@ -7,6 +7,8 @@
 import { h, svg } from "../dom.js";
 import { formatMs, formatPct } from "../format.js";
 import { mergeRoutes, sharedHops, worstLoss, meanRtt, lossKind } from "./route.js";
+import { hopCount } from "./hops.js";
+import { MTR_RES } from "../results.js";
 
 const COL_MAX = 168;
 const COL_MIN = 118;
@@ -83,6 +85,7 @@ function describe(graph) {
  */
 export function pathView(routes, target, room = 1100) {
   const usable = routes.filter((r) => r.hops.length);
+  const ms = (v) => formatMs(v, usable.some((r) => r.mtr) ? MTR_RES : 1);
   if (!usable.length) return null;
   const graph = mergeRoutes(usable);
   if (target && graph.nodes.has(target)) graph.nodes.get(target).layer = graph.layers - 1;
@@ -94,7 +97,7 @@ export function pathView(routes, target, room = 1100) {
   const diverging = new Set(graph.divergences.map((d) => d.key));
   const lossAt = new Map(graph.losses.map((l) => [l.key, l]));
   const chart = svg("svg", { class: "path-graph", viewBox: `0 0 ${width} ${height}`, width, height, role: "img",
-    "aria-label": `merged route of ${usable.length} agents: ${graph.nodes.size - usable.length} hops, described below` });
+    "aria-label": `merged route of ${usable.length} agents: ${hopCount(graph.nodes.size - usable.length)}, described below` });
   for (const edge of graph.edges) {
     const a = graph.nodes.get(edge.from);
     const b = graph.nodes.get(edge.to);
@@ -123,13 +126,13 @@ export function pathView(routes, target, room = 1100) {
       const name = n.kind === "silent" ? "no reply" : n.address || n.host;
       group.append(text(n.x, n.y - 16, short(name), "path-label"));
       if (n.host && n.address) group.append(text(n.x, n.y + 24, short(n.host), "path-sub"));
-      const numbers = n.kind === "silent" ? "" : `${formatMs(rtt)}${loss ? ` · ${formatPct(loss)} loss` : ""}`;
+      const numbers = n.kind === "silent" ? "" : `${ms(rtt)}${loss ? ` · ${formatPct(loss)} loss` : ""}`;
       if (numbers) group.append(text(n.x, n.y + (n.host && n.address ? 38 : 24), numbers, `path-sub ${kind === "ok" ? "" : `${kind}-text`}`));
       if (diverging.has(n.key)) {
         group.append(svg("circle", { cx: n.x, cy: n.y, r: R + 8, class: "path-mark diverge" }));
       }
       if (lossAt.has(n.key)) group.append(svg("circle", { cx: n.x, cy: n.y, r: R + 6, class: "path-mark loss" }));
-      const per = n.agents.map((a) => `${a}: hop ${n.hop[a]}, ${n.rtt[a] === null ? "no reply" : formatMs(n.rtt[a])}, ${formatPct(n.loss[a])} loss`);
+      const per = n.agents.map((a) => `${a}: hop ${n.hop[a]}, ${n.rtt[a] === null ? "no reply" : ms(n.rtt[a])}, ${formatPct(n.loss[a])} loss`);
       title.textContent = `${name}${n.host && n.address ? ` (${n.host})` : ""}\n${per.join("\n")}`;
     }
     group.append(title);

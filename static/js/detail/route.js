@@ -2,22 +2,27 @@
 // of all of them (hops as nodes keyed by address, shared hops merged), with where the
 // paths diverge and where loss starts.  No DOM here: path.js draws it, hops.js tables it.
 
+import { MTR_RES } from "../results.js";
+
 const PROBES = 3;  // traceroute's default probes per hop
 
-/** One agent's hops as [{n, address, host, rtt, best, worst, lossPct, replied}]. */
+/** One agent's hops as [{n, address, host, rtt, best, worst, lossPct, replied, res}]; mtr's also
+ * {sent, last, stdev}.  `res`: the smallest step of the hop's times in ms (for formatMs). */
 export function normalHops(parsed) {
   return ((parsed && parsed.hops) || []).map((hop) => {
     if (hop.loss_pct !== undefined) {  // mtr
       const replied = Boolean(hop.address || hop.host) && hop.loss_pct < 100;
       return { n: hop.hop, address: hop.address || null, host: hop.host || null, rtt: replied ? hop.avg_ms : null,
-        best: replied ? hop.best_ms : null, worst: replied ? hop.worst_ms : null, lossPct: hop.loss_pct, replied };
+        best: replied ? hop.best_ms : null, worst: replied ? hop.worst_ms : null, lossPct: hop.loss_pct, replied,
+        sent: hop.sent ?? null, last: replied ? hop.last_ms ?? null : null, stdev: replied ? hop.stdev_ms ?? null : null,
+        res: MTR_RES };
     }
     const rtts = hop.rtt_ms || [];
     const probes = Math.max(PROBES, rtts.length);
     return { n: hop.hop, address: hop.address || null, host: hop.host || null,
       rtt: rtts.length ? rtts.reduce((a, b) => a + b, 0) / rtts.length : null,
       best: rtts.length ? Math.min(...rtts) : null, worst: rtts.length ? Math.max(...rtts) : null,
-      lossPct: Math.round((100 * (probes - rtts.length)) / probes), replied: rtts.length > 0 };
+      lossPct: Math.round((100 * (probes - rtts.length)) / probes), replied: rtts.length > 0, res: 1 };
   });
 }
 

@@ -7,7 +7,7 @@
 
 import { api, ApiError } from "../api.js";
 import { h, replace, message, empty, ago, copyButton, throttle } from "../dom.js";
-import { columnsFor, answered, cellText } from "../results.js";
+import { columnsFor, measured, cellText, TABLE_NOTES } from "../results.js";
 import { drawJobChart } from "../job_chart.js";
 import { jobActions, hasQueued } from "../job_actions.js";
 import { detailFor } from "../detail/index.js";
@@ -178,7 +178,7 @@ export async function render(page, ctx, [idText]) {
     const columns = columnsFor(job.tool);
     return [...tasks.values()].map((task) => {
       const parsed = task.parsed || null;
-      const answer = answered(task);
+      const answer = measured(job.tool, task);
       const values = {};
       for (const col of columns) values[col.key] = parsed && (answer || col.keep) ? col.value(parsed) ?? null : null;
       return { task, parsed, answer, values, status: statusOf(task) };
@@ -188,7 +188,7 @@ export async function render(page, ctx, [idText]) {
   function sortValue(row, key) {
     if (key === "agent") return row.task.agent;
     if (key === "state") return outcomeRank(row.status.key);
-    if (key === "time") return row.task.duration_ms;
+    if (key === "duration") return row.task.duration_ms;  // not "time": dig has a Query time column
     const col = columnsFor(job.tool).find((c) => c.key === key);
     if (col && col.sortValue && row.parsed && (row.answer || col.keep)) return col.sortValue(row.parsed);
     return row.values[key];
@@ -212,6 +212,18 @@ export async function render(page, ctx, [idText]) {
         sort = { key, dir: active ? -sort.dir : 1 };
         drawTable();
       } }, title, h("span", { class: "sort-mark", "aria-hidden": "true" }, active ? (sort.dir > 0 ? " ▲" : " ▼") : "")));
+  }
+
+  // Where the column headers are hidden (the stacked table of a phone), the same sorting.
+  function sortBar(columns) {
+    const choices = [["agent", "Agent"], ["state", "Outcome"], ...columns.map((col) => [col.key, col.title]), ["duration", "Time"]];
+    const key = h("select", { id: `sort-by-${jobId}`, dataset: { focus: "sort-by" }, "data-testid": "sort-by",
+      onchange: (event) => { sort = { key: event.target.value, dir: 1 }; drawTable(); } },
+    ...choices.map(([value, title]) => h("option", { value, selected: value === sort.key }, title)));
+    return h("div", { class: "sort-bar" }, h("label", { for: `sort-by-${jobId}` }, "Sort by"), key,
+      h("button", { type: "button", class: "small ghost", dataset: { focus: "sort-dir" }, "data-testid": "sort-dir",
+        "aria-label": `Sort ${sort.dir > 0 ? "descending" : "ascending"} instead`,
+        onclick: () => { sort = { key: sort.key, dir: -sort.dir }; drawTable(); } }, sort.dir > 0 ? "▲ ascending" : "▼ descending"));
   }
 
   function cell(col, row) {
@@ -256,15 +268,17 @@ export async function render(page, ctx, [idText]) {
         h("td", { "data-label": "Outcome", class: "outcome-cell" }, outcomeBadge(status.key), " ",
           h("span", { class: "row-note", "data-testid": "row-note" }, status.note)),
         ...columns.map((col) => cell(col, row)),
-        h("td", { class: "num", "data-label": "Time" }, task.duration_ms !== null && task.duration_ms !== undefined ? `${(task.duration_ms / 1000).toFixed(1)} s` : "—"),
+        h("td", { class: "num", "data-label": "Time", dataset: { col: "duration" } }, formatDuration(task.duration_ms ?? null)),
         h("td", { class: "actions" }, hasOutput(task) ? toggle : null)));
       if (open && hasOutput(task)) body.append(rawRow(task, columns.length + 4));
     }
-    keepFocus(tableBox, () => replace(tableBox, h("h2", {}, "Results"),
+    const tableNote = TABLE_NOTES[job.tool];
+    keepFocus(tableBox, () => replace(tableBox, h("h2", {}, "Results"), sortBar(columns),
+      tableNote ? h("p", { class: "muted help-text", "data-testid": "table-note" }, tableNote) : null,
       h("div", { class: "table-scroll" }, h("table", { class: "table stack results", "data-testid": "results" },
         h("thead", {}, h("tr", {}, header("agent", "Agent"), header("state", "Outcome"),
           ...columns.map((col) => header(col.key, col.title, Boolean(col.unit))),
-          header("time", "Time", true), h("th", { scope: "col" }, h("span", { class: "sr" }, "Raw output")))),
+          header("duration", "Time", true), h("th", { scope: "col" }, h("span", { class: "sr" }, "Raw output")))),
         body))));
     drawJobChart(chartBox, job.tool, ordered);
     replace(detailBox, ...detailFor(job.tool, ordered, job, Math.max(320, tableBox.clientWidth - 40)));

@@ -23,7 +23,9 @@ mtr result::
     {"kind": "mtr", "source", "hops": [{"hop", "address", "host", "loss_pct", "sent",
      "last_ms", "avg_ms", "best_ms", "worst_ms", "stdev_ms"}], "error"}
 
-A report whose table has no rows (no hop answered at all) gives ``hops`` [].
+A report whose table has no rows (no hop answered at all) gives ``hops`` [].  ``error``
+is "unknown host", or the system's reason when no probe could go out at all
+(traceroute's "connect: Network is unreachable", mtr's "mtr: ..." lines), else None.
 """
 
 import re
@@ -63,6 +65,11 @@ _UNKNOWN_TARGET = re.compile(
     r"cmdline\s+arg\s+`([^'\s]+)'|resolve\s+target\s+system\s+name\s+(\S+?)\.?(?:\s|$)"
     r"|无法解析目标系统名称\s*([^\s。]+)"
 )
+# A system call that failed before any probe went out, as Linux traceroute prints it
+# ("connect: Network is unreachable", "send: Operation not permitted").
+_TRACE_ERROR = re.compile(r"(?:^|\s)(?:connect|send|sendto|socket|bind|setsockopt|recvmsg):\s+([A-Z][^:]*?)\s*$")
+# mtr's own error lines: "mtr: udp socket connect failed: Network is unreachable".
+_MTR_ERROR = re.compile(r"(?:^|\s)mtr:\s+(.+?)\s*(?=\smtr:|$)")
 _MS_UNITS = ("ms", "毫秒", "msec")
 _RTT_TOKEN = re.compile(r"<?\d+(?:[.,]\d+)?")
 
@@ -206,7 +213,8 @@ def parse_traceroute(text: str, target: str | None = None) -> Parsed | None:
     hops = [h for h in hops if h["rtt_ms"] or h["address"] or h["host"] or h["loss"]]
     if headerless and not any(h["rtt_ms"] for h in hops):
         return None  # headerless text must at least show one measured hop
-    result = _empty_trace(target, address)
+    failed = _TRACE_ERROR.search(body) if not hops else None
+    result = _empty_trace(target, address, failed.group(1) if failed else None)
     result["hops"] = hops
     result["reached"] = _reached(hops, address, target, headerless)
     return result
@@ -226,6 +234,9 @@ def parse_mtr(text: str) -> Parsed | None:
     else:
         if UNKNOWN_HOST_RE.search(text) and "mtr" in text:
             return {"kind": "mtr", "source": None, "hops": [], "error": UNKNOWN_HOST}
+        failed = _MTR_ERROR.search(text)
+        if failed:
+            return {"kind": "mtr", "source": None, "hops": [], "error": failed.group(1)}
         return None
 
     hops = []
