@@ -7,6 +7,7 @@ the JSON error every other refusal gets instead of Tornado's bare, empty
 ``400 Bad Request``.  Unknown paths reach ``default_handler_class``, a JSON 404.
 """
 
+import datetime
 import json
 import logging
 import os
@@ -93,7 +94,8 @@ class ToolboxApplication(web.Application):
 
 
 def make_app(config: Config, db: Database | None = None, limits_clock: Callable[[], float] = time.monotonic,
-             resolver: Resolver | None = None) -> ToolboxApplication:
+             resolver: Resolver | None = None, watch_clock: Callable[[], datetime.datetime] | None = None,
+             ) -> ToolboxApplication:
     """Build the application for ``config`` on ``db`` (default: what the config names).
 
     Secrets left unset are generated (see ``Config.resolved``).  The caller must
@@ -121,5 +123,5 @@ def make_app(config: Config, db: Database | None = None, limits_clock: Callable[
         websocket_ping_interval=20,
         websocket_ping_timeout=15,  # Tornado 6.6 caps it at the interval
     )
-    app.toolbox = Services(config, db, limits_clock, resolver)
+    app.toolbox = Services(config, db, limits_clock, resolver, watch_clock)
     return app

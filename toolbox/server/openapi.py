@@ -12,6 +12,7 @@ from typing import Any
 
 from toolbox.people.principals import ROLES
 from toolbox.presenters import RESULT_PREVIEW_BYTES
+from toolbox.server.openapi_watch import add_watch
 from toolbox.task_states import TASK_STATES
 from toolbox.validation import MAX_COMMAND_LENGTH, MAX_TAGS
 
@@ -316,6 +317,8 @@ PATHS = {
                                   errors=(503,), security=PUBLIC)},
     "/": {"get": operation("The console (HTML)", HTML, security=PUBLIC)},
 }
+
+add_watch(PATHS, SCHEMAS)
 
 DOCUMENT = {
     "openapi": "3.1.0",

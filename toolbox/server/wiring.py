@@ -4,6 +4,7 @@ Handlers reach it as ``self.toolbox`` (``handlers.base.services_of``); tests bui
 """
 
 import asyncio
+import datetime
 import time
 import logging
 import socket
@@ -31,6 +32,9 @@ from toolbox.server.config import Config
 from toolbox.server.variants import parts_for
 from toolbox.store.db import Database
 from toolbox.tools.targets import Resolver
+from toolbox import clock
+from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
+from toolbox.watch.schedules import ScheduleService
 
 if TYPE_CHECKING:
     from tornado.httpserver import HTTPServer
@@ -42,7 +46,8 @@ class Services:
     """Store, agents, tasks and jobs, dispatcher, event hub, live feed, audit log, users and tokens."""
 
     def __init__(self, config: Config, db: Database, limits_clock: Callable[[], float] = time.monotonic,
-                 resolver: Resolver | None = None) -> None:
+                 resolver: Resolver | None = None,
+                 watch_clock: Callable[[], datetime.datetime] | None = None) -> None:
         self.config = config
         self.db = db
         self.requests = Requests()  # in flight, and whether the process is stopping (toolbox.server.drain)
@@ -63,6 +68,10 @@ class Services:
         self.jobs = JobService(db, self.events, self.agents, self.tasks, config, parts.per_user, parts.targets,
                                parts.owners, resolver=resolver)
         self.users = UserStore(db, config)
+        # schedules (toolbox.watch); ``watch_clock``: their wall clock (tests move a fake one)
+        self.schedules = ScheduleService(ScheduleRepo(db["schedules"], db["counters"]),
+                                         RoundRepo(db["schedule_rounds"]), self.users.get,
+                                         watch_clock or clock.utcnow)
         self.tokens = TokenStore(db, self.events, authoritative=db.embedded,
                                  refresh=config.effective_agent_refresh or 2.0)
         self.feishu: FeishuClient | None = None
@@ -90,6 +99,7 @@ class Services:
         await self.jobs.start()
         await self.users.start()
         await self.tokens.start()
+        await self.schedules.start()
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
     @property

@@ -1,0 +1,1 @@
+"""Repositories: one class per collection, the only code that speaks MongoDB's query language for it."""
