@@ -74,6 +74,7 @@ class JobService:
             index([("created_at", DESCENDING)], name="created_at"),
             index([("created_by", ASCENDING), ("_id", DESCENDING)], name="created_by"),
             index([("tool", ASCENDING), ("_id", DESCENDING)], name="tool"),
+            index([("schedule_id", ASCENDING), ("_id", DESCENDING)], name="schedule", sparse=True),
         ])
         await self.targets.start(self.tasks, self._time_left)
         await self.owners.heartbeat()
@@ -114,8 +115,10 @@ class JobService:
         return doc["value"]
 
     async def create(self, principal: "Principal", tool: Any, params: Any, agents: Any = None, tags: Any = None,
-                     all_agents: Any = None, tags_match: Any = None) -> tuple[Doc, list[Doc]]:
-        """Queue the job's tasks; return (job document, task documents)."""
+                     all_agents: Any = None, tags_match: Any = None,
+                     marks: Doc | None = None) -> tuple[Doc, list[Doc]]:
+        """Queue the job's tasks; return (job document, task documents).  ``marks``: fields
+        stored with the job (a schedule's round: ``schedule_id``, ``round_at``)."""
         try:
             request = tool_request(tool, params)
         except ToolError as error:
@@ -133,12 +136,13 @@ class JobService:
             await self.per_user.release(user, hit)  # refused for its target: not a job started
             raise
         try:
-            return await self._create(principal, tool, params, target, runnable, skipped, commands)
+            return await self._create(principal, tool, params, target, runnable, skipped, commands, marks or {})
         finally:
             self.targets.release(target, len(runnable))
 
     async def _create(self, principal: "Principal", tool: str, params: dict[str, Any], target: str, runnable: list[Doc],
-                      skipped: list[dict[str, str]], commands: dict[str, tuple[str, int]]) -> tuple[Doc, list[Doc]]:
+                      skipped: list[dict[str, str]], commands: dict[str, tuple[str, int]],
+                      marks: Doc) -> tuple[Doc, list[Doc]]:
         now = clock.utcnow()
         # Never end a job before its tasks' own bounds: a delivered task still reports.
         longest = max(limit for _command, limit in commands.values()) + self.config.task_grace
@@ -148,7 +152,8 @@ class JobService:
                "deadline": now + datetime.timedelta(seconds=deadline),
                "finished_at": None, "state": RUNNING, "agents": [d["_id"] for d in runnable],
                "offline_agents": [d["_id"] for d in runnable if not self.agents.is_online(d)],
-               "skipped": skipped, "counts": {"requested": len(runnable)}, "owner": self.owners.instance}
+               "skipped": skipped, "counts": {"requested": len(runnable)}, "owner": self.owners.instance,
+               "schedule_id": None, **marks}
         job = LiveJob(doc)
         doc["counts"] = job.counts()
         await self.collection.insert_one(doc)
@@ -351,10 +356,13 @@ class JobService:
         return doc, await self.tasks.list(job_id=job_id, limit=MAX_AGENTS)
 
     async def list(self, tool: str | None = None, user: str | None = None, state: str | None = None, limit: int = 50,
-                   before: int | None = None, target: str | None = None, part: bool = False) -> list[Doc]:
+                   before: int | None = None, target: str | None = None, part: bool = False,
+                   schedule: int | None = None) -> list[Doc]:
         """Newest first, at most ``limit``, with ids below ``before``; ``part``: users (and
-        targets: the host or the URL) containing the text given."""
+        targets: the host or the URL) containing the text given; ``schedule``: its rounds only."""
         query: Doc = {}
+        if schedule is not None:
+            query["schedule_id"] = schedule
         if tool is not None:
             query["tool"] = tool
         if user is not None:

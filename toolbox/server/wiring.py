@@ -34,6 +34,7 @@ from toolbox.store.db import Database
 from toolbox.tools.targets import Resolver
 from toolbox import clock
 from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
+from toolbox.watch.rounds import RoundScheduler
 from toolbox.watch.schedules import ScheduleService
 
 if TYPE_CHECKING:
@@ -69,9 +70,11 @@ class Services:
                                parts.owners, resolver=resolver)
         self.users = UserStore(db, config)
         # schedules (toolbox.watch); ``watch_clock``: their wall clock (tests move a fake one)
-        self.schedules = ScheduleService(ScheduleRepo(db["schedules"], db["counters"]),
-                                         RoundRepo(db["schedule_rounds"]), self.users.get,
-                                         watch_clock or clock.utcnow)
+        schedules, round_log, now = ScheduleRepo(db["schedules"], db["counters"]), RoundRepo(db["schedule_rounds"]), \
+            watch_clock or clock.utcnow
+        self.schedules = ScheduleService(schedules, round_log, self.users.get, now)
+        self.rounds = RoundScheduler(schedules, round_log, self.jobs, self.tasks, self.agents, self.events, now,
+                                     parts.owners.instance or "embedded")
         self.tokens = TokenStore(db, self.events, authoritative=db.embedded,
                                  refresh=config.effective_agent_refresh or 2.0)
         self.feishu: FeishuClient | None = None
@@ -148,6 +151,7 @@ class Services:
         await self.tasks.archive()
         await self.events.prune()
         await self.audit.sweep()
+        await self.rounds.tick()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()
         refresh = self.agents.refresh_interval
