@@ -36,6 +36,8 @@ from toolbox import clock
 from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
 from toolbox.watch.rounds import RoundScheduler
 from toolbox.watch.schedules import ScheduleService
+from toolbox.watch.series import SeriesRecorder
+from toolbox.store.repos.series import PointRepo, RollupRepo
 
 if TYPE_CHECKING:
     from tornado.httpserver import HTTPServer
@@ -72,7 +74,10 @@ class Services:
         # schedules (toolbox.watch); ``watch_clock``: their wall clock (tests move a fake one)
         schedules, round_log, now = ScheduleRepo(db["schedules"], db["counters"]), RoundRepo(db["schedule_rounds"]), \
             watch_clock or clock.utcnow
-        self.schedules = ScheduleService(schedules, round_log, self.users.get, now)
+        self.series = SeriesRecorder(PointRepo(db["series_points"]), RollupRepo(db["series_rollups"]), schedules,
+                                     round_log, self.jobs, self.events, now, config.series_points_days,
+                                     config.series_rollups_days)
+        self.schedules = ScheduleService(schedules, round_log, self.users.get, self.series.delete_schedule, now)
         self.rounds = RoundScheduler(schedules, round_log, self.jobs, self.tasks, self.agents, self.events, now,
                                      parts.owners.instance or "embedded")
         self.tokens = TokenStore(db, self.events, authoritative=db.embedded,
@@ -103,6 +108,7 @@ class Services:
         await self.users.start()
         await self.tokens.start()
         await self.schedules.start()
+        await self.series.start()
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
     @property
@@ -142,6 +148,7 @@ class Services:
         self.dispatcher.close_all()
         self.console_feed.close_all()
         await self.jobs.stop()
+        await self.series.stop()
         await self.events.stop()
 
     async def sweep_once(self) -> None:
@@ -152,6 +159,7 @@ class Services:
         await self.events.prune()
         await self.audit.sweep()
         await self.rounds.tick()
+        await self.series.sweep()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()
         refresh = self.agents.refresh_interval

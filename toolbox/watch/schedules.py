@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
 
 UserLookup = Callable[[str], Awaitable[Doc | None]]
+Forget = Callable[[int], Awaitable[None]]
 TIMING = ("interval", "spread", "start_at", "stop_at", "enabled")
 MAX_SCHEDULES = 10000
 
@@ -33,11 +34,12 @@ MAX_SCHEDULES = 10000
 class ScheduleService:
     """The schedules' life: ``create``, ``list``, ``get``, ``update``, ``delete``, ``rounds``."""
 
-    def __init__(self, schedules: "ScheduleRepo", rounds: "RoundRepo", find_user: UserLookup,
+    def __init__(self, schedules: "ScheduleRepo", rounds: "RoundRepo", find_user: UserLookup, forget: Forget,
                  now: Callable[[], datetime.datetime] = clocks.utcnow) -> None:
         self.schedules = schedules
         self.round_log = rounds
         self.find_user = find_user  # user id -> user document (an admin's ``owner``)
+        self.forget = forget  # deletes a deleted schedule's series
         self.now = now  # the schedules' clock (tests move it)
 
     async def start(self) -> None:
@@ -107,6 +109,7 @@ class ScheduleService:
         if not await self.schedules.delete(schedule_id):
             raise NotFound(f"schedule not found: {schedule_id}")
         await self.round_log.delete_schedule(schedule_id)
+        await self.forget(schedule_id)
         return doc
 
     async def rounds(self, schedule_id: int, limit: int = 50) -> builtins.list[Doc]:

@@ -101,6 +101,10 @@ class ScheduleRepo:
             {"$unset": {"pending": ""}, "$set": {"last_round": last_round},
              "$inc": {f"rounds.{key}": value for key, value in counts.items()}})
 
+    async def roll_marks(self, limit: int = 10000) -> builtins.list[Doc]:
+        """``{_id, rolled_until}`` of every schedule (how far its rollups are complete)."""
+        return [doc async for doc in self.collection.find({}, {"rolled_until": 1}).limit(limit)]
+
     async def set_rolled(self, schedule_id: int, until: datetime.datetime) -> None:
         """Rollups of this schedule are complete up to ``until``."""
         await self.collection.update_one({"_id": schedule_id}, {"$set": {"rolled_until": until}})
