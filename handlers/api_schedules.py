@@ -2,7 +2,10 @@
 
 from handlers.base import APIHandler, id_arg, require_role
 from toolbox import validation
+from toolbox.errors import ValidationError
 from toolbox.watch.models import round_model, schedule_model
+from toolbox.watch.series_read import as_csv
+from toolbox.watch.specs import parse_time
 
 AUDITED = ("name", "tool", "params", "agents", "tags", "tags_match", "all", "interval", "spread", "enabled")
 
@@ -63,8 +66,30 @@ class ScheduleRoundsHandler(APIHandler):
         self.write_json({"items": [round_model(doc) for doc in docs]})
 
 
+class ScheduleSeriesHandler(APIHandler):
+    @require_role("viewer")
+    async def get(self, schedule_id: str) -> None:
+        """One series per agent: ``?agent=&from=&to=`` (ISO times; default the last 3 hours),
+        raw points or a rollup tier chosen by the range; ``format=csv`` for a file."""
+        args = self.query_args("agent", "from", "to", "format")
+        fmt = args.get("format", "json")
+        if fmt not in ("json", "csv"):
+            raise ValidationError("format: json or csv")
+        agent = validation.agent_name(args["agent"], "agent") if "agent" in args else None
+        sid = id_arg(schedule_id, "schedule")
+        answer = await self.toolbox.series_reader.read(sid, agent, parse_time(args.get("from"), "from"),
+                                                       parse_time(args.get("to"), "to"))
+        if fmt == "json":
+            self.write_json(answer)
+            return
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="schedule-{sid}-{answer["tier"]}.csv"')
+        self.write(as_csv(answer))
+
+
 default_handlers = [
     (r"/api/schedules", SchedulesHandler),
     (r"/api/schedules/(?P<schedule_id>[^/]+)/rounds", ScheduleRoundsHandler),
+    (r"/api/schedules/(?P<schedule_id>[^/]+)/series", ScheduleSeriesHandler),
     (r"/api/schedules/(?P<schedule_id>[^/]+)", ScheduleHandler),
 ]

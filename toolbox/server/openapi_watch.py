@@ -55,3 +55,24 @@ def add_watch(paths: Schema, schemas: Schema) -> None:
         "The schedule's latest rounds, newest first: fired (with the job) or skipped (and why)",
         _items("Round"), errors=API + (400, 404), role="viewer",
         params=[schedule_id, query("limit", {"type": "integer", "minimum": 1, "maximum": 500})])}
+    point = _object({"at": TIME, "job_id": _nullable(INT), "task_id": _nullable(INT), "outcome": _nullable(STRING),
+                     "value": {"type": ["number", "null"], "description": "the tool's main time in ms"},
+                     "loss": {"type": ["number", "null"]}, "numbers": {"type": ["object", "null"]},
+                     "reason": _nullable(STRING), "changed": {"type": "array", "items": STRING},
+                     "count": INT, "outcomes": {"type": "object", "additionalProperties": INT},
+                     **{key: {"type": ["number", "null"]} for key in ("min", "avg", "max", "p10", "median", "p90")},
+                     "changes": INT}, ("at",))
+    schemas["Series"] = _object({
+        "schedule_id": ID, "tool": STRING, "tier": {"type": "string", "enum": ["raw", "hour", "day"]},
+        "bucket_seconds": INT, "from": TIME, "to": TIME, "rolled_until": TIME,
+        "series": {"type": "array", "items": _object({"agent": STRING, "points": {"type": "array", "items": point}},
+                                                     ("agent", "points"))},
+    }, ("schedule_id", "tier", "series"))
+    paths["/api/schedules/{schedule_id}/series"] = {"get": operation(
+        "One series per agent over a time range: raw points or hourly/daily rollups, chosen by the range",
+        {"description": "the series", "content": {"application/json": {"schema": _ref("Series")},
+                                                 "text/csv": {"schema": STRING}}},
+        errors=API + (400, 404), role="viewer",
+        params=[schedule_id, query("agent", AGENT_NAME), query("from", {"type": "string", "format": "date-time"}),
+                query("to", {"type": "string", "format": "date-time"}),
+                query("format", {"type": "string", "enum": ["json", "csv"]}, "default json")])}

@@ -37,6 +37,7 @@ from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
 from toolbox.watch.rounds import RoundScheduler
 from toolbox.watch.schedules import ScheduleService
 from toolbox.watch.series import SeriesRecorder
+from toolbox.watch.series_read import SeriesReader
 from toolbox.store.repos.series import PointRepo, RollupRepo
 
 if TYPE_CHECKING:
@@ -78,6 +79,8 @@ class Services:
                                      round_log, self.jobs, self.events, now, config.series_points_days,
                                      config.series_rollups_days)
         self.schedules = ScheduleService(schedules, round_log, self.users.get, self.series.delete_schedule, now)
+        self.series_reader = SeriesReader(self.series.points, self.series.rollups, schedules, now,
+                                          config.series_points_days)
         self.rounds = RoundScheduler(schedules, round_log, self.jobs, self.tasks, self.agents, self.events, now,
                                      parts.owners.instance or "embedded")
         self.tokens = TokenStore(db, self.events, authoritative=db.embedded,
