@@ -1,6 +1,6 @@
 """Jobs: run one tool on many agents (operators), follow and list them (viewers)."""
 
-from handlers.base import APIHandler, id_arg, require_role
+from handlers.base import MAX_ID, APIHandler, id_arg, require_role
 from toolbox import validation
 from toolbox.errors import RateLimited
 from toolbox.store.filters import match_mode
@@ -12,12 +12,14 @@ from toolbox.presenters import job_model
 class JobsHandler(APIHandler):
     @require_role("viewer")
     async def get(self) -> None:
-        """List jobs, newest first, without tasks: ?tool=&user=&state=&target=&match=part&limit=&before=."""
-        args = self.query_args("tool", "user", "state", "target", "match", "limit", "before")
+        """List jobs, newest first, without tasks: ?tool=&user=&state=&target=&schedule=&match=part&limit=&before=."""
+        args = self.query_args("tool", "user", "state", "target", "schedule", "match", "limit", "before")
         limit, before = self.page_limit(args), self.page_before(args)
+        schedule = validation.int_in(args["schedule"], "schedule", 1, MAX_ID) if "schedule" in args else None
         docs = await self.toolbox.jobs.list(tool=args.get("tool"), user=args.get("user"),
                                             state=args.get("state"), limit=limit, before=before,
-                                            target=args.get("target"), part=match_mode(args.get("match")))
+                                            target=args.get("target"), part=match_mode(args.get("match")),
+                                            schedule=schedule)
         self.write_page([job_model(doc) for doc in docs], limit, "job_id")
 
     @require_role("operator")

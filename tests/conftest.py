@@ -297,11 +297,19 @@ def resolver():
 
 
 @pytest.fixture
-def app(io_loop, config, db, limits_clock, resolver):
+def watch_clock():
+    """The schedules' wall clock (None: the real one); a test that moves time gives its own
+    (``tests.schedules_helpers.WallClock``) with ``@pytest.mark.parametrize("watch_clock", [...])``."""
+    return None
+
+
+@pytest.fixture
+def app(io_loop, config, db, limits_clock, resolver, watch_clock):
     from handlers import routes
     from toolbox.server.app import make_app
 
-    application = make_app(config, db=db, limits_clock=limits_clock, resolver=resolver, routes=routes())
+    application = make_app(config, db=db, limits_clock=limits_clock, resolver=resolver, watch_clock=watch_clock,
+                           routes=routes())
     io_loop.run_sync(application.toolbox.start)
     yield application
     io_loop.run_sync(application.toolbox.stop)

@@ -47,6 +47,8 @@ def job_model(doc: Doc, tasks: list[Doc] | None = None) -> dict[str, Any]:
         "counts": dict(doc["counts"]),
         "summary": doc.get("summary"),
         "outcome": doc.get("outcome"),
+        "schedule_id": doc.get("schedule_id"),
+        "round_at": isoformat(doc.get("round_at")),
     }
     if tasks is not None:
         model["tasks"] = [with_result_preview(task_detail(task))

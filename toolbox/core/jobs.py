@@ -110,8 +110,10 @@ class JobService:
     async def next_id(self) -> int:
         return await self.counters.advance("job_id")
 
-    async def create(self, principal: "Principal", job: JobRequest) -> tuple[Doc, list[Doc]]:
-        """Queue the job's tasks; return (job document, task documents)."""
+    async def create(self, principal: "Principal", job: JobRequest,
+                     marks: Doc | None = None) -> tuple[Doc, list[Doc]]:
+        """Queue the job's tasks; return (job document, task documents).  ``marks``: fields
+        stored with the job (a schedule's round: ``schedule_id``, ``round_at``)."""
         request = job.tool
         chosen = await select_agents(self.agents, job.agents)
         runnable, skipped, commands = plan_runs(request, chosen)
@@ -126,12 +128,14 @@ class JobService:
             await self.per_user.release(user, hit)  # refused for its target: not a job started
             raise
         try:
-            return await self._create(principal, request.tool, params, target, runnable, skipped, commands)
+            return await self._create(principal, request.tool, params, target, runnable, skipped, commands,
+                                      marks or {})
         finally:
             self.targets.release(target, len(runnable))
 
     async def _create(self, principal: "Principal", tool: str, params: dict[str, Any], target: str, runnable: list[Doc],
-                      skipped: list[dict[str, str]], commands: dict[str, tuple[str, int]]) -> tuple[Doc, list[Doc]]:
+                      skipped: list[dict[str, str]], commands: dict[str, tuple[str, int]],
+                      marks: Doc) -> tuple[Doc, list[Doc]]:
         now = clock.utcnow()
         # Never end a job before its tasks' own bounds: a delivered task still reports.
         longest = max(limit for _command, limit in commands.values()) + self.rules.times.task_grace
@@ -141,7 +145,8 @@ class JobService:
                "deadline": now + datetime.timedelta(seconds=deadline),
                "finished_at": None, "state": RUNNING, "agents": [d["_id"] for d in runnable],
                "offline_agents": [d["_id"] for d in runnable if not self.agents.is_online(d)],
-               "skipped": skipped, "counts": {"requested": len(runnable)}, "owner": self.owners.instance}
+               "skipped": skipped, "counts": {"requested": len(runnable)}, "owner": self.owners.instance,
+               "schedule_id": None, **marks}
         job = LiveJob(doc)
         doc["counts"] = job.counts()
         await self.repo.insert(doc)
@@ -344,12 +349,14 @@ class JobService:
         return doc, await self.tasks.list(job_id=job_id, limit=MAX_AGENTS)
 
     async def list(self, tool: str | None = None, user: str | None = None, state: str | None = None, limit: int = 50,
-                   before: int | None = None, target: str | None = None, part: bool = False) -> list[Doc]:
+                   before: int | None = None, target: str | None = None, part: bool = False,
+                   schedule: int | None = None) -> list[Doc]:
         """Newest first, at most ``limit``, with ids below ``before``; ``part``: users (and
-        targets: the host or the URL) containing the text given."""
+        targets: the host or the URL) containing the text given; ``schedule``: its rounds only."""
         if state is not None and state not in JOB_STATES:
             raise ValidationError(f"state: must be one of {', '.join(JOB_STATES)}")
-        query = JobQuery(tool=tool, user=user, target=target, state=state, before=before, part=part)
+        query = JobQuery(tool=tool, user=user, target=target, state=state, before=before, part=part,
+                         schedule=schedule)
         docs: list[Doc] = []
         for doc in await self.repo.newest(query, limit):
             live = self.counting.get(doc["_id"])

@@ -9,6 +9,7 @@ the JSON error every other refusal gets instead of Tornado's bare, empty
 """
 
 import dataclasses
+import datetime
 import json
 import logging
 import os
@@ -103,7 +104,8 @@ class ToolboxApplication(web.Application):
 
 
 def make_app(config: Config, db: Database | None = None, limits_clock: Callable[[], float] = time.monotonic,
-             resolver: Resolver | None = None, *, routes: Routes) -> ToolboxApplication:
+             resolver: Resolver | None = None, watch_clock: Callable[[], datetime.datetime] | None = None,
+             *, routes: Routes) -> ToolboxApplication:
     """Build the application serving ``routes`` for ``config`` on ``db`` (default: what the config names).
 
     Secrets left unset are generated (see ``Config.resolved``).  The caller must
@@ -128,5 +130,5 @@ def make_app(config: Config, db: Database | None = None, limits_clock: Callable[
         websocket_ping_interval=20,
         websocket_ping_timeout=15,  # Tornado 6.6 caps it at the interval
     )
-    app.toolbox = Services(config, db, limits_clock, resolver)
+    app.toolbox = Services(config, db, limits_clock, resolver, watch_clock)
     return app

@@ -172,6 +172,12 @@ _SETTINGS: list[tuple[str, str, str, Callable[..., Any], Any, str]] = [
      "days audit entries are kept (0 = for ever)"),
     ("audit_limit", "TOOLBOX_AUDIT_LIMIT", "--audit-limit", lambda n, v: _int_in(n, v, 0, 10**9), None,
      "audit entries kept; oldest pruned beyond it (default 20000 embedded, 0 = unlimited with MongoDB)"),
+    ("series_points_days", "TOOLBOX_SERIES_POINTS_DAYS", "--series-points-days",
+     lambda n, v: float(_int_in(n, v, 0, 36500)), 30.0,
+     "days a schedule's raw points (and its rounds' log) are kept (0 = for ever)"),
+    ("series_rollups_days", "TOOLBOX_SERIES_ROLLUPS_DAYS", "--series-rollups-days",
+     lambda n, v: float(_int_in(n, v, 0, 36500)), 400.0,
+     "days a schedule's hourly and daily rollups are kept (0 = for ever)"),
     ("header_timeout", "TOOLBOX_HEADER_TIMEOUT", "--header-timeout", _positive_float, 120.0,
      "seconds a connection may take to send a request's headers, counted from when it opened or "
      "its last answer ended (so also how long an idle keep-alive connection is kept)"),
@@ -222,6 +228,8 @@ class Config:
     replay_events: int = 10000
     audit_retention_days: float = 180.0
     audit_limit: int | None = None
+    series_points_days: float = 30.0
+    series_rollups_days: float = 400.0
     header_timeout: float = 120.0
     body_timeout: float = 120.0
     auth_failures_per_minute: int = 30

@@ -13,6 +13,9 @@ address, scrape each at its own port).  What it shows:
 - ``toolbox_event_latency_seconds``: from a ``task.done`` event's publication (on any
   process) to its arrival in this process's live feed;
 - ``toolbox_websocket_dropped_total``: consoles dropped for reading too slowly;
+- ``toolbox_schedule_rounds_total{state}``: schedule rounds this process ran (``fired``,
+  ``skipped``), ``toolbox_schedule_rounds_missed_total`` the rounds passed over in a gap,
+  ``toolbox_schedule_round_lateness_seconds`` from a round's due time to its firing;
 - ``toolbox_process_info{process, database}``: 1, naming the process.
 
 Counts come from event listeners (the services are not told about metrics).
@@ -83,13 +86,26 @@ class Metrics:
                                    buckets=LATENCY_BUCKETS, registry=self.registry)
         self._event = Histogram("toolbox_event_latency_seconds", "Event published → in this process's feed",
                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._rounds = Counter("toolbox_schedule_rounds", "Schedule rounds run in this process", ["state"],
+                               registry=self.registry)
+        self._missed = Counter("toolbox_schedule_rounds_missed", "Schedule rounds passed over (no server ran)",
+                               registry=self.registry)
+        self._late = Histogram("toolbox_schedule_round_lateness_seconds", "Round due → fired",
+                               buckets=LATENCY_BUCKETS, registry=self.registry)
         events.subscribe(self._on_event)
         events.subscribe_feed(self._on_feed)
 
     def _on_event(self, event: "Event") -> None:
-        if event.get("remote") or not event["type"].startswith("task."):
+        if event.get("remote"):
             return  # each process counts its own
         data = event["data"]
+        if event["type"] == "schedule.round":
+            self._rounds.labels(data["state"]).inc()
+            self._missed.inc(data.get("missed") or 0)
+            self._late.observe(max((data.get("late_ms") or 0) / 1000, 0.0))
+            return
+        if not event["type"].startswith("task."):
+            return
         if event["type"] == "task.dispatched" and data.get("created_at") and data.get("dispatched_at"):
             waited = (_parse(data["dispatched_at"]) - _parse(data["created_at"])).total_seconds()
             self._dispatch.observe(max(waited, 0.0))

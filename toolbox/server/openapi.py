@@ -12,6 +12,7 @@ from typing import Any
 
 from toolbox.people.principals import ROLES
 from toolbox.presenters import RESULT_PREVIEW_BYTES
+from toolbox.server.openapi_watch import add_watch
 from toolbox.task_states import TASK_STATES
 from toolbox.validation import MAX_COMMAND_LENGTH, MAX_TAGS
 
@@ -92,6 +93,8 @@ SCHEMAS = {
         "counts": {"type": "object", "additionalProperties": INT},
         "tasks": {"type": "array", "items": _ref("TaskListItem")},
         "summary": _nullable(STRING), "outcome": _nullable(STRING),
+        "schedule_id": {"type": ["integer", "null"], "description": "the schedule whose round this job is"},
+        "round_at": TIME,
     }, ("job_id", "tool", "params", "target", "state", "counts")),
     "Tool": _object({"name": STRING, "title": STRING, "description": STRING,
                      "platforms": {"type": "array", "items": STRING},
@@ -238,6 +241,7 @@ PATHS = {
         "get": operation("List jobs, newest first, without tasks", _items("Job", paged=True), errors=API + (400,),
                          role="viewer",
                          params=[query("tool", STRING), query("user", STRING), query("target", STRING),
+                                 query("schedule", ID, "only the rounds of this schedule"),
                                  query("state", {"type": "string", "enum": ["running", "done", "canceled"]}),
                                  MATCH, LIMIT, BEFORE_ID]),
         "post": operation("Start a job: one tool on many agents", _ref("Job"), 201,
@@ -316,6 +320,8 @@ PATHS = {
                                   errors=(503,), security=PUBLIC)},
     "/": {"get": operation("The console (HTML)", HTML, security=PUBLIC)},
 }
+
+add_watch(PATHS, SCHEMAS)
 
 DOCUMENT = {
     "openapi": "3.1.0",

@@ -4,6 +4,7 @@ Handlers reach it as ``self.toolbox`` (``handlers.base.services_of``); tests bui
 """
 
 import asyncio
+import datetime
 import time
 import logging
 import socket
@@ -32,6 +33,13 @@ from toolbox.server.config import Config
 from toolbox.server.variants import parts_for
 from toolbox.store.db import Database
 from toolbox.tools.targets import Resolver
+from toolbox import clock
+from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
+from toolbox.watch.rounds import RoundScheduler
+from toolbox.watch.schedules import ScheduleService
+from toolbox.watch.series import SeriesRecorder
+from toolbox.watch.series_read import SeriesReader
+from toolbox.store.repos.series import PointRepo, RollupRepo
 
 if TYPE_CHECKING:
     from tornado.httpserver import HTTPServer
@@ -43,7 +51,8 @@ class Services:
     """Store, agents, tasks and jobs, dispatcher, event hub, live feed, audit log, users and tokens."""
 
     def __init__(self, config: Config, db: Database, limits_clock: Callable[[], float] = time.monotonic,
-                 resolver: Resolver | None = None) -> None:
+                 resolver: Resolver | None = None,
+                 watch_clock: Callable[[], datetime.datetime] | None = None) -> None:
         self.config = config
         self.db = db
         self.requests = Requests()  # in flight, and whether the process is stopping (toolbox.server.drain)
@@ -66,6 +75,17 @@ class Services:
         self.jobs = JobService(parts.jobs, parts.counters, self.events, self.agents, self.tasks, config.job_rules(),
                                parts.per_user, parts.targets, parts.owners, resolver=resolver)
         self.users = UserStore(parts.users)
+        # schedules (toolbox.watch); ``watch_clock``: their wall clock (tests move a fake one)
+        schedules, round_log, now = ScheduleRepo(db["schedules"], db["counters"]), RoundRepo(db["schedule_rounds"]), \
+            watch_clock or clock.utcnow
+        self.series = SeriesRecorder(PointRepo(db["series_points"]), RollupRepo(db["series_rollups"]), schedules,
+                                     round_log, self.jobs, self.events, now, config.series_points_days,
+                                     config.series_rollups_days)
+        self.schedules = ScheduleService(schedules, round_log, self.users.get, self.series.delete_schedule, now)
+        self.series_reader = SeriesReader(self.series.points, self.series.rollups, schedules, now,
+                                          config.series_points_days)
+        self.rounds = RoundScheduler(schedules, round_log, self.jobs, self.tasks, self.agents, self.events, now,
+                                     parts.owners.instance or "embedded")
         self.tokens = TokenStore(parts.tokens, self.events, authoritative=parts.tokens_authoritative,
                                  refresh=parts.token_refresh)
         self.feishu: FeishuClient | None = None
@@ -94,6 +114,8 @@ class Services:
         await self.jobs.start()
         await self.users.start()
         await self.tokens.start()
+        await self.schedules.start()
+        await self.series.start()
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
     @property
@@ -133,6 +155,7 @@ class Services:
         self.dispatcher.close_all()
         self.console_feed.close_all()
         await self.jobs.stop()
+        await self.series.stop()
         await self.events.stop()
 
     async def sweep_once(self) -> None:
@@ -142,6 +165,8 @@ class Services:
         await self.tasks.archive()
         await self.events.prune()
         await self.audit.sweep()
+        await self.rounds.tick()
+        await self.series.sweep()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()
         refresh = self.agents.refresh_interval

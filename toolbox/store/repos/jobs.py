@@ -24,9 +24,12 @@ class JobQuery:
     state: str | None = None
     before: int | None = None  # ids below this
     part: bool = False
+    schedule: int | None = None  # a schedule's rounds only
 
     def mongo(self) -> Doc:
         query: Doc = {}
+        if self.schedule is not None:
+            query["schedule_id"] = self.schedule
         if self.tool is not None:
             query["tool"] = self.tool
         if self.user is not None:
@@ -49,6 +52,8 @@ class JobQuery:
 
     def matches(self, doc: Doc) -> bool:
         """Whether ``doc`` passes (what ``mongo`` asks of MongoDB)."""
+        if self.schedule is not None and doc.get("schedule_id") != self.schedule:
+            return False
         if self.tool is not None and doc.get("tool") != self.tool:
             return False
         if self.user is not None and not self._name(self.user, doc.get("created_by")):
@@ -74,6 +79,7 @@ class JobRepo:
             index([("created_at", DESCENDING)], name="created_at"),
             index([("created_by", ASCENDING), ("_id", DESCENDING)], name="created_by"),
             index([("tool", ASCENDING), ("_id", DESCENDING)], name="tool"),
+            index([("schedule_id", ASCENDING), ("_id", DESCENDING)], name="schedule", sparse=True),
         ])
 
     async def insert(self, doc: Doc) -> None:

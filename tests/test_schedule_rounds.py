@@ -1,0 +1,139 @@
+"""Rounds: each due round fired once as an ordinary job, with busy agents, limits, gaps and claims."""
+
+import datetime
+
+import pytest
+
+from tests.jobs_helpers import PING_OUTPUT, wait_for
+from tests.schedules_helpers import PING, START, WallClock, iso
+from toolbox.people.principals import Principal
+from toolbox.watch.rounds import LEASE
+
+
+async def rounds_of(api, sid, count):
+    """The schedule's rounds (oldest first) once there are ``count`` of them."""
+    found = []
+
+    async def enough():
+        found[:] = (await api(f"/api/schedules/{sid}/rounds")).json["items"][::-1]
+        return len(found) >= count
+
+    assert await wait_for(enough, timeout=5), found
+    return found
+
+
+async def answer(agent):
+    task = await agent.fetch()
+    assert task is not None
+    await agent.post(task["task_id"], PING_OUTPUT)
+    return task
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("watch_clock", [WallClock()])
+@pytest.mark.config(poll_timeout=0.3)
+async def test_rounds_are_jobs_tags_resolve_each_round_busy_agents_skip_and_gaps_are_not_replayed(
+        api, app, fake_agent, watch_clock):
+    watch_clock.set(START)
+    first = await fake_agent("r-1", tags=["eu"])
+    sid = (await api("/api/schedules", "POST", json=dict(PING, tags=["eu"], interval=60))).json["schedule_id"]
+    [one] = await rounds_of(api, sid, 1)
+    assert one["state"] == "fired" and one["at"] == iso(START) and one["agents"] == 1 and one["missed"] == 0
+    job = (await api(f"/api/jobs/{one['job_id']}")).json
+    assert job["schedule_id"] == sid and job["round_at"] == iso(START) and job["agents"] == ["r-1"]
+    await answer(first)
+
+    second = await fake_agent("r-2", tags=["eu", "x"])  # given the tag: joins the next round
+    watch_clock.advance(60)
+    two = (await rounds_of(api, sid, 2))[1]
+    assert two["state"] == "fired" and (await api(f"/api/jobs/{two['job_id']}")).json["agents"] == ["r-1", "r-2"]
+
+    watch_clock.advance(60)  # neither has fetched round 2's task: both busy
+    three = (await rounds_of(api, sid, 3))[2]
+    assert three["state"] == "skipped" and three["busy"] == ["r-1", "r-2"] and three["job_id"] is None
+    assert "busy" in three["reason"]
+    await answer(first)
+    await answer(second)
+
+    watch_clock.advance(600)  # nine rounds with no server: one runs now, the gap recorded
+    rounds = await rounds_of(api, sid, 4)
+    assert len(rounds) == 4 and rounds[3]["missed"] == 9 and rounds[3]["state"] == "fired"
+    assert rounds[3]["at"] == iso(START + datetime.timedelta(seconds=720))
+    schedule = (await api(f"/api/schedules/{sid}")).json
+    assert schedule["next_run"] == iso(START + datetime.timedelta(seconds=780))
+    assert schedule["rounds"] == {"fired": 3, "skipped": 1, "missed": 9, "busy": 2}
+    assert schedule["last_round"]["job_id"] == rounds[3]["job_id"]
+
+    jobs = (await api(f"/api/jobs?schedule={sid}")).json["items"]
+    assert [j["job_id"] for j in jobs] == [rounds[3]["job_id"], two["job_id"], one["job_id"]]
+    assert {j["schedule_id"] for j in jobs} == {sid}
+    plain = await api("/api/jobs", "POST", json=dict(PING, agents=["r-1"]))
+    assert plain.json["schedule_id"] is None
+    assert len((await api("/api/jobs")).json["items"]) == 4
+    assert (await api("/api/jobs?schedule=abc")).code == 400
+    metrics = (await api("/metrics", expect_json=False)).body.decode()
+    assert 'toolbox_schedule_rounds_total{state="fired"} 3.0' in metrics
+    assert "toolbox_schedule_rounds_missed_total 9.0" in metrics
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("watch_clock", [WallClock()])
+@pytest.mark.config(jobs_per_minute=1)
+async def test_a_round_the_rate_limit_refuses_is_skipped_with_the_reason(api, app, fake_agent, watch_clock):
+    watch_clock.set(START)
+    await fake_agent("r-1")
+    assert (await api("/api/jobs", "POST", json=dict(PING, agents=["r-1"]))).code == 201  # the owner's one job
+    sid = (await api("/api/schedules", "POST", json=dict(PING, agents=["r-1"], interval=60))).json["schedule_id"]
+    [refused] = await rounds_of(api, sid, 1)
+    assert refused["state"] == "skipped" and "too many jobs" in refused["reason"]
+    assert (await api(f"/api/jobs?schedule={sid}")).json["items"] == []
+    gone = await api("/api/schedules", "POST", json=dict(PING, agents=["r-gone"], interval=60))
+    [missing] = await rounds_of(api, gone.json["schedule_id"], 1)
+    assert missing["state"] == "skipped" and "r-gone" in missing["reason"]
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("watch_clock", [WallClock()])
+async def test_stop_at_ends_a_schedule_and_start_at_waits(api, app, fake_agent, watch_clock):
+    watch_clock.set(START)
+    await fake_agent("r-1")
+    later = START + datetime.timedelta(hours=1)
+    body = dict(PING, agents=["r-1"], interval=60, start_at=iso(later), stop_at=iso(later))
+    made = (await api("/api/schedules", "POST", json=dict(body, stop_at=iso(later + datetime.timedelta(seconds=90)))))
+    sid = made.json["schedule_id"]
+    assert made.json["next_run"] == iso(later)
+    await app.toolbox.rounds.tick()
+    assert (await api(f"/api/schedules/{sid}/rounds")).json["items"] == []
+    watch_clock.set(later)
+    await rounds_of(api, sid, 1)
+    watch_clock.advance(60)
+    await rounds_of(api, sid, 2)
+    assert await wait_for(lambda: _next_run(api, sid, None))
+
+
+async def _next_run(api, sid, expected):
+    return (await api(f"/api/schedules/{sid}")).json["next_run"] == expected
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("watch_clock", [WallClock()])
+async def test_a_round_claimed_by_a_process_that_died_is_fired_once_by_another(api, app, fake_agent, watch_clock):
+    watch_clock.set(START)
+    await fake_agent("r-1")
+    later = START + datetime.timedelta(hours=1)
+    repo = app.toolbox.rounds.schedules
+    for made_the_job in (False, True):
+        body = dict(PING, agents=["r-1"], interval=3600, start_at=iso(later))
+        sid = (await api("/api/schedules", "POST", json=body)).json["schedule_id"]
+        doc = await repo.get(sid)
+        pending = {"at": doc["next_run"], "claimed_at": START, "by": "dead", "missed": 0}
+        assert await repo.claim_due(sid, doc["next_run"], doc["next_run"] + datetime.timedelta(hours=1), pending)
+        if made_the_job:  # it died after creating the round's job, before recording the round
+            await app.toolbox.jobs.create(Principal("admin-token", "admin"), "ping", PING["params"], agents=["r-1"],
+                                          marks={"schedule_id": sid, "round_at": doc["next_run"]})
+        watch_clock.set(later + LEASE + datetime.timedelta(seconds=1))
+        [taken] = await rounds_of(api, sid, 1)
+        assert taken["state"] == "fired" and taken["at"] == iso(later)
+        assert len((await api(f"/api/jobs?schedule={sid}")).json["items"]) == 1
+        assert "pending" not in await repo.get(sid)
+        watch_clock.set(START)

@@ -1,0 +1,105 @@
+"""The ``series_points`` and ``series_rollups`` collections: a schedule's points and their rollups.
+
+``PointRepo``: one compact document per finished task of a round (``toolbox.watch.points``),
+read by schedule, agent and time.  ``RollupRepo``: one document per schedule, agent, tier
+(``hour`` or ``day``) and bucket start, written whole (an upsert by a key made of the four),
+so rolling a bucket again gives the same document.  Both prune their oldest documents in
+batches.  (A MongoDB time-series collection would store points in compressed buckets; these
+are plain collections, the same on the embedded database and SecantusDB.)
+"""
+
+import builtins
+import datetime
+
+from toolbox.store.db import ASCENDING, Collection, Doc, UpdateOne, index
+
+POINT_INDEXES = [
+    index([("schedule_id", ASCENDING), ("agent", ASCENDING), ("at", ASCENDING)], name="schedule_agent_at"),
+    index([("schedule_id", ASCENDING), ("at", ASCENDING)], name="schedule_at"),
+    index([("at", ASCENDING)], name="at"),
+]
+ROLLUP_INDEXES = [
+    index([("schedule_id", ASCENDING), ("tier", ASCENDING), ("agent", ASCENDING), ("at", ASCENDING)],
+          name="schedule_tier_agent_at"),
+    index([("at", ASCENDING)], name="at"),
+]
+
+
+async def _prune(collection: Collection, query: Doc, batch: int) -> int:
+    ids = [doc["_id"] async for doc in collection.find(query, {"_id": 1}).sort("at", ASCENDING).limit(batch)]
+    if not ids:
+        return 0
+    return int((await collection.delete_many({"_id": {"$in": ids}})).deleted_count)
+
+
+class PointRepo:
+    """Points by schedule, agent and time."""
+
+    def __init__(self, collection: Collection) -> None:
+        self.collection = collection
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_indexes(POINT_INDEXES)
+
+    async def add_point(self, point: Doc) -> None:
+        await self.collection.insert_one(dict(point))
+
+    async def read_range(self, schedule_id: int, start: datetime.datetime, end: datetime.datetime,
+                         agent: str | None = None, limit: int = 100000) -> builtins.list[Doc]:
+        """Points with ``start <= at < end``, in time order (of one agent when given)."""
+        query: Doc = {"schedule_id": schedule_id, "at": {"$gte": start, "$lt": end}}
+        if agent is not None:
+            query["agent"] = agent
+        cursor = self.collection.find(query, {"_id": 0}).sort("at", ASCENDING).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def first_at(self, schedule_id: int) -> datetime.datetime | None:
+        """When the schedule's oldest point is."""
+        cursor = self.collection.find({"schedule_id": schedule_id}, {"at": 1}).sort("at", ASCENDING).limit(1)
+        async for doc in cursor:
+            return doc["at"]  # type: ignore[no-any-return]
+        return None
+
+    async def agents(self, schedule_id: int) -> builtins.list[str]:
+        return sorted(await self.collection.distinct("agent", {"schedule_id": schedule_id}))
+
+    async def prune_before(self, cutoff: datetime.datetime, batch: int = 1000) -> int:
+        """Delete up to ``batch`` points older than ``cutoff``; how many went."""
+        return await _prune(self.collection, {"at": {"$lt": cutoff}}, batch)
+
+    async def delete_schedule(self, schedule_id: int) -> None:
+        await self.collection.delete_many({"schedule_id": schedule_id})
+
+
+class RollupRepo:
+    """Hourly and daily rollups by schedule, agent and bucket start."""
+
+    def __init__(self, collection: Collection) -> None:
+        self.collection = collection
+
+    async def ensure_indexes(self) -> None:
+        await self.collection.create_indexes(ROLLUP_INDEXES)
+
+    async def put_rollups(self, rollups: builtins.list[Doc]) -> None:
+        """Store rollups whole (``schedule_id``, ``agent``, ``tier``, ``at`` name each one)."""
+        if not rollups:
+            return
+        writes = []
+        for rollup in rollups:
+            key = f"{rollup['schedule_id']}:{rollup['tier']}:{rollup['agent']}:{int(rollup['at'].timestamp())}"
+            writes.append(UpdateOne({"_id": key}, {"$set": rollup}, upsert=True))
+        await self.collection.bulk_write(writes, ordered=False)
+
+    async def read_range(self, schedule_id: int, tier: str, start: datetime.datetime, end: datetime.datetime,
+                         agent: str | None = None, limit: int = 100000) -> builtins.list[Doc]:
+        query: Doc = {"schedule_id": schedule_id, "tier": tier, "at": {"$gte": start, "$lt": end}}
+        if agent is not None:
+            query["agent"] = agent
+        cursor = self.collection.find(query, {"_id": 0}).sort("at", ASCENDING).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def prune_before(self, cutoff: datetime.datetime, batch: int = 1000) -> int:
+        return await _prune(self.collection, {"at": {"$lt": cutoff}}, batch)
+
+    async def delete_schedule(self, schedule_id: int) -> None:
+        await self.collection.delete_many({"schedule_id": schedule_id})
