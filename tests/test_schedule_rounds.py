@@ -8,6 +8,7 @@ from tests.jobs_helpers import PING_OUTPUT, wait_for
 from tests.schedules_helpers import PING, START, WallClock, iso
 from toolbox.people.principals import Principal
 from toolbox.watch.rounds import LEASE
+from toolbox.core.job_selection import job_request
 
 
 async def rounds_of(api, sid, count):
@@ -129,8 +130,8 @@ async def test_a_round_claimed_by_a_process_that_died_is_fired_once_by_another(a
         pending = {"at": doc["next_run"], "claimed_at": START, "by": "dead", "missed": 0}
         assert await repo.claim_due(sid, doc["next_run"], doc["next_run"] + datetime.timedelta(hours=1), pending)
         if made_the_job:  # it died after creating the round's job, before recording the round
-            await app.toolbox.jobs.create(Principal("admin-token", "admin"), "ping", PING["params"], agents=["r-1"],
-                                          marks={"schedule_id": sid, "round_at": doc["next_run"]})
+            await app.toolbox.jobs.create(Principal("admin-token", "admin"),
+                                          job_request("ping", PING["params"], agents=["r-1"]), marks={"schedule_id": sid, "round_at": doc["next_run"]})
         watch_clock.set(later + LEASE + datetime.timedelta(seconds=1))
         [taken] = await rounds_of(api, sid, 1)
         assert taken["state"] == "fired" and taken["at"] == iso(later)

@@ -11,7 +11,7 @@ are plain collections, the same on the embedded database and SecantusDB.)
 import builtins
 import datetime
 
-from toolbox.store.db import ASCENDING, Collection, Doc, UpdateOne, index
+from toolbox.store.db import ASCENDING, Collection, Doc, index
 
 POINT_INDEXES = [
     index([("schedule_id", ASCENDING), ("agent", ASCENDING), ("at", ASCENDING)], name="schedule_agent_at"),
@@ -84,11 +84,11 @@ class RollupRepo:
         """Store rollups whole (``schedule_id``, ``agent``, ``tier``, ``at`` name each one)."""
         if not rollups:
             return
-        writes = []
+        # One upsert each, not a bulk_write: the embedded database (mongomock 4.3) refuses the
+        # ``sort`` that PyMongo 4.11+ hands every bulk update; rollups are few per pass.
         for rollup in rollups:
             key = f"{rollup['schedule_id']}:{rollup['tier']}:{rollup['agent']}:{int(rollup['at'].timestamp())}"
-            writes.append(UpdateOne({"_id": key}, {"$set": rollup}, upsert=True))
-        await self.collection.bulk_write(writes, ordered=False)
+            await self.collection.update_one({"_id": key}, {"$set": rollup}, upsert=True)
 
     async def read_range(self, schedule_id: int, tier: str, start: datetime.datetime, end: datetime.datetime,
                          agent: str | None = None, limit: int = 100000) -> builtins.list[Doc]:
