@@ -17,8 +17,8 @@ import time
 import uuid
 
 from toolbox import clock
-from toolbox.core.agents import AgentRegistry
-from toolbox.core.events import EventHub
+from toolbox.core.dispatch.agents import AgentRegistry
+from toolbox.core.events.hub import EventHub
 from toolbox.store.db import open_database
 from toolbox.store.repos.agents import AgentRepo
 

@@ -134,7 +134,7 @@ def uses_index(op, indexes):
 async def _measure(tasks, uri=None):
     import uuid
 
-    from handlers import routes
+    from toolbox.handlers import routes
     from toolbox.server.app import make_app
     from toolbox.server.config import Config
     from toolbox.store.db import open_database

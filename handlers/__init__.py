@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 def default_handlers() -> list[tuple[str, type["web.RequestHandler"]]]:
     """Every route, area by area (unknown paths reach ``base.NotFoundHandler``, a JSON 404)."""
-    from handlers import (agent_protocol, api_agents, api_docs, api_jobs, api_schedules, api_tasks, api_tokens, api_tools,
+    from . import (agent_protocol, api_agents, api_docs, api_jobs, api_schedules, api_tasks, api_tokens, api_tools,
                           api_users, auth, base, metrics, pages, ws)
 
     routes: list[tuple[str, type[web.RequestHandler]]] = []
@@ -27,7 +27,7 @@ def default_handlers() -> list[tuple[str, type["web.RequestHandler"]]]:
 
 def routes() -> "Routes":
     """Every route, and the JSON 404 of any other path: what ``make_app`` serves."""
-    from handlers.base import NotFoundHandler
+    from .base import NotFoundHandler
     from toolbox.server.app import Routes
 
     return Routes(default_handlers(), NotFoundHandler)

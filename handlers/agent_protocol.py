@@ -11,9 +11,9 @@ from typing import Any, cast
 from tornado import iostream, web
 from tornado.http1connection import HTTP1Connection
 
-from handlers.base import BaseHandler, bearer_token
-from toolbox.core.agent_results import HEAD_RE, parse_report
-from toolbox.core.dispatcher import Parked
+from .base import BaseHandler, bearer_token
+from toolbox.core.dispatch.agent_results import HEAD_RE, parse_report
+from toolbox.core.dispatch.dispatcher import Parked
 from toolbox.errors import AuthError, TooLarge, ToolboxError, ValidationError
 
 EMPTY_REPLY = {"task_id": 0, "command": ""}

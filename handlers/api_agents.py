@@ -4,7 +4,7 @@
 the only time it is ever shown (only its hash is stored).
 """
 
-from handlers.base import APIHandler, require_role
+from .base import APIHandler, require_role
 from toolbox import validation
 
 NAME = r"(?P<name>[^/]+)"

@@ -1,6 +1,6 @@
 """``GET /api/openapi.json``: the OpenAPI 3.1 document of every route (public, like any docs)."""
 
-from handlers.base import BaseHandler
+from .base import BaseHandler
 from toolbox.server.openapi import document
 
 

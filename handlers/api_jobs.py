@@ -1,11 +1,11 @@
 """Jobs: run one tool on many agents (operators), follow and list them (viewers)."""
 
-from handlers.base import MAX_ID, APIHandler, id_arg, require_role
+from .base import MAX_ID, APIHandler, id_arg, require_role
 from toolbox import validation
 from toolbox.errors import RateLimited
 from toolbox.store.filters import match_mode
-from toolbox.core.job_export import export_job
-from toolbox.core.job_selection import job_request
+from toolbox.core.jobs.export import export_job
+from toolbox.core.jobs.selection import job_request
 from toolbox.presenters import job_model
 
 

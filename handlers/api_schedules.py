@@ -1,6 +1,6 @@
 """Schedules: a job's spec run again every interval (operators their own, admins all)."""
 
-from handlers.base import APIHandler, id_arg, require_role
+from .base import APIHandler, id_arg, require_role
 from toolbox import validation
 from toolbox.errors import ValidationError
 from toolbox.watch.models import round_model, schedule_model

@@ -1,9 +1,9 @@
 """Admin API for raw tasks: create on named agents, read, list and cancel."""
 
-from handlers.base import APIHandler, id_arg, require_role
+from .base import APIHandler, id_arg, require_role
 from toolbox import validation
 from toolbox import presenters
-from toolbox.core.raw_tasks import raw_task_request
+from toolbox.core.jobs.raw import raw_task_request
 from toolbox.errors import Conflict, NotFound
 from toolbox.store.filters import match_mode
 from toolbox.presenters import task_detail

@@ -6,7 +6,7 @@
 - ``DELETE /api/tokens/{id}`` revokes one of your tokens (admins: anyone's).
 """
 
-from handlers.base import APIHandler, require_role
+from .base import APIHandler, require_role
 from toolbox import clock, validation
 from toolbox.people.api_tokens import token_request
 from toolbox.presenters import token_model

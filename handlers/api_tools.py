@@ -1,6 +1,6 @@
 """The tool catalogue: what each diagnostic tool takes and where it runs."""
 
-from handlers.base import APIHandler, require_role
+from .base import APIHandler, require_role
 from toolbox.tools.catalogue import describe_tools
 
 

@@ -7,7 +7,7 @@
 - ``GET /api/audit?actor=&action=&target=&match=part&limit=&before=`` → ``{items, next_before}``.
 """
 
-from handlers.base import APIHandler, require_role
+from .base import APIHandler, require_role
 from toolbox import validation
 from toolbox.presenters import audit_model
 from toolbox.people.principals import ROLES

@@ -15,7 +15,7 @@ from typing import Any, cast
 
 from tornado import escape
 
-from handlers.base import BaseHandler, Principal
+from .base import BaseHandler, Principal
 from toolbox.people import sessions
 from toolbox.errors import Forbidden, NotFound, RateLimited, ToolboxError
 from toolbox.people.feishu_login import STATE_SECONDS, FeishuCallback, LoginRefused

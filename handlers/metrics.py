@@ -1,6 +1,6 @@
 """``GET /metrics``: this process's figures for Prometheus (viewers and their API tokens)."""
 
-from handlers.base import APIHandler, require_role
+from .base import APIHandler, require_role
 from toolbox.server.metrics import CONTENT_TYPE
 
 

@@ -3,7 +3,7 @@
 import os
 import secrets
 
-from handlers.base import BaseHandler
+from .base import BaseHandler
 from toolbox.errors import Unavailable
 from toolbox.store.db import PyMongoError
 

@@ -1,4 +1,4 @@
-"""``GET /api/ws?since=SEQ``: the console's live feed (see ``toolbox.core.console_feed``).
+"""``GET /api/ws?since=SEQ``: the console's live feed (see ``toolbox.core.events.console_feed``).
 
 Authenticated like every API call (``APIHandler.authenticate``: session cookie or
 bearer token), refused before the upgrade when it is not (401/403 JSON).  The origin
@@ -15,9 +15,9 @@ from typing import Any
 
 from tornado import ioloop, websocket
 
-from handlers.base import APIHandler, require_role
+from .base import APIHandler, require_role
 from toolbox import validation
-from toolbox.core.console_feed import LiveClient
+from toolbox.core.events.console_feed import LiveClient
 from toolbox.errors import Forbidden, ToolboxError, ValidationError
 
 log = logging.getLogger("toolbox.live")

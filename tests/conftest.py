@@ -305,7 +305,7 @@ def watch_clock():
 
 @pytest.fixture
 def app(io_loop, config, db, limits_clock, resolver, watch_clock):
-    from handlers import routes
+    from toolbox.handlers import routes
     from toolbox.server.app import make_app
 
     application = make_app(config, db=db, limits_clock=limits_clock, resolver=resolver, watch_clock=watch_clock,

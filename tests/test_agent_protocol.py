@@ -6,7 +6,7 @@ import json
 import pytest
 
 from tests.jobs_helpers import FakeAgent, events_of, wait_for
-from toolbox.core.agents import registration_of
+from toolbox.core.dispatch.agents import registration_of
 
 EMPTY = {"task_id": 0, "command": ""}
 

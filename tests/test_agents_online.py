@@ -5,11 +5,11 @@ import datetime
 import pytest
 
 from toolbox import clock
-from toolbox.core.agents import AgentRegistry
+from toolbox.core.dispatch.agents import AgentRegistry
 from toolbox.server.config import Config
 from toolbox.server.variants import parts_for
 from toolbox.store.repos.agents import MemoryAgents
-from toolbox.core.events import EventHub
+from toolbox.core.events.hub import EventHub
 
 
 class Parked:

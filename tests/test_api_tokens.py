@@ -10,7 +10,7 @@ from toolbox import clock
 from toolbox.people import api_tokens
 from toolbox.store.repos.api_tokens import TokenRepo
 from toolbox.people.api_tokens import TokenStore
-from toolbox.core.events import EventHub
+from toolbox.core.events.hub import EventHub
 
 
 async def create(api, session, **body):

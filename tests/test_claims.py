@@ -12,8 +12,8 @@ import pytest
 
 from toolbox.server.config import Config
 from toolbox.errors import NotFound
-from toolbox.core.events import EventHub
-from toolbox.core.tasks import TaskService
+from toolbox.core.events.hub import EventHub
+from toolbox.core.tasks.service import TaskService
 from toolbox.server.variants import parts_for
 
 

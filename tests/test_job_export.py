@@ -10,7 +10,7 @@ import pytest
 
 from tests.jobs_helpers import PING_OUTPUT, wait_for
 from tests.role_tokens import VIEWER
-from toolbox.core.job_export import csv_rows
+from toolbox.core.jobs.export import csv_rows
 
 TRACE = """traceroute to 93.184.216.34 (93.184.216.34), 30 hops max, 60 byte packets
  1  _gateway (10.1.0.1)  0.412 ms  0.388 ms  0.361 ms

@@ -3,7 +3,7 @@ task's state, whatever order (and staleness) the task events arrive in."""
 
 import random
 
-from toolbox.core.job_counts import LiveJob, job_outcome, job_summary
+from toolbox.core.jobs.counts import LiveJob, job_outcome, job_summary
 from toolbox.task_states import CANCELED, DELIVERY_TIMEOUT, DISPATCHED, DONE, LOST, QUEUED, TASK_STATES, TERMINAL_STATES
 
 OUTCOMES = {DONE: ("ok", "partial", "failed"), LOST: ("lost",)}

@@ -19,7 +19,7 @@ SOURCES = ("toolbox", "handlers")
 # Top to bottom; a module belongs to the entry with the longest prefix matching its name.
 LAYERS: tuple[tuple[str, ...], ...] = (
     ("toolbox.__main__",),  # the ``toolbox`` command: hands the handlers' routes to the server
-    ("handlers",),
+    ("handlers", "toolbox.handlers"),  # the handlers/ folder, installed as toolbox.handlers
     ("toolbox.server",),
     ("toolbox.watch",),  # schedules and series: built on jobs, tasks and agents
     ("toolbox.core",),
@@ -188,15 +188,15 @@ def fake(**sources: str) -> dict[str, tuple[pathlib.Path, str]]:
     "import importlib\nimportlib.import_module('handlers.base')\n",
 ])
 def test_an_upward_import_is_named_with_its_line(source):
-    problems = upward_imports(fake(**{"toolbox.core.tasks": source}))
+    problems = upward_imports(fake(**{"toolbox.core.tasks.service": source}))
     assert len(problems) == 1
     line = source.count("\n", 0, source.index("toolbox.server" if "server" in source else "handlers")) + 1
-    assert problems[0].startswith(f"toolbox/core/tasks.py:{line}: toolbox.core.tasks imports ")
+    assert problems[0].startswith(f"toolbox/core/tasks/service.py:{line}: toolbox.core.tasks.service imports ")
 
 
 def test_relative_and_downward_imports_pass():
     assert not upward_imports(fake(**{
-        "toolbox.core.tasks": "from toolbox import clock\nfrom toolbox.store.db import Doc\nfrom . import claims\n",
+        "toolbox.core.tasks.service": "from toolbox import clock\nfrom toolbox.store.db import Doc\nfrom . import claims\n",
         "toolbox.tools.parsers.ping": "from ._common import Parsed\n",
     }))
 
@@ -214,8 +214,8 @@ def test_a_module_given_no_layer_is_named():
 
 
 def test_a_cycle_between_packages_is_named():
-    problems = package_cycles(fake(**{"toolbox.core.jobs": "from toolbox.people import users\n",
-                                      "toolbox.people.users": "\n\nfrom toolbox.core.jobs import JobService\n"}))
-    assert "toolbox/people/users.py:3: toolbox.people imports toolbox.core, which leads back to toolbox.people" \
+    problems = package_cycles(fake(**{"toolbox.core.jobs.service": "from toolbox.people import users\n",
+                                      "toolbox.people.users": "\n\nfrom toolbox.core.jobs.service import JobService\n"}))
+    assert "toolbox/people/users.py:3: toolbox.people imports toolbox.core.jobs, which leads back to toolbox.people" \
         in problems
     assert len(problems) == 2

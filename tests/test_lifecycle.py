@@ -5,7 +5,7 @@ import dataclasses
 
 import pytest
 
-from handlers import routes
+from toolbox.handlers import routes
 from tests.jobs_helpers import wait_for
 from toolbox.server.app import make_app
 

@@ -17,11 +17,11 @@ from tornado.websocket import websocket_connect
 from tests.conftest import ADMIN_TOKEN
 from tests.jobs_helpers import PING_OUTPUT, settle, wait_for
 from tests.role_tokens import VIEWER
-from toolbox.core.bus import MongoBus
-from toolbox.core.events import EventHub
+from toolbox.core.events.bus import MongoBus
+from toolbox.core.events.hub import EventHub
 from toolbox.store.db import open_database
 from toolbox.store.repos.events import EventRepo
-from toolbox.core.console_feed import CLOSE_TOO_SLOW, ConsoleFeed
+from toolbox.core.events.console_feed import CLOSE_TOO_SLOW, ConsoleFeed
 
 
 # --- the hub, without HTTP ---
@@ -398,7 +398,7 @@ async def test_ws_refuses_a_disabled_user(app, http_server, base_url, login_as):
 
 @pytest.mark.gen_test
 async def test_an_open_socket_closes_when_its_user_is_disabled(app, http_server, base_url, login_as, monkeypatch):
-    from handlers.ws import LiveSocketHandler
+    from toolbox.handlers.ws import LiveSocketHandler
 
     monkeypatch.setattr(LiveSocketHandler, "RECHECK_SECONDS", 0.1)
     session = await login_as("viewer")

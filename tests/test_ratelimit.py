@@ -7,7 +7,7 @@ import pytest
 
 from tests.role_tokens import OPERATOR, OPERATOR_2
 from toolbox.errors import RateLimited, ValidationError
-from toolbox.core.target_limits import MAX_TARGET_RETRY_AFTER, TargetLimiter
+from toolbox.core.limits.targets import MAX_TARGET_RETRY_AFTER, TargetLimiter
 from toolbox.people.throttle import SlidingWindow
 
 
@@ -133,7 +133,7 @@ async def test_unfinished_tasks_per_target_refuse_whole_jobs_until_tasks_finish(
     assert app.toolbox.jobs.targets.count("93.184.216.34") == 1
 
 
-@pytest.mark.embedded_only("the in-memory reservation; the shared target limit counts stored tasks and two processes can overshoot by one job (see toolbox/core/shared_limits.py)")
+@pytest.mark.embedded_only("the in-memory reservation; the shared target limit counts stored tasks and two processes can overshoot by one job (see toolbox/core/limits/shared.py)")
 @pytest.mark.gen_test
 @pytest.mark.config(target_concurrency=2)
 async def test_concurrent_jobs_cannot_both_take_the_last_slots(api, make_agent, app, monkeypatch):

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from handlers import default_handlers
-from handlers.base import APIHandler
+from toolbox.handlers import default_handlers
+from toolbox.handlers.base import APIHandler
 from toolbox.people.principals import ROLE_RANK, ROLES
 
 

@@ -8,7 +8,7 @@ from tests.jobs_helpers import PING_OUTPUT, wait_for
 from tests.schedules_helpers import PING, START, WallClock, iso
 from toolbox.people.principals import Principal
 from toolbox.watch.rounds import LEASE
-from toolbox.core.job_selection import job_request
+from toolbox.core.jobs.selection import job_request
 
 
 async def rounds_of(api, sid, count):

@@ -5,9 +5,9 @@ import uuid
 
 import pytest
 
-from toolbox.core.bus import MongoBus
-from toolbox.core.events import EventHub
-from toolbox.core.job_owners import SharedOwners, SoleOwner
+from toolbox.core.events.bus import MongoBus
+from toolbox.core.events.hub import EventHub
+from toolbox.core.jobs.owners import SharedOwners, SoleOwner
 from toolbox.server.config import Config
 from toolbox.server.variants import parts_for
 from toolbox.store.db import open_database

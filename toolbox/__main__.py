@@ -1,12 +1,12 @@
 """``python -m toolbox`` and the ``toolbox`` command: the server, serving every handler.
 
 The top of the layers (docs/architecture.md): the one module that joins the handlers
-(``handlers.routes``) to the server below them that serves them (``toolbox.server.main``).
+(``toolbox.handlers.routes``) to the server below them that serves them (``toolbox.server.main``).
 """
 
 import sys
 
-from handlers import routes
+from toolbox.handlers import routes
 from toolbox.server import main as server
 
 

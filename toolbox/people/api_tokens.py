@@ -24,7 +24,7 @@ from toolbox.store.db import Doc
 from toolbox.store.repos.api_tokens import TokenRepo
 from toolbox.errors import Conflict, NotFound, ValidationError
 
-Event = dict[str, Any]  # as the event hubs hand them out (``toolbox.core.events``)
+Event = dict[str, Any]  # as the event hubs hand them out (``toolbox.core.events.hub``)
 
 
 class Events(Protocol):

@@ -3,7 +3,7 @@ credential checks per client address.
 
 Plain in-memory objects with an injectable ``clock`` (seconds, monotonic), so tests move
 time instead of sleeping.  They hold for one server process; with a shared MongoDB the
-jobs-per-user window is ``toolbox.core.shared_limits.SharedWindow`` instead.
+jobs-per-user window is ``toolbox.core.limits.shared.SharedWindow`` instead.
 
 - ``SlidingWindow``: at most ``limit`` hits per key within any ``window`` seconds (job
   starts per user, admin-token logins per address).  ``retry_after(key)`` says how long

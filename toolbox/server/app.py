@@ -5,7 +5,7 @@ Tornado refuses itself, before any handler runs (a malformed request line or hea
 a bad ``Content-Length``, an unknown transfer encoding, a body over the size limit), get
 the JSON error every other refusal gets instead of Tornado's bare, empty
 ``400 Bad Request``.  The routes are handed in (``Routes``: the handlers are the layer above,
-``handlers.routes()``); unknown paths reach ``Routes.not_found``, a JSON 404.
+``toolbox.handlers.routes()``); unknown paths reach ``Routes.not_found``, a JSON 404.
 """
 
 import dataclasses

@@ -1,6 +1,6 @@
 """The ``toolbox`` command: read the configuration, start the server, print its URL.
 
-``toolbox/__main__.py`` calls ``main`` with the handlers' routes (``handlers.routes``).
+``toolbox/__main__.py`` calls ``main`` with the handlers' routes (``toolbox.handlers.routes``).
 """
 
 import asyncio

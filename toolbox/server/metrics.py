@@ -33,12 +33,12 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from toolbox.task_states import DISPATCHED, QUEUED
 
 if TYPE_CHECKING:
-    from toolbox.core.agents import AgentRegistry
-    from toolbox.core.bus import Hub
-    from toolbox.core.console_feed import ConsoleFeed
-    from toolbox.core.dispatcher import ParkedFetches
-    from toolbox.core.events import Event
-    from toolbox.core.tasks import TaskService
+    from toolbox.core.dispatch.agents import AgentRegistry
+    from toolbox.core.events.bus import Hub
+    from toolbox.core.events.console_feed import ConsoleFeed
+    from toolbox.core.dispatch.dispatcher import ParkedFetches
+    from toolbox.core.events.hub import Event
+    from toolbox.core.tasks.service import TaskService
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)

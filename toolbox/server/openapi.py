@@ -1,6 +1,6 @@
 """The OpenAPI 3.1 document of toolBox's HTTP interface, served at ``GET /api/openapi.json``.
 
-Every route of ``handlers.default_handlers`` is described here: its parameters, bodies,
+Every route of ``toolbox.handlers.default_handlers`` is described here: its parameters, bodies,
 answers and errors (``tests/test_openapi.py`` walks the live route table against this
 document, so a route without a description fails, and fuzzes every operation from it).
 Every operation also has a ``default`` answer: the one error shape, ``Error``.

@@ -34,12 +34,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from toolbox.core.bus import Hub, MongoBus
-from toolbox.core.events import EventHub
-from toolbox.core.job_owners import Owners, SharedOwners, SoleOwner
-from toolbox.core.target_limits import TargetLimiter
+from toolbox.core.events.bus import Hub, MongoBus
+from toolbox.core.events.hub import EventHub
+from toolbox.core.jobs.owners import Owners, SharedOwners, SoleOwner
+from toolbox.core.limits.targets import TargetLimiter
 from toolbox.people.throttle import SlidingWindow
-from toolbox.core.shared_limits import JobWindow, SharedTargets, SharedWindow, Targets
+from toolbox.core.limits.shared import JobWindow, SharedTargets, SharedWindow, Targets
 from toolbox.server.config import Config
 from toolbox.store.db import Database
 from toolbox.store.repos.agents import AgentRepo, Agents, MemoryAgents

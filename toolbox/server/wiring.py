@@ -1,6 +1,6 @@
 """``Services``: everything one server instance holds, wired together, with its sweeper.
 
-Handlers reach it as ``self.toolbox`` (``handlers.base.services_of``); tests build one per app.
+Handlers reach it as ``self.toolbox`` (``toolbox.handlers.base.services_of``); tests build one per app.
 """
 
 import asyncio
@@ -11,21 +11,21 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from toolbox.core.agents import AgentRegistry
+from toolbox.core.dispatch.agents import AgentRegistry
 from toolbox.people.api_tokens import TokenStore
 from toolbox.people.audit import AuditLog
-from toolbox.core.dispatcher import Dispatcher, ParkedFetches
+from toolbox.core.dispatch.dispatcher import Dispatcher, ParkedFetches
 from toolbox.server.drain import LIMIT_SECONDS, SETTLE_SECONDS, Requests, stop_accepting
-from toolbox.core.console_feed import ConsoleFeed
+from toolbox.core.events.console_feed import ConsoleFeed
 from toolbox.server.metrics import Metrics
 from toolbox.people.throttle import FailureThrottle
 from toolbox.people.feishu import FeishuClient
 from toolbox.people.feishu_login import FeishuLogin
-from toolbox.core.jobs import JobService
+from toolbox.core.jobs.service import JobService
 from toolbox.people.sessions import LocalLogin
-from toolbox.core.fleet import Fleet
-from toolbox.core.raw_tasks import RawTasks
-from toolbox.core.tasks import TaskService
+from toolbox.core.dispatch.fleet import Fleet
+from toolbox.core.jobs.raw import RawTasks
+from toolbox.core.tasks.service import TaskService
 from toolbox.task_states import AGENT_OFFLINE
 from toolbox.people.token_login import TokenLogin
 from toolbox.people.users import UserStore

@@ -24,7 +24,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from toolbox.core.job_selection import MAX_AGENTS, agent_selection, job_request, select_agents
+from toolbox.core.jobs.selection import MAX_AGENTS, agent_selection, job_request, select_agents
 from toolbox.errors import ToolboxError
 from toolbox.people.principals import Principal
 from toolbox.store.db import Doc
@@ -33,10 +33,10 @@ from toolbox.watch.models import round_model
 from toolbox.watch.timing import next_after, round_slot
 
 if TYPE_CHECKING:
-    from toolbox.core.agents import AgentRegistry
-    from toolbox.core.bus import Hub
-    from toolbox.core.jobs import JobService
-    from toolbox.core.tasks import TaskService
+    from toolbox.core.dispatch.agents import AgentRegistry
+    from toolbox.core.events.bus import Hub
+    from toolbox.core.jobs.service import JobService
+    from toolbox.core.tasks.service import TaskService
     from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
 
 log = logging.getLogger("toolbox.rounds")

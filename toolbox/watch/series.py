@@ -26,9 +26,9 @@ from toolbox.task_states import CANCELED, TERMINAL_STATES
 from toolbox.watch.points import point_of, summarize
 
 if TYPE_CHECKING:
-    from toolbox.core.bus import Hub
-    from toolbox.core.events import Event
-    from toolbox.core.jobs import JobService
+    from toolbox.core.events.bus import Hub
+    from toolbox.core.events.hub import Event
+    from toolbox.core.jobs.service import JobService
     from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
     from toolbox.store.repos.series import PointRepo, RollupRepo
 

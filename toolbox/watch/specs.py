@@ -10,7 +10,7 @@ import datetime
 from typing import Any
 
 from toolbox import validation
-from toolbox.core.job_selection import TAGS_MATCH, agent_names
+from toolbox.core.jobs.selection import TAGS_MATCH, agent_names
 from toolbox.errors import ValidationError
 from toolbox.tools.catalogue import ToolError, tool_request
 

@@ -1,5 +1,5 @@
 """The ``events`` collection: the event bus between server processes on one MongoDB
-(shared database only; ``toolbox.core.bus.MongoBus`` writes events here and follows
+(shared database only; ``toolbox.core.events.bus.MongoBus`` writes events here and follows
 the inserts with a change stream)."""
 
 import contextlib

@@ -1,6 +1,6 @@
 """The ``processes`` collection: each server process's heartbeat (shared database only).
 
-``toolbox.core.job_owners.SharedOwners`` writes one here and takes over the jobs of a
+``toolbox.core.jobs.owners.SharedOwners`` writes one here and takes over the jobs of a
 process whose heartbeat went stale.
 """
 

@@ -1,5 +1,5 @@
 """The ``rate_limits`` collection: recent hits per key, for limits shared by every server
-process on the database (``toolbox.core.shared_limits.SharedWindow``).
+process on the database (``toolbox.core.limits.shared.SharedWindow``).
 
 A key's document holds the times of its recent hits.  ``take`` adds one by a single
 atomic update that matches only while fewer than ``limit`` are there (``hits.<limit-1>``

@@ -10,7 +10,7 @@ that agent at once) and picked up every ``refresh`` seconds as well.
 
 Each agent document has a ``registration``: a new one whenever the name is created,
 kept across token resets.  Tasks are bound to the registration they were delivered to
-(``toolbox.core.tasks``), so a name deleted and created again is a different agent.
+(``toolbox.core.tasks.service``), so a name deleted and created again is a different agent.
 
 Liveness: an agent is online while it holds a fetch open in this process, or has made
 a request within ``offline_after`` seconds (here, or — with a shared database — in
@@ -36,8 +36,8 @@ from toolbox.store.repos.agents import Agents
 from toolbox.errors import AuthError, Conflict, Forbidden, NotFound
 
 if TYPE_CHECKING:
-    from toolbox.core.bus import Hub
-    from toolbox.core.events import Event
+    from toolbox.core.events.bus import Hub
+    from toolbox.core.events.hub import Event
 
 log = logging.getLogger("toolbox.agents")
 
@@ -64,7 +64,7 @@ def registration_of(doc: Doc) -> str:
 
 
 class ParkedLookup(Protocol):
-    """What the registry asks of the fetches parked here (``toolbox.core.dispatcher.ParkedFetches``)."""
+    """What the registry asks of the fetches parked here (``toolbox.core.dispatch.dispatcher.ParkedFetches``)."""
 
     def is_parked(self, name: str) -> bool: ...
 

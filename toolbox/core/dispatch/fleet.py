@@ -2,7 +2,7 @@
 
 ``Fleet`` is what the agent handlers call, one method each:
 
-- ``report``: a result came (``POST /agent/task``), parsed by ``toolbox.core.agent_results``;
+- ``report``: a result came (``POST /agent/task``), parsed by ``toolbox.core.dispatch.agent_results``;
 - ``registered``: an agent process started (``POST /agent/new``); a task it had in flight
   belonged to the process before, which is gone, so that task ends ``lost``;
 - ``change`` / ``delete``: an admin's change; a disabled or deleted agent's parked fetch
@@ -15,17 +15,17 @@
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from toolbox.core.agent_results import ResultReport
-from toolbox.core.agents import registration_of
+from toolbox.core.dispatch.agent_results import ResultReport
+from toolbox.core.dispatch.agents import registration_of
 from toolbox.task_states import AGENT_RESTARTED
 from toolbox.validation import AgentChanges
 from toolbox.errors import Forbidden
 from toolbox.store.db import Doc
 
 if TYPE_CHECKING:
-    from toolbox.core.agents import AgentRegistry
-    from toolbox.core.dispatcher import Dispatcher, Parked
-    from toolbox.core.tasks import TaskService
+    from toolbox.core.dispatch.agents import AgentRegistry
+    from toolbox.core.dispatch.dispatcher import Dispatcher, Parked
+    from toolbox.core.tasks.service import TaskService
 
 
 class Fleet:

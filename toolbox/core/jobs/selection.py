@@ -22,7 +22,7 @@ from toolbox.tools.field_wrap import is_field_agent
 from toolbox.store.db import Doc
 
 if TYPE_CHECKING:
-    from toolbox.core.agents import AgentRegistry
+    from toolbox.core.dispatch.agents import AgentRegistry
     from toolbox.tools.targets import Resolver
 
 MAX_AGENTS = 10000

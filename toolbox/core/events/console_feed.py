@@ -26,8 +26,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from toolbox.core.bus import Hub
-    from toolbox.core.events import Event
+    from toolbox.core.events.bus import Hub
+    from toolbox.core.events.hub import Event
 
 log = logging.getLogger("toolbox.live")
 

@@ -9,7 +9,7 @@ immediate (``notify``); tasks created (or ended) by another server process on th
 database are noticed by ``wake_queued``, which the sweeper runs every second with one
 query for all parked agents.
 
-A fetch is parked for one registration of its agent (``toolbox.core.agents``): if the agent
+A fetch is parked for one registration of its agent (``toolbox.core.dispatch.agents``): if the agent
 is deleted, created again or disabled while the fetch waits, it gets no task.
 """
 
@@ -17,10 +17,10 @@ import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from toolbox.core.agents import AgentRegistry
-    from toolbox.core.bus import Hub
-    from toolbox.core.events import Event
-    from toolbox.core.tasks import TaskService
+    from toolbox.core.dispatch.agents import AgentRegistry
+    from toolbox.core.events.bus import Hub
+    from toolbox.core.events.hub import Event
+    from toolbox.core.tasks.service import TaskService
     from toolbox.store.db import Doc
 
 WAKE, TIMEOUT, SUPERSEDED, CLOSED = "wake", "timeout", "superseded", "closed"

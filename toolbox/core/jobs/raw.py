@@ -11,13 +11,13 @@ import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from toolbox import validation
-from toolbox.core.job_selection import agent_names
+from toolbox.core.jobs.selection import agent_names
 from toolbox.errors import ValidationError
 from toolbox.store.db import Doc
 
 if TYPE_CHECKING:
-    from toolbox.core.agents import AgentRegistry
-    from toolbox.core.tasks import TaskService
+    from toolbox.core.dispatch.agents import AgentRegistry
+    from toolbox.core.tasks.service import TaskService
 
 
 @dataclasses.dataclass(frozen=True)

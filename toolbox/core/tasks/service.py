@@ -35,8 +35,8 @@ import logging
 from collections.abc import Iterator
 
 from toolbox import clock
-from toolbox.core.bus import Hub
-from toolbox.core import task_history
+from toolbox.core.events.bus import Hub
+from toolbox.core.tasks import history as task_history
 from toolbox.store.db import Doc
 from toolbox.store.repos.counters import CounterRepo
 from toolbox.store.repos.task_history import History
@@ -295,7 +295,7 @@ class TaskService:
         return ended
 
     async def archive(self) -> int:
-        """Move finished tasks to history, then prune it (``toolbox.core.task_history``);
+        """Move finished tasks to history, then prune it (``toolbox.core.tasks.history``);
         return how many moved."""
         moved = await task_history.move_finished(self.live, self.history)
         if moved:

@@ -2,7 +2,7 @@
 
 With several ``toolbox`` processes on one database, a console connected to one of them
 must see what happens on all of them, and a task queued by one must wake an agent
-parked on another.  ``MongoBus`` has ``EventHub``'s interface (``toolbox.core.events``):
+parked on another.  ``MongoBus`` has ``EventHub``'s interface (``toolbox.core.events.hub``):
 
 - ``publish`` hands the event to this process's service listeners at once (job
   counting, the dispatcher, caches keep their synchronous view of their own events)
@@ -30,7 +30,7 @@ import uuid
 from typing import Any
 
 from toolbox.store.db import BulkWriteError, Doc, InvalidDocument, PyMongoError, encodable
-from toolbox.core.events import Event, EventHub, FeedBuffer, HubListeners
+from toolbox.core.events.hub import Event, EventHub, FeedBuffer, HubListeners
 from toolbox.store.repos.events import EventRepo
 
 log = logging.getLogger("toolbox.bus")

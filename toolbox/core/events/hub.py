@@ -10,7 +10,7 @@ Two kinds of listeners, plain callables called synchronously (they must not bloc
 
 On the embedded database this process is the only one: ``EventHub`` numbers feed events
 1, 2, 3 … as they are published and both kinds of listeners see them in that order.  With a
-shared MongoDB, ``toolbox.core.bus.MongoBus`` (same interface) carries events between
+shared MongoDB, ``toolbox.core.events.bus.MongoBus`` (same interface) carries events between
 processes.  The last ``buffer_size`` feed events (``TOOLBOX_REPLAY_EVENTS``) are kept so
 that a console that reconnects can ask for what it missed (``since``).
 """
@@ -84,7 +84,7 @@ class FeedBuffer:
 
 
 class HubListeners:
-    """What both hubs (``EventHub``, ``toolbox.core.bus.MongoBus``) share: the two kinds
+    """What both hubs (``EventHub``, ``toolbox.core.events.bus.MongoBus``) share: the two kinds
     of listeners, the feed's replay buffer, and the order of events caused by events.
 
     A listener may publish (job counting announces ``job.progress`` for a ``task.done``).

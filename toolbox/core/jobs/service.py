@@ -1,8 +1,8 @@
 """Jobs: one diagnostic tool run on many agents at once, counted as its tasks move.
 
-``JobService.create`` takes a checked ``JobRequest`` (``toolbox.core.job_selection.job_request``:
+``JobService.create`` takes a checked ``JobRequest`` (``toolbox.core.jobs.selection.job_request``:
 the tool request, validated once by ``toolbox.tools.catalogue.tool_request``, and the agents),
-selects agents and applies the private-target policy (``toolbox.core.job_selection``), then
+selects agents and applies the private-target policy (``toolbox.core.jobs.selection``), then
 the rate limits, then queues one task per agent with the command built for that agent's
 platform.  Job documents live in ``jobs``; their public JSON is ``toolbox.presenters.job_model``.
 
@@ -16,7 +16,7 @@ A job's tally starts from the tasks ``tasks.create`` returns; task events then m
 ``job.progress`` is announced at most once per ``TOOLBOX_PROGRESS_INTERVAL`` per job (the
 changes in between merged); the job document is always current.
 Job events (``job.created``, ``job.progress``, ``job.done``) published while a task event
-is being handed out follow it (``toolbox.core.events.HubListeners.in_order``).
+is being handed out follow it (``toolbox.core.events.hub.HubListeners.in_order``).
 """
 
 import asyncio
@@ -30,20 +30,20 @@ from toolbox.store.repos.counters import CounterRepo
 from toolbox.store.repos.jobs import JobQuery, Jobs
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.task_states import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STATES
-from toolbox.core.job_counts import LiveJob, job_outcome, job_summary
-from toolbox.core.job_selection import (MAX_AGENTS, JobRequest, check_private_targets, command_key, plan_runs,
+from toolbox.core.jobs.counts import LiveJob, job_outcome, job_summary
+from toolbox.core.jobs.selection import (MAX_AGENTS, JobRequest, check_private_targets, command_key, plan_runs,
                                         select_agents)
 from toolbox.presenters import job_model
 from toolbox.core.timings import JobRules
 
 if TYPE_CHECKING:
-    from toolbox.core.agents import AgentRegistry
-    from toolbox.core.bus import Hub
-    from toolbox.core.events import Event
-    from toolbox.core.tasks import TaskService
+    from toolbox.core.dispatch.agents import AgentRegistry
+    from toolbox.core.events.bus import Hub
+    from toolbox.core.events.hub import Event
+    from toolbox.core.tasks.service import TaskService
     from toolbox.people.principals import Principal
-    from toolbox.core.job_owners import Owners
-    from toolbox.core.shared_limits import JobWindow, Targets
+    from toolbox.core.jobs.owners import Owners
+    from toolbox.core.limits.shared import JobWindow, Targets
     from toolbox.tools.targets import Resolver
 
 log = logging.getLogger("toolbox.jobs")

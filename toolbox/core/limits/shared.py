@@ -1,7 +1,7 @@
 """The job rate limits kept in MongoDB: one budget for every server process on the database.
 
 The in-memory limits (``toolbox.people.throttle.SlidingWindow`` for jobs per user,
-``toolbox.core.target_limits``) hold for one process; with several behind one address a
+``toolbox.core.limits.targets``) hold for one process; with several behind one address a
 user could start ``TOOLBOX_JOBS_PER_MINUTE`` jobs on each.  These keep the
 same rules in the database:
 
@@ -26,7 +26,7 @@ from toolbox.store.db import Doc
 from toolbox.store.repos.rate_limits import RateLimitRepo
 from toolbox.store.repos.tasks import TaskRepo
 from toolbox.errors import RateLimited, ValidationError
-from toolbox.core.target_limits import MAX_TARGET_RETRY_AFTER, TargetLimiter
+from toolbox.core.limits.targets import MAX_TARGET_RETRY_AFTER, TargetLimiter
 from toolbox.core.timings import TaskTimes
 from toolbox.people.throttle import SlidingWindow
 

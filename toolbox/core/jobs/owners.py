@@ -1,6 +1,6 @@
 """Which server process counts a job: the one that created it, until it is gone.
 
-A job is counted in memory by one process (``toolbox.core.jobs``): its tally of task states,
+A job is counted in memory by one process (``toolbox.core.jobs.service``): its tally of task states,
 its progress events and its deadline.  With several processes on one database the job's
 document names its ``owner``; each process writes a heartbeat, and a process whose
 heartbeat is older than ``stale_after`` seconds is gone: the first other process to see

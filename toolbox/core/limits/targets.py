@@ -1,7 +1,7 @@
 """The target limit: at most ``limit`` unfinished tasks aimed at one target, across all agents.
 
 ``TargetLimiter`` is the embedded database's, in memory, with an injectable ``clock``
-(seconds, monotonic); with a shared MongoDB, ``toolbox.core.shared_limits.SharedTargets``
+(seconds, monotonic); with a shared MongoDB, ``toolbox.core.limits.shared.SharedTargets``
 keeps the same rule in the database.  Tasks are tracked by id (from task events); a job
 ``reserve``s its slots before its tasks exist, so that two jobs created concurrently
 cannot both pass.  Each tracked task carries the latest moment it can still be
@@ -18,7 +18,7 @@ from toolbox.errors import RateLimited, ValidationError
 from toolbox.task_states import DISPATCHED, QUEUED
 
 if TYPE_CHECKING:
-    from toolbox.core.tasks import TaskService
+    from toolbox.core.tasks.service import TaskService
     from toolbox.store.db import Doc
 
 # A refused job is told to retry after at most this many seconds, even when its slots
@@ -74,7 +74,7 @@ class TargetLimiter:
         self.reserved[target] += needed
 
     async def acquire(self, target: str, needed: int) -> None:
-        """``reserve``, as the shared limit (``toolbox.core.shared_limits``) is called."""
+        """``reserve``, as the shared limit (``toolbox.core.limits.shared``) is called."""
         self.reserve(target, needed)
 
     def release(self, target: str, needed: int) -> None:

@@ -1,0 +1,1 @@
+"""Job rate and target limits: in memory (embedded) and in MongoDB (shared)."""

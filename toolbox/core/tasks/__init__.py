@@ -1,0 +1,1 @@
+"""Tasks: the queued → dispatched → done lifecycle, outcomes, time bounds and history."""
