@@ -34,7 +34,10 @@ def call(url, method="GET", body=None, token=ADMIN):
 
 def tbx_env(url, token, config_home, **extra):
     """The environment a ``tbx`` process runs with: the server, the token, a config folder."""
-    env = {k: v for k, v in os.environ.items() if k not in ("CI", "TOOLBOX_URL", "TOOLBOX_TOKEN")}
+    # COLUMNS and LINES go too: pytest-xdist's workers set them (80 x 24), and rich would
+    # take them over the size of the pseudo-terminal a test gives tbx
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CI", "TOOLBOX_URL", "TOOLBOX_TOKEN", "COLUMNS", "LINES")}
     env.update(PYTHONPATH=os.pathsep.join(filter(None, [_import_root(), env.get("PYTHONPATH")])),
                XDG_CONFIG_HOME=str(config_home), PYTHONUNBUFFERED="1")
     if url:

@@ -74,9 +74,7 @@ def live_table(job: dict[str, Any], width: int, stats: RunningStats | None = Non
         for name in ("ok", "min", "avg", "max"):
             table.add_column(name, width=9, no_wrap=True, justify="right")
         used += 4 * 11
-    # two columns of slack: a table one column too wide is shrunk by rich, which cuts the
-    # agent names ("age…") in some drawings and not others
-    table.add_column("summary", width=max(10, width - used - 4), no_wrap=True, overflow="ellipsis")
+    table.add_column("summary", width=max(10, width - used - 2), no_wrap=True, overflow="ellipsis")
     figures = dict(stats.rows()) if stats is not None else {}
     for task in job.get("tasks") or []:
         status = task_status(task)
