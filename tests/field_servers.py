@@ -93,10 +93,15 @@ def dns_answer(packet):
 
 
 @contextlib.contextmanager
-def dns_responder():
-    """Answer DNS over UDP on 127.0.0.1 (random port); yield the port."""
+def dns_responder(port=0):
+    """Answer DNS over UDP on 127.0.0.1 (``port``, 0: a random one); yield the port.
+    OSError when the port cannot be bound."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((LOCALHOST, 0))
+    try:
+        sock.bind((LOCALHOST, port))
+    except OSError:
+        sock.close()
+        raise
     sock.settimeout(0.05)
     stop = threading.Event()
 

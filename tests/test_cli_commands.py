@@ -5,14 +5,12 @@ import csv
 import io
 import json
 import os
-import socket
 import stat
-import threading
 
 import pytest
 
 from tests.cli_fleet import ADMIN, Fleet, call
-from tests.field_servers import closed_port, dns_answer, http_server, listening_port
+from tests.field_servers import closed_port, dns_responder, http_server, listening_port
 
 pytestmark = pytest.mark.slow
 
@@ -32,33 +30,12 @@ def ok(result, code=0):
 @contextlib.contextmanager
 def dns_on_53():
     """The tests' DNS responder on 127.0.0.1:53, where dig's ``server`` parameter sends queries."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        sock.bind(("127.0.0.1", 53))
-    except OSError as error:
-        sock.close()
-        pytest.skip(f"cannot listen on 127.0.0.1:53 ({error})")
-    sock.settimeout(0.05)
-    stop = threading.Event()
-
-    def serve():
-        while not stop.is_set():
-            try:
-                packet, peer = sock.recvfrom(4096)
-                sock.sendto(dns_answer(packet), peer)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(dns_responder(53))
+        except OSError as error:
+            pytest.skip(f"cannot listen on 127.0.0.1:53 ({error})")
         yield
-    finally:
-        stop.set()
-        thread.join(5)
-        sock.close()
 
 
 def test_ping_in_a_pipe_prints_plain_lines_and_exits_0(fleet):
