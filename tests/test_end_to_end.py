@@ -169,7 +169,9 @@ def test_the_reference_agent_keeps_a_fetch_open_through_a_long_command_and_is_ne
             done = wait_for_state(process, task["task_id"], {"done", "lost"}, timeout=30)
             assert done["state"] == "done" and done["exit_code"] == 0, done  # well over the offline window
             [task] = call(process.url + "/api/tasks", "POST", {"agents": ["long-1"], "command": "sleep 60"})[1]["items"]
-            wait_for_state(process, task["task_id"], {"dispatched"})
+            # Killed only once it runs the command: killed between the server's "dispatched"
+            # and the agent reading the answer, the task is put back (it never arrived).
+            runner.wait_for_line(rf"task {task['task_id']}: running", timeout=20)
             runner.proc.kill()  # kill -9: the fetch it held open closes with the process
             lost = wait_for_state(process, task["task_id"], {"lost", "done"}, timeout=15)
             assert (lost["state"], lost["reason"]) == ("lost", "agent_offline")
