@@ -61,6 +61,15 @@ class Server:
         tasks = [self.task(task_id) for task_id in ids]
         return tasks if all(task["state"] not in ("queued", "dispatched") for task in tasks) else None
 
+    def parked_fetches(self):
+        """How many agent fetches this process holds parked (its ``/metrics`` gauge)."""
+        request = urllib.request.Request(self.url + "/metrics", headers={"Authorization": f"Bearer {ADMIN}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith("toolbox_parked_fetches "):
+                    return float(line.split()[1])
+        raise AssertionError("no toolbox_parked_fetches in /metrics")
+
 
 def _serve(tmp_path, **env):
     process = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "5", **env}, cwd=tmp_path)

@@ -158,7 +158,6 @@ async def _check_timeouts(url, admin):
     conns = await asyncio.gather(*many)
     for _reader, writer in conns:
         writer.write(partial)
-    await asyncio.sleep(3)
     for reader, _writer in conns:
         assert await asyncio.wait_for(reader.read(1), 5) == b""  # closed by the server
     for _reader, writer in conns:

@@ -33,7 +33,7 @@ def test_a_plain_stop_answers_the_parked_fetch_before_it_closes(tmp_path):
     replies = []
     parked = threading.Thread(target=lambda: replies.append(fetch(server, "stop-1", token, timeout=30)))
     parked.start()
-    time.sleep(1)
+    assert wait_until(lambda: server.parked_fetches() == 1, timeout=10)
     started = time.monotonic()
     assert process.stop() == 0
     parked.join(10)

@@ -176,7 +176,7 @@ def test_a_task_queued_on_one_process_wakes_the_agent_parked_on_the_other_at_onc
     replies = []
     parked = threading.Thread(target=lambda: replies.append(fetch(second, "bus-1", token)), daemon=True)
     parked.start()
-    time.sleep(1)  # parked on the second process
+    assert wait_until(lambda: second.parked_fetches() == 1, timeout=10)  # parked on the second process
     started = time.monotonic()
     [task_id] = first.queue("bus-1", "echo hi")
     parked.join(10)
