@@ -90,7 +90,7 @@ def test_repeat_a_job_watch_its_rounds_arrive_live_and_manage_schedules(chromium
         page.evaluate("window.__notReloaded = true")
 
         # The first round runs at once; its point appears without a reload.
-        page.wait_for_function(f"{DOTS} === 1", timeout=60000)
+        page.wait_for_function(f"() => {DOTS} === 1", timeout=60000)
         [first] = rounds(server, sid)
         assert first["state"] == "fired" and first["agents"] == 1
         assert wait_until(lambda: job_done(server, first["job_id"]), 30)
@@ -99,8 +99,8 @@ def test_repeat_a_job_watch_its_rounds_arrive_live_and_manage_schedules(chromium
 
         # A change of interval runs the next round now: it arrives on the open graph live.
         call(f"{server.url}/api/schedules/{sid}", "PATCH", {"interval": 120})
-        page.wait_for_function(f"{DOTS} === 2", timeout=60000)
-        page.wait_for_function("document.querySelectorAll('[data-testid=rounds] tbody tr').length === 2")
+        page.wait_for_function(f"() => {DOTS} === 2", timeout=60000)
+        page.wait_for_function("() => document.querySelectorAll('[data-testid=rounds] tbody tr').length === 2")
         assert page.evaluate("window.__notReloaded") is True
         second = rounds(server, sid)[0]
         assert second["job_id"] != first["job_id"]
@@ -112,7 +112,7 @@ def test_repeat_a_job_watch_its_rounds_arrive_live_and_manage_schedules(chromium
         page.wait_for_url(re.compile(rf"#/jobs/{second['job_id']}$"))
         assert page.get_attribute("nav a[data-route=schedules]", "aria-current") == "page"
         page.go_back()
-        page.wait_for_function(f"{DOTS} === 2")
+        page.wait_for_function(f"() => {DOTS} === 2")
         page.focus("svg.smoke")
         page.keyboard.press("Home")
         assert f"Enter opens job #{first['job_id']}" in page.text_content("[data-testid=smoke-readout]")
@@ -222,10 +222,10 @@ def test_presets_zoom_layout_narrow_screens_and_axe(chromium, server, processes,
         page.goto(f"{server.url}/#/schedules/{sid}")
 
         def shown(preset, tier):
-            page.click(f"button[data-preset={preset}]")
+            page.click(f"button[data-preset=\"{preset}\"]")
             page.wait_for_selector(f"[data-testid=smoke-range][data-tier={tier}]")
-            page.wait_for_function("document.querySelector('.smoke-card').getAttribute('aria-busy') === 'false'")
-            assert page.get_attribute(f"button[data-preset={preset}]", "aria-pressed") == "true"
+            page.wait_for_function("() => document.querySelector('.smoke-card').getAttribute('aria-busy') === 'false'")
+            assert page.get_attribute(f"button[data-preset=\"{preset}\"]", "aria-pressed") == "true"
             return page.locator("svg.smoke").count()
 
         # 3 h and 30 h: each round; two agents, one chart each.
@@ -254,8 +254,8 @@ def test_presets_zoom_layout_narrow_screens_and_axe(chromium, server, processes,
         # Zoom: the buttons, then a drag across the plot.
         before = page.text_content("[data-testid=smoke-range]")
         page.click("button[data-zoom=in]")
-        page.wait_for_function(f"document.querySelector('[data-testid=smoke-range]').textContent !== {before!r}")
-        assert page.get_attribute("button[data-preset=360d]", "aria-pressed") == "false"
+        page.wait_for_function(f"() => document.querySelector('[data-testid=smoke-range]').textContent !== {before!r}")
+        assert page.get_attribute("button[data-preset=\"360d\"]", "aria-pressed") == "false"
         page.click("button[data-zoom=earlier]")
         assert page.is_enabled("button[data-zoom=later]")
         shown("360d", "day")
@@ -270,7 +270,7 @@ def test_presets_zoom_layout_narrow_screens_and_axe(chromium, server, processes,
         # Keyboard: - zooms out of the focused chart.
         page.focus("svg.smoke")
         page.keyboard.press("-")
-        page.wait_for_function("document.querySelector('.smoke-card').getAttribute('aria-busy') === 'false'")
+        page.wait_for_function("() => document.querySelector('.smoke-card').getAttribute('aria-busy') === 'false'")
 
         # Overlaid: one chart with both agents and a legend of their colours.
         shown("10d", "hour")
