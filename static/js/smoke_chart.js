@@ -16,6 +16,7 @@ import { formatMs, formatPct, formatTime, niceTicks } from "./format.js";
 const WIDTH = 760;
 const PAD = { left: 56, right: 12, top: 10, bottom: 30 };
 const COLOURS = 6;  // .agent-0 … .agent-5 in schedules.css
+const DOTS_UP_TO = 200;  // a dot per round up to this many; beyond, the line alone
 
 /** SmokePing's idea: 0 loss green, then blue, violet, orange, red as more is lost. */
 export function lossClass(loss) {
@@ -101,7 +102,7 @@ function drawChart(lines, { from, to, bucketSeconds, overlay, title, onOpen, onZ
   const axis = svg("g", { class: "chart-axis", "aria-hidden": "true" });
   for (const tick of yTicks) {
     axis.append(svg("line", { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(tick), y2: y(tick), class: "chart-grid" }),
-      svg("text", { x: PAD.left - 6, y: y(tick) + 4, class: "chart-tick", "text-anchor": "end" }, formatMs(tick)));
+      svg("text", { x: PAD.left - 6, y: y(tick) + 4, class: "chart-tick", "text-anchor": "end" }, tick ? formatMs(tick) : "0"));
   }
   const { ticks, step } = timeTicks(from, to, 7);
   for (const tick of ticks) {
@@ -139,7 +140,7 @@ function drawChart(lines, { from, to, bucketSeconds, overlay, title, onOpen, onZ
       const start = prev && !gap ? [x(prev.t), y(prev.mid)] : [px - Math.min(bucketW, 6) / 2, y(p.mid)];
       median.append(svg("path", { d: `M${start[0]},${start[1]}L${px},${y(p.mid)}`,
         class: `seg ${overlay ? "" : lossClass(p.loss)}`, "data-loss": lossClass(p.loss) }));
-      median.append(svg("circle", { cx: px, cy: y(p.mid), r: 2.2, class: `dot ${overlay ? "" : lossClass(p.loss)}` }));
+      if (line.points.length <= DOTS_UP_TO) median.append(svg("circle", { cx: px, cy: y(p.mid), r: 2.2, class: `dot ${overlay ? "" : lossClass(p.loss)}` }));
       prev = p;
     }
     body.append(smoke, median, marks);

@@ -2,9 +2,10 @@
 // the SmokePing manner (smoke_chart.js) with the presets 3 h / 30 h / 10 d / 360 d, zoom
 // (drag across a chart, the buttons, or + and - on a focused chart), earlier/later, agents
 // overlaid or as small multiples, and its latest rounds.  A click (or Enter) on a round
-// opens its job.  While the range ends now the graph follows the live feed: a round's job
-// starting refreshes the rounds, and its tasks finishing redraw the graph (the point is
-// written just after the task event, so the series is read again a moment later).
+// opens its job.  It follows the live feed: a round fired or skipped (`schedule.round`)
+// refreshes the rounds and the next run, and while the range ends now a round's tasks
+// finishing redraw the graph (the point is written just after the task event, so the
+// series is read again a moment later).
 
 import { api, query } from "../api.js";
 import { h, replace, message, empty, ago } from "../dom.js";
@@ -176,12 +177,11 @@ export async function render(page, ctx, args) {
   };
   const onEvent = (event) => {
     const data = event.data || {};
-    if (event.type.startsWith("job.") && data.schedule_id === sid) {
+    if (event.type === "schedule.round" && data.schedule_id === sid) {
+      loadRounds();  // fired or skipped: the rounds' table and the next run
+      api(`/api/schedules/${sid}`).then((fresh) => { schedule = fresh; drawHead(); }).catch(() => {});
+    } else if (event.type.startsWith("job.") && data.schedule_id === sid) {
       jobIds.add(data.job_id);
-      if (event.type === "job.created") {
-        schedule.last_round = { job_id: data.job_id };
-        api(`/api/schedules/${sid}`).then((fresh) => { schedule = fresh; drawHead(); }).catch(() => {});
-      }
       if (state.end === null) refresh();
     } else if (event.type.startsWith("task.") && jobIds.has(data.job_id) && data.state && data.state !== "dispatched"
       && data.state !== "queued" && state.end === null) {

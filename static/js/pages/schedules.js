@@ -3,7 +3,7 @@
 // was skipped), its next run, and (operators: their own; admins: all) Pause/Resume, Edit
 // and Delete (asked first, in a dialog).  "New schedule" makes one from a tool, its
 // parameters, agents by name or tag, and an interval.  Any schedule opens its graph
-// (#/schedules/ID); the list follows the live feed (a round's job starting or ending).
+// (#/schedules/ID); the list follows the live feed (a round fired or skipped, its job ending).
 
 import { api } from "../api.js";
 import { h, replace, message, empty, ago } from "../dom.js";
@@ -133,7 +133,7 @@ export async function render(page, ctx) {
         } else {
           const made = await api("/api/schedules", { method: "POST", body });
           replace(formSlot);
-          replace(notice, message("ok", `Created ${made.name}: its first round runs ${inText(made.next_run)}.`));
+          replace(notice, message("ok", `Created ${made.name}: its first round runs ${inText(made.next_run).replace("due ", "")}.`));
         }
         await load();
       },
@@ -232,7 +232,8 @@ export async function render(page, ctx) {
   const soon = () => { clearTimeout(timer); timer = setTimeout(load, 400); };
   const onEvent = (event) => {
     const data = event.data || {};
-    if ((event.type === "job.created" || event.type === "job.done") && data.schedule_id) {
+    if (event.type === "schedule.round") soon();  // fired or skipped: last round, next run
+    else if ((event.type === "job.created" || event.type === "job.done") && data.schedule_id) {
       if (event.type === "job.done") jobs.set(data.job_id, { ...(jobs.get(data.job_id) || {}), ...data });
       soon();
     }
