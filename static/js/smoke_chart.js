@@ -13,7 +13,9 @@
 import { h, svg } from "./dom.js";
 import { formatMs, formatPct, formatTime, niceTicks } from "./format.js";
 
-const WIDTH = 760;
+const MIN_WIDTH = 300;
+const COLUMN = 460;  // small multiples: charts side by side while each is at least this wide
+const GAP = 16;
 const PAD = { left: 56, right: 12, top: 10, bottom: 30 };
 const COLOURS = 6;  // .agent-0 … .agent-5 in schedules.css
 const DOTS_UP_TO = 200;  // a dot per round up to this many; beyond, the line alone
@@ -84,8 +86,9 @@ function describe(agent, p, bucketSeconds) {
 }
 
 /** One chart: `lines` [{agent, colour, points}] over [from, to]. */
-function drawChart(lines, { from, to, bucketSeconds, overlay, title, onOpen, onZoom }) {
-  const height = overlay ? 260 : 170;
+function drawChart(lines, { from, to, bucketSeconds, overlay, title, onOpen, onZoom, width }) {
+  const WIDTH = width;
+  const height = overlay ? 260 : 180;
   const plotW = WIDTH - PAD.left - PAD.right;
   const plotH = height - PAD.top - PAD.bottom;
   const all = lines.flatMap((l) => l.points);
@@ -104,7 +107,7 @@ function drawChart(lines, { from, to, bucketSeconds, overlay, title, onOpen, onZ
     axis.append(svg("line", { x1: PAD.left, x2: WIDTH - PAD.right, y1: y(tick), y2: y(tick), class: "chart-grid" }),
       svg("text", { x: PAD.left - 6, y: y(tick) + 4, class: "chart-tick", "text-anchor": "end" }, tick ? formatMs(tick) : "0"));
   }
-  const { ticks, step } = timeTicks(from, to, 7);
+  const { ticks, step } = timeTicks(from, to, Math.max(3, Math.floor(plotW / 90)));
   for (const tick of ticks) {
     axis.append(svg("line", { x1: x(tick), x2: x(tick), y1: PAD.top, y2: PAD.top + plotH, class: "chart-grid" }),
       svg("text", { x: x(tick), y: height - 10, class: "chart-tick", "text-anchor": "middle" }, tickLabel(tick, step)));
@@ -234,15 +237,21 @@ function legend(lines, overlay) {
     item("fail", "failed (no value)", "cross"));
 }
 
-/** The charts for a series answer; `mode` "overlay" or "multiples". */
-export function smokeChart(answer, { from, to, mode = "multiples", onOpen, onZoom }) {
+/** The charts for a series answer; `mode` "overlay" or "multiples"; `width` the room
+ * there is (each chart is drawn at its own width in pixels, so its text stays legible). */
+export function smokeChart(answer, { from, to, mode = "multiples", onOpen, onZoom, width = 760 }) {
   const lines = answer.series.map((series, index) => ({
     agent: series.agent, colour: index % COLOURS, points: series.points.map((p) => normalize(p, answer.tier)),
   }));
-  const options = { from, to, bucketSeconds: answer.bucket_seconds, onOpen, onZoom };
   const overlay = mode === "overlay";
+  const room = Math.max(MIN_WIDTH, Math.floor(width));
+  const columns = overlay ? 1 : Math.max(1, Math.min(lines.length, Math.floor((room + GAP) / (COLUMN + GAP))));
+  const options = { from, to, bucketSeconds: answer.bucket_seconds, onOpen, onZoom,
+    width: Math.max(MIN_WIDTH, Math.floor((room - (columns - 1) * GAP) / columns)) };
   const charts = overlay
     ? [drawChart(lines, { ...options, overlay: true, title: lines.map((l) => l.agent).join(", ") || "No agent" })]
     : lines.map((line) => drawChart([line], { ...options, overlay: false, title: line.agent }));
-  return h("div", { class: `smoke-charts ${mode}` }, legend(lines, overlay), ...charts);
+  const grid = h("div", { class: `smoke-charts ${mode}` }, legend(lines, overlay), ...charts);
+  grid.style.setProperty("grid-template-columns", `repeat(${columns}, minmax(0, 1fr))`);
+  return grid;
 }

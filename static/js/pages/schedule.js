@@ -8,7 +8,7 @@
 // series is read again a moment later).
 
 import { api, query } from "../api.js";
-import { h, replace, message, empty, ago } from "../dom.js";
+import { h, replace, message, empty, ago, throttle } from "../dom.js";
 import { formatTime } from "../format.js";
 import { keepFocus } from "../keys.js";
 import { smokeChart } from "../smoke_chart.js";
@@ -123,7 +123,7 @@ export async function render(page, ctx, args) {
       return;
     }
     keepFocus(charts, () => replace(charts, smokeChart(answer, {
-      from, to, mode: state.mode,
+      from, to, mode: state.mode, width: charts.clientWidth - 36,
       onOpen: (jobId) => { ctx.jobFrom = "schedules"; ctx.navigate(`#/jobs/${jobId}`); },
       onZoom: (start, end) => setWindow(start, end),
     })));
@@ -192,6 +192,12 @@ export async function render(page, ctx, args) {
   drawControls();
   await Promise.all([loadSeries(), loadRounds()]);
   const follow = setInterval(() => { if (state.end === null) loadSeries(); }, 60000);  // the window slides with now
+  let drawnFor = charts.clientWidth;
+  const onResize = throttle(() => { if (charts.clientWidth !== drawnFor) { drawnFor = charts.clientWidth; drawCharts(); } }, 150);
+  window.addEventListener("resize", onResize);
   const off = [ctx.live.on("*", onEvent), ctx.live.on("reset", refresh), ctx.live.on("reconnected", refresh)];
-  return () => { off.forEach((fn) => fn()); timers.forEach(clearTimeout); clearInterval(follow); };
+  return () => {
+    off.forEach((fn) => fn()); timers.forEach(clearTimeout); clearInterval(follow);
+    window.removeEventListener("resize", onResize);
+  };
 }
