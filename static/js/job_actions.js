@@ -4,6 +4,7 @@
 
 import { api } from "./api.js";
 import { h, copyButton } from "./dom.js";
+import { repeatControl } from "./schedule_form.js";
 
 /** The body that starts the same job again (the agents it ran on, by name). */
 export function rerunBody(job) {
@@ -45,5 +46,5 @@ export function jobActions(job, ctx, { canCancel, onCancel, onError }) {
   }, `Export ${format.toUpperCase()}`));
   const cancel = canCancel && operator
     ? h("button", { type: "button", class: "small danger", onclick: onCancel }, "Cancel queued tasks") : null;
-  return h("div", { class: "job-actions", role: "group", "aria-label": "Job actions" }, again, edit, copy, ...exports, cancel);
+  return h("div", { class: "job-actions", role: "group", "aria-label": "Job actions" }, again, edit, repeatControl(job, ctx), copy, ...exports, cancel);
 }

@@ -29,13 +29,18 @@ from toolbox.tools.targets import Resolver
 
 
 def static_dir() -> str:
-    """The console's files: the installed ``toolbox_static`` package, else the checkout's ``static/``."""
+    """The console's files: the checkout's ``static/`` when this ``toolbox`` runs from a
+    checkout (a worktree's server serves its own console, even with another checkout
+    installed in editable mode), else the installed ``toolbox_static`` package."""
+    checkout = pathlib.Path(__file__).resolve().parents[2] / "static"
+    if (checkout / "index.html").is_file() and (checkout / "__init__.py").is_file():
+        return str(checkout)
     try:
         import toolbox_static
 
         return os.path.dirname(os.path.abspath(toolbox_static.__file__))
     except ImportError:
-        return str(pathlib.Path(__file__).resolve().parents[2] / "static")
+        return str(checkout)
 
 
 SECRET_QUERY_KEYS = ("code", "state", "token", "secret")
