@@ -62,7 +62,7 @@ async def test_a_finished_task_of_a_round_becomes_a_point_with_the_tools_numbers
     await agent.post(task["task_id"], PING_OUTPUT)
     assert await wait_for(lambda: _done(api, plain.json["job_id"]))
     assert len(await points.read_range(sid, START, START + datetime.timedelta(days=1))) == 1
-    assert await points.collection.count_documents({}) == 1
+    assert await points.count() == 1
 
 
 async def _done(api, job_id):

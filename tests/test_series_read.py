@@ -53,7 +53,7 @@ async def test_raw_points_flag_what_changed_and_export_as_csv(api, app, watch_cl
     assert rows[0] == ["agent", "at", "outcome", "value_ms", "loss_pct", "job_id", "changed"]
     assert len(rows) == 1 + 6 and rows[5][0] == "d-1" and rows[5][6] == "outcome dns"
     assert (await api(f"/api/schedules/{sid}", "DELETE")).code == 200  # its series go with it
-    assert await app.toolbox.series.points.collection.count_documents({}) == 0
+    assert await app.toolbox.series.points.count() == 0
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -34,12 +34,10 @@ from toolbox.server.variants import parts_for
 from toolbox.store.db import Database
 from toolbox.tools.targets import Resolver
 from toolbox import clock
-from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
 from toolbox.watch.rounds import RoundScheduler
 from toolbox.watch.schedules import ScheduleService
 from toolbox.watch.series import SeriesRecorder
 from toolbox.watch.series_read import SeriesReader
-from toolbox.store.repos.series import PointRepo, RollupRepo
 
 if TYPE_CHECKING:
     from tornado.httpserver import HTTPServer
@@ -76,9 +74,8 @@ class Services:
                                parts.per_user, parts.targets, parts.owners, resolver=resolver)
         self.users = UserStore(parts.users)
         # schedules (toolbox.watch); ``watch_clock``: their wall clock (tests move a fake one)
-        schedules, round_log, now = ScheduleRepo(db["schedules"], db["counters"]), RoundRepo(db["schedule_rounds"]), \
-            watch_clock or clock.utcnow
-        self.series = SeriesRecorder(PointRepo(db["series_points"]), RollupRepo(db["series_rollups"]), schedules,
+        schedules, round_log, now = parts.schedules, parts.rounds, watch_clock or clock.utcnow
+        self.series = SeriesRecorder(parts.points, parts.rollups, schedules,
                                      round_log, self.jobs, self.events, now, config.series_points_days,
                                      config.series_rollups_days)
         self.schedules = ScheduleService(schedules, round_log, self.users.get, self.series.delete_schedule, now)

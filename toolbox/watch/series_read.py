@@ -24,7 +24,7 @@ from toolbox.watch.points import changes
 
 if TYPE_CHECKING:
     from toolbox.store.repos.schedules import ScheduleRepo
-    from toolbox.store.repos.series import PointRepo, RollupRepo
+    from toolbox.store.repos.series_memory import Points, Rollups
 
 MAX_POINTS = 500
 HOUR_TIER_DAYS = 62
@@ -69,7 +69,7 @@ def _rollup_model(bucket: Doc) -> Doc:
 class SeriesReader:
     """``read`` and ``as_csv`` of a schedule's series."""
 
-    def __init__(self, points: "PointRepo", rollups: "RollupRepo", schedules: "ScheduleRepo",
+    def __init__(self, points: "Points", rollups: "Rollups", schedules: "ScheduleRepo",
                  now: Callable[[], datetime.datetime], points_days: float) -> None:
         self.points = points
         self.rollups = rollups
