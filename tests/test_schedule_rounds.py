@@ -75,6 +75,25 @@ async def test_rounds_are_jobs_tags_resolve_each_round_busy_agents_skip_and_gaps
     metrics = (await api("/metrics", expect_json=False)).body.decode()
     assert 'toolbox_schedule_rounds_total{state="fired"} 3.0' in metrics
     assert "toolbox_schedule_rounds_missed_total 9.0" in metrics
+    assert "toolbox_schedule_agents_busy_total 2.0" in metrics and "toolbox_schedule_rounds_late_total 0.0" in metrics
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("watch_clock", [WallClock()])
+async def test_a_round_fired_over_a_second_after_its_due_time_counts_as_late(api, app, fake_agent, watch_clock):
+    watch_clock.set(START)
+    agent = await fake_agent("r-1")
+    sid = (await api("/api/schedules", "POST", json=dict(PING, agents=["r-1"], interval=60))).json["schedule_id"]
+    [first] = await rounds_of(api, sid, 1)
+    await answer(agent)
+    watch_clock.advance(63.5)  # the process was held up: round 2 fires 3.5 s after its due time
+    second = (await rounds_of(api, sid, 2))[1]
+    assert second["state"] == "fired" and second["late_ms"] == 3500 and second["missed"] == 0
+    assert first["late_ms"] == 0
+    metrics = (await api("/metrics", expect_json=False)).body.decode()
+    assert "toolbox_schedule_rounds_late_total 1.0" in metrics
+    assert 'toolbox_schedule_round_lateness_seconds_bucket{le="5.0"} 2.0' in metrics
+    assert 'toolbox_schedule_round_lateness_seconds_bucket{le="2.5"} 1.0' in metrics
 
 
 @pytest.mark.gen_test(timeout=30)

@@ -69,7 +69,6 @@ async def _done(api, job_id):
     return (await api(f"/api/jobs/{job_id}")).json["state"] == "done"
 
 
-@pytest.mark.embedded_only("thousands of points written one by one through the write path: over 2 minutes on SecantusDB; the same repositories run on it in the other series tests and test_schedules_shared.py")
 @pytest.mark.gen_test(timeout=120)
 @pytest.mark.parametrize("watch_clock", [WallClock()])
 @pytest.mark.config(series_points_days=7, series_rollups_days=20)

@@ -68,7 +68,6 @@ async def test_bad_series_requests_are_refused_with_a_clear_400(api, app):
     assert (await api("/api/schedules/99/series")).code == 404
 
 
-@pytest.mark.embedded_only("thousands of points written one by one through the write path: over 2 minutes on SecantusDB; the same repositories run on it in the other series tests and test_schedules_shared.py")
 @pytest.mark.gen_test(timeout=120)
 @pytest.mark.parametrize("watch_clock", [WallClock()])
 async def test_the_range_chooses_the_tier_and_no_series_holds_more_than_a_few_hundred_points(api, app, watch_clock):

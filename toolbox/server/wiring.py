@@ -98,6 +98,7 @@ class Services:
                                database=parts.kind)
         self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
         self._sweeper: asyncio.Future[None] | None = None
+        self._rounds: asyncio.Future[None] | None = None  # fires rounds at their due times
         self._last_refresh = 0.0
 
     async def start(self) -> None:
@@ -114,6 +115,7 @@ class Services:
         await self.schedules.start()
         await self.series.start()
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
+        self._rounds = asyncio.ensure_future(self.rounds.run_forever(self.config.sweep_interval))
 
     @property
     def local_login_url_token(self) -> str | None:
@@ -142,13 +144,14 @@ class Services:
         await server.close_all_connections()
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            try:
-                await self._sweeper
-            except asyncio.CancelledError:
-                pass
-            self._sweeper = None
+        for loop in (self._sweeper, self._rounds):
+            if loop is not None:
+                loop.cancel()
+                try:
+                    await loop
+                except asyncio.CancelledError:
+                    pass
+        self._sweeper = self._rounds = None
         self.dispatcher.close_all()
         self.console_feed.close_all()
         await self.jobs.stop()
@@ -156,13 +159,13 @@ class Services:
         await self.events.stop()
 
     async def sweep_once(self) -> None:
-        """End stale tasks and overdue jobs, move finished tasks to history, wake cross-process work."""
+        """End stale tasks and overdue jobs, move finished tasks to history, wake cross-process work
+        (the rounds of schedules fire in their own loop, ``RoundScheduler.run_forever``)."""
         await self.tasks.expire()
         await self.jobs.sweep()
         await self.tasks.archive()
         await self.events.prune()
         await self.audit.sweep()
-        await self.rounds.tick()
         await self.series.sweep()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()

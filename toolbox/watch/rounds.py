@@ -1,7 +1,6 @@
 """Rounds: each due round of a schedule fired once, as an ordinary job, across every process.
 
-``RoundScheduler.tick`` (run by the sweeper, every ``TOOLBOX_SWEEP_INTERVAL``) reads the
-due schedules and claims each round atomically (``ScheduleRepo.claim_due``: ``next_run``
+``RoundScheduler.tick`` reads the due schedules and claims each round atomically (``ScheduleRepo.claim_due``: ``next_run``
 moves on only if it still holds the value read), so with several processes on one
 MongoDB exactly one fires it.  The claim is kept as the schedule's ``pending`` round
 until the round is recorded; a process that dies in between leaves a claim older than
@@ -16,8 +15,15 @@ queued or in flight is skipped and counted as busy; the rest run one job through
 and target limits as any job.  A round they refuse, or one with no agent to run on, is
 skipped and recorded with the reason; never half-run.  Rounds missed while no server ran
 are not replayed: the latest slot runs at once and the gap is recorded (``missed``).
-Each round is logged (``RoundRepo``) and announced as ``schedule.round``.
+Each round is logged (``RoundRepo``) and announced as ``schedule.round``, with how late
+it fired (``late_ms``: from its due time to this process's creating its job).
+
+``run_forever`` ticks when the earliest schedule is due, and at least every
+``TOOLBOX_SWEEP_INTERVAL`` (a schedule made or changed elsewhere, a clock moved by a
+test), so a round fires within milliseconds of its due time, not up to a sweep later.
 """
+
+import asyncio
 
 import datetime
 import logging
@@ -61,6 +67,20 @@ class RoundScheduler:
         self.now = now
         self.instance = instance  # written in claims, for the record
 
+    async def run_forever(self, most: float) -> None:
+        """Tick at each due time (waiting ``most`` seconds at most) until cancelled."""
+        while True:
+            try:
+                await self.tick()
+                due = await self.schedules.next_due()
+                wait = most if due is None else (due - self.now()).total_seconds()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store may be away for a moment; try again next time
+                log.exception("firing rounds failed; retrying in %.1fs", most)
+                wait = most
+            await asyncio.sleep(min(max(wait, 0.001), most))
+
     async def tick(self) -> int:
         """Fire every round due now (and finish those a dead process claimed); how many ran."""
         now = self.now()
@@ -81,7 +101,7 @@ class RoundScheduler:
         return ran
 
     async def _run(self, doc: Doc, pending: Doc, now: datetime.datetime, recovered: bool = False) -> None:
-        slot = pending["at"]
+        slot, now = pending["at"], self.now()  # now: when this round fires (after those before it)
         entry: Doc = {"schedule_id": doc["_id"], "at": slot, "fired_at": now, "state": SKIPPED, "job_id": None,
                       "reason": None, "agents": 0, "busy": [], "missed": pending.get("missed", 0),
                       "late_ms": int((now - slot).total_seconds() * 1000)}
