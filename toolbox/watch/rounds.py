@@ -10,9 +10,11 @@ round is neither lost nor doubled.
 
 A round: the agents are chosen now (tags resolved at each round, so an agent given the
 tag joins the next one); an agent whose task of the schedule's previous round is still
-queued or in flight is skipped and counted as busy; the rest run one job through
-``JobService.create`` (marked with ``schedule_id`` and ``round_at``), under the same rate
-and target limits as any job.  A round they refuse, or one with no agent to run on, is
+queued or in flight is skipped and counted as busy (with a spread, only once that task
+was released half an interval ago: an agent released late in the spread gets its next
+task queued behind it, as the one-in-flight rule keeps them apart); the rest run one job through
+``JobService.create`` (marked with ``schedule_id`` and ``round_at``, each agent's task
+released after its ``task_delay``), under the same rate and target limits as any job.  A round they refuse, or one with no agent to run on, is
 skipped and recorded with the reason; never half-run.  Rounds missed while no server ran
 are not replayed: the latest slot runs at once and the gap is recorded (``missed``).
 Each round is logged (``RoundRepo``) and announced as ``schedule.round``, with how late
@@ -31,12 +33,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from toolbox.core.jobs.selection import MAX_AGENTS, agent_selection, job_request, select_agents
+from toolbox.clock import aware, utcnow
 from toolbox.errors import ToolboxError
 from toolbox.people.principals import Principal
 from toolbox.store.db import Doc
 from toolbox.task_states import TERMINAL_STATES
 from toolbox.watch.models import round_model
-from toolbox.watch.timing import next_after, round_slot
+from toolbox.watch.timing import next_after, round_slot, task_delays
 
 if TYPE_CHECKING:
     from toolbox.core.dispatch.agents import AgentRegistry
@@ -128,12 +131,15 @@ class RoundScheduler:
         return None
 
     async def _busy(self, doc: Doc) -> set[str]:
-        """Agents whose task of the schedule's previous round has not finished."""
+        """Agents whose task of the schedule's previous round has not finished (and, with a
+        spread, was released at least half an interval ago)."""
         last = doc.get("last_round") or {}
         if not last.get("job_id"):
             return set()
         tasks = await self.tasks.list(job_id=last["job_id"], limit=MAX_AGENTS)
-        return {task["agent"] for task in tasks if task["state"] not in TERMINAL_STATES}
+        released_by = utcnow() - datetime.timedelta(seconds=doc["interval"] / 2)
+        return {task["agent"] for task in tasks if task["state"] not in TERMINAL_STATES
+                and (not doc.get("spread") or aware(task["created_at"]) <= released_by)}
 
     async def _fire(self, doc: Doc, slot: datetime.datetime, entry: Doc) -> None:
         chosen = await select_agents(self.agents, agent_selection(
@@ -147,5 +153,6 @@ class RoundScheduler:
             return
         principal = Principal(doc.get("owner") or "schedule", "operator", user_id=doc.get("owner_id"))
         job, _tasks = await self.jobs.create(principal, job_request(doc["tool"], doc["params"], agents=names),
-                                             marks={"schedule_id": doc["_id"], "round_at": slot})
+                                             marks={"schedule_id": doc["_id"], "round_at": slot},
+                                             delays=task_delays(doc, names))
         entry.update(state=FIRED, job_id=job["_id"], agents=len(job["agents"]))
