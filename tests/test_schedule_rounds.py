@@ -174,8 +174,10 @@ async def test_a_rounds_tasks_are_released_over_the_spread_each_agent_at_its_own
     watch_clock.set(START)
     agents = [await fake_agent(f"s-{n}") for n in range(4)]
     body = dict(PING, agents=[agent.name for agent in agents], interval=60, spread=0.05)  # over 3 s
-    sid = (await api("/api/schedules", "POST", json=body)).json["schedule_id"]
-    schedule = await app.toolbox.rounds.schedules.get(sid)
+    made = (await api("/api/schedules", "POST", json=body)).json
+    sid, schedule = made["schedule_id"], await app.toolbox.rounds.schedules.get(made["schedule_id"])
+    assert 0 <= _seconds(made["next_run"], iso(START)) < 3  # the schedule's phase, within the spread too
+    watch_clock.set(schedule["next_run"])
     delays = {agent.name: task_delay(schedule, agent.name) for agent in agents}
     assert len(set(delays.values())) == 4 and all(0 <= delay < 3 for delay in delays.values())
     [one] = await rounds_of(api, sid, 1)

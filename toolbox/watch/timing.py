@@ -2,17 +2,28 @@
 and when within a round each agent's task is released.
 
 Pure functions over schedule documents (``interval`` seconds, ``spread`` fraction,
-``start_at``/``stop_at``, ``enabled``).  Spread (RIPE Atlas's): a round's job is created
-at its due time, and each agent's task of it is released ``task_delay`` later, a fixed
-offset in ``[0, spread × interval)`` drawn from the schedule and the agent's name, so
-1,000 agents do not run (nor answer) at once, and each agent still runs every
-``interval`` exactly.  The same on every process (a hash, not Python's ``hash``).
+``start_at``/``stop_at``, ``enabled``).  Spread does two things, each a fixed offset in
+``[0, spread × interval)`` (the same on every process: hashes, not Python's ``hash``):
+
+- the schedule's rounds are offset from its start by a phase drawn from its id, so the
+  rounds of many schedules set up at once (200 of them) are not all due in one second;
+- each agent's task of a round is released ``task_delay`` after the round's due time (its
+  job is created then), drawn from the schedule and the agent's name, so 1,000 agents do
+  not run (nor answer) at once (RIPE Atlas's spread).
+
+Both are constant shifts, so each agent still runs every ``interval`` exactly.
 """
 
 import datetime
 import hashlib
 
 from toolbox.store.db import Doc
+
+
+def phase(doc: Doc) -> datetime.timedelta:
+    """The schedule's fixed offset within ``spread × interval``."""
+    fraction = (int(doc["_id"]) * 2654435761 % 4294967296) / 4294967296  # Knuth's multiplicative hash
+    return datetime.timedelta(seconds=round(fraction * doc.get("spread", 0.0) * doc["interval"], 3))
 
 
 def task_delay(doc: Doc, agent: str) -> float:
@@ -36,7 +47,7 @@ def first_run(doc: Doc, now: datetime.datetime) -> datetime.datetime | None:
         return None
     start = doc.get("start_at")
     base = start if start is not None and start > now else now
-    return within_window(doc, base)
+    return within_window(doc, base + phase(doc))
 
 
 def within_window(doc: Doc, when: datetime.datetime) -> datetime.datetime | None:
