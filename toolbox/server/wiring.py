@@ -78,11 +78,12 @@ class Services:
         self.series = SeriesRecorder(parts.points, parts.rollups, schedules,
                                      round_log, self.jobs, self.events, now, config.series_points_days,
                                      config.series_rollups_days)
-        self.schedules = ScheduleService(schedules, round_log, self.users.get, self.series.delete_schedule, now)
-        self.series_reader = SeriesReader(self.series.points, self.series.rollups, schedules, now,
-                                          config.series_points_days)
         self.rounds = RoundScheduler(schedules, round_log, self.jobs, self.tasks, self.agents, self.events, now,
                                      parts.owners.instance or "embedded")
+        self.schedules = ScheduleService(schedules, round_log, self.users.get, self.series.delete_schedule, now,
+                                         retimed=self.rounds.wake)
+        self.series_reader = SeriesReader(self.series.points, self.series.rollups, schedules, now,
+                                          config.series_points_days)
         self.tokens = TokenStore(parts.tokens, self.events, authoritative=parts.tokens_authoritative,
                                  refresh=parts.token_refresh)
         self.feishu: FeishuClient | None = None

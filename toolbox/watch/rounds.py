@@ -20,9 +20,9 @@ are not replayed: the latest slot runs at once and the gap is recorded (``missed
 Each round is logged (``RoundRepo``) and announced as ``schedule.round``, with how late
 it fired (``late_ms``: from its due time to this process's creating its job).
 
-``run_forever`` ticks when the earliest schedule is due, and at least every
-``TOOLBOX_SWEEP_INTERVAL`` (a schedule made or changed elsewhere, a clock moved by a
-test), so a round fires within milliseconds of its due time, not up to a sweep later.
+``run_forever`` ticks when the earliest schedule is due, when a schedule of this process
+is made or re-timed (``wake``), and at least every ``TOOLBOX_SWEEP_INTERVAL`` (one made or
+changed by another process, a clock moved by a test), so a round fires within milliseconds of its due time, not up to a sweep later.
 """
 
 import asyncio
@@ -69,6 +69,11 @@ class RoundScheduler:
         self.events = events
         self.now = now
         self.instance = instance  # written in claims, for the record
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """A schedule's next run changed: look again now (``run_forever``)."""
+        self._woken.set()
 
     async def run_forever(self, most: float) -> None:
         """Tick at each due time (waiting ``most`` seconds at most) until cancelled."""
@@ -82,7 +87,11 @@ class RoundScheduler:
             except Exception:  # the store may be away for a moment; try again next time
                 log.exception("firing rounds failed; retrying in %.1fs", most)
                 wait = most
-            await asyncio.sleep(min(max(wait, 0.001), most))
+            try:
+                await asyncio.wait_for(self._woken.wait(), min(max(wait, 0.001), most))
+            except asyncio.TimeoutError:
+                pass
+            self._woken.clear()
 
     async def tick(self) -> int:
         """Fire every round due now (and finish those a dead process claimed); how many ran."""
