@@ -125,6 +125,32 @@ def _hour_rollups(schedule_id, agents, start, days):
         yield batch
 
 
+async def _timed(read, reads):
+    samples = []
+    for _ in range(reads):
+        began = time.perf_counter()
+        await read()
+        samples.append((time.perf_counter() - began) * 1000)
+    return percentile(samples, 50)
+
+
+async def _direct_reads(app, sid, start, end, reads, mongomock_db):
+    """``SeriesReader.read`` without HTTP; on the embedded database also with the rollups in
+    mongomock (the repository it had before ``MemoryRollups``), the same documents: the ratio."""
+    from toolbox.store.repos.series import RollupRepo
+    from toolbox.watch.series_read import SeriesReader
+
+    reader = app.toolbox.series_reader
+    figures = {"reader_ms": await _timed(lambda: reader.read(sid, None, start, end), reads)}
+    if mongomock_db is not None:
+        rows = await reader.rollups.read_range(sid, "hour", start, end)
+        collection = mongomock_db["bench_series_rollups_mongomock"]
+        await collection.insert_many(rows)
+        before = SeriesReader(reader.points, RollupRepo(collection), reader.schedules, reader.now, reader.points_days)
+        figures["reader_on_mongomock_ms"] = await _timed(lambda: before.read(sid, None, start, end), min(reads, 2))
+    return figures
+
+
 async def _series(uri, agents, days, reads, points):
     from toolbox.handlers import routes
     from toolbox.server.app import make_app
@@ -165,6 +191,7 @@ async def _series(uri, agents, days, reads, points):
             assert status == 200, raw[:300]
             size = len(raw)
         answer = json.loads(raw)
+        direct = await _direct_reads(app, sid, start, end, reads, database if not uri else None)
         shape = {"tier": answer["tier"], "bucket_seconds": answer["bucket_seconds"], "series": len(answer["series"]),
                  "points_each": max(len(s["points"]) for s in answer["series"])}
         recent = end - datetime.timedelta(minutes=points // agents + 1)
@@ -195,7 +222,7 @@ async def _series(uri, agents, days, reads, points):
     return {"database": "shared MongoDB" if uri else "embedded", "agents": agents, "days": days,
             "rollups": agents * days * 24, "fill_s": filled, "read_ms": samples,
             "read_median_ms": percentile(samples, 50), "read_max_ms": max(samples), "answer_bytes": size,
-            **shape, "points": points, "bson_bytes_per_point": bson_bytes, **stats}
+            **shape, **direct, "points": points, "bson_bytes_per_point": bson_bytes, **stats}
 
 
 def series(uri=None, agents=50, days=30, reads=5, points=500):
@@ -246,6 +273,9 @@ def rows(figures):
         out.append(_row("9 schedules", f"series, {one['days']} days × {one['agents']} agents ({one['database']}), "
                         "median (ms)", one["read_median_ms"], None, f"≤ {READ_TARGET_MS:g} ms",
                         one["read_median_ms"] <= READ_TARGET_MS))
+        if "reader_on_mongomock_ms" in one:  # the baseline column: the same read on mongomock's rollups
+            out.append(_row("9 schedules", "the same read without HTTP: in memory (baseline: on mongomock) (ms)",
+                            one["reader_ms"], one["reader_on_mongomock_ms"], "reported"))
         stored = f"{one['bson_bytes_per_point']:.0f} BSON"
         if "data_bytes_per_point" in one:
             stored += f", {one['data_bytes_per_point']:.0f} data + {one['index_bytes_per_point']:.0f} index"
