@@ -15,22 +15,26 @@ import sys
 import tempfile
 import time
 
-from bench import multiprocess, procs, scenarios, storecost
+from bench import multiprocess, procs, scenarios, storecost, watch
 from bench.report import render_table, rows_for
 
 ADMIN_TOKEN = "bench-admin-token-0123456789abcdef"
-NAMES = ("parked", "latency", "legacy", "throughput", "fanout", "consoles", "store", "multiprocess")
+NAMES = ("parked", "latency", "legacy", "throughput", "fanout", "consoles", "store", "multiprocess", "schedules")
 
 FULL = {"parked": 15000, "latency_agents": 10000, "latency_tasks": 500, "legacy_agents": 1000,
         "legacy_seconds": 15, "legacy_rate": 100, "throughput_agents": 100, "throughput_seconds": 10,
         "throughput_warmup": 2, "fanout_sizes": (1000, 10000), "fanout_rounds": 3, "fanout_gap": 3.0,
         "consoles": 1000, "console_tasks": 30, "console_gap": 0.5, "store_tasks": 100,
-        "mp_agents": 1000, "mp_tasks": 300, "mp_consoles": 100, "mp_console_tasks": 20, "repeat": 3}
+        "mp_agents": 1000, "mp_tasks": 300, "mp_consoles": 100, "mp_console_tasks": 20, "repeat": 3,
+        "watch_agents": 50, "watch_schedules": 200, "watch_interval": 60, "watch_spread": 1.0,
+        "watch_seconds": 600, "watch_days": 30, "watch_reads": 5, "watch_points": 5000}
 QUICK = {"parked": 50, "latency_agents": 50, "latency_tasks": 30, "legacy_agents": 30,
          "legacy_seconds": 5, "legacy_rate": 10, "throughput_agents": 10, "throughput_seconds": 1.5,
          "throughput_warmup": 0.5, "fanout_sizes": (20, 50), "fanout_rounds": 1, "fanout_gap": 0.5,
          "consoles": 20, "console_tasks": 5, "console_gap": 0.1, "store_tasks": 10,
-         "mp_agents": 20, "mp_tasks": 20, "mp_consoles": 5, "mp_console_tasks": 5, "repeat": 1}
+         "mp_agents": 20, "mp_tasks": 20, "mp_consoles": 5, "mp_console_tasks": 5, "repeat": 1,
+        "watch_agents": 5, "watch_schedules": 4, "watch_interval": 60, "watch_spread": 0.05,
+        "watch_seconds": 4, "watch_days": 2, "watch_reads": 2, "watch_points": 50}
 
 
 def machine():
@@ -120,11 +124,15 @@ def main(argv=None):
                         help="fleet size for the fan-out (repeatable; default 1,000 and 10,000)")
     parser.add_argument("--mongodb-uri", metavar="URI",
                         help="a MongoDB (replica set) for scenario 8, two processes on one database "
-                             "(skipped without it), and for scenario 7 on the shared path")
+                             "(skipped without it), and for scenarios 7 and 9's series read on the shared path")
+    parser.add_argument("--minutes", type=float, metavar="M",
+                        help="how long scenario 9 (schedules) runs its rounds (default 10, --quick a few seconds)")
     args = parser.parse_args(argv)
     # SIGTERM unwinds like Ctrl-C, so the servers started below are stopped, not orphaned.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
     size = dict(QUICK if args.quick else FULL)
+    if args.minutes:
+        size["watch_seconds"] = args.minutes * 60
     if args.fanout_agents:
         size["fanout_sizes"] = tuple(args.fanout_agents)
     repeat = args.repeat or size["repeat"]
@@ -149,12 +157,20 @@ def main(argv=None):
                 run["multiprocess"] = {"toolbox": multiprocess.multiprocess(
                     args.mongodb_uri, ADMIN_TOKEN, logdir, size["mp_agents"], size["mp_tasks"],
                     size["mp_consoles"], size["mp_console_tasks"], 0.005, log)}
-    rows = rows_for(runs, store)
+    watched = None
+    if "schedules" in selected:
+        log("scenario 9: schedules")
+        with tempfile.TemporaryDirectory(prefix="toolbox-bench-watch-") as logdir:
+            limits = {"TOOLBOX_JOBS_PER_MINUTE": "100000"}  # 200 rounds a minute, all the admin's
+            watched = watch.run(lambda: procs.start_toolbox(ADMIN_TOKEN, logdir, poll_timeout=30, extra_env=limits),
+                                ADMIN_TOKEN, size, args.mongodb_uri, log)
+    rows = rows_for(runs, store) + (watch.rows(watched) if watched else [])
     print(render_table(rows, info, repeat))
     failed = [row for row in rows if row["pass"] is False]
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"machine": info, "size": size, "repeat": repeat, "runs": runs, "store": store,
+                       "schedules": watched,
                        "rows": rows, "seconds": time.monotonic() - started}, handle, indent=1,
                       default=str)
     log(f"bench: done in {time.monotonic() - started:.1f}s; {len(failed)} target(s) missed")

@@ -8,6 +8,8 @@ import pytest
 from toolbox.store.db import Database, open_database
 from toolbox.store.repos.agents import AgentRepo, MemoryAgents
 from toolbox.store.repos.jobs import JobRepo, MemoryJobs
+from toolbox.store.repos.series import PointRepo, RollupRepo
+from toolbox.store.repos.series_memory import MemoryPoints, MemoryRollups
 from toolbox.store.repos.task_history import HistoryRepo, MemoryHistory
 from toolbox.store.repos.tasks import TaskRepo
 from toolbox.store.repos.tasks_memory import MemoryTasks
@@ -35,6 +37,12 @@ class Backend:
 
     async def jobs(self):
         return await self._ready(MemoryJobs() if self.db is None else JobRepo(self.db["jobs"]))
+
+    async def points(self):
+        return await self._ready(MemoryPoints() if self.db is None else PointRepo(self.db["series_points"]))
+
+    async def rollups(self):
+        return await self._ready(MemoryRollups() if self.db is None else RollupRepo(self.db["series_rollups"]))
 
 
 @pytest.fixture(params=["memory", "wire"])

@@ -74,3 +74,24 @@ def test_percentiles_and_table():
     text = report.render_table(rows, {"nproc": 2, "memory_gib": 1, "python": "3", "tornado": "6",
                                       "fd_limit": 10}, 1)
     assert "| x " in text and "2×" in text and "PASS" in text
+
+
+@pytest.mark.slow
+def test_bench_schedules_quick(tmp_path):
+    """Scenario 9 tiny: a few schedules' rounds on fake agents, the series read, bytes per point."""
+    out = tmp_path / "bench.json"
+    run = subprocess.run([sys.executable, "-m", "bench", "--quick", "--scenario", "schedules", "--minutes", "0.1",
+                          "--json", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=90)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "| 9 schedules" in run.stdout
+    data = json.loads(out.read_text())
+    rounds = data["schedules"]["rounds"]
+    assert rounds["schedules"] == data["size"]["watch_schedules"] and rounds["seconds"] == 6
+    assert rounds["rounds_fired"] >= rounds["schedules"] and rounds["rounds_twice"] == rounds["rounds_lost"] == 0
+    assert rounds["tasks"] == rounds["rounds_fired"] * rounds["agents"] and rounds["tasks_stored"] >= rounds["tasks"]
+    assert 0 <= rounds["late_p50_s"] <= rounds["late_p99_s"] <= rounds["late_max_s"] and not rounds["errors"]
+    [embedded] = data["schedules"]["series"]
+    assert embedded["database"] == "embedded" and embedded["tier"] == "hour"
+    assert embedded["series"] == rounds["agents"] and embedded["points_each"] == 24 * data["size"]["watch_days"]
+    assert len(embedded["read_ms"]) == data["size"]["watch_reads"] and embedded["reader_on_mongomock_ms"] > 0
+    assert 100 < embedded["bson_bytes_per_point"] < 1000

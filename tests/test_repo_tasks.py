@@ -51,6 +51,20 @@ async def test_claims_go_oldest_first_one_at_a_time_per_agent(backend):  # noqa:
 
 
 @pytest.mark.gen_test
+async def test_a_task_created_ahead_is_handed_out_only_once_released(backend):  # noqa: F811
+    tasks = await backend.tasks()  # a spread round's tasks: created_at is when each is released
+    await tasks.insert([task(1, created=150), task(2, created=120), task(3, agent="a2", created=50)])
+    assert await tasks.claim_next_for("a1", dispatch(100)) is None  # neither released at 100
+    assert await tasks.agents_with_queued(100, at(100)) == {"a2"}
+    assert await tasks.agents_with_queued(100) == {"a1", "a2"}
+    assert (await tasks.claim_next_for("a1", dispatch(130)))["_id"] == 2
+    assert await tasks.agents_with_queued(100, at(130)) == {"a2"}  # 1 waits till 150
+    await tasks.complete(2, "a1", DONE)
+    assert await tasks.claim_next_for("a1", dispatch(149)) is None
+    assert (await tasks.claim_next_for("a1", dispatch(151)))["_id"] == 1
+
+
+@pytest.mark.gen_test
 async def test_a_task_put_back_is_queued_again_only_for_its_own_dispatch(backend):  # noqa: F811
     tasks = await backend.tasks()
     await tasks.insert([task(1), task(2, created=1)])

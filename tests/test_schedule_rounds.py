@@ -1,5 +1,6 @@
 """Rounds: each due round fired once as an ordinary job, with busy agents, limits, gaps and claims."""
 
+import asyncio
 import datetime
 
 import pytest
@@ -8,6 +9,7 @@ from tests.jobs_helpers import PING_OUTPUT, wait_for
 from tests.schedules_helpers import PING, START, WallClock, iso
 from toolbox.people.principals import Principal
 from toolbox.watch.rounds import LEASE
+from toolbox.watch.timing import task_delay
 from toolbox.core.jobs.selection import job_request
 
 
@@ -75,6 +77,25 @@ async def test_rounds_are_jobs_tags_resolve_each_round_busy_agents_skip_and_gaps
     metrics = (await api("/metrics", expect_json=False)).body.decode()
     assert 'toolbox_schedule_rounds_total{state="fired"} 3.0' in metrics
     assert "toolbox_schedule_rounds_missed_total 9.0" in metrics
+    assert "toolbox_schedule_agents_busy_total 2.0" in metrics and "toolbox_schedule_rounds_late_total 0.0" in metrics
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("watch_clock", [WallClock()])
+async def test_a_round_fired_over_a_second_after_its_due_time_counts_as_late(api, app, fake_agent, watch_clock):
+    watch_clock.set(START)
+    agent = await fake_agent("r-1")
+    sid = (await api("/api/schedules", "POST", json=dict(PING, agents=["r-1"], interval=60))).json["schedule_id"]
+    [first] = await rounds_of(api, sid, 1)
+    await answer(agent)
+    watch_clock.advance(63.5)  # the process was held up: round 2 fires 3.5 s after its due time
+    second = (await rounds_of(api, sid, 2))[1]
+    assert second["state"] == "fired" and second["late_ms"] == 3500 and second["missed"] == 0
+    assert first["late_ms"] == 0
+    metrics = (await api("/metrics", expect_json=False)).body.decode()
+    assert "toolbox_schedule_rounds_late_total 1.0" in metrics
+    assert 'toolbox_schedule_round_lateness_seconds_bucket{le="5.0"} 2.0' in metrics
+    assert 'toolbox_schedule_round_lateness_seconds_bucket{le="2.5"} 1.0' in metrics
 
 
 @pytest.mark.gen_test(timeout=30)
@@ -138,3 +159,46 @@ async def test_a_round_claimed_by_a_process_that_died_is_fired_once_by_another(a
         assert len((await api(f"/api/jobs?schedule={sid}")).json["items"]) == 1
         assert "pending" not in await repo.get(sid)
         watch_clock.set(START)
+
+
+def _seconds(later, earlier):
+    return (datetime.datetime.fromisoformat(later.replace("Z", "+00:00"))
+            - datetime.datetime.fromisoformat(earlier.replace("Z", "+00:00"))).total_seconds()
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("watch_clock", [WallClock()])
+@pytest.mark.config(poll_timeout=6)
+async def test_a_rounds_tasks_are_released_over_the_spread_each_agent_at_its_own_offset(
+        api, app, fake_agent, watch_clock):
+    watch_clock.set(START)
+    agents = [await fake_agent(f"s-{n}") for n in range(4)]
+    body = dict(PING, agents=[agent.name for agent in agents], interval=60, spread=0.05)  # over 3 s
+    made = (await api("/api/schedules", "POST", json=body)).json
+    sid, schedule = made["schedule_id"], await app.toolbox.rounds.schedules.get(made["schedule_id"])
+    assert 0 <= _seconds(made["next_run"], iso(START)) < 3  # the schedule's phase, within the spread too
+    watch_clock.set(schedule["next_run"])
+    delays = {agent.name: task_delay(schedule, agent.name) for agent in agents}
+    assert len(set(delays.values())) == 4 and all(0 <= delay < 3 for delay in delays.values())
+    [one] = await rounds_of(api, sid, 1)
+    job = (await api(f"/api/jobs/{one['job_id']}")).json
+    for task in job["tasks"]:  # queued now, each released at its agent's offset
+        assert task["state"] == "queued"
+        assert abs(_seconds(task["created_at"], job["created_at"]) - delays[task["agent"]]) < 0.05
+
+    fetched = await asyncio.gather(*(agent.fetch() for agent in agents))  # all wait for their release
+    for agent, task in zip(agents, fetched):
+        stored = (await api(f"/api/tasks/{task['task_id']}")).json
+        assert stored["agent"] == agent.name and _seconds(stored["dispatched_at"], stored["created_at"]) >= 0
+        assert _seconds(stored["dispatched_at"], job["created_at"]) >= delays[agent.name] - 0.01
+        await agent.post(task["task_id"], PING_OUTPUT)
+    order = [task["agent"] for task in sorted(job["tasks"], key=lambda task: task["created_at"])]
+    assert order == sorted(delays, key=delays.get)
+
+    watch_clock.advance(60)  # the next round: each agent at the same offset again
+    two = (await rounds_of(api, sid, 2))[1]
+    assert two["state"] == "fired" and two["busy"] == []
+    again = (await api(f"/api/jobs/{two['job_id']}")).json
+    for task in again["tasks"]:
+        assert abs(_seconds(task["created_at"], again["created_at"]) - delays[task["agent"]]) < 0.05
+    assert again["deadline"] > job["deadline"]

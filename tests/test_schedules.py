@@ -10,6 +10,9 @@ def clock_of(app):
     return app.toolbox.schedules.now
 
 
+ROUND_FIELDS = ("next_run", "last_round", "rounds")
+
+
 @pytest.mark.gen_test
 @pytest.mark.parametrize("watch_clock", [WallClock()])
 async def test_a_schedule_is_created_read_changed_and_deleted(api, app, fake_agent):
@@ -23,7 +26,9 @@ async def test_a_schedule_is_created_read_changed_and_deleted(api, app, fake_age
     assert made["tags"] == ["eu"] and made["tags_match"] == "all" and made["spread"] == 0
     assert made["next_run"] == iso(START) and made["owner"] == "admin-token"
     sid = made["schedule_id"]
-    assert (await api(f"/api/schedules/{sid}")).json == made
+    read = (await api(f"/api/schedules/{sid}")).json  # its first round, due now, may have fired already
+    assert {k: v for k, v in read.items() if k not in ROUND_FIELDS} == {k: v for k, v in made.items()
+                                                                         if k not in ROUND_FIELDS}
     listed = (await api("/api/schedules")).json
     assert [s["schedule_id"] for s in listed["items"]] == [sid] and listed["next_before"] is None
 

@@ -15,7 +15,10 @@ address, scrape each at its own port).  What it shows:
 - ``toolbox_websocket_dropped_total``: consoles dropped for reading too slowly;
 - ``toolbox_schedule_rounds_total{state}``: schedule rounds this process ran (``fired``,
   ``skipped``), ``toolbox_schedule_rounds_missed_total`` the rounds passed over in a gap,
-  ``toolbox_schedule_round_lateness_seconds`` from a round's due time to its firing;
+  ``toolbox_schedule_rounds_late_total`` those fired more than ``LATE_SECONDS`` after their
+  due time, ``toolbox_schedule_round_lateness_seconds`` from a round's due time to its
+  firing, ``toolbox_schedule_agents_busy_total`` agents left out of a round because their
+  task of the previous one had not finished;
 - ``toolbox_process_info{process, database}``: 1, naming the process.
 
 Counts come from event listeners (the services are not told about metrics).
@@ -41,6 +44,7 @@ if TYPE_CHECKING:
     from toolbox.core.tasks.service import TaskService
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+LATE_SECONDS = 1.0  # a round fired later than this after its due time counts as late
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -90,8 +94,12 @@ class Metrics:
                                registry=self.registry)
         self._missed = Counter("toolbox_schedule_rounds_missed", "Schedule rounds passed over (no server ran)",
                                registry=self.registry)
-        self._late = Histogram("toolbox_schedule_round_lateness_seconds", "Round due → fired",
-                               buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._lateness = Histogram("toolbox_schedule_round_lateness_seconds", "Round due → fired",
+                                   buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._late = Counter("toolbox_schedule_rounds_late", f"Rounds fired over {LATE_SECONDS:g} s after due",
+                             registry=self.registry)
+        self._busy = Counter("toolbox_schedule_agents_busy", "Agents left out of a round, busy with the previous one",
+                             registry=self.registry)
         events.subscribe(self._on_event)
         events.subscribe_feed(self._on_feed)
 
@@ -102,7 +110,12 @@ class Metrics:
         if event["type"] == "schedule.round":
             self._rounds.labels(data["state"]).inc()
             self._missed.inc(data.get("missed") or 0)
-            self._late.observe(max((data.get("late_ms") or 0) / 1000, 0.0))
+            self._busy.inc(len(data.get("busy") or ()))
+            if data["state"] == "fired":
+                late = max((data.get("late_ms") or 0) / 1000, 0.0)
+                self._lateness.observe(late)
+                if late > LATE_SECONDS:
+                    self._late.inc()
             return
         if not event["type"].startswith("task."):
             return

@@ -14,7 +14,9 @@ def add_watch(paths: Schema, schemas: Schema) -> None:
     interval = {"type": "integer", "minimum": MIN_INTERVAL, "maximum": MAX_INTERVAL,
                 "description": "seconds between rounds"}
     spread = {"type": "number", "minimum": 0, "maximum": 1,
-              "description": "fraction of the interval over which the schedule's rounds are offset"}
+              "description": "fraction of the interval: the schedule's rounds are offset by a fixed phase "
+                             "within spread × interval, and each agent's task of a round is released at "
+                             "its own fixed offset within it (the task's created_at)"}
     fields = {"name": {"type": "string", "minLength": 1, "maxLength": 100}, "tool": STRING,
               "params": {"type": "object"}, "agents": {"type": "array", "items": AGENT_NAME}, "tags": TAGS,
               "tags_match": {"type": "string", "enum": ["all", "any"]}, "all": BOOL, "interval": interval,

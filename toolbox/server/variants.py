@@ -14,6 +14,7 @@ database they run on.  Nothing else reads that flag.
 | events             | ``EventHub`` (in memory)              | ``MongoBus`` (``events`` + a change stream) |
 | tasks, history     | ``MemoryTasks``, ``MemoryHistory``    | ``TaskRepo``, ``HistoryRepo``               |
 | agents, jobs       | ``MemoryAgents``, ``MemoryJobs``      | ``AgentRepo``, ``JobRepo``                  |
+| series             | ``MemoryPoints``, ``MemoryRollups``   | ``PointRepo``, ``RollupRepo``               |
 | audit              | ``KnownAudit`` (prunes by known ids)  | ``AuditRepo``                               |
 | jobs per user      | ``SlidingWindow``                     | ``SharedWindow`` (``rate_limits``)          |
 | per target         | ``TargetLimiter``                     | ``SharedTargets`` (counts ``tasks``)        |
@@ -25,8 +26,8 @@ database they run on.  Nothing else reads that flag.
 
 The operator's ``TOOLBOX_HISTORY_LIMIT``, ``TOOLBOX_AUDIT_LIMIT`` and
 ``TOOLBOX_AGENT_REFRESH`` override the defaults on either.  The collections the hot path
-does not touch (users, API tokens, counters, audit) stay in mongomock on the embedded
-database: the same repository class on either.
+does not touch (users, API tokens, counters, audit, schedules and their rounds' log) stay
+in mongomock on the embedded database: the same repository class on either.
 """
 
 import dataclasses
@@ -50,6 +51,9 @@ from toolbox.store.repos.events import EventRepo
 from toolbox.store.repos.jobs import JobRepo, Jobs, MemoryJobs
 from toolbox.store.repos.processes import ProcessRepo
 from toolbox.store.repos.rate_limits import RateLimitRepo
+from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
+from toolbox.store.repos.series import PointRepo, RollupRepo
+from toolbox.store.repos.series_memory import MemoryPoints, MemoryRollups, Points, Rollups
 from toolbox.store.repos.task_history import History, HistoryRepo, MemoryHistory
 from toolbox.store.repos.tasks import TaskRepo
 from toolbox.store.repos.tasks_memory import MemoryTasks, Tasks
@@ -73,6 +77,10 @@ class Parts:
     counters: CounterRepo
     users: UserRepo
     tokens: TokenRepo
+    schedules: ScheduleRepo
+    rounds: RoundRepo  # the log of each schedule's rounds
+    points: Points  # series points
+    rollups: Rollups  # and their hourly and daily rollups
     audit: Audit
     per_user: JobWindow
     targets: Targets
@@ -96,6 +104,7 @@ def parts_for(config: Config, db: Database, clock: Callable[[], float] = time.mo
     collections live with that object.
     """
     counters, users, tokens = CounterRepo(db["counters"]), UserRepo(db["users"]), TokenRepo(db["api_tokens"])
+    schedules, rounds = ScheduleRepo(db["schedules"], db["counters"]), RoundRepo(db["schedule_rounds"])
     if db.embedded:
         held = db.local_state
         refresh = _given(config.agent_refresh, 0.0)
@@ -104,6 +113,8 @@ def parts_for(config: Config, db: Database, clock: Callable[[], float] = time.mo
                      history=held.setdefault("task_history", MemoryHistory()),
                      agents=held.setdefault("agents", MemoryAgents()),
                      jobs=held.setdefault("jobs", MemoryJobs()),
+                     points=held.setdefault("series_points", MemoryPoints()),
+                     rollups=held.setdefault("series_rollups", MemoryRollups()),
                      audit=held.setdefault("audit", KnownAudit(db["audit"])),
                      per_user=SlidingWindow(config.jobs_per_minute, 60.0, clock),
                      targets=TargetLimiter(config.target_concurrency, clock),
@@ -111,15 +122,16 @@ def parts_for(config: Config, db: Database, clock: Callable[[], float] = time.mo
                      history_limit=_given(config.history_limit, EMBEDDED_HISTORY_LIMIT),
                      audit_limit=_given(config.audit_limit, EMBEDDED_AUDIT_LIMIT),
                      agent_refresh=refresh, tokens_authoritative=True, token_refresh=refresh or SHARED_AGENT_REFRESH,
-                     counters=counters, users=users, tokens=tokens)
+                     counters=counters, users=users, tokens=tokens, schedules=schedules, rounds=rounds)
     tasks = TaskRepo(db["tasks"])
     refresh = _given(config.agent_refresh, SHARED_AGENT_REFRESH)
     return Parts(kind="mongodb", events=MongoBus(EventRepo(db), config.replay_events),
                  tasks=tasks, history=HistoryRepo(db["task_history"]), agents=AgentRepo(db["agents"]),
                  jobs=JobRepo(db["jobs"]), audit=AuditRepo(db["audit"]),
+                 points=PointRepo(db["series_points"]), rollups=RollupRepo(db["series_rollups"]),
                  per_user=SharedWindow(RateLimitRepo(db["rate_limits"]), config.jobs_per_minute, 60.0),
                  targets=SharedTargets(tasks, config.target_concurrency, config.task_times()),
                  owners=SharedOwners(ProcessRepo(db["processes"])),
                  history_limit=_given(config.history_limit, 0), audit_limit=_given(config.audit_limit, 0),
                  agent_refresh=refresh, tokens_authoritative=False, token_refresh=refresh or SHARED_AGENT_REFRESH,
-                 counters=counters, users=users, tokens=tokens)
+                 counters=counters, users=users, tokens=tokens, schedules=schedules, rounds=rounds)

@@ -34,12 +34,10 @@ from toolbox.server.variants import parts_for
 from toolbox.store.db import Database
 from toolbox.tools.targets import Resolver
 from toolbox import clock
-from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
 from toolbox.watch.rounds import RoundScheduler
 from toolbox.watch.schedules import ScheduleService
 from toolbox.watch.series import SeriesRecorder
 from toolbox.watch.series_read import SeriesReader
-from toolbox.store.repos.series import PointRepo, RollupRepo
 
 if TYPE_CHECKING:
     from tornado.httpserver import HTTPServer
@@ -76,16 +74,16 @@ class Services:
                                parts.per_user, parts.targets, parts.owners, resolver=resolver)
         self.users = UserStore(parts.users)
         # schedules (toolbox.watch); ``watch_clock``: their wall clock (tests move a fake one)
-        schedules, round_log, now = ScheduleRepo(db["schedules"], db["counters"]), RoundRepo(db["schedule_rounds"]), \
-            watch_clock or clock.utcnow
-        self.series = SeriesRecorder(PointRepo(db["series_points"]), RollupRepo(db["series_rollups"]), schedules,
+        schedules, round_log, now = parts.schedules, parts.rounds, watch_clock or clock.utcnow
+        self.series = SeriesRecorder(parts.points, parts.rollups, schedules,
                                      round_log, self.jobs, self.events, now, config.series_points_days,
                                      config.series_rollups_days)
-        self.schedules = ScheduleService(schedules, round_log, self.users.get, self.series.delete_schedule, now)
-        self.series_reader = SeriesReader(self.series.points, self.series.rollups, schedules, now,
-                                          config.series_points_days)
         self.rounds = RoundScheduler(schedules, round_log, self.jobs, self.tasks, self.agents, self.events, now,
                                      parts.owners.instance or "embedded")
+        self.schedules = ScheduleService(schedules, round_log, self.users.get, self.series.delete_schedule, now,
+                                         retimed=self.rounds.wake)
+        self.series_reader = SeriesReader(self.series.points, self.series.rollups, schedules, now,
+                                          config.series_points_days)
         self.tokens = TokenStore(parts.tokens, self.events, authoritative=parts.tokens_authoritative,
                                  refresh=parts.token_refresh)
         self.feishu: FeishuClient | None = None
@@ -101,6 +99,7 @@ class Services:
                                database=parts.kind)
         self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
         self._sweeper: asyncio.Future[None] | None = None
+        self._rounds: asyncio.Future[None] | None = None  # fires rounds at their due times
         self._last_refresh = 0.0
 
     async def start(self) -> None:
@@ -117,6 +116,7 @@ class Services:
         await self.schedules.start()
         await self.series.start()
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
+        self._rounds = asyncio.ensure_future(self.rounds.run_forever(self.config.sweep_interval))
 
     @property
     def local_login_url_token(self) -> str | None:
@@ -145,13 +145,14 @@ class Services:
         await server.close_all_connections()
 
     async def stop(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            try:
-                await self._sweeper
-            except asyncio.CancelledError:
-                pass
-            self._sweeper = None
+        for loop in (self._sweeper, self._rounds):
+            if loop is not None:
+                loop.cancel()
+                try:
+                    await loop
+                except asyncio.CancelledError:
+                    pass
+        self._sweeper = self._rounds = None
         self.dispatcher.close_all()
         self.console_feed.close_all()
         await self.jobs.stop()
@@ -159,13 +160,13 @@ class Services:
         await self.events.stop()
 
     async def sweep_once(self) -> None:
-        """End stale tasks and overdue jobs, move finished tasks to history, wake cross-process work."""
+        """End stale tasks and overdue jobs, move finished tasks to history, wake cross-process work
+        (the rounds of schedules fire in their own loop, ``RoundScheduler.run_forever``)."""
         await self.tasks.expire()
         await self.jobs.sweep()
         await self.tasks.archive()
         await self.events.prune()
         await self.audit.sweep()
-        await self.rounds.tick()
         await self.series.sweep()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()

@@ -35,12 +35,14 @@ class ScheduleService:
     """The schedules' life: ``create``, ``list``, ``get``, ``update``, ``delete``, ``rounds``."""
 
     def __init__(self, schedules: "ScheduleRepo", rounds: "RoundRepo", find_user: UserLookup, forget: Forget,
-                 now: Callable[[], datetime.datetime] = clocks.utcnow) -> None:
+                 now: Callable[[], datetime.datetime] = clocks.utcnow,
+                 retimed: Callable[[], None] = lambda: None) -> None:
         self.schedules = schedules
         self.round_log = rounds
         self.find_user = find_user  # user id -> user document (an admin's ``owner``)
         self.forget = forget  # deletes a deleted schedule's series
         self.now = now  # the schedules' clock (tests move it)
+        self.retimed = retimed  # a next run was set: the round loop looks again (RoundScheduler.wake)
 
     async def start(self) -> None:
         await self.schedules.ensure_indexes()
@@ -69,6 +71,7 @@ class ScheduleService:
         next_run = first_run(doc, now)
         doc["next_run"] = next_run
         await self.schedules.update(doc["_id"], {"next_run": next_run})
+        self.retimed()
         return doc
 
     async def get(self, schedule_id: int) -> Doc:
@@ -101,6 +104,8 @@ class ScheduleService:
         after = await self.schedules.update(schedule_id, changes)
         if after is None:
             raise NotFound(f"schedule not found: {schedule_id}")
+        if "next_run" in changes:
+            self.retimed()
         return doc, after
 
     async def delete(self, principal: "Principal", schedule_id: int) -> Doc:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from toolbox.core.events.hub import Event
     from toolbox.core.jobs.service import JobService
     from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
-    from toolbox.store.repos.series import PointRepo, RollupRepo
+    from toolbox.store.repos.series_memory import Points, Rollups
 
 log = logging.getLogger("toolbox.series")
 
@@ -49,7 +49,7 @@ def floor_hour(when: datetime.datetime) -> datetime.datetime:
 class SeriesRecorder:
     """Points from finished tasks; hourly and daily rollups; retention."""
 
-    def __init__(self, points: "PointRepo", rollups: "RollupRepo", schedules: "ScheduleRepo",
+    def __init__(self, points: "Points", rollups: "Rollups", schedules: "ScheduleRepo",
                  round_log: "RoundRepo", jobs: "JobService", events: "Hub",
                  now: Callable[[], datetime.datetime], points_days: float, rollups_days: float) -> None:
         self.points = points

@@ -24,7 +24,7 @@ from toolbox.watch.points import changes
 
 if TYPE_CHECKING:
     from toolbox.store.repos.schedules import ScheduleRepo
-    from toolbox.store.repos.series import PointRepo, RollupRepo
+    from toolbox.store.repos.series_memory import Points, Rollups
 
 MAX_POINTS = 500
 HOUR_TIER_DAYS = 62
@@ -40,25 +40,43 @@ def _raw_model(point: Doc, changed: list[str]) -> Doc:
             "numbers": point.get("n"), "reason": point.get("reason"), "changed": changed}
 
 
-def _weighted(buckets: list[Doc], key: str) -> float | None:
-    pairs = [(b[key], b["count"]) for b in buckets if b.get(key) is not None and b.get("count")]
-    total = sum(count for _value, count in pairs)
-    return round(sum(value * count for value, count in pairs) / total, 3) if total else None
+WEIGHTED = ("avg", "p10", "median", "p90", "loss")
 
 
 def merge(buckets: list[Doc]) -> Doc:
-    """Several consecutive rollups of one agent as one (see the module's docstring)."""
+    """Several consecutive rollups of one agent as one (see the module's docstring).
+
+    One pass over the buckets (a 30-day read of 50 agents merges 36,000 of them)."""
     outcomes: dict[str, int] = {}
+    total = changed = 0
+    low: Any = None
+    high: Any = None
+    sums = dict.fromkeys(WEIGHTED, 0.0)
+    weights = dict.fromkeys(WEIGHTED, 0)
     for bucket in buckets:
-        for outcome, count in (bucket.get("outcomes") or {}).items():
-            outcomes[outcome] = outcomes.get(outcome, 0) + count
-    mins = [b["min"] for b in buckets if b.get("min") is not None]
-    maxes = [b["max"] for b in buckets if b.get("max") is not None]
-    merged = {"at": buckets[0]["at"], "count": sum(b.get("count", 0) for b in buckets), "outcomes": outcomes,
-              "min": min(mins) if mins else None, "max": max(maxes) if maxes else None,
-              "changes": sum(b.get("changes", 0) for b in buckets)}
-    for key in ("avg", "p10", "median", "p90", "loss"):
-        merged[key] = _weighted(buckets, key)
+        get = bucket.get
+        count = get("count") or 0
+        total += count
+        changed += get("changes") or 0
+        for outcome, n in (get("outcomes") or {}).items():
+            outcomes[outcome] = outcomes.get(outcome, 0) + n
+        value = get("min")
+        if value is not None and (low is None or value < low):
+            low = value
+        value = get("max")
+        if value is not None and (high is None or value > high):
+            high = value
+        if count:
+            for key in WEIGHTED:
+                value = get(key)
+                if value is not None:
+                    sums[key] += value * count
+                    weights[key] += count
+    merged = {"at": buckets[0]["at"], "count": total, "outcomes": outcomes, "min": low, "max": high,
+              "changes": changed}
+    for key in WEIGHTED:
+        weight = weights[key]
+        merged[key] = round(sums[key] / weight, 3) if weight else None
     return merged
 
 
@@ -66,10 +84,22 @@ def _rollup_model(bucket: Doc) -> Doc:
     return {"at": isoformat(bucket["at"]), **{key: bucket.get(key) for key in ROLLUP_FIELDS}}
 
 
+def _merged_models(rows: list[Doc], k: int) -> list[Doc]:
+    """The points of one agent's rollups merged ``k`` at a time (a merged bucket is its own model)."""
+    if k == 1:
+        return [_rollup_model(row) for row in rows]
+    models = []
+    for i in range(0, len(rows), k):
+        merged = merge(rows[i:i + k])
+        merged["at"] = isoformat(merged["at"])
+        models.append(merged)
+    return models
+
+
 class SeriesReader:
     """``read`` and ``as_csv`` of a schedule's series."""
 
-    def __init__(self, points: "PointRepo", rollups: "RollupRepo", schedules: "ScheduleRepo",
+    def __init__(self, points: "Points", rollups: "Rollups", schedules: "ScheduleRepo",
                  now: Callable[[], datetime.datetime], points_days: float) -> None:
         self.points = points
         self.rollups = rollups
@@ -108,9 +138,7 @@ class SeriesReader:
                 by_agent.setdefault(rollup["agent"], []).append(rollup)
             k = max(1, math.ceil((end - start).total_seconds() / TIER_SECONDS[tier] / MAX_POINTS))
             bucket = TIER_SECONDS[tier] * k
-            series = [{"agent": name, "points": [_rollup_model(merge(rows[i:i + k]) if k > 1 else rows[i])
-                                                 for i in range(0, len(rows), k)]}
-                      for name, rows in sorted(by_agent.items())]
+            series = [{"agent": name, "points": _merged_models(rows, k)} for name, rows in sorted(by_agent.items())]
         return {"schedule_id": schedule_id, "tool": schedule["tool"], "tier": tier, "bucket_seconds": bucket,
                 "from": isoformat(start), "to": isoformat(end),
                 "rolled_until": isoformat(schedule.get("rolled_until")), "series": series}

@@ -1,21 +1,44 @@
-"""When a schedule's rounds fall: its first run, the next one, and the slot a late tick fires.
+"""When a schedule's rounds fall: its first run, the next one, the slot a late tick fires,
+and when within a round each agent's task is released.
 
 Pure functions over schedule documents (``interval`` seconds, ``spread`` fraction,
-``start_at``/``stop_at``, ``enabled``).  Spread: a schedule's rounds are offset from
-its start by a fixed phase in ``[0, spread × interval)`` drawn from its id, so the
-rounds of many schedules set up at once (200 of them, each on 50 agents) do not all
-fire in the same second.  The tasks of one round are one job, queued together.
+``start_at``/``stop_at``, ``enabled``).  Spread does two things, each a fixed offset in
+``[0, spread × interval)`` (the same on every process: hashes, not Python's ``hash``):
+
+- the schedule's rounds are offset from its start by a phase drawn from its id, so the
+  rounds of many schedules set up at once (200 of them) are not all due in one second;
+- each agent's task of a round is released ``task_delay`` after the round's due time (its
+  job is created then), drawn from the schedule and the agent's name, so 1,000 agents do
+  not run (nor answer) at once (RIPE Atlas's spread).
+
+Both are constant shifts, so each agent still runs every ``interval`` exactly.
 """
 
 import datetime
+import hashlib
 
 from toolbox.store.db import Doc
 
 
 def phase(doc: Doc) -> datetime.timedelta:
-    """The schedule's fixed offset within ``spread × interval`` (the same on every process)."""
+    """The schedule's fixed offset within ``spread × interval``."""
     fraction = (int(doc["_id"]) * 2654435761 % 4294967296) / 4294967296  # Knuth's multiplicative hash
     return datetime.timedelta(seconds=round(fraction * doc.get("spread", 0.0) * doc["interval"], 3))
+
+
+def task_delay(doc: Doc, agent: str) -> float:
+    """Seconds after a round's due time at which ``agent``'s task of it is released."""
+    spread = doc.get("spread") or 0.0
+    if not spread:
+        return 0.0
+    digest = hashlib.sha1(f"{doc['_id']}:{agent}".encode()).digest()
+    fraction = int.from_bytes(digest[:4], "big") / 2 ** 32
+    return round(fraction * spread * doc["interval"], 3)
+
+
+def task_delays(doc: Doc, agents: list[str]) -> dict[str, float]:
+    """``task_delay`` of each of ``agents`` (none when the schedule has no spread)."""
+    return {agent: task_delay(doc, agent) for agent in agents} if doc.get("spread") else {}
 
 
 def first_run(doc: Doc, now: datetime.datetime) -> datetime.datetime | None:

@@ -9,11 +9,17 @@ immediate (``notify``); tasks created (or ended) by another server process on th
 database are noticed by ``wake_queued``, which the sweeper runs every second with one
 query for all parked agents.
 
+A task created ahead of its release (a spread round's: its ``created_at`` is in the
+future) is claimed by no fetch before then; its ``task.queued`` event sets a timer that
+wakes the agent's fetch at that time (in another process, ``wake_queued`` finds it once
+released).
+
 A fetch is parked for one registration of its agent (``toolbox.core.dispatch.agents``): if the agent
 is deleted, created again or disabled while the fetch waits, it gets no task.
 """
 
 import asyncio
+import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -112,8 +118,20 @@ class Dispatcher:
         agent's parked fetch when it may have something to claim now."""
         if event["type"] in _WAKING_EVENTS:
             agent = event["data"].get("agent")
-            if agent is not None:
-                self.notify(agent)
+            if agent is None:
+                return
+            self.notify(agent)
+            if event["type"] == "task.queued":
+                self._wake_at_release(agent, event["data"].get("created_at"))
+
+    def _wake_at_release(self, agent: str, created_at: str | None) -> None:
+        """A task released later (``created_at`` ahead): wake the agent's fetch then."""
+        if not created_at:
+            return
+        ahead = (datetime.datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+                 - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+        if ahead > 0:
+            asyncio.get_running_loop().call_later(ahead + 0.001, self.notify, agent)
 
     def is_parked(self, agent: str) -> bool:
         return agent in self.parked

@@ -110,10 +110,12 @@ class JobService:
     async def next_id(self) -> int:
         return await self.counters.advance("job_id")
 
-    async def create(self, principal: "Principal", job: JobRequest,
-                     marks: Doc | None = None) -> tuple[Doc, list[Doc]]:
+    async def create(self, principal: "Principal", job: JobRequest, marks: Doc | None = None,
+                     delays: dict[str, float] | None = None) -> tuple[Doc, list[Doc]]:
         """Queue the job's tasks; return (job document, task documents).  ``marks``: fields
-        stored with the job (a schedule's round: ``schedule_id``, ``round_at``)."""
+        stored with the job (a schedule's round: ``schedule_id``, ``round_at``); ``delays``:
+        seconds after which an agent's task is released (a spread round's), which the
+        job's deadline allows for."""
         request = job.tool
         chosen = await select_agents(self.agents, job.agents)
         runnable, skipped, commands = plan_runs(request, chosen)
@@ -129,17 +131,18 @@ class JobService:
             raise
         try:
             return await self._create(principal, request.tool, params, target, runnable, skipped, commands,
-                                      marks or {})
+                                      marks or {}, delays or {})
         finally:
             self.targets.release(target, len(runnable))
 
     async def _create(self, principal: "Principal", tool: str, params: dict[str, Any], target: str, runnable: list[Doc],
                       skipped: list[dict[str, str]], commands: dict[str, tuple[str, int]],
-                      marks: Doc) -> tuple[Doc, list[Doc]]:
+                      marks: Doc, delays: dict[str, float]) -> tuple[Doc, list[Doc]]:
         now = clock.utcnow()
         # Never end a job before its tasks' own bounds: a delivered task still reports.
         longest = max(limit for _command, limit in commands.values()) + self.rules.times.task_grace
-        deadline = max(self.rules.job_deadline, longest + 2 * self.rules.sweep_interval)
+        deadline = max(self.rules.job_deadline, longest + 2 * self.rules.sweep_interval) + max(delays.values(),
+                                                                                                default=0)
         doc: Doc = {"_id": await self.next_id(), "tool": tool, "params": params, "target": target,
                "created_by": principal.name, "created_by_id": principal.user_id, "created_at": now,
                "deadline": now + datetime.timedelta(seconds=deadline),
@@ -155,7 +158,7 @@ class JobService:
         try:
             for key, (command, limit) in commands.items():
                 names = [d["_id"] for d in runnable if command_key(d) == key]
-                created = await self.tasks.create(names, command, time_limit=limit, job_id=job.job_id,
+                created = await self.tasks.create(names, command, time_limit=limit, delays=delays, job_id=job.job_id,
                                                   tool=tool, target=target, created_by=principal.name)
                 job.queued(created)
                 task_docs += created

@@ -91,20 +91,24 @@ class TaskService:
     # --- lifecycle ---
 
     async def create(self, agents: list[str], command: str, time_limit: float | None = None,
-                     **extra: object) -> list[Doc]:
+                     delays: dict[str, float] | None = None, **extra: object) -> list[Doc]:
         """Queue one task per agent name (already validated); return the documents.
 
         ``time_limit``: the seconds the command may run (a tool's bound); the task ends
         ``lost`` that long plus ``task_grace`` after dispatch.  Without it (raw commands)
-        the limit is ``task_timeout`` and there is no grace.
+        the limit is ``task_timeout`` and there is no grace.  ``delays``: seconds after
+        which an agent's task is released (a spread round's): its ``created_at`` is then,
+        and no fetch is handed it before (``claim_next_for``).
         """
         now = clock.utcnow()
         if time_limit is None:
             time_limit = self.times.task_timeout
         docs: list[Doc] = []
         for agent in agents:
-            doc: Doc = {"_id": await self.next_id(), "agent": agent, "command": command,
-                   "state": QUEUED, "created_at": now, "time_limit": time_limit}
+            delay = (delays or {}).get(agent)
+            doc: Doc = {"_id": await self.next_id(), "agent": agent, "command": command, "state": QUEUED,
+                        "created_at": now + datetime.timedelta(seconds=delay) if delay else now,
+                        "time_limit": time_limit}
             doc.update({key: value for key, value in extra.items() if value is not None})
             docs.append(doc)
         await self.live.insert(docs)
@@ -316,6 +320,6 @@ class TaskService:
         return await self.live.count(state)
 
     async def queued_agents(self, limit: int = 10000) -> set[str]:
-        """Names of agents that have queued tasks (for waking fetches parked elsewhere)."""
-        return await self.live.agents_with_queued(limit)
+        """Names of agents that have queued tasks released by now (for waking fetches parked elsewhere)."""
+        return await self.live.agents_with_queued(limit, clock.utcnow())
 

@@ -74,6 +74,13 @@ class ScheduleRepo:
         cursor = self.collection.find({"next_run": {"$lte": now}, "enabled": True}).sort("next_run", ASCENDING)
         return [doc async for doc in cursor.limit(limit)]
 
+    async def next_due(self) -> datetime.datetime | None:
+        """The earliest next run of an enabled schedule."""
+        cursor = self.collection.find({"next_run": {"$ne": None}, "enabled": True}, {"next_run": 1})
+        async for doc in cursor.sort("next_run", ASCENDING).limit(1):
+            return doc["next_run"]  # type: ignore[no-any-return]
+        return None
+
     async def claim_due(self, schedule_id: int, expected: datetime.datetime, next_run: datetime.datetime | None,
                         pending: Doc) -> Doc | None:
         """Take the round due at ``expected``: ``next_run`` becomes the next one and ``pending``

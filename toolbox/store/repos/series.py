@@ -4,14 +4,16 @@
 read by schedule, agent and time.  ``RollupRepo``: one document per schedule, agent, tier
 (``hour`` or ``day``) and bucket start, written whole (an upsert by a key made of the four),
 so rolling a bucket again gives the same document.  Both prune their oldest documents in
-batches.  (A MongoDB time-series collection would store points in compressed buckets; these
-are plain collections, the same on the embedded database and SecantusDB.)
+batches.  These are the shared database's; the embedded one keeps points and rollups in
+memory behind the same contract (``toolbox.store.repos.series_memory``,
+``tests/test_repo_series.py`` runs both).  (A MongoDB time-series collection would store
+points in compressed buckets; these are plain collections: see docs/benchmarks.md.)
 """
 
 import builtins
 import datetime
 
-from toolbox.store.db import ASCENDING, Collection, Doc, index
+from toolbox.store.db import ASCENDING, Collection, Doc, UpdateOne, index
 
 POINT_INDEXES = [
     index([("schedule_id", ASCENDING), ("agent", ASCENDING), ("at", ASCENDING)], name="schedule_agent_at"),
@@ -21,6 +23,9 @@ POINT_INDEXES = [
 ROLLUP_INDEXES = [
     index([("schedule_id", ASCENDING), ("tier", ASCENDING), ("agent", ASCENDING), ("at", ASCENDING)],
           name="schedule_tier_agent_at"),
+    # every agent's rollups of a range (the series read without ``agent``): the range and the
+    # sort on the index, not a scan of the schedule's 400 days and a sort in memory
+    index([("schedule_id", ASCENDING), ("tier", ASCENDING), ("at", ASCENDING)], name="schedule_tier_at"),
     index([("at", ASCENDING)], name="at"),
 ]
 
@@ -63,6 +68,9 @@ class PointRepo:
     async def agents(self, schedule_id: int) -> builtins.list[str]:
         return sorted(await self.collection.distinct("agent", {"schedule_id": schedule_id}))
 
+    async def count(self) -> int:
+        return int(await self.collection.count_documents({}))
+
     async def prune_before(self, cutoff: datetime.datetime, batch: int = 1000) -> int:
         """Delete up to ``batch`` points older than ``cutoff``; how many went."""
         return await _prune(self.collection, {"at": {"$lt": cutoff}}, batch)
@@ -84,11 +92,12 @@ class RollupRepo:
         """Store rollups whole (``schedule_id``, ``agent``, ``tier``, ``at`` name each one)."""
         if not rollups:
             return
-        # One upsert each, not a bulk_write: the embedded database (mongomock 4.3) refuses the
-        # ``sort`` that PyMongo 4.11+ hands every bulk update; rollups are few per pass.
-        for rollup in rollups:
-            key = f"{rollup['schedule_id']}:{rollup['tier']}:{rollup['agent']}:{int(rollup['at'].timestamp())}"
-            await self.collection.update_one({"_id": key}, {"$set": rollup}, upsert=True)
+        # One bulk write (mongomock 4.3 refuses the ``sort`` PyMongo 4.11+ puts in bulk
+        # updates, but this repository runs on a real MongoDB only: the embedded database's is
+        # ``MemoryRollups``).
+        updates = [UpdateOne({"_id": f"{r['schedule_id']}:{r['tier']}:{r['agent']}:{int(r['at'].timestamp())}"},
+                             {"$set": r}, upsert=True) for r in rollups]
+        await self.collection.bulk_write(updates, ordered=False)
 
     async def read_range(self, schedule_id: int, tier: str, start: datetime.datetime, end: datetime.datetime,
                          agent: str | None = None, limit: int = 100000) -> builtins.list[Doc]:
@@ -97,6 +106,9 @@ class RollupRepo:
             query["agent"] = agent
         cursor = self.collection.find(query, {"_id": 0}).sort("at", ASCENDING).limit(limit)
         return [doc async for doc in cursor]
+
+    async def count(self) -> int:
+        return int(await self.collection.count_documents({}))
 
     async def prune_before(self, cutoff: datetime.datetime, batch: int = 1000) -> int:
         return await _prune(self.collection, {"at": {"$lt": cutoff}}, batch)

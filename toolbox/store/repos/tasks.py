@@ -110,10 +110,15 @@ class TaskRepo:
 
     async def claim_next_for(self, agent: str, fields: Doc) -> Doc | None:
         """Set ``fields`` (state dispatched …) on the agent's oldest queued task and return
-        it; None when it has none queued, or one dispatched already."""
+        it; None when it has none queued, or one dispatched already.  A task is released at
+        its ``created_at`` (a spread round's tasks are created ahead): only those created
+        by ``fields["dispatched_at"]`` are handed out."""
+        query: Doc = {"agent": agent, "state": QUEUED}
+        if fields.get("dispatched_at") is not None:
+            query["created_at"] = {"$lte": fields["dispatched_at"]}  # the claim index's range
         try:
             return await self.collection.find_one_and_update(
-                {"agent": agent, "state": QUEUED}, {"$set": fields}, sort=CLAIM_ORDER,
+                query, {"$set": fields}, sort=CLAIM_ORDER,
                 return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:
             return None  # the agent has a task in flight (claimed here or elsewhere)
@@ -193,9 +198,12 @@ class TaskRepo:
         cursor = self.collection.find({"state": DISPATCHED}, {"agent": 1, "dispatched_at": 1})
         return [doc async for doc in cursor]
 
-    async def agents_with_queued(self, limit: int) -> set[str]:
-        """Names of agents with queued tasks (at most ``limit`` tasks read)."""
-        return {doc["agent"] async for doc in self.collection.find({"state": QUEUED}, {"agent": 1}).limit(limit)}
+    async def agents_with_queued(self, limit: int, now: datetime.datetime | None = None) -> set[str]:
+        """Names of agents with queued tasks (released by ``now`` when given; at most ``limit`` tasks read)."""
+        query: Doc = {"state": QUEUED}
+        if now is not None:
+            query["created_at"] = {"$lte": now}
+        return {doc["agent"] async for doc in self.collection.find(query, {"agent": 1}).limit(limit)}
 
     async def count(self, state: str | None = None) -> int:
         return await self.collection.count_documents({} if state is None else {"state": state})

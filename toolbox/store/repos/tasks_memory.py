@@ -113,8 +113,9 @@ class MemoryTasks:
         if agent in self._in_flight:
             return None
         queue = self._queued.get(agent)
-        if not queue:
-            return None
+        released_by = fields.get("dispatched_at")
+        if not queue or (released_by is not None and queue[0][0] > released_by):
+            return None  # nothing queued, or the oldest (hence all) not released yet
         return self._set(self._docs[queue[0][1]], fields)
 
     async def put_back(self, task_id: int, dispatched_at: datetime.datetime) -> Doc | None:
@@ -189,13 +190,14 @@ class MemoryTasks:
         return [{"_id": task_id, "agent": agent, "dispatched_at": self._docs[task_id]["dispatched_at"]}
                 for agent, task_id in self._in_flight.items()]
 
-    async def agents_with_queued(self, limit: int) -> set[str]:
+    async def agents_with_queued(self, limit: int, now: datetime.datetime | None = None) -> set[str]:
         agents: set[str] = set()
         read = 0
         for agent, queue in self._queued.items():
             if read >= limit:
                 break
-            agents.add(agent)
+            if now is None or queue[0][0] <= now:
+                agents.add(agent)
             read += len(queue)
         return agents
 
