@@ -315,9 +315,14 @@ PATHS = {
         "This server process's figures in Prometheus's text format (toolbox/server/metrics.py)",
         {"description": "the exposition", "content": {"text/plain": {"schema": STRING}}},
         errors=API, role="viewer")},
-    "/healthz": {"get": operation("200 when the database answers", _object({"status": {"const": True},
-                                                                          "database": STRING}, ("status",)),
-                                  errors=(503,), security=PUBLIC)},
+    "/healthz": {"get": operation(
+        "200 while the database answers the background check (state ok, or degraded when slow, with the "
+        "last round trip); 503 with the reason and Retry-After while it does not. Never waits for the database.",
+        _object({"status": {"const": True}, "database": STRING,
+                 "state": {"enum": ["ok", "degraded"]},
+                 "rtt_ms": {"type": ["number", "null"]}, "last_ok_s_ago": {"type": ["number", "null"]}},
+                ("status", "state")),
+        errors=(503,), security=PUBLIC)},
     "/": {"get": operation("The console (HTML)", HTML, security=PUBLIC)},
 }
 

@@ -32,6 +32,8 @@ from toolbox.people.users import UserStore
 from toolbox.server.config import Config
 from toolbox.server.variants import parts_for
 from toolbox.store.db import Database
+from toolbox.store.faults import OUTAGES, log_failure
+from toolbox.store.health import DatabaseHealth
 from toolbox.tools.targets import Resolver
 from toolbox import clock
 from toolbox.store.repos.schedules import RoundRepo, ScheduleRepo
@@ -56,6 +58,9 @@ class Services:
         self.config = config
         self.db = db
         self.requests = Requests()  # in flight, and whether the process is stopping (toolbox.server.drain)
+        # the database's health, kept by a background ping (what /healthz reads), and its faults
+        self.db_health = DatabaseHealth(db, interval=1.0, timeout=min(config.db_timeout, 2.0), slow=config.db_slow)
+        self.outages = OUTAGES
         # embedded or shared database: chosen here, once; ``limits_clock``: the in-memory job
         # rate limits' clock (seconds, monotonic; tests move a fake one); ``resolver``: the
         # private-target check's name lookup (None: getaddrinfo; tests answer from a table)
@@ -98,13 +103,14 @@ class Services:
         self.local_login = LocalLogin(enabled=not config.feishu_enabled)
         self.metrics = Metrics(self.events, self.tasks, parked, self.agents, self.console_feed,
                                process=parts.owners.instance or "embedded",
-                               database=parts.kind)
+                               database=parts.kind, health=self.db_health, outages=self.outages)
         self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
         self._sweeper: asyncio.Future[None] | None = None
         self._last_refresh = 0.0
 
     async def start(self) -> None:
         """Open the event hub, create indexes, load the agents and start the sweeper."""
+        await self.db_health.start()
         await self.events.start()
         await self.agents.start()
         await self.tasks.start()
@@ -154,6 +160,7 @@ class Services:
             self._sweeper = None
         self.dispatcher.close_all()
         self.console_feed.close_all()
+        await self.db_health.stop()
         await self.jobs.stop()
         await self.series.stop()
         await self.events.stop()
@@ -184,4 +191,4 @@ class Services:
             except asyncio.CancelledError:
                 raise
             except Exception:  # the store may be away for a moment; try again next tick
-                log.exception("sweep failed; retrying in %.1fs", self.config.sweep_interval)
+                log_failure(log, "sweep failed; retrying in %.1fs", self.config.sweep_interval)
