@@ -314,6 +314,20 @@ class APIHandler(AuthMixin, BaseHandler):
             self.toolbox.requests.api_pending -= 1
         super()._request_over()
 
+    async def created_once(self, route: str, body: Any, create: Callable[[], Awaitable[tuple[int, Any]]]) -> None:
+        """Answer ``create()``'s (status, JSON); with an ``Idempotency-Key`` header, the
+        answer of the key's first request instead when there was one (``toolbox.core.idempotency``)."""
+        key = self.request.headers.get("Idempotency-Key")
+        if key is None:
+            status, answer = await create()
+        else:
+            principal = self.current_user
+            status, answer, replayed = await self.toolbox.idempotency.once(
+                principal.user_id or principal.name, route, key, body, create)
+            if replayed:
+                self.set_header("Idempotent-Replayed", "true")
+        self.write_json(answer, status=status)
+
     async def audit(self, action: str, target: str | None = None, outcome: str = "ok", **details: Any) -> None:
         """Append an audit entry for this request's principal."""
         await self.toolbox.audit.record(self.current_user, action, target, outcome, details,

@@ -17,7 +17,7 @@ import uuid
 import pytest
 
 from tests.conftest import _secantus_binary
-from tests.database_faults import DelayProxy, DiskDatabase, Prober
+from tests.database_faults import DiskDatabase, Prober
 from tests.field_agent import FieldAgent
 from tests.processes import AgentProcess, ServerProcess, wait_until
 from tests.test_field_agent import ADMIN, Server

@@ -26,6 +26,8 @@ from toolbox.people.sessions import LocalLogin
 from toolbox.core.dispatch.fleet import Fleet
 from toolbox.core.jobs.raw import RawTasks
 from toolbox.core.tasks.service import TaskService
+from toolbox.core.idempotency import Idempotency
+from toolbox.store.repos.idempotency import IdempotencyRepo
 from toolbox.task_states import AGENT_OFFLINE
 from toolbox.people.token_login import TokenLogin
 from toolbox.people.users import UserStore
@@ -80,6 +82,7 @@ class Services:
         self.jobs = JobService(parts.jobs, parts.counters, self.events, self.agents, self.tasks, config.job_rules(),
                                parts.per_user, parts.targets, parts.owners, resolver=resolver)
         self.users = UserStore(parts.users)
+        self.idempotency = Idempotency(IdempotencyRepo(db["idempotency"]))  # creations sent again: answered once
         # schedules (toolbox.watch); ``watch_clock``: their wall clock (tests move a fake one)
         schedules, round_log, now = ScheduleRepo(db["schedules"], db["counters"]), RoundRepo(db["schedule_rounds"]), \
             watch_clock or clock.utcnow
@@ -119,6 +122,7 @@ class Services:
         await self.audit.start()
         await self.jobs.start()
         await self.users.start()
+        await self.idempotency.start()
         await self.tokens.start()
         await self.schedules.start()
         await self.series.start()
