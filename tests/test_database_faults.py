@@ -7,20 +7,15 @@ Throughout: ``/healthz`` answers within a second, every refusal is a 503 (never 
 agent lives.
 """
 
-import json
-import threading
 import time
-import urllib.error
-import urllib.request
-import uuid
 
 import pytest
 
 from tests.conftest import _secantus_binary
-from tests.database_faults import DiskDatabase, Prober
+from tests.database_faults import Creator, DiskDatabase, Prober, call, server_on, slow_database_run, unfinished
 from tests.field_agent import FieldAgent
-from tests.processes import AgentProcess, ServerProcess, wait_until
-from tests.test_field_agent import ADMIN, Server
+from tests.processes import AgentProcess, wait_until
+from tests.test_field_agent import Server
 
 pytestmark = [pytest.mark.slow, pytest.mark.database]
 
@@ -33,70 +28,6 @@ def disk_database(tmp_path):
     database = DiskDatabase(binary, tmp_path).start()
     yield database
     database.close()
-
-
-def call(url, path, method="GET", body=None, headers=None, timeout=30):
-    """(status, JSON body or None, headers) of one admin call; status None: no answer."""
-    request = urllib.request.Request(url + path, data=None if body is None else json.dumps(body).encode(),
-                                     method=method, headers={"Authorization": f"Bearer {ADMIN}",
-                                                             "Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read() or b"null"), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.loads(error.read() or b"null"), dict(error.headers)
-    except OSError:
-        return None, None, {}
-
-
-def server_on(uri, tmp_path, **env):
-    return ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "5",
-                              "MONGODB_URI": f"{uri}/toolbox_faults_{uuid.uuid4().hex[:8]}",
-                              "TOOLBOX_AGENT_REFRESH": "0.5", "TOOLBOX_DB_TIMEOUT": "2",
-                              "TOOLBOX_OFFLINE_AFTER": "30", **env}, cwd=tmp_path)
-
-
-class Creator:
-    """Creates one task every ``every`` seconds through ``POST /api/tasks`` (each with an
-    ``Idempotency-Key``, tried again on a 503 with the same key) until stopped."""
-
-    def __init__(self, url, agents, every=0.2):
-        self.url, self.agents, self.every = url, agents, every
-        self.created = {}  # task id → expected output
-        self.statuses = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self):
-        self._thread.start()
-        return self
-
-    def _run(self):
-        for n in range(500):  # bounded
-            if self._stop.is_set():
-                return
-            agent = self.agents[n % len(self.agents)]
-            body, key = {"agents": [agent], "command": f"echo made-{n}"}, uuid.uuid4().hex
-            for _ in range(30):  # a refused creation is sent again, as a client would
-                status, reply, _headers = call(self.url, "/api/tasks", "POST", body, {"Idempotency-Key": key},
-                                               timeout=15)
-                self.statuses.append(status)
-                if status == 201:
-                    self.created[reply["items"][0]["task_id"]] = f"made-{n}"
-                    break
-                if self._stop.wait(0.5):
-                    return
-            self._stop.wait(self.every)
-
-    def stop(self):
-        self._stop.set()
-        self._thread.join(30)
-
-
-def unfinished(url, ids):
-    states = {task_id: call(url, f"/api/tasks/{task_id}")[1] for task_id in ids}
-    return [t for t in states.values() if not t or t.get("state") in ("queued", "dispatched")]
 
 
 def test_a_database_killed_and_started_again_under_load_loses_nothing_and_kills_no_agent(disk_database, tmp_path):
@@ -146,3 +77,22 @@ def test_a_database_killed_and_started_again_under_load_loses_nothing_and_kills_
             agent.kill()
         reference.stop()
         assert process.stop() == 0  # and no traceback in its log (ServerProcess.stop)
+
+
+def test_a_slow_database_keeps_health_and_metrics_at_once_sheds_load_and_feeds_every_agent(tmp_path):
+    binary = _secantus_binary()
+    if binary is None:
+        pytest.skip("no secantusd-py (TOOLBOX_TEST_SECANTUSD)")
+    run = slow_database_run(binary, tmp_path, delay=0.15, seconds=10.0)
+    for path in ("health", "metrics"):
+        late = [(seconds, status) for seconds, status in run[path] if status is None or seconds > 1.0]
+        assert not late, f"{path}: {len(late)} of {len(run[path])} probes over 1 s: {late[:5]}"
+    assert {status for _t, status in run["health"]} == {200} and run["state"]["state"] == "degraded"
+    assert run["state"]["rtt_ms"] >= 250  # 150 ms each way
+    assert set(run["creations"]) <= {201, 503} and run["done"]
+    assert all(run["fetched"].values()) and not run["crashed"]  # every agent got tasks, none died
+    fetched = [task_id for ids in run["fetched"].values() for task_id in ids]
+    assert len(fetched) == len(set(fetched)) and set(run["created"]) <= set(fetched)
+    assert 503 in run["burst"] and set(run["burst"]) <= {200, 503}  # the burst past 8 pending is shed
+    assert "toolbox_requests_shed_total" in run["exposition"] and "toolbox_database_rtt_seconds_count" in run["exposition"]
+    assert max(run["memory_mib"]) < 200
