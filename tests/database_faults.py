@@ -79,6 +79,7 @@ class DelayProxy:
         self.target, self.delay, self.port = target, delay, free_port()
         self.loop = asyncio.new_event_loop()
         self.connections = 0
+        self._writers = []
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -122,21 +123,17 @@ class DelayProxy:
         except OSError:
             writer.close()
             return
-        pipes = asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-        try:
-            await pipes
-        except asyncio.CancelledError:
-            pipes.cancel()
-            await asyncio.gather(pipes, return_exceptions=True)
-            raise
+        self._writers += [writer, up_writer]
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
 
     def close(self):
-        async def shut():
+        async def shut():  # every connection aborted, so that each task ends by itself (none cancelled)
             self.server.close()
+            for writer in self._writers:
+                writer.transport.abort()
             tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            if tasks:
+                await asyncio.wait(tasks, timeout=5)
 
         asyncio.run_coroutine_threadsafe(shut(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
