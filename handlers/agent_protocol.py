@@ -3,9 +3,17 @@
 ``POST /agent/new`` registers, ``GET /agent/task`` parks until a task arrives, and
 ``POST /agent/task`` reports a result.  The legacy agent reads only status codes and
 ``task_id``/``command``; every error body is still JSON.
+
+The field agent dies on a refused or dropped request and cannot re-send a report, so
+while the database is away: a fetch is answered the empty reply once ``FAULT_WAIT``
+seconds have passed (never an error); a report and a registration are tried again for
+up to ``FAULT_HOLD`` seconds (a report is stored once however often it is tried) before
+they are answered 503.
 """
 
+import asyncio
 import sys
+import time
 from typing import Any, cast
 
 from tornado import iostream, web
@@ -15,10 +23,13 @@ from .base import BaseHandler, bearer_token
 from toolbox.core.dispatch.agent_results import HEAD_RE, parse_report
 from toolbox.core.dispatch.dispatcher import Parked
 from toolbox.errors import AuthError, TooLarge, ToolboxError, ValidationError
+from toolbox.store.faults import patiently
 
 EMPTY_REPLY = {"task_id": 0, "command": ""}
 OVERFLOW_TAIL_BYTES = 4096
 AUTH_HEAD_BYTES = 16 * 1024  # a report's credentials are checked once this much has come in
+FAULT_WAIT = 2.0  # seconds a fetch the database cannot serve waits before its empty reply
+FAULT_HOLD = 20.0  # seconds a report or a registration is tried again while the database is away
 
 class AgentNewHandler(BaseHandler):
     """``POST /agent/new``: check an agent's name and token and record where it runs."""
@@ -35,8 +46,12 @@ class AgentNewHandler(BaseHandler):
         name, token = body.get("name"), body.get("token")
         if not isinstance(name, str) or not isinstance(token, str):
             raise ValidationError("name and token: required strings")
-        await self.authenticate_agent(name, token)
-        await self.toolbox.fleet.registered(name, self.request.remote_ip, self.request.headers.get("User-Agent"))
+
+        async def register() -> None:
+            await self.authenticate_agent(name, token)
+            await self.toolbox.fleet.registered(name, self.request.remote_ip, self.request.headers.get("User-Agent"))
+
+        await patiently(register, FAULT_HOLD)
         self.write_json({"status": True})
 
 @web.stream_request_body
@@ -62,6 +77,22 @@ class AgentTaskHandler(BaseHandler):
         name = self.get_query_argument("agent_name", None)
         if not name:
             raise ValidationError("agent_name: required query argument")
+        started = time.monotonic()
+        try:
+            await self._fetch(name)
+        except Exception as error:
+            unavailable = self.toolbox.outages.refused(error, "GET /agent/task")
+            if unavailable is None:
+                raise
+            if self.parked is not None:
+                self.toolbox.fleet.leave(self.parked)
+            if self._finished or self.closed:  # the task was written before the fault
+                return
+            await asyncio.sleep(max(0.0, FAULT_WAIT - (time.monotonic() - started)))
+            if not self.closed and not self._finished:
+                self.write_json(EMPTY_REPLY)  # what the field agent takes for "no task"
+
+    async def _fetch(self, name: str) -> None:
         fleet = self.toolbox.fleet
         agent = await self.authenticate_agent(name, bearer_token(self.request), allow_disabled=True)
         self.parked = fleet.park(name, agent)
@@ -153,8 +184,12 @@ class AgentTaskHandler(BaseHandler):
             if self.overflow_tail is not None:
                 raise TooLarge(error.message) from None
             raise
-        agent = await self.authenticate_agent(report.name, bearer_token(self.request), allow_disabled=True)
-        outcome = await self.toolbox.fleet.report(agent, report)
+
+        async def store() -> str:
+            agent = await self.authenticate_agent(report.name, bearer_token(self.request), allow_disabled=True)
+            return await self.toolbox.fleet.report(agent, report)
+
+        outcome = await patiently(store, FAULT_HOLD)
         self.write_json({"status": True, "task_id": report.task_id, "duplicate": outcome == "duplicate",
                          "result_truncated": report.truncated, "result_recovered": report.recovered,
                          "result_repaired": report.repaired})

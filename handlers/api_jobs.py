@@ -1,5 +1,7 @@
 """Jobs: run one tool on many agents (operators), follow and list them (viewers)."""
 
+from typing import Any
+
 from .base import MAX_ID, APIHandler, id_arg, require_role
 from toolbox import validation
 from toolbox.errors import RateLimited
@@ -24,20 +26,25 @@ class JobsHandler(APIHandler):
 
     @require_role("operator")
     async def post(self) -> None:
-        """Start a job: ``{tool, params, agents: [...] | tags: [...] (tags_match: all | any) | all: true}``."""
+        """Start a job: ``{tool, params, agents: [...] | tags: [...] (tags_match: all | any) | all: true}``
+        (``Idempotency-Key``: once)."""
         body = self.json_body()
         validation.check_fields(body, ("tool", "params", "agents", "tags", "tags_match", "all"), required=("tool",))
         request = job_request(body["tool"], body.get("params"), agents=body.get("agents"), tags=body.get("tags"),
                               all_agents=body.get("all"), tags_match=body.get("tags_match"))
-        try:
-            doc, tasks = await self.toolbox.jobs.create(self.current_user, request)
-        except RateLimited as error:
-            await self.audit("job.create", None, outcome="refused", tool=str(body["tool"])[:40],
-                             reason=error.message)
-            raise
-        await self.audit("job.create", doc["target"], job_id=doc["_id"], tool=doc["tool"],
-                         params=doc["params"], agents=doc["agents"], task_ids=[t["_id"] for t in tasks])
-        self.write_json(job_model(doc, tasks), status=201)
+
+        async def create() -> tuple[int, Any]:
+            try:
+                doc, tasks = await self.toolbox.jobs.create(self.current_user, request)
+            except RateLimited as error:
+                await self.audit("job.create", None, outcome="refused", tool=str(body["tool"])[:40],
+                                 reason=error.message)
+                raise
+            await self.audit("job.create", doc["target"], job_id=doc["_id"], tool=doc["tool"],
+                             params=doc["params"], agents=doc["agents"], task_ids=[t["_id"] for t in tasks])
+            return 201, job_model(doc, tasks)
+
+        await self.created_once("jobs", body, create)
 
 
 class JobHandler(APIHandler):

@@ -22,15 +22,19 @@ class TasksHandler(APIHandler):
 
     @require_role("admin")
     async def post(self) -> None:
-        """Queue a raw command on each named agent: one task per agent."""
+        """Queue a raw command on each named agent: one task per agent (``Idempotency-Key``: once)."""
         body = self.json_body()
         validation.check_fields(body, ("agents", "command"), required=("agents", "command"))
         request = raw_task_request(body["agents"], body["command"])
-        docs = await self.toolbox.raw_tasks.create(request, self.current_user.name)
-        names = request.agents
-        await self.audit("task.raw", ",".join(names)[:200], command=request.command, agents=names,
-                         task_ids=[doc["_id"] for doc in docs])
-        self.write_json({"items": [presenters.task_model(doc) for doc in docs]}, status=201)
+
+        async def create() -> tuple[int, Doc]:
+            docs = await self.toolbox.raw_tasks.create(request, self.current_user.name)
+            names = request.agents
+            await self.audit("task.raw", ",".join(names)[:200], command=request.command, agents=names,
+                             task_ids=[doc["_id"] for doc in docs])
+            return 201, {"items": [presenters.task_model(doc) for doc in docs]}
+
+        await self.created_once("tasks", body, create)
 
 
 class _OneTaskHandler(APIHandler):

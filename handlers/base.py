@@ -1,8 +1,10 @@
 """Base handlers: one JSON error shape, JSON bodies, and who is asking.
 
 Every error, from any handler, is ``{"status": false, "error": "<message>"}`` with the
-right HTTP status; unexpected exceptions are logged and answered as a 500 with no
-internals.  ``APIHandler`` authenticates every request before the method runs
+right HTTP status; a database fault (unreachable, timed out, not primary: the store's
+``toolbox.store.faults``) is a 503 with ``Retry-After``, logged once per outage; other
+unexpected exceptions are logged and answered as a 500 with no internals.  While the
+database is slow or away, API requests past ``max_pending`` in progress are shed (503).  ``APIHandler`` authenticates every request before the method runs
 (``AuthMixin.authenticate``: admin token, personal API token, or session cookie) and
 ``@require_role`` checks the role.
 """
@@ -23,6 +25,7 @@ from toolbox.errors import AuthError, Forbidden, NotFound, TooLarge, ToolboxErro
 from toolbox.people.principals import ROLE_RANK, Principal
 from toolbox.people.users import session_ended
 from toolbox.store.db import Doc
+from toolbox.store.faults import DatabaseUnavailable
 
 if TYPE_CHECKING:
     from toolbox.server.config import Config
@@ -153,7 +156,21 @@ class BaseHandler(web.RequestHandler):
         self.clear_header("Content-Type")
         self.write_json({"status": False, "error": message}, status_code)
 
+    def _handle_request_exception(self, e: BaseException) -> None:
+        """Tornado's error path, with a database fault turned into its 503 first (the one
+        place: every handler, every method, ``prepare`` included)."""
+        unavailable = self.toolbox.outages.refused(e, f"{self.request.method} {self.request.path}")
+        if unavailable is None:
+            super()._handle_request_exception(e)
+            return
+        try:
+            raise unavailable from None
+        except DatabaseUnavailable as converted:  # so that sys.exc_info() is the 503
+            super()._handle_request_exception(converted)
+
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, DatabaseUnavailable):
+            return  # counted and logged once per outage (toolbox.store.faults)
         if isinstance(value, ToolboxError):
             log.info("%s %s -> %d: %s", self.request.method, self.request.path, value.status_code,
                      value.message)
@@ -272,9 +289,44 @@ class AuthMixin(_RequestHandler):
 class APIHandler(AuthMixin, BaseHandler):
     """A JSON API handler: authenticated before the method runs."""
 
+    _pending = False
+    sheddable = True  # False: answered even when overloaded (/metrics)
+
     async def prepare(self) -> None:
+        if self.sheddable:
+            self._shed_when_overloaded()
         self.current_user = await self.authenticate()
         self.check_body_length()  # credentials first: nothing of the body is read before this
+
+    def _shed_when_overloaded(self) -> None:
+        """503 for a request past ``max_pending`` API requests in progress while the database
+        is slow or away (what would otherwise queue without bound, in memory)."""
+        toolbox = self.toolbox
+        if toolbox.requests.api_pending >= self.config.max_pending and toolbox.db_health.state != "ok":
+            toolbox.outages.shed()
+            raise DatabaseUnavailable("shed", "too many requests are waiting for the database; try again shortly")
+        toolbox.requests.api_pending += 1
+        self._pending = True
+
+    def _request_over(self) -> None:
+        if self._pending:
+            self._pending = False
+            self.toolbox.requests.api_pending -= 1
+        super()._request_over()
+
+    async def created_once(self, route: str, body: Any, create: Callable[[], Awaitable[tuple[int, Any]]]) -> None:
+        """Answer ``create()``'s (status, JSON); with an ``Idempotency-Key`` header, the
+        answer of the key's first request instead when there was one (``toolbox.core.idempotency``)."""
+        key = self.request.headers.get("Idempotency-Key")
+        if key is None:
+            status, answer = await create()
+        else:
+            principal = self.current_user
+            status, answer, replayed = await self.toolbox.idempotency.once(
+                principal.user_id or principal.name, route, key, body, create)
+            if replayed:
+                self.set_header("Idempotent-Replayed", "true")
+        self.write_json(answer, status=status)
 
     async def audit(self, action: str, target: str | None = None, outcome: str = "ok", **details: Any) -> None:
         """Append an audit entry for this request's principal."""

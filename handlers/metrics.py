@@ -5,6 +5,8 @@ from toolbox.server.metrics import CONTENT_TYPE
 
 
 class MetricsHandler(APIHandler):
+    sheddable = False  # the figures that show the overload must not be shed with it
+
     @require_role("viewer")
     async def get(self) -> None:
         """The Prometheus text exposition of this process (``toolbox.server.metrics``)."""

@@ -5,7 +5,8 @@ import secrets
 
 from .base import BaseHandler
 from toolbox.errors import Unavailable
-from toolbox.store.db import PyMongoError
+from toolbox.store.faults import RETRY_AFTER_SECONDS
+from toolbox.store.health import UNAVAILABLE
 
 # The console's page may load only its own scripts (the import map by nonce), styles
 # and connections; avatars may come from any https host (Feishu's CDN).
@@ -15,13 +16,16 @@ CSP = ("default-src 'self'; script-src 'self' 'nonce-{nonce}'; style-src 'self';
 
 
 class HealthHandler(BaseHandler):
-    async def get(self) -> None:
-        """200 when the store answers, 503 when it does not."""
-        try:
-            await self.toolbox.db.ping()
-        except (PyMongoError, OSError) as error:
-            raise Unavailable(f"the database does not answer: {type(error).__name__}") from None
-        self.write_json({"status": True, "database": self.toolbox.database})
+    def get(self) -> None:
+        """200 while the database answered the background check's last ping (``state``
+        ``ok``, or ``degraded`` when it was slow, with its round trip); 503 with the reason
+        while it does not answer.  Read from kept state: never waits for the database."""
+        health = self.toolbox.db_health.status()
+        if health["state"] == UNAVAILABLE:
+            since = f" for {health['failing_for_s']:g} s" if health.get("failing_for_s") else ""
+            raise Unavailable(f"the database does not answer{since}: {health.get('error') or 'not checked yet'}",
+                              headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        self.write_json({"status": True, "database": self.toolbox.database, **health})
 
 
 def console_modules(static_path: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.jobs_helpers import wait_for
+
 from toolbox.store.db import Database
 
 
@@ -160,10 +162,20 @@ class StoreThatGoesAway(Database):
 @pytest.mark.parametrize("db", [StoreThatGoesAway], indirect=True)
 async def test_healthz_answers_200_when_the_store_answers_and_503_when_not(api, app, db):
     reply = await api("/healthz", token=None)
-    assert reply.code == 200 and reply.json["status"] is True
+    assert reply.code == 200 and reply.json["status"] is True and reply.json["state"] == "ok"
+    assert reply.json["rtt_ms"] >= 0
     db.go_away()
-    reply = await api("/healthz", token=None)
-    assert reply.code == 503 and "database" in reply.json["error"]
+
+    replies = []
+
+    async def refused():
+        replies.append(await api("/healthz", token=None))
+        return replies[-1].code == 503
+
+    assert await wait_for(refused, timeout=5.0, step=0.1)  # the background check's next ping
+    reply = replies[-1]
+    assert "database does not answer" in reply.json["error"] and "store away" in reply.json["error"]
+    assert reply.headers["Retry-After"] == "2"
 
 
 @pytest.mark.gen_test

@@ -119,7 +119,7 @@ def make_app(config: Config, db: Database | None = None, limits_clock: Callable[
     if not config.secret or not config.admin_token:
         config = config.resolved()
     if db is None:
-        db = open_database(config.mongodb_uri)
+        db = open_database(config.mongodb_uri, server_timeout_ms=int(config.db_timeout * 1000))
     static = static_dir()
     app = ToolboxApplication(
         routes.table,

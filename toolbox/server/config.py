@@ -183,6 +183,14 @@ _SETTINGS: list[tuple[str, str, str, Callable[..., Any], Any, str]] = [
      "its last answer ended (so also how long an idle keep-alive connection is kept)"),
     ("body_timeout", "TOOLBOX_BODY_TIMEOUT", "--body-timeout", _positive_float, 120.0,
      "seconds a client may take to send a request body"),
+    ("db_timeout", "TOOLBOX_DB_TIMEOUT", "--db-timeout", _positive_float, 3.0,
+     "seconds a request waits for the database to be reachable before it is answered 503 "
+     "(MongoDB's serverSelectionTimeoutMS and connectTimeoutMS)"),
+    ("db_slow", "TOOLBOX_DB_SLOW", "--db-slow", _positive_float, 0.2,
+     "a database round trip at least this long (seconds) makes /healthz say degraded"),
+    ("max_pending", "TOOLBOX_MAX_PENDING", "--max-pending", lambda n, v: _int_in(n, v, 1, 1000000), 200,
+     "API requests in progress past which new ones are refused 503 (load shed) while the "
+     "database is slow or away"),
     ("auth_failures_per_minute", "TOOLBOX_AUTH_FAILURES_PER_MINUTE", "--auth-failures-per-minute",
      lambda n, v: _int_in(n, v, 1, 1000000), 30,
      "failed token or login attempts one client address may make in any 60 seconds (then 429)"),
@@ -233,6 +241,9 @@ class Config:
     header_timeout: float = 120.0
     body_timeout: float = 120.0
     auth_failures_per_minute: int = 30
+    db_timeout: float = 3.0
+    db_slow: float = 0.2
+    max_pending: int = 200
     # Filled in by ``resolved()`` when the operator left them unset.
     generated: tuple = ()
 

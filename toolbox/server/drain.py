@@ -47,6 +47,7 @@ class Requests:
     def __init__(self) -> None:
         self.in_flight = 0
         self.draining = False
+        self.api_pending = 0  # API requests past their first line (handlers.base sheds beyond a limit)
 
     def opened(self) -> None:
         self.in_flight += 1

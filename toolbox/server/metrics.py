@@ -19,11 +19,19 @@ address, scrape each at its own port).  What it shows:
   due time, ``toolbox_schedule_round_lateness_seconds`` from a round's due time to its
   firing, ``toolbox_schedule_agents_busy_total`` agents left out of a round because their
   task of the previous one had not finished;
-- ``toolbox_process_info{process, database}``: 1, naming the process.
+- ``toolbox_process_info{process, database}``: 1, naming the process;
+- ``toolbox_database_rtt_seconds``: the health check's ping round trips (every second),
+  ``toolbox_database_up``: 1 while the last one answered, ``toolbox_database_errors_total{kind}``:
+  database faults by kind (``toolbox.store.faults``), ``toolbox_requests_shed_total``: API
+  requests refused 503 because too many were pending.
+
+The task counts are read with a bound (``COUNT_WAIT``): a slow database leaves the last
+values rather than holding the scrape.
 
 Counts come from event listeners (the services are not told about metrics).
 """
 
+import asyncio
 import datetime
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +41,9 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from toolbox.store.db import PyMongoError
+from toolbox.store.faults import KINDS, Outages
+from toolbox.store.health import DatabaseHealth
 from toolbox.task_states import DISPATCHED, QUEUED
 
 if TYPE_CHECKING:
@@ -45,6 +56,7 @@ if TYPE_CHECKING:
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATE_SECONDS = 1.0  # a round fired later than this after its due time counts as late
+COUNT_WAIT = 0.3  # seconds a scrape waits for the task counts
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -65,12 +77,34 @@ class _CounterOf:
         yield CounterMetricFamily(self.name, self.documentation, value=self.value())
 
 
+class _FaultsOf:
+    """``toolbox_database_errors_total{kind}``, read from ``Outages`` (every kind, 0 included)."""
+
+    name = "toolbox_database_errors"
+    documentation = "Database faults by kind (unreachable, timeout, not_primary, connection)"
+
+    def __init__(self, outages: Outages) -> None:
+        self.outages = outages
+
+    def describe(self) -> list[CounterMetricFamily]:
+        return [CounterMetricFamily(self.name, self.documentation, labels=["kind"])]
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=["kind"])
+        for kind in KINDS:
+            if kind != "shed":
+                family.add_metric([kind], self.outages.by_kind[kind])
+        yield family
+
+
 class Metrics:
     """The registry of one server process, kept up to date from its events."""
 
     def __init__(self, events: "Hub", tasks: "TaskService", parked: "ParkedFetches", agents: "AgentRegistry",
-                 console_feed: "ConsoleFeed", process: str, database: str) -> None:
+                 console_feed: "ConsoleFeed", process: str, database: str, health: DatabaseHealth,
+                 outages: Outages) -> None:
         self.tasks, self.parked, self.agents, self.console_feed = tasks, parked, agents, console_feed
+        self.outages = outages
         self.registry = CollectorRegistry(auto_describe=True)
         Gauge("toolbox_process_info", "This server process", ["process", "database"],
               registry=self.registry).labels(process, database).set(1)
@@ -100,6 +134,14 @@ class Metrics:
                              registry=self.registry)
         self._busy = Counter("toolbox_schedule_agents_busy", "Agents left out of a round, busy with the previous one",
                              registry=self.registry)
+        rtt = Histogram("toolbox_database_rtt_seconds", "Database round trip (the health check's ping)",
+                        buckets=LATENCY_BUCKETS, registry=self.registry)
+        health.observers.append(rtt.observe)
+        Gauge("toolbox_database_up", "1 while the database answers the health check",
+              registry=self.registry).set_function(lambda: 0 if health.error or health.last_ok is None else 1)
+        self.registry.register(_FaultsOf(outages))
+        self.registry.register(_CounterOf("toolbox_requests_shed", "API requests refused: too many pending",
+                                          lambda: outages.by_kind["shed"]))
         events.subscribe(self._on_event)
         events.subscribe_feed(self._on_feed)
 
@@ -130,7 +172,14 @@ class Metrics:
             self._event.observe(max(time.time() - event["at"], 0.0))
 
     async def render(self) -> bytes:
-        """The text exposition, with the task counts read now."""
-        for state in (QUEUED, DISPATCHED):
-            self._unfinished.labels(state).set(await self.tasks.count_live(state))
+        """The text exposition, with the task counts read now (or left as they were when the
+        database does not answer within ``COUNT_WAIT``)."""
+        try:
+            counts = await asyncio.wait_for(asyncio.gather(*(self.tasks.count_live(state)
+                                                             for state in (QUEUED, DISPATCHED))), COUNT_WAIT)
+        except (asyncio.TimeoutError, PyMongoError) as error:  # a slow or absent database: the scrape answers
+            self.outages.refused(error, "metrics")
+        else:
+            for state, count in zip((QUEUED, DISPATCHED), counts):
+                self._unfinished.labels(state).set(count)
         return generate_latest(self.registry)

@@ -143,7 +143,8 @@ ERROR_TEXT = {400: "malformed request: a field is missing, of the wrong type or 
               401: "no valid credentials", 403: "credentials that may not do this (a role too low, disabled)",
               404: "no such thing", 409: "the state does not allow this", 413: "body too large",
               426: "websocket version 13 required", 429: "too many attempts (see Retry-After)",
-              503: "the database does not answer"}
+              422: "the Idempotency-Key was sent before with another body",
+              503: "the database does not answer, or too many requests wait for it (see Retry-After)"}
 
 
 def operation(summary: str, ok: Schema | None = None, ok_status: int = 200, errors: Iterable[int] = (),
@@ -176,11 +177,15 @@ def path(name: str, schema: Schema) -> Schema:
 
 
 MATCH = query("match", {"type": "string", "enum": ["part", "exact"]}, "part: text filters match a part")
+IDEMPOTENCY_KEY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                   "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,200}$"},
+                   "description": "sent again with the same key and body, the request is answered as the first "
+                                  "time and creates nothing more (kept a day)"}
 LIMIT = query("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "page size (default 50)")
 BEFORE_ID = query("before", ID, "the previous page's next_before")
 TASK_ID, JOB_ID = path("task_id", ID), path("job_id", ID)
 NAME = path("name", AGENT_NAME)
-API = (401, 403)
+API = (401, 403, 503)  # 503: the database does not answer (every API operation may meet it)
 HTML = {"description": "an HTML page a person reads", "content": {"text/html": {"schema": STRING}}}
 REDIRECT = {"description": "a redirect (Location)"}
 
@@ -222,7 +227,7 @@ PATHS = {
                          params=[query("agent", STRING), query("state", {"type": "string", "enum": list(TASK_STATES)}),
                                  MATCH, LIMIT, BEFORE_ID]),
         "post": operation("Queue a raw command on named agents", _items("Task"), 201,
-                          errors=API + (400, 404, 413), role="admin",
+                          errors=API + (400, 404, 409, 413, 422), role="admin", params=[IDEMPOTENCY_KEY],
                           body=_object({"agents": {"type": "array", "minItems": 1, "maxItems": 10000,
                                                    "items": AGENT_NAME},
                                         "command": {"type": "string", "minLength": 1,
@@ -245,7 +250,7 @@ PATHS = {
                                  query("state", {"type": "string", "enum": ["running", "done", "canceled"]}),
                                  MATCH, LIMIT, BEFORE_ID]),
         "post": operation("Start a job: one tool on many agents", _ref("Job"), 201,
-                          errors=API + (400, 404, 413, 429), role="operator",
+                          errors=API + (400, 404, 409, 413, 422, 429), role="operator", params=[IDEMPOTENCY_KEY],
                           body=_object({"tool": STRING, "params": {"type": "object"},
                                         "agents": {"type": "array", "items": AGENT_NAME}, "tags": TAGS,
                                         "tags_match": {"type": "string", "enum": ["all", "any"]},
@@ -315,9 +320,14 @@ PATHS = {
         "This server process's figures in Prometheus's text format (toolbox/server/metrics.py)",
         {"description": "the exposition", "content": {"text/plain": {"schema": STRING}}},
         errors=API, role="viewer")},
-    "/healthz": {"get": operation("200 when the database answers", _object({"status": {"const": True},
-                                                                          "database": STRING}, ("status",)),
-                                  errors=(503,), security=PUBLIC)},
+    "/healthz": {"get": operation(
+        "200 while the database answers the background check (state ok, or degraded when slow, with the "
+        "last round trip); 503 with the reason and Retry-After while it does not. Never waits for the database.",
+        _object({"status": {"const": True}, "database": STRING,
+                 "state": {"enum": ["ok", "degraded"]},
+                 "rtt_ms": {"type": ["number", "null"]}, "last_ok_s_ago": {"type": ["number", "null"]}},
+                ("status", "state")),
+        errors=(503,), security=PUBLIC)},
     "/": {"get": operation("The console (HTML)", HTML, security=PUBLIC)},
 }
 

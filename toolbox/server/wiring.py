@@ -26,12 +26,16 @@ from toolbox.people.sessions import LocalLogin
 from toolbox.core.dispatch.fleet import Fleet
 from toolbox.core.jobs.raw import RawTasks
 from toolbox.core.tasks.service import TaskService
+from toolbox.core.idempotency import Idempotency
+from toolbox.store.repos.idempotency import IdempotencyRepo
 from toolbox.task_states import AGENT_OFFLINE
 from toolbox.people.token_login import TokenLogin
 from toolbox.people.users import UserStore
 from toolbox.server.config import Config
 from toolbox.server.variants import parts_for
 from toolbox.store.db import Database
+from toolbox.store.faults import OUTAGES, log_failure
+from toolbox.store.health import DatabaseHealth
 from toolbox.tools.targets import Resolver
 from toolbox import clock
 from toolbox.watch.rounds import RoundScheduler
@@ -54,6 +58,9 @@ class Services:
         self.config = config
         self.db = db
         self.requests = Requests()  # in flight, and whether the process is stopping (toolbox.server.drain)
+        # the database's health, kept by a background ping (what /healthz reads), and its faults
+        self.db_health = DatabaseHealth(db, interval=1.0, timeout=min(config.db_timeout, 2.0), slow=config.db_slow)
+        self.outages = OUTAGES
         # embedded or shared database: chosen here, once; ``limits_clock``: the in-memory job
         # rate limits' clock (seconds, monotonic; tests move a fake one); ``resolver``: the
         # private-target check's name lookup (None: getaddrinfo; tests answer from a table)
@@ -73,6 +80,7 @@ class Services:
         self.jobs = JobService(parts.jobs, parts.counters, self.events, self.agents, self.tasks, config.job_rules(),
                                parts.per_user, parts.targets, parts.owners, resolver=resolver)
         self.users = UserStore(parts.users)
+        self.idempotency = Idempotency(IdempotencyRepo(db["idempotency"]))  # creations sent again: answered once
         # schedules (toolbox.watch); ``watch_clock``: their wall clock (tests move a fake one)
         schedules, round_log, now = parts.schedules, parts.rounds, watch_clock or clock.utcnow
         self.series = SeriesRecorder(parts.points, parts.rollups, schedules,
@@ -96,7 +104,7 @@ class Services:
         self.local_login = LocalLogin(enabled=not config.feishu_enabled)
         self.metrics = Metrics(self.events, self.tasks, parked, self.agents, self.console_feed,
                                process=parts.owners.instance or "embedded",
-                               database=parts.kind)
+                               database=parts.kind, health=self.db_health, outages=self.outages)
         self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
         self._sweeper: asyncio.Future[None] | None = None
         self._rounds: asyncio.Future[None] | None = None  # fires rounds at their due times
@@ -104,6 +112,7 @@ class Services:
 
     async def start(self) -> None:
         """Open the event hub, create indexes, load the agents and start the sweeper."""
+        await self.db_health.start()
         await self.events.start()
         await self.agents.start()
         await self.tasks.start()
@@ -112,6 +121,7 @@ class Services:
         await self.audit.start()
         await self.jobs.start()
         await self.users.start()
+        await self.idempotency.start()
         await self.tokens.start()
         await self.schedules.start()
         await self.series.start()
@@ -155,6 +165,7 @@ class Services:
         self._sweeper = self._rounds = None
         self.dispatcher.close_all()
         self.console_feed.close_all()
+        await self.db_health.stop()
         await self.jobs.stop()
         await self.series.stop()
         await self.events.stop()
@@ -185,4 +196,4 @@ class Services:
             except asyncio.CancelledError:
                 raise
             except Exception:  # the store may be away for a moment; try again next tick
-                log.exception("sweep failed; retrying in %.1fs", self.config.sweep_interval)
+                log_failure(log, "sweep failed; retrying in %.1fs", self.config.sweep_interval)

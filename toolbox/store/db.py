@@ -11,6 +11,7 @@ and the repositories' cursor calls, nothing outside ``toolbox.store``
 """
 
 import logging
+import os
 import urllib.parse
 from typing import Any
 
@@ -21,6 +22,15 @@ from pymongo import ASCENDING, DESCENDING, ReturnDocument, UpdateOne, uri_parser
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError  # noqa: F401  (re-exported)
 
 log = logging.getLogger("toolbox.db")
+
+# Motor runs every operation on one process-wide thread pool, 5 threads per CPU unless
+# MOTOR_MAX_WORKERS says otherwise, read once when Motor is first imported (in ``open_database``): at 0.3 s a
+# round trip, 10 threads cap the process at ~33 database operations a second and every
+# request (health, metrics) queues behind them.  64 threads (idle ones cost a stack, not
+# CPU) let PyMongo's own connection pool (100) be the bound; an operator's value wins.
+# Measured in docs/benchmarks.md ("A slow database").
+DB_WORKERS = 64
+os.environ.setdefault("MOTOR_MAX_WORKERS", str(DB_WORKERS))
 
 # A MongoDB document as the driver hands it over (and as toolBox builds one to store).
 Doc = dict[str, Any]
@@ -77,12 +87,30 @@ def database_name_from_uri(uri: str) -> str:
     return path or DEFAULT_DB_NAME
 
 
+def write_concern_for(uri: str) -> dict[str, Any]:
+    """The write concern toolBox asks for on ``uri`` unless the URI names one: journaled
+    (``j: true``, so an acknowledged task or result survives a crash of the database),
+    acknowledged by a majority on a replica set (so it survives a failover too)."""
+    options = uri_parser.parse_uri(uri)["options"] if uri.startswith("mongodb://") else {}
+    if "w" in options or "journal" in options:
+        return {}
+    replica_set = "replicaset" in options or uri.startswith("mongodb+srv://")
+    return {"w": "majority" if replica_set else 1, "journal": True}
+
+
 def open_database(uri: str | None = None, name: str | None = None, server_timeout_ms: int = 5000) -> Database:
-    """Open the real MongoDB at ``uri``, or the embedded in-memory one when it is None."""
+    """Open the real MongoDB at ``uri``, or the embedded in-memory one when it is None.
+
+    ``server_timeout_ms`` bounds how long an operation waits for a reachable server (and a
+    connection to open) before it fails with a driver error that the handlers answer 503
+    (``toolbox.store.faults``).
+    """
     if uri:
         from motor.motor_asyncio import AsyncIOMotorClient
 
-        client: Any = AsyncIOMotorClient(uri, serverSelectionTimeoutMS=server_timeout_ms, tz_aware=True)
+        client: Any = AsyncIOMotorClient(uri, serverSelectionTimeoutMS=server_timeout_ms,
+                                         connectTimeoutMS=server_timeout_ms, tz_aware=True,
+                                         **write_concern_for(uri))
         return Database(client, name or database_name_from_uri(uri), embedded=False)
     from mongomock_motor import AsyncMongoMockClient
 

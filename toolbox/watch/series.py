@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from toolbox.store.db import Doc
+from toolbox.store.faults import log_failure
 from toolbox.task_states import CANCELED, TERMINAL_STATES
 from toolbox.watch.points import point_of, summarize
 
@@ -101,7 +102,7 @@ class SeriesRecorder:
             if found is not None:
                 await self.record(point_of(task, *found))
         except Exception:
-            log.exception("recording the point of task %s failed", task.get("task_id"))
+            log_failure(log, "recording the point of task %s failed", task.get("task_id"))
 
     async def record(self, point: Doc) -> None:
         """Store one point (the write path of every point)."""

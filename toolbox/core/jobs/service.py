@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
 from toolbox.store.db import Doc, PyMongoError
+from toolbox.store.faults import log_failure
 from toolbox.store.repos.counters import CounterRepo
 from toolbox.store.repos.jobs import JobQuery, Jobs
 from toolbox.errors import Conflict, NotFound, ValidationError
@@ -286,7 +287,7 @@ class JobService:
             try:
                 await self.repo.save(job.job_id, fields)
             except PyMongoError:
-                log.exception("saving job %s failed; retrying at the next sweep", job.job_id)
+                log_failure(log, "saving job %s failed; retrying at the next sweep", job.job_id)
                 job.dirty = True
                 return
         if job.ended and self.counting.get(job.job_id) is job:
