@@ -218,7 +218,7 @@ def _run_each_and_stay_alive(server, agent, cases):
         task = ended["tasks"][0]
         assert agent.alive and agent.crashed is None, (label, agent.crashed, task)
         seen[label] = (task["state"], task["outcome"], task["summary"])
-        assert seen[label] == ("done", "failed", summary), (label, task["result"])
+        assert seen[label] == ("done", "failed", summary), (label, seen[label], server.task(task["task_id"]).get("result"))
         assert task["command"].startswith("perl -e ")  # the field agent's command is wrapped
     return seen
 
