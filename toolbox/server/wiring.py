@@ -40,6 +40,10 @@ from toolbox.watch.schedules import ScheduleService
 from toolbox.watch.series import SeriesRecorder
 from toolbox.watch.series_read import SeriesReader
 from toolbox.store.repos.series import PointRepo, RollupRepo
+from toolbox.alerts.channels import ChannelService
+from toolbox.alerts.notifier import Notifier
+from toolbox.alerts.service import AlertService
+from toolbox.store.repos.alerts import AlertRepo, ChannelRepo, NotificationRepo, RuleRepo
 
 if TYPE_CHECKING:
     from tornado.httpserver import HTTPServer
@@ -86,6 +90,14 @@ class Services:
                                           config.series_points_days)
         self.rounds = RoundScheduler(schedules, round_log, self.jobs, self.tasks, self.agents, self.events, now,
                                      parts.owners.instance or "embedded")
+        # alerts (toolbox.alerts): rules over the rounds, alerts, channels, notifications
+        channel_repo = ChannelRepo(db["alert_channels"], db["counters"])
+        self.channels = ChannelService(channel_repo, config.deny_private_targets, resolver, now)
+        self.notifier = Notifier(NotificationRepo(db["alert_notifications"]), channel_repo, self.events, now,
+                                 config.public_url or f"http://{config.host}:{config.port}",
+                                 config.deny_private_targets, resolver, config.alert_tries, config.alert_retry_base)
+        self.alerts = AlertService(RuleRepo(db["alert_rules"], db["counters"]), AlertRepo(db["alerts"]),
+                                   self.notifier, self.channels, schedules, self.jobs, self.tasks, self.events, now)
         self.tokens = TokenStore(parts.tokens, self.events, authoritative=parts.tokens_authoritative,
                                  refresh=parts.token_refresh)
         self.feishu: FeishuClient | None = None
@@ -116,6 +128,7 @@ class Services:
         await self.tokens.start()
         await self.schedules.start()
         await self.series.start()
+        await self.alerts.start()
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
 
     @property
@@ -156,6 +169,7 @@ class Services:
         self.console_feed.close_all()
         await self.jobs.stop()
         await self.series.stop()
+        await self.alerts.stop()
         await self.events.stop()
 
     async def sweep_once(self) -> None:
@@ -167,6 +181,7 @@ class Services:
         await self.audit.sweep()
         await self.rounds.tick()
         await self.series.sweep()
+        await self.alerts.sweep()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()
         refresh = self.agents.refresh_interval
