@@ -14,9 +14,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from toolbox.clock import isoformat
-from toolbox.errors import NotFound, ToolboxError, ValidationError
+from toolbox.errors import NotFound, ValidationError
 from toolbox.store.db import Doc
-from toolbox.tools.targets import Resolver, check_target_allowed, url_host, validate_url
+from toolbox.tools.targets import Resolver, ToolError, check_target_allowed, url_host, validate_url
 from toolbox.validation import check_fields
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ async def channel_request(body: Any, deny_private: bool, resolver: Resolver | No
     try:
         url = validate_url(url, "url")
         await check_target_allowed(url_host(url), deny_private, resolver)
-    except ToolboxError as error:
+    except ToolError as error:
         raise ValidationError(error.message.replace("target:", "url:", 1)) from None
     secret = body.get("secret")
     if secret is not None and (not isinstance(secret, str) or not 1 <= len(secret) <= MAX_SECRET

@@ -21,9 +21,8 @@ from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from toolbox.alerts.messages import feishu_body, webhook_body
 from toolbox.alerts.signing import EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, feishu_sign, webhook_signature
-from toolbox.errors import ToolboxError
 from toolbox.store.db import Doc
-from toolbox.tools.targets import Resolver, check_target_allowed, url_host
+from toolbox.tools.targets import Resolver, ToolError, check_target_allowed, url_host
 
 FEISHU_FINAL_CODES = {9499: "bad request body", 19021: "signature mismatch or timestamp out of range",
                       19022: "keyword check failed", 19023: "keyword check failed",
@@ -89,7 +88,7 @@ async def send(channel: Doc, message: Doc, deny_private: bool, resolver: Resolve
     """Post ``message`` to ``channel`` once."""
     try:
         await check_target_allowed(url_host(channel["url"]), deny_private, resolver)
-    except ToolboxError as error:
+    except ToolError as error:
         return Attempt(False, retry=False, error=error.message.replace("target:", "url:", 1))
     request = request_of(channel, message, time.time() if now is None else now)
     try:

@@ -16,6 +16,10 @@ address, scrape each at its own port).  What it shows:
 - ``toolbox_schedule_rounds_total{state}``: schedule rounds this process ran (``fired``,
   ``skipped``), ``toolbox_schedule_rounds_missed_total`` the rounds passed over in a gap,
   ``toolbox_schedule_round_lateness_seconds`` from a round's due time to its firing;
+- ``toolbox_alerts_firing``: alerts firing now, counted when scraped (the same on every
+  process); ``toolbox_alerts_total{transition}``: alerts fired and resolved by this
+  process; ``toolbox_alert_notifications_total{state}``: notifications this process
+  ended ``sent`` or ``failed``;
 - ``toolbox_process_info{process, database}``: 1, naming the process.
 
 Counts come from event listeners (the services are not told about metrics).
@@ -23,7 +27,7 @@ Counts come from event listeners (the services are not told about metrics).
 
 import datetime
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -65,7 +69,9 @@ class Metrics:
     """The registry of one server process, kept up to date from its events."""
 
     def __init__(self, events: "Hub", tasks: "TaskService", parked: "ParkedFetches", agents: "AgentRegistry",
-                 console_feed: "ConsoleFeed", process: str, database: str) -> None:
+                 console_feed: "ConsoleFeed", process: str, database: str,
+                 alerts_firing: Callable[[], Awaitable[int]] | None = None) -> None:
+        self.alerts_firing = alerts_firing
         self.tasks, self.parked, self.agents, self.console_feed = tasks, parked, agents, console_feed
         self.registry = CollectorRegistry(auto_describe=True)
         Gauge("toolbox_process_info", "This server process", ["process", "database"],
@@ -92,6 +98,11 @@ class Metrics:
                                registry=self.registry)
         self._late = Histogram("toolbox_schedule_round_lateness_seconds", "Round due → fired",
                                buckets=LATENCY_BUCKETS, registry=self.registry)
+        self._firing = Gauge("toolbox_alerts_firing", "Alerts firing now", registry=self.registry)
+        self._alerts = Counter("toolbox_alerts", "Alerts fired and resolved by this process", ["transition"],
+                               registry=self.registry)
+        self._notifications = Counter("toolbox_alert_notifications", "Alert notifications ended here",
+                                      ["state"], registry=self.registry)
         events.subscribe(self._on_event)
         events.subscribe_feed(self._on_feed)
 
@@ -103,6 +114,12 @@ class Metrics:
             self._rounds.labels(data["state"]).inc()
             self._missed.inc(data.get("missed") or 0)
             self._late.observe(max((data.get("late_ms") or 0) / 1000, 0.0))
+            return
+        if event["type"] in ("alert.fired", "alert.resolved"):
+            self._alerts.labels(event["type"].split(".")[1]).inc()
+            return
+        if event["type"] == "alert.notification":
+            self._notifications.labels(data["state"]).inc()
             return
         if not event["type"].startswith("task."):
             return
@@ -120,4 +137,6 @@ class Metrics:
         """The text exposition, with the task counts read now."""
         for state in (QUEUED, DISPATCHED):
             self._unfinished.labels(state).set(await self.tasks.count_live(state))
+        if self.alerts_firing is not None:
+            self._firing.set(await self.alerts_firing())
         return generate_latest(self.registry)

@@ -110,7 +110,7 @@ class Services:
         self.local_login = LocalLogin(enabled=not config.feishu_enabled)
         self.metrics = Metrics(self.events, self.tasks, parked, self.agents, self.console_feed,
                                process=parts.owners.instance or "embedded",
-                               database=parts.kind)
+                               database=parts.kind, alerts_firing=self.alerts.firing_count)
         self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
         self._sweeper: asyncio.Future[None] | None = None
         self._last_refresh = 0.0
