@@ -93,7 +93,8 @@ class Services:
         # alerts (toolbox.alerts): rules over the rounds, alerts, channels, notifications
         channel_repo = ChannelRepo(db["alert_channels"], db["counters"])
         self.channels = ChannelService(channel_repo, config.deny_private_targets, resolver, now)
-        self.notifier = Notifier(NotificationRepo(db["alert_notifications"]), channel_repo, self.events, now,
+        # (retries wait in real time, whatever the schedules' clock says: receivers recover in it)
+        self.notifier = Notifier(NotificationRepo(db["alert_notifications"]), channel_repo, self.events, clock.utcnow,
                                  config.public_url or f"http://{config.host}:{config.port}",
                                  config.deny_private_targets, resolver, config.alert_tries, config.alert_retry_base)
         self.alerts = AlertService(RuleRepo(db["alert_rules"], db["counters"]), AlertRepo(db["alerts"]),
