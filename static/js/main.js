@@ -9,6 +9,8 @@ import * as run from "./pages/run.js";
 import * as job from "./pages/job.js";
 import * as history from "./pages/history.js";
 import * as admin from "./pages/admin.js";
+import * as alerts from "./pages/alerts.js";
+import * as channels from "./pages/channels.js";
 
 const ROUTES = {
   agents: { page: agents, title: "Agents" },
@@ -16,6 +18,8 @@ const ROUTES = {
   jobs: { page: job, title: "Job", nav: "from" },  // the page the job was opened from
   history: { page: history, title: "History" },
   admin: { page: admin, title: "Admin" },
+  alerts: { page: alerts, title: "Alerts" },
+  channels: { page: channels, title: "Channels" },
 };
 
 const root = document.getElementById("app");
@@ -44,7 +48,8 @@ function parseHash() {
 
 function header() {
   const me = ctx.me;
-  const links = [["agents", "Agents"], ["run", "Run"], ["history", "History"],
+  const links = [["agents", "Agents"], ["run", "Run"], ["history", "History"], ["alerts", "Alerts"],
+    ...(ctx.can("admin") ? [["channels", "Channels"]] : []),
     ["admin", ctx.can("admin") ? "Admin" : "Tokens"]];
   nav = h("nav", { class: "nav", "aria-label": "Pages" },
     ...links.map(([name, text]) => h("a", { href: `#/${name}`, dataset: { route: name } }, text)));
