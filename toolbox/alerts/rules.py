@@ -103,8 +103,8 @@ def rule_fields(body: Any, before: Doc | None = None) -> Doc:
         for cid in channels:
             _int(cid, "channels", 1, 2**62)
         fields["channels"] = sorted(set(channels))
-    merged = {"min_agents": 1, "rounds": 1, "of_rounds": None, "clear_after": 1, "remind_every": 0,
-              "min_pct": None, "channels": [], "enabled": True, "name": None} | (before or {}) | fields
+    merged: Doc = {"min_agents": 1, "rounds": 1, "of_rounds": None, "clear_after": 1, "remind_every": 0,
+                   "min_pct": None, "channels": [], "enabled": True, "name": None} | (before or {}) | fields
     if merged["of_rounds"] is None:
         merged["of_rounds"] = merged["rounds"]
         fields["of_rounds"] = merged["rounds"]
