@@ -31,6 +31,14 @@ class RulesHandler(APIHandler):
         self.write_json(rule_model(doc), status=201)
 
 
+class RulePreviewHandler(APIHandler):
+    @require_role("viewer")
+    async def post(self, schedule_id: str) -> None:
+        """What a rule would have done over the last ``hours`` (default 24) of stored points."""
+        hours = validation.int_in(self.get_query_argument("hours", "24"), "hours", 1, 24 * 31)
+        self.write_json(await self.toolbox.alerts.preview(id_arg(schedule_id, "schedule"), self.json_body(), hours))
+
+
 class RuleHandler(APIHandler):
     @require_role("viewer")
     async def get(self, schedule_id: str, rule_id: str) -> None:
@@ -144,6 +152,7 @@ class ChannelDeliveriesHandler(APIHandler):
 
 default_handlers = [
     (r"/api/schedules/(?P<schedule_id>[^/]+)/alerts", RulesHandler),
+    (r"/api/schedules/(?P<schedule_id>[^/]+)/alerts/preview", RulePreviewHandler),
     (r"/api/schedules/(?P<schedule_id>[^/]+)/alerts/(?P<rule_id>[^/]+)", RuleHandler),
     (r"/api/alerts", AlertsHandler),
     (r"/api/alerts/(?P<alert_id>[^/]+)/ack", AlertAckHandler),

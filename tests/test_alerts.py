@@ -247,3 +247,29 @@ def _resolved(api, alert_id):
     async def check():
         return (await api(f"/api/alerts/{alert_id}")).json["state"] == "resolved"
     return check
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("watch_clock", [WallClock()])
+async def test_a_preview_replays_a_rule_over_the_stored_points(api, app, watch_clock):
+    import datetime
+
+    watch_clock.set(START + datetime.timedelta(hours=3))
+    sid = (await api("/api/schedules", "POST", json={"tool": "ping", "params": {"target": "192.0.2.10"},
+                                                     "agents": ["p-1", "p-2"], "interval": 60,
+                                                     "enabled": False})).json["schedule_id"]
+    failing = ["", "a", "ab", "ab", "", "", "ab", "b", "ab"]  # each minute, which agents failed
+    for minute, names in enumerate(failing):
+        at = START + datetime.timedelta(minutes=60 + minute)
+        for agent, short in (("p-1", "a"), ("p-2", "b")):
+            await app.toolbox.series.record({"schedule_id": sid, "agent": agent, "at": at, "tool": "ping",
+                                             "outcome": "failed" if short in names else "ok", "value": None,
+                                             "loss": None, "n": None, "fp": None, "task_id": minute})
+    rule = {"when": {"outcome": "failed"}, "min_agents": 2, "clear_after": 2}
+    preview = (await api(f"/api/schedules/{sid}/alerts/preview", "POST", json=rule)).json
+    assert (preview["rounds"], preview["fired"], preview["cleared"], preview["firing_now"]) == (9, 2, 1, True)
+    assert preview["periods"][0] == {"from": "2026-03-01T13:02:00Z", "to": "2026-03-01T13:05:00Z"}
+    one = (await api(f"/api/schedules/{sid}/alerts/preview?hours=1", "POST", json=rule)).json
+    assert one["rounds"] == 0 and one["fired"] == 0  # the points are over an hour old
+    assert (await api(f"/api/schedules/{sid}/alerts/preview", "POST", json={"when": {}})).code == 400
+    assert (await api(f"/api/schedules/{sid}/alerts", "GET")).json["items"] == []  # nothing stored

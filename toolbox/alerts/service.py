@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
-from toolbox.alerts.rules import fresh_state, next_fps, rule_fields, step, verdict
+from toolbox.alerts.rules import fresh_state, next_fps, rule_fields, run_rounds, step, verdict
 from toolbox.core.jobs.selection import MAX_AGENTS
 from toolbox.errors import Forbidden, NotFound, ValidationError
 from toolbox.presenters import task_detail
@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from toolbox.people.principals import Principal
     from toolbox.store.repos.alerts import AlertRepo, RuleRepo
     from toolbox.store.repos.schedules import ScheduleRepo
+    from toolbox.store.repos.series import PointRepo
 
 log = logging.getLogger("toolbox.alerts")
 
@@ -61,7 +62,8 @@ class AlertService:
 
     def __init__(self, rules: "RuleRepo", alerts: "AlertRepo", notifier: "Notifier", channels: "ChannelService",
                  schedules: "ScheduleRepo", jobs: "JobService", tasks: "TaskService", events: "Hub",
-                 now: Callable[[], datetime.datetime]) -> None:
+                 now: Callable[[], datetime.datetime], points: "PointRepo | None" = None) -> None:
+        self.points = points  # the stored points a preview replays
         self.rules = rules
         self.alerts = alerts
         self.notifier = notifier
@@ -143,6 +145,29 @@ class AlertService:
         doc = await self.rule(schedule_id, rule_id)
         await self.rules.delete(rule_id)
         return doc
+
+    async def preview(self, schedule_id: int, body: Any, hours: int = 24) -> Doc:
+        """What a rule (not stored) would have done over the last ``hours`` of stored points:
+        ``{rounds, fired, cleared, firing_now, periods: [{from, to}]}``."""
+        await self._schedule(schedule_id)
+        fields = rule_fields(body)
+        end = self.now()
+        points = await self.points.read_range(schedule_id, end - datetime.timedelta(hours=hours), end) \
+            if self.points is not None else []
+        by_round: dict[Any, list[Doc]] = {}
+        for point in points:
+            by_round.setdefault(point["at"], []).append(point)
+        times = sorted(by_round)
+        transitions = run_rounds(fields, [by_round[at] for at in times])
+        periods: list[Doc] = []
+        for at, transition in zip(times, transitions):
+            if transition == "fire":
+                periods.append({"from": clock.isoformat(at), "to": None})
+            elif transition == "clear" and periods:
+                periods[-1]["to"] = clock.isoformat(at)
+        return {"hours": hours, "rounds": len(times), "fired": transitions.count("fire"),
+                "cleared": transitions.count("clear"), "firing_now": bool(periods) and periods[-1]["to"] is None,
+                "periods": periods}
 
     # --- evaluation ---
 

@@ -80,6 +80,14 @@ def add_alerts(paths: Schema, schemas: Schema) -> None:
                             _object({"status": {"const": True}, "rule_id": ID}, ("status", "rule_id")),
                             errors=API + (404,), params=[sid, rid], role="operator"),
     }
+    paths["/api/schedules/{schedule_id}/alerts/preview"] = {"post": operation(
+        "What a rule would have done over the last hours of stored points (nothing is stored)",
+        _object({"hours": INT, "rounds": INT, "fired": INT, "cleared": INT, "firing_now": BOOL,
+                 "periods": {"type": "array", "items": _object({"from": TIME, "to": TIME})}},
+                ("rounds", "fired", "cleared", "periods")),
+        errors=API + (400, 404, 413), role="viewer",
+        params=[sid, query("hours", {"type": "integer", "minimum": 1, "maximum": 744}, "default 24")],
+        body=_object(fields, ("when",), False))}
     paths["/api/alerts"] = {"get": operation(
         "Alerts, newest first", _items("Alert", paged=True), errors=API + (400,), role="viewer",
         params=[query("state", {"type": "string", "enum": ["firing", "resolved"]}), query("rule", ID),

@@ -98,7 +98,8 @@ class Services:
                                  config.public_url or f"http://{config.host}:{config.port}",
                                  config.deny_private_targets, resolver, config.alert_tries, config.alert_retry_base)
         self.alerts = AlertService(RuleRepo(db["alert_rules"], db["counters"]), AlertRepo(db["alerts"]),
-                                   self.notifier, self.channels, schedules, self.jobs, self.tasks, self.events, now)
+                                   self.notifier, self.channels, schedules, self.jobs, self.tasks, self.events, now,
+                                   self.series.points)
         self.tokens = TokenStore(parts.tokens, self.events, authoritative=parts.tokens_authoritative,
                                  refresh=parts.token_refresh)
         self.feishu: FeishuClient | None = None
