@@ -273,3 +273,6 @@ async def test_a_preview_replays_a_rule_over_the_stored_points(api, app, watch_c
     assert one["rounds"] == 0 and one["fired"] == 0  # the points are over an hour old
     assert (await api(f"/api/schedules/{sid}/alerts/preview", "POST", json={"when": {}})).code == 400
     assert (await api(f"/api/schedules/{sid}/alerts", "GET")).json["items"] == []  # nothing stored
+    made = await api(f"/api/schedules/{sid}/alerts", "POST", json=rule)
+    assert made.code == 201 and (await api(f"/api/schedules/{sid}", "DELETE")).code == 200
+    assert await app.toolbox.alerts.rules.get(made.json["rule_id"]) is None  # the rules went with it

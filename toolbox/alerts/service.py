@@ -169,6 +169,10 @@ class AlertService:
                 "cleared": transitions.count("clear"), "firing_now": bool(periods) and periods[-1]["to"] is None,
                 "periods": periods}
 
+    async def forget_schedule(self, schedule_id: int) -> None:
+        """Delete a deleted schedule's rules (its alerts stay in the history)."""
+        await self.rules.delete_schedule(schedule_id)
+
     # --- evaluation ---
 
     def on_event(self, event: "Event") -> None:

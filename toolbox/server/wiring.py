@@ -85,7 +85,7 @@ class Services:
         self.series = SeriesRecorder(PointRepo(db["series_points"]), RollupRepo(db["series_rollups"]), schedules,
                                      round_log, self.jobs, self.events, now, config.series_points_days,
                                      config.series_rollups_days)
-        self.schedules = ScheduleService(schedules, round_log, self.users.get, self.series.delete_schedule, now)
+        self.schedules = ScheduleService(schedules, round_log, self.users.get, self._forget_schedule, now)
         self.series_reader = SeriesReader(self.series.points, self.series.rollups, schedules, now,
                                           config.series_points_days)
         self.rounds = RoundScheduler(schedules, round_log, self.jobs, self.tasks, self.agents, self.events, now,
@@ -116,6 +116,11 @@ class Services:
         self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
         self._sweeper: asyncio.Future[None] | None = None
         self._last_refresh = 0.0
+
+    async def _forget_schedule(self, schedule_id: int) -> None:
+        """A deleted schedule's series and alert rules go with it (its alerts stay, as history)."""
+        await self.series.delete_schedule(schedule_id)
+        await self.alerts.forget_schedule(schedule_id)
 
     async def start(self) -> None:
         """Open the event hub, create indexes, load the agents and start the sweeper."""
