@@ -276,3 +276,37 @@ async def test_a_preview_replays_a_rule_over_the_stored_points(api, app, watch_c
     made = await api(f"/api/schedules/{sid}/alerts", "POST", json=rule)
     assert made.code == 201 and (await api(f"/api/schedules/{sid}", "DELETE")).code == 200
     assert await app.toolbox.alerts.rules.get(made.json["rule_id"]) is None  # the rules went with it
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("watch_clock", [WallClock()])
+@pytest.mark.config(poll_timeout=0.3)
+async def test_a_round_nobody_evaluated_is_evaluated_by_the_sweep_and_a_second_flush_sends_nothing(
+        api, app, fake_agent, receivers, watch_clock):
+    watch_clock.set(START)
+    agent = await fake_agent("c-1")
+    hook = await channel(api, "webhook", receivers.hook_url, secret="hook-secret-1")
+    sid = (await api("/api/schedules", "POST", json={"tool": "ping", "params": {"target": "192.0.2.10"},
+                                                     "agents": ["c-1"], "interval": 60,
+                                                     "enabled": False})).json["schedule_id"]
+    rule = (await api(f"/api/schedules/{sid}/alerts", "POST", json={
+        "when": {"outcome": "failed"}, "channels": [hook["channel_id"]]})).json
+    # the process that runs the round "dies" before it evaluates it: nobody hears its job.done
+    app.toolbox.events.unsubscribe(app.toolbox.alerts.on_event)
+    assert (await api(f"/api/schedules/{sid}", "PATCH", json={"enabled": True})).code == 200
+    got = []
+
+    async def fetched():
+        got.append(await agent.fetch())
+        return got[-1] is not None
+
+    assert await wait_for(fetched)
+    await agent.post(got[-1]["task_id"], "ping: unknown host", exit_code=2)
+    assert await wait_for(lambda: len(receivers.hook.received) == 1, timeout=15)  # the sweep's catch-up
+    stored = await app.toolbox.alerts.rules.get(rule["rule_id"])
+    assert stored["outbox"] == [] and stored["eval"]["firing"] is True
+    replay = dict(stored, outbox=[{"id": "fire:x", "kind": "fire",
+                                   "alert": await app.toolbox.alerts.alerts.get(stored["eval"]["alert_id"])}])
+    await app.toolbox.alerts._flush(replay)  # an outbox written out twice (a writer died after it)
+    assert not await wait_for(lambda: len(receivers.hook.received) > 1, timeout=0.5)
+    assert len((await api("/api/alerts")).json["items"]) == 1
