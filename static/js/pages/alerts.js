@@ -67,7 +67,8 @@ export async function render(page, ctx) {
       replace(firing, message("error", `Alerts could not load: ${error.message}`));
     }
   }
-  await load();
+  // listening before the first read, so that an alert firing meanwhile is not missed
   const offs = ["alert.fired", "alert.resolved"].map((type) => ctx.live.on(type, () => load()));
+  await load();
   return () => offs.forEach((off) => off());
 }
