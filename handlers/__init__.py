@@ -14,11 +14,11 @@ if TYPE_CHECKING:
 
 def default_handlers() -> list[tuple[str, type["web.RequestHandler"]]]:
     """Every route, area by area (unknown paths reach ``base.NotFoundHandler``, a JSON 404)."""
-    from . import (agent_protocol, api_agents, api_docs, api_jobs, api_schedules, api_tasks, api_tokens, api_tools,
+    from . import (agent_protocol, api_agents, api_alerts, api_docs, api_jobs, api_schedules, api_tasks, api_tokens, api_tools,
                           api_users, auth, base, metrics, pages, ws)
 
     routes: list[tuple[str, type[web.RequestHandler]]] = []
-    for module in (agent_protocol, api_agents, api_jobs, api_schedules, api_tasks, api_tools, api_tokens, api_users, api_docs,
+    for module in (agent_protocol, api_agents, api_alerts, api_jobs, api_schedules, api_tasks, api_tools, api_tokens, api_users, api_docs,
                    auth, ws, metrics, pages):
         routes.extend(module.default_handlers)
     routes.extend(base.default_handlers)

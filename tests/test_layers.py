@@ -21,6 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("toolbox.__main__",),  # the ``toolbox`` command: hands the handlers' routes to the server
     ("handlers", "toolbox.handlers"),  # the handlers/ folder, installed as toolbox.handlers
     ("toolbox.server",),
+    ("toolbox.alerts",),  # alert rules over the rounds, alerts, channels: built on watch
     ("toolbox.watch",),  # schedules and series: built on jobs, tasks and agents
     ("toolbox.core",),
     ("toolbox.presenters",),

@@ -11,6 +11,8 @@ import * as history from "./pages/history.js";
 import * as admin from "./pages/admin.js";
 import * as schedules from "./pages/schedules.js";
 import * as schedule from "./pages/schedule.js";
+import * as alerts from "./pages/alerts.js";
+import * as channels from "./pages/channels.js";
 
 const ROUTES = {
   agents: { page: agents, title: "Agents" },
@@ -20,6 +22,8 @@ const ROUTES = {
   admin: { page: admin, title: "Admin" },
   // #/schedules lists them, #/schedules/ID is one schedule's graph
   schedules: { page: { render: (page, c, args) => (args.length ? schedule : schedules).render(page, c, args) }, title: "Schedules" },
+  alerts: { page: alerts, title: "Alerts" },
+  channels: { page: channels, title: "Channels" },
 };
 
 const root = document.getElementById("app");
@@ -49,6 +53,7 @@ function parseHash() {
 function header() {
   const me = ctx.me;
   const links = [["agents", "Agents"], ["run", "Run"], ["history", "History"], ["schedules", "Schedules"],
+    ["alerts", "Alerts"], ...(ctx.can("admin") ? [["channels", "Channels"]] : []),
     ["admin", ctx.can("admin") ? "Admin" : "Tokens"]];
   nav = h("nav", { class: "nav", "aria-label": "Pages" },
     ...links.map(([name, text]) => h("a", { href: `#/${name}`, dataset: { route: name } }, text)));

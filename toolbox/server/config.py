@@ -178,6 +178,10 @@ _SETTINGS: list[tuple[str, str, str, Callable[..., Any], Any, str]] = [
     ("series_rollups_days", "TOOLBOX_SERIES_ROLLUPS_DAYS", "--series-rollups-days",
      lambda n, v: float(_int_in(n, v, 0, 36500)), 400.0,
      "days a schedule's hourly and daily rollups are kept (0 = for ever)"),
+    ("alert_tries", "TOOLBOX_ALERT_TRIES", "--alert-tries", lambda n, v: _int_in(n, v, 1, 20), 5,
+     "tries of one alert notification before it is marked failed"),
+    ("alert_retry_base", "TOOLBOX_ALERT_RETRY_BASE", "--alert-retry-base", _positive_float, 2.0,
+     "seconds before a notification's second try; each later wait doubles (at most 300 s)"),
     ("header_timeout", "TOOLBOX_HEADER_TIMEOUT", "--header-timeout", _positive_float, 120.0,
      "seconds a connection may take to send a request's headers, counted from when it opened or "
      "its last answer ended (so also how long an idle keep-alive connection is kept)"),
@@ -238,6 +242,8 @@ class Config:
     audit_limit: int | None = None
     series_points_days: float = 30.0
     series_rollups_days: float = 400.0
+    alert_tries: int = 5
+    alert_retry_base: float = 2.0
     header_timeout: float = 120.0
     body_timeout: float = 120.0
     auth_failures_per_minute: int = 30

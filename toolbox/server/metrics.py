@@ -19,13 +19,17 @@ address, scrape each at its own port).  What it shows:
   due time, ``toolbox_schedule_round_lateness_seconds`` from a round's due time to its
   firing, ``toolbox_schedule_agents_busy_total`` agents left out of a round because their
   task of the previous one had not finished;
+- ``toolbox_alerts_firing``: alerts firing now, counted when scraped (the same on every
+  process); ``toolbox_alerts_total{transition}``: alerts fired and resolved by this
+  process; ``toolbox_alert_notifications_total{state}``: notifications this process
+  ended ``sent`` or ``failed``;
 - ``toolbox_process_info{process, database}``: 1, naming the process;
 - ``toolbox_database_rtt_seconds``: the health check's ping round trips (every second),
   ``toolbox_database_up``: 1 while the last one answered, ``toolbox_database_errors_total{kind}``:
   database faults by kind (``toolbox.store.faults``), ``toolbox_requests_shed_total``: API
   requests refused 503 because too many were pending.
 
-The task counts are read with a bound (``COUNT_WAIT``): a slow database leaves the last
+The task counts and the alerts firing are read with a bound (``COUNT_WAIT``): a slow database leaves the last
 values rather than holding the scrape.
 
 Counts come from event listeners (the services are not told about metrics).
@@ -34,7 +38,7 @@ Counts come from event listeners (the services are not told about metrics).
 import asyncio
 import datetime
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -102,7 +106,8 @@ class Metrics:
 
     def __init__(self, events: "Hub", tasks: "TaskService", parked: "ParkedFetches", agents: "AgentRegistry",
                  console_feed: "ConsoleFeed", process: str, database: str, health: DatabaseHealth,
-                 outages: Outages) -> None:
+                 outages: Outages, alerts_firing: Callable[[], Awaitable[int]] | None = None) -> None:
+        self.alerts_firing = alerts_firing
         self.tasks, self.parked, self.agents, self.console_feed = tasks, parked, agents, console_feed
         self.outages = outages
         self.registry = CollectorRegistry(auto_describe=True)
@@ -142,6 +147,11 @@ class Metrics:
         self.registry.register(_FaultsOf(outages))
         self.registry.register(_CounterOf("toolbox_requests_shed", "API requests refused: too many pending",
                                           lambda: outages.by_kind["shed"]))
+        self._firing = Gauge("toolbox_alerts_firing", "Alerts firing now", registry=self.registry)
+        self._alerts = Counter("toolbox_alerts", "Alerts fired and resolved by this process", ["transition"],
+                               registry=self.registry)
+        self._notifications = Counter("toolbox_alert_notifications", "Alert notifications ended here",
+                                      ["state"], registry=self.registry)
         events.subscribe(self._on_event)
         events.subscribe_feed(self._on_feed)
 
@@ -159,6 +169,12 @@ class Metrics:
                 if late > LATE_SECONDS:
                     self._late.inc()
             return
+        if event["type"] in ("alert.fired", "alert.resolved"):
+            self._alerts.labels(event["type"].split(".")[1]).inc()
+            return
+        if event["type"] == "alert.notification":
+            self._notifications.labels(data["state"]).inc()
+            return
         if not event["type"].startswith("task."):
             return
         if event["type"] == "task.dispatched" and data.get("created_at") and data.get("dispatched_at"):
@@ -174,12 +190,16 @@ class Metrics:
     async def render(self) -> bytes:
         """The text exposition, with the task counts read now (or left as they were when the
         database does not answer within ``COUNT_WAIT``)."""
+        reads: list[Awaitable[int]] = [self.tasks.count_live(state) for state in (QUEUED, DISPATCHED)]
+        if self.alerts_firing is not None:
+            reads.append(self.alerts_firing())
         try:
-            counts = await asyncio.wait_for(asyncio.gather(*(self.tasks.count_live(state)
-                                                             for state in (QUEUED, DISPATCHED))), COUNT_WAIT)
+            counts = await asyncio.wait_for(asyncio.gather(*reads), COUNT_WAIT)
         except (asyncio.TimeoutError, PyMongoError) as error:  # a slow or absent database: the scrape answers
             self.outages.refused(error, "metrics")
         else:
             for state, count in zip((QUEUED, DISPATCHED), counts):
                 self._unfinished.labels(state).set(count)
+            if self.alerts_firing is not None:
+                self._firing.set(counts[2])
         return generate_latest(self.registry)

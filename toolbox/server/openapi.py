@@ -13,6 +13,7 @@ from typing import Any
 from toolbox.people.principals import ROLES
 from toolbox.presenters import RESULT_PREVIEW_BYTES
 from toolbox.server.openapi_watch import add_watch
+from toolbox.server.openapi_alerts import add_alerts
 from toolbox.task_states import TASK_STATES
 from toolbox.validation import MAX_COMMAND_LENGTH, MAX_TAGS
 
@@ -332,6 +333,7 @@ PATHS = {
 }
 
 add_watch(PATHS, SCHEMAS)
+add_alerts(PATHS, SCHEMAS)
 
 DOCUMENT = {
     "openapi": "3.1.0",

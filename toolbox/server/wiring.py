@@ -42,6 +42,10 @@ from toolbox.watch.rounds import RoundScheduler
 from toolbox.watch.schedules import ScheduleService
 from toolbox.watch.series import SeriesRecorder
 from toolbox.watch.series_read import SeriesReader
+from toolbox.alerts.channels import ChannelService
+from toolbox.alerts.notifier import Notifier
+from toolbox.alerts.service import AlertService
+from toolbox.store.repos.alerts import AlertRepo, ChannelRepo, NotificationRepo, RuleRepo
 
 if TYPE_CHECKING:
     from tornado.httpserver import HTTPServer
@@ -88,10 +92,20 @@ class Services:
                                      config.series_rollups_days)
         self.rounds = RoundScheduler(schedules, round_log, self.jobs, self.tasks, self.agents, self.events, now,
                                      parts.owners.instance or "embedded")
-        self.schedules = ScheduleService(schedules, round_log, self.users.get, self.series.delete_schedule, now,
+        self.schedules = ScheduleService(schedules, round_log, self.users.get, self._forget_schedule, now,
                                          retimed=self.rounds.wake)
         self.series_reader = SeriesReader(self.series.points, self.series.rollups, schedules, now,
                                           config.series_points_days)
+        # alerts (toolbox.alerts): rules over the rounds, alerts, channels, notifications
+        channel_repo = ChannelRepo(db["alert_channels"], db["counters"])
+        self.channels = ChannelService(channel_repo, config.deny_private_targets, resolver, now)
+        # (retries wait in real time, whatever the schedules' clock says: receivers recover in it)
+        self.notifier = Notifier(NotificationRepo(db["alert_notifications"]), channel_repo, self.events, clock.utcnow,
+                                 config.public_url or f"http://{config.host}:{config.port}",
+                                 config.deny_private_targets, resolver, config.alert_tries, config.alert_retry_base)
+        self.alerts = AlertService(RuleRepo(db["alert_rules"], db["counters"]), AlertRepo(db["alerts"]),
+                                   self.notifier, self.channels, schedules, self.jobs, self.tasks, self.events, now,
+                                   self.series.points)
         self.tokens = TokenStore(parts.tokens, self.events, authoritative=parts.tokens_authoritative,
                                  refresh=parts.token_refresh)
         self.feishu: FeishuClient | None = None
@@ -104,11 +118,17 @@ class Services:
         self.local_login = LocalLogin(enabled=not config.feishu_enabled)
         self.metrics = Metrics(self.events, self.tasks, parked, self.agents, self.console_feed,
                                process=parts.owners.instance or "embedded",
-                               database=parts.kind, health=self.db_health, outages=self.outages)
+                               database=parts.kind, health=self.db_health, outages=self.outages,
+                               alerts_firing=self.alerts.firing_count)
         self.token_login = TokenLogin(config.admin_token, enabled=not config.feishu_enabled)
         self._sweeper: asyncio.Future[None] | None = None
         self._rounds: asyncio.Future[None] | None = None  # fires rounds at their due times
         self._last_refresh = 0.0
+
+    async def _forget_schedule(self, schedule_id: int) -> None:
+        """A deleted schedule's series and alert rules go with it (its alerts stay, as history)."""
+        await self.series.delete_schedule(schedule_id)
+        await self.alerts.forget_schedule(schedule_id)
 
     async def start(self) -> None:
         """Open the event hub, create indexes, load the agents and start the sweeper."""
@@ -125,6 +145,7 @@ class Services:
         await self.tokens.start()
         await self.schedules.start()
         await self.series.start()
+        await self.alerts.start()
         self._sweeper = asyncio.ensure_future(self._sweep_forever())
         self._rounds = asyncio.ensure_future(self.rounds.run_forever(self.config.sweep_interval))
 
@@ -168,6 +189,7 @@ class Services:
         await self.db_health.stop()
         await self.jobs.stop()
         await self.series.stop()
+        await self.alerts.stop()
         await self.events.stop()
 
     async def sweep_once(self) -> None:
@@ -179,6 +201,7 @@ class Services:
         await self.events.prune()
         await self.audit.sweep()
         await self.series.sweep()
+        await self.alerts.sweep()
         await self.dispatcher.wake_queued()
         loop = asyncio.get_running_loop()
         refresh = self.agents.refresh_interval
