@@ -191,7 +191,8 @@ class Agent:
                 command, limit, self.output_cap, stream.add, stop)
         finally:
             self._running = None
-            streamer.cancel()
+            stream.close()  # ends the streamer even if the cancel below is swallowed
+            streamer.cancel()  # (asyncio.wait_for before 3.12 may swallow it: bpo-37658)
             await asyncio.gather(streamer, return_exceptions=True)
         return output, exit_code, duration_ms
 
@@ -208,6 +209,8 @@ class Agent:
         while not stop.is_set():
             await stream.grown.wait()
             stream.grown.clear()
+            if stream.closed:
+                return
             if stream.total == posted:
                 continue
             posted = stream.total
@@ -230,6 +233,7 @@ class Agent:
                     self._stop_requested(task_id)
                     return
             await asyncio.sleep(self.stream_interval)
+            stream.grown.set()  # look again: the output may have grown meanwhile
 
     async def post_result(self, task_id: int, output: str, exit_code: int,
                           duration_ms: int) -> bool:
@@ -401,6 +405,11 @@ class _OutputStream:
         self.data = bytearray()
         self.total = 0
         self.grown = asyncio.Event()
+        self.closed = False  # the command has ended
+
+    def close(self) -> None:
+        self.closed = True
+        self.grown.set()
 
     def add(self, chunk: bytes) -> None:
         self.total += len(chunk)

@@ -29,7 +29,12 @@ from toolbox.tools.targets import Resolver
 
 
 def static_dir() -> str:
-    """The console's files: the installed ``toolbox_static`` package, else the checkout's ``static/``."""
+    """The console's files: the ``static/`` of the checkout this ``toolbox`` was imported from,
+    else the installed ``toolbox_static`` package (an editable install of another checkout
+    must not serve that checkout's console)."""
+    checkout = pathlib.Path(__file__).resolve().parents[2] / "static"
+    if (checkout / "index.html").is_file():
+        return str(checkout)
     try:
         import toolbox_static
 
