@@ -16,10 +16,12 @@ Each post is answered with whether the task is to stop: it was canceled while it
 
 import asyncio
 import dataclasses
-from typing import TYPE_CHECKING
+import logging
+from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
 from toolbox.errors import NotFound
+from toolbox.store.db import PyMongoError
 from toolbox.task_states import DISPATCHED
 from toolbox.tools.live import live_reading
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
     from toolbox.core.events.bus import Hub
     from toolbox.core.events.hub import Event
     from toolbox.core.tasks.service import TaskService
+
+log = logging.getLogger("toolbox.tasks")
 
 TAIL_BYTES = 16 * 1024  # kept per task: the tail of its output
 EVENT_TAIL_BYTES = 2048  # sent to every console with each ``task.output``
@@ -97,10 +101,16 @@ class LiveOutput:
         stream.written_at = asyncio.get_running_loop().time()
         partial = {"output": stream.output, "bytes": stream.total, "at": clock.isoformat(clock.utcnow()),
                    "reading": live_reading(stream.tool, stream.output, stream.target)}
-        asyncio.ensure_future(self.tasks.store_partial(stream.task_id, stream.agent, partial))
+        asyncio.ensure_future(self._store(stream, partial))
         self.events.publish("task.output", {
             "task_id": stream.task_id, "agent": stream.agent, "job_id": stream.job_id, "state": DISPATCHED,
             "partial": partial | {"output": tail_of(stream.output, EVENT_TAIL_BYTES)}})
+
+    async def _store(self, stream: _Stream, partial: dict[str, Any]) -> None:
+        try:
+            await self.tasks.store_partial(stream.task_id, stream.agent, partial)
+        except PyMongoError:  # the next flush writes the newer output anyway
+            log.warning("task %s: its output so far could not be stored", stream.task_id, exc_info=True)
 
     def on_event(self, event: "Event") -> None:
         """A task that ended (here or in another process) streams no more."""
