@@ -20,10 +20,12 @@ from tornado import iostream, web
 from tornado.http1connection import HTTP1Connection
 
 from .base import BaseHandler, bearer_token
-from toolbox.core.dispatch.agent_results import HEAD_RE, parse_report
+from toolbox.core.dispatch.agent_results import HEAD_RE, parse_output, parse_report
+from toolbox.core.tasks.live_output import TAIL_BYTES
 from toolbox.core.dispatch.dispatcher import Parked
 from toolbox.errors import AuthError, TooLarge, ToolboxError, ValidationError
 from toolbox.store.faults import patiently
+from toolbox.tools.field_wrap import REFERENCE_USER_AGENT
 
 EMPTY_REPLY = {"task_id": 0, "command": ""}
 OVERFLOW_TAIL_BYTES = 4096
@@ -95,7 +97,8 @@ class AgentTaskHandler(BaseHandler):
     async def _fetch(self, name: str) -> None:
         fleet = self.toolbox.fleet
         agent = await self.authenticate_agent(name, bearer_token(self.request), allow_disabled=True)
-        self.parked = fleet.park(name, agent)
+        hears_stop = self.request.headers.get("User-Agent") == REFERENCE_USER_AGENT
+        self.parked = fleet.park(name, agent, hears_stop)
         if self.closed:  # the client left while we authenticated
             fleet.leave(self.parked)
         doc = await fleet.next_task(name, self.parked, self.config.poll_timeout)
@@ -103,7 +106,8 @@ class AgentTaskHandler(BaseHandler):
             if not self.closed:
                 if self.toolbox.requests.draining:  # answered because the process stops: next fetch elsewhere
                     self.set_header("Connection", "close")
-                self.write_json(EMPTY_REPLY)
+                stops = fleet.stops(self.parked)  # toolbox-agent only: the tasks to stop now
+                self.write_json(EMPTY_REPLY | {"stop": stops} if stops else EMPTY_REPLY)
             return
         await fleet.hand_over(doc, self.send_task)
 
@@ -194,7 +198,23 @@ class AgentTaskHandler(BaseHandler):
                          "result_truncated": report.truncated, "result_recovered": report.recovered,
                          "result_repaired": report.repaired})
 
+class AgentOutputHandler(BaseHandler):
+    """``POST /agent/task/output``: toolbox-agent's output so far of its running task (an
+    extension the field agent never calls), answered with whether to stop it."""
+
+    def check_xsrf_cookie(self) -> None:
+        """Agents authenticate with their token, never a cookie: XSRF does not apply."""
+
+    body_limit = 2 * TAIL_BYTES + 64 * 1024  # the tail of the output, JSON-escaped, and the fields
+
+    async def post(self) -> None:
+        report = parse_output(self.json_body(), TAIL_BYTES)
+        agent = await self.authenticate_agent(report.name, bearer_token(self.request), allow_disabled=True)
+        stop = await self.toolbox.fleet.output(report.name, agent, report.task_id, report.output, report.total)
+        self.write_json({"status": True, "task_id": report.task_id, "stop": stop})
+
 default_handlers = [
     (r"/agent/new", AgentNewHandler),
     (r"/agent/task", AgentTaskHandler),
+    (r"/agent/task/output", AgentOutputHandler),
 ]

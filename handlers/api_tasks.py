@@ -69,8 +69,8 @@ class TaskResultHandler(_OneTaskHandler):
 class TaskCancelHandler(APIHandler):
     @require_role("admin")
     async def post(self, task_id: str) -> None:
-        """Cancel a queued task."""
-        doc = await self.toolbox.tasks.cancel(id_arg(task_id, "task"))
+        """Cancel a queued task, or stop a running one."""
+        doc = await self.toolbox.tasks.cancel(id_arg(task_id, "task"), running=True)
         await self.audit("task.cancel", str(doc["_id"]), agent=doc["agent"])
         self.write_json(presenters.task_model(doc))
 

@@ -125,12 +125,15 @@ async def test_task_list_is_newest_first_filtered_and_paginated(api, make_agent)
 
 
 @pytest.mark.gen_test
-async def test_cancel_only_queued_tasks(api, fake_agent):
+async def test_cancel_a_queued_task_or_stop_a_delivered_one(api, fake_agent):
     agent = await fake_agent("a1")
     ids = [t["task_id"] for t in (await api("/api/tasks", "POST", json={"agents": ["a1"], "command": "x"})).json["items"]]
     ids += [t["task_id"] for t in (await api("/api/tasks", "POST", json={"agents": ["a1"], "command": "y"})).json["items"]]
     delivered = (await agent.fetch_reply()).json
     assert delivered["task_id"] == ids[0]
+    stopped = await api(f"/api/tasks/{ids[0]}/cancel", "POST")
+    assert stopped.code == 200 and stopped.json["state"] == "canceled"
+    assert stopped.json["summary"] == "stopped while running"
     assert (await api(f"/api/tasks/{ids[0]}/cancel", "POST")).code == 409
     reply = await api(f"/api/tasks/{ids[1]}/cancel", "POST")
     assert reply.code == 200 and reply.json["state"] == "canceled" and reply.json["finished_at"]

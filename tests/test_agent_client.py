@@ -533,7 +533,7 @@ async def test_a_fetch_stays_parked_at_the_server_while_a_command_runs(
     parks = []
     real_park = dispatcher.park
     monkeypatch.setattr(dispatcher, "park",
-                        lambda agent, registration: parks.append(agent) or real_park(agent, registration))
+                        lambda agent, *rest: parks.append(agent) or real_park(agent, *rest))
     [task_id] = await queue_tasks(api, name, [script.gated("long")])
     stop, running = start(new_agent(toolbox_url, name, token))
     assert await wait_for(lambda: script.started("long"))

@@ -187,7 +187,7 @@ def test_fleet_run_selection_keyboard_and_the_bugs(chromium, processes, tmp_path
         page.wait_for_selector('tr[data-outcome="canceled"]')
         page.wait_for_function("() => !document.querySelector('.job-actions .danger')")
 
-        # Nothing queued (the one task is out with its agent): no Cancel button.
+        # Nothing queued (the one task is out with its agent): Stop instead of Cancel.
         waiting = call(f"{server.url}/api/agents", "POST", {"name": "slow-one"})
         slow = RecordedAgent(server.url, "slow-one", waiting["token"])
         held = call(f"{server.url}/api/jobs", "POST", {"tool": "ping", "params": {"target": "127.0.0.1", "count": 1},
@@ -203,7 +203,7 @@ def test_fleet_run_selection_keyboard_and_the_bugs(chromium, processes, tmp_path
 
         assert wait_until(fetch_only, 30, step=0)
         page.wait_for_selector('tr[data-agent="slow-one"][data-state="dispatched"]')
-        page.wait_for_function("() => !document.querySelector('.job-actions .danger')")
+        page.wait_for_selector('.job-actions [data-testid="stop-job"]')
         assert page.locator("button:has-text('Cancel queued tasks')").count() == 0
 
         # A job that does not exist: just that, no empty cards.

@@ -280,3 +280,30 @@ def test_unknown_hosts_and_an_unreachable_network_do_not_kill_the_field_agent(se
     finally:
         agent.kill("test over")
     assert agent.crashed == "test over"
+
+
+def test_a_stopped_job_on_the_field_agent_keeps_its_late_result_and_holds_the_next_task(server):
+    """The field agent cannot be told to stop: its task is canceled at once, its command runs
+    on, its result is still stored, and its next task waits for that result (one in flight)."""
+    token = server.agent("field-stop")
+    agent = FieldAgent(server.url, "field-stop", token, interval=0.2).start()
+    try:
+        status, job = server.call("/api/jobs", "POST", {"tool": "ping", "agents": ["field-stop"],
+                                                        "params": {"target": "127.0.0.1", "count": 4}})
+        assert status == 201, job
+        task_id = server.call(f"/api/jobs/{job['job_id']}")[1]["tasks"][0]["task_id"]
+        assert wait_until(lambda: server.task(task_id)["state"] == "dispatched", timeout=20)
+        status, canceled = server.call(f"/api/jobs/{job['job_id']}/cancel", "POST")
+        assert status == 200 and canceled["state"] == "canceled"
+        stopped = server.task(task_id)
+        assert stopped["state"] == "canceled" and stopped["result"] is None and stopped["partial"] is None
+        [echo] = server.queue("field-stop", "echo next")
+        assert server.task(echo)["state"] == "queued"  # the ping still runs on the agent
+        kept = wait_until(lambda: (task := server.task(task_id)).get("result") and task, timeout=20)
+        assert kept and kept["state"] == "canceled" and kept["outcome"] == "canceled"
+        assert "4 packets transmitted" in kept["result"] and kept["summary"].startswith("stopped; 4/4")
+        assert wait_until(lambda: server.task(echo)["state"] == "done", timeout=20)
+        assert server.task(echo)["result"] == "next"
+        assert agent.crashed is None
+    finally:
+        agent.kill("test over")

@@ -187,7 +187,7 @@ async def test_delivery_timeouts_count_as_timed_out(api, fake_agent, app):
 
 @pytest.mark.gen_test
 @pytest.mark.config(poll_timeout=0.3)
-async def test_cancel_cancels_queued_tasks_and_delivered_ones_still_report(api, fake_agent, app):
+async def test_cancel_stops_delivered_tasks_and_a_field_agents_late_result_is_kept(api, fake_agent, app):
     a1, a2 = await agents(fake_agent, "a1", "a2")
     job = await start_job(api, ["a1", "a2"])
     job_id = job["job_id"]
@@ -195,17 +195,27 @@ async def test_cancel_cancels_queued_tasks_and_delivered_ones_still_report(api, 
     reply = await api(f"/api/jobs/{job_id}/cancel", "POST")
     assert reply.code == 200 and reply.json["state"] == "canceled"
     now = (await api(f"/api/jobs/{job_id}")).json
-    assert now["state"] == "canceled" and now["counts"] == counts(2, dispatched=1, canceled=1)
-    assert {t["agent"]: t["state"] for t in now["tasks"]} == {"a1": "dispatched", "a2": "canceled"}
+    assert now["state"] == "canceled" and now["counts"] == counts(2, canceled=2)
+    assert {t["agent"]: t["state"] for t in now["tasks"]} == {"a1": "canceled", "a2": "canceled"}
+    stopped = (await api(f"/api/tasks/{task1['task_id']}")).json
+    assert stopped["summary"] == "stopped with its job" and stopped["result"] is None
+    assert (await events_of(app, "job.done"))[-1]["data"]["state"] == "canceled"
     assert (await a2.fetch()) is None
     assert (await api(f"/api/jobs/{job_id}/cancel", "POST")).code == 409
-    await a1.post(task1["task_id"], PING_OUTPUT)
-    final = (await api(f"/api/jobs/{job_id}")).json
-    assert final["state"] == "canceled" and final["counts"] == counts(2, done=1, ok=1, canceled=1)
-    assert final["finished_at"] and final["tasks"][0]["parsed"]["kind"] == "ping"
-    assert (await events_of(app, "job.done"))[-1]["data"]["state"] == "canceled"
+    # The field agent was not told (it cannot be): its command runs on, so its next task
+    # waits for that result (one task in flight), which is stored when it comes.
+    later = await start_job(api, ["a1"])
+    fetched = await a1.fetch_reply()
+    assert fetched.code == 200 and fetched.json == {"task_id": 0, "command": ""}
+    assert (await a1.post(task1["task_id"], PING_OUTPUT))["status"] is True
+    kept = (await api(f"/api/tasks/{task1['task_id']}")).json
+    assert kept["state"] == "canceled" and kept["outcome"] == "canceled" and kept["result"] == PING_OUTPUT
+    assert kept["parsed"]["kind"] == "ping" and kept["summary"].startswith("stopped; ")
+    assert (await api(f"/api/jobs/{job_id}")).json["counts"] == counts(2, canceled=2)
+    assert (await a1.post(task1["task_id"], PING_OUTPUT))["status"] is True  # a repeat is a duplicate
+    next_task = (await api(f"/api/jobs/{later['job_id']}")).json["tasks"][0]["task_id"]
+    assert (await a1.fetch())["task_id"] == next_task
     assert (await api("/api/jobs?state=canceled")).json["items"][0]["job_id"] == job_id
-    assert (await api(f"/api/jobs/{job_id}/cancel", "POST")).code == 409
     assert (await api("/api/jobs/999/cancel", "POST")).code == 404
     assert (await api("/api/jobs/nope")).code == 404
     assert (await api("/api/jobs/999")).code == 404

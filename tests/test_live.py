@@ -142,6 +142,29 @@ async def test_hub_drops_a_stalled_client_and_keeps_serving_the_others():
 
 
 @pytest.mark.gen_test
+async def test_a_slow_console_gets_each_running_tasks_newest_output_in_place_and_is_not_dropped():
+    events = EventHub()
+    hub = ConsoleFeed(events, queue_size=4)
+    gate = asyncio.Event()
+    slow = Sink(gate=gate)
+    client = hub.connect(slow.send, slow.close)
+    for i in range(30):  # far more than the queue holds, for two tasks
+        events.publish("task.output", {"task_id": 1 + i % 2, "partial": {"bytes": i}})
+        if i == 10:
+            events.publish("task.done", {"task_id": 7})
+    await settle()
+    assert not client.closed and len(client.pending) <= 3
+    gate.set()
+    for _ in range(3):
+        await settle()
+    sent = [(m["type"], m["data"].get("task_id"), m["data"].get("partial", {}).get("bytes")) for m in slow.texts[1:]]
+    # (the hello is still being written) each task's newest output, where its first waiting
+    # one stood, and the event published after it behind them, in order
+    assert sent == [("task.output", 1, 28), ("task.output", 2, 29), ("task.done", 7, None)]
+    assert not client.closed and client.output_slots == {}
+
+
+@pytest.mark.gen_test
 async def test_hub_writes_what_has_queued_up_as_one_batch_in_order():
     events = EventHub()
     hub = ConsoleFeed(events, queue_size=50)

@@ -194,3 +194,51 @@ async def test_a_shared_database_ends_overlapping_dispatches_left_by_an_older_se
     await raw.insert_many([task(1, **dispatch(100)), task(2, **dispatch(200))])
     tasks = await backend.tasks()
     assert (await tasks.get(1))["state"] == "lost" and (await tasks.get(2))["state"] == "dispatched"
+
+
+STOPPED = {"state": "canceled", "outcome": "canceled", "summary": "stopped with its job"}
+
+
+@pytest.mark.gen_test
+async def test_a_stopped_task_is_held_in_flight_until_its_result_or_its_release(backend):  # noqa: F811
+    tasks = await backend.tasks()
+    await tasks.insert([task(1), task(2, created=1), task(3, created=2)])
+    assert await tasks.stop_dispatched(1, STOPPED) is None  # queued: nothing to stop
+    await tasks.claim_next_for("a1", dispatch())
+    held = await tasks.stop_dispatched(1, STOPPED)
+    assert held["state"] == "canceled" and held["held"] is True
+    assert await tasks.stop_dispatched(1, STOPPED) is None  # stopped already
+    assert await tasks.claim_next_for("a1", dispatch()) is None  # its result is still to come
+    assert await tasks.count("queued") == 2  # the refused claim left the next task queued
+    assert await tasks.finished_ids(10) == [] and await tasks.finished([1]) == []  # not archived yet
+    assert [doc["_id"] for doc in await tasks.held_before(at(101))] == [1]
+    assert await tasks.held_before(at(99)) == []
+    assert await tasks.complete(1, "a1", DONE) is None  # a result does not make it done
+    assert await tasks.answer_held(1, "a2", {"result": "x"}) is None  # not its agent
+    answered = await tasks.answer_held(1, "a1", {"result": "late", "summary": "stopped; 1 reply"})
+    assert answered["state"] == "canceled" and answered["result"] == "late" and "held" not in answered
+    assert await tasks.answer_held(1, "a1", {"result": "again"}) is None
+    assert await tasks.finished_ids(10) == [1]
+    second = await tasks.claim_next_for("a1", dispatch(200))
+    assert second["_id"] == 2
+    await tasks.stop_dispatched(2, STOPPED)
+    released = await tasks.release_held("a1")
+    assert released["_id"] == 2 and "held" not in released and released["state"] == "canceled"
+    assert await tasks.release_held("a1") is None
+    assert (await tasks.claim_next_for("a1", dispatch(300)))["_id"] == 3
+
+
+@pytest.mark.gen_test
+async def test_partial_output_is_kept_while_dispatched_and_dropped_with_the_result(backend):  # noqa: F811
+    tasks = await backend.tasks()
+    await tasks.insert([task(1)])
+    await tasks.store_partial(1, "a1", {"output": "early", "bytes": 5})
+    assert "partial" not in await tasks.get(1)  # queued: no output yet
+    await tasks.claim_next_for("a1", dispatch())
+    await tasks.store_partial(1, "a2", {"output": "other", "bytes": 5})  # not its agent
+    await tasks.store_partial(1, "a1", {"output": "so far", "bytes": 6})
+    assert (await tasks.get(1))["partial"] == {"output": "so far", "bytes": 6}
+    done = await tasks.complete(1, "a1", DONE)
+    assert "partial" not in done and "partial" not in await tasks.get(1)
+    await tasks.store_partial(1, "a1", {"output": "late", "bytes": 4})  # a post after the result
+    assert "partial" not in await tasks.get(1)

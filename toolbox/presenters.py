@@ -122,6 +122,8 @@ def task_model(doc: Doc) -> dict[str, Any]:
         "outcome": doc.get("outcome"),
         "summary": doc.get("summary"),
         "reason": doc.get("reason"),
+        # the output so far while toolbox-agent runs it (``toolbox.core.tasks.live_output``)
+        "partial": doc.get("partial"),
     }
 
 

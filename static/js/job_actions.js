@@ -20,7 +20,7 @@ export function hasQueued(job, tasks) {
  * The action bar.  `onError(text)` shows a failure; `onCancel()` cancels queued tasks;
  * `canCancel` says whether to offer it.
  */
-export function jobActions(job, ctx, { canCancel, onCancel, onError }) {
+export function jobActions(job, ctx, { canCancel, cancelLabel, onCancel, onError }) {
   const operator = ctx.can("operator");
   const link = `${location.origin}${location.pathname}#/jobs/${job.job_id}`;
   const rerun = async (button) => {
@@ -45,6 +45,7 @@ export function jobActions(job, ctx, { canCancel, onCancel, onError }) {
     "data-testid": `export-${format}`,
   }, `Export ${format.toUpperCase()}`));
   const cancel = canCancel && operator
-    ? h("button", { type: "button", class: "small danger", onclick: onCancel }, "Cancel queued tasks") : null;
+    ? h("button", { type: "button", class: "small danger", "data-testid": cancelLabel ? "stop-job" : "cancel-job", onclick: onCancel },
+      cancelLabel || "Cancel queued tasks") : null;
   return h("div", { class: "job-actions", role: "group", "aria-label": "Job actions" }, again, edit, repeatControl(job, ctx), copy, ...exports, cancel);
 }

@@ -13,6 +13,13 @@ It speaks the legacy Go agent's wire protocol (docs: legacy-agent.md), and does 
 - an unreachable server is retried with exponential backoff (0.5 s doubling, capped at 30 s);
 - results are proper JSON, sent with ``Authorization: Bearer TOKEN``, and re-sent for up to
   ten minutes while the server is unreachable;
+- while a command runs, its output so far (the last ``STREAM_TAIL_BYTES``) is posted to
+  ``POST /agent/task/output`` at most every ``stream_interval`` seconds (0.25), only
+  when it grew: a toolbox-agent extension the field agent never uses (a server without
+  it answers 404 and the agent stops streaming that task);
+- a task stopped on the server (its job canceled while it runs) is named in the answer
+  to the parked fetch (``stop``: ids) or to an output post (``stop: true``): the agent
+  kills the command's process group and posts what it had (exit code 143);
 - SIGTERM/SIGINT: a running command finishes and is posted, and so is a task already
   handed out; the fetch is closed before the last result is posted, so nothing more is
   handed to a leaving agent. Idle or paused, it stops at once; a second signal quits now.
@@ -47,6 +54,8 @@ POST_RETRY_WINDOW = 600.0  # keep re-sending one result for about ten minutes
 PAUSE_INTERVAL = 30.0  # seconds between asks while the server has the agent disabled
 BUSY_PAUSE_INTERVAL = 4.0  # the same while a command runs (it must not look offline)
 EXIT_OK, EXIT_FORCED, EXIT_CONFIG = 0, 1, 2
+STREAM_INTERVAL = 0.25  # seconds between output posts of a running command (at most)
+STREAM_TAIL_BYTES = 16 * 1024  # the server keeps this much of a running task's output
 
 
 class AgentError(Exception):
@@ -85,7 +94,11 @@ class Agent:
         backoff_cap: float = 30.0,
         post_retry_window: float = POST_RETRY_WINDOW,
         pause_interval: float = PAUSE_INTERVAL,
+        stream_interval: float = STREAM_INTERVAL,
     ):
+        self.stream_interval = stream_interval
+        # the running task's id and the event that stops its command (set by a stop request)
+        self._running: Optional[Tuple[int, asyncio.Event]] = None
         self.server = server.rstrip("/")
         self.name = name
         self.token = token
@@ -148,19 +161,79 @@ class Agent:
             command = reply.get("command") or ""
         except (ValueError, TypeError, AttributeError) as exc:
             raise TransientError(f"server {self.server} sent an unreadable task: {exc}")
+        if task_id == 0:
+            stops = reply.get("stop")
+            if isinstance(stops, list):
+                for stop_id in stops:
+                    self._stop_requested(stop_id)
         if task_id == 0 or not isinstance(command, str) or not command.strip():
             return None
         return AgentTask(task_id, command, _task_timeout(task_id, reply.get("timeout")))
 
-    async def run_command(self, command: str,
-                          timeout: Optional[float] = None) -> Tuple[str, int, int]:
+    async def run_command(self, command: str, timeout: Optional[float] = None,
+                          task_id: Optional[int] = None) -> Tuple[str, int, int]:
         """Run ``command`` without a shell; return ``(output, exit_code, duration_ms)``.
 
-        It is killed after ``timeout`` seconds (default: ``command_timeout``).
+        It is killed after ``timeout`` seconds (default: ``command_timeout``). With a
+        ``task_id``, its output is streamed to the server while it runs and a stop
+        request for that task kills it.
         """
         limit = self.command_timeout if timeout is None else timeout
-        output, exit_code, duration_ms = await run_command(command, limit, self.output_cap)
+        if task_id is None:
+            output, exit_code, duration_ms = await run_command(command, limit, self.output_cap)
+            return output, exit_code, duration_ms
+        stop, stream = asyncio.Event(), _OutputStream()
+        stream.grown.set()  # a first post at once: a stop that came before the start is heard
+        self._running = (task_id, stop)
+        streamer = asyncio.ensure_future(self._stream_output(task_id, stream, stop))
+        try:
+            output, exit_code, duration_ms = await run_command(
+                command, limit, self.output_cap, stream.add, stop)
+        finally:
+            self._running = None
+            stream.close()  # ends the streamer even if the cancel below is swallowed
+            streamer.cancel()  # (asyncio.wait_for before 3.12 may swallow it: bpo-37658)
+            await asyncio.gather(streamer, return_exceptions=True)
         return output, exit_code, duration_ms
+
+    def _stop_requested(self, task_id: object) -> None:
+        """The server asks to stop ``task_id``: kill its command if it is the one running."""
+        running = self._running
+        if running is not None and running[0] == task_id and not running[1].is_set():
+            log.info("task %d: stop requested by the server; killing the command", task_id)
+            running[1].set()
+
+    async def _stream_output(self, task_id: int, stream: "_OutputStream", stop: asyncio.Event) -> None:
+        """Post the output so far while the command runs, at most every ``stream_interval``."""
+        posted = -1
+        while not stop.is_set():
+            await stream.grown.wait()
+            stream.grown.clear()
+            if stream.closed:
+                return
+            if stream.total == posted:
+                continue
+            posted = stream.total
+            body = {"name": self.name, "task_id": task_id, "bytes": stream.total,
+                    "output": stream.tail().decode("utf-8", "replace")}
+            try:
+                response = await self._request("POST", "/agent/task/output", body, REQUEST_TIMEOUT)
+            except TransientError as exc:
+                log.debug("task %d: output post failed: %s", task_id, exc)
+            else:
+                if response.code != 200:  # an older server, or the task is no longer ours
+                    log.info("task %d: the server took no output (HTTP %d); not streaming it",
+                             task_id, response.code)
+                    return
+                try:
+                    answer = json.loads(response.body or b"null")
+                except ValueError:
+                    answer = None
+                if isinstance(answer, dict) and answer.get("stop") is True:
+                    self._stop_requested(task_id)
+                    return
+            await asyncio.sleep(self.stream_interval)
+            stream.grown.set()  # look again: the output may have grown meanwhile
 
     async def post_result(self, task_id: int, output: str, exit_code: int,
                           duration_ms: int) -> bool:
@@ -277,7 +350,7 @@ class Agent:
             limit = self.command_timeout if task.timeout is None else task.timeout
             log.info("task %d: running %r (time limit %gs%s)", task.task_id, task.command,
                      limit, "" if task.timeout is None else ", set by the server")
-            output, exit_code, duration_ms = await self.run_command(task.command, limit)
+            output, exit_code, duration_ms = await self.run_command(task.command, limit, task.task_id)
             log.info("task %d: done, exit %d in %d ms", task.task_id, exit_code, duration_ms)
             queue.done()
             if queue.fetching_over.is_set():  # the last task before a stop:
@@ -323,6 +396,30 @@ class Agent:
         if is_retryable(code):
             raise TransientError(f"server {self.server} failed the {what}: HTTP {code}{suffix}")
         raise AgentError(f"server {self.server} rejected the {what}: HTTP {code}{suffix}")
+
+
+class _OutputStream:
+    """A running command's output as it comes: the last ``STREAM_TAIL_BYTES`` and the total."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.total = 0
+        self.grown = asyncio.Event()
+        self.closed = False  # the command has ended
+
+    def close(self) -> None:
+        self.closed = True
+        self.grown.set()
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        self.data += chunk
+        if len(self.data) > 2 * STREAM_TAIL_BYTES:
+            del self.data[:-STREAM_TAIL_BYTES]
+        self.grown.set()
+
+    def tail(self) -> bytes:
+        return bytes(self.data[-STREAM_TAIL_BYTES:])
 
 
 async def _stop_when_set(stop: asyncio.Event, queue: TaskQueue) -> None:

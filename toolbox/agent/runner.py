@@ -8,7 +8,9 @@ work. This module keeps that rule and adds what the legacy agent lacks:
 - stdout and stderr are merged and read incrementally; at most ``output_cap`` bytes are
   kept, the rest is drained and dropped so the child never blocks on a full pipe;
 - the command is killed (with its whole process group on POSIX) after ``timeout`` seconds;
-- a missing program is reported as a result (exit code 127), never raised.
+- a missing program is reported as a result (exit code 127), never raised;
+- each chunk read is handed to ``on_output`` as it comes (the agent streams it), and a
+  ``stop`` event kills the process group at once (exit code 143, what it wrote kept).
 
 Notes added to the output use the ``[toolbox-agent: ...]`` form so a reader can tell them
 apart from the command's own output.
@@ -26,7 +28,7 @@ import collections
 import os
 import signal
 import time
-from typing import Any, Awaitable, NamedTuple, Optional, Tuple
+from typing import Any, Awaitable, Callable, NamedTuple, Optional, Tuple
 
 __all__ = [
     "Backoff",
@@ -38,6 +40,7 @@ __all__ = [
     "NOT_FOUND_EXIT_CODE",
     "CANNOT_RUN_EXIT_CODE",
     "TIMEOUT_EXIT_CODE",
+    "STOPPED_EXIT_CODE",
 ]
 
 #: Exit code reported when the program does not exist (the shell's convention).
@@ -46,6 +49,8 @@ NOT_FOUND_EXIT_CODE = 127
 CANNOT_RUN_EXIT_CODE = 126
 #: Exit code reported when the command was killed for running too long (as coreutils' timeout).
 TIMEOUT_EXIT_CODE = 124
+#: Exit code reported when the command was stopped on the server's request (128 + SIGTERM, as shells say).
+STOPPED_EXIT_CODE = 143
 
 _READ_CHUNK = 64 * 1024
 # After a kill, how long to wait for the rest of the output still sitting in the pipe.
@@ -64,10 +69,11 @@ class CommandResult(NamedTuple):
 class _CappedBuffer:
     """Keep the first ``cap`` bytes written to it; remember whether anything was dropped."""
 
-    def __init__(self, cap: int):
+    def __init__(self, cap: int, on_add: Optional[Callable[[bytes], None]] = None):
         self.cap = max(0, cap)
         self.data = bytearray()
         self.truncated = False
+        self.on_add = on_add
 
     def add(self, chunk: bytes) -> None:
         room = self.cap - len(self.data)
@@ -75,13 +81,19 @@ class _CappedBuffer:
             self.truncated = True
             chunk = chunk[: max(room, 0)]
         self.data += chunk
+        if chunk and self.on_add is not None:
+            self.on_add(chunk)
 
 
-async def run_command(command: str, timeout: float, output_cap: int) -> CommandResult:
+async def run_command(command: str, timeout: float, output_cap: int,
+                      on_output: Optional[Callable[[bytes], None]] = None,
+                      stop: Optional[asyncio.Event] = None) -> CommandResult:
     """Run ``command`` (split on whitespace, no shell) and return its result.
 
-    Never raises for a failing or missing program; only cancellation propagates (and the
-    child is killed first).
+    ``on_output`` is called with each chunk as it is read (the kept output, capped);
+    setting ``stop`` kills the command's process group and returns what it had written
+    (exit code ``STOPPED_EXIT_CODE``, noted). Never raises for a failing or missing
+    program; only cancellation propagates (and the child is killed first).
     """
     argv = command.split()
     started = time.monotonic()
@@ -107,10 +119,15 @@ async def run_command(command: str, timeout: float, output_cap: int) -> CommandR
         note = f"[toolbox-agent: cannot run {argv[0]}: {exc.strerror or exc}]"
         return CommandResult(note, CANNOT_RUN_EXIT_CODE, _elapsed_ms(started))
 
-    buffer = _CappedBuffer(output_cap)
-    timed_out = False
+    buffer = _CappedBuffer(output_cap, on_output)
+    timed_out = stopped = False
     try:
-        await asyncio.wait_for(_read_until_exit(proc, buffer), timeout)
+        finished, _ = await wait_unless_stopped(
+            asyncio.wait_for(_read_until_exit(proc, buffer), timeout), stop or asyncio.Event())
+        if not finished:
+            stopped = True
+            await _kill_and_reap(proc)
+            await _drain_briefly(proc, buffer)
     except asyncio.TimeoutError:
         timed_out = True
         await _kill_and_reap(proc)
@@ -119,12 +136,15 @@ async def run_command(command: str, timeout: float, output_cap: int) -> CommandR
         await _kill_and_reap(proc)
         raise
 
-    exit_code = TIMEOUT_EXIT_CODE if timed_out else _exit_code(proc.returncode)
+    exit_code = (TIMEOUT_EXIT_CODE if timed_out else STOPPED_EXIT_CODE if stopped
+                 else _exit_code(proc.returncode))
     notes = []
     if buffer.truncated:
         notes.append(f"[toolbox-agent: output truncated at {buffer.cap} bytes]")
     if timed_out:
         notes.append(f"[toolbox-agent: command timed out after {timeout:g}s]")
+    if stopped:
+        notes.append("[toolbox-agent: command stopped on request]")
     output = _with_notes(buffer.data.decode("utf-8", errors="replace"), notes)
     return CommandResult(output, exit_code, _elapsed_ms(started))
 

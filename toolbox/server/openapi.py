@@ -79,7 +79,16 @@ SCHEMAS = {
         "time_limit": {"type": ["number", "null"], "description": "seconds the task may run"},
         "outcome": _nullable(STRING), "summary": _nullable(STRING), "reason": _nullable(STRING),
         "parsed": {"type": ["object", "null"], "description": "the result turned into numbers"},
+        "partial": {"oneOf": [{"type": "null"}, _ref("PartialOutput")],
+                    "description": "while toolbox-agent runs the task: its output so far"},
     }, ("task_id", "agent", "command", "state")),
+    "PartialOutput": _object({
+        "output": {"type": "string", "description": "the last 16 KiB of the output so far"},
+        "bytes": {"type": "integer", "minimum": 0, "description": "bytes written so far in all"},
+        "at": TIME,
+        "reading": {"type": "object", "description": "so far: ping received, sent, last_rtt_ms; "
+                                                     "traceroute/mtr hops, last_hop"},
+    }, ("output", "bytes")),
     "TaskListItem": {"allOf": [_ref("Task"), _object({
         "result_preview": {"type": ["string", "null"],
                            "description": f"the first {RESULT_PREVIEW_BYTES} bytes of the result"},
@@ -114,7 +123,11 @@ SCHEMAS = {
                            "role": _nullable(STRING), "action": STRING, "target": {},
                            "outcome": _nullable(STRING), "details": {"type": "object"},
                            "address": _nullable(STRING)}, ("id", "at", "action", "details")),
-    "AgentTask": _object({"task_id": {"type": "integer", "minimum": 0}, "command": STRING}, ("task_id", "command")),
+    "AgentTask": _object({"task_id": {"type": "integer", "minimum": 0}, "command": STRING,
+                          "timeout": {"type": "number", "description": "seconds the command may run"},
+                          "stop": {"type": "array", "items": ID,
+                                   "description": "toolbox-agent only, with task_id 0: tasks to stop now"}},
+                         ("task_id", "command")),
     "ResultReport": _object({
         "name": STRING, "task_id": {"oneOf": [ID, {"type": "string", "pattern": "^[0-9]{1,18}$"}]},
         "result": STRING, "exit_code": INT, "duration_ms": {"type": "integer", "minimum": 0},
@@ -201,6 +214,13 @@ PATHS = {
         "post": operation("Report a task's result (legacy unescaped bodies are recovered)", _ref("ResultStored"),
                           errors=(400, 401, 404, 409, 413, 429), body=_ref("ResultReport"), security=AGENT),
     },
+    "/agent/task/output": {"post": operation(
+        "toolbox-agent: the output so far of its running task (a few times a second); the answer "
+        "says whether to stop it (canceled while it runs). The field agent never calls it",
+        _object({"status": {"const": True}, "task_id": ID, "stop": BOOL}, ("status", "task_id", "stop")),
+        errors=(400, 401, 403, 404, 413, 429), security=AGENT,
+        body=_object({"name": STRING, "task_id": ID, "output": STRING,
+                      "bytes": {"type": "integer", "minimum": 0}}, ("name", "task_id")))},
     "/api/agents": {
         "get": operation("List agents", _items("Agent"), errors=API, role="viewer"),
         "post": operation("Create an agent; the answer holds its token, shown once",
@@ -237,7 +257,7 @@ PATHS = {
     },
     "/api/tasks/{task_id}": {"get": operation("One task, with its whole result and parsed numbers", _ref("Task"),
                                               errors=API + (404,), params=[TASK_ID], role="viewer")},
-    "/api/tasks/{task_id}/cancel": {"post": operation("Cancel a queued task", _ref("Task"),
+    "/api/tasks/{task_id}/cancel": {"post": operation("Cancel a queued task, or stop a running one", _ref("Task"),
                                                       errors=API + (404, 409), params=[TASK_ID], role="admin")},
     "/api/tasks/{task_id}/result": {"get": operation(
         "The whole result, as a plain-text download",
@@ -265,7 +285,7 @@ PATHS = {
                                                   "application/json": {"schema": {"type": "object"}}}},
         errors=API + (400, 404), role="viewer",
         params=[JOB_ID, query("format", {"type": "string", "enum": ["json", "csv"]}, "default json")])},
-    "/api/jobs/{job_id}/cancel": {"post": operation("Cancel a running job's queued tasks", _ref("Job"),
+    "/api/jobs/{job_id}/cancel": {"post": operation("Cancel a running job: its queued tasks, and stop its running ones", _ref("Job"),
                                                     errors=API + (404, 409), params=[JOB_ID], role="operator")},
     "/api/tools": {"get": operation("The tool catalogue", _items("Tool"), errors=API, role="viewer")},
     "/api/tokens": {

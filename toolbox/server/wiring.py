@@ -25,6 +25,7 @@ from toolbox.core.jobs.service import JobService
 from toolbox.people.sessions import LocalLogin
 from toolbox.core.dispatch.fleet import Fleet
 from toolbox.core.jobs.raw import RawTasks
+from toolbox.core.tasks.live_output import LiveOutput
 from toolbox.core.tasks.service import TaskService
 from toolbox.core.idempotency import Idempotency
 from toolbox.store.repos.idempotency import IdempotencyRepo
@@ -77,7 +78,8 @@ class Services:
                                  id_block=config.id_block, history_limit=parts.history_limit)
         self.dispatcher = Dispatcher(parked, self.tasks, self.agents, self.events)
         self.raw_tasks = RawTasks(self.agents, self.tasks)
-        self.fleet = Fleet(self.agents, self.tasks, self.dispatcher, config.task_timeout)
+        self.live_output = LiveOutput(self.tasks, self.events)  # toolbox-agent's output while it runs
+        self.fleet = Fleet(self.agents, self.tasks, self.dispatcher, config.task_timeout, self.live_output)
         self.guard = FailureThrottle(config.auth_failures_per_minute)
         self.audit = AuditLog(parts.audit, config.audit_retention_days, parts.audit_limit)
         self.console_feed = ConsoleFeed(self.events, config.ws_queue_size)
@@ -185,6 +187,7 @@ class Services:
                     pass
         self._sweeper = self._rounds = None
         self.dispatcher.close_all()
+        self.live_output.close()
         self.console_feed.close_all()
         await self.db_health.stop()
         await self.jobs.stop()

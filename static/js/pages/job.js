@@ -12,7 +12,7 @@ import { drawJobChart } from "../job_chart.js";
 import { jobActions, hasQueued } from "../job_actions.js";
 import { detailFor } from "../detail/index.js";
 import { keepFocus } from "../keys.js";
-import { formatDuration, formatTime } from "../format.js";
+import { formatDuration, formatTime, formatMs } from "../format.js";
 import { clock, outcomeBadge, outcomeKind, outcomeRank, taskStatus, jobBadges, jobEnded } from "../outcome.js";
 import { rawOutput, hasOutput, fetchWholeResult, loadingNote } from "../raw.js";
 
@@ -127,12 +127,14 @@ export async function render(page, ctx, [idText]) {
     const title = (toolInfo && toolInfo.title) || job.tool;
     const target = job.full_target || job.target || "";
     document.title = `Job #${job.job_id} · ${job.tool} ${target} · toolBox`;
-    const canCancel = job.state === "running" && !jobEnded(job) && hasQueued(job, tasks.values());
+    // Stop: a job with tasks running (their agents are told, or their late results kept).
+    const running = job.state === "running" && !jobEnded(job) && [...tasks.values()].some((t) => t.state === "dispatched");
+    const canCancel = running || (job.state === "running" && !jobEnded(job) && hasQueued(job, tasks.values()));
     const heading = head.querySelector("h1");
     replace(heading, `${title} `, h("span", { class: "target" }, target), " ", h("span", { class: "muted" }, `#${job.job_id}`));
     keepFocus(head, () => replace(head, heading,
       h("span", { class: "job-badges", "data-testid": "job-outcome" }, ...jobBadges(job)),
-      jobActions(job, ctx, { canCancel, onCancel: cancelJob, onError: (text) => replace(notice, message("error", text)) })));
+      jobActions(job, ctx, { canCancel, cancelLabel: running ? "Stop" : null, onCancel: cancelJob, onError: (text) => replace(notice, message("error", text)) })));
     drawMeta();
     drawProgress();
     drawTable();
@@ -249,6 +251,35 @@ export async function render(page, ctx, [idText]) {
       note, h("pre", { class: "raw", "data-testid": "raw-output" }, text || "")));
   }
 
+  // --- while a task runs: toolbox-agent's output so far (task.output, GET's "partial") ---
+
+  const live = (task) => task.state === "dispatched" && task.partial ? task.partial : null;
+
+  function liveNote(task) {
+    const partial = live(task);
+    const reading = (partial && partial.reading) || {};
+    let text = null;
+    if (typeof reading.received === "number") {
+      const count = job.params && job.params.count;
+      text = `${reading.received}${count ? ` of ${count}` : ""} replies so far`;
+      if (typeof reading.last_rtt_ms === "number") text += ` · last ${formatMs(reading.last_rtt_ms)}`;
+    } else if (typeof reading.hops === "number") {
+      text = `${reading.hops} ${reading.hops === 1 ? "hop" : "hops"} found so far`;
+      if (reading.last_hop) text += ` · last ${reading.last_hop}`;
+    } else if (partial) {
+      text = `${partial.bytes} bytes of output so far`;
+    }
+    return text ? h("span", { class: "row-note live-note", "data-testid": "live-reading" }, ` · ${text}`) : null;
+  }
+
+  function liveRawRow(task, span) {
+    const partial = live(task);
+    return h("tr", { class: "raw-row" }, h("td", { colspan: String(span) },
+      h("div", { class: "raw-head" }, h("span", { class: "muted" }, `${task.agent} · ${task.command} · running: the output so far`,
+        partial.bytes > partial.output.length ? ` (its last ${partial.output.length} characters)` : "")),
+      h("pre", { class: "raw", "data-testid": "raw-live", "aria-live": "off" }, partial.output)));
+  }
+
   function drawTable() {
     if (!tasks.size) {
       replace(tableBox, empty("This job has no tasks.", h("p", {}, "None of the selected agents could run it; see Skipped above.")));
@@ -261,16 +292,17 @@ export async function render(page, ctx, [idText]) {
       const { task, status } = row;
       const open = expanded.has(task.agent);
       const toggle = h("button", { type: "button", class: "small ghost", "aria-expanded": String(open), dataset: { focus: `raw-${task.agent}` },
-        "aria-label": `${open ? "Hide" : "Show"} the raw output of ${task.agent}`,
+        "aria-label": `${open ? "Hide" : "Show"} the raw output of ${task.agent}${live(task) ? " so far" : ""}`,
         onclick: () => { if (open) expanded.delete(task.agent); else expanded.add(task.agent); drawTable(); } }, open ? "Hide raw" : "Raw");
       body.append(h("tr", { class: `row-${outcomeKind(status.key)}`, dataset: { agent: task.agent, state: task.state, outcome: status.key } },
         h("th", { scope: "row", "data-label": "Agent", class: "agent-cell" }, task.agent),
         h("td", { "data-label": "Outcome", class: "outcome-cell" }, outcomeBadge(status.key), " ",
-          h("span", { class: "row-note", "data-testid": "row-note" }, status.note)),
+          h("span", { class: "row-note", "data-testid": "row-note" }, status.note), liveNote(task)),
         ...columns.map((col) => cell(col, row)),
         h("td", { class: "num", "data-label": "Time", dataset: { col: "duration" } }, formatDuration(task.duration_ms ?? null)),
-        h("td", { class: "actions" }, hasOutput(task) ? toggle : null)));
-      if (open && hasOutput(task)) body.append(rawRow(task, columns.length + 4));
+        h("td", { class: "actions" }, hasOutput(task) || live(task) ? toggle : null)));
+      if (open && live(task)) body.append(liveRawRow(task, columns.length + 4));
+      else if (open && hasOutput(task)) body.append(rawRow(task, columns.length + 4));
     }
     const tableNote = TABLE_NOTES[job.tool];
     keepFocus(tableBox, () => replace(tableBox, h("h2", {}, "Results"), sortBar(columns),

@@ -177,3 +177,32 @@ def _legacy(text: str) -> ResultReport | None:
         return None
     return ResultReport(match.group("name"), _task_id(match.group("task_id")),
                         match.group("result"), recovered=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputReport:
+    """toolbox-agent's output so far of a running task (``POST /agent/task/output``):
+    the tail of it (``output``) and how many bytes it has written in all (``bytes``)."""
+
+    name: str
+    task_id: int
+    output: str
+    total: int
+
+
+def parse_output(body: Any, max_bytes: int) -> OutputReport:
+    """Read an output post: ``{"name", "task_id", "output", "bytes"}`` (ValidationError else);
+    ``output`` is cut to its last ``max_bytes``."""
+    if not isinstance(body, dict):
+        raise ValidationError("the body must be a JSON object")
+    name, output = body.get("name"), body.get("output", "")
+    if not isinstance(name, str) or not name:
+        raise ValidationError("name: required, a string")
+    if not isinstance(output, str):
+        raise ValidationError("output: must be a string")
+    output, _ = validation.repair_text(output)
+    data = output.encode("utf-8", "surrogatepass")
+    if len(data) > max_bytes:
+        output = data[-max_bytes:].decode("utf-8", "ignore")
+    total = _optional_int(body, "bytes", 0, 10**15)
+    return OutputReport(name, _task_id(body.get("task_id")), output, len(data) if total is None else total)

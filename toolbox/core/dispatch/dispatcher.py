@@ -14,6 +14,12 @@ future) is claimed by no fetch before then; its ``task.queued`` event sets a tim
 wakes the agent's fetch at that time (in another process, ``wake_queued`` finds it once
 released).
 
+Stopping a running task (``TaskService.stop``, ``task.canceled`` with ``stopping``): the
+dispatcher of every process notes the task in ``stops`` and wakes the agent's parked
+fetch; a fetch that hears stops (``toolbox-agent``'s, never the field agent's) is answered
+at once with the ids to stop (``take_stops``).  A stop waits there for the agent's next
+fetch until the task is released (its result came, or the agent is gone).
+
 A fetch is parked for one registration of its agent (``toolbox.core.dispatch.agents``): if the agent
 is deleted, created again or disabled while the fetch waits, it gets no task.
 """
@@ -35,9 +41,11 @@ WAKE, TIMEOUT, SUPERSEDED, CLOSED = "wake", "timeout", "superseded", "closed"
 class Parked:
     """One parked fetch: the agent, the future it waits on, and why it ended."""
 
-    __slots__ = ("agent", "registration", "future", "timer", "ended")
+    __slots__ = ("agent", "registration", "future", "timer", "ended", "hears_stop")
 
-    def __init__(self, agent: str, registration: str, future: "asyncio.Future[str]") -> None:
+    def __init__(self, agent: str, registration: str, future: "asyncio.Future[str]",
+                 hears_stop: bool = False) -> None:
+        self.hears_stop = hears_stop  # toolbox-agent's fetch: it may be answered with stops
         self.agent = agent
         self.registration = registration
         self.future = future
@@ -78,12 +86,12 @@ class ParkedFetches:
     def is_parked(self, agent: str) -> bool:
         return agent in self.by_agent
 
-    def park(self, agent: str, registration: str) -> Parked:
+    def park(self, agent: str, registration: str, hears_stop: bool = False) -> Parked:
         """Register a fetch for ``agent``'s ``registration``, superseding the one already parked."""
         previous = self.by_agent.get(agent)
         if previous is not None:
             previous.wake(SUPERSEDED)
-        parked = Parked(agent, registration, asyncio.get_running_loop().create_future())
+        parked = Parked(agent, registration, asyncio.get_running_loop().create_future(), hears_stop)
         self.by_agent[agent] = parked
         return parked
 
@@ -100,7 +108,8 @@ class ParkedFetches:
 
 # Task events after which the agent may have a task to claim: one was queued (or put
 # back), or its task in flight ended.
-_WAKING_EVENTS = frozenset({"task.queued", "task.done", "task.lost", "task.canceled"})
+_WAKING_EVENTS = frozenset({"task.queued", "task.done", "task.lost", "task.canceled", "task.released"})
+_ENDING_EVENTS = frozenset({"task.done", "task.lost", "task.released"})
 
 
 class Dispatcher:
@@ -111,6 +120,7 @@ class Dispatcher:
         self.tasks = tasks
         self.agents = agents
         self.closing = False  # the process stops: fetches get the empty reply at once
+        self.stops: dict[str, set[int]] = {}  # agent -> its tasks stopped while they run, not yet told
         events.subscribe(self.on_event)
 
     def on_event(self, event: "Event") -> None:
@@ -120,6 +130,13 @@ class Dispatcher:
             agent = event["data"].get("agent")
             if agent is None:
                 return
+            task_id = event["data"].get("task_id")
+            if event["type"] == "task.canceled" and event["data"].get("stopping"):
+                self.stops.setdefault(agent, set()).add(task_id)
+            elif event["type"] in _ENDING_EVENTS and agent in self.stops:
+                self.stops[agent].discard(task_id)
+                if not self.stops[agent]:
+                    del self.stops[agent]
             self.notify(agent)
             if event["type"] == "task.queued":
                 self._wake_at_release(agent, event["data"].get("created_at"))
@@ -133,12 +150,18 @@ class Dispatcher:
         if ahead > 0:
             asyncio.get_running_loop().call_later(ahead + 0.001, self.notify, agent)
 
+    def take_stops(self, parked: Parked) -> list[int]:
+        """The tasks to tell ``parked``'s agent to stop (now told), if its fetch hears stops."""
+        if not parked.hears_stop or parked.agent not in self.stops:
+            return []
+        return sorted(self.stops.pop(parked.agent))
+
     def is_parked(self, agent: str) -> bool:
         return agent in self.parked
 
-    def park(self, agent: str, registration: str) -> Parked:
+    def park(self, agent: str, registration: str, hears_stop: bool = False) -> Parked:
         """Register a fetch for ``agent``'s ``registration``, superseding the one already parked."""
-        parked = self.parked.park(agent, registration)
+        parked = self.parked.park(agent, registration, hears_stop)
         if self.closing:
             parked.wake(CLOSED)
         return parked
@@ -159,6 +182,8 @@ class Dispatcher:
         parked.timer = loop.call_later(timeout, parked.wake, TIMEOUT)
         try:
             while parked.ended is None:
+                if parked.hears_stop and parked.agent in self.stops:
+                    return None  # the handler answers with the stops at once
                 if not self.agents.may_take_tasks(parked.agent, parked.registration):
                     return None
                 doc = await self.tasks.claim(parked.agent, parked.registration)

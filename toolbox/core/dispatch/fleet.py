@@ -2,6 +2,8 @@
 
 ``Fleet`` is what the agent handlers call, one method each:
 
+- ``output``: toolbox-agent's output so far (``POST /agent/task/output``), answered with
+  whether to stop;
 - ``report``: a result came (``POST /agent/task``), parsed by ``toolbox.core.dispatch.agent_results``;
 - ``registered``: an agent process started (``POST /agent/new``); a task it had in flight
   belonged to the process before, which is gone, so that task ends ``lost``;
@@ -25,6 +27,7 @@ from toolbox.store.db import Doc
 if TYPE_CHECKING:
     from toolbox.core.dispatch.agents import AgentRegistry
     from toolbox.core.dispatch.dispatcher import Dispatcher, Parked
+    from toolbox.core.tasks.live_output import LiveOutput
     from toolbox.core.tasks.service import TaskService
 
 
@@ -32,7 +35,8 @@ class Fleet:
     """Agent operations that span the agent registry, the tasks and the dispatcher."""
 
     def __init__(self, agents: "AgentRegistry", tasks: "TaskService", dispatcher: "Dispatcher",
-                 task_timeout: float) -> None:
+                 task_timeout: float, live_output: "LiveOutput | None" = None) -> None:
+        self.live_output = live_output
         self.agents = agents
         self.tasks = tasks
         self.dispatcher = dispatcher
@@ -71,14 +75,29 @@ class Fleet:
             report.duration_ms, truncated=report.truncated, recovered=report.recovered,
             repaired=report.repaired)
 
+    async def output(self, name: str, agent: Doc, task_id: int, output: str, total: int) -> bool:
+        """toolbox-agent's output so far of ``task_id`` (a sign of life too); True when the
+        task is to stop (``toolbox.core.tasks.live_output``)."""
+        self.agents.mark_seen(name)
+        if self.live_output is None:
+            return False
+        return await self.live_output.add(name, registration_of(agent), task_id, output, total)
+
     # --- delivering a task to a fetch ---
 
-    def park(self, name: str, agent: Doc) -> "Parked":
-        """Park a fetch of agent ``name`` (its document ``agent``); Forbidden while it is disabled."""
+    def park(self, name: str, agent: Doc, hears_stop: bool = False) -> "Parked":
+        """Park a fetch of agent ``name`` (its document ``agent``); Forbidden while it is disabled.
+
+        ``hears_stop``: the fetch is toolbox-agent's, which may be answered with the ids of
+        tasks to stop (``stops``); the field agent's never is."""
         self.agents.mark_seen(name)  # a disabled agent is alive: its task in flight runs on
         if agent.get("disabled"):
             raise Forbidden(f"agent {name} is disabled")
-        return self.dispatcher.park(name, registration_of(agent))
+        return self.dispatcher.park(name, registration_of(agent), hears_stop)
+
+    def stops(self, parked: "Parked") -> list[int]:
+        """The tasks the parked fetch's agent is to stop now (see ``Dispatcher.take_stops``)."""
+        return self.dispatcher.take_stops(parked)
 
     def leave(self, parked: "Parked") -> None:
         """The fetch's client went away: the park ends (with nothing claimed for it)."""

@@ -11,6 +11,11 @@ client whose queue overflows (it reads slower than events arrive, or not at all)
 dropped: its socket is closed with code 1013 and it may reconnect with ``since`` to get
 what it missed.
 
+``task.output`` events (a running task's output so far, a few a second per task) are
+merged per client: while one of a task's is still waiting in a client's queue, a newer one
+takes its place (and keeps its position), so a slow console holds at most one per running
+task and is not dropped for them.
+
 A connection starts with ``{"type": "hello", "seq": CURRENT}``.  With ``since=SEQ`` the
 missed events follow (oldest first), then live ones.  When the replay buffer no longer
 reaches back to SEQ, when more were missed than the queue holds, or when SEQ is ahead
@@ -56,12 +61,14 @@ class LiveClient:
         self.close = close  # callable(code, reason): closes the connection
         self.label = label
         self.queue_size = queue_size
-        self.pending: collections.deque[str] = collections.deque()  # not yet handed to the socket
+        # not yet handed to the socket: texts, and [text, task id] (a task.output slot, see offer_output)
+        self.pending: collections.deque[Any] = collections.deque()
+        self.output_slots: dict[Any, list[Any]] = {}  # task id -> its [text, task id] waiting in ``pending``
         self.closed = False
         self.sent = 0
         self.writing = 0  # writes handed to the socket and not yet done (one batch at most)
 
-    def offer(self, text: str) -> None:
+    def offer(self, text: Any) -> None:
         """Send ``text`` (or queue it behind what is being written) without waiting; drop the
         client when ``queue_size`` messages are waiting already."""
         if self.closed:
@@ -73,10 +80,25 @@ class LiveClient:
         if not self.writing:
             self._write_batch()
 
+    def offer_output(self, task_id: Any, text: str) -> None:
+        """Send a ``task.output`` event: in place of the task's one still waiting, if any."""
+        slot = self.output_slots.get(task_id)
+        if slot is not None and not self.closed:
+            slot[0] = text
+            return
+        slot = [text, task_id]
+        self.offer(slot)  # type: ignore[arg-type]  # a slot is sent as its text
+        if self.pending and self.pending[-1] is slot:
+            self.output_slots[task_id] = slot
+
     def _write_batch(self) -> None:
         """Hand the next batch to the socket, in order; each write's end calls ``_written``."""
         pending = self.pending
         batch = [pending.popleft() for _ in range(min(WRITE_BATCH, len(pending)))]
+        for item in batch:
+            if isinstance(item, list) and self.output_slots.get(item[1]) is item:
+                del self.output_slots[item[1]]  # handed over: a newer one queues anew
+        batch = [item[0] if isinstance(item, list) else item for item in batch]
         self.writing = len(batch)
         for text in batch:
             try:
@@ -106,6 +128,7 @@ class LiveClient:
             return
         self.closed = True
         self.pending.clear()
+        self.output_slots.clear()
         self.hub.clients.discard(self)
         if code == CLOSE_TOO_SLOW:
             self.hub.dropped += 1
@@ -160,6 +183,11 @@ class ConsoleFeed:
             text = encode(event)
         except (TypeError, ValueError):
             log.exception("event %s cannot be encoded; not sent", event.get("type"))
+            return
+        if event.get("type") == "task.output":
+            task_id = (event.get("data") or {}).get("task_id")
+            for client in list(self.clients):
+                client.offer_output(task_id, text)
             return
         for client in list(self.clients):
             client.offer(text)

@@ -190,7 +190,8 @@ class JobService:
 
     def on_event(self, event: "Event") -> None:
         """Count a task event of a job (an EventHub listener: synchronous, never raises)."""
-        if not event["type"].startswith("task.") or event["data"].get("job_id") is None:
+        if (not event["type"].startswith("task.") or event["type"] == "task.output"
+                or event["data"].get("job_id") is None):
             return
         try:
             self._follow(event["data"])
@@ -308,12 +309,15 @@ class JobService:
             elif job.dirty and (job.saver is None or job.saver.done()):
                 self._save(job)
 
-    async def _cancel_queued(self, job: LiveJob, summary: str = "canceled with its job") -> list[int]:
+    async def _cancel_queued(self, job: LiveJob, summary: str = "canceled with its job",
+                             running: bool = False) -> list[int]:
+        """Cancel the job's queued tasks; with ``running``, stop its dispatched ones too."""
         canceled: list[int] = []
         for task_id, state in list(job.states.items()):
-            if state == QUEUED:
+            if state == QUEUED or (running and state == DISPATCHED):
                 try:
-                    canceled.append((await self.tasks.cancel(task_id, summary))["_id"])
+                    summary_of = summary if state == QUEUED else "stopped with its job"
+                    canceled.append((await self.tasks.cancel(task_id, summary_of, running=running))["_id"])
                 except (NotFound, Conflict):
                     pass  # dispatched or ended meanwhile
         return canceled
@@ -321,7 +325,8 @@ class JobService:
     # --- reading and canceling ---
 
     async def cancel(self, job_id: int) -> tuple[Doc, list[int]]:
-        """Cancel a running job's queued tasks; return (job document, canceled task ids)."""
+        """Cancel a running job: its queued tasks, and its delivered ones are stopped
+        (``TaskService.stop``); return (job document, canceled task ids)."""
         job = self.counting.get(job_id)
         if job is None or job.ended or job.doc["state"] != RUNNING:
             doc = await self.find(job_id)
@@ -329,7 +334,7 @@ class JobService:
                 raise NotFound(f"job not found: {job_id}")
             raise Conflict(f"job {job_id} is {doc['state']}: only running jobs can be canceled")
         job.doc["state"] = CANCELED
-        canceled = await self._cancel_queued(job)
+        canceled = await self._cancel_queued(job, running=True)
         if not job.ended:
             if job.finished():
                 self._end(job)

@@ -47,7 +47,7 @@ from toolbox.task_states import (AGENT_DELETED, CANCELED, DELIVERY_TIMEOUT, DISP
                                  QUEUED, TASK_STATES, TIMEOUT)
 from toolbox.presenters import task_event, task_model
 from toolbox.core.timings import TaskTimes
-from toolbox.tools.outcomes import read_result
+from toolbox.tools.outcomes import Reading, read_result
 
 log = logging.getLogger("toolbox.tasks")
 
@@ -162,12 +162,15 @@ class TaskService:
         # Tasks dispatched before registrations existed carry none: any registration of
         # the name may answer those.
         bound_to = task.get("registration") if task is not None else None
+        stopped = task is not None and task["state"] == CANCELED and task.get("dispatched_at") is not None
         if (task is None or task["agent"] != agent or bound_to not in (None, registration)
-                or task["state"] not in (DISPATCHED, LOST, DONE)):
+                or (task["state"] not in (DISPATCHED, LOST, DONE) and not stopped)):
             raise NotFound(f"task {task_id} was not delivered to agent {agent}")
-        if task["state"] == DONE:
+        if task["state"] == DONE or (stopped and not task.get("held")):
             return self._repeated(task, result, exit_code)
         reading = read_result(task.get("tool") or task["command"], result, exit_code, task.get("target"))
+        if stopped:
+            return await self._late_result(task, result, exit_code, duration_ms, reading)
         fields = {"state": DONE, "finished_at": clock.utcnow(), "result": result,
                   "outcome": reading.outcome, "summary": reading.summary}
         # Only what is there: every stored field costs on every read and write of the task.
@@ -191,23 +194,78 @@ class TaskService:
             return self._repeated(done, result, exit_code)
         raise NotFound(f"task {task_id} was not delivered to agent {agent}")
 
+    async def _late_result(self, task: Doc, result: str, exit_code: int | None, duration_ms: int | None,
+                           reading: Reading) -> str:
+        """Store the result of a task stopped while it ran: it stays ``canceled`` (the result
+        kept, what it says in the summary) and its agent may take the next task."""
+        fields: Doc = {"result": result, "summary": f"stopped; {reading.summary}"}
+        for key, value in (("parsed", reading.parsed), ("exit_code", exit_code), ("duration_ms", duration_ms)):
+            if value is not None and value != {}:
+                fields[key] = value
+        doc = await self.live.answer_held(task["_id"], task["agent"], fields)
+        if doc is None:
+            done = await self.find(task["_id"])  # answered meanwhile (a repeated post)
+            if done is not None and "result" in done:
+                return self._repeated(done, result, exit_code)
+            raise NotFound(f"task {task['_id']} was not delivered to agent {task['agent']}")
+        self.events.publish("task.released", task_event(doc))
+        return "stored"
+
+    async def stop(self, task_id: int, summary: str = "stopped") -> Doc | None:
+        """Cancel a task while its agent runs it; None when it is not dispatched (any more).
+
+        The task ends ``canceled`` at once and is ``held``: in flight for the one-task rule
+        until its agent's result comes (stored, ``_late_result``) or the agent is gone.
+        ``task.canceled`` carries ``stopping``: the dispatcher tells a ``toolbox-agent``
+        to kill the command (the field agent cannot be told; its command runs on)."""
+        doc = await self.live.stop_dispatched(task_id, {"state": CANCELED, "finished_at": clock.utcnow(),
+                                                        "outcome": CANCELED, "summary": summary})
+        if doc is None:
+            return None
+        self._released(doc)
+        self.events.publish("task.canceled", task_model(doc) | {"stopping": True})
+        return doc
+
+    async def release_held(self, agent: str) -> Doc | None:
+        """The agent's stopped task will get no result (its process is gone): let it take
+        the next task."""
+        doc = await self.live.release_held(agent)
+        if doc is not None:
+            self.events.publish("task.released", task_event(doc))
+        return doc
+
+    async def store_partial(self, task_id: int, agent: str, partial: Doc) -> None:
+        """Keep ``partial`` (the output so far) on the agent's dispatched task."""
+        await self.live.store_partial(task_id, agent, partial)
+
+    async def in_flight_for(self, agent: str, task_id: int) -> Doc | None:
+        """The task ``task_id`` as this process last saw it dispatched to ``agent``, else read."""
+        held = self._dispatched.get(agent)
+        if held is not None and held["_id"] == task_id:
+            return held
+        return await self.find(task_id)
+
     @staticmethod
     def _repeated(doc: Doc, result: str, exit_code: int | None) -> str:
         if doc.get("result") == result and doc.get("exit_code") == exit_code:
             return "duplicate"
         raise Conflict(f"task {doc['_id']} already has a different result")
 
-    async def cancel(self, task_id: int, summary: str = "canceled") -> Doc:
-        """Cancel a queued task; a task already delivered cannot be called back."""
+    async def cancel(self, task_id: int, summary: str = "canceled", running: bool = False) -> Doc:
+        """Cancel a queued task; with ``running``, stop a dispatched one too (``stop``)."""
         doc = await self.live.end_queued(task_id, {"state": CANCELED, "finished_at": clock.utcnow(),
                                                    "outcome": CANCELED, "summary": summary})
         if doc is not None:
             self.events.publish("task.canceled", task_model(doc))
             return doc
+        if running:
+            doc = await self.stop(task_id, "stopped while running" if summary == "canceled" else summary)
+            if doc is not None:
+                return doc
         doc = await self.find(task_id)
         if doc is None:
             raise NotFound(f"task not found: {task_id}")
-        raise Conflict(f"task {task_id} is {doc['state']}: only queued tasks can be canceled")
+        raise Conflict(f"task {task_id} is {doc['state']}: only queued or running tasks can be canceled")
 
     async def end_agent(self, agent: str) -> tuple[list[Doc], Doc | None]:
         """The agent was deleted: cancel its queued tasks, end its dispatched one ``lost``."""
@@ -225,6 +283,7 @@ class TaskService:
         doc = await self.live.end_in_flight(agent, self._lost_fields(reason))
         if doc is not None:
             self._ended(doc)
+        await self.release_held(agent)  # a stopped task's result will not come either
         return doc
 
     def lost_after(self, doc: Doc) -> float:
@@ -296,6 +355,9 @@ class TaskService:
             if doc is not None:
                 ended.append(doc)
                 self._ended(doc)
+        for held in await self.live.held_before(cutoff):  # stopped, and no result within its bound
+            if clock.aware(held["dispatched_at"]) + datetime.timedelta(seconds=self.lost_after(held)) <= now:
+                await self.release_held(held["agent"])
         return ended
 
     async def archive(self) -> int:

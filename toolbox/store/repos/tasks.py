@@ -68,6 +68,7 @@ class TaskRepo:
             index([("state", ASCENDING), ("created_at", ASCENDING)], name="state_created"),
             index([("state", ASCENDING), ("dispatched_at", ASCENDING)], name="state_dispatched"),
             index([("job_id", ASCENDING)], name="job", sparse=True),
+            index([("agent", ASCENDING)], name="held", partialFilterExpression={"held": True}),
             index([("target", ASCENDING), ("state", ASCENDING), ("created_at", ASCENDING)], name="target_state",
                   partialFilterExpression={"target": {"$exists": True}}),
         ])
@@ -117,11 +118,20 @@ class TaskRepo:
         if fields.get("dispatched_at") is not None:
             query["created_at"] = {"$lte": fields["dispatched_at"]}  # the claim index's range
         try:
-            return await self.collection.find_one_and_update(
+            doc = await self.collection.find_one_and_update(
                 query, {"$set": fields}, sort=CLAIM_ORDER,
                 return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:
             return None  # the agent has a task in flight (claimed here or elsewhere)
+        if doc is None:
+            return None
+        # A stopped task still awaiting its result (``held``) counts as in flight too.  A
+        # held task was dispatched before it was stopped, so one held before this claim
+        # succeeded is seen here: the claim is undone.
+        if await self.collection.find_one({"agent": agent, "held": True}, {"_id": 1}) is not None:
+            await self.put_back(doc["_id"], doc["dispatched_at"])
+            return None
+        return doc
 
     async def put_back(self, task_id: int, dispatched_at: datetime.datetime) -> Doc | None:
         """Queue again a task dispatched at ``dispatched_at`` (its response never arrived)."""
@@ -133,8 +143,37 @@ class TaskRepo:
     async def complete(self, task_id: int, agent: str, fields: Doc) -> Doc | None:
         """Set ``fields`` (the result) on the agent's task if it is dispatched or lost."""
         return await self.collection.find_one_and_update(
-            {"_id": task_id, "agent": agent, "state": {"$in": ANSWERABLE}}, {"$set": fields},
+            {"_id": task_id, "agent": agent, "state": {"$in": ANSWERABLE}},
+            {"$set": fields, "$unset": {"partial": ""}}, return_document=ReturnDocument.AFTER)
+
+    async def store_partial(self, task_id: int, agent: str, partial: Doc) -> None:
+        """Keep ``partial`` (the output so far) on the agent's task while it is dispatched."""
+        await self.collection.update_one({"_id": task_id, "agent": agent, "state": DISPATCHED},
+                                         {"$set": {"partial": partial}})
+
+    async def stop_dispatched(self, task_id: int, fields: Doc) -> Doc | None:
+        """Set ``fields`` (canceled) on the task if it is dispatched, and mark it ``held``:
+        in flight for the one-task rule until its agent's result comes (``answer_held``)."""
+        return await self.collection.find_one_and_update(
+            {"_id": task_id, "state": DISPATCHED}, {"$set": fields | {"held": True}},
             return_document=ReturnDocument.AFTER)
+
+    async def answer_held(self, task_id: int, agent: str, fields: Doc) -> Doc | None:
+        """Set ``fields`` (the late result) on the agent's held task and release it."""
+        return await self.collection.find_one_and_update(
+            {"_id": task_id, "agent": agent, "held": True}, {"$set": fields, "$unset": {"held": "", "partial": ""}},
+            return_document=ReturnDocument.AFTER)
+
+    async def release_held(self, agent: str) -> Doc | None:
+        """Release the agent's held task without a result (its process is gone)."""
+        return await self.collection.find_one_and_update(
+            {"agent": agent, "held": True}, {"$unset": {"held": ""}}, return_document=ReturnDocument.AFTER)
+
+    async def held_before(self, cutoff: datetime.datetime) -> list[Doc]:
+        """Held tasks dispatched before ``cutoff`` (``BOUND_FIELDS`` only)."""
+        cursor = self.collection.find({"held": True, "dispatched_at": {"$lt": cutoff}},
+                                      {key: 1 for key in BOUND_FIELDS})
+        return [doc async for doc in cursor]
 
     async def end_queued(self, task_id: int, fields: Doc) -> Doc | None:
         """Set ``fields`` (a terminal state) on the task if it is still queued."""
@@ -185,12 +224,13 @@ class TaskRepo:
 
     async def finished_ids(self, limit: int) -> list[int]:
         """Ids of up to ``limit`` tasks in a terminal state."""
-        cursor = self.collection.find({"state": {"$in": list(TERMINAL_STATES)}}, {"_id": 1})
+        cursor = self.collection.find({"state": {"$in": list(TERMINAL_STATES)}, "held": {"$ne": True}}, {"_id": 1})
         return [doc["_id"] for doc in await cursor.to_list(limit)]
 
     async def finished(self, ids: list[int]) -> list[Doc]:
         """The tasks among ``ids`` that are (still) in a terminal state, whole."""
-        cursor = self.collection.find({"_id": {"$in": ids}, "state": {"$in": list(TERMINAL_STATES)}})
+        cursor = self.collection.find({"_id": {"$in": ids}, "state": {"$in": list(TERMINAL_STATES)},
+                                       "held": {"$ne": True}})
         return await cursor.to_list(len(ids))
 
     async def in_flight(self) -> list[Doc]:

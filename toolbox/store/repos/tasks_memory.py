@@ -57,6 +57,9 @@ class MemoryTasks:
         self._docs: dict[int, Doc] = {}
         self._queued: dict[str, list[tuple[Any, int]]] = {}  # agent -> claim keys of its queued tasks
         self._in_flight: dict[str, int] = {}  # agent -> id of its dispatched task
+        # agent -> id of its stopped task still awaiting the agent's result (``held``):
+        # canceled, yet in flight for the one-task rule until the result comes
+        self._held: dict[str, int] = {}
         self._finished: dict[int, None] = {}  # ids in a terminal state, oldest first
 
     async def ensure_indexes(self) -> None:
@@ -69,6 +72,8 @@ class MemoryTasks:
             bisect.insort(self._queued.setdefault(agent, []), _claim_key(doc))
         elif state == DISPATCHED:
             self._in_flight[agent] = task_id
+        elif doc.get("held"):
+            self._held[agent] = task_id
         elif state in TERMINAL_STATES:
             self._finished[task_id] = None
 
@@ -85,15 +90,22 @@ class MemoryTasks:
         elif state == DISPATCHED:
             if self._in_flight.get(agent) == task_id:
                 del self._in_flight[agent]
+        elif doc.get("held"):
+            if self._held.get(agent) == task_id:
+                del self._held[agent]
         else:
             self._finished.pop(task_id, None)
 
     def _set(self, doc: Doc, fields: Doc) -> Doc:
         """Apply ``fields`` to the stored ``doc``, keep the indexes, return a copy."""
-        moves = fields.get("state", doc["state"]) != doc["state"]
+        moves = (fields.get("state", doc["state"]) != doc["state"]
+                 or ("held" in fields and fields["held"] != doc.get("held")))
         if moves:
             self._unindex(doc)
         doc.update(fields)
+        for key in ("held", "partial"):
+            if key in doc and doc[key] is None:
+                del doc[key]  # ``None`` unsets these, as ``$unset`` does
         if moves:
             self._index(doc)
         return dict(doc)
@@ -110,7 +122,7 @@ class MemoryTasks:
             self._index(stored)
 
     async def claim_next_for(self, agent: str, fields: Doc) -> Doc | None:
-        if agent in self._in_flight:
+        if agent in self._in_flight or agent in self._held:
             return None
         queue = self._queued.get(agent)
         released_by = fields.get("dispatched_at")
@@ -128,7 +140,34 @@ class MemoryTasks:
         doc = self._docs.get(task_id)
         if doc is None or doc["agent"] != agent or doc["state"] not in ANSWERABLE:
             return None
-        return self._set(doc, fields)
+        return self._set(doc, fields | {"partial": None})
+
+    async def store_partial(self, task_id: int, agent: str, partial: Doc) -> None:
+        doc = self._docs.get(task_id)
+        if doc is not None and doc["agent"] == agent and doc["state"] == DISPATCHED:
+            doc["partial"] = partial
+
+    async def stop_dispatched(self, task_id: int, fields: Doc) -> Doc | None:
+        doc = self._docs.get(task_id)
+        if doc is None or doc["state"] != DISPATCHED:
+            return None
+        return self._set(doc, fields | {"held": True})
+
+    async def answer_held(self, task_id: int, agent: str, fields: Doc) -> Doc | None:
+        doc = self._docs.get(task_id)
+        if doc is None or doc["agent"] != agent or not doc.get("held"):
+            return None
+        return self._set(doc, fields | {"held": None, "partial": None})
+
+    async def release_held(self, agent: str) -> Doc | None:
+        task_id = self._held.get(agent)
+        if task_id is None:
+            return None
+        return self._set(self._docs[task_id], {"held": None})
+
+    async def held_before(self, cutoff: datetime.datetime) -> list[Doc]:
+        return [{key: self._docs[task_id][key] for key in BOUND_FIELDS if key in self._docs[task_id]}
+                for task_id in self._held.values() if self._docs[task_id]["dispatched_at"] < cutoff]
 
     async def end_queued(self, task_id: int, fields: Doc) -> Doc | None:
         doc = self._docs.get(task_id)
@@ -184,7 +223,8 @@ class MemoryTasks:
 
     async def finished(self, ids: list[int]) -> list[Doc]:
         return [dict(self._docs[task_id]) for task_id in ids
-                if task_id in self._docs and self._docs[task_id]["state"] in TERMINAL_STATES]
+                if task_id in self._docs and self._docs[task_id]["state"] in TERMINAL_STATES
+                and not self._docs[task_id].get("held")]
 
     async def in_flight(self) -> list[Doc]:
         return [{"_id": task_id, "agent": agent, "dispatched_at": self._docs[task_id]["dispatched_at"]}
