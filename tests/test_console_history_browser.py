@@ -6,6 +6,8 @@ process on 127.0.0.1, the jobs answered by a recorded agent (``tests/console_sce
 - The target search finds a tcp job by ``127.0.0.1:8080``, as its row shows it.
 - Live rows: a job started elsewhere appears on the open first page without a reload, and
   its row turns from running to its outcome when its agent answers.
+- Run lists a disabled agent greyed, with the reason, its box not selectable; "All online"
+  says which disabled agents it leaves out.
 
 Any script error on the page fails the test.
 """
@@ -14,7 +16,7 @@ import os
 
 import pytest
 
-from tests.console_scenes import PING, RecordedAgent, dig_output, run_recorded
+from tests.console_scenes import PING, RecordedAgent, axe_violations, dig_output, run_recorded
 from tests.processes import ServerProcess
 from tests.test_console_browser import ADMIN, CHROMIUM, LAPTOP, call, evidence, new_page, watch_errors
 
@@ -88,5 +90,33 @@ def test_history_filters_by_outcome_finds_host_port_shows_record_types_and_lives
         agents[AGENT].answer(PING[AGENT])
         page.wait_for_selector(f'tr[data-job="{job}"][data-outcome="partial"]')
         assert page.evaluate("window.stillThisPage") is True
+        assert errors == []
+    context.close()
+
+
+def test_run_lists_a_disabled_agent_greyed_with_the_reason_and_never_selects_it(chromium, processes, tmp_path):
+    server = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "2"}, cwd=tmp_path)
+    processes.append(server)
+    login_url = server.wait_for_line(r"one-time link\): (http://\S+)").group(1)
+    for name in ("bj-telecom", "sh-telecom"):
+        call(f"{server.url}/api/agents", "POST", {"name": name, "tags": []})
+    call(f"{server.url}/api/agents/sh-telecom", "PATCH", {"disabled": True})
+
+    context, page = new_page(chromium, viewport=LAPTOP, bypass_csp=True)
+    with evidence("run-disabled", page, processes):
+        errors = watch_errors(page)
+        page.goto(login_url)
+        page.click('nav a[data-route="run"]')
+        page.wait_for_selector(".run-form")
+        assert "Left out, disabled: sh-telecom." in page.text_content("[data-testid=disabled-note]")
+        page.click('.tab[data-mode="names"]')
+        off = page.locator('label.agent-check[data-agent="sh-telecom"]')
+        assert off.get_attribute("data-disabled") == "true"
+        assert "disabled: gets no tasks until an admin enables it on Agents" in off.text_content()
+        assert off.locator("input").is_disabled()
+        off.click(force=True)  # a click on it changes nothing
+        assert not off.locator("input").is_checked()
+        assert page.locator('label.agent-check[data-agent="bj-telecom"] input').is_enabled()
+        assert axe_violations(page) == []
         assert errors == []
     context.close()
