@@ -15,6 +15,7 @@ Any script error on the page fails the test.
 import os
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.console_scenes import PING, RecordedAgent, axe_violations, dig_output, run_recorded
 from tests.processes import ServerProcess
@@ -29,6 +30,11 @@ pytestmark = [
 AGENT = "bj-telecom"
 REFUSED = "toolbox-tcp:host=127.0.0.1;port=8080;open=0;ip=;connect=;error=Connection refused\n"
 ROWS = "table[data-testid=jobs] tbody tr[data-job]"
+
+
+def rows_are(page, count):
+    """Wait (Playwright's own wait, no script of ours: the page's CSP forbids eval) for ``count`` rows."""
+    expect(page.locator(ROWS)).to_have_count(count, timeout=30000)
 
 
 def shown_ids(page):
@@ -61,25 +67,25 @@ def test_history_filters_by_outcome_finds_host_port_shows_record_types_and_lives
         assert (tool(dig_mx), tool(dig_a), tool(ping)) == ("dig MX", "dig A", "ping")
 
         page.select_option("select[name=outcome]", "failed")
-        page.wait_for_function(f"document.querySelectorAll('{ROWS}').length === 1")
+        rows_are(page, 1)
         assert shown_ids(page) == [tcp]
         assert page.get_attribute(f'tr[data-job="{tcp}"]', "data-outcome") == "failed"
         page.select_option("select[name=outcome]", "partial")
         page.wait_for_selector(f'tr[data-job="{ping}"]')
         assert shown_ids(page) == [ping]
         page.select_option("select[name=outcome]", "ok")
-        page.wait_for_function(f"document.querySelectorAll('{ROWS}').length === 2")
+        rows_are(page, 2)
         assert shown_ids(page) == [dig_mx, dig_a]
         page.select_option("select[name=outcome]", "")
 
         page.fill("input[name=target]", "127.0.0.1:8080")
         page.press("input[name=target]", "Enter")
-        page.wait_for_function(f"document.querySelectorAll('{ROWS}').length === 1")
+        rows_are(page, 1)
         assert shown_ids(page) == [tcp]
         assert page.text_content(f'tr[data-job="{tcp}"] td[data-label=Target]') == "127.0.0.1:8080"
         page.fill("input[name=target]", "")
         page.press("input[name=target]", "Enter")
-        page.wait_for_function(f"document.querySelectorAll('{ROWS}').length === 4")
+        rows_are(page, 4)
 
         # Live: a job started through the API shows up, running, then ends, with no reload.
         page.evaluate("window.stillThisPage = true")
