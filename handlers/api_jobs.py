@@ -14,14 +14,15 @@ from toolbox.presenters import job_model
 class JobsHandler(APIHandler):
     @require_role("viewer")
     async def get(self) -> None:
-        """List jobs, newest first, without tasks: ?tool=&user=&state=&target=&schedule=&match=part&limit=&before=."""
-        args = self.query_args("tool", "user", "state", "target", "schedule", "match", "limit", "before")
+        """List jobs, newest first, without tasks:
+        ?tool=&user=&state=&outcome=&target=&schedule=&match=part&limit=&before=."""
+        args = self.query_args("tool", "user", "state", "outcome", "target", "schedule", "match", "limit", "before")
         limit, before = self.page_limit(args), self.page_before(args)
         schedule = validation.int_in(args["schedule"], "schedule", 1, MAX_ID) if "schedule" in args else None
         docs = await self.toolbox.jobs.list(tool=args.get("tool"), user=args.get("user"),
                                             state=args.get("state"), limit=limit, before=before,
                                             target=args.get("target"), part=match_mode(args.get("match")),
-                                            schedule=schedule)
+                                            schedule=schedule, outcome=args.get("outcome"))
         self.write_page([job_model(doc) for doc in docs], limit, "job_id")
 
     @require_role("operator")

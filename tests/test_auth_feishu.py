@@ -76,6 +76,16 @@ async def test_login_redirects_to_feishu_then_opens_a_session(app, browser, base
 
 @FEISHU
 @pytest.mark.gen_test
+async def test_the_consoles_page_in_next_comes_back_after_the_login(browser, fake_feishu):
+    # The login page sends next=/#/jobs/7 (the console's hash): the callback goes back there.
+    start = await browser.get("/auth/feishu/login?next=%2F%23%2Fjobs%2F7")
+    authorize = await browser.get(start.headers["Location"])
+    callback = await browser.get(authorize.headers["Location"])
+    assert callback.code == 302 and callback.headers["Location"] == "/#/jobs/7"
+
+
+@FEISHU
+@pytest.mark.gen_test
 async def test_each_login_refreshes_the_profile_and_keeps_the_user(app, browser, fake_feishu, api):
     await browser.feishu_login()
     first = await app.toolbox.users.repo.by_union_id("on_alice")

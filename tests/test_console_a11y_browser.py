@@ -7,7 +7,8 @@ actions menu — is driven in ``tests/test_console_fleet_browser.py`` and
 
 The jobs shown are answered by recorded agents (``tests/console_scenes.py``) through the
 raw agent protocol on 127.0.0.1, so each tool's detail view is on the page when axe runs.
-Screenshots of each page, 1280 and 390 px wide, light and dark, go to the artifacts.
+Every page: the login page (also as a lost session shows it), Agents, Run, each tool's job,
+History (jobs, tasks, and empty under a filter), a missing job, Admin.  Screenshots of each page, 1280 and 390 px wide, light and dark, go to the artifacts.
 """
 
 import os
@@ -65,6 +66,7 @@ def test_no_axe_violation_on_any_page_light_or_dark(chromium, processes, tmp_pat
     jobs = recorded_jobs(server)
 
     context, page = new_page(chromium, viewport=LAPTOP, color_scheme="light", bypass_csp=True)
+    assert not any(job["outcome"] == "failed" for job in call(f"{server.url}/api/jobs")["items"])
     with evidence("a11y", page, processes):
         errors = watch_errors(page)
         shots = Shots(page, "a11y")
@@ -92,9 +94,21 @@ def test_no_axe_violation_on_any_page_light_or_dark(chromium, processes, tmp_pat
         page.click('.tabs button:has-text("Tasks")')
         page.wait_for_selector("table[data-testid=tasks] tr[data-task]")
         check_page(page, shots, "history-tasks", problems)
+        page.click('.tabs button:has-text("Jobs")')
+        page.select_option("select[name=outcome]", "failed")  # none failed: History's empty page
+        page.wait_for_selector("#history-list :text('No jobs match these filters.')")
+        check_page(page, shots, "history-empty", problems)
+        page.select_option("select[name=outcome]", "")
+        page.goto(f"{server.url}/#/jobs/999999")
+        page.wait_for_selector(".page .msg, .page .empty")
+        check_page(page, shots, "job-missing", problems)
         page.click('nav a[data-route="admin"]')
         page.wait_for_selector('section[aria-label="Audit log"] tbody tr')
         check_page(page, shots, "admin", problems)
+        page.context.clear_cookies(name="toolbox_session")  # the session ends: the login page says so
+        page.click('nav a[data-route="agents"]')
+        page.wait_for_selector(".login-card :text('Your session ended')")
+        check_page(page, shots, "login-session-ended", problems)
         nodes = sum(p[-1] for p in problems)
         assert problems == [], f"{len(problems)} violations, {nodes} nodes:\n" + "\n".join(map(str, problems))
         assert errors == [], errors

@@ -38,3 +38,22 @@ async def test_part_of_a_name_finds_it_and_exact_stays_the_default(api, make_age
     for path in ("/api/tasks?match=fuzzy", "/api/jobs?match=1", "/api/audit?match=regex"):
         reply = await api(path)
         assert reply.code == 400 and reply.json["error"] == "match: must be one of exact, part", path
+
+
+@pytest.mark.gen_test
+async def test_jobs_are_listed_by_outcome_and_a_bad_outcome_is_a_clear_error(api, make_agent):
+    await make_agent("bj-1")
+    started = []
+    for host in ("127.0.0.1", "localhost"):
+        reply = await api("/api/jobs", "POST", json={"tool": "tcp", "params": {"target": host, "port": 8080},
+                                                     "agents": ["bj-1"]})
+        assert reply.code == 201, reply.json
+        started.append(reply.json["job_id"])
+        await api(f"/api/jobs/{reply.json['job_id']}/cancel", "POST")
+    reply = await api("/api/jobs?outcome=failed")
+    assert reply.code == 200 and [j["job_id"] for j in reply.json["items"]] == started[::-1]  # canceled: none ok
+    assert (await api("/api/jobs?outcome=ok")).json["items"] == []
+    reply = await api("/api/jobs?target=127.0.0.1:8080")
+    assert [j["full_target"] for j in reply.json["items"]] == ["127.0.0.1:8080"]
+    reply = await api("/api/jobs?outcome=bad")
+    assert reply.code == 400 and reply.json["error"] == "outcome: must be one of ok, partial, failed"

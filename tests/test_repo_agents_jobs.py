@@ -85,6 +85,30 @@ async def test_jobs_are_saved_by_id_and_listed_newest_first(backend):  # noqa: F
 
 
 @pytest.mark.gen_test
+async def test_jobs_are_found_by_outcome_and_tcp_jobs_by_host_port_as_shown(backend):  # noqa: F811
+    jobs = await backend.jobs()
+    await jobs.insert(job(1, state="done", outcome="ok"))
+    await jobs.insert(job(2, state="done", outcome="failed"))
+    await jobs.insert(job(3, state="done", outcome="partial"))
+    await jobs.insert(job(4))  # running: no outcome yet
+    await jobs.insert(job(5, tool="tcp", target="127.0.0.1", params={"target": "127.0.0.1", "port": 8080}))
+    await jobs.insert(job(6, tool="tcp", target="127.0.0.1", params={"target": "127.0.0.1", "port": 80}))
+    await jobs.insert(job(7, tool="tcp", target="::1", params={"target": "::1", "port": 8080}))
+    await jobs.insert(job(8, tool="ping", target="127.0.0.1", params={"target": "127.0.0.1"}))
+
+    async def ids(**query):
+        return [doc["_id"] for doc in await jobs.newest(JobQuery(**query), 50)]
+
+    assert await ids(outcome="failed") == [2] and await ids(outcome="ok") == [1]
+    assert await ids(outcome="partial", state="done") == [3]
+    assert await ids(target="127.0.0.1:8080") == [5]  # as the console shows a tcp job
+    assert await ids(target="0.0.1:8080", part=True) == [5]  # the host's end, the port exactly
+    assert await ids(target="127.0.0.1:80") == [6]
+    assert await ids(target="[::1]:8080") == [7]
+    assert await ids(target="127.0.0.1") == [8, 6, 5]  # the host alone: every tool
+
+
+@pytest.mark.gen_test
 async def test_unfinished_jobs_are_adopted_once(backend):  # noqa: F811
     jobs = await backend.jobs()
     await jobs.insert(job(1, owner="p1"))

@@ -16,6 +16,11 @@ function cookie(name) {
   return null;
 }
 
+// Called with the ApiError of any 401 (the session is gone: expired, logged out elsewhere,
+// or the server restarted with a new signing key); main.js sends the person to log in.
+let unauthorized = null;
+export function onUnauthorized(fn) { unauthorized = fn; }
+
 /** Call the API; resolve to the parsed JSON, reject with ApiError (message from the server). */
 export async function api(path, { method = "GET", body } = {}) {
   const headers = { Accept: "application/json" };
@@ -43,7 +48,9 @@ export async function api(path, { method = "GET", body } = {}) {
     const retry = response.headers.get("Retry-After");
     // The server's message usually says when already ("… retry in 23 s"): said once.
     if (response.status === 429 && retry && !/\b(retry|try again) in \d/i.test(text)) text += ` (try again in ${retry} s)`;
-    throw new ApiError(response.status, text, retry ? Number(retry) : null);
+    const error = new ApiError(response.status, text, retry ? Number(retry) : null);
+    if (response.status === 401 && unauthorized) unauthorized(error);
+    throw error;
   }
   return data;
 }

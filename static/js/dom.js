@@ -77,13 +77,6 @@ export function dateTime(iso) {
   return iso ? new Date(iso).toLocaleString() : "—";
 }
 
-/** A number with a unit, or a dash. */
-export function num(value, unit = "", digits = 1) {
-  if (value === null || value === undefined || Number.isNaN(value)) return "—";
-  const text = Number.isInteger(value) ? String(value) : value.toFixed(digits);
-  return unit ? `${text} ${unit}` : text;
-}
-
 /** A button copying `getText()` to the clipboard, saying so. */
 export function copyButton(getText, label = "Copy") {
   const button = h("button", { type: "button", class: "small" }, label);

@@ -2,7 +2,8 @@
 //
 // Listeners: feed.on("task.done", fn), feed.on("*", fn) for every event,
 // feed.on("reset", fn) when the page must reload through REST, feed.on("status", fn)
-// with "connecting" | "live" | "lost".
+// with "connecting" | "live" | "lost", feed.on("closed", fn) on every socket that closed
+// unasked (a refused handshake, 401 included, closes as any other: the page asks /api/me).
 
 export class LiveFeed {
   constructor() {
@@ -57,6 +58,7 @@ export class LiveFeed {
       this.socket = null;
       if (this.stopped) return;
       this.setStatus("lost");
+      for (const fn of this.listeners.get("closed") || []) fn();  // not a server event: not to "*"
       const delay = Math.min(15000, 500 * 2 ** this.retries) * (0.75 + Math.random() / 2);
       this.retries += 1;
       this.timer = setTimeout(() => this.connect(), delay);

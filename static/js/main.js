@@ -1,6 +1,6 @@
 // The console: who is logged in, the header, hash routing, and the live feed's status.
 
-import { api, ApiError } from "./api.js";
+import { api, ApiError, onUnauthorized } from "./api.js";
 import { h, replace, message, safeImageUrl, refreshTimes } from "./dom.js";
 import { LiveFeed } from "./live.js";
 import * as login from "./pages/login.js";
@@ -86,6 +86,7 @@ async function doLogout() {
   ctx.live.stop();
   ctx.me = null;
   location.hash = "";
+  login.rememberPlace("");
   showLogin();
 }
 
@@ -103,13 +104,15 @@ function watchLive() {
       if (lostSince === null) lostSince = Date.now();
       showBanner("warn", "Live updates lost: reconnecting… (what happens meanwhile is caught up on reconnect)");
       clearTimeout(checkTimer);
-      checkTimer = setTimeout(checkSession, 4000);
     } else if (status === "live" && lostSince !== null) {
       lostSince = null;
       clearTimeout(checkTimer);
       showBanner("ok", "Reconnected: live updates are back.", 3000);
     }
   });
+  // Every socket that closed asks whether the session is still there (a refused handshake
+  // cannot say 401 itself); the feed's backoff (at most 15 s) paces the asks.
+  ctx.live.on("closed", () => { clearTimeout(checkTimer); checkTimer = setTimeout(checkSession, 300); });
   ctx.live.on("reset", () => showBanner("info", "Missed too many updates while away: reloaded.", 4000));
 }
 
@@ -117,13 +120,17 @@ async function checkSession() {
   if (ctx.live.status !== "lost") return;
   try {
     await api("/api/me");
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) {
-      ctx.live.stop();
-      ctx.me = null;
-      showLogin("Your session ended. Please log in again.");
-    }
-  }
+  } catch { /* a 401 went to sessionLost; anything else: the server is away, the feed retries */ }
+}
+
+/** Any 401 (an API call or the feed's check): to the login page, back here after it. */
+function sessionLost() {
+  if (!ctx.me) return;
+  ctx.live.stop();
+  ctx.me = null;
+  if (cleanup) { try { cleanup(); } catch (error) { console.error(error); } cleanup = null; }
+  login.rememberPlace();
+  showLogin("Your session ended (it expired, or the server restarted). Log in again to go back where you were.");
 }
 
 async function route() {
@@ -161,12 +168,16 @@ async function boot() {
     ctx.me = await api("/api/me");
   } catch (error) {
     if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
+      login.rememberPlace();  // a shared #/jobs/N link opens after the login
       showLogin();
     } else {
       replace(root, h("main", { class: "login-view" }, message("error", `toolBox cannot start: ${error.message}`)));
     }
     return;
   }
+  const place = login.takePlace();
+  if (place && ["", "#", "#/"].includes(location.hash)) window.history.replaceState(null, "", place);
+  onUnauthorized(sessionLost);
   ctx.live = new LiveFeed();
   banner = h("div", { class: "banner", "aria-live": "polite" });
   view = h("main", { class: "view" });

@@ -269,6 +269,8 @@ PATHS = {
                          params=[query("tool", STRING), query("user", STRING), query("target", STRING),
                                  query("schedule", ID, "only the rounds of this schedule"),
                                  query("state", {"type": "string", "enum": ["running", "done", "canceled"]}),
+                                 query("outcome", {"type": "string", "enum": ["ok", "partial", "failed"]},
+                                       "ended jobs of this outcome (a running job has none)"),
                                  MATCH, LIMIT, BEFORE_ID]),
         "post": operation("Start a job: one tool on many agents", _ref("Job"), 201,
                           errors=API + (400, 404, 409, 413, 422, 429), role="operator", params=[IDEMPOTENCY_KEY],

@@ -2,20 +2,26 @@
 // state), newest first, a page at a time, each with its outcome in words and colour and
 // the server's one-line summary (a job where every agent failed reads "2 failed", not
 // "done"); any job opens in the job view.  Text filters match a part of a name
-// (?match=part) and apply on Enter or when left; the page never reloads.
+// (?match=part) and apply on Enter or when left; the page never reloads.  Jobs filter by
+// outcome too (?outcome=failed…); a target typed as shown ("127.0.0.1:8080") finds it.
+// The first page is live: a job started or ended elsewhere (the feed's job.* events, task.*
+// on the Tasks tab) re-reads it quietly, at most twice a second; older pages stay still.
+// A dig row says its record type ("dig MX"), so A, AAAA and MX jobs tell apart.
 
 import { api, query } from "../api.js";
 import { h, replace, message, empty, ago, copyButton } from "../dom.js";
-import { outcomeBadge, outcomeKind, taskStatus, jobBadges, jobKey } from "../outcome.js";
+import { outcomeBadge, outcomeKind, outcomeText, taskStatus, jobBadges, jobKey } from "../outcome.js";
 import { rawOutput, hasOutput, fetchWholeResult, loadingNote } from "../raw.js";
 import { arrowKeys, keepFocus } from "../keys.js";
 
 const PAGE = 25;
 const JOB_STATES = ["running", "done", "canceled"];
+const JOB_OUTCOMES = ["failed", "partial", "ok"];  // GET /api/jobs?outcome=: ended jobs only
+const LIVE_MS = 500;
 const TASK_STATES = ["queued", "dispatched", "done", "canceled", "delivery_timeout", "lost"];
 
 // The last filters, kept while the console is open.
-const memory = { tab: "jobs", jobs: { tool: "", user: "", target: "", state: "" }, tasks: { agent: "", state: "" } };
+const memory = { tab: "jobs", jobs: { tool: "", user: "", target: "", state: "", outcome: "" }, tasks: { agent: "", state: "" } };
 
 export async function render(page, ctx) {
   const tabs = h("div", { class: "tabs", role: "tablist", "aria-label": "Jobs or tasks" });
@@ -69,7 +75,8 @@ export async function render(page, ctx) {
         select("tool", f.tool, tools.map((t) => [t.name, t.title]), "Tool"),
         text("user", f.user, "User (part of the name)"),
         text("target", f.target, "Target (part of it, e.g. /healthz)"),
-        select("state", f.state, JOB_STATES.map((s) => [s, s]), "State"), apply());
+        select("state", f.state, JOB_STATES.map((s) => [s, s]), "State"),
+        select("outcome", f.outcome, JOB_OUTCOMES.map((o) => [o, outcomeText(o)]), "Outcome"), apply());
     } else {
       replace(filters,
         text("agent", f.agent, "Agent (part of the name)"),
@@ -77,8 +84,8 @@ export async function render(page, ctx) {
     }
   }
 
-  async function load() {
-    replace(results, h("p", { class: "muted" }, "Loading…"));
+  async function load({ quiet = false } = {}) {
+    if (!quiet) replace(results, h("p", { class: "muted" }, "Loading…"));
     const path = memory.tab === "jobs" ? "/api/jobs" : "/api/tasks";
     let reply;
     try {
@@ -86,6 +93,7 @@ export async function render(page, ctx) {
       const part = filter.user || filter.target || filter.agent ? "part" : "";
       reply = await api(path + query({ ...filter, match: part, limit: PAGE, before }));
     } catch (error) {
+      if (quiet) return;  // a live re-read that failed: the rows shown stay
       replace(results, message("error", `Cannot load the ${memory.tab}: ${error.message}`));
       replace(pager);
       return;
@@ -97,8 +105,10 @@ export async function render(page, ctx) {
         : empty(`No ${memory.tab} yet.`, ctx.can("operator")
           ? h("p", {}, "Start one on the ", h("a", { href: "#/run" }, "Run"), " page.")
           : h("p", {}, "Jobs that operators run show up here.")));
+    } else if (quiet && memory.tab === "tasks" && results.querySelector(".raw-row:not([hidden])")) {
+      return;  // someone is reading a task's raw output: not redrawn under them
     } else {
-      replace(results, memory.tab === "jobs" ? jobsTable(reply.items) : tasksTable(reply.items));
+      keepFocus(results, () => replace(results, memory.tab === "jobs" ? jobsTable(reply.items) : tasksTable(reply.items)));
     }
     replace(pager,
       stack.length ? h("button", { type: "button", class: "small", onclick: () => { before = stack.pop(); load(); } }, "← Newer") : null,
@@ -112,9 +122,10 @@ export async function render(page, ctx) {
       h("tbody", {}, ...items.map((job) => {
         const c = job.counts || {};
         const key = jobKey(job);
-        const tr = h("tr", { class: `link-row row-${outcomeKind(key)}`, dataset: { job: String(job.job_id), outcome: key }, tabindex: "0" },
+        const tr = h("tr", { class: `link-row row-${outcomeKind(key)}`, dataset: { job: String(job.job_id), outcome: key, focus: `job-${job.job_id}` }, tabindex: "0" },
           h("td", { "data-label": "Job" }, h("a", { href: `#/jobs/${job.job_id}` }, `#${job.job_id}`)),
-          h("td", { "data-label": "Tool" }, job.tool),
+          h("td", { "data-label": "Tool" }, job.tool, job.tool === "dig" && job.params && job.params.record_type
+            ? h("span", { class: "record-type", "data-testid": "record-type" }, ` ${job.params.record_type}`) : null),
           h("td", { "data-label": "Target", class: "target" }, job.full_target || job.target || "—"),
           h("td", { "data-label": "Agents" }, String(c.requested ?? job.agents.length)),
           h("td", { "data-label": "Outcome", class: "outcome-cell" }, ...jobBadges(job), " ",
@@ -178,8 +189,18 @@ export async function render(page, ctx) {
       body));
   }
 
+  // Live rows: the first page re-read (quietly, merged) when a job or task changes.
+  let liveTimer = null;
+  const onLive = (event) => {
+    const wanted = memory.tab === "jobs" ? event.type.startsWith("job.") : event.type.startsWith("task.");
+    if (!wanted || before !== null || stack.length || liveTimer) return;
+    liveTimer = setTimeout(() => { liveTimer = null; load({ quiet: true }); }, LIVE_MS);
+  };
+  const stopLive = ctx.live ? ctx.live.on("*", onLive) : () => {};
+  const stopReset = ctx.live ? ctx.live.on("reset", () => onLive({ type: memory.tab === "jobs" ? "job." : "task." })) : () => {};
+
   drawTabs();
   drawFilters();
   await load();
-  return null;
+  return () => { stopLive(); stopReset(); clearTimeout(liveTimer); };
 }

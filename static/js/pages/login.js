@@ -1,9 +1,35 @@
 // The login page: Feishu when the server has it; else the admin API token the server
 // printed (POST /auth/token, with XSRF; throttled), which works again after a logout,
 // and the one-time link the server printed at start-up.
+//
+// Where the person was (a page, a shared `#/jobs/N` link) is kept while they log in: in the
+// address (the admin-token form reloads it as it is; Feishu's `next` carries it) and in
+// localStorage for the one-time link (a new address: "/auth/local?token=…" sends to "/"),
+// taken once by the page that boots with a session, and only when fresh.
 
 import { api } from "../api.js";
 import { h, replace, message } from "../dom.js";
+
+const PLACE = "toolbox.return";
+const PLACE_MS = 30 * 60 * 1000;
+
+/** Remember where the person was (the hash), before the login page replaces it. */
+export function rememberPlace(hash = location.hash) {
+  try {
+    if (hash && hash !== "#" && hash !== "#/") localStorage.setItem(PLACE, JSON.stringify({ hash, at: Date.now() }));
+    else localStorage.removeItem(PLACE);
+  } catch { /* storage off: the address still carries it for the token form and Feishu */ }
+}
+
+/** The remembered place (once: it is forgotten as it is read), or null when none or stale. */
+export function takePlace() {
+  try {
+    const kept = JSON.parse(localStorage.getItem(PLACE) || "null");
+    localStorage.removeItem(PLACE);
+    if (kept && typeof kept.hash === "string" && kept.hash.startsWith("#/") && Date.now() - kept.at < PLACE_MS) return kept.hash;
+  } catch { /* nothing kept */ }
+  return null;
+}
 
 function tokenForm() {
   const input = h("input", { type: "password", name: "token", id: "admin-token", required: true, autocomplete: "current-password",
@@ -22,8 +48,7 @@ function tokenForm() {
     try {
       await api("/auth/token", { method: "POST", body: { token: input.value } });
       input.value = "";
-      location.hash = "";
-      location.reload();
+      location.reload();  // the hash stays: back where the person was
     } catch (error) {
       replace(status, message("error", error.message));
       submit.disabled = false;
@@ -42,7 +67,7 @@ export function render(note) {
     body);
   api("/auth/info").then((info) => {
     if (info.feishu) {
-      const href = "/auth/feishu/login?next=%2F";
+      const href = `/auth/feishu/login?next=${encodeURIComponent(`/${location.hash}`)}`;
       replace(body, h("a", { class: "button primary wide", href }, "Log in with Feishu"));
     } else {
       replace(body,

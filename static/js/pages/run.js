@@ -152,8 +152,15 @@ export async function render(page, ctx, args = []) {
       const boxes = h("div", { class: "agent-checks" });
       const drawBoxes = () => {
         const needle = filter.value.trim().toLowerCase();
-        replace(boxes, ...usable().filter((a) => !needle || a.name.toLowerCase().includes(needle) || a.tags.some((t) => t.toLowerCase().includes(needle)))
+        // Disabled agents are listed too, greyed and not selectable, with the reason.
+        replace(boxes, ...agents.filter((a) => !needle || a.name.toLowerCase().includes(needle) || a.tags.some((t) => t.toLowerCase().includes(needle)))
           .map((a) => {
+            if (a.disabled) {
+              return h("label", { class: "agent-check disabled", dataset: { agent: a.name, disabled: "true" } },
+                h("input", { type: "checkbox", value: a.name, disabled: true, "aria-describedby": `why-${a.name}` }),
+                h("span", { class: "dot offline" }), a.name,
+                h("span", { class: "muted", id: `why-${a.name}` }, " disabled: gets no tasks until an admin enables it on Agents"));
+            }
             const box = h("input", { type: "checkbox", value: a.name, checked: memory.names.has(a.name) });
             box.addEventListener("change", () => { if (box.checked) memory.names.add(a.name); else memory.names.delete(a.name); update(); });
             return h("label", { class: "agent-check", dataset: { agent: a.name } }, box,
@@ -183,7 +190,9 @@ export async function render(page, ctx, args = []) {
           }, tag, h("span", { class: "chip-count", "aria-label": `${count(tag)} agents` }, String(count(tag)))))))
         : empty("No agent has tags yet.", h("p", {}, "Admins add tags on the Agents page."));
     } else {
-      body = h("p", { class: "muted" }, "Every enabled agent that is online now.");
+      const off = agents.filter((a) => a.disabled).map((a) => a.name);
+      body = h("p", { class: "muted" }, "Every enabled agent that is online now.",
+        off.length ? h("span", { "data-testid": "disabled-note" }, ` Left out, disabled: ${off.join(", ")}.`) : null);
     }
     replace(selector, tabs, h("div", { id: "agent-choice", role: "tabpanel", "aria-labelledby": `mode-${memory.mode}` }, body));
     arrowKeys(tabs, "[role=tab]");

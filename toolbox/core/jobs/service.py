@@ -32,6 +32,7 @@ from toolbox.store.repos.jobs import JobQuery, Jobs
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.task_states import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STATES
 from toolbox.core.jobs.counts import LiveJob, job_outcome, job_summary
+from toolbox.tools.outcomes import FAILED, OK, PARTIAL
 from toolbox.core.jobs.selection import (MAX_AGENTS, JobRequest, check_private_targets, command_key, plan_runs,
                                         select_agents)
 from toolbox.presenters import job_model
@@ -51,6 +52,7 @@ log = logging.getLogger("toolbox.jobs")
 
 RUNNING = "running"
 JOB_STATES = (RUNNING, DONE, CANCELED)
+JOB_OUTCOMES = (OK, PARTIAL, FAILED)  # job_outcome's answers once a job ended
 
 
 class JobService:
@@ -359,13 +361,16 @@ class JobService:
 
     async def list(self, tool: str | None = None, user: str | None = None, state: str | None = None, limit: int = 50,
                    before: int | None = None, target: str | None = None, part: bool = False,
-                   schedule: int | None = None) -> list[Doc]:
+                   schedule: int | None = None, outcome: str | None = None) -> list[Doc]:
         """Newest first, at most ``limit``, with ids below ``before``; ``part``: users (and
-        targets: the host or the URL) containing the text given; ``schedule``: its rounds only."""
+        targets: the host, the URL, or tcp's host:port) containing the text given;
+        ``schedule``: its rounds only; ``outcome``: ended jobs of that outcome (ok, partial, failed)."""
         if state is not None and state not in JOB_STATES:
             raise ValidationError(f"state: must be one of {', '.join(JOB_STATES)}")
+        if outcome is not None and outcome not in JOB_OUTCOMES:
+            raise ValidationError(f"outcome: must be one of {', '.join(JOB_OUTCOMES)}")
         query = JobQuery(tool=tool, user=user, target=target, state=state, before=before, part=part,
-                         schedule=schedule)
+                         schedule=schedule, outcome=outcome)
         docs: list[Doc] = []
         for doc in await self.repo.newest(query, limit):
             live = self.counting.get(doc["_id"])

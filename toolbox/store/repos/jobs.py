@@ -14,6 +14,9 @@ from toolbox.store.db import ASCENDING, DESCENDING, Collection, Doc, DuplicateKe
 from toolbox.store.filters import name_match
 
 
+_HOST_PORT = re.compile(r"\[([^\]]+)\]:(\d{1,5})|([^:\s\[\]]+):(\d{1,5})")  # [v6]:port, host:port
+
+
 @dataclasses.dataclass(frozen=True)
 class JobQuery:
     """A job list's filter (``part``: users and targets containing the text given)."""
@@ -25,6 +28,21 @@ class JobQuery:
     before: int | None = None  # ids below this
     part: bool = False
     schedule: int | None = None  # a schedule's rounds only
+    outcome: str | None = None  # an ended job's outcome (ok, partial, failed)
+
+    def _host_port(self) -> tuple[str, int] | None:
+        """``target`` as tcp's ``host:port`` (how the console shows a tcp job), else None;
+        ``[v6]:port`` too.  The port is matched exactly; the host (in ``part`` mode) ends the
+        target, so "0.0.1:8080" finds "127.0.0.1:8080" as shown."""
+        found = _HOST_PORT.fullmatch(self.target or "")
+        if found is None:
+            return None
+        if found.group(1) is not None:
+            return found.group(1), int(found.group(2))
+        return found.group(3), int(found.group(4))
+
+    def _host_query(self, host: str) -> Any:
+        return {"$regex": re.escape(host) + "$", "$options": "i"} if self.part else host
 
     def mongo(self) -> Doc:
         query: Doc = {}
@@ -37,6 +55,12 @@ class JobQuery:
         if self.target is not None:
             match = name_match(self.target, self.part)
             query["$or"] = [{"target": match}, {"params.url": match}]
+            host_port = self._host_port()
+            if host_port is not None:
+                query["$or"].append({"tool": "tcp", "target": self._host_query(host_port[0]),
+                                     "params.port": host_port[1]})
+        if self.outcome is not None:
+            query["outcome"] = self.outcome
         if self.state is not None:
             query["state"] = self.state
         if self.before is not None:
@@ -50,6 +74,15 @@ class JobQuery:
             return re.search(re.escape(wanted), value, re.IGNORECASE) is not None
         return value == wanted
 
+    def _tcp_host_port(self, doc: Doc, params: Any) -> bool:
+        host_port = self._host_port()
+        if host_port is None or doc.get("tool") != "tcp" or not isinstance(params, dict):
+            return False
+        target, (host, port) = doc.get("target"), host_port
+        if not isinstance(target, str) or params.get("port") != port:
+            return False
+        return target.lower().endswith(host.lower()) if self.part else target == host
+
     def matches(self, doc: Doc) -> bool:
         """Whether ``doc`` passes (what ``mongo`` asks of MongoDB)."""
         if self.schedule is not None and doc.get("schedule_id") != self.schedule:
@@ -61,8 +94,11 @@ class JobQuery:
         if self.target is not None:
             params = doc.get("params")
             url = params.get("url") if isinstance(params, dict) else None
-            if not (self._name(self.target, doc.get("target")) or self._name(self.target, url)):
+            if not (self._name(self.target, doc.get("target")) or self._name(self.target, url)
+                    or self._tcp_host_port(doc, params)):
                 return False
+        if self.outcome is not None and doc.get("outcome") != self.outcome:
+            return False
         if self.state is not None and doc.get("state") != self.state:
             return False
         return self.before is None or doc["_id"] < self.before
