@@ -58,7 +58,9 @@ def test_a_database_killed_and_started_again_under_load_loses_nothing_and_kills_
         slow = [(seconds, status) for seconds, status in answers if status is None or seconds > 1.0]
         assert not slow, f"{len(slow)} of {len(answers)} health probes took over 1 s"
         assert set(status for _t, status in answers) <= {200, 503}
-        assert set(creator.statuses) <= {201, 503}, creator.statuses
+        # 409 (with Retry-After): a retry while its first try's reservation is still held,
+        # when releasing it failed in the outage too (toolbox/core/idempotency.py)
+        assert set(creator.statuses) <= {201, 409, 503}, creator.statuses
         assert done, unfinished(server.url, creator.created)
         fetched = [task_id for agent in agents for task_id in agent.fetched]
         assert len(fetched) == len(set(fetched)), "a task was handed out twice"

@@ -31,6 +31,7 @@ from toolbox.core.jobs.selection import MAX_AGENTS
 from toolbox.errors import Forbidden, NotFound, ValidationError
 from toolbox.presenters import task_detail
 from toolbox.store.db import Doc
+from toolbox.store.faults import log_failure
 from toolbox.watch.points import point_of
 
 if TYPE_CHECKING:
@@ -192,8 +193,8 @@ class AlertService:
             job = await self.jobs.find(job_id)
             if job is not None:
                 await self.evaluate_job(job)
-        except Exception:
-            log.exception("evaluating the alert rules of job %s failed (the sweep tries again)", job_id)
+        except Exception:  # a database fault is logged once per outage; the sweep tries again
+            log_failure(log, "evaluating the alert rules of job %s failed (the sweep tries again)", job_id)
 
     async def evaluate_job(self, job: Doc) -> int:
         """Evaluate the schedule's rules on the round ``job`` ran; how many transitions."""

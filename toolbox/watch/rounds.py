@@ -37,6 +37,7 @@ from toolbox.clock import aware, utcnow
 from toolbox.errors import ToolboxError
 from toolbox.people.principals import Principal
 from toolbox.store.db import Doc
+from toolbox.store.faults import log_failure
 from toolbox.task_states import TERMINAL_STATES
 from toolbox.watch.models import round_model
 from toolbox.watch.timing import next_after, round_slot, task_delays
@@ -84,8 +85,8 @@ class RoundScheduler:
                 wait = most if due is None else (due - self.now()).total_seconds()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the store may be away for a moment; try again next time
-                log.exception("firing rounds failed; retrying in %.1fs", most)
+            except Exception:  # the store may be away for a moment (logged once per outage); try again
+                log_failure(log, "firing rounds failed; retrying in %.1fs", most)
                 wait = most
             try:
                 await asyncio.wait_for(self._woken.wait(), min(max(wait, 0.001), most))
