@@ -14,7 +14,7 @@ from typing import Any
 import click
 from click.shell_completion import get_completion_class
 
-from toolbox.cli import admin, config
+from toolbox.cli import admin, config, watch
 from toolbox.cli.client import CliError, Client
 from toolbox.cli.tools import fetch_tools, tool_command
 
@@ -123,6 +123,7 @@ def completion(shell: str) -> None:
 
 cli.add_command(admin.jobs)
 cli.add_command(admin.agents)
+cli.add_command(watch.schedules)
 
 
 def main(argv: list[str] | None = None) -> None:
