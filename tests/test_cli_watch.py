@@ -72,3 +72,46 @@ def test_schedule_usage_and_server_errors_are_one_line(fleet):
                         (["rounds", "999"], "404")):
         result = ok(fleet.tbx("schedules", *args), 2)  # the server's refusal: one line
         assert result.stdout == "" and len(result.stderr.splitlines()) == 1 and words in result.stderr, result.stderr
+
+
+def test_an_alert_fired_by_a_refused_port_is_listed_shown_acknowledged_and_silenced(fleet):
+    with closed_port() as port:
+        made = json.loads(ok(fleet.tbx("schedules", "add", "tcp", "127.0.0.1", "--port", str(port), "--every", "1h",
+                                       "--from", "lab-2", "--paused", "--json")).stdout)
+        sid = made["schedule_id"]
+        assert made["enabled"] is False and "paused" in ok(fleet.tbx("schedules", "show", str(sid))).stdout
+        channel = call(f"{fleet.url}/api/channels", "POST",
+                       {"type": "webhook", "name": "ops hook", "url": "http://127.0.0.1:9/hook", "secret": "s3cret"})
+        rule = call(f"{fleet.url}/api/schedules/{sid}/alerts", "POST",
+                    {"name": "port refused", "when": {"tcp": "refused"}, "rounds": 1,
+                     "channels": [channel["channel_id"]]})
+        rules = ok(fleet.tbx("alerts", "rules", str(sid))).stdout.splitlines()
+        assert rules[1].split()[:4] == [str(rule["rule_id"]), "port", "refused", "tcp"] and " ok " in rules[1]
+        ok(fleet.tbx("schedules", "resume", str(sid)))  # its round runs at once, and is refused
+        assert wait_until(lambda: call(f"{fleet.url}/api/alerts?state=firing&schedule={sid}")["items"], 60)
+    alert = call(f"{fleet.url}/api/alerts?state=firing&schedule={sid}")["items"][0]
+    aid = alert["alert_id"]
+    firing = ok(fleet.tbx("alerts", "list", "--state", "firing")).stdout.splitlines()
+    assert firing[0].split()[:3] == ["id", "state", "rule"]
+    assert any(line.split()[:2] == [str(aid), "firing"] and "lab-2" in line for line in firing[1:])
+    assert str(aid) not in [line.split()[0] for line in ok(fleet.tbx("alerts", "list", "--state", "resolved"))
+                            .stdout.splitlines()[1:]]
+    shown = ok(fleet.tbx("alerts", "show", str(aid))).stdout
+    assert "state: firing" in shown and "rule_name: port refused" in shown and "\nagents:" in shown
+    assert any(line.split()[:2] == ["lab-2", "failed"] for line in shown.splitlines()), shown
+    assert "rounds: 1 (1 of 1 agents at " in shown, shown
+    assert "\nnotifications:" in shown and "fire" in shown
+    assert ok(fleet.tbx("alerts", "ack", str(aid))).stdout.startswith(f"Alert {aid} (port refused) firing: acknowledged by")
+    silenced = json.loads(ok(fleet.tbx("alerts", "silence", str(aid), "--for", "1h", "--json")).stdout)
+    assert silenced["silenced_until"] and silenced["acknowledged_by"]
+    assert "silenced until" in ok(fleet.tbx("alerts", "silence", str(aid), "--for", "2h")).stdout
+    assert "silenced" not in ok(fleet.tbx("alerts", "silence", str(aid), "--off")).stdout
+    usage = ok(fleet.tbx("alerts", "silence", str(aid)), 2)
+    assert "--for DURATION or --off" in usage.stderr
+    missing = ok(fleet.tbx("alerts", "show", "999999"), 2)
+    assert missing.stdout == "" and len(missing.stderr.splitlines()) == 1 and "404" in missing.stderr
+
+    listed = ok(fleet.tbx("channels", "list")).stdout.splitlines()
+    assert listed[1].split()[:5] == [str(channel["channel_id"]), "webhook", "ops", "hook", "yes"]
+    assert "s3cret" not in ok(fleet.tbx("channels", "list", "--json")).stdout
+    ok(fleet.tbx("schedules", "delete", str(sid), "--yes"))

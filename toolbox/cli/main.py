@@ -14,7 +14,7 @@ from typing import Any
 import click
 from click.shell_completion import get_completion_class
 
-from toolbox.cli import admin, config, watch
+from toolbox.cli import admin, alerts, config, watch
 from toolbox.cli.client import CliError, Client
 from toolbox.cli.tools import fetch_tools, tool_command
 
@@ -124,6 +124,8 @@ def completion(shell: str) -> None:
 cli.add_command(admin.jobs)
 cli.add_command(admin.agents)
 cli.add_command(watch.schedules)
+cli.add_command(alerts.alerts)
+cli.add_command(alerts.channels)
 
 
 def main(argv: list[str] | None = None) -> None:
