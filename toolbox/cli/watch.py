@@ -165,7 +165,7 @@ def add_command(tool: dict[str, Any]) -> click.Command:
                          help=f"Run {summary} every --every on the agents of --from.")
 
 
-schedules.add_command(AddGroup("add", help="Make a schedule: tbx schedules add TOOL TARGET --every 5m [--from …] "
+schedules.add_command(AddGroup("add", subcommand_metavar="TOOL TARGET --every DURATION [OPTIONS]", help="Make a schedule: tbx schedules add TOOL TARGET --every 5m [--from …] "
                                            "[the tool's flags]."))
 
 
