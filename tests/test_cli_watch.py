@@ -54,6 +54,9 @@ def test_a_schedule_from_add_to_its_series_and_delete(fleet):
     rows = list(csv.DictReader(io.StringIO(ok(fleet.tbx("schedules", "series", str(sid), "--csv")).stdout)))
     assert [(row["agent"], row["outcome"]) for row in rows] == [("lab-1", "ok")]
     assert json.loads(ok(fleet.tbx("schedules", "series", str(sid), "--json")).stdout)["tier"] == "raw"
+    # three days of a 5-minute schedule are over 500 rounds: hourly rollups (none made yet)
+    assert ok(fleet.tbx("schedules", "series", str(sid), "--since", "3d")).stdout.startswith(
+        f"Schedule {sid}: hour points from ")
 
     assert "paused" in ok(fleet.tbx("schedules", "pause", str(sid))).stdout
     assert call(f"{fleet.url}/api/schedules/{sid}")["enabled"] is False
