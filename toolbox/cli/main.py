@@ -1,7 +1,8 @@
 """The ``tbx`` command: its group, ``login``/``logout``/``whoami``/``completion``, and exit codes.
 
 Tool commands (``tbx ping …``) come from the server's catalogue (``toolbox.cli.tools``),
-``jobs`` and ``agents`` from ``toolbox.cli.admin``.  Every error ends as one line on
+``jobs`` and ``agents`` from ``toolbox.cli.admin``, ``schedules`` from ``toolbox.cli.watch``,
+``alerts`` and ``channels`` from ``toolbox.cli.alerts``.  Every error ends as one line on
 stderr: a usage error (a bad flag, a bad value) or a server error (unreachable, a 4xx
 or 5xx answer) exits 2; a run exits 0 when every task is ok and 1 otherwise; Ctrl-C
 while waiting exits 130.
@@ -14,7 +15,7 @@ from typing import Any
 import click
 from click.shell_completion import get_completion_class
 
-from toolbox.cli import admin, config
+from toolbox.cli import admin, alerts, config, watch
 from toolbox.cli.client import CliError, Client
 from toolbox.cli.tools import fetch_tools, tool_command
 
@@ -123,6 +124,9 @@ def completion(shell: str) -> None:
 
 cli.add_command(admin.jobs)
 cli.add_command(admin.agents)
+cli.add_command(watch.schedules)
+cli.add_command(alerts.alerts)
+cli.add_command(alerts.channels)
 
 
 def main(argv: list[str] | None = None) -> None:
