@@ -69,7 +69,8 @@ async def _done(api, job_id):
     return (await api(f"/api/jobs/{job_id}")).json["state"] == "done"
 
 
-@pytest.mark.gen_test(timeout=300)  # SecantusDB: 20-40 s alone, longer on a loaded machine (5,760 points written one by one)
+@pytest.mark.embedded_only("5,760 points written one by one through the write path: 20-40 s alone on SecantusDB, over pytest-timeout's 120 s in tox -e mongo beside other tests, and it starves their database meanwhile; the same repositories run on SecantusDB in tests/test_repo_series.py and the other series tests")
+@pytest.mark.gen_test(timeout=120)
 @pytest.mark.parametrize("watch_clock", [WallClock()])
 @pytest.mark.config(series_points_days=7, series_rollups_days=20)
 async def test_thirty_days_of_points_roll_up_hourly_and_daily_and_are_pruned(api, app, watch_clock):

@@ -68,7 +68,8 @@ async def test_bad_series_requests_are_refused_with_a_clear_400(api, app):
     assert (await api("/api/schedules/99/series")).code == 404
 
 
-@pytest.mark.gen_test(timeout=300)  # SecantusDB: 20-40 s alone, longer on a loaded machine (5,760 points written one by one)
+@pytest.mark.embedded_only("5,760 points written one by one through the write path: 20-40 s alone on SecantusDB, over pytest-timeout's 120 s in tox -e mongo beside other tests, and it starves their database meanwhile; the same repositories run on SecantusDB in tests/test_repo_series.py and the other series tests")
+@pytest.mark.gen_test(timeout=120)
 @pytest.mark.parametrize("watch_clock", [WallClock()])
 async def test_the_range_chooses_the_tier_and_no_series_holds_more_than_a_few_hundred_points(api, app, watch_clock):
     watch_clock.set(START)
