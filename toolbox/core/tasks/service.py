@@ -38,6 +38,7 @@ from toolbox import clock
 from toolbox.core.events.bus import Hub
 from toolbox.core.tasks import history as task_history
 from toolbox.store.db import Doc
+from toolbox.store.faults import outage_kind
 from toolbox.store.repos.counters import CounterRepo
 from toolbox.store.repos.task_history import History
 from toolbox.store.repos.tasks import TaskQuery
@@ -70,6 +71,8 @@ class TaskService:
         # needs to read the result (tool, target, command) without a read per task.
         # One entry per agent at most; a miss (the task ended elsewhere) reads the task.
         self._dispatched: dict[str, Doc] = {}
+        # agent → dispatched_at of a claim whose answer the database never gave (claim())
+        self._uncertain_claims: dict[str, datetime.datetime] = {}
 
     async def start(self) -> None:
         await self.live.ensure_indexes()
@@ -121,8 +124,25 @@ class TaskService:
 
         None too while the agent has a task in flight (the repository keeps that rule).
         """
-        fields = {"state": DISPATCHED, "dispatched_at": clock.utcnow(), "registration": registration}
-        doc = await self.live.claim_next_for(agent, fields)
+        uncertain = self._uncertain_claims.pop(agent, None)
+        if uncertain is not None:  # a claim the database may have applied before it went away
+            try:
+                back = await self.live.put_back_claim(agent, uncertain)
+            except Exception:
+                self._uncertain_claims[agent] = uncertain  # still away: try at the next fetch
+                raise
+            if back is not None:
+                log.info("task %s: its claim for %s went unanswered by the database; queued again",
+                         back["_id"], agent)
+                self.events.publish("task.queued", task_model(back))
+        dispatched_at = clock.utcnow()
+        fields = {"state": DISPATCHED, "dispatched_at": dispatched_at, "registration": registration}
+        try:
+            doc = await self.live.claim_next_for(agent, fields)
+        except Exception as error:
+            if outage_kind(error) is not None:  # applied or not, no one can tell: undone later
+                self._uncertain_claims[agent] = dispatched_at
+            raise
         if doc is not None:
             self._dispatched[agent] = doc
         return doc

@@ -140,6 +140,14 @@ class TaskRepo:
             {"$set": {"state": QUEUED, "dispatched_at": None, "registration": None}},
             return_document=ReturnDocument.AFTER)
 
+    async def put_back_claim(self, agent: str, dispatched_at: datetime.datetime) -> Doc | None:
+        """Queue again the agent's task claimed at ``dispatched_at``, if that claim was applied
+        (the database went away before it answered: nobody was handed that task)."""
+        return await self.collection.find_one_and_update(
+            {"agent": agent, "state": DISPATCHED, "dispatched_at": dispatched_at},
+            {"$set": {"state": QUEUED, "dispatched_at": None, "registration": None}},
+            return_document=ReturnDocument.AFTER)
+
     async def complete(self, task_id: int, agent: str, fields: Doc) -> Doc | None:
         """Set ``fields`` (the result) on the agent's task if it is dispatched or lost."""
         return await self.collection.find_one_and_update(

@@ -136,6 +136,10 @@ class MemoryTasks:
             return None
         return self._set(doc, {"state": QUEUED, "dispatched_at": None, "registration": None})
 
+    async def put_back_claim(self, agent: str, dispatched_at: datetime.datetime) -> Doc | None:
+        task_id = self._in_flight.get(agent)
+        return None if task_id is None else await self.put_back(task_id, dispatched_at)
+
     async def complete(self, task_id: int, agent: str, fields: Doc) -> Doc | None:
         doc = self._docs.get(task_id)
         if doc is None or doc["agent"] != agent or doc["state"] not in ANSWERABLE:
