@@ -212,7 +212,10 @@ def _run_each_and_stay_alive(server, agent, cases):
     for label, (tool, params, summary) in cases.items():
         status, job = server.call("/api/jobs", "POST", {"tool": tool, "params": params, "agents": [agent.name]})
         assert status == 201, job
-        ended = wait_until(lambda: (lambda found: found if found["state"] != "running" else None)(
+        # ended: the job, and its task as the job lists it (on a shared database the job's
+        # state can be read a moment before its task's)
+        ended = wait_until(lambda: (lambda found: found if found["state"] != "running" and found["tasks"][0]["state"]
+                                    not in ("queued", "dispatched") else None)(
             server.call(f"/api/jobs/{job['job_id']}")[1]), timeout=40)
         assert ended, (label, server.call(f"/api/jobs/{job['job_id']}")[1])
         task = ended["tasks"][0]
