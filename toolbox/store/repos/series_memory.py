@@ -84,7 +84,24 @@ def _prune(lines: dict[tuple, _Line], cutoff: datetime.datetime, batch: int) -> 
     return removed
 
 
-class MemoryPoints:
+class _Lines:
+    """What both in-memory repositories do alike over their series, keyed by tuples that
+    start with the schedule id: count, prune and forget a schedule."""
+
+    _lines: dict[tuple, _Line]
+
+    async def count(self) -> int:
+        return sum(len(line.docs) for line in self._lines.values())
+
+    async def prune_before(self, cutoff: datetime.datetime, batch: int = 1000) -> int:
+        return _prune(self._lines, cutoff, batch)
+
+    async def delete_schedule(self, schedule_id: int) -> None:
+        for key in [key for key in self._lines if key[0] == schedule_id]:
+            del self._lines[key]
+
+
+class MemoryPoints(_Lines):
     """``PointRepo``'s contract: points by schedule, agent and time."""
 
     def __init__(self) -> None:
@@ -114,18 +131,8 @@ class MemoryPoints:
     async def agents(self, schedule_id: int) -> list[str]:
         return sorted(agent for (sid, agent), line in self._lines.items() if sid == schedule_id and line.docs)
 
-    async def count(self) -> int:
-        return sum(len(line.docs) for line in self._lines.values())
 
-    async def prune_before(self, cutoff: datetime.datetime, batch: int = 1000) -> int:
-        return _prune(self._lines, cutoff, batch)  # type: ignore[arg-type]
-
-    async def delete_schedule(self, schedule_id: int) -> None:
-        for key in [key for key in self._lines if key[0] == schedule_id]:
-            del self._lines[key]
-
-
-class MemoryRollups:
+class MemoryRollups(_Lines):
     """``RollupRepo``'s contract: rollups by schedule, tier, agent and bucket start."""
 
     def __init__(self) -> None:
@@ -148,15 +155,6 @@ class MemoryRollups:
             lines = [line for (sid, kind, _agent), line in self._lines.items() if sid == schedule_id and kind == tier]
         return _in_order(lines, start, end, limit)
 
-    async def count(self) -> int:
-        return sum(len(line.docs) for line in self._lines.values())
-
-    async def prune_before(self, cutoff: datetime.datetime, batch: int = 1000) -> int:
-        return _prune(self._lines, cutoff, batch)  # type: ignore[arg-type]
-
-    async def delete_schedule(self, schedule_id: int) -> None:
-        for key in [key for key in self._lines if key[0] == schedule_id]:
-            del self._lines[key]
 
 
 # Either implementation, as the series recorder and reader are handed one (``toolbox.server.variants``).
