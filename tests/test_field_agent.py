@@ -292,7 +292,7 @@ def test_a_stopped_job_on_the_field_agent_keeps_its_late_result_and_holds_the_ne
     agent = FieldAgent(server.url, "field-stop", token, interval=0.2).start()
     try:
         status, job = server.call("/api/jobs", "POST", {"tool": "ping", "agents": ["field-stop"],
-                                                        "params": {"target": "127.0.0.1", "count": 4}})
+                                                        "params": {"target": "127.0.0.1", "count": 6}})
         assert status == 201, job
         task_id = server.call(f"/api/jobs/{job['job_id']}")[1]["tasks"][0]["task_id"]
         assert wait_until(lambda: server.task(task_id)["state"] == "dispatched", timeout=20)
@@ -301,10 +301,10 @@ def test_a_stopped_job_on_the_field_agent_keeps_its_late_result_and_holds_the_ne
         stopped = server.task(task_id)
         assert stopped["state"] == "canceled" and stopped["result"] is None and stopped["partial"] is None
         [echo] = server.queue("field-stop", "echo next")
-        assert server.task(echo)["state"] == "queued"  # the ping still runs on the agent
+        assert server.task(echo)["state"] == "queued"  # the ping (5 s) still runs on the agent
         kept = wait_until(lambda: (task := server.task(task_id)).get("result") and task, timeout=20)
         assert kept and kept["state"] == "canceled" and kept["outcome"] == "canceled"
-        assert "4 packets transmitted" in kept["result"] and kept["summary"].startswith("stopped; 4/4")
+        assert "6 packets transmitted" in kept["result"] and kept["summary"].startswith("stopped; 6/6")
         assert wait_until(lambda: server.task(echo)["state"] == "done", timeout=20)
         assert server.task(echo)["result"] == "next"
         assert agent.crashed is None

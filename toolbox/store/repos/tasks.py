@@ -114,6 +114,11 @@ class TaskRepo:
         it; None when it has none queued, or one dispatched already.  A task is released at
         its ``created_at`` (a spread round's tasks are created ahead): only those created
         by ``fields["dispatched_at"]`` are handed out."""
+        # A stopped task still awaiting its result (``held``) counts as in flight.  Looked
+        # for first, so a queued task is not seen ``dispatched`` for a moment while its
+        # agent's stopped command still runs (a claim made and undone below).
+        if await self.collection.find_one({"agent": agent, "held": True}, {"_id": 1}) is not None:
+            return None
         query: Doc = {"agent": agent, "state": QUEUED}
         if fields.get("dispatched_at") is not None:
             query["created_at"] = {"$lte": fields["dispatched_at"]}  # the claim index's range
@@ -125,9 +130,9 @@ class TaskRepo:
             return None  # the agent has a task in flight (claimed here or elsewhere)
         if doc is None:
             return None
-        # A stopped task still awaiting its result (``held``) counts as in flight too.  A
-        # held task was dispatched before it was stopped, so one held before this claim
-        # succeeded is seen here: the claim is undone.
+        # A task stopped between that look and this claim is held now: seen here, and the
+        # claim is undone (a held task was dispatched before it was stopped, so the claim
+        # could only succeed once the stop had taken it out of the dispatched index).
         if await self.collection.find_one({"agent": agent, "held": True}, {"_id": 1}) is not None:
             await self.put_back(doc["_id"], doc["dispatched_at"])
             return None
