@@ -107,7 +107,8 @@ def test_repeat_a_job_watch_its_rounds_arrive_live_and_manage_schedules(chromium
         shots("view-live")
 
         # A click on a round's point opens its job; Enter on the focused chart too.
-        box = page.locator("svg.smoke .dot").last.bounding_box()
+        # (a live update may redraw the chart between finding the dot and measuring it)
+        box = wait_until(lambda: page.locator("svg.smoke .dot").last.bounding_box(), 10)
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.wait_for_url(re.compile(rf"#/jobs/{second['job_id']}$"))
         assert page.get_attribute("nav a[data-route=schedules]", "aria-current") == "page"
