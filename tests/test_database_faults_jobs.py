@@ -130,5 +130,15 @@ def test_a_commit_whose_answer_is_lost_is_committed_again_and_stored_once(cut_se
     assert time.monotonic() - started < 15
     jobs = stored.jobs()
     assert len(jobs) == 2 and all(agents == AGENTS for agents in jobs.values()) and stored.task_count() == 6
+    # once the database answers, the server finds the job it refused was stored, and counts
+    # it as its own (here: it can be canceled, and its tasks go with it)
+    [unanswered] = set(jobs) - {reply["job_id"]}
+    assert wait_until(lambda: not proxy.refusing, timeout=20)
+    canceled = wait_until(lambda: call(server.url, f"/api/jobs/{unanswered}/cancel", "POST", {})[0] == 200,
+                          timeout=20, step=0.5)
+    assert canceled, call(server.url, f"/api/jobs/{unanswered}/cancel", "POST", {})
+    job = call(server.url, f"/api/jobs/{unanswered}")[1]
+    assert job["state"] == "canceled" and {task["state"] for task in job["tasks"]} == {"canceled"}, job
     log = "\n".join(server.process.lines)
+    assert f"job {unanswered}: its creation was refused" in log
     assert " 500 " not in log and "Uncaught exception" not in log

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
 from toolbox.store.db import Doc, PyMongoError
-from toolbox.store.faults import log_failure
+from toolbox.store.faults import log_failure, outage_kind
 from toolbox.store.repos.counters import CounterRepo
 from toolbox.store.repos.job_writes import JobWrites
 from toolbox.store.repos.jobs import JobQuery, Jobs
@@ -78,6 +78,7 @@ class JobService:
         self.targets = targets  # unfinished tasks per target
         self.owners = owners  # which process counts which job
         self.counting: dict[int, LiveJob] = {}  # job id -> LiveJob (running, or ended but not yet saved)
+        self._uncertain: set[int] = set()  # jobs whose creation failed with the database: stored or not?
 
     async def start(self) -> None:
         """Create indexes, pick up unfinished tasks and live jobs, follow task events."""
@@ -168,7 +169,12 @@ class JobService:
         doc["counts"] = job.counts()
         doc["summary"] = job_summary(doc["counts"], False)
         # All or nothing (toolbox.store.repos.job_writes); an error leaves no job and no event.
-        await self.writes.store(doc, task_docs)
+        try:
+            await self.writes.store(doc, task_docs)
+        except Exception as error:
+            if outage_kind(error) is not None:  # a commit's answer lost: stored or not, read at the next sweep
+                self._uncertain.add(job.job_id)
+            raise
         self.counting[job.job_id] = job  # from here on, its tasks' events count
         self.tasks.announce(task_docs)  # only now: what they announce is stored
         self.events.publish("job.created", job_model(doc))
@@ -304,6 +310,8 @@ class JobService:
         if self.owners.due(now):
             for doc in await self.owners.orphans(self.repo):
                 await self._adopt(doc)
+        for job_id in sorted(self._uncertain):
+            await self._settle(job_id)
         for job in list(self.counting.values()):
             if not job.ended and job.known() and now >= clock.aware(job.doc["deadline"]):
                 await self._cancel_queued(job, "not fetched before the job's deadline")
@@ -311,6 +319,22 @@ class JobService:
                     self._end(job)
             elif job.dirty and (job.saver is None or job.saver.done()):
                 self._save(job)
+
+    async def _settle(self, job_id: int) -> None:
+        """A job whose creation was answered 503 (its commit's answer lost) but that the
+        database stored all the same (whole: ``job_writes``) is counted from now on, as an
+        adopted one is, and announced; not stored: forgotten."""
+        doc = await self.repo.get(job_id)  # the database still away: raises, tried at the next sweep
+        self._uncertain.discard(job_id)
+        if doc is None or job_id in self.counting:
+            return
+        log.warning("job %s: its creation was refused (the database did not answer), but it was stored; "
+                    "counting it", job_id)
+        job = LiveJob(doc, stored=await self.tasks.list(job_id=job_id, limit=MAX_AGENTS))
+        self.counting[job_id] = job
+        self.events.publish("job.created", job_model(job.doc))
+        if job.finished():
+            self._end(job)
 
     async def _cancel_queued(self, job: LiveJob, summary: str = "canceled with its job",
                              running: bool = False) -> list[int]:
