@@ -4,6 +4,10 @@ started again on its port and path, a delaying TCP proxy, and a prober of ``/hea
 ``DiskDatabase(binary, path)``: ``start()`` (on the same port every time), ``kill()``
 (SIGKILL).  ``DelayProxy(target_port, delay)``: forwards 127.0.0.1 connections to the
 target, each chunk ``delay`` seconds late in each direction (order kept), in a thread.
+``CuttingProxy(target_port)`` forwards them reading the MongoDB wire messages, and
+``cut(match, down, reply)`` drops every connection at the first command ``match`` accepts
+(before it reaches the server, or, with ``reply``, after the server answered it) and refuses
+connections for ``down`` seconds.
 ``Creator`` creates tasks steadily (retrying a 503 with its ``Idempotency-Key``);
 ``slow_database_run`` is the slow-database scenario (the test and ``bench/db_slow.py``).
 ``Prober(url, path)`` fetches a path every ``every`` seconds with a 1 s client timeout and
@@ -15,6 +19,7 @@ import http.client
 import json
 import os
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -23,6 +28,7 @@ import urllib.parse
 import urllib.request
 import uuid
 
+import bson
 import tornado.testing
 
 from tests.field_agent import FieldAgent
@@ -131,6 +137,125 @@ class DelayProxy:
             self.server.close()
             for writer in self._writers:
                 writer.transport.abort()
+            tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            if tasks:
+                await asyncio.wait(tasks, timeout=5)
+
+        asyncio.run_coroutine_threadsafe(shut(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+
+OP_MSG = 2013
+
+
+def _command(body):
+    """The command document of an OP_MSG (its body section, after the flag bits), or {}."""
+    if len(body) < 9 or body[4] != 0:
+        return {}
+    length = struct.unpack_from("<i", body, 5)[0]
+    try:
+        return bson.decode(bytes(body[5:5 + length]))
+    except Exception:
+        return {}
+
+
+class CuttingProxy:
+    """127.0.0.1:``port`` → 127.0.0.1:``target``, message by message.  ``cut(match, down,
+    reply)``: the first client command (an OP_MSG's document) for which ``match`` is true is
+    not sent on, and every connection is aborted, or, with ``reply``, it is sent and its
+    answer is not: the server did it, the client never hears; then connections are refused
+    for ``down`` seconds.  ``cuts``: the commands cut so far."""
+
+    def __init__(self, target):
+        self.target, self.port = target, free_port()
+        self.loop = asyncio.new_event_loop()
+        self.cuts = []
+        self._armed = None
+        self._down_until = 0.0
+        self._transports = set()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._ready.wait(10)
+
+    def cut(self, match, down=0.0, reply=False):
+        self.loop.call_soon_threadsafe(setattr, self, "_armed", (match, down, reply))
+
+    @property
+    def refusing(self):
+        """Whether connections are still refused after a cut."""
+        return self.loop.time() < self._down_until
+
+    def _run(self):
+        asyncio.set_event_loop(self.loop)
+        self.server = self.loop.run_until_complete(asyncio.start_server(self._serve, "127.0.0.1", self.port))
+        self._ready.set()
+        self.loop.run_forever()
+
+    def _abort_all(self, down):
+        self._down_until = self.loop.time() + down
+        for transport in list(self._transports):
+            transport.abort()
+        self._transports.clear()
+
+    @staticmethod
+    async def _message(reader):
+        header = await reader.readexactly(16)
+        length, request_id, response_to, opcode = struct.unpack("<iiii", header)
+        return header, await reader.readexactly(length - 16), request_id, response_to, opcode
+
+    async def _serve(self, reader, writer):
+        if self.loop.time() < self._down_until:
+            writer.transport.abort()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._transports |= {writer.transport, up_writer.transport}
+        unanswered = {}  # request id → seconds down: a command whose answer is dropped
+
+        async def to_server():
+            while True:
+                header, body, request_id, _to, opcode = await self._message(reader)
+                armed = self._armed
+                if armed is not None and opcode == OP_MSG and armed[0](command := _command(body)):
+                    self._armed = None
+                    self.cuts.append(command)
+                    if not armed[2]:
+                        self._abort_all(armed[1])
+                        return
+                    unanswered[request_id] = armed[1]
+                up_writer.write(header + body)
+                await up_writer.drain()
+
+        async def to_client():
+            while True:
+                header, body, _id, response_to, _op = await self._message(up_reader)
+                if response_to in unanswered:
+                    self._abort_all(unanswered.pop(response_to))
+                    return
+                writer.write(header + body)
+                await writer.drain()
+
+        async def pipe(direction):
+            try:
+                await direction()
+            except (asyncio.IncompleteReadError, ConnectionError, OSError):
+                pass
+            writer.transport.abort()
+            up_writer.transport.abort()
+
+        await asyncio.gather(pipe(to_server), pipe(to_client))
+        self._transports -= {writer.transport, up_writer.transport}
+
+    def close(self):
+        async def shut():
+            self.server.close()
+            self._abort_all(0)
             tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
             if tasks:
                 await asyncio.wait(tasks, timeout=5)

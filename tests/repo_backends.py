@@ -7,6 +7,7 @@ import pytest
 
 from toolbox.store.db import Database, open_database
 from toolbox.store.repos.agents import AgentRepo, MemoryAgents
+from toolbox.store.repos.job_writes import PlainJobWrites, TransactionalJobWrites
 from toolbox.store.repos.jobs import JobRepo, MemoryJobs
 from toolbox.store.repos.series import PointRepo, RollupRepo
 from toolbox.store.repos.series_memory import MemoryPoints, MemoryRollups
@@ -37,6 +38,10 @@ class Backend:
 
     async def jobs(self):
         return await self._ready(MemoryJobs() if self.db is None else JobRepo(self.db["jobs"]))
+
+    def job_writes(self, jobs, tasks, bound=10.0):
+        """How a new job is stored with its tasks: as ``toolbox.server.variants`` chooses."""
+        return PlainJobWrites(jobs, tasks) if self.db is None else TransactionalJobWrites(self.db, jobs, tasks, bound)
 
     async def points(self):
         return await self._ready(MemoryPoints() if self.db is None else PointRepo(self.db["series_points"]))

@@ -9,8 +9,10 @@ still running is answered 409 with ``Retry-After``.  A first request that failed
 while the database was away, a 400) leaves no answer: the retry runs the creation.
 
 The gaps, both narrow: a creation whose write the database applied but whose reply was
-lost (the database killed in between) fails as a 503, its reservation is released, and
-the retry creates again; a request that dies between its creation and the storing of its
+lost, and that the database does not answer for within ``TOOLBOX_DB_TIMEOUT`` (a job's
+commit is sent again until then: ``toolbox.store.transactions``; a task insert once, as a
+retryable write), fails as a 503, its reservation is released, and the retry creates
+again (the answer is stored outside the creation's transaction); a request that dies between its creation and the storing of its
 answer (the process killed) leaves its reservation pending, and after ``stale`` seconds a
 retry takes it over and creates again.  The answer is stored right after the creation,
 tried again for ``hold`` seconds while the database is away.

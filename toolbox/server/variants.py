@@ -14,6 +14,7 @@ database they run on.  Nothing else reads that flag.
 | events             | ``EventHub`` (in memory)              | ``MongoBus`` (``events`` + a change stream) |
 | tasks, history     | ``MemoryTasks``, ``MemoryHistory``    | ``TaskRepo``, ``HistoryRepo``               |
 | agents, jobs       | ``MemoryAgents``, ``MemoryJobs``      | ``AgentRepo``, ``JobRepo``                  |
+| a job + its tasks  | ``PlainJobWrites`` (one after other)  | ``TransactionalJobWrites`` (a transaction)  |
 | series             | ``MemoryPoints``, ``MemoryRollups``   | ``PointRepo``, ``RollupRepo``               |
 | audit              | ``KnownAudit`` (prunes by known ids)  | ``AuditRepo``                               |
 | jobs per user      | ``SlidingWindow``                     | ``SharedWindow`` (``rate_limits``)          |
@@ -48,6 +49,7 @@ from toolbox.store.repos.api_tokens import TokenRepo
 from toolbox.store.repos.audit import Audit, AuditRepo, KnownAudit
 from toolbox.store.repos.counters import CounterRepo
 from toolbox.store.repos.events import EventRepo
+from toolbox.store.repos.job_writes import JobWrites, PlainJobWrites, TransactionalJobWrites
 from toolbox.store.repos.jobs import JobRepo, Jobs, MemoryJobs
 from toolbox.store.repos.processes import ProcessRepo
 from toolbox.store.repos.rate_limits import RateLimitRepo
@@ -74,6 +76,7 @@ class Parts:
     history: History
     agents: Agents
     jobs: Jobs
+    job_writes: JobWrites  # a new job with its tasks: all or nothing
     counters: CounterRepo
     users: UserRepo
     tokens: TokenRepo
@@ -108,11 +111,11 @@ def parts_for(config: Config, db: Database, clock: Callable[[], float] = time.mo
     if db.embedded:
         held = db.local_state
         refresh = _given(config.agent_refresh, 0.0)
+        memory_tasks, memory_jobs = held.setdefault("tasks", MemoryTasks()), held.setdefault("jobs", MemoryJobs())
         return Parts(kind="embedded", events=EventHub(config.replay_events),
-                     tasks=held.setdefault("tasks", MemoryTasks()),
+                     tasks=memory_tasks, jobs=memory_jobs, job_writes=PlainJobWrites(memory_jobs, memory_tasks),
                      history=held.setdefault("task_history", MemoryHistory()),
                      agents=held.setdefault("agents", MemoryAgents()),
-                     jobs=held.setdefault("jobs", MemoryJobs()),
                      points=held.setdefault("series_points", MemoryPoints()),
                      rollups=held.setdefault("series_rollups", MemoryRollups()),
                      audit=held.setdefault("audit", KnownAudit(db["audit"])),
@@ -123,11 +126,12 @@ def parts_for(config: Config, db: Database, clock: Callable[[], float] = time.mo
                      audit_limit=_given(config.audit_limit, EMBEDDED_AUDIT_LIMIT),
                      agent_refresh=refresh, tokens_authoritative=True, token_refresh=refresh or SHARED_AGENT_REFRESH,
                      counters=counters, users=users, tokens=tokens, schedules=schedules, rounds=rounds)
-    tasks = TaskRepo(db["tasks"])
+    tasks, jobs = TaskRepo(db["tasks"]), JobRepo(db["jobs"])
     refresh = _given(config.agent_refresh, SHARED_AGENT_REFRESH)
     return Parts(kind="mongodb", events=MongoBus(EventRepo(db), config.replay_events),
                  tasks=tasks, history=HistoryRepo(db["task_history"]), agents=AgentRepo(db["agents"]),
-                 jobs=JobRepo(db["jobs"]), audit=AuditRepo(db["audit"]),
+                 jobs=jobs, job_writes=TransactionalJobWrites(db, jobs, tasks, config.db_timeout),
+                 audit=AuditRepo(db["audit"]),
                  points=PointRepo(db["series_points"]), rollups=RollupRepo(db["series_rollups"]),
                  per_user=SharedWindow(RateLimitRepo(db["rate_limits"]), config.jobs_per_minute, 60.0),
                  targets=SharedTargets(tasks, config.target_concurrency, config.task_times()),

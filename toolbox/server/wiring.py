@@ -83,8 +83,8 @@ class Services:
         self.guard = FailureThrottle(config.auth_failures_per_minute)
         self.audit = AuditLog(parts.audit, config.audit_retention_days, parts.audit_limit)
         self.console_feed = ConsoleFeed(self.events, config.ws_queue_size)
-        self.jobs = JobService(parts.jobs, parts.counters, self.events, self.agents, self.tasks, config.job_rules(),
-                               parts.per_user, parts.targets, parts.owners, resolver=resolver)
+        self.jobs = JobService(parts.jobs, parts.job_writes, parts.counters, self.events, self.agents, self.tasks,
+                               config.job_rules(), parts.per_user, parts.targets, parts.owners, resolver=resolver)
         self.users = UserStore(parts.users)
         self.idempotency = Idempotency(IdempotencyRepo(db["idempotency"]))  # creations sent again: answered once
         # schedules (toolbox.watch); ``watch_clock``: their wall clock (tests move a fake one)

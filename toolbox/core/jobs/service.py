@@ -12,7 +12,10 @@ document when the job changes state and on each finished task (one small update 
 A job ends when every task is finished or its deadline passes: unfinished tasks then
 count as timed out and still-queued ones are canceled.  ``canceled`` jobs cancel their
 queued tasks at once and end the same way.  Counts of an ended job no longer change.
-A job's tally starts from the tasks ``tasks.create`` returns; task events then move it.
+A job is stored whole with its tasks or not at all (``toolbox.store.repos.job_writes``: one
+transaction on a shared MongoDB); its ``task.queued`` and ``job.created`` are published
+after that, so nothing announced can be missing.  A job's tally starts from the tasks it
+stored (``tasks.build``); task events then move it.
 ``job.progress`` is announced at most once per ``TOOLBOX_PROGRESS_INTERVAL`` per job (the
 changes in between merged); the job document is always current.
 Job events (``job.created``, ``job.progress``, ``job.done``) published while a task event
@@ -26,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
 from toolbox.store.db import Doc, PyMongoError
-from toolbox.store.faults import log_failure
+from toolbox.store.faults import log_failure, outage_kind
 from toolbox.store.repos.counters import CounterRepo
+from toolbox.store.repos.job_writes import JobWrites
 from toolbox.store.repos.jobs import JobQuery, Jobs
 from toolbox.errors import Conflict, NotFound, ValidationError
 from toolbox.task_states import CANCELED, DISPATCHED, DONE, QUEUED, TERMINAL_STATES
@@ -58,11 +62,12 @@ JOB_OUTCOMES = (OK, PARTIAL, FAILED)  # job_outcome's answers once a job ended
 class JobService:
     """Creates, counts, ends, cancels and lists jobs; enforces the job rate limits."""
 
-    def __init__(self, repo: Jobs, counters: CounterRepo, events: "Hub", agents: "AgentRegistry", tasks: "TaskService",
-                 rules: JobRules,
+    def __init__(self, repo: Jobs, writes: JobWrites, counters: CounterRepo, events: "Hub", agents: "AgentRegistry",
+                 tasks: "TaskService", rules: JobRules,
                  per_user: "JobWindow", targets: "Targets", owners: "Owners",
                  resolver: "Resolver | None" = None) -> None:
         self.repo = repo
+        self.writes = writes  # a new job with its tasks, all or nothing (``toolbox.server.variants``)
         self.counters = counters
         self.events = events
         self.agents = agents
@@ -73,6 +78,7 @@ class JobService:
         self.targets = targets  # unfinished tasks per target
         self.owners = owners  # which process counts which job
         self.counting: dict[int, LiveJob] = {}  # job id -> LiveJob (running, or ended but not yet saved)
+        self._uncertain: set[int] = set()  # jobs whose creation failed with the database: stored or not?
 
     async def start(self) -> None:
         """Create indexes, pick up unfinished tasks and live jobs, follow task events."""
@@ -154,22 +160,23 @@ class JobService:
                "skipped": skipped, "counts": {"requested": len(runnable)}, "owner": self.owners.instance,
                "schedule_id": None, **marks}
         job = LiveJob(doc)
-        doc["counts"] = job.counts()
-        await self.repo.insert(doc)
-        self.counting[job.job_id] = job  # from here on, its tasks' events count
         task_docs: list[Doc] = []
-        try:
-            for key, (command, limit) in commands.items():
-                names = [d["_id"] for d in runnable if command_key(d) == key]
-                created = await self.tasks.create(names, command, time_limit=limit, delays=delays, job_id=job.job_id,
-                                                  tool=tool, target=target, created_by=principal.name)
-                job.queued(created)
-                task_docs += created
-        except BaseException:
-            self._end(job)
-            raise
+        for key, (command, limit) in commands.items():
+            names = [d["_id"] for d in runnable if command_key(d) == key]
+            task_docs += await self.tasks.build(names, command, time_limit=limit, delays=delays, job_id=job.job_id,
+                                                tool=tool, target=target, created_by=principal.name)
+        job.queued(task_docs)
         doc["counts"] = job.counts()
         doc["summary"] = job_summary(doc["counts"], False)
+        # All or nothing (toolbox.store.repos.job_writes); an error leaves no job and no event.
+        try:
+            await self.writes.store(doc, task_docs)
+        except Exception as error:
+            if outage_kind(error) is not None:  # a commit's answer lost: stored or not, read at the next sweep
+                self._uncertain.add(job.job_id)
+            raise
+        self.counting[job.job_id] = job  # from here on, its tasks' events count
+        self.tasks.announce(task_docs)  # only now: what they announce is stored
         self.events.publish("job.created", job_model(doc))
         self._save(job)
         if job.finished():
@@ -213,7 +220,7 @@ class JobService:
         if job is None or job.ended:
             return
         if state == QUEUED:
-            # A task enters its job's tally from ``tasks.create``'s return (``_create``), or
+            # A task enters its job's tally when its job stores it (``_create``), or
             # from the database (``_adopt``); queued again after an undelivered dispatch,
             # it still counts as dispatched (``LiveJob.advance``).
             return
@@ -303,6 +310,8 @@ class JobService:
         if self.owners.due(now):
             for doc in await self.owners.orphans(self.repo):
                 await self._adopt(doc)
+        for job_id in sorted(self._uncertain):
+            await self._settle(job_id)
         for job in list(self.counting.values()):
             if not job.ended and job.known() and now >= clock.aware(job.doc["deadline"]):
                 await self._cancel_queued(job, "not fetched before the job's deadline")
@@ -310,6 +319,22 @@ class JobService:
                     self._end(job)
             elif job.dirty and (job.saver is None or job.saver.done()):
                 self._save(job)
+
+    async def _settle(self, job_id: int) -> None:
+        """A job whose creation was answered 503 (its commit's answer lost) but that the
+        database stored all the same (whole: ``job_writes``) is counted from now on, as an
+        adopted one is, and announced; not stored: forgotten."""
+        doc = await self.repo.get(job_id)  # the database still away: raises, tried at the next sweep
+        self._uncertain.discard(job_id)
+        if doc is None or job_id in self.counting:
+            return
+        log.warning("job %s: its creation was refused (the database did not answer), but it was stored; "
+                    "counting it", job_id)
+        job = LiveJob(doc, stored=await self.tasks.list(job_id=job_id, limit=MAX_AGENTS))
+        self.counting[job_id] = job
+        self.events.publish("job.created", job_model(job.doc))
+        if job.finished():
+            self._end(job)
 
     async def _cancel_queued(self, job: LiveJob, summary: str = "canceled with its job",
                              running: bool = False) -> list[int]:

@@ -103,6 +103,15 @@ class TaskService:
         which an agent's task is released (a spread round's): its ``created_at`` is then,
         and no fetch is handed it before (``claim_next_for``).
         """
+        docs = await self.build(agents, command, time_limit, delays, **extra)
+        await self.live.insert(docs)
+        self.announce(docs)
+        return docs
+
+    async def build(self, agents: list[str], command: str, time_limit: float | None = None,
+                    delays: dict[str, float] | None = None, **extra: object) -> list[Doc]:
+        """The task documents ``create`` stores (ids taken from the counter), not stored:
+        a job stores them with itself (``toolbox.store.repos.job_writes``), then ``announce``."""
         now = clock.utcnow()
         if time_limit is None:
             time_limit = self.times.task_timeout
@@ -114,10 +123,12 @@ class TaskService:
                         "time_limit": time_limit}
             doc.update({key: value for key, value in extra.items() if value is not None})
             docs.append(doc)
-        await self.live.insert(docs)
+        return docs
+
+    def announce(self, docs: list[Doc]) -> None:
+        """Publish ``task.queued`` for tasks just stored."""
         for doc in docs:
             self.events.publish("task.queued", task_model(doc))
-        return docs
 
     async def claim(self, agent: str, registration: str) -> Doc | None:
         """Dispatch the agent's oldest queued task to ``registration``, or None.

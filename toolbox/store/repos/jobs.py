@@ -118,15 +118,19 @@ class JobRepo:
             index([("schedule_id", ASCENDING), ("_id", DESCENDING)], name="schedule", sparse=True),
         ])
 
-    async def insert(self, doc: Doc) -> None:
-        await self.collection.insert_one(doc)
+    async def insert(self, doc: Doc, session: Any = None) -> None:
+        """``session``: in its transaction (``toolbox.store.repos.job_writes``)."""
+        await self.collection.insert_one(doc, session=session)
+
+    async def delete(self, job_id: int) -> None:
+        await self.collection.delete_one({"_id": job_id})
 
     async def save(self, job_id: int, fields: Doc) -> None:
         """Set ``fields`` (state, counts …) on the job."""
         await self.collection.update_one({"_id": job_id}, {"$set": fields})
 
-    async def get(self, job_id: int) -> Doc | None:
-        return await self.collection.find_one({"_id": job_id})
+    async def get(self, job_id: int, session: Any = None) -> Doc | None:
+        return await self.collection.find_one({"_id": job_id}, session=session)
 
     async def newest(self, query: JobQuery, limit: int) -> list[Doc]:
         return await self.collection.find(query.mongo()).sort("_id", DESCENDING).to_list(limit)
@@ -158,6 +162,9 @@ class MemoryJobs:
         if doc["_id"] in self._docs:
             raise DuplicateKeyError(f"E11000 duplicate key error: jobs _id {doc['_id']!r}")
         self._docs[doc["_id"]] = _copy(doc)
+
+    async def delete(self, job_id: int) -> None:
+        self._docs.pop(job_id, None)
 
     async def save(self, job_id: int, fields: Doc) -> None:
         doc = self._docs.get(job_id)

@@ -15,6 +15,7 @@ costs no extra write.  ``ensure_indexes`` first ends overlaps left by an older t
 import dataclasses
 import datetime
 import logging
+from typing import Any
 
 from toolbox.clock import utcnow
 from toolbox.store.db import (ASCENDING, DESCENDING, BulkWriteError, Collection, Doc, DuplicateKeyError, ReturnDocument,
@@ -97,12 +98,13 @@ class TaskRepo:
 
     # --- writes ---
 
-    async def insert(self, docs: list[Doc]) -> None:
-        """Store new tasks (DuplicateKeyError for an id already there)."""
+    async def insert(self, docs: list[Doc], session: Any = None) -> None:
+        """Store new tasks (DuplicateKeyError for an id already there); ``session``: in its
+        transaction (``toolbox.store.repos.job_writes``)."""
         if not docs:
             return
         try:
-            await self.collection.insert_many(docs)
+            await self.collection.insert_many(docs, session=session)
         except BulkWriteError as error:
             errors = error.details.get("writeErrors") or [{}]
             if errors[0].get("code") == 11000:
