@@ -10,7 +10,8 @@ closed port on 127.0.0.1 really fails.
   said next to its field; Preview replays the stored points and says what the API's
   preview says, and changes with the settings; Create saves what the form shows.
 - Edit changes it; the schedule resumed, its round fires the rule, and the firing period
-  is shaded on the open graph live; the rule's row says firing.
+  is shaded on the open graph live; the rule's row says firing; the port open again, the
+  next round clears it and the period ends on the graph, live too.
 - Delete asks first ("Keep it" keeps it); the alert stays in the history.
 - axe-core finds nothing on the editor (list, form with a preview), light or dark, 1280 and 390 px.
 """
@@ -186,11 +187,13 @@ def test_make_preview_edit_and_delete_a_rule_and_see_its_alert_on_the_graph(chro
             page.fill(f"{form} input[name=min_pct]", "50")
             page.fill(f"{form} input[name=rounds]", "1")
             page.fill(f"{form} input[name=of_rounds]", "1")
+            page.fill(f"{form} input[name=clear_after]", "1")
             page.fill(f"{form} input[name=remind_every]", "30")
             page.click(f"{form} button[type=submit]")
             page.wait_for_selector(f"{row} strong:text('port refused at once')")
             changed = call(f"{rules_url}/{rule['rule_id']}")
-            assert (changed["min_pct"], changed["rounds"], changed["of_rounds"], changed["remind_every"]) == (50, 1, 1, 30)
+            assert (changed["min_pct"], changed["rounds"], changed["of_rounds"], changed["clear_after"],
+                    changed["remind_every"]) == (50, 1, 1, 1, 30)
 
             # The schedule resumed: its round fires the rule, shaded on the open graph live.
             page.click("p.crumbs a")
@@ -204,10 +207,22 @@ def test_make_preview_edit_and_delete_a_rule_and_see_its_alert_on_the_graph(chro
             assert alert["state"] == "firing" and alert["rule_id"] == rule["rule_id"]
             assert "1 alert period shaded" in page.get_attribute("svg.smoke", "aria-label")
             shots("graph-firing")
+            page.click("[data-testid=alert-rules]")
+            page.wait_for_selector(f"{row}[data-firing=true] [data-testid=rule-state]:has-text('firing')")
+
+            # The port open again, the next round clears it: the period ends on the open graph.
+            page.click("p.crumbs a")
+            page.wait_for_selector("svg.smoke .alert-span.firing")
+            closed.listen()
+            call(f"{server.url}/api/schedules/{sid}", "PATCH", {"interval": 1800})  # the next round now
+            page.wait_for_selector("svg.smoke .alert-span:not(.firing)", timeout=60000)
+            assert "port refused at once fired" in page.text_content("[data-testid=alert-periods]")
+            assert ", resolved " in page.text_content("[data-testid=alert-periods]")
+            assert call(f"{server.url}/api/alerts?schedule={sid}")["items"][0]["state"] == "resolved"
 
             # Delete asks first; "Keep it" keeps it.
             page.click("[data-testid=alert-rules]")
-            page.wait_for_selector(f"{row}[data-firing=true] [data-testid=rule-state]:has-text('firing')")
+            page.wait_for_selector(f"{row}[data-firing=false] [data-testid=rule-state]:has-text('ok')")
             page.click(f"{row} [data-testid=delete]")
             assert page.is_visible("dialog.confirm") and "port refused at once" in page.text_content("dialog.confirm h2")
             page.click("dialog.confirm button:text('Keep it')")
