@@ -9,7 +9,7 @@ closed port on 127.0.0.1 really fails.
   the field and nothing is sent); a refusal of the server (a channel deleted meanwhile) is
   said next to its field; Preview replays the stored points and says what the API's
   preview says, and changes with the settings; Create saves what the form shows.
-- Edit changes it; the schedule resumed, its round fires the rule, and the firing period
+- Edit changes it (and silences it for an hour); the schedule resumed, its round fires the rule, and the firing period
   is shaded on the open graph live; the rule's row says firing; the port open again, the
   next round clears it and the period ends on the graph, live too.
 - Delete asks first ("Keep it" keeps it); the alert stays in the history.
@@ -189,11 +189,14 @@ def test_make_preview_edit_and_delete_a_rule_and_see_its_alert_on_the_graph(chro
             page.fill(f"{form} input[name=of_rounds]", "1")
             page.fill(f"{form} input[name=clear_after]", "1")
             page.fill(f"{form} input[name=remind_every]", "30")
+            page.select_option(f"{form} select[name=silence]", "1")
             page.click(f"{form} button[type=submit]")
             page.wait_for_selector(f"{row} strong:text('port refused at once')")
             changed = call(f"{rules_url}/{rule['rule_id']}")
             assert (changed["min_pct"], changed["rounds"], changed["of_rounds"], changed["clear_after"],
                     changed["remind_every"]) == (50, 1, 1, 1, 30)
+            assert changed["silenced_until"] is not None
+            assert "silenced until" in page.text_content(f"{row} [data-testid=rule-state]")
 
             # The schedule resumed: its round fires the rule, shaded on the open graph live.
             page.click("p.crumbs a")

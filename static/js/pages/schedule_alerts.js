@@ -16,6 +16,11 @@ import { CHANGES, CONDITIONS, HTTP_CLASSES, METRICS, OPS, checkRule, firingText,
 
 const PREVIEW_HOURS = [[3, "3 h"], [24, "24 h"], [72, "3 days"], [168, "7 days"]];
 const PERIODS_LISTED = 20;
+const SILENCES = [["", "no"], ["1", "for 1 h"], ["8", "for 8 h"], ["24", "for 24 h"], ["168", "for 7 days"]];
+
+function silenced(rule) {
+  return Boolean(rule && rule.silenced_until && new Date(rule.silenced_until).getTime() > Date.now());
+}
 
 function mayChange(ctx, schedule) {
   return ctx.can("admin") || (ctx.can("operator") && schedule.owner_id === ctx.me.id);
@@ -84,6 +89,10 @@ function ruleForm(sid, rule, channels, { onSubmit, onCancel }) {
   const channelError = h("span", { class: "field-error", id: "rule-err-channels" });
   errorNodes.channels = channelError;
   const enabled = h("input", { type: "checkbox", name: "enabled", checked: values.enabled });
+  // an existing rule's silence (PATCH silenced_until): kept, lifted, or set from now
+  const silence = rule ? select("silence", silenced(rule)
+    ? [["keep", `until ${formatTime(rule.silenced_until)}`], ...SILENCES.map(([v, t]) => [v, v ? t : "no (lift it)"])] : SILENCES,
+  silenced(rule) ? "keep" : "") : null;
   const hours = select("hours", PREVIEW_HOURS.map(([n, t]) => [String(n), t]), "24", { "aria-label": "Preview over the last" });
   const previewButton = h("button", { type: "button", class: "small", "data-testid": "preview" }, "Preview");
   const previewSlot = h("div", { "aria-live": "polite", "data-testid": "preview-slot" });
@@ -107,6 +116,8 @@ function ruleForm(sid, rule, channels, { onSubmit, onCancel }) {
       channelError,
       h("div", { class: "fields" }, field("remind_every", "Remind every (minutes)", input("remind_every", { inputmode: "numeric" }),
         "while it fires, unacknowledged; 0: never"),
+      silence ? h("label", { class: "field" }, h("span", { class: "field-name" }, "Silence its notifications"), silence,
+        h("span", { class: "field-help muted" }, "no message on fire, reminder or clear until then")) : null,
       h("label", { class: "agent-check" }, enabled, "Enabled"))),
     h("div", { class: "preview-row" }, h("span", { class: "field-name" }, "Preview over the last"), hours, previewButton),
     previewSlot, note,
@@ -188,6 +199,9 @@ function ruleForm(sid, rule, channels, { onSubmit, onCancel }) {
     if (!body) return;
     replace(note);
     submit.disabled = true;
+    if (silence && silence.value !== "keep") {
+      body.silenced_until = silence.value ? new Date(Date.now() + Number(silence.value) * 3600 * 1000).toISOString() : null;
+    }
     try {
       await onSubmit(body);
     } catch (error) {
@@ -278,8 +292,9 @@ export async function render(page, ctx, args) {
   }
 
   function state(rule) {
-    if (rule.firing) return h("a", { href: "#/alerts", class: "badge bad" }, "firing");
-    return rule.enabled ? badge("ok", "ok") : badge("off");
+    const quiet = silenced(rule) ? h("div", { class: "muted small-text" }, `silenced until ${formatTime(rule.silenced_until)}`) : null;
+    if (rule.firing) return [h("a", { href: "#/alerts", class: "badge bad" }, "firing"), quiet];
+    return [rule.enabled ? badge("ok", "ok") : badge("off"), quiet];
   }
 
   function row(rule) {
