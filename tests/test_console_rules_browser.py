@@ -13,6 +13,7 @@ closed port on 127.0.0.1 really fails.
   is shaded on the open graph live; the rule's row says firing; the port open again, the
   next round clears it and the period ends on the graph, live too.
 - Delete asks first ("Keep it" keeps it); the alert stays in the history.
+- On a MongoDB suite (``TOOLBOX_TEST_MONGODB_URI``) the server runs on that database.
 - axe-core finds nothing on the editor (list, form with a preview), light or dark, 1280 and 390 px.
 """
 
@@ -22,6 +23,7 @@ import os
 import re
 import socket
 import threading
+import uuid
 
 import pytest
 
@@ -57,7 +59,9 @@ class Hook(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    started = ServerThread(ADMIN)
+    shared = os.environ.get("TOOLBOX_TEST_MONGODB_URI")  # on a MongoDB suite, the server is on it too
+    started = ServerThread(ADMIN, **({"mongodb_uri": f"{shared.rstrip('/')}/toolbox_rules_{uuid.uuid4().hex[:10]}"}
+                                     if shared else {}))
     yield started
     started.stop()
 
