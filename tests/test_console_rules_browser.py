@@ -181,7 +181,7 @@ def test_make_preview_edit_and_delete_a_rule_and_see_its_alert_on_the_graph(chro
 
             # Edit: the form holds the rule; at once on half the agents, with a reminder.
             page.click(f"{row} [data-testid=edit]")
-            form = 'form[aria-label="Edit rule port refused"]'
+            form = 'form[aria-label="Edit the rule “port refused”"]'
             assert page.input_value(f"{form} input[name=of_rounds]") == "3"
             assert page.is_checked(f"{form} input[name=channel][value='{ops['channel_id']}']")
             page.fill(f"{form} input[name=name]", "port refused at once")

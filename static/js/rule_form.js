@@ -108,9 +108,10 @@ export function whenText(when) {
   return "TCP refused";
 }
 
-/** "2+ agents, 2 of 3 rounds" / "50 % of agents, 1 round". */
+/** "at least 2 agents, 2 of 3 rounds" / "at least 50 % of agents, 1 round in a row". */
 export function firingText(rule) {
-  const who = rule.min_pct ? `${rule.min_pct} % of agents` : `${rule.min_agents}+ agent${rule.min_agents === 1 ? "" : "s"}`;
+  const who = rule.min_pct ? `at least ${rule.min_pct} % of agents`
+    : `at least ${rule.min_agents} agent${rule.min_agents === 1 ? "" : "s"}`;
   const rounds = rule.rounds === rule.of_rounds ? `${rule.rounds} round${rule.rounds === 1 ? "" : "s"} in a row`
     : `${rule.rounds} of ${rule.of_rounds} rounds`;
   return `${who}, ${rounds}`;

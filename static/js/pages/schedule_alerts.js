@@ -98,7 +98,7 @@ function ruleForm(sid, rule, channels, { onSubmit, onCancel }) {
   const previewSlot = h("div", { "aria-live": "polite", "data-testid": "preview-slot" });
   const note = h("div", { "aria-live": "polite" });
   const submit = h("button", { type: "submit", class: "primary" }, rule ? "Save rule" : "Create rule");
-  const title = rule ? `Edit rule ${rule.name || whenText(rule.when)}` : "New alert rule";
+  const title = rule ? `Edit the rule “${rule.name || whenText(rule.when)}”` : "New alert rule";
   const form = h("form", { class: "card rule-form", "aria-label": title, novalidate: true },
     h("h2", {}, title),
     h("fieldset", {}, h("legend", {}, "An agent's round matches when"),
@@ -256,7 +256,7 @@ export async function render(page, ctx, args) {
           ? await api(`/api/schedules/${sid}/alerts/${rule.rule_id}`, { method: "PATCH", body })
           : await api(`/api/schedules/${sid}/alerts`, { method: "POST", body });
         replace(formSlot);
-        replace(notice, message("ok", `${rule ? "Saved" : "Created"} the rule ${saved.name || whenText(saved.when)}.`));
+        replace(notice, message("ok", `${rule ? "Saved" : "Created"} the rule “${saved.name || whenText(saved.when)}”.`));
         await load();
         const again = list.querySelector(`tr[data-rule="${saved.rule_id}"] [data-testid=edit]`);
         (again || head.querySelector("h1")).focus();
@@ -270,7 +270,7 @@ export async function render(page, ctx, args) {
     const label = rule.name || whenText(rule.when);
     const yes = h("button", { type: "button", class: "danger", "data-testid": "confirm-delete" }, "Delete");
     const no = h("button", { type: "button", class: "ghost" }, "Keep it");
-    replace(dialog, h("h2", { id: "confirm-title" }, `Delete the rule ${label}?`),
+    replace(dialog, h("h2", { id: "confirm-title" }, `Delete the rule “${label}”?`),
       h("p", {}, "It stops watching the rounds at once; its alerts stay in the Alerts page's history."),
       h("div", { class: "form-actions" }, yes, no));
     no.addEventListener("click", () => { dialog.close(); if (from.isConnected) from.focus(); });
@@ -279,12 +279,12 @@ export async function render(page, ctx, args) {
       try {
         await api(`/api/schedules/${sid}/alerts/${rule.rule_id}`, { method: "DELETE" });
         dialog.close();
-        replace(notice, message("ok", `Deleted the rule ${label}.`));
+        replace(notice, message("ok", `Deleted the rule “${label}”.`));
         await load();
         (list.querySelector("button") || head.querySelector("button, h1")).focus();
       } catch (error) {
         dialog.close();
-        replace(notice, message("error", `Could not delete the rule ${label}: ${error.message}`));
+        replace(notice, message("error", `Could not delete the rule “${label}”: ${error.message}`));
       }
     });
     dialog.showModal();
