@@ -63,7 +63,10 @@ def server():
     started = ServerThread(ADMIN, **({"mongodb_uri": f"{shared.rstrip('/')}/toolbox_rules_{uuid.uuid4().hex[:10]}"}
                                      if shared else {}))
     yield started
+    if shared:
+        started.run(started.app.toolbox.db.drop())
     started.stop()
+    started.app.toolbox.db.close()
 
 
 def three_hours_of_tcp(server, sid, agent):
