@@ -14,7 +14,8 @@ closed port on 127.0.0.1 really fails.
   next round clears it and the period ends on the graph, live too.
 - Delete asks first ("Keep it" keeps it); the alert stays in the history.
 - On a MongoDB suite (``TOOLBOX_TEST_MONGODB_URI``) the server runs on that database.
-- axe-core finds nothing on the editor (list, form with a preview), light or dark, 1280 and 390 px.
+- axe-core finds nothing on the editor (list, form with a preview) nor on the graph with an
+  alert shaded, light or dark, 1280 and 390 px.
 """
 
 import datetime
@@ -32,7 +33,7 @@ from tests.field_agent import FieldAgent
 from tests.processes import wait_until
 from tests.server_thread import ServerThread
 from tests.test_console_a11y_browser import check_page
-from tests.test_console_browser import ADMIN, CHROMIUM, LAPTOP, Shots, call, evidence, new_page, watch_errors
+from tests.test_console_browser import ADMIN, CHROMIUM, LAPTOP, PHONE, Shots, call, evidence, new_page, watch_errors
 from toolbox.watch.points import point_of
 
 pytestmark = [
@@ -160,6 +161,9 @@ def test_make_preview_edit_and_delete_a_rule_and_see_its_alert_on_the_graph(chro
             page.wait_for_selector(f"{form} .preview-text:has-text('would have fired once and cleared once')")
             assert page.locator(f"{form} .preview-firing").count() == 1
             check_page(page, shots, "rule-form", problems)
+            page.set_viewport_size(PHONE)
+            assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth")  # nothing scrolls sideways
+            page.set_viewport_size(LAPTOP)
 
             # A channel deleted meanwhile: the server's refusal is said next to the channels.
             page.check(f"{form} input[name=channel][value='{ops['channel_id']}']")
@@ -216,7 +220,7 @@ def test_make_preview_edit_and_delete_a_rule_and_see_its_alert_on_the_graph(chro
             [alert] = call(f"{server.url}/api/alerts?schedule={sid}")["items"]
             assert alert["state"] == "firing" and alert["rule_id"] == rule["rule_id"]
             assert "1 alert period shaded" in page.get_attribute("svg.smoke", "aria-label")
-            shots("graph-firing")
+            check_page(page, shots, "graph-firing", problems)
             page.click("[data-testid=alert-rules]")
             page.wait_for_selector(f"{row}[data-firing=true] [data-testid=rule-state]:has-text('firing')")
 
