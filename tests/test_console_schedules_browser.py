@@ -39,6 +39,8 @@ pytestmark = [
 
 NO_SIDEWAYS = "document.scrollingElement.scrollWidth <= window.innerWidth"
 DOTS = "document.querySelectorAll('svg.smoke .dot').length"
+DRAWN_WIDE = """() => { const chart = document.querySelector('svg.smoke');
+  return chart && chart.viewBox.baseVal.width === document.querySelector('.smoke-card').clientWidth - 36; }"""
 
 
 @pytest.fixture
@@ -105,6 +107,8 @@ def test_repeat_a_job_watch_its_rounds_arrive_live_and_manage_schedules(chromium
         second = rounds(server, sid)[0]
         assert second["job_id"] != first["job_id"]
         shots("view-live")
+        # the screenshots' narrow viewport and back: the chart is drawn again for the wide one
+        page.wait_for_function(DRAWN_WIDE)
 
         # A click on a round's point opens its job; Enter on the focused chart too.
         # (a live update may redraw the chart between finding the dot and measuring it)

@@ -11,6 +11,7 @@ import * as history from "./pages/history.js";
 import * as admin from "./pages/admin.js";
 import * as schedules from "./pages/schedules.js";
 import * as schedule from "./pages/schedule.js";
+import * as scheduleAlerts from "./pages/schedule_alerts.js";
 import * as alerts from "./pages/alerts.js";
 import * as channels from "./pages/channels.js";
 
@@ -20,8 +21,9 @@ const ROUTES = {
   jobs: { page: job, title: "Job", nav: "from" },  // the page the job was opened from
   history: { page: history, title: "History" },
   admin: { page: admin, title: "Admin" },
-  // #/schedules lists them, #/schedules/ID is one schedule's graph
-  schedules: { page: { render: (page, c, args) => (args.length ? schedule : schedules).render(page, c, args) }, title: "Schedules" },
+  // #/schedules lists them, #/schedules/ID is one schedule's graph, #/schedules/ID/alerts its alert rules
+  schedules: { page: { render: (page, c, args) => (!args.length ? schedules : args[1] === "alerts" ? scheduleAlerts : schedule)
+    .render(page, c, args) }, title: "Schedules" },
   alerts: { page: alerts, title: "Alerts" },
   channels: { page: channels, title: "Channels" },
 };

@@ -3,8 +3,10 @@
 // the min–max spread behind it as grey "smoke" (p10–p90 darker, for rollups), the line's
 // colour saying the loss, and failures marked on the time axis (a red ×), never drawn as
 // values.  Agents overlaid (one colour each) or as small multiples (one chart each).
+// The schedule's alerts, when given (`alerts`: [{from, to, firing}] in ms, `to` null while
+// firing), are shaded behind the lines over the time each one fired.
 //
-// `smokeChart(answer, {from, to, mode, onOpen, onZoom})` returns a <div> of figures.  Each
+// `smokeChart(answer, {from, to, mode, alerts, onOpen, onZoom})` returns a <div> of figures.  Each
 // chart is one keyboard stop: ←/→ move a cursor over the rounds (Home/End), Enter opens
 // the round's job (a rollup bucket: zooms into it), +/- zoom; a mouse click on a round
 // does the same and a drag across the plot zooms into what it spans.  What the cursor is
@@ -86,7 +88,7 @@ function describe(agent, p, bucketSeconds) {
 }
 
 /** One chart: `lines` [{agent, colour, points}] over [from, to]. */
-function drawChart(lines, { from, to, bucketSeconds, overlay, title, onOpen, onZoom, width }) {
+function drawChart(lines, { from, to, bucketSeconds, overlay, title, alerts, onOpen, onZoom, width }) {
   const WIDTH = width;
   const height = overlay ? 260 : 180;
   const plotW = WIDTH - PAD.left - PAD.right;
@@ -98,8 +100,11 @@ function drawChart(lines, { from, to, bucketSeconds, overlay, title, onOpen, onZ
   const x = (t) => PAD.left + ((t - from) / (to - from)) * plotW;
   const y = (v) => PAD.top + plotH - (Math.max(0, v) / yMax) * plotH;
   const bucketW = Math.max(2, (bucketSeconds * 1000 / (to - from)) * plotW);
+  const spans = alertSpans(alerts, from, to);
   const label = `${title}: round trip in milliseconds from ${formatTime(new Date(from).toISOString())} to `
-    + `${formatTime(new Date(to).toISOString())}, ${all.length} points. Arrow keys move between rounds, Enter opens one, + and - zoom.`;
+    + `${formatTime(new Date(to).toISOString())}, ${all.length} points`
+    + `${spans.length ? `, ${spans.length} alert period${spans.length === 1 ? "" : "s"} shaded` : ""}.`
+    + " Arrow keys move between rounds, Enter opens one, + and - zoom.";
   const chart = svg("svg", { viewBox: `0 0 ${WIDTH} ${height}`, class: "smoke", preserveAspectRatio: "xMinYMin meet",
     tabindex: "0", role: "group", "aria-label": label, "data-testid": "smoke-chart", "data-focus": `chart:${title}` });
   const axis = svg("g", { class: "chart-axis", "aria-hidden": "true" });
@@ -113,6 +118,11 @@ function drawChart(lines, { from, to, bucketSeconds, overlay, title, onOpen, onZ
       svg("text", { x: x(tick), y: height - 10, class: "chart-tick", "text-anchor": "middle" }, tickLabel(tick, step)));
   }
   chart.append(axis);
+  if (spans.length) {
+    chart.append(svg("g", { class: "smoke-alerts", "aria-hidden": "true" }, ...spans.map((span) => svg("rect", {
+      x: x(span.from), width: Math.max(2, x(span.to) - x(span.from)), y: PAD.top, height: plotH,
+      class: `alert-span${span.firing ? " firing" : ""}`, "data-alert": span.id }))));
+  }
   const body = svg("g", { "aria-hidden": "true" });
   chart.append(body);
   const stops = [];  // every round, in time order, for the keyboard cursor
@@ -227,31 +237,37 @@ function drawChart(lines, { from, to, bucketSeconds, overlay, title, onOpen, onZ
     h("figcaption", { class: "smoke-title" }, title), chart, readout);
 }
 
-function legend(lines, overlay) {
+/** The alerts that overlap [from, to], clipped to it. */
+function alertSpans(alerts, from, to) {
+  return (alerts || []).map((a) => ({ ...a, from: Math.max(from, a.from), to: Math.min(to, a.to ?? Date.now()) }))
+    .filter((a) => a.to > a.from || (a.to === a.from && a.firing));
+}
+
+function legend(lines, overlay, alerts) {
   const item = (cls, text, shape = "line") => h("span", { class: "legend-item" },
     h("span", { class: `legend-swatch ${shape} ${cls}`, "aria-hidden": "true" }), text);
   const items = overlay
     ? lines.map((l) => item(`agent-${l.colour}`, l.agent))
     : [h("span", { class: "legend-item" }, "Median, coloured by loss:"), ...LOSS_LEGEND.map(([cls, text]) => item(cls, text))];
   return h("p", { class: "chart-legend smoke-legend" }, ...items, item("band", "min–max", "box"),
-    item("fail", "failed (no value)", "cross"));
+    item("fail", "failed (no value)", "cross"), alerts ? item("alert", "an alert firing", "box") : null);
 }
 
 /** The charts for a series answer; `mode` "overlay" or "multiples"; `width` the room
  * there is (each chart is drawn at its own width in pixels, so its text stays legible). */
-export function smokeChart(answer, { from, to, mode = "multiples", onOpen, onZoom, width = 760 }) {
+export function smokeChart(answer, { from, to, mode = "multiples", alerts = [], onOpen, onZoom, width = 760 }) {
   const lines = answer.series.map((series, index) => ({
     agent: series.agent, colour: index % COLOURS, points: series.points.map((p) => normalize(p, answer.tier)),
   }));
   const overlay = mode === "overlay";
   const room = Math.max(MIN_WIDTH, Math.floor(width));
   const columns = overlay ? 1 : Math.max(1, Math.min(lines.length, Math.floor((room + GAP) / (COLUMN + GAP))));
-  const options = { from, to, bucketSeconds: answer.bucket_seconds, onOpen, onZoom,
+  const options = { from, to, bucketSeconds: answer.bucket_seconds, alerts, onOpen, onZoom,
     width: Math.max(MIN_WIDTH, Math.floor((room - (columns - 1) * GAP) / columns)) };
   const charts = overlay
     ? [drawChart(lines, { ...options, overlay: true, title: lines.map((l) => l.agent).join(", ") || "No agent" })]
     : lines.map((line) => drawChart([line], { ...options, overlay: false, title: line.agent }));
-  const grid = h("div", { class: `smoke-charts ${mode}` }, legend(lines, overlay), ...charts);
+  const grid = h("div", { class: `smoke-charts ${mode}` }, legend(lines, overlay, alertSpans(alerts, from, to).length > 0), ...charts);
   grid.style.setProperty("grid-template-columns", `repeat(${columns}, minmax(0, 1fr))`);
   return grid;
 }

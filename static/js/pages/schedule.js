@@ -5,7 +5,9 @@
 // opens its job.  It follows the live feed: a round fired or skipped (`schedule.round`)
 // refreshes the rounds and the next run, and while the range ends now a round's tasks
 // finishing redraw the graph (the point is written just after the task event, so the
-// series is read again a moment later).
+// series is read again a moment later).  The schedule's alerts are shaded on the graph over
+// the time each fired and listed under it; "Alert rules" opens the rule editor
+// (#/schedules/ID/alerts); an alert of the schedule firing or resolving redraws them live.
 
 import { api, query } from "../api.js";
 import { h, replace, message, empty, ago, throttle } from "../dom.js";
@@ -38,8 +40,9 @@ export async function render(page, ctx, args) {
   const range = h("p", { class: "muted smoke-range", "aria-live": "polite", "data-testid": "smoke-range" });
   const charts = h("div", { class: "card smoke-card", "aria-busy": "false" });
   const rounds = h("div", { class: "card" });
+  const alertNote = h("div", { class: "smoke-alerts-note", "data-testid": "alert-periods" });
   const notice = h("div", { "aria-live": "polite" });
-  page.append(h("p", { class: "crumbs" }, h("a", { href: "#/schedules" }, "← Schedules")), head, meta, notice, controls, range, charts, rounds);
+  page.append(h("p", { class: "crumbs" }, h("a", { href: "#/schedules" }, "← Schedules")), head, meta, notice, controls, range, charts, alertNote, rounds);
 
   let schedule;
   try {
@@ -53,6 +56,7 @@ export async function render(page, ctx, args) {
   const jobIds = new Set();
   let answer = null;
   let loading = 0;
+  let alerts = [];  // the schedule's latest alerts, newest first
 
   const window_ = () => {
     const to = state.end ?? Date.now();
@@ -73,7 +77,10 @@ export async function render(page, ctx, args) {
     const csv = h("a", { class: "button small ghost", download: `schedule-${sid}.csv`, "data-testid": "export-csv",
       href: `/api/schedules/${sid}/series${query({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), format: "csv" })}` },
     "Export CSV");
-    keepFocus(head, () => replace(head, heading, schedule.enabled ? null : h("span", { class: "badge" }, "paused"), pause, csv));
+    const firing = alerts.filter((a) => a.state === "firing").length;
+    const rules = h("a", { class: "button small", href: `#/schedules/${sid}/alerts`, "data-testid": "alert-rules" },
+      "Alert rules", firing ? h("span", { class: "badge bad" }, `${firing} firing`) : null);
+    keepFocus(head, () => replace(head, heading, schedule.enabled ? null : h("span", { class: "badge" }, "paused"), pause, rules, csv));
     replace(meta, h("span", { class: "target" }, `${schedule.tool} ${schedule.target || ""}`), " on ", agentsText(schedule), ", ",
       everyText(schedule.interval), " · next run ", schedule.enabled && schedule.next_run ? inText(schedule.next_run) : "none (paused)");
     if (ctx.focusHeading) { ctx.focusHeading = false; heading.focus(); }
@@ -116,6 +123,7 @@ export async function render(page, ctx, args) {
     replace(range, `${formatTime(answer.from)} to ${formatTime(answer.to)} · ${TIERS[answer.tier] || answer.tier}`,
       answer.tier === "raw" ? "" : ` of ${Math.round(answer.bucket_seconds / 3600)} h`);
     range.dataset.tier = answer.tier;
+    drawAlerts(from, to);
     if (!answer.series.length) {
       replace(charts, empty("No results in this range yet.", h("p", {}, schedule.enabled
         ? `The next round runs ${inText(schedule.next_run)}; its results appear here as they come in.`
@@ -123,10 +131,31 @@ export async function render(page, ctx, args) {
       return;
     }
     keepFocus(charts, () => replace(charts, smokeChart(answer, {
-      from, to, mode: state.mode, width: charts.clientWidth - 36,
+      from, to, mode: state.mode, width: charts.clientWidth - 36, alerts: alertPeriods(),
       onOpen: (jobId) => { ctx.jobFrom = "schedules"; ctx.navigate(`#/jobs/${jobId}`); },
       onZoom: (start, end) => setWindow(start, end),
     })));
+  }
+
+  function alertPeriods() {
+    return alerts.map((a) => ({ id: String(a.alert_id), firing: a.state === "firing", from: new Date(a.started_at).getTime(),
+      to: a.resolved_at ? new Date(a.resolved_at).getTime() : null }));
+  }
+
+  /** The alerts over the range shown, in words (the graph shades them). */
+  function drawAlerts(from, to) {
+    const shown = alerts.filter((a) => new Date(a.started_at).getTime() <= to
+      && (!a.resolved_at || new Date(a.resolved_at).getTime() >= from));
+    replace(alertNote, shown.length ? h("p", { class: "muted" }, "Alerts in this range: ", ...shown.flatMap((a, i) => [
+      i ? "; " : "", h("a", { href: "#/alerts" }, a.rule_name || `rule ${a.rule_id}`),
+      a.state === "firing" ? ` firing since ${formatTime(a.started_at)}`
+        : ` fired ${formatTime(a.started_at)}, resolved ${formatTime(a.resolved_at)}`])) : null);
+  }
+
+  async function loadAlerts() {
+    try {
+      alerts = (await api(`/api/alerts${query({ schedule: sid, limit: 100 })}`)).items;
+    } catch { /* the graph is drawn without them */ }
   }
 
   async function loadSeries() {
@@ -183,6 +212,8 @@ export async function render(page, ctx, args) {
     } else if (event.type.startsWith("job.") && data.schedule_id === sid) {
       jobIds.add(data.job_id);
       if (state.end === null) refresh();
+    } else if (event.type.startsWith("alert.") && data.schedule_id === sid) {
+      loadAlerts().then(() => { drawCharts(); drawHead(); });
     } else if (event.type.startsWith("task.") && jobIds.has(data.job_id) && data.state && data.state !== "dispatched"
       && data.state !== "queued" && state.end === null) {
       refresh();
@@ -190,6 +221,7 @@ export async function render(page, ctx, args) {
   };
   drawHead();
   drawControls();
+  await loadAlerts();
   await Promise.all([loadSeries(), loadRounds()]);
   const follow = setInterval(() => { if (state.end === null) loadSeries(); }, 60000);  // the window slides with now
   let drawnFor = charts.clientWidth;
