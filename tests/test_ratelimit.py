@@ -81,7 +81,7 @@ def ping(agents, target="93.184.216.34"):
     return {"tool": "ping", "params": {"target": target}, "agents": agents}
 
 
-@pytest.mark.embedded_only("moves the in-memory window's clock; the shared window (real time) is tested in test_shared_limits.py")
+@pytest.mark.embedded_only("moves the in-memory window's clock; the shared window (real time) is tested in test_shared_database.py (across two processes) and test_repo_rate_limits.py")
 @pytest.mark.gen_test
 @pytest.mark.config(jobs_per_minute=2)
 @pytest.mark.parametrize("limits_clock", [FakeClock()])
@@ -107,7 +107,7 @@ async def test_jobs_per_user_per_minute_answer_429_with_retry_after_until_the_wi
     assert outcomes == ["ok", "refused", "refused", "ok", "ok"]
 
 
-@pytest.mark.embedded_only("moves the in-memory target limiter's clock; the shared one counts tasks in the database (test_shared_limits.py)")
+@pytest.mark.embedded_only("moves the in-memory target limiter's clock; the shared one counts stored tasks in the database (toolbox/core/limits/shared.py) with no clock to move")
 @pytest.mark.gen_test
 @pytest.mark.config(target_concurrency=3, delivery_timeout=5, task_timeout=10, sweep_interval=0.1)
 @pytest.mark.parametrize("limits_clock", [FakeClock()])
