@@ -138,8 +138,7 @@ class SeriesReader:
             by_agent: dict[str, list[Doc]] = {}
             for point in await self.points.read_range(schedule_id, start, end, agent):
                 by_agent.setdefault(point["agent"], []).append(point)
-            series = [{"agent": name, "points": self._raw(points[-most:])}
-                      for name, points in sorted(by_agent.items())]
+            series = [{"agent": name, "points": self._raw(found[-most:])} for name, found in sorted(by_agent.items())]
         else:
             rows_of = await self.rollups.read_series(schedule_id, tier, start, end, agent)
             k = max(1, math.ceil((end - start).total_seconds() / TIER_SECONDS[tier] / most))
