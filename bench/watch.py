@@ -10,8 +10,8 @@ twice) and rounds lost (a slot between a schedule's first round and the end with
 round, or counted ``missed``), skipped rounds, busy agents and the tasks done.
 
 ``series``: an in-process app on the embedded database or on the MongoDB at ``uri``
-(SecantusDB); one schedule with ``days`` days of hourly rollups for ``agents`` agents
-(``RollupRepo.put_rollups``: the read touches rollups only), then ``GET
+(SecantusDB); one schedule with ``days`` days of hourly and six-hourly rollups for ``agents``
+agents (``put_rollups``, as ``SeriesRecorder.roll`` stores them: the read touches rollups only), then ``GET
 /api/schedules/{id}/series`` over the whole range, timed ``reads`` times over HTTP; and
 ``points`` real points written through the recorder's write path, their stored size:
 the BSON bytes of one point, and on a MongoDB the collection's ``collStats`` (data and
@@ -112,9 +112,12 @@ def _ping_task(agent, task_id, avg):
             "parsed": parsed}
 
 
-def _hour_rollups(schedule_id, agents, start, days):
+def _rollups(schedule_id, agents, start, days):
+    """Batches of the rollups ``SeriesRecorder.roll`` stores for ``days`` days of four rounds
+    an hour: each hour's, and each six hours' (from the same values) after its sixth hour."""
     from toolbox.watch.points import summarize
 
+    block = {agent: [] for agent in agents}
     for hour in range(days * 24):
         at = start + datetime.timedelta(hours=hour)
         batch = []
@@ -122,6 +125,11 @@ def _hour_rollups(schedule_id, agents, start, days):
             values = [{"value": 10.0 + n % 7 + k, "loss": float(k == 0 and hour % 24 == 0), "outcome": "ok",
                        "tool": "ping"} for k in range(4)]
             batch.append(dict(summarize(values), schedule_id=schedule_id, agent=agent, tier="hour", at=at))
+            block[agent] += values
+            if hour % 6 == 5:
+                batch.append(dict(summarize(block[agent]), schedule_id=schedule_id, agent=agent, tier="6h",
+                                  at=at - datetime.timedelta(hours=5)))
+                block[agent] = []
         yield batch
 
 
@@ -143,7 +151,7 @@ async def _direct_reads(app, sid, start, end, reads, mongomock_db):
     reader = app.toolbox.series_reader
     figures = {"reader_ms": await _timed(lambda: reader.read(sid, None, start, end), reads)}
     if mongomock_db is not None:
-        rows = await reader.rollups.read_range(sid, "hour", start, end)
+        rows = [row for tier in ("hour", "6h") for row in await reader.rollups.read_range(sid, tier, start, end)]
         collection = mongomock_db["bench_series_rollups_mongomock"]
         await collection.insert_many(rows)
         before = SeriesReader(reader.points, RollupRepo(collection), reader.schedules, reader.now, reader.points_days)
@@ -179,7 +187,7 @@ async def _series(uri, agents, days, reads, points):
         end = datetime.datetime.now(datetime.timezone.utc).replace(minute=0, second=0, microsecond=0)
         start = end - datetime.timedelta(days=days)
         filled = time.monotonic()
-        for batch in _hour_rollups(sid, names, start, days):
+        for batch in _rollups(sid, names, start, days):
             await app.toolbox.series.rollups.put_rollups(batch)
         filled = time.monotonic() - filled
         query = f"/api/schedules/{sid}/series?from={start.isoformat()[:19]}Z&to={end.isoformat()[:19]}Z"
@@ -220,7 +228,7 @@ async def _series(uri, agents, days, reads, points):
             await database.drop()
         database.close()
     return {"database": "shared MongoDB" if uri else "embedded", "agents": agents, "days": days,
-            "rollups": agents * days * 24, "fill_s": filled, "read_ms": samples,
+            "rollups": agents * days * 28, "fill_s": filled, "read_ms": samples,
             "read_median_ms": percentile(samples, 50), "read_max_ms": max(samples), "answer_bytes": size,
             **shape, **direct, "points": points, "bson_bytes_per_point": bson_bytes, **stats}
 

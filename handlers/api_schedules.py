@@ -4,7 +4,7 @@ from .base import APIHandler, id_arg, require_role
 from toolbox import validation
 from toolbox.errors import ValidationError
 from toolbox.watch.models import round_model, schedule_model
-from toolbox.watch.series_read import as_csv
+from toolbox.watch.series_read import MAX_POINTS, MIN_POINTS, as_csv
 from toolbox.watch.specs import parse_time
 
 AUDITED = ("name", "tool", "params", "agents", "tags", "tags_match", "all", "interval", "spread", "enabled")
@@ -70,15 +70,17 @@ class ScheduleSeriesHandler(APIHandler):
     @require_role("viewer")
     async def get(self, schedule_id: str) -> None:
         """One series per agent: ``?agent=&from=&to=`` (ISO times; default the last 3 hours),
-        raw points or a rollup tier chosen by the range; ``format=csv`` for a file."""
-        args = self.query_args("agent", "from", "to", "format")
+        raw points or a rollup tier chosen by the range and ``points`` (at most that many per
+        series: the graph's width in pixels; 10 to 500, default 500); ``format=csv`` for a file."""
+        args = self.query_args("agent", "from", "to", "format", "points")
         fmt = args.get("format", "json")
         if fmt not in ("json", "csv"):
             raise ValidationError("format: json or csv")
         agent = validation.agent_name(args["agent"], "agent") if "agent" in args else None
         sid = id_arg(schedule_id, "schedule")
+        points = validation.int_in(args["points"], "points", MIN_POINTS, MAX_POINTS) if "points" in args else None
         answer = await self.toolbox.series_reader.read(sid, agent, parse_time(args.get("from"), "from"),
-                                                       parse_time(args.get("to"), "to"))
+                                                       parse_time(args.get("to"), "to"), points)
         if fmt == "json":
             self.write_json(answer)
             return

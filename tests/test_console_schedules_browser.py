@@ -99,8 +99,11 @@ def test_repeat_a_job_watch_its_rounds_arrive_live_and_manage_schedules(chromium
         assert page.locator("[data-testid=rounds] tbody tr").count() == 1
         assert page.locator("svg.smoke .seg.loss-0").count() == 1  # 127.0.0.1 loses nothing: green
 
-        # A change of interval runs the next round now: it arrives on the open graph live.
+        # Paused and resumed, the schedule runs a round now: it arrives on the open graph live.
+        # (A new interval alone keeps the rhythm: no round at once.)
         call(f"{server.url}/api/schedules/{sid}", "PATCH", {"interval": 120})
+        call(f"{server.url}/api/schedules/{sid}", "PATCH", {"enabled": False})
+        call(f"{server.url}/api/schedules/{sid}", "PATCH", {"enabled": True})
         page.wait_for_function(f"() => {DOTS} === 2", timeout=60000)
         page.wait_for_function("() => document.querySelectorAll('[data-testid=rounds] tbody tr').length === 2")
         assert page.evaluate("window.__notReloaded") is True
@@ -271,7 +274,7 @@ def test_presets_zoom_layout_narrow_screens_and_axe(chromium, server, processes,
         page.mouse.move(chart["x"] + chart["width"] * 0.85, y, steps=4)
         page.mouse.move(chart["x"] + chart["width"] * 0.90, y, steps=4)
         page.mouse.up()
-        page.wait_for_selector("[data-testid=smoke-range][data-tier=hour]")  # about a month: hourly
+        page.wait_for_selector("[data-testid=smoke-range][data-tier=\"6h\"]")  # about a month: six-hourly
         # Keyboard: - zooms out of the focused chart.
         page.focus("svg.smoke")
         page.keyboard.press("-")

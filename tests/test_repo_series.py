@@ -95,3 +95,18 @@ async def test_rollups_are_pruned_in_batches_and_deleted_with_their_schedule(bac
     assert minutes_of(await rollups.read_range(1, "hour", at(0), at(60 * 24), agent="a2")) == [180, 240, 300]
     await rollups.delete_schedule(1)
     assert await rollups.count() == 0
+
+
+@pytest.mark.gen_test
+async def test_a_series_read_gives_each_agents_rollups_of_a_tier_in_time_order(backend):  # noqa: F811
+    rollups = await backend.rollups()
+    await rollups.put_rollups([rollup(hour, agent) for hour in (5, 0, 3, 1) for agent in ("a2", "a1")])
+    await rollups.put_rollups([rollup(0, tier="6h"), rollup(2, schedule_id=2), rollup(12, agent="a3")])
+    found = await rollups.read_series(1, "hour", at(60), at(60 * 5))  # from 01:00 to (not with) 05:00
+    assert sorted(found) == ["a1", "a2"] and [minutes_of(found[a]) for a in ("a1", "a2")] == [[60, 180], [60, 180]]
+    assert "agent" not in found["a1"][0] and "_id" not in found["a1"][0] and found["a1"][0]["count"] == 4
+    assert minutes_of((await rollups.read_series(1, "hour", at(0), at(60 * 24), agent="a2"))["a2"]) == [0, 60, 180, 300]
+    assert list(await rollups.read_series(1, "6h", at(0), at(60 * 24))) == ["a1"]
+    assert await rollups.read_series(1, "day", at(0), at(60 * 24)) == {}
+    found["a1"][0]["count"] = 99  # a copy: what is stored stays
+    assert (await rollups.read_series(1, "hour", at(60), at(120)))["a1"][0]["count"] == 4

@@ -9,7 +9,7 @@ from tests.jobs_helpers import PING_OUTPUT, wait_for
 from tests.schedules_helpers import PING, START, WallClock, iso
 from toolbox.people.principals import Principal
 from toolbox.watch.rounds import LEASE
-from toolbox.watch.timing import task_delay
+from toolbox.watch.timing import phase, task_delay
 from toolbox.core.jobs.selection import job_request
 
 
@@ -62,7 +62,13 @@ async def test_rounds_are_jobs_tags_resolve_each_round_busy_agents_skip_and_gaps
     rounds = await rounds_of(api, sid, 4)
     assert len(rounds) == 4 and rounds[3]["missed"] == 9 and rounds[3]["state"] == "fired"
     assert rounds[3]["at"] == iso(START + datetime.timedelta(seconds=720))
-    schedule = (await api(f"/api/schedules/{sid}")).json
+    schedule = {}
+
+    async def counted():  # the round's log entry is written a moment before the schedule's counts
+        schedule.update((await api(f"/api/schedules/{sid}")).json)
+        return schedule["rounds"].get("missed") == 9
+
+    assert await wait_for(counted, timeout=5), schedule
     assert schedule["next_run"] == iso(START + datetime.timedelta(seconds=780))
     assert schedule["rounds"] == {"fired": 3, "skipped": 1, "missed": 9, "busy": 2}
     assert schedule["last_round"]["job_id"] == rounds[3]["job_id"]
@@ -202,3 +208,33 @@ async def test_a_rounds_tasks_are_released_over_the_spread_each_agent_at_its_own
     for task in again["tasks"]:
         assert abs(_seconds(task["created_at"], again["created_at"]) - delays[task["agent"]]) < 0.5  # a loaded machine: ms, not exact
     assert again["deadline"] > job["deadline"]
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("watch_clock", [WallClock()])
+@pytest.mark.config(poll_timeout=0.3)
+async def test_a_new_spread_or_interval_keeps_the_rhythm_and_fires_no_round_at_once(api, app, fake_agent, watch_clock):
+    watch_clock.set(START)
+    await fake_agent("k-1")
+    sid = (await api("/api/schedules", "POST", json=dict(PING, agents=["k-1"], interval=300))).json["schedule_id"]
+    [one] = await rounds_of(api, sid, 1)
+    assert one["at"] == iso(START)
+    watch_clock.advance(30)
+
+    async def patch(body):
+        reply = await api(f"/api/schedules/{sid}", "PATCH", json=body)
+        assert reply.code == 200, reply.json
+        return reply.json["next_run"]
+
+    spread = await patch({"spread": 0.5})  # the rounds move by the new phase, from the last one
+    assert spread == iso(START + phase({"_id": sid, "spread": 0.5, "interval": 300}) + datetime.timedelta(seconds=300))
+    assert await patch({"stop_at": "2030-01-01T00:00:00Z"}) == spread  # a later end: the same next run
+    assert await patch({"enabled": True, "params": {"target": "192.0.2.11"}}) == spread  # no timing changed
+    longer = await patch({"interval": 600})  # one new interval after the last round
+    assert longer == iso(START + phase({"_id": sid, "spread": 0.5, "interval": 600}) + datetime.timedelta(seconds=600))
+    assert len((await api(f"/api/schedules/{sid}/rounds")).json["items"]) == 1
+    now = watch_clock.advance(3600)
+    assert await patch({"interval": 300, "spread": 0}) == iso(now)  # overdue with the shorter interval: at once
+    paused = watch_clock.advance(5)
+    assert await patch({"enabled": False}) is None
+    assert await patch({"enabled": True}) == iso(paused)  # resumed: a round at once, as a new schedule's

@@ -94,6 +94,10 @@ async def test_thirty_days_of_points_roll_up_hourly_and_daily_and_are_pruned(api
     assert a_day["count"] == 96 and a_day["outcomes"] == {"ok": 95, "failed": 1}
     assert a_day["min"] == 10 and a_day["max"] == 13 and a_day["loss"] == round(100 / 96, 3)
     assert a_day["changes"] == 2  # into the failure and out of it
+    sixes = await rollups.read_range(sid, "6h", START, end, agent="p-1")
+    assert len(sixes) == DAYS * 4 and [r["at"].hour for r in sixes[:4]] == [12, 18, 0, 6]
+    assert sixes[0]["count"] == 24 and sixes[0]["min"] == 10 and sixes[0]["max"] == 13 and sixes[0]["avg"] == 11.5
+    assert sixes[3]["outcomes"] == {"ok": 23, "failed": 1} and sixes[3]["changes"] == 1  # 11:45 fails
     assert len(await rollups.read_range(sid, "hour", START, end, agent="p-2")) == DAYS * 24
     assert not await series.roll()  # nothing more until another hour ends
 
@@ -119,3 +123,23 @@ def test_the_retention_settings_come_from_flags_and_the_environment():
     assert config.series_points_days == 7 and config.series_rollups_days == 0
     with pytest.raises(ConfigError, match="TOOLBOX_SERIES_POINTS_DAYS"):
         Config.load([], {"TOOLBOX_SERIES_POINTS_DAYS": "-1"})
+
+
+@pytest.mark.gen_test(timeout=30)
+@pytest.mark.parametrize("watch_clock", [WallClock()])
+async def test_six_hours_rolled_across_two_rolls_sum_all_their_points(api, app, watch_clock):
+    watch_clock.set(START)
+    sid = (await api("/api/schedules", "POST", json=dict(PING, all=True, interval=900,
+                                                         start_at="2030-01-01T00:00:00Z"))).json["schedule_id"]
+    series = app.toolbox.series
+    first = START + datetime.timedelta(hours=1)  # 13:00: the block of 12:00-18:00 begins before the points
+    for step in range(7 * PER_HOUR):
+        await series.record(point_of(ping_task("p-1", step + 1, 10.0 + step), sid,
+                                     first + datetime.timedelta(minutes=15 * step)))
+    watch_clock.set(START + datetime.timedelta(hours=4, minutes=10))
+    assert await series.roll() == 3  # 13:00 to 16:00: no six hours end yet
+    assert not await series.rollups.read_range(sid, "6h", START, START + datetime.timedelta(days=1))
+    watch_clock.set(START + datetime.timedelta(hours=8, minutes=10))
+    assert await series.roll() == 4  # 16:00 to 20:00: 18:00 ends the block, begun in the roll before
+    (six,) = await series.rollups.read_range(sid, "6h", START, START + datetime.timedelta(days=1))
+    assert six["at"] == START and six["count"] == 5 * PER_HOUR and six["min"] == 10 and six["max"] == 29

@@ -62,7 +62,8 @@ async def test_bad_series_requests_are_refused_with_a_clear_400(api, app):
     for query, message in [("from=yesterday", "from: an ISO-8601"), ("to=2026-01-01T00:00:00Z&from=2026-02-01T00:00:00Z",
                                                                       "to: must be later than from"),
                            ("from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z", "at most 800 days"),
-                           ("format=xml", "format: json or csv"), ("agent=-bad", "agent")]:
+                           ("format=xml", "format: json or csv"), ("agent=-bad", "agent"),
+                           ("points=5", "points: must be a whole number from 10 to 500"), ("points=x", "points")]:
         reply = await api(f"/api/schedules/{sid}/series?{query}")
         assert reply.code == 400 and message in reply.json["error"], (query, reply.json)
     assert (await api("/api/schedules/99/series")).code == 404
@@ -94,17 +95,36 @@ async def test_the_range_chooses_the_tier_and_no_series_holds_more_than_a_few_hu
     ten_days = await read(240)
     assert ten_days["tier"] == "hour" and ten_days["bucket_seconds"] == 3600
     assert len(ten_days["series"][0]["points"]) == 239 and ten_days["series"][0]["points"][0]["count"] == 4
-    month = await read(24 * DAYS)
-    assert month["tier"] == "hour" and month["bucket_seconds"] == 7200  # 719 hours merged two by two
-    assert len(month["series"][0]["points"]) == 360
-    merged = month["series"][0]["points"][0]
-    assert merged["count"] == 8 and merged["min"] == 10 and merged["max"] == 13 and merged["avg"] == 11.5
+    month = await read(24 * DAYS)  # 719 hours: six-hour rollups (from 18:00: the one of 12:00 began before)
+    assert month["tier"] == "6h" and month["bucket_seconds"] == 6 * 3600
+    assert len(month["series"][0]["points"]) == DAYS * 4 - 1
+    six = month["series"][0]["points"][0]
+    assert six["at"].endswith("T18:00:00Z") and six["count"] == 24 and six["outcomes"] == {"ok": 24}
+    assert six["min"] == 10 and six["max"] == 13 and six["avg"] == 11.5 and six["median"] == 11.5
     year = await read(24 * 360)
     assert year["tier"] == "day" and len(year["series"][0]["points"]) == DAYS  # the first from noon on
     first_day, second_day = year["series"][0]["points"][:2]
     assert first_day["count"] == 48 and second_day["outcomes"] == {"ok": 95, "failed": 1}
     for answer in (three_hours, thirty_hours, ten_days, month, year):
         assert all(len(s["points"]) <= 500 for s in answer["series"]) and len(answer["series"]) == 2
+
+    # ``points``: no more per series than the graph has pixels; the tier follows
+    async def read_at_most(hours, points):
+        start = end - datetime.timedelta(hours=hours)
+        reply = await api(f"/api/schedules/{sid}/series?from={iso(start)}&to={iso(end)}&points={points}")
+        assert reply.code == 200, reply.json
+        assert all(len(s["points"]) <= points for s in reply.json["series"])
+        return reply.json
+
+    assert (await read_at_most(30, 100))["tier"] == "hour"  # 120 rounds > 100 points: 30 hours
+    assert (await read_at_most(240, 200))["tier"] == "6h"  # 240 hours > 200 points: 40 six-hour buckets
+    assert (await read_at_most(24 * DAYS, 100))["tier"] == "day"  # 120 six-hour buckets > 100
+    merged = await read_at_most(24 * 360, 10)  # 360 days / 10 points: days merged 36 by 36
+    assert merged["tier"] == "day" and merged["bucket_seconds"] == 36 * 86400 and len(merged["series"][0]["points"]) == 1
+    whole = merged["series"][0]["points"][0]
+    days = year["series"][0]["points"]
+    assert whole["count"] == sum(d["count"] for d in days) and whole["outcomes"]["failed"] == DAYS - 1
+    assert whole["min"] == 10 and whole["max"] == 13
     exported = await api(f"/api/schedules/{sid}/series?from={iso(end - datetime.timedelta(days=10))}"
                          f"&to={iso(end)}&format=csv", expect_json=False)
     rows = list(csv.reader(io.StringIO(exported.body.decode())))

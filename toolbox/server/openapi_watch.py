@@ -65,16 +65,19 @@ def add_watch(paths: Schema, schemas: Schema) -> None:
                      **{key: {"type": ["number", "null"]} for key in ("min", "avg", "max", "p10", "median", "p90")},
                      "changes": INT}, ("at",))
     schemas["Series"] = _object({
-        "schedule_id": ID, "tool": STRING, "tier": {"type": "string", "enum": ["raw", "hour", "day"]},
+        "schedule_id": ID, "tool": STRING, "tier": {"type": "string", "enum": ["raw", "hour", "6h", "day"]},
         "bucket_seconds": INT, "from": TIME, "to": TIME, "rolled_until": TIME,
         "series": {"type": "array", "items": _object({"agent": STRING, "points": {"type": "array", "items": point}},
                                                      ("agent", "points"))},
     }, ("schedule_id", "tier", "series"))
     paths["/api/schedules/{schedule_id}/series"] = {"get": operation(
-        "One series per agent over a time range: raw points or hourly/daily rollups, chosen by the range",
+        "One series per agent over a time range: raw points or hourly, six-hourly or daily rollups, chosen by "
+        "the range and the points wanted per series",
         {"description": "the series", "content": {"application/json": {"schema": _ref("Series")},
                                                  "text/csv": {"schema": STRING}}},
         errors=API + (400, 404), role="viewer",
         params=[schedule_id, query("agent", AGENT_NAME), query("from", {"type": "string", "format": "date-time"}),
                 query("to", {"type": "string", "format": "date-time"}),
+                query("points", {"type": "integer", "minimum": 10, "maximum": 500},
+                      "at most this many points per series (the graph's width in pixels); default 500"),
                 query("format", {"type": "string", "enum": ["json", "csv"]}, "default json")])}

@@ -4,8 +4,10 @@ A schedule is a job's spec (``tool``, ``params``, ``agents`` | ``tags`` + ``tags
 ``all``) plus ``interval``, ``spread``, ``start_at``/``stop_at``, ``enabled``, ``name`` and
 ``owner`` (``toolbox.watch.specs`` checks them).  Viewers read every schedule; operators
 create schedules and change or delete their own; admins all, and may create one for
-another user (``owner``: a user id).  Each change recomputes ``next_run``
-(``toolbox.watch.timing``); the rounds themselves are ``toolbox.watch.rounds``'s.
+another user (``owner``: a user id).  A change of timing recomputes ``next_run``
+(``toolbox.watch.timing.retimed_run``: resuming or a new start runs as a new schedule; a
+new interval or spread keeps the rhythm, so it fires no round at once); the rounds
+themselves are ``toolbox.watch.rounds``'s.
 The handlers audit every change.
 """
 
@@ -19,7 +21,7 @@ from toolbox.errors import Forbidden, NotFound, ValidationError
 from toolbox.people.principals import display_name
 from toolbox.store.db import Doc
 from toolbox.watch.specs import schedule_changes, schedule_fields
-from toolbox.watch.timing import first_run
+from toolbox.watch.timing import first_run, retimed_run
 
 if TYPE_CHECKING:
     from toolbox.people.principals import Principal
@@ -99,8 +101,8 @@ class ScheduleService:
         now = self.now()
         changes["updated_at"] = now
         merged = dict(doc, **changes)
-        if any(key in changes for key in TIMING):
-            changes["next_run"] = first_run(merged, now)
+        if any(changes[key] != doc.get(key) for key in TIMING if key in changes):
+            changes["next_run"] = retimed_run(doc, merged, now)
         after = await self.schedules.update(schedule_id, changes)
         if after is None:
             raise NotFound(f"schedule not found: {schedule_id}")

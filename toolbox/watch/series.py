@@ -8,8 +8,10 @@ event records it, so each task is one point.
 
 ``roll`` completes rollups: for each schedule, the whole hours since its ``rolled_until``
 (only hours ended ``LAG`` ago, so late results are in), at most ``HOURS_PER_ROLL`` per
-call, each hour's points summed per agent (``summarize``) into an ``hour`` rollup, and at
-each day's end a ``day`` rollup from that day's points.  ``prune`` deletes points (and
+call, each hour's points summed per agent (``summarize``) into an ``hour`` rollup, at the
+end of each six hours (00, 06, 12 and 18 UTC) a ``6h`` rollup from their points (so a month
+is read as 120 buckets per agent, not 720 hours merged), and at each day's end a ``day``
+rollup from that day's points.  ``prune`` deletes points (and
 round entries) older than ``TOOLBOX_SERIES_POINTS_DAYS`` and rollups older than
 ``TOOLBOX_SERIES_ROLLUPS_DAYS``, ``PRUNE_BATCH`` documents per collection per call.
 ``sweep`` runs both at most once a minute, from the sweeper, so neither holds the loop long.
@@ -35,7 +37,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("toolbox.series")
 
-HOUR, DAY = datetime.timedelta(hours=1), datetime.timedelta(days=1)
+HOUR, SIX_HOURS, DAY = datetime.timedelta(hours=1), datetime.timedelta(hours=6), datetime.timedelta(days=1)
 LAG = datetime.timedelta(minutes=10)
 HOURS_PER_ROLL = 48
 PRUNE_BATCH = 1000
@@ -132,8 +134,8 @@ class SeriesRecorder:
         return rolled
 
     async def _roll_hours(self, schedule_id: int, start: datetime.datetime, hours: int) -> None:
-        """The ``hour`` rollups of ``hours`` hours from ``start`` (one read), and the ``day``
-        rollup of each day ending among them."""
+        """The ``hour`` rollups of ``hours`` hours from ``start`` (one read), and the ``6h``
+        and ``day`` rollups of each six hours and day ending among them."""
         by_hour: dict[datetime.datetime, list[Doc]] = {}
         for point in await self.points.read_range(schedule_id, start, start + hours * HOUR):
             by_hour.setdefault(floor_hour(point["at"]), []).append(point)
@@ -141,6 +143,13 @@ class SeriesRecorder:
         for n in range(hours):
             hour = start + n * HOUR
             rollups += self._bucket(schedule_id, "hour", hour, by_hour.get(hour, []))
+            if (hour + HOUR).hour % 6 == 0:  # six hours end with this hour
+                block = hour + HOUR - SIX_HOURS
+                if block >= start:  # its hours are all in this read
+                    points = [p for h in range(6) for p in by_hour.get(block + h * HOUR, [])]
+                else:
+                    points = await self.points.read_range(schedule_id, block, hour + HOUR)
+                rollups += self._bucket(schedule_id, "6h", block, points)
             if (hour + HOUR).hour == 0:  # the day ends with this hour
                 day = hour + HOUR - DAY
                 rollups += self._bucket(schedule_id, "day", day,

@@ -1,13 +1,16 @@
 """Reading a schedule's series: one per agent, from raw points or a rollup tier chosen by range.
 
-``SeriesReader.read(schedule_id, agent, start, end)`` answers ``{tier, bucket_seconds,
-series: [{agent, points}]}``.  The tier is the finest that fits: ``raw`` when the range
-holds at most ``MAX_POINTS`` rounds and its points are still kept, else ``hour`` (for
-ranges up to ``HOUR_TIER_DAYS`` days), else ``day``.  Rollups beyond ``MAX_POINTS`` per
-series are merged ``k`` at a time (counts, outcomes, min and max exactly; the mean and
-loss weighted by count; quantiles as count-weighted means of the buckets' quantiles).
-Raw points carry ``changed``: what differs from the agent's previous point in the answer
-(``outcome``, ``route``, ``dns``, ``http``).  ``as_csv`` is the same answer as CSV rows.
+``SeriesReader.read(schedule_id, agent, start, end, points)`` answers ``{tier,
+bucket_seconds, series: [{agent, points}]}``, at most ``points`` per series (the caller's
+pixel width: a graph draws no more; at most and by default ``MAX_POINTS``).  The tier is
+the finest that fits unmerged: ``raw`` when the range holds at most ``points`` rounds and
+its points are still kept, else the first of ``hour``, ``6h`` and ``day`` whose buckets over
+the range are at most ``points`` (a month: 120 six-hour buckets per agent, not 720 hours
+read and merged).  Only ``day`` rollups beyond ``points`` per series are merged ``k`` at a
+time (counts, outcomes, min and max exactly; the mean and loss weighted by count; quantiles
+as count-weighted means of the buckets' quantiles).  Raw points carry ``changed``: what
+differs from the agent's previous point in the answer (``outcome``, ``route``, ``dns``,
+``http``).  ``as_csv`` is the same answer as CSV rows.
 """
 
 import csv
@@ -27,11 +30,10 @@ if TYPE_CHECKING:
     from toolbox.store.repos.series_memory import Points, Rollups
 
 MAX_POINTS = 500
-HOUR_TIER_DAYS = 62
+MIN_POINTS = 10
 MAX_RANGE_DAYS = 800
 DEFAULT_RANGE = datetime.timedelta(hours=3)
-TIER_SECONDS = {"hour": 3600, "day": 86400}
-ROLLUP_FIELDS = ("count", "outcomes", "min", "avg", "max", "p10", "median", "p90", "loss", "changes")
+TIER_SECONDS = {"hour": 3600, "6h": 21600, "day": 86400}  # finest first
 
 
 def _raw_model(point: Doc, changed: list[str]) -> Doc:
@@ -81,7 +83,10 @@ def merge(buckets: list[Doc]) -> Doc:
 
 
 def _rollup_model(bucket: Doc) -> Doc:
-    return {"at": isoformat(bucket["at"]), **{key: bucket.get(key) for key in ROLLUP_FIELDS}}
+    get = bucket.get
+    return {"at": isoformat(bucket["at"]), "count": get("count"), "outcomes": get("outcomes"), "min": get("min"),
+            "avg": get("avg"), "max": get("max"), "p10": get("p10"), "median": get("median"), "p90": get("p90"),
+            "loss": get("loss"), "changes": get("changes")}
 
 
 def _merged_models(rows: list[Doc], k: int) -> list[Doc]:
@@ -107,15 +112,16 @@ class SeriesReader:
         self.now = now
         self.points_days = points_days
 
-    def tier(self, interval: int, start: datetime.datetime, end: datetime.datetime) -> str:
+    def tier(self, interval: int, start: datetime.datetime, end: datetime.datetime, points: int = MAX_POINTS) -> str:
+        """The finest tier whose buckets over ``[start, end)`` are at most ``points`` (``day`` if none)."""
         span = (end - start).total_seconds()
         raw_kept = not self.points_days or start >= self.now() - datetime.timedelta(days=self.points_days)
-        if raw_kept and span / interval <= MAX_POINTS:
+        if raw_kept and span / interval <= points:
             return "raw"
-        return "hour" if span <= HOUR_TIER_DAYS * 86400 else "day"
+        return next((tier for tier, seconds in TIER_SECONDS.items() if span / seconds <= points), "day")
 
     async def read(self, schedule_id: int, agent: str | None, start: datetime.datetime | None,
-                   end: datetime.datetime | None) -> Doc:
+                   end: datetime.datetime | None, points: int | None = None) -> Doc:
         schedule = await self.schedules.get(schedule_id)
         if schedule is None:
             raise NotFound(f"schedule not found: {schedule_id}")
@@ -125,20 +131,19 @@ class SeriesReader:
             raise ValidationError("to: must be later than from")
         if end - start > datetime.timedelta(days=MAX_RANGE_DAYS):
             raise ValidationError(f"from, to: at most {MAX_RANGE_DAYS} days apart")
-        tier = self.tier(schedule["interval"], start, end)
-        by_agent: dict[str, list[Doc]] = {}
+        most = MAX_POINTS if points is None else max(MIN_POINTS, min(MAX_POINTS, points))
+        tier = self.tier(schedule["interval"], start, end, most)
         bucket = schedule["interval"]
         if tier == "raw":
+            by_agent: dict[str, list[Doc]] = {}
             for point in await self.points.read_range(schedule_id, start, end, agent):
                 by_agent.setdefault(point["agent"], []).append(point)
-            series = [{"agent": name, "points": self._raw(points[-MAX_POINTS:])}
-                      for name, points in sorted(by_agent.items())]
+            series = [{"agent": name, "points": self._raw(found[-most:])} for name, found in sorted(by_agent.items())]
         else:
-            for rollup in await self.rollups.read_range(schedule_id, tier, start, end, agent):
-                by_agent.setdefault(rollup["agent"], []).append(rollup)
-            k = max(1, math.ceil((end - start).total_seconds() / TIER_SECONDS[tier] / MAX_POINTS))
+            rows_of = await self.rollups.read_series(schedule_id, tier, start, end, agent)
+            k = max(1, math.ceil((end - start).total_seconds() / TIER_SECONDS[tier] / most))
             bucket = TIER_SECONDS[tier] * k
-            series = [{"agent": name, "points": _merged_models(rows, k)} for name, rows in sorted(by_agent.items())]
+            series = [{"agent": name, "points": _merged_models(rows, k)} for name, rows in sorted(rows_of.items())]
         return {"schedule_id": schedule_id, "tool": schedule["tool"], "tier": tier, "bucket_seconds": bucket,
                 "from": isoformat(start), "to": isoformat(end),
                 "rolled_until": isoformat(schedule.get("rolled_until")), "series": series}

@@ -50,6 +50,28 @@ def first_run(doc: Doc, now: datetime.datetime) -> datetime.datetime | None:
     return within_window(doc, base + phase(doc))
 
 
+def retimed_run(before: Doc, after: Doc, now: datetime.datetime) -> datetime.datetime | None:
+    """The next run once ``before``'s timing is changed into ``after``'s.
+
+    A schedule paused, ended (no next run) or not started yet, or given another
+    ``start_at``, starts as a new one (``first_run``: at once, or at its start).  Otherwise
+    its rhythm is kept, so a change of spread or ``stop_at`` alone fires no round at once:
+    the pending next run moved by the change of phase and, once a round has run, by the
+    change of interval (one new interval after the last round); never earlier than now (a
+    shortened interval already over fires at once)."""
+    if not after.get("enabled", True):
+        return None
+    pending = before.get("next_run")
+    start = before.get("start_at")
+    if (not before.get("enabled", True) or pending is None or (start is not None and start > now)
+            or start != after.get("start_at")):
+        return first_run(after, now)
+    when = pending - phase(before) + phase(after)
+    if before.get("last_round"):  # ``pending`` is one old interval after the last round
+        when += datetime.timedelta(seconds=after["interval"] - before["interval"])
+    return within_window(after, max(when, now))
+
+
 def within_window(doc: Doc, when: datetime.datetime) -> datetime.datetime | None:
     """``when``, or None once it is past the schedule's ``stop_at``."""
     stop = doc.get("stop_at")

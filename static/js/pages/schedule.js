@@ -21,7 +21,7 @@ const HOUR = 3600 * 1000;
 export const PRESETS = [["3h", "3 h", 3 * HOUR], ["30h", "30 h", 30 * HOUR], ["10d", "10 d", 240 * HOUR], ["360d", "360 d", 8640 * HOUR]];
 const MIN_SPAN = 10 * 60 * 1000;
 const MAX_SPAN = 800 * 24 * HOUR;
-const TIERS = { raw: "each round", hour: "hourly rollups", day: "daily rollups" };
+const TIERS = { raw: "each round", hour: "hourly rollups", "6h": "six-hourly rollups", day: "daily rollups" };
 
 // Per schedule, while the console is open: the range and the layout last chosen.
 const memory = new Map();
@@ -163,7 +163,9 @@ export async function render(page, ctx, args) {
     const mine = ++loading;
     charts.setAttribute("aria-busy", "true");
     try {
-      const next = await api(`/api/schedules/${sid}/series${query({ from: new Date(from).toISOString(), to: new Date(to).toISOString() })}`);
+      // no more points per series than the widest chart has pixels (one chart spans the room at most)
+      const points = Math.max(10, Math.min(500, Math.floor(charts.clientWidth - 36) || 500));
+      const next = await api(`/api/schedules/${sid}/series${query({ from: new Date(from).toISOString(), to: new Date(to).toISOString(), points })}`);
       if (mine !== loading) return;
       answer = next;
       for (const series of answer.series) for (const p of series.points) if (p.job_id) jobIds.add(p.job_id);

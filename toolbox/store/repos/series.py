@@ -2,7 +2,7 @@
 
 ``PointRepo``: one compact document per finished task of a round (``toolbox.watch.points``),
 read by schedule, agent and time.  ``RollupRepo``: one document per schedule, agent, tier
-(``hour`` or ``day``) and bucket start, written whole (an upsert by a key made of the four),
+(``hour``, ``6h`` or ``day``) and bucket start, written whole (an upsert by a key made of the four),
 so rolling a bucket again gives the same document.  Both prune their oldest documents in
 batches.  These are the shared database's; the embedded one keeps points and rollups in
 memory behind the same contract (``toolbox.store.repos.series_memory``,
@@ -106,6 +106,20 @@ class RollupRepo:
             query["agent"] = agent
         cursor = self.collection.find(query, {"_id": 0}).sort("at", ASCENDING).limit(limit)
         return [doc async for doc in cursor]
+
+    async def read_series(self, schedule_id: int, tier: str, start: datetime.datetime, end: datetime.datetime,
+                          agent: str | None = None) -> dict[str, builtins.list[Doc]]:
+        """``read_range``'s rollups by agent (the key, not in the documents), each agent's in
+        time order: what a series read draws."""
+        query: Doc = {"schedule_id": schedule_id, "tier": tier, "at": {"$gte": start, "$lt": end}}
+        if agent is not None:
+            query["agent"] = agent
+        by_agent: dict[str, builtins.list[Doc]] = {}
+        # on the ``schedule_tier_at`` index (``schedule_tier_agent_at`` with an agent); the
+        # documents are grouped here as they come (sorting by agent too cost SecantusDB more)
+        async for doc in self.collection.find(query, {"_id": 0}).sort("at", ASCENDING):
+            by_agent.setdefault(doc.pop("agent"), []).append(doc)
+        return by_agent
 
     async def count(self) -> int:
         return int(await self.collection.count_documents({}))

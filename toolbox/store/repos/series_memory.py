@@ -73,6 +73,12 @@ def _in_order(lines: Iterable[_Line], start: datetime.datetime, end: datetime.da
     return [dict(doc) for doc in found[:limit]]
 
 
+def _without_agent(doc: Doc) -> Doc:
+    copy = dict(doc)
+    del copy["agent"]
+    return copy
+
+
 def _prune(lines: dict[tuple, _Line], cutoff: datetime.datetime, batch: int) -> int:
     removed = 0
     for key in list(lines):
@@ -154,6 +160,17 @@ class MemoryRollups(_Lines):
         else:
             lines = [line for (sid, kind, _agent), line in self._lines.items() if sid == schedule_id and kind == tier]
         return _in_order(lines, start, end, limit)
+
+    async def read_series(self, schedule_id: int, tier: str, start: datetime.datetime, end: datetime.datetime,
+                          agent: str | None = None) -> dict[str, list[Doc]]:
+        """``RollupRepo.read_series``: each agent's slice, copied, with no sort across agents."""
+        found: dict[str, list[Doc]] = {}
+        for (sid, kind, name), line in self._lines.items():
+            if sid == schedule_id and kind == tier and (agent is None or name == agent):
+                docs = line.between(start, end)
+                if docs:
+                    found[name] = [_without_agent(doc) for doc in docs]
+        return found
 
 
 
