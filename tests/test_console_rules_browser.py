@@ -228,7 +228,9 @@ def test_make_preview_edit_and_delete_a_rule_and_see_its_alert_on_the_graph(chro
             page.click("p.crumbs a")
             page.wait_for_selector("svg.smoke .alert-span.firing")
             closed.listen()
-            call(f"{server.url}/api/schedules/{sid}", "PATCH", {"interval": 1800})  # the next round now
+            # paused and resumed: the next round now (a new interval alone keeps the rhythm)
+            call(f"{server.url}/api/schedules/{sid}", "PATCH", {"enabled": False})
+            call(f"{server.url}/api/schedules/{sid}", "PATCH", {"enabled": True})
             page.wait_for_selector("svg.smoke .alert-span:not(.firing)", timeout=60000)
             assert "port refused at once fired" in page.text_content("[data-testid=alert-periods]")
             assert ", resolved " in page.text_content("[data-testid=alert-periods]")
