@@ -86,13 +86,13 @@ export async function render(page, ctx, args = []) {
       } else {
         input = h("input", {
           name: param.name, autocomplete: "off", spellcheck: "false",
-          inputmode: param.type === "int" ? "numeric" : param.type === "url" ? "url" : "text",
+          inputmode: param.type === "int" ? "numeric" : param.type === "number" ? "decimal" : param.type === "url" ? "url" : "text",
           placeholder: param.default !== null ? String(param.default) : param.type === "url" ? "https://example.com/"
             : t.name === "dig" && param.name === "server" ? "an IP address, e.g. 192.0.2.53" : param.type === "host" ? "example.com or 192.0.2.1" : "",
           value: values[param.name] ?? "",
         });
       }
-      const hint = param.type === "int" ? ` (${param.min}–${param.max})` : "";
+      const hint = param.type === "int" || param.type === "number" ? ` (${param.min}–${param.max})` : "";
       const error = h("span", { class: "field-error", id: `err-${param.name}`, "aria-live": "polite" });
       input.setAttribute("aria-describedby", `err-${param.name}`);
       input.addEventListener("input", () => { values[param.name] = input.value; update(); });
