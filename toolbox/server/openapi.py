@@ -70,6 +70,7 @@ SCHEMAS = {
         "name": STRING, "tags": {"type": "array", "items": STRING}, "platform": PLATFORM,
         "disabled": BOOL, "online": BOOL, "created_at": TIME, "registered_at": TIME, "last_seen": TIME,
         "address": _nullable(STRING), "user_agent": _nullable(STRING), "token_reset_at": TIME,
+        "enabled_at": {**TIME, "description": "when an admin last enabled it after it was disabled"},
     }, ("name", "tags", "platform", "disabled", "online")),
     "Task": _object({
         "task_id": ID, "agent": STRING, "command": STRING, "state": {"type": "string", "enum": list(TASK_STATES)},
