@@ -339,7 +339,12 @@ async def test_a_disabled_agent_that_keeps_asking_keeps_its_running_task(api, fa
         await asyncio.sleep(0.1)
     assert (await api(f"/api/tasks/{task_id}")).json["state"] == "dispatched"
     assert (await agent.post_reply({"name": agent.name, "task_id": task_id, "result": ""})).code == 200
-    await api("/api/agents/a1", "PATCH", json={"disabled": False})
+    assert (await api("/api/agents/a1")).json["enabled_at"] is None  # never enabled again yet
+    enabled = (await api("/api/agents/a1", "PATCH", json={"disabled": False})).json
+    assert enabled["enabled_at"] is not None
+    assert (await api("/api/agents/a1")).json["enabled_at"] == enabled["enabled_at"]
+    same = (await api("/api/agents/a1", "PATCH", json={"disabled": False})).json  # enabled already
+    assert same["enabled_at"] == enabled["enabled_at"]
     [next_id] = await queue(api, ["a1"], "echo resumed")
     assert (await agent.fetch_reply()).json["task_id"] == next_id
 

@@ -83,9 +83,11 @@ def test_traceroute_and_mtr_print_the_path_view(fleet):
 
 
 def test_json_prints_the_job_document_alone(fleet):
-    result = ok(fleet.tbx("ping", "127.0.0.1", "--count", "1", "--from", "lab-1", "--json", "--share"))
+    result = ok(fleet.tbx("ping", "127.0.0.1", "--count", "2", "--tool-interval", "0.2", "--from", "lab-1",
+                          "--json", "--share"))
     job = json.loads(result.stdout)  # nothing else on stdout
     assert job["tool"] == "ping" and job["state"] == "done" and job["tasks"][0]["outcome"] == "ok"
+    assert job["params"]["interval"] == 0.2 and job["tasks"][0]["command"].endswith(" -i 0.2 127.0.0.1")
     assert job == call(f"{fleet.url}/api/jobs/{job['job_id']}") | {"state": "done"}
     assert result.stderr.strip() == f"{fleet.url}/#/jobs/{job['job_id']}"  # --share, off stdout
 

@@ -158,7 +158,12 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
         assert "between 1 and 20" in page.text_content("#err-count")
         page.fill("input[name=count]", "2")
         page.fill("input[name=timeout]", "1")
+        page.fill("input[name=interval]", "0.1")  # seconds between requests: iputils' floor is 0.2
+        assert "between 0.2 and 10" in page.text_content("#err-interval")
+        assert "(0.2–10)" in page.text_content('label:has(input[name=interval]) .field-name')
+        page.fill("input[name=interval]", "0.2")
         assert page.text_content("#err-target") == "" and page.text_content("#err-count") == ""
+        assert page.text_content("#err-interval") == ""
         page.click('.tab[data-mode="names"]')
         page.check('label[data-agent="agent-1"] input')
         page.check('label[data-agent="agent-2"] input')
@@ -170,6 +175,8 @@ def test_log_in_add_an_agent_run_ping_on_two_agents_and_watch_it_live(chromium, 
         page.wait_for_url("**/#/jobs/*")
         job_id = int(page.url.rsplit("/", 1)[1])
         page.wait_for_selector('table[data-testid="results"] tr[data-agent="agent-1"]')
+        sent = call(f"{server.url}/api/jobs/{job_id}")
+        assert sent["params"]["interval"] == 0.2 and " -i 0.2 127.0.0.1" in sent["tasks"][0]["command"]
         page.wait_for_selector('tr[data-agent="agent-1"][data-state="done"]', timeout=60000)
         page.wait_for_selector('tr[data-agent="agent-2"][data-state="done"]', timeout=60000)
         parsed_rtts = "[...document.querySelectorAll('tr[data-state=done] td[data-col=avg]')]"

@@ -1,7 +1,7 @@
 """A running job moves and stops, in a real headless Chromium against real ``toolbox`` and
 ``toolbox-agent`` processes on 127.0.0.1 (issue 21, items 1 and 2).
 
-- A 20-count ping to 127.0.0.1: the row's "replies so far" count rises while the task
+- A 20-count ping to 127.0.0.1, 0.5 s apart: the row's "replies so far" count rises while the task
   runs (from ``task.output`` events), the raw output so far shows live, and the row ends
   ok with all 20.
 - Stop on a running job: the agent's ping process is gone and the row says canceled
@@ -29,7 +29,8 @@ pytestmark = [
     pytest.mark.timeout(180),
 ]
 
-PING = {"tool": "ping", "params": {"target": "127.0.0.1", "count": 20, "timeout": 1}}
+# 20 requests, 0.5 s apart: about 10 s, time enough to see the count rise and to stop it.
+PING = {"tool": "ping", "params": {"target": "127.0.0.1", "count": 20, "timeout": 1, "interval": 0.5}}
 
 
 def received(page):

@@ -35,7 +35,7 @@ async def test_a_job_by_names_queues_one_task_per_agent_with_the_platform_comman
     assert reply.code == 201, reply.json
     job = reply.json
     assert job["job_id"] == 1 and job["tool"] == "ping" and job["state"] == "running"
-    assert job["params"] == {"target": PUBLIC_IP, "count": 3, "timeout": 2}
+    assert job["params"] == {"target": PUBLIC_IP, "count": 3, "timeout": 2, "interval": None}
     assert job["target"] == PUBLIC_IP and job["created_by"] == "olga"
     assert job["agents"] == ["lin-1", "lin-2", "win-1"] and job["skipped"] == []
     assert job["offline_agents"] == []

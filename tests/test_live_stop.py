@@ -1,7 +1,7 @@
 """Output that streams and a job that stops, end to end: a real ``toolbox`` server and a
 real ``toolbox-agent`` on 127.0.0.1.
 
-- A 20-count ping to 127.0.0.1: while it runs, ``GET /api/tasks/{id}`` carries its output
+- A 20-count ping to 127.0.0.1, one request every 0.5 s (``PING``): while it runs, ``GET /api/tasks/{id}`` carries its output
   so far and the replies received, and the count rises before the task ends; the result
   replaces the partial output.
 - Stop: cancelling the job while a long ping runs stops it: the task ends ``canceled`` at
@@ -19,6 +19,9 @@ from tests.processes import AgentProcess, ServerProcess, wait_until
 from tests.test_console_browser import ADMIN, call
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
+
+# 20 requests, 0.5 s apart: about 10 s, time enough to see the count rise and to stop it.
+PING = {"tool": "ping", "params": {"target": "127.0.0.1", "count": 20, "interval": 0.5}}
 
 
 def start(processes, tmp_path, name):
@@ -54,7 +57,7 @@ def children_of(pid):
 def test_a_running_ping_shows_its_replies_so_far(processes, tmp_path):
     server, _agent = start(processes, tmp_path, "streamer")
     job = call(f"{server.url}/api/jobs", "POST",
-               {"tool": "ping", "params": {"target": "127.0.0.1", "count": 20}, "agents": ["streamer"]})
+               {**PING, "agents": ["streamer"]})
     seen = []
 
     def some_replies():
@@ -76,12 +79,13 @@ def test_a_running_ping_shows_its_replies_so_far(processes, tmp_path):
 def test_stop_kills_the_command_and_keeps_what_it_wrote(processes, tmp_path):
     server, agent = start(processes, tmp_path, "stopper")
     job = call(f"{server.url}/api/jobs", "POST",
-               {"tool": "ping", "params": {"target": "127.0.0.1", "count": 20}, "agents": ["stopper"]})
+               {**PING, "agents": ["stopper"]})
     replies = wait_until(lambda: ((task := job_task(server, job["job_id"])) and (task.get("partial") or {})
                                   .get("reading", {}).get("received", 0) >= 2 and task), 40, step=0.2)
     assert replies, "the ping never showed replies"
     pings = [pid for pid in children_of(agent.proc.pid) if _cmdline(pid).startswith("ping")]
     assert len(pings) == 1, "the agent's ping process was not found"
+    assert _cmdline(pings[0]).rstrip("\0").split("\0")[-3:-1] == ["-i", "0.5"]  # the job's interval, on its command line
     stopped_at = time.monotonic()
     canceled = call(f"{server.url}/api/jobs/{job['job_id']}/cancel", "POST")
     assert canceled["state"] == "canceled"

@@ -6,6 +6,7 @@ and the private-address policy of check_target_allowed (with an injected resolve
 tests/test_field_commands.py runs the Linux commands for real.
 """
 
+import math
 import socket
 
 import pytest
@@ -71,13 +72,16 @@ def test_describe_tools_shape():
         for param in tool["params"]:
             assert set(param) == {"name", "type", "required", "default", "min", "max",
                                   "choices", "description"}
-            assert param["type"] in ("host", "url", "int", "choice")
+            assert param["type"] in ("host", "url", "int", "number", "choice")
     assert described["mtr"]["platforms"] == ["linux"]
     assert described["ping"]["platforms"] == ["linux", "windows"]
     count = described["ping"]["params"][1]
     assert count == {"name": "count", "type": "int", "required": False, "default": 4,
                      "min": 1, "max": 20, "choices": None,
                      "description": "Number of echo requests"}
+    interval = described["ping"]["params"][3]
+    assert (interval["name"], interval["type"], interval["default"]) == ("interval", "number", None)
+    assert (interval["min"], interval["max"], interval["required"]) == (0.2, 10, False)
     record = described["dig"]["params"][1]
     assert record["choices"] == ["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR",
                                  "CAA", "SRV"]
@@ -97,6 +101,11 @@ COMMANDS = [
      "ping -n -c 20 -W 10 1.1.1.1"),
     ("ping", {"target": "1.1.1.1", "count": "3", "timeout": "5"}, "windows",
      "ping -n 3 -w 5000 1.1.1.1"),
+    ("ping", {"target": "127.0.0.1", "count": 20, "interval": 0.2}, "linux",
+     "ping -n -c 20 -W 2 -i 0.2 127.0.0.1"),
+    ("ping", {"target": "127.0.0.1", "interval": "2.5"}, "linux", "ping -n -c 4 -W 2 -i 2.5 127.0.0.1"),
+    ("ping", {"target": "127.0.0.1", "interval": 10}, "linux", "ping -n -c 4 -W 2 -i 10 127.0.0.1"),
+    ("ping", {"target": "127.0.0.1", "interval": 0.5}, "windows", "ping -n 4 -w 2000 127.0.0.1"),
     ("traceroute", {"target": "example.com"}, "linux",
      "traceroute -n -m 30 -w 2 -q 3 example.com"),
     ("traceroute", {"target": "example.com"}, "windows", "tracert -d -h 30 -w 2000 example.com"),
@@ -192,6 +201,10 @@ LIMITS = [
     ("ping", {"target": "1.1.1.1", "count": 1, "timeout": 5}, "linux", 0 + 5),
     ("ping", {"target": "1.1.1.1", "count": 2, "timeout": 10}, "linux", 1 + 10),
     ("ping", {"target": "example.com"}, "linux", 30 + 3 + 6),
+    # with an interval I: (count-1)*I + max(timeout, I, 2*(count-1)*I), rounded up
+    ("ping", {"target": "1.1.1.1", "count": 20, "interval": 0.2}, "linux", math.ceil(19 * 0.2 + 2 * 19 * 0.2)),
+    ("ping", {"target": "1.1.1.1", "count": 2, "interval": 0.2, "timeout": 5}, "linux", 1 + 5),
+    ("ping", {"target": "1.1.1.1", "count": 1, "interval": 10}, "linux", 10),
     ("ping", {"target": "1.1.1.1"}, "windows", 4 * 3),
     ("ping", {"target": "example.com", "count": 20, "timeout": 10}, "windows", 12 + 20 * 11),
     # traceroute: max_hops * 3 probes * timeout
@@ -266,7 +279,7 @@ def test_time_limit_grows_with_every_parameter_that_lengthens_the_run():
 
 def test_defaults_filled_and_normalized():
     assert validate_params("ping", {"target": "Example.COM."}) == {
-        "target": "example.com.", "count": 4, "timeout": 2}
+        "target": "example.com.", "count": 4, "timeout": 2, "interval": None}
     assert validate_params("dig", {"target": "example.com", "server": ""}) == {
         "target": "example.com", "record_type": "A", "server": None}
     assert validate_params("tcp", {"target": "xn--bcher-kva.example", "port": "443"})["port"] == 443
@@ -323,6 +336,25 @@ def test_int_bounds(tool, name, low, high):
     assert validate_params(tool, {**base, name: str(high)})[name] == high
     reject(tool, {**base, name: low - 1}, field=name)
     reject(tool, {**base, name: high + 1}, field=name)
+
+
+@pytest.mark.parametrize("value,expected", [
+    (0.2, 0.2), ("0.2", 0.2), (1, 1), ("1", 1), (1.0, 1), ("1.000", 1), (2.5, 2.5), ("0.25", 0.25), ("9.999", 9.999),
+    (10, 10), ("10", 10), ("", None), (None, None),
+])
+def test_ping_interval_in_seconds(value, expected):
+    found = validate_params("ping", {"target": "a.com", "interval": value})["interval"]
+    assert found == expected and type(found) is type(expected)
+
+
+@pytest.mark.parametrize("value", [
+    True, False, 0, 0.1, 0.19, "0.19", 10.001, 11, "11", -1, "-0.5", "+1", ".5", "1.", "1e0", "0x1",
+    "0.1234", 0.2345, "1,5", " 1", "1 ", "1\n", "nan", float("nan"), float("inf"), "inf", "1;id",
+    "１", [1], {"s": 1}, b"1",
+])
+def test_bad_ping_intervals(value):
+    err = reject("ping", {"target": "a.com", "interval": value}, field="interval")
+    assert "interval" in err.message
 
 
 def test_record_type_choice():

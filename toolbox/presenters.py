@@ -73,6 +73,7 @@ def agent_model(doc: Doc, online: bool = False, last_seen: datetime.datetime | N
         "address": doc.get("address"),
         "user_agent": doc.get("user_agent"),
         "token_reset_at": isoformat(doc.get("token_reset_at")),
+        "enabled_at": isoformat(doc.get("enabled_at")),  # when an admin last enabled it again
     }
 
 

@@ -51,7 +51,7 @@ export function outcomeRank(key) {
  * or what the console knows.  `offline` is {at (ms), now (bool)} for the task's agent,
  * or null; `jobEnded`/`jobFinishedAt` come from the job.
  */
-export function taskStatus(task, { offline = null, jobEnded = false, jobFinishedAt = null } = {}) {
+export function taskStatus(task, { offline = null, jobEnded = false, jobFinishedAt = null, waiting = null } = {}) {
   const wentOffline = (at) => `agent went offline at ${clock(at)}`;
   switch (task.state) {
     case "done": {
@@ -72,6 +72,7 @@ export function taskStatus(task, { offline = null, jobEnded = false, jobFinished
     default: {
       const gone = offline && offline.now ? wentOffline(offline.at) : "";
       if (jobEnded) return { key: "unfinished", note: `unfinished when the job ended${gone ? ` · ${gone}` : ""}` };
+      if (task.state === "queued" && waiting) return { key: "queued", note: waiting };  // disabled, or just enabled
       if (gone) return { key: "offline", note: task.state === "queued" ? `${gone}; the task waits for it` : gone };
       if (task.state === "dispatched") {
         return { key: "dispatched", note: task.time_limit ? `running on the agent (at most ${task.time_limit} s)` : "running on the agent" };

@@ -82,6 +82,14 @@ export function checkParam(param, raw, extra = {}) {
       }
       return [value, null];
     }
+    case "number": {
+      if (!/^[0-9]{1,6}(\.[0-9]{1,3})?$/.test(text)) return [text, `${param.name}: must be a number with at most 3 decimals`];
+      const value = Number(text);
+      if (value < param.min || value > param.max) {
+        return [value, `${param.name}: must be between ${param.min} and ${param.max}`];
+      }
+      return [value, null];
+    }
     case "choice": {
       const found = (param.choices || []).find((c) => c.toLowerCase() === text.toLowerCase());
       return found ? [found, null] : [text, `${param.name}: must be one of ${param.choices.join(", ")}`];

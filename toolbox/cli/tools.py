@@ -32,18 +32,27 @@ def _option(param: dict[str, Any]) -> click.Option:
     """A flag for one tool parameter."""
     name = param["name"]
     flag = ("--tool-" if name in RESERVED else "--") + name.replace("_", "-")
+    dest = f"tool_{name}" if name in RESERVED else name  # not the run's own --interval
     kind: Any = str
     if param.get("type") == "int" and param.get("min") is not None and param.get("max") is not None:
         kind = click.IntRange(param["min"], param["max"])
     elif param.get("type") == "int":
         kind = int
+    elif param.get("type") == "number" and param.get("min") is not None and param.get("max") is not None:
+        kind = click.FloatRange(param["min"], param["max"])
     elif param.get("type") == "choice" and param.get("choices"):
         kind = click.Choice(param["choices"], case_sensitive=False)
     help_text = param.get("description") or ""
     if param.get("default") is not None:
         help_text += f" (default {param['default']})"
-    return click.Option([flag, name], type=kind, required=bool(param.get("required")), default=None,
+    return click.Option([flag, dest], type=kind, required=bool(param.get("required")), default=None,
                         help=help_text)
+
+
+def param_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The tool parameters given on the command line, by their names (``_option``'s dests)."""
+    return {(key[5:] if key.startswith("tool_") and key[5:] in RESERVED else key): value
+            for key, value in values.items() if value is not None}
 
 
 def selection(values: tuple[str, ...], match: str | None) -> dict[str, Any]:
@@ -114,7 +123,7 @@ def tool_command(tool: dict[str, Any], client_factory: Any) -> click.Command:
         mode = output_mode(json_out, csv_out, ci)
         if watch and repeat != 1:
             raise click.UsageError("--watch and --repeat: choose one")
-        options = RunOptions(tool=tool["name"], params={k: v for k, v in values.items() if v is not None},
+        options = RunOptions(tool=tool["name"], params=param_values(values),
                              selection=selection(sources, match), mode=mode, share=share,
                              runs=None if watch else repeat, interval=interval, cancel_on_exit=cancel_on_exit)
         client: Client = client_factory()

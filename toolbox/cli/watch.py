@@ -15,7 +15,7 @@ import click
 
 from toolbox.cli.admin import JSON_FLAG, _client, _print_json, _rows
 from toolbox.cli.client import CliError
-from toolbox.cli.tools import AGENT_FLAGS, _option, fetch_tools, selection, target_param
+from toolbox.cli.tools import AGENT_FLAGS, _option, fetch_tools, param_values, selection, target_param
 
 DURATION_RE = re.compile(r"^([0-9]{1,7})([smhd]?)$")
 UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -147,7 +147,7 @@ def add_command(tool: dict[str, Any]) -> click.Command:
 
     def callback(every_: str, sources: tuple[str, ...], match: str | None, name: str | None, spread: float | None,
                  paused: bool, json_out: bool, **values: Any) -> None:
-        body: dict[str, Any] = {"tool": tool["name"], "params": {k: v for k, v in values.items() if v is not None},
+        body: dict[str, Any] = {"tool": tool["name"], "params": param_values(values),
                                 "interval": seconds(every_, "--every"), **selection(sources, match)}
         if name:
             body["name"] = name

@@ -7,7 +7,10 @@ address, scrape each at its own port).  What it shows:
   ``toolbox_websocket_clients``: gauges read when scraped;
 - ``toolbox_tasks{state}``: unfinished tasks in the database by state, counted when
   scraped (the same on every process);
-- ``toolbox_tasks_finished_total{outcome}``: tasks that finished here, by outcome;
+- ``toolbox_tasks_finished_total{outcome}``: tasks that finished here, by outcome, each
+  counted once, when it ends (``ENDING_EVENTS``): a result that comes after its task ended
+  (a stopped task's, ``task.released``; a lost one's, ``task.done`` marked ``late``) is
+  not counted again;
 - ``toolbox_dispatch_latency_seconds``: from a task's creation to its delivery to an
   agent (a task waits longer while its agent has one in flight);
 - ``toolbox_event_latency_seconds``: from a ``task.done`` event's publication (on any
@@ -61,6 +64,8 @@ if TYPE_CHECKING:
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATE_SECONDS = 1.0  # a round fired later than this after its due time counts as late
 COUNT_WAIT = 0.3  # seconds a scrape waits for the task counts
+# The events that end a task (``task.released`` frees the agent of a task already ended).
+ENDING_EVENTS = frozenset({"task.done", "task.lost", "task.canceled", "task.delivery_timeout"})
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -180,7 +185,7 @@ class Metrics:
         if event["type"] == "task.dispatched" and data.get("created_at") and data.get("dispatched_at"):
             waited = (_parse(data["dispatched_at"]) - _parse(data["created_at"])).total_seconds()
             self._dispatch.observe(max(waited, 0.0))
-        elif data.get("outcome") and data.get("finished_at"):
+        elif event["type"] in ENDING_EVENTS and data.get("outcome") and not data.get("late"):
             self._finished.labels(data["outcome"]).inc()
 
     def _on_feed(self, event: "Event") -> None:

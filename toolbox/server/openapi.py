@@ -15,12 +15,15 @@ from toolbox.presenters import RESULT_PREVIEW_BYTES
 from toolbox.server.openapi_watch import add_watch
 from toolbox.server.openapi_alerts import add_alerts
 from toolbox.task_states import TASK_STATES
+from toolbox.tools.catalogue import PARAM_TYPES, TOOLS
 from toolbox.validation import MAX_COMMAND_LENGTH, MAX_TAGS
 
 # A piece of the OpenAPI document (a schema, an operation, an answer).
 Schema = dict[str, Any]
 
 MAX_ID = 2**62
+TOOL_PARAMS = {"type": "object", "description": "the tool's parameters by name, as GET /api/tools lists them: "
+               + "; ".join(f"{tool.name}: {', '.join(p.name for p in tool.params)}" for tool in TOOLS.values())}
 
 
 def _nullable(schema: Schema) -> Schema:
@@ -67,6 +70,7 @@ SCHEMAS = {
         "name": STRING, "tags": {"type": "array", "items": STRING}, "platform": PLATFORM,
         "disabled": BOOL, "online": BOOL, "created_at": TIME, "registered_at": TIME, "last_seen": TIME,
         "address": _nullable(STRING), "user_agent": _nullable(STRING), "token_reset_at": TIME,
+        "enabled_at": {**TIME, "description": "when an admin last enabled it after it was disabled"},
     }, ("name", "tags", "platform", "disabled", "online")),
     "Task": _object({
         "task_id": ID, "agent": STRING, "command": STRING, "state": {"type": "string", "enum": list(TASK_STATES)},
@@ -108,7 +112,14 @@ SCHEMAS = {
     }, ("job_id", "tool", "params", "target", "state", "counts")),
     "Tool": _object({"name": STRING, "title": STRING, "description": STRING,
                      "platforms": {"type": "array", "items": STRING},
-                     "params": {"type": "array", "items": {"type": "object"}}}, ("name", "params")),
+                     "params": {"type": "array", "items": _ref("ToolParam")}}, ("name", "params")),
+    "ToolParam": _object({
+        "name": STRING, "type": {"type": "string", "enum": list(PARAM_TYPES),
+                                 "description": "number: decimal seconds, at most 3 decimals"},
+        "required": BOOL, "default": {"description": "used when the parameter is absent (null: none)"},
+        "min": {"type": ["number", "null"]}, "max": {"type": ["number", "null"]},
+        "choices": {"type": ["array", "null"], "items": STRING}, "description": STRING,
+    }, ("name", "type", "required")),
     "ApiToken": _object({"id": STRING, "name": STRING, "user_id": STRING, "created_at": TIME,
                          "expires_at": TIME, "last_used_at": TIME}, ("id", "name", "user_id")),
     "User": _object({"id": STRING, "name": STRING, "en_name": _nullable(STRING), "email": _nullable(STRING),
@@ -274,7 +285,7 @@ PATHS = {
                                  MATCH, LIMIT, BEFORE_ID]),
         "post": operation("Start a job: one tool on many agents", _ref("Job"), 201,
                           errors=API + (400, 404, 409, 413, 422, 429), role="operator", params=[IDEMPOTENCY_KEY],
-                          body=_object({"tool": STRING, "params": {"type": "object"},
+                          body=_object({"tool": STRING, "params": TOOL_PARAMS,
                                         "agents": {"type": "array", "items": AGENT_NAME}, "tags": TAGS,
                                         "tags_match": {"type": "string", "enum": ["all", "any"]},
                                         "all": BOOL}, ("tool",), False)),

@@ -8,6 +8,9 @@ Parameter input rules (``validate_params``):
 
 * ``int`` accepts JSON integers, and strings of ASCII digits (from HTML forms);
   booleans, floats (even ``4.0``), signs and spaces are refused; bounds are inclusive.
+* ``number`` (seconds: ping's ``interval``) accepts JSON numbers and strings of ASCII
+  digits with an optional ``.`` and up to 3 decimals; booleans, signs, exponents, NaN
+  and infinities are refused; bounds are inclusive; a whole value comes back an ``int``.
 * ``choice`` accepts one of the listed strings, case-insensitively (normalized to the
   listed spelling).
 * ``host`` and ``url`` follow ``toolbox.tools.targets``.
@@ -46,19 +49,22 @@ from toolbox.tools.targets import (
 )
 
 __all__ = [
-    "CURL_WRITE_OUT", "PLATFORMS", "TOOLS", "Param", "Tool", "ToolError", "build_argv",
+    "CURL_WRITE_OUT", "PARAM_TYPES", "PLATFORMS", "TOOLS", "Param", "Tool", "ToolError", "build_argv",
     "build_command", "check_target_allowed", "contacted_hosts", "describe_tools",
     "full_target", "target_of", "time_limit", "tool_request", "ToolRequest",
     "validate_params",
 ]
 
 PLATFORMS = ("linux", "windows")
+PARAM_TYPES = ("host", "url", "int", "number", "choice")
 #: Platforms whose field agents get every tool's command under the wrapper (``field_wrap``).
 FIELD_WRAPPED = ("linux",)
 
 DNS_RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SOA", "PTR", "CAA", "SRV")
 
 _DIGITS_RE = re.compile(r"[0-9]{1,10}")
+_DECIMAL_RE = re.compile(r"[0-9]{1,6}(?:\.[0-9]{1,3})?")
+NUMBER_DECIMALS = 3  # a ``number`` parameter's precision (milliseconds, for seconds)
 
 
 @dataclass(frozen=True)
@@ -66,12 +72,12 @@ class Param:
     """One typed tool parameter."""
 
     name: str
-    type: str  # "host" | "url" | "int" | "choice"
+    type: str  # one of PARAM_TYPES
     description: str
     required: bool = False
     default: object = None
-    min: Optional[int] = None
-    max: Optional[int] = None
+    min: Optional[float] = None
+    max: Optional[float] = None
     choices: Optional[tuple] = None
     ip_only: bool = False  # host: IP literal only
     service_labels: bool = False  # host: allow DNS service labels such as _dmarc
@@ -99,6 +105,8 @@ class Param:
             return validate_url(value, self.name)
         if self.type == "int":
             return self._validate_int(value)
+        if self.type == "number":
+            return self._validate_number(value)
         if self.type == "choice":
             return self._validate_choice(value)
         raise AssertionError(f"unknown parameter type {self.type}")
@@ -116,6 +124,22 @@ class Param:
                 self.name, f"{self.name}: must be between {self.min} and {self.max}"
             )
         return value
+
+    def _validate_number(self, value: Any) -> int | float:
+        """Accept a JSON number (not bool) or a decimal string, within bounds, at most
+        ``NUMBER_DECIMALS`` decimals; a whole value is returned as an ``int``."""
+        message = f"{self.name}: must be a number with at most {NUMBER_DECIMALS} decimals"
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ToolError(self.name, message)
+        if isinstance(value, str):
+            if not _DECIMAL_RE.fullmatch(value):
+                raise ToolError(self.name, message)
+            value = float(value)
+        if not math.isfinite(value) or round(value, NUMBER_DECIMALS) != value:
+            raise ToolError(self.name, message)
+        if not self.min <= value <= self.max:  # type: ignore[operator]  # a number parameter has bounds
+            raise ToolError(self.name, f"{self.name}: must be between {self.min:g} and {self.max:g}")
+        return int(value) if value == int(value) else value
 
     def _validate_choice(self, value: Any) -> str:
         """Accept one of ``choices`` case-insensitively."""
@@ -160,6 +184,11 @@ def _int(name: str, low: int, high: int, default: int | None, description: str, 
     return Param(name, "int", description, required=required, default=default, min=low, max=high)
 
 
+def _number(name: str, low: float, high: float, description: str) -> Param:
+    """An optional decimal parameter with no default: absent, the command leaves the tool's own."""
+    return Param(name, "number", description, min=low, max=high)
+
+
 # --- Cross-field checks ---
 
 
@@ -185,6 +214,8 @@ _TOOL_LIST = [
             _target(),
             _int("count", 1, 20, 4, "Number of echo requests"),
             _int("timeout", 1, 10, 2, "Seconds to wait for each reply"),
+            _number("interval", cmd.PING_MIN_INTERVAL, cmd.PING_MAX_INTERVAL,
+                    "Seconds between requests (default 1; Linux only: Windows ping sends one a second)"),
         ),
         {"linux": cmd.ping_linux, "windows": cmd.ping_windows},
         {"linux": cmd.ping_linux_limit, "windows": cmd.ping_windows_limit},

@@ -14,10 +14,10 @@ The time limits are upper bounds derived from the parameters and the fixed optio
 each command, with no grace added; a hostname target adds its lookup
 (``NAME_LOOKUP_SECONDS``, 0 for an IP literal) where the tool does not bound it.  Formulas (L = lookup):
 
-* ping, Linux: L + (count-1) + max(timeout, 1, 2*(count-1)) -- one request a
-  second, then iputils waits ``timeout`` if nothing came back, else twice the
-  slowest RTT, which cannot exceed the time spent sending;
-  Windows: L + count * (timeout + 1).
+* ping, Linux: L + (count-1)*I + max(timeout, I, 2*(count-1)*I) -- one request every
+  I = ``interval`` seconds (1 when not given), then iputils waits ``timeout`` if nothing
+  came back, else twice the slowest RTT (at least I), which cannot exceed the time spent
+  sending; Windows (no interval option: one a second): L + count * (timeout + 1).
 * traceroute / tracert: L + max_hops * 3 probes * timeout.
 * mtr: L + 1 s start-up + count * 1 s interval + 5 s grace after the last round.
 * dig, Linux: 3 s * 2 tries * (servers + 1): the given server or up to 3 from
@@ -49,9 +49,17 @@ DIG_TRIES = 2  # dig +tries (tries per server); nslookup -retry is DIG_TRIES - 1
 TRACE_PROBES = 3  # probes per hop (traceroute -q; tracert always sends 3)
 
 
+PING_MIN_INTERVAL = 0.2  # iputils refuses a shorter -i to a user who is not root
+PING_MAX_INTERVAL = 10
+PING_INTERVAL_SECONDS = 1  # iputils' default -i
+
+
 def ping_linux(p: Params) -> list[str]:
     # -n: no reverse lookup of each reply's address (unbounded time, and not asked for).
-    return ["ping", "-n", "-c", str(p["count"]), "-W", str(p["timeout"]), p["target"]]
+    argv = ["ping", "-n", "-c", str(p["count"]), "-W", str(p["timeout"])]
+    if p.get("interval") is not None:  # absent: iputils' own one second, as before
+        argv += ["-i", f"{p['interval']:g}"]
+    return argv + [p["target"]]
 
 
 def ping_windows(p: Params) -> list[str]:
@@ -139,11 +147,12 @@ def _lookup(host: str, platform: str) -> int:
 
 
 def ping_linux_limit(p: Params) -> float:
-    # iputils sends one request a second, then waits for the last replies: ``timeout``
-    # when nothing came back yet, else twice the slowest RTT seen (at least 1 s), and an
-    # RTT cannot exceed the time spent sending.
-    sending = p["count"] - 1
-    return _lookup(p["target"], "linux") + sending + max(p["timeout"], 1, 2 * sending)
+    # iputils sends one request every interval, then waits for the last replies:
+    # ``timeout`` when nothing came back yet, else twice the slowest RTT seen (at least
+    # the interval), and an RTT cannot exceed the time spent sending.
+    interval = p.get("interval") or PING_INTERVAL_SECONDS
+    sending = (p["count"] - 1) * interval
+    return _lookup(p["target"], "linux") + sending + max(p["timeout"], interval, 2 * sending)
 
 
 def ping_windows_limit(p: Params) -> float:

@@ -15,6 +15,7 @@ import { keepFocus } from "../keys.js";
 import { formatDuration, formatTime, formatMs } from "../format.js";
 import { clock, outcomeBadge, outcomeKind, outcomeRank, taskStatus, jobBadges, jobEnded } from "../outcome.js";
 import { rawOutput, hasOutput, fetchWholeResult, loadingNote } from "../raw.js";
+import { waitNote, wakeBy } from "../agent_wait.js";
 
 const RANK = { queued: 0, dispatched: 1 };
 const rank = (state) => RANK[state] ?? 2;
@@ -42,6 +43,8 @@ export async function render(page, ctx, [idText]) {
   const expanded = new Set();  // agents whose raw output is open
   const fetching = new Map();  // task id -> "loading" | error text, for whole results
   const offline = new Map();  // agent -> {at: ms, now: still offline}, from agent.* events
+  const agentInfo = new Map();  // agent -> its GET /api/agents item: why a queued task waits
+  let wakeTimer = null;
   let sort = { key: "agent", dir: 1 };
   let toolInfo = null;
 
@@ -62,7 +65,28 @@ export async function render(page, ctx, [idText]) {
   }
 
   function statusOf(task) {
-    return taskStatus(task, { offline: offline.get(task.agent) || null, jobEnded: jobEnded(job), jobFinishedAt: job.finished_at });
+    return taskStatus(task, { offline: offline.get(task.agent) || null, jobEnded: jobEnded(job), jobFinishedAt: job.finished_at,
+      waiting: waitNote(agentInfo.get(task.agent)) });
+  }
+
+  async function loadAgents() {
+    try {
+      for (const agent of (await api("/api/agents")).items) agentInfo.set(agent.name, agent);
+    } catch { /* the notes only: the rows say the rest */ }
+  }
+
+  async function refreshAgent(name) {  // disabled or enabled meanwhile (no event says so)
+    try {
+      agentInfo.set(name, await api(`/api/agents/${encodeURIComponent(name)}`));
+      redraw();
+    } catch { /* the notes only */ }
+  }
+
+  function wakeLater() {  // redraw when a "just enabled" note stops being true
+    clearTimeout(wakeTimer);
+    const queued = [...tasks.values()].filter((t) => t.state === "queued");
+    const until = Math.min(...queued.map((t) => wakeBy(agentInfo.get(t.agent)) || Infinity));
+    if (until !== Infinity) wakeTimer = setTimeout(redraw, Math.max(until - Date.now(), 0) + 100);
   }
 
   async function load() {
@@ -75,7 +99,9 @@ export async function render(page, ctx, [idText]) {
         : message("error", `Cannot load the job: ${error.message}`));
       return;
     }
+    const agentsRead = loadAgents();
     try { toolInfo = (await ctx.getTools()).find((t) => t.name === job.tool) || null; } catch { toolInfo = null; }
+    await agentsRead;
     tasks.clear();
     for (const task of job.tasks || []) tasks.set(task.task_id, task);
     for (const event of pending.splice(0)) onEvent(event);
@@ -117,6 +143,8 @@ export async function render(page, ctx, [idText]) {
     if (!name) return;
     if (event.type === "agent.offline") offline.set(name, { at: event.at * 1000, now: true });
     else if (offline.has(name)) offline.get(name).now = false;
+    if (agentInfo.has(name)) agentInfo.get(name).online = event.type === "agent.online";
+    if (job && [...tasks.values()].some((task) => task.agent === name && task.state === "queued")) refreshAgent(name);
     if (job && [...tasks.values()].some((task) => task.agent === name)) redraw();
   }
 
@@ -138,6 +166,7 @@ export async function render(page, ctx, [idText]) {
     drawMeta();
     drawProgress();
     drawTable();
+    wakeLater();
   }
 
   function drawMeta() {
@@ -336,5 +365,5 @@ export async function render(page, ctx, [idText]) {
   const onResize = throttle(() => { if (job) drawJobChart(chartBox, job.tool, sorted(rows())); }, 100);
   window.addEventListener("resize", onResize);
   await load();
-  return () => { off.forEach((f) => f()); window.removeEventListener("resize", onResize); };
+  return () => { off.forEach((f) => f()); clearTimeout(wakeTimer); window.removeEventListener("resize", onResize); };
 }

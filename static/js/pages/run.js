@@ -7,6 +7,7 @@ import { api } from "../api.js";
 import { h, replace, message, empty } from "../dom.js";
 import { checkParam, checkTool } from "../validate.js";
 import { arrowKeys, keepFocus } from "../keys.js";
+import { PAUSE_SECONDS, waitNote, wakeBy } from "../agent_wait.js";
 
 // Kept while the console is open, so coming back to Run finds the last choices.
 const memory = { tool: "ping", values: {}, mode: "online", names: new Set(), tags: new Set(), tagsMatch: "all" };
@@ -86,13 +87,13 @@ export async function render(page, ctx, args = []) {
       } else {
         input = h("input", {
           name: param.name, autocomplete: "off", spellcheck: "false",
-          inputmode: param.type === "int" ? "numeric" : param.type === "url" ? "url" : "text",
+          inputmode: param.type === "int" ? "numeric" : param.type === "number" ? "decimal" : param.type === "url" ? "url" : "text",
           placeholder: param.default !== null ? String(param.default) : param.type === "url" ? "https://example.com/"
             : t.name === "dig" && param.name === "server" ? "an IP address, e.g. 192.0.2.53" : param.type === "host" ? "example.com or 192.0.2.1" : "",
           value: values[param.name] ?? "",
         });
       }
-      const hint = param.type === "int" ? ` (${param.min}–${param.max})` : "";
+      const hint = param.type === "int" || param.type === "number" ? ` (${param.min}–${param.max})` : "";
       const error = h("span", { class: "field-error", id: `err-${param.name}`, "aria-live": "polite" });
       input.setAttribute("aria-describedby", `err-${param.name}`);
       input.addEventListener("input", () => { values[param.name] = input.value; update(); });
@@ -163,9 +164,11 @@ export async function render(page, ctx, args = []) {
             }
             const box = h("input", { type: "checkbox", value: a.name, checked: memory.names.has(a.name) });
             box.addEventListener("change", () => { if (box.checked) memory.names.add(a.name); else memory.names.delete(a.name); update(); });
+            const waking = wakeBy(a) ? waitNote(a) : null;
             return h("label", { class: "agent-check", dataset: { agent: a.name } }, box,
               h("span", { class: `dot ${a.online ? "online" : "offline"}` }), a.name,
-              h("span", { class: "muted" }, ` ${a.platform}`));
+              h("span", { class: "muted" }, ` ${a.platform}`),
+              waking ? h("span", { class: "muted", "data-testid": "wake-note" }, ` · ${waking.replace(/^agent /, "")}`) : null);
           }));
       };
       filter.addEventListener("input", drawBoxes);
@@ -213,7 +216,10 @@ export async function render(page, ctx, args = []) {
       input.setAttribute("aria-invalid", String(Boolean(shown && errors[name])));
     }
     const chosen = selected();
-    const offline = chosen.filter((a) => !a.online);
+    const waking = chosen.filter((a) => wakeBy(a));
+    const offline = chosen.filter((a) => !a.online && !wakeBy(a));
+    clearTimeout(wakeTimer);
+    if (waking.length) wakeTimer = setTimeout(() => { redrawSelector(); update(); }, Math.min(...waking.map((a) => wakeBy(a))) - Date.now() + 100);
     const t = tool();
     const unsupported = chosen.filter((a) => !t.platforms.includes(a.platform));
     const reach = memory.mode === "tags" && memory.tags.size
@@ -222,6 +228,8 @@ export async function render(page, ctx, args = []) {
       h("p", { class: "count", "data-testid": "selected-count" },
         chosen.length === 1 ? "1 agent selected" : `${chosen.length} agents selected`, reach),
       offline.length ? h("p", { class: "warn-text" }, `${offline.length} offline: ${offline.map((a) => a.name).join(", ")}. Their tasks wait until they come back (or time out).`) : null,
+      waking.length ? h("p", { class: "warn-text", "data-testid": "wake-summary" }, `Just enabled: ${waking.map((a) => a.name).join(", ")}. `
+        + `toolbox-agent paused while disabled and asks again within ${PAUSE_SECONDS} s of being enabled: its task may wait that long.`) : null,
       unsupported.length ? h("p", { class: "warn-text" }, `${t.title} does not run on ${unsupported.map((a) => `${a.name} (${a.platform})`).join(", ")}: skipped.`) : null);
     submit.disabled = Boolean(Object.keys(errors).length) || !chosen.length || busy;
     submit.textContent = chosen.length ? `Run ${t.title} on ${chosen.length} agent${chosen.length === 1 ? "" : "s"}` : "Run";
@@ -230,6 +238,7 @@ export async function render(page, ctx, args = []) {
 
   let submitted = false;
   let busy = false;
+  let wakeTimer = null;
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     submitted = true;
@@ -270,6 +279,6 @@ export async function render(page, ctx, args = []) {
   drawFields();
   drawSelector();
   update();
-  return () => off.forEach((f) => f());
+  return () => { off.forEach((f) => f()); clearTimeout(wakeTimer); };
 }
 

@@ -17,6 +17,7 @@
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from toolbox import clock
 from toolbox.core.dispatch.agent_results import ResultReport
 from toolbox.core.dispatch.agents import registration_of
 from toolbox.task_states import AGENT_RESTARTED
@@ -49,9 +50,13 @@ class Fleet:
 
     async def change(self, name: str, changes: AgentChanges) -> Doc:
         """Change an agent's tags, platform or disabled (NotFound: no such agent); a disabled
-        agent's parked fetch ends."""
-        await self.agents.require(name)
-        doc = await self.agents.update(name, **changes.fields())
+        agent's parked fetch ends.  Enabling a disabled agent records ``enabled_at``: consoles
+        say why its next task may wait (a paused toolbox-agent asks again only every 30 s)."""
+        before = await self.agents.require(name)
+        fields = changes.fields()
+        if changes.disabled is False and before.get("disabled"):
+            fields["enabled_at"] = clock.utcnow()
+        doc = await self.agents.update(name, **fields)
         if changes.disabled:
             self.dispatcher.notify(name)
         return doc

@@ -218,7 +218,10 @@ class TaskService:
             if doc is not None:
                 if task["state"] == DISPATCHED:
                     self._released(doc)
-                self.events.publish("task.done", task_event(doc))
+                event = task_event(doc)
+                if task["state"] == LOST or doc.get("reason") is not None:
+                    event["late"] = True  # it ended (lost) before: this result comes after its end
+                self.events.publish("task.done", event)
                 return "stored"
         done = await self.find(task_id)  # the same result may have won a race
         if done is not None and done["state"] == DONE:
