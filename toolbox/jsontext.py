@@ -5,13 +5,15 @@ separators=(",", ":"))`` for what toolBox sends (checked in ``tests/test_jsontex
 every character up to U+07FF, the line separators, astral characters, ints, floats,
 ``None``/``True``/``False``, nesting) at a fraction of the cost.  Whatever it refuses or
 would write otherwise goes through ``json`` as before: ints beyond 64 bits, non-string
-keys, NaN and infinities (``json`` writes ``NaN``; ``orjson`` would write ``null``), lone
-surrogates, floats whose exponent ``json`` pads (``1e-07``), and types that need ``default`` (datetimes included: ``orjson`` would write
-them itself, in ISO form where ``default=str`` writes a space).
+keys, lone surrogates, floats whose exponent ``json`` pads (``1e-07``), and types that
+need ``default`` (datetimes included: ``orjson`` would write them itself, in ISO form
+where ``default=str`` writes a space).  One difference is kept:
+a float NaN or infinity is written ``null`` where ``json`` wrote ``NaN``/``Infinity``, which
+no JSON parser takes (a browser's ``JSON.parse`` refuses the whole message); finding them
+first would cost a walk of every answer.
 """
 
 import json
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -31,17 +33,6 @@ def _refuse(value: Any) -> Any:
     raise _Refused
 
 
-def _has_non_finite(data: Any) -> bool:
-    """Whether a float NaN or infinity is somewhere in ``data`` (``orjson`` writes them as null)."""
-    if isinstance(data, float):
-        return not math.isfinite(data)
-    if isinstance(data, dict):
-        return any(_has_non_finite(value) for value in data.values())
-    if isinstance(data, (list, tuple)):
-        return any(_has_non_finite(value) for value in data)
-    return False
-
-
 def dumps_bytes(data: Any, default: Callable[[Any], Any] | None = None) -> bytes:
     """``data`` as compact UTF-8 JSON bytes, what ``json.dumps(data, ensure_ascii=False,
     separators=(",", ":"), default=default)`` encoded would be.  Raises what ``json`` raises
@@ -50,6 +41,6 @@ def dumps_bytes(data: Any, default: Callable[[Any], Any] | None = None) -> bytes
         text = orjson.dumps(data, default=_refuse, option=_PASS)
     except (orjson.JSONEncodeError, _Refused):
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=default).encode("utf-8")
-    if (b"null" in text and _has_non_finite(data)) or (b"e-" in text and _SHORT_EXPONENT.search(text)):
+    if b"e-" in text and _SHORT_EXPONENT.search(text):
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=default).encode("utf-8")
     return text
