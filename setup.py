@@ -25,6 +25,7 @@ setup(
         "pymongo>=4.6,<5",
         "pyjwt>=2.8",
         "prometheus_client>=0.17",
+        "orjson>=3.9",  # the hot path's JSON encoding (toolbox.jsontext; json where it would differ)
         # The embedded database (no MONGODB_URI): in-memory, for trying toolBox out.  Bounded
         # above to the tested combination: a new release cannot change the embedded default
         # on a fresh install (toolBox uses their public API only; raise the bounds after the

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tornado import httputil, web
 
 from toolbox import validation
+from toolbox.jsontext import dumps_bytes
 from toolbox.people import sessions
 from toolbox.people.throttle import credential_proof
 from toolbox.errors import AuthError, Forbidden, NotFound, TooLarge, ToolboxError, ValidationError
@@ -215,9 +216,8 @@ class BaseHandler(web.RequestHandler):
 def json_bytes(data: Any) -> bytes:
     """``data`` as compact UTF-8 JSON; text that is not valid Unicode (a lone surrogate
     from a client's ``\\ud800``) is sent escaped rather than failing the answer."""
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     try:
-        return text.encode("utf-8")
+        return dumps_bytes(data)
     except UnicodeEncodeError:
         return json.dumps(data, ensure_ascii=True, separators=(",", ":")).encode("ascii")
 

@@ -81,3 +81,24 @@ async def test_two_services_on_one_database_keep_the_rule_together(db):
     await second.create(["a1"], "y")
     assert (await first.claim("a1", "r"))["command"] == "x"
     assert await second.claim("a1", "r") is None
+
+
+@pytest.mark.gen_test
+async def test_tasks_created_together_take_their_ids_from_one_counter_write_and_ids_stay_unique(db):
+    tasks = await started(db)  # id_block 5
+    advances = []
+    advance = tasks.counters.advance
+
+    async def counted(name, block):
+        advances.append(block)
+        return await advance(name, block)
+
+    tasks.counters.advance = counted
+    [single] = await tasks.create(["a0"], "x")  # a block of 5: 4 left
+    many = await tasks.create([f"a{i}" for i in range(1, 13)], "x")  # the 4 left, then one block of 8
+    after = await tasks.create(["a13", "a14"], "x")  # a new block of 5
+    ids = [single["_id"]] + [doc["_id"] for doc in many + after]
+    assert advances == [5, 8, 5]
+    assert ids == sorted(ids) and len(set(ids)) == 15
+    assert ids[:13] == list(range(ids[0], ids[0] + 13))
+    assert await tasks.count_live("queued") == 15

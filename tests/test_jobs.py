@@ -246,3 +246,30 @@ async def test_tags_select_agents_having_any_of_them_when_asked(api, make_agent)
                         (ping(agents=["a"], tags_match="any"), "tags_match: only with tags")):
         reply = await api("/api/jobs", "POST", json=body)
         assert reply.code == 400 and reply.json["error"] == error
+
+
+@pytest.mark.gen_test
+async def test_parked_fetches_take_a_jobs_tasks_before_its_creator_goes_on(app, make_agent):
+    """On the embedded database nothing in a job's creation lets other coroutines run: the
+    fetches its tasks woke take them before the job's audit entry and answer are written.
+    On a MongoDB every claim waits for the database; the tasks still reach the fetches."""
+    import asyncio
+    import os
+
+    from toolbox.core.jobs.selection import job_request
+    from toolbox.people.principals import Principal
+
+    names = [(await make_agent(f"p{i}"))[0] for i in range(3)]
+    fleet = app.toolbox.fleet
+    waits = []
+    for name in names:
+        parked = fleet.park(name, await app.toolbox.agents.require(name))
+        waits.append(asyncio.ensure_future(fleet.next_task(name, parked, 10)))
+    await asyncio.sleep(0)  # each fetch looked for a task (none yet) and waits
+    _doc, tasks = await app.toolbox.jobs.create(Principal("admin-token", "admin"),
+                                                job_request("ping", {"target": "192.0.2.10"}, agents=names))
+    if not os.environ.get("TOOLBOX_TEST_MONGODB_URI"):
+        assert all(wait.done() for wait in waits)
+    claimed = await asyncio.wait_for(asyncio.gather(*waits), 10)
+    assert sorted(doc["_id"] for doc in claimed) == sorted(task["_id"] for task in tasks)
+    assert {doc["state"] for doc in claimed} == {"dispatched"}

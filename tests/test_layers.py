@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("toolbox.people",),
     ("toolbox.tools",),
     ("toolbox.store",),
-    ("toolbox.validation", "toolbox.task_states", "toolbox.clock"),
+    ("toolbox.validation", "toolbox.task_states", "toolbox.clock", "toolbox.jsontext"),
     ("toolbox.errors", "toolbox"),  # ``toolbox`` itself: the package's __init__ (its version)
 )
 WHOLE_NAMES = {"toolbox"}  # entries naming one module, not a prefix: a new toolbox.X has no layer until given one

@@ -332,6 +332,28 @@ async def test_one_event_reaches_every_open_console(app, http_server, base_url):
             conn.close()
 
 
+@pytest.mark.gen_test
+async def test_events_written_as_one_batch_arrive_as_separate_messages_of_every_frame_size(app, http_server,
+                                                                                          base_url):
+    conn = await connect(base_url)
+    try:
+        await receive(conn)  # hello
+        client = next(iter(app.toolbox.console_feed.clients))
+        # published in one loop turn: the first is written at once, the others queue behind
+        # it and go as one batch (one socket write of their frames); a frame's length takes
+        # 7 bits under 126 bytes, 16 bits up to 65,535, 64 bits beyond
+        sizes = [0, 60, 125, 126, 5000, 65535, 65536, 300000, "\u00e9\u4e2d\U0001f600" * 30]
+        for n, size in enumerate(sizes):
+            app.toolbox.events.publish("task.output", {"task_id": n, "text": size if isinstance(size, str) else "x" * size})
+        got = [await receive(conn) for _ in sizes]
+        assert [message["data"]["task_id"] for message in got] == list(range(len(sizes)))
+        assert [message["data"]["text"] for message in got] == [
+            size if isinstance(size, str) else "x" * size for size in sizes]
+        assert client.send_many is not None and client.sent == 1 + len(sizes)
+    finally:
+        conn.close()
+
+
 @pytest.mark.gen_test(timeout=30)
 @pytest.mark.config(ws_queue_size=4)
 async def test_a_client_that_never_reads_is_dropped_without_delaying_the_others(app, http_server, base_url):

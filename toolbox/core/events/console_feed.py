@@ -5,7 +5,7 @@ publish path never waits for a client: each event is serialized once and offered
 every client, which hands it to its socket at once when nothing is being written, else
 keeps it on its own bounded queue; when a batch's writes have completed, the next batch
 goes (what has queued up, at most ``WRITE_BATCH`` messages, each its own websocket
-message, in order), so at most one batch per client sits in Tornado's buffer and a
+message, in order, in one write to the socket where the connection offers ``send_many``), so at most one batch per client sits in Tornado's buffer and a
 client is not held to one message per event-loop iteration (docs/benchmarks.md).  A
 client whose queue overflows (it reads slower than events arrive, or not at all) is
 dropped: its socket is closed with code 1013 and it may reconnect with ``since`` to get
@@ -25,10 +25,12 @@ instead and must reload through the REST API: nothing is skipped silently.
 
 import asyncio
 import collections
-import json
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
+
+from toolbox.jsontext import dumps_bytes
 
 if TYPE_CHECKING:
     from toolbox.core.events.bus import Hub
@@ -41,8 +43,9 @@ CLOSE_GOING_AWAY = 1001
 WRITE_BATCH = 100
 
 
-def encode(message: Any) -> str:
-    return json.dumps(message, ensure_ascii=False, separators=(",", ":"), default=str)
+def encode(message: Any) -> bytes:
+    """A message as the UTF-8 JSON text of its websocket message."""
+    return dumps_bytes(message, default=str)
 
 
 class LiveClient:
@@ -54,10 +57,14 @@ class LiveClient:
     thousand consoles, a task woken per client per event cost more than the writes.
     """
 
-    def __init__(self, hub: "ConsoleFeed", send: Callable[[str], Awaitable[Any]],
-                 close: Callable[[int | None, str | None], Any], queue_size: int, label: str) -> None:
+    def __init__(self, hub: "ConsoleFeed", send: Callable[[Any], Awaitable[Any]],
+                 close: Callable[[int | None, str | None], Any], queue_size: int, label: str,
+                 send_many: Callable[[list[Any]], Awaitable[Any]] | None = None) -> None:
         self.hub = hub
         self.send = send  # callable(text) -> awaitable that resolves once the text is written
+        # callable(texts) -> awaitable: every text its own message, written at once (one
+        # socket write for the batch instead of one per message); None: ``send`` each
+        self.send_many = send_many
         self.close = close  # callable(code, reason): closes the connection
         self.label = label
         self.queue_size = queue_size
@@ -80,7 +87,7 @@ class LiveClient:
         if not self.writing:
             self._write_batch()
 
-    def offer_output(self, task_id: Any, text: str) -> None:
+    def offer_output(self, task_id: Any, text: bytes) -> None:
         """Send a ``task.output`` event: in place of the task's one still waiting, if any."""
         slot = self.output_slots.get(task_id)
         if slot is not None and not self.closed:
@@ -99,6 +106,15 @@ class LiveClient:
             if isinstance(item, list) and self.output_slots.get(item[1]) is item:
                 del self.output_slots[item[1]]  # handed over: a newer one queues anew
         batch = [item[0] if isinstance(item, list) else item for item in batch]
+        if self.send_many is not None:
+            self.writing = 1
+            try:
+                write = asyncio.ensure_future(self.send_many(batch))
+            except Exception as error:  # closed socket: the client is gone
+                self._gone(error)
+                return
+            write.add_done_callback(functools.partial(self._written, len(batch)))
+            return
         self.writing = len(batch)
         for text in batch:
             try:
@@ -106,13 +122,13 @@ class LiveClient:
             except Exception as error:  # closed socket: the client is gone
                 self._gone(error)
                 return
-            write.add_done_callback(self._written)
+            write.add_done_callback(functools.partial(self._written, 1))
 
-    def _written(self, write: "asyncio.Future[Any]") -> None:
+    def _written(self, messages: int, write: "asyncio.Future[Any]") -> None:
         if write.cancelled() or write.exception() is not None:
             self._gone(None if write.cancelled() else write.exception())
             return
-        self.sent += 1
+        self.sent += messages
         self.writing -= 1
         if not self.writing and self.pending and not self.closed:
             self._write_batch()
@@ -152,10 +168,14 @@ class ConsoleFeed:
         self.dropped = 0  # consoles dropped for reading too slowly (a metric)
         events.subscribe_feed(self._on_event)
 
-    def connect(self, send: Callable[[str], Awaitable[Any]], close: Callable[[int | None, str | None], Any],
-                since: int | None = None, label: str = "client") -> LiveClient:
-        """Register a client; queue its hello and replay; return the ``LiveClient``."""
-        client = LiveClient(self, send, close, self.queue_size, label)
+    def connect(self, send: Callable[[Any], Awaitable[Any]], close: Callable[[int | None, str | None], Any],
+                since: int | None = None, label: str = "client",
+                send_many: Callable[[list[Any]], Awaitable[Any]] | None = None) -> LiveClient:
+        """Register a client; queue its hello and replay; return the ``LiveClient``.
+
+        ``send(text)`` writes one message; ``send_many(texts)``, when given, writes a batch
+        of them (each its own message) in one go, and is used instead."""
+        client = LiveClient(self, send, close, self.queue_size, label, send_many)
         current = self.events.seq
         client.offer(encode({"type": "hello", "seq": current}))
         if since is not None:

@@ -31,6 +31,7 @@ has (no ``False`` flags, no empty ``parsed``): every field costs on each read an
 import asyncio
 import builtins
 import datetime
+import itertools
 import logging
 from collections.abc import Iterator
 
@@ -82,14 +83,22 @@ class TaskService:
 
     async def next_id(self) -> int:
         """The next task id (>= 1), unique across every process on the database."""
+        return (await self.next_ids(1))[0]
+
+    async def next_ids(self, count: int) -> list[int]:
+        """``count`` task ids, increasing, unique across every process on the database: what
+        is left of this process's block, then one new block of at least ``count``, so that a
+        job on 10,000 agents costs one counter write, not 500 (and one wait for the lock)."""
         async with self._id_lock:
-            task_id = next(self._ids, None)
-            if task_id is None:
-                block = self.id_block
+            ids = list(itertools.islice(self._ids, count))
+            missing = count - len(ids)
+            if missing:
+                block = max(self.id_block, missing)
                 last = await self.counters.advance("task_id", block)
-                self._ids = iter(range(last - block + 1, last + 1))
-                task_id = next(self._ids)
-            return task_id
+                fresh = iter(range(last - block + 1, last + 1))
+                ids += itertools.islice(fresh, missing)
+                self._ids = fresh
+            return ids
 
     # --- lifecycle ---
 
@@ -116,9 +125,9 @@ class TaskService:
         if time_limit is None:
             time_limit = self.times.task_timeout
         docs: list[Doc] = []
-        for agent in agents:
+        for agent, task_id in zip(agents, await self.next_ids(len(agents))):
             delay = (delays or {}).get(agent)
-            doc: Doc = {"_id": await self.next_id(), "agent": agent, "command": command, "state": QUEUED,
+            doc: Doc = {"_id": task_id, "agent": agent, "command": command, "state": QUEUED,
                         "created_at": now + datetime.timedelta(seconds=delay) if delay else now,
                         "time_limit": time_limit}
             doc.update({key: value for key, value in extra.items() if value is not None})
