@@ -89,10 +89,20 @@ export async function render(page, ctx, [idText]) {
     if (until !== Infinity) wakeTimer = setTimeout(redraw, Math.max(until - Date.now(), 0) + 100);
   }
 
+  // Events that arrive while a load is under way wait in `pending` and are applied after
+  // its snapshot (applied at once, the snapshot would overwrite them: a task done while the
+  // agents and tools were read stayed "running").  A newer load (reconnected) supersedes.
+  let generation = 0;  // loads started
+  let loaded = 0;  // the load whose snapshot is shown
+
   async function load() {
+    const mine = ++generation;
+    let fresh;
     try {
-      job = await api(`/api/jobs/${jobId}`);
+      fresh = await api(`/api/jobs/${jobId}`);
     } catch (error) {
+      if (mine !== generation) return;
+      loaded = mine;
       for (const box of [meta, progress, tableBox, chartBox, detailBox]) { replace(box); box.hidden = true; }
       replace(notice, error instanceof ApiError && error.status === 404
         ? empty(`Job #${jobId} does not exist.`, h("p", {}, "Find past jobs in ", h("a", { href: "#/history" }, "History"), "."))
@@ -100,8 +110,11 @@ export async function render(page, ctx, [idText]) {
       return;
     }
     const agentsRead = loadAgents();
-    try { toolInfo = (await ctx.getTools()).find((t) => t.name === job.tool) || null; } catch { toolInfo = null; }
+    try { toolInfo = (await ctx.getTools()).find((t) => t.name === fresh.tool) || null; } catch { toolInfo = null; }
     await agentsRead;
+    if (mine !== generation) return;
+    job = fresh;
+    loaded = mine;
     tasks.clear();
     for (const task of job.tasks || []) tasks.set(task.task_id, task);
     for (const event of pending.splice(0)) onEvent(event);
@@ -126,7 +139,7 @@ export async function render(page, ctx, [idText]) {
   }
 
   function onEvent(event) {
-    if (!job) { pending.push(event); return; }
+    if (!job || loaded !== generation) { pending.push(event); return; }
     const data = event.data || {};
     if (data.job_id !== jobId) return;
     if (event.type.startsWith("task.")) {

@@ -168,8 +168,8 @@ class JobService:
         task_docs: list[Doc] = []
         for key, (command, limit) in commands.items():
             names = [d["_id"] for d in runnable if command_key(d) == key]
-            task_docs += await self.tasks.build(names, command, time_limit=limit, delays=delays, job_id=job.job_id,
-                                                tool=tool, target=target, created_by=principal.name)
+            task_docs += await self.tasks.build(names, command, time_limit=limit, delays=delays, created_at=now,
+                                                job_id=job.job_id, tool=tool, target=target, created_by=principal.name)
         job.queued(task_docs)
         doc["counts"] = job.counts()
         doc["summary"] = job_summary(doc["counts"], False)

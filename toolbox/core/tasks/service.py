@@ -118,10 +118,15 @@ class TaskService:
         return docs
 
     async def build(self, agents: list[str], command: str, time_limit: float | None = None,
-                    delays: dict[str, float] | None = None, **extra: object) -> list[Doc]:
+                    delays: dict[str, float] | None = None, created_at: datetime.datetime | None = None,
+                    **extra: object) -> list[Doc]:
         """The task documents ``create`` stores (ids taken from the counter), not stored:
-        a job stores them with itself (``toolbox.store.repos.job_writes``), then ``announce``."""
-        now = clock.utcnow()
+        a job stores them with itself (``toolbox.store.repos.job_writes``), then ``announce``.
+
+        ``created_at``: the job's own, so a spread's offsets count from the job's creation
+        and not from whenever the ids came back (a slow database made them late).
+        """
+        now = created_at if created_at is not None else clock.utcnow()
         if time_limit is None:
             time_limit = self.times.task_timeout
         docs: list[Doc] = []
