@@ -103,7 +103,8 @@ class TaskService:
     # --- lifecycle ---
 
     async def create(self, agents: list[str], command: str, time_limit: float | None = None,
-                     delays: dict[str, float] | None = None, **extra: object) -> list[Doc]:
+                     delays: dict[str, float] | None = None, created_at: datetime.datetime | None = None,
+                     **extra: object) -> list[Doc]:
         """Queue one task per agent name (already validated); return the documents.
 
         ``time_limit``: the seconds the command may run (a tool's bound); the task ends
@@ -112,7 +113,7 @@ class TaskService:
         which an agent's task is released (a spread round's): its ``created_at`` is then,
         and no fetch is handed it before (``claim_next_for``).
         """
-        docs = await self.build(agents, command, time_limit, delays, **extra)
+        docs = await self.build(agents, command, time_limit, delays, created_at, **extra)
         await self.live.insert(docs)
         self.announce(docs)
         return docs
