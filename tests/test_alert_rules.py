@@ -168,7 +168,7 @@ def test_dns_answers_outside_the_expected_set_match(output, expected_set, matche
 def test_the_expected_set_is_compared_without_case_or_trailing_dot_and_other_points_are_not_judged():
     when = rule_fields({"when": {"dns_expected": [" EDGE.cdn.Example.TEST. ", "edge.cdn.example.test"]}})["when"]
     assert when == {"dns_expected": ["edge.cdn.example.test"]}
-    assert dig_point("a", ONLY_A_CNAME)["n"]["data"] == ["edge.cdn.example.test"]
+    assert dig_point("a", ONLY_A_CNAME)["answers"] == ["edge.cdn.example.test"]
     assert not matches(when, point("a", tool="ping"))  # not a dig
     assert not matches(when, point("a", outcome="failed", tool="dig", n=None))  # lost: no dig result to judge
     assert not matches(when, point("a", tool="dig", n={"status": "NOERROR", "answers": 1}))  # stored before

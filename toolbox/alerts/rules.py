@@ -154,7 +154,7 @@ def seen(point: Doc) -> Doc:
     numbers = point.get("n") or {}
     return {"agent": point["agent"], "outcome": point.get("outcome"), "value_ms": point.get("value"),
             "loss_pct": point.get("loss"), "status": numbers.get("status"), "reason": point.get("reason"),
-            "task_id": point.get("task_id"), **({"answers": numbers["data"]} if "data" in numbers else {})}
+            "task_id": point.get("task_id"), **({"answers": point["answers"]} if "answers" in point else {})}
 
 
 def _number(point: Doc, metric: str) -> Any:
@@ -185,7 +185,7 @@ def matches(when: Doc, point: Doc, previous_fp: Any = None) -> bool:
     if "tcp" in when:
         return point.get("tool") == "tcp" and (point.get("n") or {}).get("open") is False
     if "dns_expected" in when:
-        answered = (point.get("n") or {}).get("data") if point.get("tool") == "dig" else None
+        answered = point.get("answers") if point.get("tool") == "dig" else None
         # None: no dig point, or one stored before points kept their answers: not judged.
         return isinstance(answered, list) and (not answered or not set(answered) <= set(when["dns_expected"]))
     return False

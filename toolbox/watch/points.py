@@ -5,7 +5,8 @@ Pure functions.  ``point_of(task, schedule_id, round_at)`` keeps a task event's 
 ms (ping's average RTT, the last hop's RTT of a trace, curl's total, dig's query time,
 tcp's connect time), ``loss`` a percentage where the tool has one, ``n`` the tool's other
 numbers, and ``fp`` what a change is seen in (a route fingerprint for traceroute/mtr, the
-answer set's for dig, the HTTP status for curl).  ``summarize(points)`` is a rollup's
+answer set's for dig, the HTTP status for curl); a dig point also keeps its final
+``answers`` (``dns_answers``).  ``summarize(points)`` is a rollup's
 body: count, outcomes, min/avg/max and quantiles of ``value``, mean loss, changes.
 """
 
@@ -71,7 +72,8 @@ def _numbers(tool: str, parsed: Doc, point: Doc) -> None:
         point["value"] = parsed.get("query_time_ms")
         answers = sorted(f"{a.get('type')} {a.get('data')}" for a in parsed.get("answers") or [])
         point["n"] = {"status": parsed.get("status"), "answers": len(answers),
-                      "query_ms": parsed.get("query_time_ms"), "data": dns_answers(parsed.get("answers") or [])}
+                      "query_ms": parsed.get("query_time_ms")}
+        point["answers"] = dns_answers(parsed.get("answers") or [])  # what a DNS expected set is checked against
         point["fp"] = _fingerprint([parsed.get("status"), *answers])
     elif tool == "tcp":
         point["value"] = parsed.get("connect_ms")
