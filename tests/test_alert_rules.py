@@ -3,8 +3,10 @@ edge-triggered (``toolbox.alerts.rules``, pure functions, table-driven)."""
 
 import pytest
 
-from toolbox.alerts.rules import matches, rule_fields, run_rounds
+from toolbox.alerts.rules import matches, rule_fields, run_rounds, verdict
 from toolbox.errors import ValidationError
+from toolbox.tools.parsers import parse_result
+from toolbox.watch.points import point_of
 
 FAILED = {"outcome": "failed"}
 
@@ -120,3 +122,73 @@ def test_defaults_and_a_change():
     with pytest.raises(ValidationError):
         rule_fields({"rounds": 2}, made)  # 2 of the last 1 rounds
     assert rule_fields({"rounds": 2, "of_rounds": 3}, made) == {"rounds": 2, "of_rounds": 3}
+
+
+def dig_point(agent, output):
+    """The point a finished dig task of ``output`` makes (parsed as an agent's answer is)."""
+    parsed = parse_result("dig", output)
+    return point_of({"agent": agent, "task_id": 1, "tool": "dig", "state": "done", "outcome": "ok",
+                     "parsed": parsed}, 1, None)
+
+
+BEHIND_A_CNAME = """;; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 1
+;; ANSWER SECTION:
+www.Example.test.\t60\tIN\tCNAME\tedge.cdn.example.test.
+edge.cdn.example.test.\t60\tIN\tA\t192.0.2.11
+edge.cdn.example.test.\t60\tIN\tA\t192.0.2.10
+;; Query time: 3 msec
+"""
+ONLY_A_CNAME = """;; ->>HEADER<<- opcode: QUERY, status: NOERROR, id: 2
+;; ANSWER SECTION:
+www.example.test.\t60\tIN\tCNAME\tEdge.CDN.example.test.
+;; Query time: 3 msec
+"""
+MOVED = BEHIND_A_CNAME.replace("192.0.2.10", "198.51.100.7")
+NXDOMAIN = """;; ->>HEADER<<- opcode: QUERY, status: NXDOMAIN, id: 3
+;; Query time: 3 msec
+"""
+TIMED_OUT = ";; connection timed out; no servers could be reached\n"
+
+
+@pytest.mark.parametrize("output, expected_set, matched", [
+    (BEHIND_A_CNAME, ["192.0.2.10", "192.0.2.11"], False),  # the CNAME on the way is left out
+    (BEHIND_A_CNAME, ["192.0.2.10", "192.0.2.11", "192.0.2.12"], False),  # a subset of the set is fine
+    (BEHIND_A_CNAME, ["192.0.2.10"], True),  # .11 is outside it
+    (MOVED, ["192.0.2.10", "192.0.2.11"], True),
+    (ONLY_A_CNAME, ["edge.cdn.example.test."], False),  # CNAMEs are all there is: they are the answers
+    (ONLY_A_CNAME, ["other.example.test"], True),
+    (NXDOMAIN, ["192.0.2.10"], True),  # no answer is not the expected answer
+    (TIMED_OUT, ["192.0.2.10"], True),
+])
+def test_dns_answers_outside_the_expected_set_match(output, expected_set, matched):
+    when = rule_fields({"when": {"dns_expected": expected_set}})["when"]
+    assert matches(when, dig_point("a", output)) is matched
+
+
+def test_the_expected_set_is_compared_without_case_or_trailing_dot_and_other_points_are_not_judged():
+    when = rule_fields({"when": {"dns_expected": [" EDGE.cdn.Example.TEST. ", "edge.cdn.example.test"]}})["when"]
+    assert when == {"dns_expected": ["edge.cdn.example.test"]}
+    assert dig_point("a", ONLY_A_CNAME)["answers"] == ["edge.cdn.example.test"]
+    assert not matches(when, point("a", tool="ping"))  # not a dig
+    assert not matches(when, point("a", outcome="failed", tool="dig", n=None))  # lost: no dig result to judge
+    assert not matches(when, point("a", tool="dig", n={"status": "NOERROR", "answers": 1}))  # stored before
+
+
+def test_a_dns_rule_fires_on_the_agents_that_saw_other_answers_and_says_what_they_saw():
+    expected = rule(when={"dns_expected": ["192.0.2.10", "192.0.2.11"]}, min_agents=1)
+    rounds = [[dig_point("a", BEHIND_A_CNAME), dig_point("b", BEHIND_A_CNAME)],
+              [dig_point("a", MOVED), dig_point("b", BEHIND_A_CNAME)],
+              [dig_point("a", BEHIND_A_CNAME), dig_point("b", BEHIND_A_CNAME)]]
+    assert run_rounds(expected, rounds) == [None, "fire", "clear"]
+    seen = verdict(expected["when"], rounds[1], {}).matched
+    assert list(seen) == ["a"] and seen["a"]["answers"] == ["192.0.2.11", "198.51.100.7"]
+
+
+@pytest.mark.parametrize("when", [
+    {"dns_expected": []}, {"dns_expected": "192.0.2.10"}, {"dns_expected": [""]}, {"dns_expected": ["  "]},
+    {"dns_expected": [7]}, {"dns_expected": ["a\nb"]}, {"dns_expected": ["x" * 256]},
+    {"dns_expected": [f"192.0.2.{n}" for n in range(33)]},
+])
+def test_a_bad_expected_set_is_refused(when):
+    with pytest.raises(ValidationError, match=r"^when.dns_expected: a list of 1 to 32 answers \(addresses or names\)$"):
+        rule_fields({"when": when})

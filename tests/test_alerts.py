@@ -8,6 +8,7 @@ import socket
 import pytest
 
 from tests.alert_receivers import Receivers
+from tests.console_scenes import dig_output
 from tests.field_agent import FieldAgent
 from tests.jobs_helpers import PING_OUTPUT, wait_for
 from tests.role_tokens import OPERATOR, VIEWER
@@ -235,6 +236,49 @@ async def test_reminders_while_firing_stop_when_acknowledged_and_a_silence_keeps
     assert not await wait_for(lambda: len(receivers.hook.received) > 2, timeout=0.5)  # silenced: no clear sent
     assert (await api(f"/api/alerts/{alert['alert_id']}/ack", "POST")).code == 400  # resolved already
     assert (await api("/api/alerts?state=lost")).code == 400
+
+
+@pytest.mark.gen_test(timeout=60)
+@pytest.mark.parametrize("watch_clock", [WallClock()])
+@pytest.mark.config(poll_timeout=0.3)
+async def test_a_dns_rule_fires_when_an_agent_resolves_outside_the_expected_set_and_names_its_answers(
+        api, app, fake_agent, receivers, watch_clock):
+    watch_clock.set(START)
+    agents = [await fake_agent("d-1"), await fake_agent("d-2")]
+    hook = await channel(api, "webhook", receivers.hook_url, secret="hook-secret-1")
+    sid = (await api("/api/schedules", "POST", json={"tool": "dig", "params": {"target": "cdn.example.com"},
+                                                     "agents": ["d-1", "d-2"], "interval": 60})).json["schedule_id"]
+    made = await api(f"/api/schedules/{sid}/alerts", "POST", json={
+        "name": "cdn moved", "when": {"dns_expected": ["203.0.113.11", "203.0.113.10", "203.0.113.12"]},
+        "channels": [hook["channel_id"]]})
+    assert made.code == 201 and made.json["when"] == {"dns_expected": ["203.0.113.10", "203.0.113.11", "203.0.113.12"]}
+    refused = await api(f"/api/schedules/{sid}/alerts", "POST", json={"when": {"dns_expected": ["a b\n"]}})
+    assert refused.code == 400 and refused.json["error"].startswith("when.dns_expected: ")
+
+    async def round_with(outputs):
+        for agent, output in zip(agents, outputs):
+            got = []
+
+            async def fetched():
+                got.append(await agent.fetch())
+                return got[-1] is not None
+
+            assert await wait_for(fetched)
+            await agent.post(got[-1]["task_id"], output)
+
+    usual = dig_output("cdn.example.com", ["203.0.113.10", "203.0.113.11"])
+    await round_with([usual, usual])
+    watch_clock.advance(60)
+    await round_with([usual, dig_output("cdn.example.com", ["198.51.100.7"])])
+    assert await wait_for(lambda: len(receivers.hook.received) == 1)
+    fired = receivers.hook.received[0]
+    assert fired["event"] == "alert.fire" and fired["agents"] == ["d-2: ok, 12 ms, status NOERROR, answers 198.51.100.7"]
+    [alert] = (await api("/api/alerts?state=firing")).json["items"]
+    assert [(a["agent"], a["answers"]) for a in alert["agents"]] == [("d-2", ["198.51.100.7"])]
+    watch_clock.advance(60)
+    await round_with([usual, usual])
+    assert await wait_for(_resolved(api, alert["alert_id"]))
+    assert await wait_for(lambda: len(receivers.hook.received) == 2)
 
 
 def _rounds(api, sid, count):

@@ -10,6 +10,7 @@ import pytest
 
 from toolbox.alerts import rules
 from toolbox.errors import ValidationError
+from toolbox.watch import points
 
 SOURCE = (pathlib.Path(__file__).resolve().parent.parent / "static" / "js" / "rule_form.js").read_text()
 
@@ -35,7 +36,9 @@ def test_the_forms_choices_and_limits_are_the_servers():
     assert js_list("OPS") == list(rules.OPS)
     assert js_list("HTTP_CLASSES") == list(rules.HTTP_CLASSES)
     assert js_list("CHANGES") == list(rules.CHANGES)
-    assert js_list("CONDITIONS") == [*rules.OUTCOMES, "metric", "http_class", "changed", "tcp"]
+    assert js_list("CONDITIONS") == [*rules.OUTCOMES, "metric", "http_class", "changed", "tcp", "dns_expected"]
+    assert js_number("MAX_EXPECTED") == points.MAX_EXPECTED
+    assert js_number("MAX_ANSWER_CHARS") == points.MAX_ANSWER_CHARS
     assert js_number("MAX_ROUNDS") == rules.MAX_ROUNDS
     assert js_number("MAX_CHANNELS") == rules.MAX_CHANNELS
     assert js_number("MAX_REMIND_MINUTES") == rules.MAX_REMIND_MINUTES
@@ -52,6 +55,7 @@ def test_the_forms_choices_and_limits_are_the_servers():
     ({"min_agents": 0}, "min_agents"),
     ({"min_pct": 150}, "min_pct"),
     ({"name": "x" * 101}, "name"),
+    ({"when": {"dns_expected": []}}, "when.dns_expected"),
 ])
 def test_each_message_the_form_says_is_the_servers(body, field):
     with pytest.raises(ValidationError) as refused:
@@ -61,5 +65,8 @@ def test_each_message_the_form_says_is_the_servers(body, field):
     said = text.replace(" (or null)", "")  # the form has no "null" to offer
     if said.startswith("a whole number from"):
         assert "`a whole number from ${low} to ${high}`" in SOURCE
+    elif field == "when.dns_expected":
+        assert said == f"a list of 1 to {points.MAX_EXPECTED} answers (addresses or names)"
+        assert "`a list of 1 to ${MAX_EXPECTED} answers (addresses or names)`" in SOURCE
     else:
         assert f'"{said}"' in SOURCE, said

@@ -42,7 +42,8 @@ async def test_raw_points_flag_what_changed_and_export_as_csv(api, app, watch_cl
     assert [s["agent"] for s in body["series"]] == ["d-1", "d-2"]
     points = body["series"][0]["points"]
     assert [p["changed"] for p in points] == [[], [], ["dns"], [], ["outcome", "dns"]]
-    assert points[0]["value"] == 12.0 and points[0]["numbers"] == {"status": "NOERROR", "answers": 1, "query_ms": 12.0}
+    assert points[0]["value"] == 12.0 and points[0]["numbers"] == {"status": "NOERROR", "answers": 1, "query_ms": 12.0} \
+        and points[0]["answers"] == ["192.0.2.1"]
     assert points[4]["value"] is None and points[4]["outcome"] == "failed"  # a failure is not drawn as a value
     one = (await api(f"/api/schedules/{sid}/series?agent=d-2&from={iso(START)}")).json
     assert [s["agent"] for s in one["series"]] == ["d-2"]

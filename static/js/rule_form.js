@@ -12,21 +12,25 @@ export const CHANGES = [["route", "the route (traceroute, MTR)"], ["dns", "the D
 // What an agent's point of a round is checked for: [kind, words].
 export const CONDITIONS = [["failed", "its task failed"], ["not_ok", "anything but ok"],
   ["metric", "a number crosses a threshold"], ["http_class", "an HTTP status in a class"],
-  ["changed", "a change from its previous round"], ["tcp", "the TCP port refused"]];
+  ["changed", "a change from its previous round"], ["tcp", "the TCP port refused"],
+  ["dns_expected", "DNS answers not the expected ones"]];
 export const MAX_ROUNDS = 100;
 export const MAX_AGENTS = 10000;
 export const MAX_CHANNELS = 20;
 export const MAX_REMIND_MINUTES = 7 * 24 * 60;
+export const MAX_EXPECTED = 32;
+export const MAX_ANSWER_CHARS = 255;
 
 /** The form's values for `rule` (null: a new rule, the API's defaults). */
 export function formValues(rule) {
   const r = rule || {};
   const when = r.when || { outcome: "failed" };
-  const kind = when.metric ? "metric" : when.outcome || (when.http_class ? "http_class" : when.changed ? "changed" : when.tcp ? "tcp" : "failed");
+  const kind = when.metric ? "metric" : when.outcome || (when.http_class ? "http_class" : when.changed ? "changed"
+    : when.tcp ? "tcp" : when.dns_expected ? "dns_expected" : "failed");
   return {
     name: r.name || "", kind, metric: when.metric || "loss_pct", op: when.op || ">=",
     value: when.value !== undefined ? String(when.value) : "", http_class: when.http_class || "5xx",
-    changed: when.changed || "route", who: r.min_pct ? "pct" : "agents", min_agents: String(r.min_agents ?? 1),
+    changed: when.changed || "route", dns_expected: (when.dns_expected || []).join(", "), who: r.min_pct ? "pct" : "agents", min_agents: String(r.min_agents ?? 1),
     min_pct: r.min_pct ? String(r.min_pct) : "50", rounds: String(r.rounds ?? 1), of_rounds: String(r.of_rounds ?? r.rounds ?? 1),
     clear_after: String(r.clear_after ?? 1), remind_every: String(r.remind_every ?? 0),
     channels: (r.channels || []).map(Number), enabled: r.enabled !== false,
@@ -61,7 +65,14 @@ export function checkRule(values) {
   } else if (values.kind === "failed" || values.kind === "not_ok") body.when = { outcome: values.kind };
   else if (values.kind === "http_class") body.when = { http_class: values.http_class };
   else if (values.kind === "changed") body.when = { changed: values.changed };
-  else body.when = { tcp: "refused" };
+  else if (values.kind === "dns_expected") {
+    // one answer per comma, space or line, as typed; the server trims and lowers them
+    const answers = String(values.dns_expected).split(/[\s,]+/).filter(Boolean);
+    if (!answers.length || answers.length > MAX_EXPECTED || answers.some((a) => a.length > MAX_ANSWER_CHARS)) {
+      errors.dns_expected = `a list of 1 to ${MAX_EXPECTED} answers (addresses or names)`;
+    }
+    body.when = { dns_expected: answers };
+  } else body.when = { tcp: "refused" };
   if (values.who === "pct") {
     const pct = number(values.min_pct);
     if (pct === null || !(pct > 0 && pct <= 100)) errors.min_pct = "a percentage above 0, at most 100";
@@ -83,7 +94,7 @@ export function checkRule(values) {
 }
 
 // The server's field names (its message starts with one) → the form's.
-const SERVER_FIELDS = { "when.value": "value", "when.metric": "metric", "when.op": "op", when: "kind", name: "name",
+const SERVER_FIELDS = { "when.value": "value", "when.dns_expected": "dns_expected", "when.metric": "metric", "when.op": "op", when: "kind", name: "name",
   min_agents: "min_agents", min_pct: "min_pct", rounds: "rounds", of_rounds: "of_rounds", clear_after: "clear_after",
   remind_every: "remind_every", channels: "channels" };
 
@@ -105,6 +116,10 @@ export function whenText(when) {
   if (when.outcome) return when.outcome === "failed" ? "task failed" : "not ok";
   if (when.http_class) return `HTTP ${when.http_class}`;
   if (when.changed) return `${when.changed} changed`;
+  if (when.dns_expected) {
+    const shown = when.dns_expected.slice(0, 3).join(", ") + (when.dns_expected.length > 3 ? ", …" : "");
+    return `DNS answers not in {${shown}}`;
+  }
   return "TCP refused";
 }
 

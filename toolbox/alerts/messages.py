@@ -24,6 +24,9 @@ def _seen_text(seen: Doc) -> str:
         parts.append(f"{seen['value_ms']:g} ms")
     if seen.get("status") is not None:
         parts.append(f"status {seen['status']}")
+    if isinstance(seen.get("answers"), list):  # a dig point's final answers
+        shown = ", ".join(seen["answers"][:4]) + (" …" if len(seen["answers"]) > 4 else "")
+        parts.append(f"answers {shown[:120]}" if seen["answers"] else "no answer")
     if seen.get("reason"):
         parts.append(str(seen["reason"])[:80])
     return ", ".join(parts)

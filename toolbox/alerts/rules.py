@@ -17,7 +17,12 @@ the rounds that fired it cannot fire it again.
 - ``{"http_class": "2xx" | "3xx" | "4xx" | "5xx"}`` (curl's status in that class);
 - ``{"changed": "route" | "dns" | "http"}`` (the point's fingerprint differs from the
   agent's previous round's);
-- ``{"tcp": "refused"}`` (a tcp point whose port was not open).
+- ``{"tcp": "refused"}`` (a tcp point whose port was not open);
+- ``{"dns_expected": ["192.0.2.10", "192.0.2.11"]}`` (a dig point whose answers are not all
+  in this set, or that has none: NXDOMAIN, SERVFAIL, a timeout; a task with no dig result,
+  lost on its agent, is not judged).  The answers compared are
+  the final ones: the CNAMEs on the way to A records are left out, unless CNAMEs are all
+  there is; names compare without case and trailing dot (``dns_answers``).
 """
 
 import dataclasses
@@ -27,6 +32,7 @@ from typing import Any
 from toolbox.errors import ValidationError
 from toolbox.store.db import Doc
 from toolbox.validation import check_fields
+from toolbox.watch.points import MAX_ANSWER_CHARS, MAX_EXPECTED, normal_answer
 
 METRICS = ("loss_pct", "rtt_avg_ms", "value_ms", "http_status")
 OPS = {">=": lambda a, b: a >= b, ">": lambda a, b: a > b, "<=": lambda a, b: a <= b, "<": lambda a, b: a < b}
@@ -62,7 +68,9 @@ def when_condition(value: Any) -> Doc:
             raise ValidationError("when.value: a number")
         return {"metric": value["metric"], "op": value["op"], "value": number}
     if len(value) != 1:
-        raise ValidationError("when: one condition (outcome, metric, http_class, changed or tcp)")
+        raise ValidationError("when: one condition (outcome, metric, http_class, changed, tcp or dns_expected)")
+    if "dns_expected" in value:
+        return {"dns_expected": expected_answers(value["dns_expected"])}
     (key, arg), = value.items()
     allowed = {"outcome": OUTCOMES, "http_class": HTTP_CLASSES, "changed": CHANGES, "tcp": ("refused",)}
     if key not in allowed:
@@ -70,6 +78,20 @@ def when_condition(value: Any) -> Doc:
     if arg not in allowed[key]:
         raise ValidationError(f"when.{key}: one of {', '.join(allowed[key])}")
     return {key: arg}
+
+
+def expected_answers(value: Any) -> list[str]:
+    """A checked expected set of DNS answers, as ``dns_answers`` writes them (sorted, unique)."""
+    text = f"when.dns_expected: a list of 1 to {MAX_EXPECTED} answers (addresses or names)"
+    if not isinstance(value, list) or not 1 <= len(value) <= MAX_EXPECTED:
+        raise ValidationError(text)
+    answers = set()
+    for item in value:
+        if not isinstance(item, str) or not item.strip() or len(item) > MAX_ANSWER_CHARS \
+                or any(ord(ch) < 32 or ord(ch) == 127 for ch in item):
+            raise ValidationError(text)
+        answers.add(normal_answer(item))
+    return sorted(answers)
 
 
 def rule_fields(body: Any, before: Doc | None = None) -> Doc:
@@ -132,7 +154,7 @@ def seen(point: Doc) -> Doc:
     numbers = point.get("n") or {}
     return {"agent": point["agent"], "outcome": point.get("outcome"), "value_ms": point.get("value"),
             "loss_pct": point.get("loss"), "status": numbers.get("status"), "reason": point.get("reason"),
-            "task_id": point.get("task_id")}
+            "task_id": point.get("task_id"), **({"answers": point["answers"]} if "answers" in point else {})}
 
 
 def _number(point: Doc, metric: str) -> Any:
@@ -162,6 +184,10 @@ def matches(when: Doc, point: Doc, previous_fp: Any = None) -> bool:
             and point["fp"] != previous_fp
     if "tcp" in when:
         return point.get("tool") == "tcp" and (point.get("n") or {}).get("open") is False
+    if "dns_expected" in when:
+        answered = point.get("answers") if point.get("tool") == "dig" else None
+        # None: no dig point, or one stored before points kept their answers: not judged.
+        return isinstance(answered, list) and (not answered or not set(answered) <= set(when["dns_expected"]))
     return False
 
 

@@ -18,7 +18,8 @@ def _when(rule_when: dict[str, Any]) -> str:
     """A rule's condition in words: ``loss_pct >= 50``, ``outcome failed``, ``changed route``."""
     if "metric" in rule_when:
         return f"{rule_when['metric']} {rule_when.get('op', '')} {rule_when.get('value', '')}".strip()
-    return " ".join(f"{key} {value}" for key, value in rule_when.items())
+    return " ".join(f"{key} {','.join(map(str, value)) if isinstance(value, list) else value}"
+                    for key, value in rule_when.items())
 
 
 def _agents(alert: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ def add_alerts(paths: Schema, schemas: Schema) -> None:
     from toolbox.server.openapi import (API, BEFORE_ID, BOOL, ID, INT, LIMIT, STRING, TIME, _items, _nullable,
                                         _object, _ref, operation, path, query)
     from toolbox.alerts.rules import CHANGES, HTTP_CLASSES, MAX_REMIND_MINUTES, MAX_ROUNDS, METRICS, OPS, OUTCOMES
+    from toolbox.watch.points import MAX_ANSWER_CHARS, MAX_EXPECTED
 
     rounds = {"type": "integer", "minimum": 1, "maximum": MAX_ROUNDS}
     when = {"oneOf": [
@@ -18,7 +19,13 @@ def add_alerts(paths: Schema, schemas: Schema) -> None:
                  "value": {"type": "number"}}, ("metric", "op", "value"), False),
         _object({"http_class": {"type": "string", "enum": list(HTTP_CLASSES)}}, ("http_class",), False),
         _object({"changed": {"type": "string", "enum": list(CHANGES)}}, ("changed",), False),
-        _object({"tcp": {"type": "string", "enum": ["refused"]}}, ("tcp",), False)],
+        _object({"tcp": {"type": "string", "enum": ["refused"]}}, ("tcp",), False),
+        _object({"dns_expected": {
+            "type": "array", "minItems": 1, "maxItems": MAX_EXPECTED,
+            "items": {"type": "string", "minLength": 1, "maxLength": MAX_ANSWER_CHARS},
+            "description": "a dig point matches when its final answers (CNAMEs on the way left out) are not all "
+                           "in this set, or it has none; compared without case and trailing dot"}},
+            ("dns_expected",), False)],
         "description": "the condition on one agent's point of a round"}
     fields = {"name": _nullable({"type": "string", "minLength": 1, "maxLength": 100}), "when": when,
               "min_agents": {"type": "integer", "minimum": 1, "maximum": 10000,
@@ -39,7 +46,9 @@ def add_alerts(paths: Schema, schemas: Schema) -> None:
                                    ("rule_id", "schedule_id", "when"))
     seen = _object({"agent": STRING, "outcome": _nullable(STRING), "value_ms": {"type": ["number", "null"]},
                     "loss_pct": {"type": ["number", "null"]}, "status": {}, "reason": _nullable(STRING),
-                    "task_id": _nullable(INT)}, ("agent",))
+                    "task_id": _nullable(INT),
+                    "answers": {"type": "array", "items": STRING, "description": "a dig point's final answers"}},
+                   ("agent",))
     notification = _object({
         "notification_id": STRING, "alert_id": _nullable(INT), "rule_id": _nullable(INT), "channel_id": ID,
         "channel_type": _nullable(STRING), "kind": {"type": "string", "enum": ["fire", "clear", "remind", "test"]},

@@ -61,6 +61,7 @@ def add_watch(paths: Schema, schemas: Schema) -> None:
                      "value": {"type": ["number", "null"], "description": "the tool's main time in ms"},
                      "loss": {"type": ["number", "null"]}, "numbers": {"type": ["object", "null"]},
                      "reason": _nullable(STRING), "changed": {"type": "array", "items": STRING},
+                     "answers": {"type": "array", "items": STRING, "description": "a raw dig point's final answers"},
                      "count": INT, "outcomes": {"type": "object", "additionalProperties": INT},
                      **{key: {"type": ["number", "null"]} for key in ("min", "avg", "max", "p10", "median", "p90")},
                      "changes": INT}, ("at",))

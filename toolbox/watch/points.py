@@ -5,7 +5,8 @@ Pure functions.  ``point_of(task, schedule_id, round_at)`` keeps a task event's 
 ms (ping's average RTT, the last hop's RTT of a trace, curl's total, dig's query time,
 tcp's connect time), ``loss`` a percentage where the tool has one, ``n`` the tool's other
 numbers, and ``fp`` what a change is seen in (a route fingerprint for traceroute/mtr, the
-answer set's for dig, the HTTP status for curl).  ``summarize(points)`` is a rollup's
+answer set's for dig, the HTTP status for curl); a dig point also keeps its final
+``answers`` (``dns_answers``).  ``summarize(points)`` is a rollup's
 body: count, outcomes, min/avg/max and quantiles of ``value``, mean loss, changes.
 """
 
@@ -16,6 +17,23 @@ from typing import Any
 from toolbox.store.db import Doc
 
 CHANGE_KEYS = {"traceroute": "route", "mtr": "route", "dig": "dns", "curl": "http"}
+MAX_EXPECTED = 32  # answers a dig point keeps, and an alert rule's expected set holds
+MAX_ANSWER_CHARS = 255
+
+
+def normal_answer(data: str) -> str:
+    """An answer's data as it is compared: trimmed, without case and trailing dot."""
+    return data.strip().rstrip(".").lower()
+
+
+def dns_answers(answers: list[Doc]) -> list[str]:
+    """The final answers of a dig result (``parsed["answers"]``): sorted, unique, normalised.
+
+    A lookup of a name behind a CNAME answers the CNAME and then the addresses; the
+    addresses are what it resolved to.  Where there are only CNAMEs (a CNAME query), they are.
+    """
+    final = [a for a in answers if str(a.get("type") or "").upper() != "CNAME"] or answers
+    return sorted({normal_answer(str(a.get("data") or ""))[:MAX_ANSWER_CHARS] for a in final} - {""})[:MAX_EXPECTED]
 
 
 def _fingerprint(parts: list[Any]) -> str:
@@ -55,6 +73,7 @@ def _numbers(tool: str, parsed: Doc, point: Doc) -> None:
         answers = sorted(f"{a.get('type')} {a.get('data')}" for a in parsed.get("answers") or [])
         point["n"] = {"status": parsed.get("status"), "answers": len(answers),
                       "query_ms": parsed.get("query_time_ms")}
+        point["answers"] = dns_answers(parsed.get("answers") or [])  # what a DNS expected set is checked against
         point["fp"] = _fingerprint([parsed.get("status"), *answers])
     elif tool == "tcp":
         point["value"] = parsed.get("connect_ms")

@@ -39,7 +39,8 @@ TIER_SECONDS = {"hour": 3600, "6h": 21600, "day": 86400}  # finest first
 def _raw_model(point: Doc, changed: list[str]) -> Doc:
     return {"at": isoformat(point["at"]), "job_id": point.get("job_id"), "task_id": point.get("task_id"),
             "outcome": point.get("outcome"), "value": point.get("value"), "loss": point.get("loss"),
-            "numbers": point.get("n"), "reason": point.get("reason"), "changed": changed}
+            "numbers": point.get("n"), "reason": point.get("reason"), "changed": changed,
+            **({"answers": point["answers"]} if "answers" in point else {})}
 
 
 WEIGHTED = ("avg", "p10", "median", "p90", "loss")

@@ -10,6 +10,10 @@ function seenText(seen) {
   if (typeof seen.loss_pct === "number") parts.push(`loss ${seen.loss_pct} %`);
   if (typeof seen.value_ms === "number") parts.push(`${seen.value_ms} ms`);
   if (seen.status !== null && seen.status !== undefined) parts.push(`status ${seen.status}`);
+  if (Array.isArray(seen.answers)) {  // a dig point's final answers (a DNS rule's alert)
+    parts.push(seen.answers.length ? `answers ${seen.answers.slice(0, 4).join(", ")}${seen.answers.length > 4 ? " …" : ""}`
+      : "no answer");
+  }
   if (seen.reason) parts.push(seen.reason);
   return parts.join(", ");
 }

@@ -80,6 +80,8 @@ function ruleForm(sid, rule, channels, { onSubmit, onCancel }) {
   const value = field("value", "Threshold", input("value", { inputmode: "decimal" }), "e.g. 20 (%), 200 (ms), 500 (status)");
   const httpClass = field("http_class", "Status class", select("http_class", HTTP_CLASSES, values.http_class));
   const changed = field("changed", "What changed", select("changed", CHANGES, values.changed));
+  const expected = field("dns_expected", "Expected answers", input("dns_expected", { placeholder: "192.0.2.10, 192.0.2.11" }),
+    "dig's answers, separated by commas or spaces; an answer outside them, or none, matches");
   const who = select("who", [["agents", "at least N agents"], ["pct", "at least P % of the round's agents"]], values.who);
   const minAgents = field("min_agents", "N agents", input("min_agents", { inputmode: "numeric" }));
   const minPct = field("min_pct", "P %", input("min_pct", { inputmode: "decimal" }));
@@ -103,7 +105,7 @@ function ruleForm(sid, rule, channels, { onSubmit, onCancel }) {
     h("h2", {}, title),
     h("fieldset", {}, h("legend", {}, "An agent's round matches when"),
       h("div", { class: "fields" }, field("name", "Name (optional)", input("name", { maxlength: "100", placeholder: "port refused" })),
-        field("kind", "Condition", kind), metric, op, value, httpClass, changed)),
+        field("kind", "Condition", kind), metric, op, value, httpClass, changed, expected)),
     h("fieldset", {}, h("legend", {}, "The rule fires when"),
       h("div", { class: "fields" }, field("who", "Matching", who), minAgents, minPct,
         field("rounds", "K: in at least K rounds", input("rounds", { inputmode: "numeric" }), "1 to 100"),
@@ -136,6 +138,7 @@ function ruleForm(sid, rule, channels, { onSubmit, onCancel }) {
     metric.hidden = op.hidden = value.hidden = values.kind !== "metric";
     httpClass.hidden = values.kind !== "http_class";
     changed.hidden = values.kind !== "changed";
+    expected.hidden = values.kind !== "dns_expected";
     minAgents.hidden = values.who !== "agents";
     minPct.hidden = values.who !== "pct";
     for (const [key, node] of Object.entries(errorNodes)) {
