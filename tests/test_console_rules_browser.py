@@ -14,6 +14,8 @@ closed port on 127.0.0.1 really fails.
   next round clears it and the period ends on the graph, live too.
 - Delete asks first ("Keep it" keeps it); the alert stays in the history.
 - On a MongoDB suite (``TOOLBOX_TEST_MONGODB_URI``) the server runs on that database.
+- A viewer, and an operator who does not own the schedule, read its rules with no New,
+  Edit or Delete.
 - A DNS rule's expected set is typed in the editor, refused empty, previewed on stored dig
   points and held by the edit form.
 - axe-core finds nothing on the editor (list, form with a preview) nor on the graph with an
@@ -36,6 +38,8 @@ from tests.processes import wait_until
 from tests.server_thread import ServerThread
 from tests.test_console_a11y_browser import check_page
 from tests.test_console_browser import ADMIN, CHROMIUM, LAPTOP, PHONE, Shots, call, evidence, new_page, watch_errors
+from toolbox.people import sessions
+from toolbox.people.feishu import FeishuProfile
 from toolbox.tools.parsers import parse_result
 from toolbox.watch.points import point_of
 
@@ -321,3 +325,32 @@ def test_a_dns_rule_with_an_expected_set_is_made_in_the_editor_and_previewed_on_
             assert errors == [], errors
     finally:
         context.close()
+
+
+def test_a_viewer_and_an_operator_who_does_not_own_the_schedule_read_its_rules_and_change_nothing(
+        chromium, server, processes):
+    call(f"{server.url}/api/agents", "POST", {"name": "dns-2"})
+    sid = call(f"{server.url}/api/schedules", "POST", {
+        "name": "admin's dns", "tool": "dig", "params": {"target": "cdn.example.com"},
+        "agents": ["dns-2"], "interval": 3600, "enabled": False})["schedule_id"]
+    call(f"{server.url}/api/schedules/{sid}/alerts", "POST",
+         {"name": "cdn moved", "when": {"dns_expected": ["203.0.113.10"]}, "rounds": 2, "of_rounds": 3})
+    for role in ("viewer", "operator"):
+        profile = FeishuProfile(union_id=f"on_{role}", open_id=f"ou_{role}", name=f"A {role}")
+        user, _created = server.run(server.app.toolbox.users.upsert_feishu(profile, role))
+        cookie, _claims = sessions.issue(user["_id"], server.app.toolbox.config.secret, 1)
+        context, page = new_page(chromium, viewport=LAPTOP, color_scheme="light")
+        try:
+            with evidence(f"rules-{role}", page, processes):
+                errors = watch_errors(page)
+                context.add_cookies([{"name": sessions.SESSION_COOKIE, "value": cookie, "url": server.url}])
+                page.goto(f"{server.url}/#/schedules/{sid}/alerts")
+                row = page.wait_for_selector("#rule-list tr[data-rule]")
+                assert page.text_content(".role") == role
+                assert "cdn moved" in row.inner_text() and "DNS answers not in {203.0.113.10}" in row.inner_text()
+                assert "2 of 3 rounds" in row.inner_text()
+                assert page.locator("[data-testid=new-rule]").count() == 0
+                assert page.locator("#rule-list [data-testid=edit], #rule-list [data-testid=delete]").count() == 0
+                assert errors == [], errors
+        finally:
+            context.close()
