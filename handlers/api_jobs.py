@@ -34,9 +34,9 @@ class JobsHandler(APIHandler):
         request = job_request(body["tool"], body.get("params"), agents=body.get("agents"), tags=body.get("tags"),
                               all_agents=body.get("all"), tags_match=body.get("tags_match"))
 
-        async def create() -> tuple[int, Any]:
+        async def create(creation_key: str | None) -> tuple[int, Any]:
             try:
-                doc, tasks = await self.toolbox.jobs.create(self.current_user, request)
+                doc, tasks = await self.toolbox.jobs.create(self.current_user, request, creation_key=creation_key)
             except RateLimited as error:
                 await self.audit("job.create", None, outcome="refused", tool=str(body["tool"])[:40],
                                  reason=error.message)

@@ -27,7 +27,7 @@ class TasksHandler(APIHandler):
         validation.check_fields(body, ("agents", "command"), required=("agents", "command"))
         request = raw_task_request(body["agents"], body["command"])
 
-        async def create() -> tuple[int, Doc]:
+        async def create(_creation_key: str | None) -> tuple[int, Doc]:  # raw tasks keep none
             docs = await self.toolbox.raw_tasks.create(request, self.current_user.name)
             names = request.agents
             await self.audit("task.raw", ",".join(names)[:200], command=request.command, agents=names,

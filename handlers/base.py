@@ -314,12 +314,14 @@ class APIHandler(AuthMixin, BaseHandler):
             self.toolbox.requests.api_pending -= 1
         super()._request_over()
 
-    async def created_once(self, route: str, body: Any, create: Callable[[], Awaitable[tuple[int, Any]]]) -> None:
-        """Answer ``create()``'s (status, JSON); with an ``Idempotency-Key`` header, the
-        answer of the key's first request instead when there was one (``toolbox.core.idempotency``)."""
+    async def created_once(self, route: str, body: Any,
+                           create: Callable[[str | None], Awaitable[tuple[int, Any]]]) -> None:
+        """Answer ``create(creation_key)``'s (status, JSON); with an ``Idempotency-Key`` header,
+        the answer of the key's first request instead when there was one, and ``creation_key``
+        the same for each retry of it (``toolbox.core.idempotency``); without one, None."""
         key = self.request.headers.get("Idempotency-Key")
         if key is None:
-            status, answer = await create()
+            status, answer = await create(None)
         else:
             principal = self.current_user
             status, answer, replayed = await self.toolbox.idempotency.once(

@@ -5,6 +5,7 @@ that drops every connection at one command of the creation's transaction
 
 Each cut is answered 201 (the creation tried again within ``TOOLBOX_DB_TIMEOUT``) or 503
 with ``Retry-After``, never a 500; either way the database has the whole job or nothing.
+A 503 whose commit did apply, retried under its ``Idempotency-Key``, answers that job.
 """
 
 import time
@@ -109,7 +110,7 @@ def test_a_connection_lost_before_the_tasks_write_stores_the_job_whole_or_not_at
     assert " 500 " not in log and "Uncaught exception" not in log
 
 
-def test_a_commit_whose_answer_is_lost_is_committed_again_and_stored_once(cut_server):
+def test_a_commit_whose_answer_is_lost_is_committed_again_and_stored_once_and_a_retry_finds_it(cut_server):
     server, proxy, stored = cut_server
     key = uuid.uuid4().hex
     # the server commits, the answer never comes: the commit is sent again and answered for
@@ -122,10 +123,10 @@ def test_a_commit_whose_answer_is_lost_is_committed_again_and_stored_once(cut_se
     status, replayed, headers = create(server, key)
     assert status == 201 and replayed["job_id"] == reply["job_id"] and headers.get("Idempotent-Replayed") == "true"
     # the answer lost and the database away past the bound: 503, and the job is there whole
-    # (what the client's retry then does is README's "Database faults": the remaining gap)
     proxy.cut(commit, reply=True, down=6.0)
     started = time.monotonic()
-    status, refused, headers = create(server)
+    second_key = uuid.uuid4().hex
+    status, refused, headers = create(server, second_key)
     assert status == 503 and headers.get("Retry-After"), (status, refused)
     assert time.monotonic() - started < 15
     jobs = stored.jobs()
@@ -134,6 +135,14 @@ def test_a_commit_whose_answer_is_lost_is_committed_again_and_stored_once(cut_se
     # it as its own (here: it can be canceled, and its tasks go with it)
     [unanswered] = set(jobs) - {reply["job_id"]}
     assert wait_until(lambda: not proxy.refusing, timeout=20)
+    # the client's retry under its key: the job it made, not a second one
+    retry = wait_until(lambda: (lambda answer: answer if answer[0] == 201 else None)(create(server, second_key)),
+                       timeout=20, step=0.5)
+    assert retry, create(server, second_key)
+    assert retry[1]["job_id"] == unanswered and sorted(t["agent"] for t in retry[1]["tasks"]) == AGENTS
+    assert stored.jobs() == jobs and stored.task_count() == 6
+    status, replayed, headers = create(server, second_key)
+    assert (status, replayed["job_id"], headers.get("Idempotent-Replayed")) == (201, unanswered, "true")
     canceled = wait_until(lambda: call(server.url, f"/api/jobs/{unanswered}/cancel", "POST", {})[0] == 200,
                           timeout=20, step=0.5)
     assert canceled, call(server.url, f"/api/jobs/{unanswered}/cancel", "POST", {})

@@ -65,3 +65,41 @@ async def test_a_key_that_is_no_token_is_a_400(api, make_agent):
     reply = await api("/api/tasks", "POST", json={"agents": ["idem-6"], "command": "echo x"},
                       headers={"Idempotency-Key": "has space"})
     assert reply.code == 400 and "Idempotency-Key" in reply.json["error"]
+
+
+@pytest.mark.gen_test
+async def test_a_job_creation_retried_under_its_creation_key_answers_the_job_it_made(api, app, make_agent):
+    """What the retry of a 503 whose commit did apply runs (``JobService.create``): the job
+    its key made, with its tasks; no second job, no second task (tests/test_database_faults_jobs.py
+    makes the 503 on a real database)."""
+    from toolbox.core.jobs.selection import job_request
+    from toolbox.people.principals import Principal
+
+    names = [(await make_agent(f"idem-k{n}"))[0] for n in range(2)]
+    admin = Principal("admin-token", "admin")
+    request = job_request("ping", {"target": "192.0.2.10"}, agents=names)
+    first, first_tasks = await app.toolbox.jobs.create(admin, request, creation_key="key-a")
+    again, again_tasks = await app.toolbox.jobs.create(admin, request, creation_key="key-a")
+    other, _ = await app.toolbox.jobs.create(admin, request, creation_key="key-b")
+    assert again["_id"] == first["_id"] != other["_id"]
+    assert sorted(t["_id"] for t in again_tasks) == sorted(t["_id"] for t in first_tasks)
+    assert len((await api("/api/jobs")).json["items"]) == 2
+    assert len((await api(f"/api/jobs/{first['_id']}")).json["tasks"]) == 2
+
+
+@pytest.mark.gen_test
+async def test_a_creation_key_sent_again_after_its_day_makes_a_new_job(api, app, make_agent):
+    import datetime
+
+    from toolbox.core.jobs.selection import job_request
+    from toolbox.people.principals import Principal
+
+    name = (await make_agent("idem-old"))[0]
+    admin = Principal("admin-token", "admin")
+    request = job_request("ping", {"target": "192.0.2.10"}, agents=[name])
+    old, _ = await app.toolbox.jobs.create(admin, request, creation_key="key-old")
+    two_days_ago = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=2)
+    await app.toolbox.jobs.repo.save(old["_id"], {"created_at": two_days_ago})
+    new, _ = await app.toolbox.jobs.create(admin, request, creation_key="key-old")
+    assert new["_id"] != old["_id"]
+    assert (await app.toolbox.jobs.repo.by_creation_key("key-old"))["_id"] == new["_id"]

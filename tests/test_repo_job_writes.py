@@ -89,3 +89,21 @@ async def test_a_failure_that_lasts_past_the_bound_is_raised_with_nothing_stored
         await backend.job_writes(jobs, failing, bound=0.3).store(job(4), tasks_of(4, [40]))
     assert len(failing.seen_outside) >= 2  # tried again within the bound, then given up
     assert await stored(jobs, tasks, 4) == (None, [])
+
+
+@pytest.mark.gen_test
+async def test_one_creation_key_makes_one_job_and_finds_it_again(backend):  # noqa: F811
+    jobs, tasks = await backend.jobs(), await backend.tasks()
+    writes = backend.job_writes(jobs, tasks)
+    await writes.store(dict(job(30), creation_key="k-1"), tasks_of(30, [300, 301]))
+    await writes.store(job(31), tasks_of(31, [310]))  # no key: any number of them
+    await writes.store(job(32), tasks_of(32, [320]))
+    with pytest.raises(DuplicateKeyError):  # a retry's new job under the same key: none of it stored
+        await writes.store(dict(job(33), creation_key="k-1"), tasks_of(33, [330, 331]))
+    assert await stored(jobs, tasks, 33) == (None, [])
+    assert (await jobs.by_creation_key("k-1"))["_id"] == 30
+    assert await jobs.by_creation_key("k-2") is None
+    await jobs.forget_creation_key(30)  # given up: the key makes a new job
+    assert await jobs.by_creation_key("k-1") is None and (await jobs.get(30))["_id"] == 30
+    await writes.store(dict(job(34), creation_key="k-1"), tasks_of(34, [340]))
+    assert (await jobs.by_creation_key("k-1"))["_id"] == 34

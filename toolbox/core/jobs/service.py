@@ -28,9 +28,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from toolbox import clock
-from toolbox.store.db import Doc, PyMongoError
+from toolbox.store.db import Doc, DuplicateKeyError, PyMongoError
 from toolbox.store.faults import log_failure, outage_kind
 from toolbox.store.repos.counters import CounterRepo
+from toolbox.store.repos.idempotency import KEPT_SECONDS
 from toolbox.store.repos.job_writes import JobWrites
 from toolbox.store.repos.jobs import JobQuery, Jobs
 from toolbox.errors import Conflict, NotFound, ValidationError
@@ -53,6 +54,8 @@ if TYPE_CHECKING:
     from toolbox.tools.targets import Resolver
 
 log = logging.getLogger("toolbox.jobs")
+# ``_made_before``'s answer for a key whose job is older than a key is kept
+REUSED: tuple[Doc, list[Doc]] = ({}, [])
 
 RUNNING = "running"
 JOB_STATES = (RUNNING, DONE, CANCELED)
@@ -120,11 +123,15 @@ class JobService:
         return await self.counters.advance("job_id")
 
     async def create(self, principal: "Principal", job: JobRequest, marks: Doc | None = None,
-                     delays: dict[str, float] | None = None) -> tuple[Doc, list[Doc]]:
+                     delays: dict[str, float] | None = None,
+                     creation_key: str | None = None) -> tuple[Doc, list[Doc]]:
         """Queue the job's tasks; return (job document, task documents).  ``marks``: fields
         stored with the job (a schedule's round: ``schedule_id``, ``round_at``); ``delays``:
         seconds after which an agent's task is released (a spread round's), which the
-        job's deadline allows for."""
+        job's deadline allows for.  ``creation_key`` (an Idempotency-Key's,
+        ``toolbox.core.idempotency``): stored with the job, unique; when a job with it is
+        stored already (an earlier try answered 503 whose commit did apply), that job and
+        its tasks are returned and nothing new is made."""
         request = job.tool
         chosen = await select_agents(self.agents, job.agents)
         runnable, skipped, commands = plan_runs(request, chosen)
@@ -139,8 +146,9 @@ class JobService:
             await self.per_user.release(user, hit)  # refused for its target: not a job started
             raise
         try:
+            marks = dict(marks or {}, **({"creation_key": creation_key} if creation_key else {}))
             created = await self._create(principal, request.tool, params, target, runnable, skipped, commands,
-                                         marks or {}, delays or {})
+                                         marks, delays or {})
         finally:
             self.targets.release(target, len(runnable))
         # The fetches these tasks woke take them now, before the caller goes on to what the
@@ -176,6 +184,13 @@ class JobService:
         # All or nothing (toolbox.store.repos.job_writes); an error leaves no job and no event.
         try:
             await self.writes.store(doc, task_docs)
+        except DuplicateKeyError:
+            made = await self._made_before(doc.get("creation_key"))
+            if made is None:
+                raise
+            if made is not REUSED:
+                return made
+            await self.writes.store(doc, task_docs)  # the key's old job let go of it
         except Exception as error:
             if outage_kind(error) is not None:  # a commit's answer lost: stored or not, read at the next sweep
                 self._uncertain.add(job.job_id)
@@ -187,6 +202,21 @@ class JobService:
         if job.finished():
             self._end(job)
         return doc, task_docs
+
+    async def _made_before(self, creation_key: str | None) -> tuple[Doc, list[Doc]] | None:
+        """The job a retried creation made already (its answer lost: a 503), with its tasks;
+        ``REUSED`` when that job is older than a key is kept (``KEPT_SECONDS``): the key
+        was sent again for a new creation, and the old job gives it up."""
+        doc = await self.repo.by_creation_key(creation_key) if creation_key else None
+        if doc is None:
+            return None
+        if clock.aware(doc["created_at"]) < clock.utcnow() - datetime.timedelta(seconds=KEPT_SECONDS):
+            await self.repo.forget_creation_key(doc["_id"])
+            return REUSED
+        log.info("job %s: made already under this Idempotency-Key; answered again", doc["_id"])
+        if doc["_id"] in self._uncertain:  # ours: count and announce it now, not at the next sweep
+            await self._settle(doc["_id"])
+        return doc, await self.tasks.list(job_id=doc["_id"], limit=MAX_AGENTS)
 
     # --- following tasks ---
 

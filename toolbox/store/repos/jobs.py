@@ -116,6 +116,8 @@ class JobRepo:
             index([("created_by", ASCENDING), ("_id", DESCENDING)], name="created_by"),
             index([("tool", ASCENDING), ("_id", DESCENDING)], name="tool"),
             index([("schedule_id", ASCENDING), ("_id", DESCENDING)], name="schedule", sparse=True),
+            # a job made under an Idempotency-Key once only, however often its creation is retried
+            index([("creation_key", ASCENDING)], name="creation_key", unique=True, sparse=True),
         ])
 
     async def insert(self, doc: Doc, session: Any = None) -> None:
@@ -131,6 +133,14 @@ class JobRepo:
 
     async def get(self, job_id: int, session: Any = None) -> Doc | None:
         return await self.collection.find_one({"_id": job_id}, session=session)
+
+    async def by_creation_key(self, creation_key: str) -> Doc | None:
+        """The job made under ``creation_key`` (``toolbox.core.idempotency``), if stored."""
+        return await self.collection.find_one({"creation_key": creation_key})
+
+    async def forget_creation_key(self, job_id: int) -> None:
+        """The job gives its creation key up (a key sent again long after, for a new job)."""
+        await self.collection.update_one({"_id": job_id}, {"$unset": {"creation_key": ""}})
 
     async def newest(self, query: JobQuery, limit: int) -> list[Doc]:
         return await self.collection.find(query.mongo()).sort("_id", DESCENDING).to_list(limit)
@@ -154,6 +164,7 @@ class MemoryJobs:
 
     def __init__(self) -> None:
         self._docs: dict[int, Doc] = {}
+        self._by_creation_key: dict[str, int] = {}
 
     async def ensure_indexes(self) -> None:
         """Nothing to create."""
@@ -161,10 +172,17 @@ class MemoryJobs:
     async def insert(self, doc: Doc) -> None:
         if doc["_id"] in self._docs:
             raise DuplicateKeyError(f"E11000 duplicate key error: jobs _id {doc['_id']!r}")
+        key = doc.get("creation_key")
+        if key is not None:
+            if key in self._by_creation_key:
+                raise DuplicateKeyError(f"E11000 duplicate key error: jobs creation_key {key!r}")
+            self._by_creation_key[key] = doc["_id"]
         self._docs[doc["_id"]] = _copy(doc)
 
     async def delete(self, job_id: int) -> None:
-        self._docs.pop(job_id, None)
+        doc = self._docs.pop(job_id, None)
+        if doc is not None and doc.get("creation_key") is not None:
+            self._by_creation_key.pop(doc["creation_key"], None)
 
     async def save(self, job_id: int, fields: Doc) -> None:
         doc = self._docs.get(job_id)
@@ -174,6 +192,15 @@ class MemoryJobs:
     async def get(self, job_id: int) -> Doc | None:
         doc = self._docs.get(job_id)
         return None if doc is None else _copy(doc)
+
+    async def by_creation_key(self, creation_key: str) -> Doc | None:
+        job_id = self._by_creation_key.get(creation_key)
+        return None if job_id is None else await self.get(job_id)
+
+    async def forget_creation_key(self, job_id: int) -> None:
+        doc = self._docs.get(job_id)
+        if doc is not None and doc.get("creation_key") is not None:
+            self._by_creation_key.pop(doc.pop("creation_key"), None)
 
     async def newest(self, query: JobQuery, limit: int) -> list[Doc]:
         found = heapq.nlargest(limit, (doc for doc in self._docs.values() if query.matches(doc)),
