@@ -37,6 +37,8 @@ setup(
         "click>=8.1",
         "rich>=13",
     ],
+    # `pip install toolbox-diagnostics[uvloop]`: the optional event loop (TOOLBOX_EVENT_LOOP=uvloop)
+    extras_require={"uvloop": ["uvloop>=0.19"]},
     entry_points={
         "console_scripts": [
             "toolbox = toolbox.__main__:main",

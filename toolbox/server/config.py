@@ -7,6 +7,7 @@ prints before exiting (never a traceback).
 
 import argparse
 import dataclasses
+import importlib.util
 import os
 import re
 import secrets
@@ -62,6 +63,18 @@ def _flag(name: str, raw: str) -> bool:
     if text in ("", "0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
+
+
+EVENT_LOOPS = ("asyncio", "uvloop")
+
+
+def _event_loop(name: str, raw: str) -> str:
+    text = str(raw).strip().lower()
+    if text not in EVENT_LOOPS:
+        raise ConfigError(f"{name} must be one of {', '.join(EVENT_LOOPS)}, not {raw!r}")
+    if text == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise ConfigError(f"{name}: uvloop is not installed (pip install uvloop)")
+    return text
 
 
 def _csv(name: str, raw: str) -> tuple[str, ...]:
@@ -195,6 +208,8 @@ _SETTINGS: list[tuple[str, str, str, Callable[..., Any], Any, str]] = [
     ("max_pending", "TOOLBOX_MAX_PENDING", "--max-pending", lambda n, v: _int_in(n, v, 1, 1000000), 200,
      "API requests in progress past which new ones are refused 503 (load shed) while the "
      "database is slow or away"),
+    ("event_loop", "TOOLBOX_EVENT_LOOP", "--event-loop", _event_loop, "asyncio",
+     "the event loop: asyncio, or uvloop (pip install uvloop; docs/benchmarks.md measures it)"),
     ("auth_failures_per_minute", "TOOLBOX_AUTH_FAILURES_PER_MINUTE", "--auth-failures-per-minute",
      lambda n, v: _int_in(n, v, 1, 1000000), 30,
      "failed token or login attempts one client address may make in any 60 seconds (then 429)"),
@@ -221,6 +236,7 @@ class Config:
     agent_refresh: float | None = None
     id_block: int = 20
     debug: bool = False
+    event_loop: str = "asyncio"
     reuse_port: bool = False
     public_url: str | None = None
     feishu_app_id: str | None = None

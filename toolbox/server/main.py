@@ -77,6 +77,8 @@ async def serve(config: Config, routes: Routes, ready: Callable[[str], object] |
         _say(f"toolbox: log in as admin (one-time link): {url}auth/local?token={app.toolbox.local_login.token}")
     if config.reuse_port:
         _say(f"toolbox: port {port} is shared (--reuse-port): a new process may take it over before this one stops")
+    if config.event_loop != "asyncio":
+        _say(f"toolbox: event loop: {config.event_loop} ({type(asyncio.get_running_loop()).__module__})")
     _say(f"toolbox: listening on {url}")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -101,7 +103,11 @@ def main(routes: Routes, argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("tornado.access").setLevel(logging.DEBUG if config.debug else logging.WARNING)
     try:
-        asyncio.run(serve(config, routes))
+        if config.event_loop == "uvloop":  # an option (TOOLBOX_EVENT_LOOP); Config.load checked it is installed
+            import uvloop
+            uvloop.run(serve(config, routes))
+        else:
+            asyncio.run(serve(config, routes))
     except ConfigError as error:
         print(f"toolbox: {error}", file=sys.stderr)
         return 2
