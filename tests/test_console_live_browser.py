@@ -42,7 +42,8 @@ def received(page):
     return int(found.group(1)) if found else None
 
 
-def test_a_running_ping_fills_its_row_and_stop_ends_it(chromium, processes, tmp_path):
+def live_agent(processes, tmp_path):
+    """A toolbox server and a toolbox-agent ``live-1`` on it, online: (server, agent, login link)."""
     server = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "20"}, cwd=tmp_path)
     processes.append(server)
     login_url = server.wait_for_line(r"one-time link\): (http://\S+)").group(1)
@@ -50,6 +51,11 @@ def test_a_running_ping_fills_its_row_and_stop_ends_it(chromium, processes, tmp_
     agent = AgentProcess(server.url, "live-1", token, cwd=tmp_path)
     processes.append(agent)
     assert wait_until(lambda: call(f"{server.url}/api/agents/live-1")["online"], 60)
+    return server, agent, login_url
+
+
+def test_a_running_ping_fills_its_row_and_stop_ends_it(chromium, processes, tmp_path):
+    server, agent, login_url = live_agent(processes, tmp_path)
 
     context, page = new_page(chromium, viewport=LAPTOP, color_scheme="light", timezone_id="UTC")
     with evidence("live-stop", page, processes):
@@ -117,12 +123,7 @@ def test_a_running_ping_fills_its_row_and_stop_ends_it(chromium, processes, tmp_
 
 
 def test_a_task_that_ends_while_its_job_page_loads_shows_its_outcome(chromium, processes, tmp_path):
-    server = ServerProcess(env={"TOOLBOX_ADMIN_TOKEN": ADMIN, "TOOLBOX_POLL_TIMEOUT": "20"}, cwd=tmp_path)
-    processes.append(server)
-    login_url = server.wait_for_line(r"one-time link\): (http://\S+)").group(1)
-    token = call(f"{server.url}/api/agents", "POST", {"name": "live-1"})["token"]
-    processes.append(AgentProcess(server.url, "live-1", token, cwd=tmp_path))
-    assert wait_until(lambda: call(f"{server.url}/api/agents/live-1")["online"], 60)
+    server, _agent, login_url = live_agent(processes, tmp_path)
 
     context, page = new_page(chromium, viewport=LAPTOP, color_scheme="light", timezone_id="UTC")
     with evidence("live-load-race", page, processes):
